@@ -1,0 +1,1 @@
+"""Analyses: pure functions over the trace model returning typed results; nothing prints here."""

@@ -1,0 +1,167 @@
+"""Typed results of the global profile (SPEC §3). Analyses return these; renderers read them.
+
+All times are integer nanoseconds (``*_ns``); ratios are fractions in [0, 1]. A metric that
+cannot be computed from the trace is ``None`` with a ``*_na_reason`` saying why — never 0.
+The JSON report is ``AnalysisReport.model_dump_json()``; its schema is versioned by
+``REPORT_SCHEMA_VERSION`` (bump the major on any breaking change).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from infersight.rules.finding import Finding
+
+REPORT_SCHEMA_VERSION = "1.0"
+
+
+class Window(BaseModel):
+    """The analysis window: one or more [start, end) intervals on the trace clock."""
+
+    intervals_ns: list[tuple[int, int]]
+    duration_ns: int = Field(description="total length of the intervals")
+    source: str = Field(description="'kernels' (first kernel start -> last kernel end) or 'nvtx:<regex>'")
+
+
+class TransferStat(BaseModel):
+    """Memcpy or memset time/bytes of one direction (HtoD, DtoH, DtoD, PtoP, ..., or 'memset')."""
+
+    direction: str
+    count: int
+    total_ns: int
+    bytes: int
+    bandwidth_gb_per_s: float | None = Field(description="bytes / total time; None if total_ns == 0")
+    pageable_count: int = Field(0, description="copies with a pageable host side (synchronous in effect)")
+
+
+class DeviceTimeline(BaseModel):
+    """Time-based utilisation of one device (or the total over devices) within the window."""
+
+    trace: str = Field(description="source file the device came from")
+    rank: int | None = None
+    device: int | None = Field(description="None for the total over all devices")
+    gpu_name: str | None = None
+    window: Window
+    wall_ns: int
+    busy_ns: int = Field(description="union of kernel intervals inside the window")
+    idle_ns: int
+    idle_ratio: float
+    utilization: float = Field(description="1 - idle_ratio")
+    kernel_count: int
+    kernel_time_ns: int = Field(description="sum of kernel durations (concurrent kernels count twice)")
+    launch_api_count: int | None = None
+    launch_api_ns: int | None = None
+    launch_overhead_ratio: float | None = None
+    launch_overhead_na_reason: str | None = None
+    transfers: list[TransferStat] = Field(default_factory=list)
+
+
+class KernelStat(BaseModel):
+    """One row of the kernel summary (like ``nsys stats cuda_gpu_kern_sum``)."""
+
+    name: str = Field(description="simplified kernel name")
+    full_name: str = Field(description="one full (demangled) name that maps to it")
+    category: str
+    count: int
+    total_ns: int
+    share: float = Field(description="total_ns / sum of all kernel time")
+    avg_ns: float
+    median_ns: float
+    min_ns: int
+    max_ns: int
+    std_ns: float
+
+
+class CategoryStat(BaseModel):
+    """Kernel time of one operator category (GEMM, attention, ...)."""
+
+    category: str
+    count: int
+    total_ns: int
+    share: float
+    avg_ns: float
+    median_ns: float
+    min_ns: int
+    max_ns: int
+    std_ns: float
+    top_kernels: list[str] = Field(default_factory=list, description="simplified names, by time")
+
+
+class RangeStat(BaseModel):
+    """One NVTX / annotation range name (like ``nsys stats nvtx_sum``) with its GPU projection."""
+
+    name: str
+    domain: str = ""
+    source: str
+    count: int
+    total_ns: int
+    avg_ns: float
+    median_ns: float
+    min_ns: int
+    max_ns: int
+    std_ns: float
+    gpu_kernel_count: int | None = Field(
+        None, description="kernels launched (by correlation id) from the range's thread inside it"
+    )
+    gpu_time_ns: int | None = Field(None, description="sum of those kernels' durations")
+    gpu_busy_ns: int | None = Field(None, description="union of those kernels' intervals")
+    projection_na_reason: str | None = None
+
+
+class PhaseStat(BaseModel):
+    """Profile of one phase (prefill or decode)."""
+
+    phase: str
+    wall_ns: int
+    busy_ns: int
+    idle_ratio: float
+    kernel_count: int
+    kernel_time_ns: int
+    avg_kernel_ns: float | None
+    steps: int = Field(description="number of ranges/iterations classified into this phase")
+    top_categories: list[CategoryStat] = Field(default_factory=list)
+
+
+class PhaseSplit(BaseModel):
+    """Prefill vs decode split and how it was decided."""
+
+    method: str = Field(description="'annotation', 'kernel-mix' or 'none'")
+    reason: str
+    phases: list[PhaseStat] = Field(default_factory=list)
+
+
+class TraceSummary(BaseModel):
+    """What was read from one input."""
+
+    source: str
+    format: str
+    rank: int | None
+    device_kind: str
+    gpus: list[str]
+    kernels: int
+    memcpy: int
+    memset: int
+    api_calls: int
+    ranges: int
+    notes: list[str] = Field(default_factory=list)
+
+
+class GlobalProfile(BaseModel):
+    """Everything ``infersight analyze`` computes (SPEC §3), before rules."""
+
+    traces: list[TraceSummary]
+    devices: list[DeviceTimeline]
+    total: DeviceTimeline
+    kernels: list[KernelStat]
+    categories: list[CategoryStat]
+    ranges: list[RangeStat]
+    phases: PhaseSplit
+
+
+class AnalysisReport(BaseModel):
+    """The versioned JSON report: the profile plus the findings the rules drew from it."""
+
+    schema_version: str = REPORT_SCHEMA_VERSION
+    tool_version: str
+    profile: GlobalProfile
+    findings: list[Finding]

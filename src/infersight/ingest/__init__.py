@@ -1,0 +1,69 @@
+"""Readers: every supported input format -> :class:`infersight.model.Trace`.
+
+``load_traces(path)`` is the one entry point: it recognises the format by content (SQLite magic,
+gzip magic, JSON) and extension (.nsys-rep/.qdrep), expands directories of per-rank files, and
+raises :class:`infersight.errors.InputError` for anything it cannot read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infersight.errors import InputError
+from infersight.model import Trace
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+GZIP_MAGIC = b"\x1f\x8b"
+NSYS_REPORT_SUFFIXES = (".nsys-rep", ".qdrep")
+KINETO_SUFFIXES = (".json", ".json.gz")
+
+
+def load_traces(path: str | Path, *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
+    """Read one file or a directory of per-rank files into traces (one per rank/file)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file or directory")
+    if p.is_dir():
+        return _load_directory(p, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    return [_load_file(p, cpu_ops_as_kernels=cpu_ops_as_kernels)]
+
+
+def _load_directory(directory: Path, *, cpu_ops_as_kernels: bool) -> list[Trace]:
+    files = sorted(
+        f
+        for f in directory.iterdir()
+        if f.is_file()
+        and (f.name.endswith(KINETO_SUFFIXES) or f.suffix in (".sqlite", *NSYS_REPORT_SUFFIXES))
+    )
+    if not files:
+        raise InputError(
+            directory, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)"
+        )
+    return [_load_file(f, cpu_ops_as_kernels=cpu_ops_as_kernels) for f in files]
+
+
+def _load_file(path: Path, *, cpu_ops_as_kernels: bool) -> Trace:
+    if path.suffix in NSYS_REPORT_SUFFIXES:
+        from infersight.ingest.nsys_rep import export_nsys_report
+
+        path = export_nsys_report(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    if not head:
+        raise InputError(path, "file is empty")
+    if head.startswith(SQLITE_MAGIC):
+        from infersight.ingest.nsys_sqlite import read_nsys_sqlite
+
+        return read_nsys_sqlite(path)
+    if head.startswith(GZIP_MAGIC) or head.lstrip()[:1] in (b"{", b"["):
+        from infersight.ingest.kineto import read_kineto
+
+        return read_kineto(path, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    raise InputError(
+        path,
+        "not a recognised trace: expected an Nsight Systems SQLite export, a .nsys-rep/.qdrep "
+        "report, or PyTorch-profiler (Kineto) JSON (.json/.json.gz)",
+    )

@@ -1,0 +1,217 @@
+"""The normalised trace model: columnar tables of one profiled process group (one rank).
+
+Every reader (nsys SQLite, Kineto JSON, ...) returns :class:`Trace` objects whose tables have
+exactly the columns and dtypes declared below, so analyses never look at the source format.
+
+Conventions (the contract between ingest and analyses):
+
+* Timestamps ``start``/``end`` are **int64 nanoseconds** on the trace's own clock (nsys: native
+  ns; Kineto: ``round(ts_us * 1000)`` and ``end = start + round(dur_us * 1000)``, so durations
+  keep their sub-µs precision). ``end >= start`` always holds (readers drop or repair rows that
+  break it and say so in ``Trace.notes``).
+* ``process`` is the id of the host process that issued the work; it is what makes a
+  ``correlation`` id unique (nsys: ``globalPid``, i.e. ``globalTid`` with the low 24 bits
+  cleared; Kineto: 0 because one file is one CUPTI session). Join kernels/copies to their
+  launching API call on ``(process, correlation)``.
+* ``device`` is the GPU index as the profiler reports it (nsys ``deviceId``, Kineto
+  ``args.device``/``pid``).
+* String columns (``name``, ``domain``, ``kind``, ``source``, ...) are pandas ``category`` so a
+  million kernels with a few hundred distinct names cost a few bytes each.
+* Unknown integers are ``-1`` (``graph_id``, ``correlation``, ``stream`` ...), unknown sizes 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+# column name -> dtype. Order is the column order of every table.
+KERNEL_COLUMNS: dict[str, str] = {
+    "device": "int32",
+    "stream": "int64",
+    "start": "int64",
+    "end": "int64",
+    "name": "category",  # full (demangled) kernel name as the profiler gives it
+    "correlation": "int64",
+    "process": "int64",
+    "graph_id": "int64",  # CUDA graph id (-1: launched eagerly or unknown)
+    "grid_x": "int32",
+    "grid_y": "int32",
+    "grid_z": "int32",
+    "block_x": "int32",
+    "block_y": "int32",
+    "block_z": "int32",
+    "registers": "int32",  # registers per thread (0 unknown)
+    "shared_mem": "int64",  # static + dynamic shared memory bytes per block (0 unknown)
+}
+
+MEMCPY_COLUMNS: dict[str, str] = {
+    "device": "int32",
+    "stream": "int64",
+    "start": "int64",
+    "end": "int64",
+    "bytes": "int64",
+    "kind": "category",  # HtoD, DtoH, DtoD, HtoH, PtoP, other
+    "src_kind": "category",  # pageable, pinned, device, managed, array, unknown
+    "dst_kind": "category",
+    "correlation": "int64",
+    "process": "int64",
+}
+
+MEMSET_COLUMNS: dict[str, str] = {
+    "device": "int32",
+    "stream": "int64",
+    "start": "int64",
+    "end": "int64",
+    "bytes": "int64",
+    "correlation": "int64",
+    "process": "int64",
+}
+
+API_COLUMNS: dict[str, str] = {
+    "process": "int64",
+    "thread": "int64",
+    "start": "int64",
+    "end": "int64",
+    "name": "category",  # version suffix stripped: cudaLaunchKernel_v7000 -> cudaLaunchKernel
+    "correlation": "int64",
+    "source": "category",  # runtime | driver
+}
+
+RANGE_COLUMNS: dict[str, str] = {
+    "process": "int64",
+    "thread": "int64",
+    "start": "int64",
+    "end": "int64",
+    "name": "category",  # NVTX text / record_function name / operator name
+    "domain": "category",  # NVTX domain name ("" for the default domain / Kineto)
+    "source": "category",  # nvtx | user_annotation | gpu_user_annotation | cpu_op
+    "device": "int32",  # -1 for host ranges; the GPU for gpu_user_annotation
+}
+
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "kernels": KERNEL_COLUMNS,
+    "memcpy": MEMCPY_COLUMNS,
+    "memset": MEMSET_COLUMNS,
+    "api": API_COLUMNS,
+    "ranges": RANGE_COLUMNS,
+}
+
+TraceFormat = Literal["nsys-sqlite", "kineto"]
+DeviceKind = Literal["gpu", "cpu"]
+
+
+def empty_table(columns: Mapping[str, str]) -> pd.DataFrame:
+    """A zero-row table with the declared columns and dtypes."""
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
+
+
+def make_table(columns: Mapping[str, str], data: Mapping[str, Any], table: str = "") -> pd.DataFrame:
+    """Build a table from column arrays, casting to the declared dtypes.
+
+    Missing columns are filled with the "unknown" value (-1 for ids, 0 for sizes, "" for
+    strings) so readers only pass what their format has. Extra keys are an error: the schema is
+    the contract.
+    """
+    extra = set(data) - set(columns)
+    if extra:
+        raise ValueError(f"{table or 'table'}: columns not in the model schema: {sorted(extra)}")
+    lengths = {len(v) for v in data.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"{table or 'table'}: columns of different lengths {sorted(lengths)}")
+    n = lengths.pop() if lengths else 0
+    out: dict[str, pd.Series] = {}
+    for name, dtype in columns.items():
+        if name in data:
+            values = data[name]
+            if dtype == "category":
+                out[name] = pd.Series(values, dtype="category") if not isinstance(
+                    values, pd.Categorical
+                ) else pd.Series(values)
+            else:
+                out[name] = pd.Series(np.asarray(values).astype(dtype, copy=False))
+        elif dtype == "category":
+            out[name] = pd.Series(pd.Categorical([""] * n))
+        else:
+            fill = 0 if name in _ZERO_DEFAULT else -1
+            out[name] = pd.Series(np.full(n, fill, dtype=dtype))
+    return pd.DataFrame(out)
+
+
+_ZERO_DEFAULT = {
+    "grid_x",
+    "grid_y",
+    "grid_z",
+    "block_x",
+    "block_y",
+    "block_z",
+    "registers",
+    "shared_mem",
+    "bytes",
+}
+
+
+@dataclass
+class GpuInfo:
+    """What the trace says about one device (fields the trace lacks are None)."""
+
+    device: int
+    name: str | None = None
+    sm_count: int | None = None
+    memory_bytes: int | None = None
+    compute_capability: str | None = None  # "9.0"
+    clock_khz: int | None = None
+    memory_bandwidth_bytes_per_s: float | None = None  # as reported by the trace, if at all
+    kind: DeviceKind = "gpu"
+
+
+@dataclass
+class Trace:
+    """One profiled rank (one Kineto file, or one nsys export) as columnar tables.
+
+    ``notes`` collects what the reader had to repair or could not read (e.g. "no NVTX_EVENTS
+    table: NVTX ranges not recorded"), so reports can say why a metric is not applicable.
+    """
+
+    source: str
+    format: TraceFormat
+    kernels: pd.DataFrame = field(default_factory=lambda: empty_table(KERNEL_COLUMNS))
+    memcpy: pd.DataFrame = field(default_factory=lambda: empty_table(MEMCPY_COLUMNS))
+    memset: pd.DataFrame = field(default_factory=lambda: empty_table(MEMSET_COLUMNS))
+    api: pd.DataFrame = field(default_factory=lambda: empty_table(API_COLUMNS))
+    ranges: pd.DataFrame = field(default_factory=lambda: empty_table(RANGE_COLUMNS))
+    gpus: dict[int, GpuInfo] = field(default_factory=dict)
+    rank: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    device_kind: DeviceKind = "gpu"  # "cpu": a CPU-only capture whose leaf operators stand in for kernels
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table by name (``kernels``, ``memcpy``, ``memset``, ``api``, ``ranges``)."""
+        if name not in TABLE_COLUMNS:
+            raise KeyError(name)
+        frame: pd.DataFrame = getattr(self, name)
+        return frame
+
+    def label(self) -> str:
+        """Short human label: the rank when known, else the file name."""
+        from pathlib import Path
+
+        return f"rank {self.rank}" if self.rank is not None else Path(self.source).name
+
+    def check_schema(self) -> None:
+        """Raise ValueError if a table deviates from the declared columns/dtypes (reader bug)."""
+        for name, columns in TABLE_COLUMNS.items():
+            frame = self.table(name)
+            if list(frame.columns) != list(columns):
+                raise ValueError(f"{name}: columns {list(frame.columns)} != {list(columns)}")
+            for col, dtype in columns.items():
+                actual = str(frame[col].dtype)
+                if actual != dtype:
+                    raise ValueError(f"{name}.{col}: dtype {actual} != {dtype}")
+            if len(frame) and bool((frame["end"] < frame["start"]).any()):
+                raise ValueError(f"{name}: rows with end < start")

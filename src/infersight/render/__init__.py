@@ -1,0 +1,1 @@
+"""Renderers: terminal, Markdown and JSON views of results. No computation happens here."""

@@ -1,0 +1,1 @@
+"""Rules: data-driven thresholds and advice that turn analysis results into findings."""
