@@ -34,6 +34,15 @@ class TransferStat(BaseModel):
     pageable_count: int = Field(0, description="copies with a pageable host side (synchronous in effect)")
 
 
+class GapBucket(BaseModel):
+    """Idle gaps between busy blocks of one length bucket (SPEC §4 drill-down buckets)."""
+
+    lower_ns: int
+    upper_ns: int | None = Field(description="exclusive upper bound; None for the open last bucket")
+    count: int
+    total_ns: int
+
+
 class DeviceTimeline(BaseModel):
     """Time-based utilisation of one device (or the total over devices) within the window."""
 
@@ -54,6 +63,9 @@ class DeviceTimeline(BaseModel):
     launch_overhead_ratio: float | None = None
     launch_overhead_na_reason: str | None = None
     transfers: list[TransferStat] = Field(default_factory=list)
+    gap_buckets: list[GapBucket] = Field(
+        default_factory=list, description="idle gaps between kernel busy blocks inside the window"
+    )
 
 
 class KernelStat(BaseModel):
@@ -120,6 +132,13 @@ class PhaseStat(BaseModel):
     avg_kernel_ns: float | None
     steps: int = Field(description="number of ranges/iterations classified into this phase")
     top_categories: list[CategoryStat] = Field(default_factory=list)
+    gap_buckets: list[GapBucket] = Field(
+        default_factory=list, description="idle gaps between busy blocks inside the phase's steps"
+    )
+    launch_overhead_ratio: float | None = Field(
+        None, description="time in the launch calls of this phase's kernels / phase wall time"
+    )
+    launch_overhead_na_reason: str | None = None
 
 
 class PhaseSplit(BaseModel):

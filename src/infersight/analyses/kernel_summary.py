@@ -1,0 +1,109 @@
+"""Kernel time ranking by simplified name (like ``nsys stats -r cuda_gpu_kern_sum``).
+
+Statistics use whole kernel durations of the kernels that overlap the analysis window; std is
+the sample standard deviation (ddof=1) as nsys reports it, 0 for a single instance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from infersight.analyses import intervals
+from infersight.analyses.results import KernelStat, Window
+from infersight.analyses.window import window_arrays
+from infersight.model import Trace
+
+
+def windowed_kernels(traces: list[Trace], windows: list[dict[int, Window]]) -> pd.DataFrame:
+    """Kernels of all traces that overlap their device's window.
+
+    Columns: ``name`` (full name, categorical over all traces), ``simple`` and ``category``
+    (categoricals), ``duration`` (int64 ns).
+    """
+    names: list[pd.Categorical] = []
+    durations: list[np.ndarray] = []
+    for trace, per_device in zip(traces, windows, strict=True):
+        k = trace.kernels
+        if k.empty:
+            continue
+        keep = np.zeros(len(k), dtype=bool)
+        dev = k["device"].to_numpy()
+        ks, ke = k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
+        for device, window in per_device.items():
+            on = dev == device
+            keep[on] = intervals.overlaps_any(ks[on], ke[on], window_arrays(window))
+        names.append(pd.Categorical(k["name"].to_numpy()[keep]))
+        durations.append((ke - ks)[keep])
+    if not names:
+        empty = pd.Categorical([])
+        return pd.DataFrame(
+            {"name": empty, "simple": empty, "category": empty, "duration": np.empty(0, np.int64)}
+        )
+    full = union_categoricals(names) if len(names) > 1 else names[0]
+    return label_kernels(full, np.concatenate(durations))
+
+
+def label_kernels(full: pd.Categorical, durations: np.ndarray) -> pd.DataFrame:
+    """Attach simplified name and category, computed once per distinct full name."""
+    from infersight.analyses.categories import categorize
+    from infersight.analyses.kernel_names import simplify_names
+
+    distinct = pd.Categorical(full.categories.astype(str))
+    simple_of = np.asarray(simplify_names(distinct), dtype=object)
+    category_of = np.asarray(categorize(distinct), dtype=object)
+    codes = full.codes
+    return pd.DataFrame(
+        {
+            "name": full,
+            "simple": pd.Categorical(simple_of[codes] if len(codes) else []),
+            "category": pd.Categorical(category_of[codes] if len(codes) else []),
+            "duration": durations.astype(np.int64),
+        }
+    )
+
+
+def summarize(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """count/total/avg/median/min/max/std(ddof=1) of ``duration`` grouped by a column."""
+    grouped = frame.groupby(by, observed=True, sort=False)["duration"]
+    stats = grouped.agg(["count", "sum", "mean", "median", "min", "max", "std"])
+    stats["std"] = stats["std"].fillna(0.0)
+    total = float(frame["duration"].sum())
+    stats["share"] = stats["sum"] / total if total > 0 else 0.0
+    return stats.sort_values(["sum", "count"], ascending=[False, False])
+
+
+def kernel_summary(kernels: pd.DataFrame) -> list[KernelStat]:
+    """One row per simplified kernel name, sorted by total time descending."""
+    if kernels.empty:
+        return []
+    stats = summarize(kernels, "simple")
+    # one representative full name (the longest-running) and the category per simplified name
+    rep = (
+        kernels.groupby(["simple", "name"], observed=True)["duration"]
+        .sum()
+        .reset_index()
+        .sort_values("duration", ascending=False)
+        .drop_duplicates("simple")
+        .set_index("simple")["name"]
+    )
+    category = kernels.groupby("simple", observed=True)["category"].first()
+    rep_of = {str(k): str(v) for k, v in rep.items()}
+    category_of = {str(k): str(v) for k, v in category.items()}
+    return [
+        KernelStat(
+            name=str(name),
+            full_name=rep_of[str(name)],
+            category=category_of[str(name)],
+            count=int(row["count"]),
+            total_ns=int(row["sum"]),
+            share=float(row["share"]),
+            avg_ns=float(row["mean"]),
+            median_ns=float(row["median"]),
+            min_ns=int(row["min"]),
+            max_ns=int(row["max"]),
+            std_ns=float(row["std"]),
+        )
+        for name, row in stats.iterrows()
+    ]

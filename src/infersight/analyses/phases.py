@@ -1,0 +1,421 @@
+"""Prefill vs decode split (SPEC §3): aggregates hide phase-specific bottlenecks.
+
+Two methods, in order:
+
+1. **annotation** — NVTX / ``record_function`` / GPU annotation names matched against the
+   markers in ``data/phase_markers.toml`` (vLLM, SGLang, TRT-LLM, HF, generic). A kernel belongs
+   to the innermost marked range that its launching API call starts in (host ranges, joined on
+   process + correlation, so CUDA-graph kernels follow their ``cudaGraphLaunch``), or that its
+   execution overlaps (GPU annotations).
+2. **kernel-mix** — the kernel stream is cut into iterations (``ProfilerStep#N`` ranges, else the
+   host synchronisations that end each inference step, else gaps > 1 ms) and iterations are
+   classified by kernel duration: prefill runs large-M GEMMs and O(S²) attention, so its mean
+   kernel duration is several times that of decode steps (which run GEMV-like GEMMs and
+   split-KV / paged attention). Without a clear two-cluster separation the method is ``none``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from infersight.analyses import intervals
+from infersight.analyses.category_summary import category_summary
+from infersight.analyses.kernel_summary import label_kernels
+from infersight.analyses.launches import kernel_launch_info, launch_calls
+from infersight.analyses.ranges import GPU_SOURCE, SUMMARY_SOURCES
+from infersight.analyses.results import PhaseSplit, PhaseStat, Window
+from infersight.analyses.timeline import bucket_gaps
+from infersight.analyses.window import window_arrays
+from infersight.model import Trace
+
+PHASE_ORDER = ("prefill", "decode", "mixed")
+TOP_CATEGORIES_PER_PHASE = 5
+PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
+NO_PHASE = ""
+
+
+@dataclass(frozen=True)
+class Marker:
+    """One phase-marker rule from phase_markers.toml."""
+
+    framework: str
+    pattern: re.Pattern[str]
+    phase: str | None
+    both: str
+
+    def classify(self, name: str) -> str | None:
+        """The phase this marker gives a range name, or None when it does not match."""
+        m = self.pattern.search(name)
+        if m is None:
+            return None
+        if self.phase is not None:
+            return self.phase
+        ctx, gen = int(m.group("ctx")), int(m.group("gen"))
+        if ctx > 0 and gen > 0:
+            return self.both
+        if ctx > 0:
+            return "prefill"
+        return "decode" if gen > 0 else None
+
+
+@cache
+def _config() -> dict[str, Any]:
+    text = resources.files("infersight").joinpath("data/phase_markers.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def markers() -> tuple[Marker, ...]:
+    """The phase markers, in priority order."""
+    return tuple(
+        Marker(
+            framework=m["framework"],
+            pattern=re.compile(m["pattern"]),
+            phase=m.get("phase"),
+            both=m.get("both", "mixed"),
+        )
+        for m in _config()["marker"]
+    )
+
+
+def classify_range_name(name: str) -> str | None:
+    """Phase of a range name by the first matching marker (None: not a phase marker)."""
+    for marker in markers():
+        phase = marker.classify(name)
+        if phase is not None:
+            return phase
+    return None
+
+
+@dataclass
+class Labelled:
+    """Per-trace kernels (in window) with a phase label and a step id (-1: unassigned)."""
+
+    trace: Trace
+    kernels: pd.DataFrame  # device, start, end, name, phase, step
+    method: str
+    reason: str
+
+
+def phase_split(traces: list[Trace], windows: list[dict[int, Window]]) -> PhaseSplit:
+    """Split the kernels of all traces into prefill / decode (/ mixed) and profile each phase."""
+    labelled = [_label_trace(t, w) for t, w in zip(traces, windows, strict=True)]
+    methods = {lab.method for lab in labelled}
+    method = next((m for m in ("annotation", "kernel-mix") if m in methods), "none")
+    if len(labelled) == 1:
+        reason = labelled[0].reason
+    else:
+        reason = "; ".join(f"{lab.trace.label()}: {lab.reason}" for lab in labelled)
+    used = [lab for lab in labelled if lab.method != "none"]
+    phases = [_phase_stat(phase, used) for phase in PHASE_ORDER]
+    return PhaseSplit(method=method, reason=reason, phases=[p for p in phases if p is not None])
+
+
+def _window_kernels(trace: Trace, windows: dict[int, Window]) -> pd.DataFrame:
+    k = trace.kernels
+    launch = kernel_launch_info(trace)
+    keep = np.zeros(len(k), dtype=bool)
+    dev = k["device"].to_numpy()
+    ks, ke = k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
+    for device, window in windows.items():
+        on = dev == device
+        keep[on] = intervals.overlaps_any(ks[on], ke[on], window_arrays(window))
+    frame = pd.DataFrame(
+        {
+            "device": dev,
+            "start": ks,
+            "end": ke,
+            "name": k["name"].array,
+            "process": k["process"].to_numpy(),
+            "correlation": k["correlation"].to_numpy(),
+            "launch_thread": launch["launch_thread"].to_numpy(),
+            "launch_start": launch["launch_start"].to_numpy(),
+        }
+    )[keep].reset_index(drop=True)
+    frame["phase"] = NO_PHASE
+    frame["step"] = np.int64(-1)
+    return frame
+
+
+def _label_trace(trace: Trace, windows: dict[int, Window]) -> Labelled:
+    kernels = _window_kernels(trace, windows)
+    if kernels.empty:
+        return Labelled(trace, kernels, "none", "no kernels in the analysis window")
+    found = _label_by_annotation(trace, kernels)
+    if found is not None:
+        return Labelled(trace, kernels, "annotation", found)
+    method, reason = _label_by_kernel_mix(trace, kernels)
+    return Labelled(trace, kernels, method, reason)
+
+
+# ---------------------------------------------------------------- annotation method
+
+
+def _label_by_annotation(trace: Trace, kernels: pd.DataFrame) -> str | None:
+    """Label kernels by marked ranges; returns the reason, or None when no range marks a phase."""
+    r = trace.ranges
+    r = r[r["source"].isin(SUMMARY_SOURCES).to_numpy()].reset_index(drop=True)
+    if r.empty:
+        return None
+    names = r["name"].astype("category")
+    phase_of_name = {str(n): classify_range_name(str(n)) for n in names.cat.categories}
+    phase = names.astype(str).map(phase_of_name)
+    marked = r[phase.notna().to_numpy()].assign(phase=phase[phase.notna()].to_numpy())
+    if marked.empty:
+        return None
+    marked = _with_step_ids(marked)
+    # outermost first, so that inner (more specific) ranges overwrite their parents
+    marked = marked.assign(length=marked["end"] - marked["start"]).sort_values("length", ascending=False)
+    labels = np.full(len(kernels), NO_PHASE, dtype=object)
+    steps = np.full(len(kernels), -1, dtype=np.int64)
+    host = marked[marked["source"].astype(str) != GPU_SOURCE]
+    gpu = marked[marked["source"].astype(str) == GPU_SOURCE]
+    _assign_host(kernels, host, labels, steps)
+    _assign_gpu(kernels, gpu, labels, steps)
+    if (labels == NO_PHASE).all():
+        return None
+    kernels["phase"] = labels
+    kernels["step"] = steps
+    used = sorted({(p, fw) for p, fw in zip(marked["phase"], marked["framework"], strict=True)})
+    described = ", ".join(f"{p} ({fw})" for p, fw in used)
+    unassigned = int((labels == NO_PHASE).sum())
+    return (
+        f"phase ranges matched by name: {described}; {len(kernels) - unassigned} kernels assigned by "
+        f"launch/overlap, {unassigned} outside every phase range"
+    )
+
+
+def _with_step_ids(marked: pd.DataFrame) -> pd.DataFrame:
+    """Step id = connected component of overlapping same-phase ranges (nested ranges: one step)."""
+    frame = marked.copy()
+    frame["framework"] = [_framework(str(n)) for n in frame["name"]]
+    frame = frame.sort_values(["phase", "start"], kind="stable")
+    running = frame.groupby("phase")["end"].cummax().to_numpy(np.int64)
+    starts = frame["start"].to_numpy(np.int64)
+    ph = frame["phase"].to_numpy()
+    new = np.ones(len(frame), dtype=bool)
+    new[1:] = (ph[1:] != ph[:-1]) | (starts[1:] >= running[:-1])  # touching ranges: two steps
+    frame["step_id"] = np.cumsum(new) - 1
+    return frame
+
+
+def _framework(name: str) -> str:
+    for marker in markers():
+        if marker.classify(name) is not None:
+            return marker.framework
+    return ""
+
+
+def _assign_host(kernels: pd.DataFrame, host: pd.DataFrame, labels: np.ndarray, steps: np.ndarray) -> None:
+    """Kernels whose launch (same process and thread) starts inside each range."""
+    if host.empty:
+        return
+    kp, kt = kernels["process"].to_numpy(), kernels["launch_thread"].to_numpy()
+    kls = kernels["launch_start"].to_numpy(np.int64)
+    for (process, thread), grp in host.groupby(["process", "thread"], sort=False):  # per host thread
+        idx = np.flatnonzero((kp == process) & (kt == thread) & (kls >= 0))
+        if idx.size == 0:
+            continue
+        idx = idx[np.argsort(kls[idx], kind="stable")]
+        sorted_starts = kls[idx]
+        lo = np.searchsorted(sorted_starts, grp["start"].to_numpy(np.int64), side="left")
+        hi = np.searchsorted(sorted_starts, grp["end"].to_numpy(np.int64), side="left")
+        for a, b, phase, step in zip(lo, hi, grp["phase"], grp["step_id"], strict=True):  # per range
+            labels[idx[a:b]] = phase
+            steps[idx[a:b]] = step
+
+
+def _assign_gpu(kernels: pd.DataFrame, gpu: pd.DataFrame, labels: np.ndarray, steps: np.ndarray) -> None:
+    """Kernels of the range's device whose execution overlaps the range."""
+    if gpu.empty:
+        return
+    dev = kernels["device"].to_numpy()
+    ks, ke = kernels["start"].to_numpy(np.int64), kernels["end"].to_numpy(np.int64)
+    for device, grp in gpu.groupby("device", sort=False):
+        idx = np.flatnonzero(dev == device)
+        if idx.size == 0:
+            continue
+        idx = idx[np.argsort(ks[idx], kind="stable")]
+        s, e = ks[idx], ke[idx]
+        longest = int((e - s).max())
+        lo = np.searchsorted(s, grp["start"].to_numpy(np.int64) - longest, side="left")
+        hi = np.searchsorted(s, grp["end"].to_numpy(np.int64), side="left")
+        for a, b, rs, phase, step in zip(lo, hi, grp["start"], grp["phase"], grp["step_id"], strict=True):
+            cand = idx[a:b]
+            hit = cand[ke[cand] > rs]
+            labels[hit] = phase
+            steps[hit] = step
+
+
+# ---------------------------------------------------------------- kernel-mix method
+
+
+def _label_by_kernel_mix(trace: Trace, kernels: pd.DataFrame) -> tuple[str, str]:
+    cfg = _config()["kernel_mix"]
+    iteration, how = _iterations(trace, kernels, cfg)
+    kernels["step"] = iteration
+    dur = (kernels["end"] - kernels["start"]).to_numpy(np.int64)
+    decode_re = re.compile(cfg["decode_kernel_pattern"])
+    names = kernels["name"].astype("category")
+    is_decode_kernel = names.cat.categories.map(lambda n: bool(decode_re.search(str(n))))
+    decode_kernel = np.asarray(is_decode_kernel, dtype=bool)[names.cat.codes.to_numpy()]
+    per_iter = pd.DataFrame({"it": iteration, "dur": dur, "dk": decode_kernel})
+    per_iter = (
+        per_iter[per_iter["it"] >= 0]
+        .groupby("it")
+        .agg(n=("dur", "size"), mean=("dur", "mean"), dk=("dk", "any"))
+    )
+    eligible = per_iter[per_iter["n"] >= int(cfg["min_kernels_per_iteration"])]
+    if len(eligible) < 2:
+        return "none", (
+            f"no phase annotations; {how} gave {len(eligible)} iteration(s) with at least "
+            f"{cfg['min_kernels_per_iteration']} kernels: nothing to compare, phases not split"
+        )
+    means = np.sort(eligible["mean"].to_numpy())
+    ratios = means[1:] / np.maximum(means[:-1], 1.0)
+    cut = int(np.argmax(ratios))
+    threshold = float(cfg["prefill_decode_duration_ratio"])
+    if ratios[cut] >= threshold:
+        boundary = means[cut]
+        phase = np.where(eligible["mean"] > boundary, "prefill", "decode")
+        basis = (
+            f"mean kernel duration separates them {ratios[cut]:.1f}x (>= {threshold:g}x): "
+            f"long-kernel iterations are prefill (mean >= {means[cut + 1] / 1e3:.1f} µs), "
+            f"short-kernel ones decode (mean <= {boundary / 1e3:.1f} µs)"
+        )
+        agree = int(((phase == "decode") == eligible["dk"].to_numpy()).sum())
+        basis += f"; decode-only kernels (split-KV/paged attention, GEMV) agree on {agree}/{len(eligible)}"
+    else:
+        # decode-only kernel names alone are not trusted: training traces run GEMV and
+        # split-K reductions too; they only corroborate a duration split
+        return "none", (
+            f"no phase annotations; {how} gave {len(eligible)} iterations whose kernel mix is uniform "
+            f"(largest mean-duration ratio {ratios[cut]:.1f}x < {threshold:g}x, decode-only kernels "
+            f"{'in all' if eligible['dk'].all() else 'in none'}): prefill and decode cannot be told apart"
+        )
+    phase_of_iter = dict(zip(eligible.index, phase, strict=True))
+    kernels["phase"] = pd.Series(iteration).map(phase_of_iter).fillna(NO_PHASE).to_numpy()
+    kernels.loc[kernels["phase"] == NO_PHASE, "step"] = -1
+    counts = pd.Series(phase).value_counts()
+    summary = ", ".join(f"{counts.get(p, 0)} {p}" for p in ("prefill", "decode"))
+    return "kernel-mix", f"no phase annotations; {how} gave {len(eligible)} iterations ({summary}): {basis}"
+
+
+def _iterations(trace: Trace, kernels: pd.DataFrame, cfg: dict[str, Any]) -> tuple[np.ndarray, str]:
+    """Iteration id per kernel (-1: none) and how the iterations were found."""
+    kls = kernels["launch_start"].to_numpy(np.int64)
+    r = trace.ranges
+    steps = r[r["name"].astype(str).str.match(PROFILER_STEP).to_numpy()] if not r.empty else r
+    if len(steps) >= 2 and (kls >= 0).any():
+        it = np.full(len(kernels), -1, dtype=np.int64)
+        steps = steps.sort_values("start")
+        for i, (s, e) in enumerate(zip(steps["start"], steps["end"], strict=True)):  # per step
+            it[(kls >= s) & (kls < e)] = i
+        if (it >= 0).any():
+            return it, f"{len(steps)} ProfilerStep ranges"
+    api = trace.api
+    if not api.empty and (kls >= 0).any():
+        names = api["name"].astype("category")
+        sync_re = re.compile(cfg["sync_api_pattern"])
+        sync_names = [n for n in names.cat.categories if sync_re.search(str(n))]
+        syncs = np.sort(api[names.isin(sync_names).to_numpy()]["end"].to_numpy(np.int64))
+        if syncs.size >= 1:
+            it = np.searchsorted(syncs, kls, side="left").astype(np.int64)
+            it[kls < 0] = -1
+            if np.unique(it[it >= 0]).size >= 2:
+                return (
+                    it,
+                    f"{syncs.size} host synchronisations ({', '.join(map(str, sync_names))}) ending steps",
+                )
+    gap = int(cfg["iteration_gap_ns"])
+    it = np.full(len(kernels), -1, dtype=np.int64)
+    base = 0
+    for _device, grp in kernels.groupby("device", sort=True):  # per device
+        order = grp.sort_values("start", kind="stable")
+        s, e = order["start"].to_numpy(np.int64), order["end"].to_numpy(np.int64)
+        running = np.maximum.accumulate(e)
+        new = np.ones(len(s), dtype=bool)
+        new[1:] = s[1:] - running[:-1] > gap
+        ids = np.cumsum(new) - 1 + base
+        it[order.index.to_numpy()] = ids
+        base = int(ids.max()) + 1
+    return it, f"gaps > {gap / 1e6:g} ms"
+
+
+# ---------------------------------------------------------------- per-phase profile
+
+
+def _phase_stat(phase: str, labelled: list[Labelled]) -> PhaseStat | None:
+    wall = busy = count = ktime = nsteps = launch_ns = 0
+    launch_na: list[str] = []
+    gap_starts: list[np.ndarray] = []
+    gap_ends: list[np.ndarray] = []
+    names: list[pd.Categorical] = []
+    durations: list[np.ndarray] = []
+    for lab in labelled:
+        k = lab.kernels
+        k = k[k["phase"].to_numpy() == phase]
+        if k.empty:
+            continue
+        nsteps += int(k["step"].nunique())
+        for _device, grp in k.groupby("device", sort=False):  # per device
+            spans = grp.groupby("step").agg(s=("start", "min"), e=("end", "max"))
+            span_s, span_e = intervals.union(spans["s"].to_numpy(), spans["e"].to_numpy())
+            bs, be = intervals.union(grp["start"].to_numpy(), grp["end"].to_numpy())
+            wall += int((span_e - span_s).sum())
+            busy += int((be - bs).sum())
+            g0, g1 = be[:-1], bs[1:]
+            inside = intervals.overlap_lengths(g0, g1, (span_s, span_e)) == (g1 - g0)
+            gap_starts.append(g0[inside])
+            gap_ends.append(g1[inside])
+        count += len(k)
+        d = (k["end"] - k["start"]).to_numpy(np.int64)
+        ktime += int(d.sum())
+        names.append(pd.Categorical(k["name"]))
+        durations.append(d)
+        launched = _launch_time(lab.trace, k)
+        if launched is None:
+            launch_na.append(lab.trace.label())
+        else:
+            launch_ns += launched
+    if count == 0:
+        return None
+    all_names = union_categoricals(names) if len(names) > 1 else names[0]
+    labelled_kernels = label_kernels(all_names, np.concatenate(durations))
+    gs = np.concatenate(gap_starts) if gap_starts else np.empty(0, np.int64)
+    ge = np.concatenate(gap_ends) if gap_ends else np.empty(0, np.int64)
+    return PhaseStat(
+        phase=phase,
+        wall_ns=wall,
+        busy_ns=busy,
+        idle_ratio=1.0 - busy / wall if wall > 0 else 0.0,
+        kernel_count=count,
+        kernel_time_ns=ktime,
+        avg_kernel_ns=ktime / count,
+        steps=nsteps,
+        top_categories=category_summary(labelled_kernels)[:TOP_CATEGORIES_PER_PHASE],
+        gap_buckets=bucket_gaps(ge - gs),
+        launch_overhead_ratio=launch_ns / wall if not launch_na and wall > 0 else None,
+        launch_overhead_na_reason=(
+            f"no kernel-launch API calls recorded in {', '.join(launch_na)}" if launch_na else None
+        ),
+    )
+
+
+def _launch_time(trace: Trace, kernels: pd.DataFrame) -> int | None:
+    """Time in the launch calls that launched these kernels (None: no launch calls recorded)."""
+    calls = launch_calls(trace)
+    if calls.empty:
+        return None
+    keys = kernels[["process", "correlation"]].drop_duplicates()
+    matched = calls.merge(keys, on=["process", "correlation"], how="inner")
+    return int((matched["end"] - matched["start"]).sum())

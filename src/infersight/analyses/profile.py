@@ -1,0 +1,60 @@
+"""The global profile (SPEC §3): every analysis of ``infersight analyze`` in one call."""
+
+from __future__ import annotations
+
+from infersight.analyses.category_summary import category_summary
+from infersight.analyses.kernel_summary import kernel_summary, windowed_kernels
+from infersight.analyses.phases import phase_split
+from infersight.analyses.ranges import range_summary
+from infersight.analyses.results import GlobalProfile, TraceSummary
+from infersight.analyses.timeline import device_timeline, total_timeline
+from infersight.analyses.window import analysis_windows
+from infersight.errors import InputError
+from infersight.model import Trace
+
+
+def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None) -> GlobalProfile:
+    """Timelines per device and in total, kernel/category/range rankings and the phase split.
+
+    Raises InputError when no trace has GPU kernels (nothing to profile) or the window regex
+    matches no range.
+    """
+    if not traces:
+        raise InputError(None, "no traces to analyse")
+    if all(t.kernels.empty for t in traces):
+        names = ", ".join(t.source for t in traces)
+        raise InputError(
+            names, "no GPU kernels in the trace: nothing to profile (was CUDA/HIP activity traced?)"
+        )
+    windows = [analysis_windows(t, window_nvtx) if not t.kernels.empty else {} for t in traces]
+    devices = [
+        device_timeline(trace, device, window)
+        for trace, per_device in zip(traces, windows, strict=True)
+        for device, window in per_device.items()
+    ]
+    kernels = windowed_kernels(traces, windows)
+    return GlobalProfile(
+        traces=[_trace_summary(t) for t in traces],
+        devices=devices,
+        total=total_timeline(devices),
+        kernels=kernel_summary(kernels),
+        categories=category_summary(kernels),
+        ranges=range_summary(traces),
+        phases=phase_split(traces, windows),
+    )
+
+
+def _trace_summary(trace: Trace) -> TraceSummary:
+    return TraceSummary(
+        source=trace.source,
+        format=trace.format,
+        rank=trace.rank,
+        device_kind=trace.device_kind,
+        gpus=[g.name or f"device {d}" for d, g in sorted(trace.gpus.items())],
+        kernels=len(trace.kernels),
+        memcpy=len(trace.memcpy),
+        memset=len(trace.memset),
+        api_calls=len(trace.api),
+        ranges=len(trace.ranges),
+        notes=list(trace.notes),
+    )

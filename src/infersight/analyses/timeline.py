@@ -1,0 +1,227 @@
+"""Per-device time-based utilisation (SPEC §3): busy, idle ratio, launch overhead, transfers.
+
+Busy time is the union of kernel intervals inside the window, so concurrent kernels on several
+streams count once; kernel_time is the plain sum of (window-clipped) durations, so the two differ
+exactly by the concurrency. The launch-overhead ratio charges a device with the launch calls
+whose correlation id (joined with the process) matches one of its kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from infersight.analyses import intervals
+from infersight.analyses.launches import launch_call_devices, launch_calls
+from infersight.analyses.results import DeviceTimeline, GapBucket, TransferStat, Window
+from infersight.analyses.window import analysis_windows, window_arrays
+from infersight.model import Trace
+
+# Gap buckets of the SPEC §4 kernel-level drill-down, in ns: <5 µs, 5-20, 20-100, 100 µs-1 ms, >1 ms.
+GAP_BUCKET_EDGES_NS: tuple[int, ...] = (0, 5_000, 20_000, 100_000, 1_000_000)
+PAGEABLE = "pageable"
+
+
+def device_timelines(trace: Trace, window_nvtx: str | None = None) -> list[DeviceTimeline]:
+    """One timeline per device of the trace that ran kernels."""
+    windows = analysis_windows(trace, window_nvtx)
+    return [device_timeline(trace, device, window) for device, window in windows.items()]
+
+
+def device_timeline(trace: Trace, device: int, window: Window) -> DeviceTimeline:
+    """Busy/idle/launch/transfer metrics of one device inside its window."""
+    win = window_arrays(window)
+    k = trace.kernels
+    k = k[k["device"].to_numpy() == device]
+    ks, ke = k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
+    in_window = intervals.overlaps_any(ks, ke, win)
+    busy_s, busy_e = intervals.clip(ks, ke, win)
+    wall = window.duration_ns
+    busy = int((busy_e - busy_s).sum())
+    idle = wall - busy
+    idle_ratio = idle / wall if wall > 0 else 0.0
+    launch_count, launch_ns, launch_reason = _launch_overhead(trace, device, win)
+    gpu = trace.gpus.get(device)
+    return DeviceTimeline(
+        trace=trace.source,
+        rank=trace.rank,
+        device=device,
+        gpu_name=gpu.name if gpu else None,
+        window=window,
+        wall_ns=wall,
+        busy_ns=busy,
+        idle_ns=idle,
+        idle_ratio=idle_ratio,
+        utilization=1.0 - idle_ratio,
+        kernel_count=int(in_window.sum()),
+        kernel_time_ns=int(intervals.overlap_lengths(ks, ke, win).sum()),
+        launch_api_count=launch_count,
+        launch_api_ns=launch_ns,
+        launch_overhead_ratio=(launch_ns / wall if launch_ns is not None and wall > 0 else None),
+        launch_overhead_na_reason=launch_reason,
+        transfers=_transfers(trace, device, win),
+        gap_buckets=gap_buckets(busy_s, busy_e),
+    )
+
+
+def _launch_overhead(
+    trace: Trace, device: int, win: tuple[np.ndarray, np.ndarray]
+) -> tuple[int | None, int | None, str | None]:
+    """(count, window-clipped ns, reason-if-not-applicable) of this device's launch calls."""
+    if trace.api.empty:
+        return None, None, "the trace has no CUDA/HIP API calls (runtime/driver tracing was off)"
+    calls = launch_calls(trace)
+    if calls.empty:
+        return (
+            None,
+            None,
+            (
+                f"the trace has {len(trace.api)} API calls but none is a kernel launch "
+                "(cudaLaunchKernel, cudaGraphLaunch, hipLaunchKernel, ...)"
+            ),
+        )
+    devices = launch_call_devices(trace, calls)
+    single_device = trace.kernels["device"].nunique() == 1
+    mine = (devices == device) | ((devices == -1) & single_device)
+    cs, ce = calls["start"].to_numpy(np.int64)[mine], calls["end"].to_numpy(np.int64)[mine]
+    touching = intervals.overlaps_any(cs, ce, win)
+    return int(touching.sum()), int(intervals.overlap_lengths(cs, ce, win).sum()), None
+
+
+def gap_buckets(busy_starts: np.ndarray, busy_ends: np.ndarray) -> list[GapBucket]:
+    """Histogram of idle gaps between consecutive busy blocks (already unioned and sorted)."""
+    return bucket_gaps(busy_starts[1:] - busy_ends[:-1])
+
+
+def bucket_gaps(lengths: np.ndarray) -> list[GapBucket]:
+    """Histogram of gap lengths (ns) over GAP_BUCKET_EDGES_NS."""
+    edges = np.array(GAP_BUCKET_EDGES_NS, dtype=np.int64)
+    which = np.searchsorted(edges, lengths, side="right") - 1
+    buckets = []
+    for i, lower in enumerate(GAP_BUCKET_EDGES_NS):
+        sel = which == i
+        upper = GAP_BUCKET_EDGES_NS[i + 1] if i + 1 < len(GAP_BUCKET_EDGES_NS) else None
+        buckets.append(
+            GapBucket(lower_ns=lower, upper_ns=upper, count=int(sel.sum()), total_ns=int(lengths[sel].sum()))
+        )
+    return buckets
+
+
+def _transfers(trace: Trace, device: int, win: tuple[np.ndarray, np.ndarray]) -> list[TransferStat]:
+    """Memcpy per direction plus memset, counting operations that start inside the window.
+
+    Whole durations and bytes are kept (not clipped) so bandwidth stays bytes / copy time.
+    """
+    stats: list[TransferStat] = []
+    m = trace.memcpy
+    m = m[(m["device"].to_numpy() == device) & _starts_inside(m, win)]
+    if not m.empty:
+        dur = (m["end"] - m["start"]).to_numpy(np.int64)
+        pageable = (
+            (m["src_kind"].astype(str) == PAGEABLE) | (m["dst_kind"].astype(str) == PAGEABLE)
+        ).to_numpy()
+        frame = pd.DataFrame(
+            {
+                "kind": m["kind"].astype(str).to_numpy(),
+                "dur": dur,
+                "bytes": m["bytes"].to_numpy(),
+                "pg": pageable,
+            }
+        )
+        for kind, grp in frame.groupby("kind", sort=True):
+            stats.append(
+                _transfer_stat(
+                    str(kind), grp["dur"].to_numpy(), grp["bytes"].to_numpy(), int(grp["pg"].sum())
+                )
+            )
+    s = trace.memset
+    s = s[(s["device"].to_numpy() == device) & _starts_inside(s, win)]
+    if not s.empty:
+        stats.append(
+            _transfer_stat("memset", (s["end"] - s["start"]).to_numpy(np.int64), s["bytes"].to_numpy(), 0)
+        )
+    return stats
+
+
+def _starts_inside(frame: pd.DataFrame, win: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    starts = frame["start"].to_numpy(np.int64)
+    return intervals.overlaps_any(starts, starts, win)
+
+
+def _transfer_stat(direction: str, durations: np.ndarray, nbytes: np.ndarray, pageable: int) -> TransferStat:
+    total = int(durations.sum())
+    size = int(nbytes.sum())
+    return TransferStat(
+        direction=direction,
+        count=len(durations),
+        total_ns=total,
+        bytes=size,
+        bandwidth_gb_per_s=size / total if total > 0 else None,  # bytes/ns == GB/s
+        pageable_count=pageable,
+    )
+
+
+def total_timeline(devices: list[DeviceTimeline]) -> DeviceTimeline:
+    """The aggregate over devices: sums of wall/busy/idle, idle_ratio = Σ idle / Σ wall.
+
+    Each device contributes its own window, so the ratio is the device-time-weighted idle
+    fraction (what an operator paying for GPU-seconds sees), not the idle of a merged timeline
+    (devices of different traces do not share a clock). The window lists every device window.
+    """
+    wall = sum(d.wall_ns for d in devices)
+    busy = sum(d.busy_ns for d in devices)
+    idle = sum(d.idle_ns for d in devices)
+    idle_ratio = idle / wall if wall > 0 else 0.0
+    launch_known = [d for d in devices if d.launch_api_ns is not None]
+    reasons = sorted({d.launch_overhead_na_reason for d in devices if d.launch_overhead_na_reason})
+    launch_ns = sum(d.launch_api_ns or 0 for d in launch_known) if len(launch_known) == len(devices) else None
+    return DeviceTimeline(
+        trace=", ".join(sorted({d.trace for d in devices})),
+        device=None,
+        window=Window(
+            intervals_ns=[iv for d in devices for iv in d.window.intervals_ns],
+            duration_ns=wall,
+            source="sum over devices",
+        ),
+        wall_ns=wall,
+        busy_ns=busy,
+        idle_ns=idle,
+        idle_ratio=idle_ratio,
+        utilization=1.0 - idle_ratio,
+        kernel_count=sum(d.kernel_count for d in devices),
+        kernel_time_ns=sum(d.kernel_time_ns for d in devices),
+        launch_api_count=sum(d.launch_api_count or 0 for d in launch_known)
+        if launch_ns is not None
+        else None,
+        launch_api_ns=launch_ns,
+        launch_overhead_ratio=launch_ns / wall if launch_ns is not None and wall > 0 else None,
+        launch_overhead_na_reason="; ".join(reasons) if launch_ns is None else None,
+        transfers=_merge_transfers([t for d in devices for t in d.transfers]),
+        gap_buckets=_merge_buckets([d.gap_buckets for d in devices]),
+    )
+
+
+def _merge_transfers(stats: list[TransferStat]) -> list[TransferStat]:
+    merged: dict[str, TransferStat] = {}
+    for t in stats:
+        if t.direction not in merged:
+            merged[t.direction] = t.model_copy()
+            continue
+        m = merged[t.direction]
+        m.count += t.count
+        m.total_ns += t.total_ns
+        m.bytes += t.bytes
+        m.pageable_count += t.pageable_count
+        m.bandwidth_gb_per_s = m.bytes / m.total_ns if m.total_ns > 0 else None
+    return sorted(merged.values(), key=lambda t: t.direction)
+
+
+def _merge_buckets(per_device: list[list[GapBucket]]) -> list[GapBucket]:
+    if not per_device:
+        return gap_buckets(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    merged = [b.model_copy() for b in per_device[0]]
+    for buckets in per_device[1:]:
+        for m, b in zip(merged, buckets, strict=True):
+            m.count += b.count
+            m.total_ns += b.total_ns
+    return merged

@@ -1,0 +1,71 @@
+"""The public Python API: every front end (CLI, notebooks, agents) calls these and never computes.
+
+Keeping the pipeline (load -> profile -> rules -> report) in one place means the terminal,
+Markdown and JSON views always describe the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from infersight import __version__
+from infersight.analyses.results import AnalysisReport
+from infersight.errors import InputError
+from infersight.model import Trace
+
+__all__ = ["analyze", "check_window_regex", "load", "report_from_traces"]
+
+
+def load(paths: Sequence[str | Path], *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
+    """Read every path (files or directories of per-rank files) into traces, in argument order.
+
+    Raises :class:`InputError` when no path is given or a path cannot be read.
+    """
+    from infersight.ingest import load_traces
+
+    if not paths:
+        raise InputError(None, "no trace given")
+    traces: list[Trace] = []
+    for path in paths:
+        traces.extend(load_traces(path, cpu_ops_as_kernels=cpu_ops_as_kernels))
+    return traces
+
+
+def report_from_traces(traces: list[Trace], *, window_nvtx: str | None = None) -> AnalysisReport:
+    """Profile already-loaded traces and evaluate the rules on the profile."""
+    check_window_regex(window_nvtx)
+    from infersight.analyses.profile import build_global_profile
+    from infersight.rules.engine import evaluate_rules
+
+    profile = build_global_profile(traces, window_nvtx=window_nvtx)
+    findings = evaluate_rules(profile)
+    return AnalysisReport(tool_version=__version__, profile=profile, findings=findings)
+
+
+def analyze(
+    paths: Sequence[str | Path],
+    *,
+    window_nvtx: str | None = None,
+    cpu_ops_as_kernels: bool = False,
+) -> AnalysisReport:
+    """Load all paths, build the global profile, evaluate the rules, and wrap it all in a report.
+
+    ``window_nvtx`` is a regular expression over NVTX/annotation names that cuts the analysis
+    window (e.g. a steady-state step range); ``cpu_ops_as_kernels`` lets a CPU-only PyTorch
+    capture be analysed with its leaf operators standing in for GPU kernels.
+    """
+    check_window_regex(window_nvtx)  # fail before the (slow) load, not after it
+    traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    return report_from_traces(traces, window_nvtx=window_nvtx)
+
+
+def check_window_regex(pattern: str | None) -> None:
+    """Raise InputError for an invalid --window-nvtx regex (a user input error, not a crash)."""
+    if pattern is None:
+        return
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise InputError(None, f"--window-nvtx: invalid regular expression {pattern!r}: {exc}") from None

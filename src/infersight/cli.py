@@ -1,0 +1,250 @@
+"""The ``infersight`` command line: a thin front end over :mod:`infersight.api`.
+
+Error contract (tested): anything wrong with what the user gave us — an unreadable or invalid
+trace, a bad option, an output path that would overwrite an input — prints exactly one line
+``infersight: error: <file>: <problem>`` on stderr and exits 2, never a traceback. Anything
+else is our bug: one line asking for a report, exit 1, and the traceback only with
+``INFERSIGHT_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from infersight import __version__, api
+from infersight.errors import EXIT_BAD_INPUT, InputError
+from infersight.model import Trace
+
+CliUsageError: type[Exception]
+try:  # recent typer vendors click; older releases raise click's own exceptions
+    from typer.exceptions import TyperException
+
+    CliUsageError = TyperException
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException
+
+    CliUsageError = ClickException
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+NON_TTY_WIDTH = 180  # wide enough that kernel-summary rows are not folded when piped
+
+app = typer.Typer(
+    name="infersight",
+    help="Diagnose LLM inference performance from Nsight Systems and PyTorch-profiler traces.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+T = TypeVar("T")
+
+TracesArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Trace files or directories of per-rank files: nsys SQLite exports (.sqlite), "
+        ".nsys-rep/.qdrep (needs nsys on PATH), Kineto JSON (.json, .json.gz).",
+        show_default=False,
+        metavar="TRACE",
+    ),
+]
+CpuOpsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cpu-ops-as-kernels",
+        help="For CPU-only PyTorch captures: analyse leaf CPU operators as if they were kernels.",
+    ),
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"infersight {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """infersight: what limits your LLM inference run, why, and what to change."""
+
+
+@app.command()
+def analyze(
+    traces: TracesArg,
+    window_nvtx: Annotated[
+        str | None,
+        typer.Option(
+            "--window-nvtx",
+            metavar="REGEX",
+            help="Cut the analysis window to NVTX/annotation ranges whose name matches REGEX.",
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", metavar="OUT", help="Also write the JSON report to OUT.")
+    ] = None,
+    md_out: Annotated[
+        Path | None, typer.Option("--md", metavar="OUT", help="Also write the Markdown report to OUT.")
+    ] = None,
+    cpu_ops_as_kernels: CpuOpsOpt = False,
+    top: Annotated[
+        int, typer.Option("--top", metavar="N", min=1, help="Rows in the kernel and range summaries.")
+    ] = 15,
+) -> None:
+    """Profile the traces, run the rules, and print the diagnosis."""
+    from infersight.render.json_report import render_json
+    from infersight.render.markdown import render_markdown
+    from infersight.render.terminal import render_terminal
+
+    api.check_window_regex(window_nvtx)
+    outputs = [p for p in (json_out, md_out) if p is not None]
+    _check_outputs(outputs, traces)
+    loaded = _with_spinner("reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels))
+    _check_outputs(outputs, [Path(t.source) for t in loaded])
+    report = _with_spinner("analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx))
+    render_terminal(report, _stdout_console(), top=top)
+    if json_out is not None:
+        _write(json_out, render_json(report).encode())
+    if md_out is not None:
+        _write(md_out, render_markdown(report, top=top).encode())
+
+
+@app.command()
+def export(
+    traces: TracesArg,
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", metavar="OUT", help="Where to write the trace-model JSON."),
+    ],
+    cpu_ops_as_kernels: CpuOpsOpt = False,
+) -> None:
+    """Write the normalised trace model (kernels, copies, API calls, ranges) as columnar JSON."""
+    from infersight.render.trace_export import export_traces
+
+    _check_outputs([output], traces)
+    loaded: list[Trace] = _with_spinner(
+        "reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    )
+    _check_outputs([output], [Path(t.source) for t in loaded])
+    _write(output, export_traces(loaded))
+    counts = ", ".join(f"{t.label()}: {len(t.kernels):,} kernels" for t in loaded)
+    print(f"wrote {output} ({len(loaded)} trace(s); {counts})", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _stdout_console() -> Console:
+    """Rich console for the report; a fixed wide width when piped so rows are not folded."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=NON_TTY_WIDTH)
+
+
+def _with_spinner(message: str, work: Callable[[], T]) -> T:
+    """Run ``work`` under a rich spinner on stderr — only when stderr is an interactive terminal."""
+    if not sys.stderr.isatty():
+        return work()
+    with Console(stderr=True).status(f"{message}…"):
+        return work()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _check_outputs(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
+    """Refuse output paths that would overwrite an input, collide, or cannot be written."""
+    for index, out in enumerate(outputs):
+        if any(_same_file(out, inp) for inp in inputs):
+            raise InputError(out, "output path is one of the input traces; refusing to overwrite it")
+        if any(_same_file(out, other) for other in outputs[:index]):
+            raise InputError(out, "the same output path is given twice")
+        if out.is_dir():
+            raise InputError(out, "output path is a directory")
+        if not out.parent.is_dir():
+            raise InputError(out, f"cannot write: directory {out.parent} does not exist")
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
+
+
+def _error_line(message: str) -> None:
+    print(f"infersight: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+@contextmanager
+def _quiet_broken_pipe() -> Iterator[None]:
+    """``infersight analyze ... | head`` must not end in a BrokenPipeError traceback."""
+    try:
+        yield
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (what :func:`main` exits with)."""
+    try:
+        with _quiet_broken_pipe():
+            result = app(
+                args=list(argv) if argv is not None else None, prog_name="infersight", standalone_mode=False
+            )
+        return result if isinstance(result, int) else EXIT_OK
+    except InputError as exc:
+        _error_line(exc.one_line())
+        return EXIT_BAD_INPUT
+    except typer.Abort:
+        _error_line("interrupted")
+        return EXIT_INTERRUPTED
+    except CliUsageError as exc:  # usage errors: bad option, missing argument
+        formatter = getattr(exc, "format_message", None)
+        message = str(formatter()) if callable(formatter) else str(exc)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `infersight`: the help is the message
+            print(message, file=sys.stderr)
+        else:
+            _error_line(message)
+        code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
+        return code if isinstance(code, int) and code != 1 else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _error_line("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if os.environ.get("INFERSIGHT_DEBUG") == "1":
+            traceback.print_exc()
+        detail = " ".join(str(exc).split())[:300]
+        print(
+            f"infersight: internal error: {type(exc).__name__}: {detail} — this is a bug, please report it "
+            "with the command line (rerun with INFERSIGHT_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def main() -> None:
+    """Console-script entry point (``infersight = "infersight.cli:main"``)."""
+    sys.exit(run())

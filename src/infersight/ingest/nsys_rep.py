@@ -1,0 +1,93 @@
+"""``.nsys-rep`` / ``.qdrep`` reports -> SQLite export, through the user's own ``nsys``.
+
+The binary report format is private to Nsight Systems; only ``nsys export`` reads it. When
+``nsys`` is on PATH the report is exported once into a cache directory (``$INFERSIGHT_CACHE``,
+else ``~/.cache/infersight``), under a name keyed by the report's path, size and modification
+time, and later runs reuse it. Nothing is ever written next to the user's report. Without
+``nsys`` the user gets the exact command to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+from infersight.errors import InputError
+
+CACHE_ENV = "INFERSIGHT_CACHE"
+DEFAULT_CACHE = Path("~/.cache/infersight")
+
+
+def export_command(report: Path, output: str | Path = "report.sqlite") -> list[str]:
+    """The ``nsys export`` command line that turns ``report`` into an SQLite file."""
+    return ["nsys", "export", "--type", "sqlite", "--output", str(output), str(report)]
+
+
+def cache_dir() -> Path:
+    """Where exports are kept: ``$INFERSIGHT_CACHE`` or ``~/.cache/infersight``."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured).expanduser() if configured else DEFAULT_CACHE.expanduser()
+
+
+def cached_export_path(report: Path) -> Path:
+    """``<cache>/<report stem>-<hash of path, size, mtime>.sqlite``: a changed report gets a new name."""
+    stat = report.stat()
+    key = f"{report.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+    return cache_dir() / f"{report.stem}-{hashlib.sha256(key).hexdigest()[:16]}.sqlite"
+
+
+def export_nsys_report(path: Path) -> Path:
+    """The SQLite export of an Nsight Systems report (made with ``nsys export`` on first use).
+
+    Raises :class:`InputError` when the report is missing, ``nsys`` is not on PATH (the message
+    holds the command to run by hand), or the export fails.
+    """
+    report = Path(path)
+    if not report.is_file():
+        raise InputError(report, "no such file")
+    manual = shlex.join(export_command(report))
+    nsys = shutil.which("nsys")
+    if nsys is None:
+        raise InputError(
+            report,
+            "reading an Nsight Systems report needs `nsys` on PATH (not found); export it yourself "
+            f"and pass the .sqlite file: {manual}",
+        )
+    target = cached_export_path(report)
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    _run_export(report, nsys, target, manual)
+    return target
+
+
+def _run_export(report: Path, nsys: str, target: Path, manual: str) -> None:
+    """Export into a temporary name, then rename: an interrupted export is never reused."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            report, f"cannot create the export cache {target.parent}: {exc.strerror or exc}"
+        ) from None
+    partial = target.with_name(f"{target.stem}.partial-{os.getpid()}.sqlite")
+    partial.unlink(missing_ok=True)  # left by a crashed run with the same pid: nsys will not overwrite
+    command = [nsys, *export_command(report, partial)[1:]]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise InputError(
+            report, f"cannot run nsys ({exc.strerror or exc}); export by hand: {manual}"
+        ) from None
+    if result.returncode != 0 or not partial.is_file():
+        partial.unlink(missing_ok=True)
+        detail = _last_line(result.stderr) or _last_line(result.stdout) or f"exit code {result.returncode}"
+        raise InputError(report, f"nsys export failed ({detail}); try by hand: {manual}")
+    os.replace(partial, target)
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -1,0 +1,834 @@
+"""Nsight Systems SQLite export (``nsys export --type sqlite``) -> :class:`Trace`.
+
+The export is opened read-only and immutable (``mode=ro&immutable=1``): nothing is ever written
+next to or into the user's file, not even a journal or a lock.
+
+Schemas differ between nsys versions (checked on exports from 2021 to 2026.2), so every table
+and column is looked up in ``sqlite_master`` / ``PRAGMA table_info`` before it is used, and a
+missing optional column becomes the model's "unknown" value. Tables are created lazily by nsys:
+an absent event table means "no such events", not corruption. Only the kernel table is
+mandatory: without GPU kernels there is nothing to diagnose.
+
+Scale: a capture with a million kernels must be read in a few seconds and little memory, so
+integer columns are fetched in chunks straight into int64 numpy arrays (NULLs replaced in SQL),
+and names stay integer ``StringIds`` ids until the end; only the distinct ids are resolved
+(SQLite does ``IN (SELECT DISTINCT ...)``) and the name column is built as a pandas Categorical
+from codes. No per-row Python string is made for kernels or API calls.
+
+Conventions the analyses rely on (see :mod:`infersight.model.trace`):
+
+* ``process`` = ``globalPid`` of GPU activity, and ``globalTid`` with its low 24 bits cleared for
+  host-side rows (API calls, NVTX), so that ``(process, correlation)`` joins a kernel to its
+  launch (correlation ids repeat across processes). If a GPU activity table has no
+  ``globalPid`` (no known export lacks it) the process is taken from a ``globalTid`` column, else
+  from the only process that made runtime calls, else it is -1 (and a note says so).
+* Runtime/driver API names lose their version suffix (``cudaLaunchKernel_v7000`` ->
+  ``cudaLaunchKernel``). ``CUPTI_ACTIVITY_KIND_RUNTIME`` holds runtime (eventClass 0) *and*
+  driver (eventClass 1) calls; rows of the "CUDA backtrace" classes (67-69, written when
+  backtraces are collected) duplicate runtime calls under their unversioned name and are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import warnings
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from infersight.errors import InputError
+from infersight.model.trace import (
+    API_COLUMNS,
+    KERNEL_COLUMNS,
+    MEMCPY_COLUMNS,
+    MEMSET_COLUMNS,
+    RANGE_COLUMNS,
+    GpuInfo,
+    Trace,
+    make_table,
+)
+
+KERNEL_TABLE = "CUPTI_ACTIVITY_KIND_KERNEL"
+RUNTIME_TABLE = "CUPTI_ACTIVITY_KIND_RUNTIME"
+DRIVER_TABLE = "CUPTI_ACTIVITY_KIND_DRIVER"
+MEMCPY_TABLE = "CUPTI_ACTIVITY_KIND_MEMCPY"
+MEMSET_TABLE = "CUPTI_ACTIVITY_KIND_MEMSET"
+NVTX_TABLE = "NVTX_EVENTS"
+STRING_TABLE = "StringIds"
+METADATA_TABLES = ("META_DATA_EXPORT", "EXPORT_META_DATA")  # 2024+ / 2022-2023 name
+
+NO_KERNEL_TABLE = (
+    "no CUDA kernel table (CUPTI_ACTIVITY_KIND_KERNEL): the capture recorded no GPU kernels; "
+    "re-run nsys profile with --trace=cuda (e.g. nsys profile --trace=cuda,nvtx,osrt ...) and make "
+    "sure the profiled process launches kernels while the capture is running"
+)
+NO_KERNELS = (
+    "no GPU kernels: the CUPTI_ACTIVITY_KIND_KERNEL table is empty (the capture window held no "
+    "kernel launches); widen the capture range or check --trace=cuda"
+)
+
+# globalTid = globalPid | tid: the low 24 bits hold the thread id.
+THREAD_ID_BITS = 0xFFFFFF
+# NVTX_EVENTS.eventType values (ENUM_NSYS_EVENT_TYPE): push/pop and start/end ranges, domain create.
+NVTX_PUSHPOP_RANGE = 59
+NVTX_STARTEND_RANGE = 60
+NVTX_DOMAIN_CREATE = 75
+DEFAULT_NVTX_DOMAIN_ID = 0
+# ENUM_NSYS_EVENT_CLASS of CUPTI_ACTIVITY_KIND_RUNTIME rows.
+DRIVER_EVENT_CLASS = 1
+BACKTRACE_EVENT_CLASSES = (67, 68, 69)  # CUDABACKTRACE, _START, _FINISH (duplicates of API calls)
+
+# copyKind (ENUM_CUDA_MEMCPY_OPER) -> model kind; the ENUM table, when present, overrides codes.
+COPY_KINDS = {1: "HtoD", 2: "DtoH", 8: "DtoD", 9: "HtoH", 10: "PtoP"}
+_COPY_KIND_BY_ENUM_SUFFIX = {"HTOD": "HtoD", "DTOH": "DtoH", "DTOD": "DtoD", "HTOH": "HtoH", "PTOP": "PtoP"}
+# srcKind/dstKind (ENUM_CUDA_MEM_KIND) -> model memory kind; *_STATIC (__device__/__managed__
+# variables) are device/managed memory too.
+MEMORY_KINDS = {0: "pageable", 1: "pinned", 2: "device", 3: "array", 4: "managed", 5: "device", 6: "managed"}
+_MEMORY_KIND_BY_ENUM_SUFFIX = {
+    "PAGEABLE": "pageable",
+    "PINNED": "pinned",
+    "DEVICE": "device",
+    "ARRAY": "array",
+    "MANAGED": "managed",
+    "DEVICE_STATIC": "device",
+    "MANAGED_STATIC": "managed",
+}
+# nsys appends the API version (_v3020 ... _v12000); keep API names' own _v2 (cudaStreamGetCaptureInfo_v2).
+_API_VERSION_SUFFIX = re.compile(r"_v\d{4,}$")
+_SLICE_ROWS = 1 << 21
+_IDS_PER_QUERY = 5000
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Which tables exist, and the columns of each one (read once, on demand)."""
+
+    conn: sqlite3.Connection
+    tables: frozenset[str]
+
+    def has(self, table: str) -> bool:
+        return table in self.tables
+
+    def columns(self, table: str) -> set[str]:
+        if table not in self.tables:
+            return set()
+        return {row[1] for row in self.conn.execute(f"PRAGMA table_info({_quote(table)})")}
+
+
+def read_nsys_sqlite(path: Path) -> Trace:
+    """Read one Nsight Systems SQLite export into a :class:`Trace` (never writing to it).
+
+    Raises :class:`InputError` when the file is not an nsys export, is truncated or corrupt, or
+    holds no GPU kernels.
+    """
+    path = Path(path)
+    try:
+        with closing(_connect(path)) as conn:
+            trace = _read(path, conn)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(path, f"cannot read the SQLite database (truncated or corrupt?): {exc}") from None
+    trace.check_schema()
+    return trace
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Read-only, immutable connection: SQLite creates no journal/WAL/lock file and never writes."""
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    # Some exports hold non-UTF-8 text (e.g. a Windows user name in the metadata); keep reading.
+    conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+    return conn
+
+
+def _read(path: Path, conn: sqlite3.Connection) -> Trace:
+    tables = frozenset(
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")
+    )
+    schema = Schema(conn, tables)
+    _check_is_nsys_export(path, schema)
+    trace = Trace(source=str(path), format="nsys-sqlite")
+    trace.metadata = _metadata(schema, trace.notes)
+    trace.api = _time_ordered(_api_table(schema, trace.notes))
+    trace.kernels = _time_ordered(_kernel_table(path, schema, trace.api, trace.notes))
+    trace.memcpy = _time_ordered(_memcpy_table(schema, trace.api, trace.notes))
+    trace.memset = _time_ordered(_memset_table(schema, trace.api, trace.notes))
+    trace.ranges = _time_ordered(_nvtx_ranges(schema, trace.notes))
+    trace.gpus = _gpus(schema, trace.kernels, trace.notes)
+    trace.notes.extend(_launch_notes(trace.kernels, trace.api))
+    return trace
+
+
+def _time_ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by start time (stable), as every reader delivers them; nsys writes per-buffer order."""
+    starts = frame["start"].to_numpy()
+    if len(frame) < 2 or bool((starts[1:] >= starts[:-1]).all()):
+        return frame
+    return frame.iloc[np.argsort(starts, kind="stable")].reset_index(drop=True)
+
+
+def _check_is_nsys_export(path: Path, schema: Schema) -> None:
+    cupti = [t for t in schema.tables if t.startswith("CUPTI_ACTIVITY_KIND_")]
+    if not schema.has(STRING_TABLE) and not cupti:
+        what = "an empty SQLite database" if not schema.tables else "an SQLite database"
+        raise InputError(
+            path,
+            f"not an Nsight Systems export: {what} without StringIds or CUPTI_ACTIVITY_KIND_* tables "
+            "(make one with: nsys export --type sqlite --output report.sqlite report.nsys-rep)",
+        )
+    if not schema.has(KERNEL_TABLE):
+        raise InputError(path, NO_KERNEL_TABLE)
+    if not schema.has(STRING_TABLE):
+        raise InputError(path, "incomplete Nsight Systems export: no StringIds table, kernel names unknown")
+
+
+# ---------------------------------------------------------------------------------------------
+# generic helpers
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _int_expr(columns: set[str], *names: str, default: int = -1) -> str:
+    """SQL for the first present column of ``names`` (NULL -> default), or the default itself."""
+    present = [_quote(n) for n in names if n in columns]
+    return f"COALESCE({', '.join([*present, str(default)])})" if present else str(default)
+
+
+def _fetch_int_columns(
+    conn: sqlite3.Connection, table: str, fields: dict[str, str], where: str
+) -> dict[str, np.ndarray]:
+    """Integer expressions of the rows of ``table`` matching ``where``, as int64 arrays.
+
+    Fetching rows as Python tuples costs ~2.5 s per million 16-column kernel rows; instead
+    SQLite concatenates each column into one decimal string (``group_concat``, all aggregates of
+    one query see the same rows in the same order) that numpy parses in C, ~3x faster. Rows are
+    read in rowid slices so the strings stay small on huge tables. Every expression must be
+    NULL-free (COALESCE in the caller), since group_concat skips NULLs; the row count guards it.
+    """
+    if not fields:
+        raise ValueError("no fields")
+    slices = _rowid_slices(conn, table)
+    aggregates = ", ".join(f"group_concat({expr}, ',')" for expr in fields.values())
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in fields}
+    for bounds in slices:
+        condition = where if bounds is None else f"{where} AND rowid BETWEEN {bounds[0]} AND {bounds[1]}"
+        row = conn.execute(f"SELECT COUNT(*), {aggregates} FROM {_quote(table)} WHERE {condition}").fetchone()
+        count = int(row[0])
+        if not count:
+            continue
+        for key, text in zip(fields, row[1:], strict=True):
+            parts[key].append(_parse_ints(text, count, table, key))
+    return {
+        key: np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
+        for key, chunks in parts.items()
+    }
+
+
+def _rowid_slices(conn: sqlite3.Connection, table: str) -> list[tuple[int, int] | None]:
+    """Inclusive rowid ranges of at most _SLICE_ROWS ids ([None]: one slice, no rowid)."""
+    try:  # two queries: each is a B-tree edge lookup; MIN and MAX in one query scan the table
+        low = conn.execute(f"SELECT MIN(rowid) FROM {_quote(table)}").fetchone()[0]
+        high = conn.execute(f"SELECT MAX(rowid) FROM {_quote(table)}").fetchone()[0]
+    except sqlite3.OperationalError:  # WITHOUT ROWID table
+        return [None]
+    if low is None or high is None:
+        return []
+    slices = -(-(int(high) - int(low) + 1) // _SLICE_ROWS)
+    if slices > 1:
+        rows = conn.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()[0]
+        if slices > 2 * (rows // _SLICE_ROWS + 1):  # sparse rowids: slicing would mostly hit gaps
+            return [None]
+    return [(lo, min(lo + _SLICE_ROWS - 1, high)) for lo in range(int(low), int(high) + 1, _SLICE_ROWS)]
+
+
+def _parse_ints(text: object, count: int, table: str, column: str) -> np.ndarray:
+    """Parse a comma-separated integer list that must hold exactly ``count`` values."""
+    values = np.empty(0, dtype=np.int64)
+    if isinstance(text, str):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            try:
+                values = np.fromstring(text, dtype=np.int64, sep=",")
+            except (ValueError, DeprecationWarning):
+                values = np.empty(0, dtype=np.int64)
+    if len(values) != count:
+        raise sqlite3.DatabaseError(f"{table}: non-integer or missing values in the data behind '{column}'")
+    return values
+
+
+def _valid_interval_filter(table: str, notes: list[str], conn: sqlite3.Connection, what: str) -> str:
+    """WHERE clause keeping rows with start <= end; drops the others with a note."""
+    bad = conn.execute(
+        f'SELECT COUNT(*) FROM {_quote(table)} WHERE start IS NULL OR "end" IS NULL OR "end" < start'
+    ).fetchone()[0]
+    if bad:
+        notes.append(f"{bad} {what} rows of {table} with a missing start/end or end < start were dropped")
+    return 'start IS NOT NULL AND "end" IS NOT NULL AND "end" >= start'
+
+
+def _string_lookup(conn: sqlite3.Connection, ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(sorted ids, values) of the StringIds rows for the distinct values of ``ids``."""
+    wanted = np.unique(ids)
+    rows: list[tuple[int, str | None]] = []
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        literals = ",".join(map(str, wanted[start : start + _IDS_PER_QUERY].tolist()))
+        rows += conn.execute(f"SELECT id, value FROM {STRING_TABLE} WHERE id IN ({literals})").fetchall()
+    rows.sort(key=lambda r: r[0])
+    return np.array([r[0] for r in rows], dtype=np.int64), [r[1] if r[1] is not None else "" for r in rows]
+
+
+def _categorical_from_ids(
+    ids: np.ndarray,
+    lookup: tuple[np.ndarray, list[str]],
+    transform: Callable[[str], str] | None = None,
+) -> pd.Categorical:
+    """Name column from string ids: resolves only the distinct ids (a few hundred, not 1M rows).
+
+    Unknown ids (and -1) become "". ``transform`` is applied to each distinct name; names that
+    become equal share one category.
+    """
+    distinct, inverse = np.unique(ids, return_inverse=True)
+    known_ids, values = lookup
+    pos = np.searchsorted(known_ids, distinct).clip(0, max(len(known_ids) - 1, 0))
+    found = (known_ids[pos] == distinct) if len(known_ids) else np.zeros(len(distinct), dtype=bool)
+    names = [values[p] if f else "" for p, f in zip(pos.tolist(), found.tolist(), strict=True)]
+    if transform is not None:
+        names = [transform(n) for n in names]
+    codes, categories = pd.factorize(pd.Index(names, dtype=object))
+    return _categorical(codes[inverse], categories)
+
+
+def _process_of_thread(global_tid: np.ndarray) -> np.ndarray:
+    """globalPid from globalTid: the low 24 bits are the thread id."""
+    return global_tid & ~np.int64(THREAD_ID_BITS)
+
+
+def _categorical(codes: np.ndarray, categories: Iterable[object]) -> pd.Categorical:
+    """Categorical from integer codes into distinct string categories."""
+    return pd.Categorical.from_codes(codes, categories=pd.Index(list(categories), dtype=object))
+
+
+def _categorical_constant(value: str, n: int) -> pd.Categorical:
+    return _categorical(np.zeros(n, dtype=np.int8), [value])
+
+
+# ---------------------------------------------------------------------------------------------
+# metadata
+
+
+def _metadata(schema: Schema, notes: list[str]) -> dict[str, str]:
+    """nsys/export/schema versions from META_DATA_EXPORT (2024+) or EXPORT_META_DATA (2022-23)."""
+    table = next((t for t in METADATA_TABLES if schema.has(t)), None)
+    if table is None:
+        notes.append("no export metadata table (export from nsys 2021 or older): nsys version unknown")
+        return {}
+    if not {"name", "value"} <= schema.columns(table):
+        return {}
+    raw: dict[str, str] = {}
+    for name, value in schema.conn.execute(f"SELECT name, value FROM {_quote(table)}"):
+        if isinstance(name, str) and value is not None:
+            raw.setdefault(name, str(value))
+    wanted = {
+        "nsys_version": "EXPORT_PRODUCT_VERSION",
+        "export_schema_version": "EXPORT_SCHEMA_VERSION",
+        "export_platform": "EXPORT_PLATFORM",
+        "export_time_utc": "EXPORT_TIME_UTC",
+    }
+    meta = {key: raw[src] for key, src in wanted.items() if src in raw}
+    meta["metadata_table"] = table
+    return meta
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels, copies, memsets
+
+
+def _gpu_process_expr(columns: set[str]) -> str:
+    if "globalPid" in columns:
+        return 'COALESCE("globalPid", -1)'
+    if "globalTid" in columns:
+        return f'COALESCE("globalTid", -1) & {~THREAD_ID_BITS}'
+    return "-1"
+
+
+def _fill_missing_process(process: np.ndarray, table: str, api: pd.DataFrame, notes: list[str]) -> None:
+    """Without globalPid/globalTid, the only runtime-calling process is the one; else -1 + note."""
+    if not len(process) or (process != -1).any():
+        return
+    api_processes = np.unique(api["process"].to_numpy())
+    if len(api_processes) == 1:
+        process[:] = api_processes[0]
+        notes.append(f"{table} has no globalPid: its rows are attributed to the only process with CUDA calls")
+    else:
+        notes.append(
+            f"{table} has no globalPid and {len(api_processes)} processes made CUDA calls: "
+            "process unknown (-1), so its rows cannot be joined to their launching call"
+        )
+
+
+def _kernel_table(path: Path, schema: Schema, api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    cols = schema.columns(KERNEL_TABLE)
+    name_cols = [c for c in ("demangledName", "shortName", "mangledName") if c in cols]
+    missing = [c for c in ("start", "end", "deviceId") if c not in cols]
+    if missing or not name_cols:
+        raise InputError(
+            path, f"{KERNEL_TABLE} lacks column(s) {missing or name_cols or 'name'}: unsupported export"
+        )
+    name_expr = _int_expr(cols, *name_cols)
+    shared = " + ".join(_int_expr(cols, c, default=0) for c in ("staticSharedMemory", "dynamicSharedMemory"))
+    fields = {
+        "start": "start",
+        "end": '"end"',
+        "device": _int_expr(cols, "deviceId"),
+        "stream": _int_expr(cols, "streamId"),
+        "name": name_expr,
+        "correlation": _int_expr(cols, "correlationId"),
+        "process": _gpu_process_expr(cols),
+        "graph_id": _int_expr(cols, "graphId"),
+        "grid_x": _int_expr(cols, "gridX", default=0),
+        "grid_y": _int_expr(cols, "gridY", default=0),
+        "grid_z": _int_expr(cols, "gridZ", default=0),
+        "block_x": _int_expr(cols, "blockX", default=0),
+        "block_y": _int_expr(cols, "blockY", default=0),
+        "block_z": _int_expr(cols, "blockZ", default=0),
+        "registers": _int_expr(cols, "registersPerThread", default=0),
+        "shared_mem": shared,
+    }
+    where = _valid_interval_filter(KERNEL_TABLE, notes, schema.conn, "kernel")
+    arrays = _fetch_int_columns(schema.conn, KERNEL_TABLE, fields, where)
+    if not len(arrays["start"]):
+        raise InputError(path, NO_KERNELS)
+    data: dict[str, object] = dict(arrays)
+    data["name"] = _categorical_from_ids(arrays["name"], _string_lookup(schema.conn, arrays["name"]))
+    _fill_missing_process(arrays["process"], KERNEL_TABLE, api, notes)
+    return make_table(KERNEL_COLUMNS, data, "kernels")
+
+
+def _enum_labels(
+    schema: Schema, table: str, by_suffix: dict[str, str], defaults: dict[int, str], prefix: str
+) -> dict[int, str]:
+    """code -> label from an ENUM_* table (names like CUDA_MEMCPY_KIND_HTOD); defaults without it."""
+    if not {"id", "name"} <= schema.columns(table):
+        return dict(defaults)
+    labels: dict[int, str] = {}
+    for code, name in schema.conn.execute(f"SELECT id, name FROM {_quote(table)}"):
+        suffix = str(name).split(prefix, 1)[-1] if prefix in str(name) else str(name)
+        if isinstance(code, int) and suffix in by_suffix:
+            labels[code] = by_suffix[suffix]
+    return labels
+
+
+def _labels(codes: np.ndarray, labels: dict[int, str], fallback: str) -> pd.Categorical:
+    """Categorical of labels for integer codes (a loop over distinct codes only)."""
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    names = [labels.get(int(c), fallback) for c in distinct]
+    cat_codes, categories = pd.factorize(pd.Index(names, dtype=object))
+    return _categorical(cat_codes[inverse], categories)
+
+
+def _gpu_activity_columns(
+    schema: Schema, table: str, extra: dict[str, str], notes: list[str], what: str
+) -> dict[str, np.ndarray]:
+    """Columns common to copies/memsets (+ ``extra`` ones) as int64 arrays."""
+    cols = schema.columns(table)
+    fields = {
+        "start": "start",
+        "end": '"end"',
+        "device": _int_expr(cols, "deviceId"),
+        "stream": _int_expr(cols, "streamId"),
+        "bytes": _int_expr(cols, "bytes", default=0),
+        "correlation": _int_expr(cols, "correlationId"),
+        "process": _gpu_process_expr(cols),
+        **extra,
+    }
+    where = _valid_interval_filter(table, notes, schema.conn, what)
+    return _fetch_int_columns(schema.conn, table, fields, where)
+
+
+def _memcpy_table(schema: Schema, api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    if not schema.has(MEMCPY_TABLE):
+        return make_table(MEMCPY_COLUMNS, {}, "memcpy")
+    cols = schema.columns(MEMCPY_TABLE)
+    extra = {
+        "kind": _int_expr(cols, "copyKind"),
+        "src_kind": _int_expr(cols, "srcKind"),
+        "dst_kind": _int_expr(cols, "dstKind"),
+    }
+    data = _gpu_activity_columns(schema, MEMCPY_TABLE, extra, notes, "memcpy")
+    copy_kinds = _enum_labels(
+        schema, "ENUM_CUDA_MEMCPY_OPER", _COPY_KIND_BY_ENUM_SUFFIX, COPY_KINDS, "_KIND_"
+    )
+    memory_kinds = _enum_labels(
+        schema, "ENUM_CUDA_MEM_KIND", _MEMORY_KIND_BY_ENUM_SUFFIX, MEMORY_KINDS, "_KIND_"
+    )
+    columns: dict[str, object] = dict(data)
+    columns["kind"] = _labels(data["kind"], copy_kinds, "other")
+    columns["src_kind"] = _labels(data["src_kind"], memory_kinds, "unknown")
+    columns["dst_kind"] = _labels(data["dst_kind"], memory_kinds, "unknown")
+    _fill_missing_process(data["process"], MEMCPY_TABLE, api, notes)
+    return make_table(MEMCPY_COLUMNS, columns, "memcpy")
+
+
+def _memset_table(schema: Schema, api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    if not schema.has(MEMSET_TABLE):
+        return make_table(MEMSET_COLUMNS, {}, "memset")
+    data = _gpu_activity_columns(schema, MEMSET_TABLE, {}, notes, "memset")
+    _fill_missing_process(data["process"], MEMSET_TABLE, api, notes)
+    return make_table(MEMSET_COLUMNS, dict(data), "memset")
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA API calls
+
+
+def strip_api_version(name: str) -> str:
+    """``cudaLaunchKernel_v7000`` -> ``cudaLaunchKernel`` (nsys appends the API version)."""
+    return _API_VERSION_SUFFIX.sub("", name)
+
+
+def _backtrace_classes(schema: Schema) -> tuple[int, ...]:
+    """eventClass codes of the CUDA backtrace rows (from ENUM_NSYS_EVENT_CLASS when present)."""
+    table = "ENUM_NSYS_EVENT_CLASS"
+    if not {"id", "name"} <= schema.columns(table):
+        return BACKTRACE_EVENT_CLASSES
+    rows = schema.conn.execute(f"SELECT id FROM {table} WHERE name LIKE '%CUDABACKTRACE%'").fetchall()
+    return tuple(int(r[0]) for r in rows) or BACKTRACE_EVENT_CLASSES
+
+
+def _api_table(schema: Schema, notes: list[str]) -> pd.DataFrame:
+    """Runtime and driver calls (CUPTI_ACTIVITY_KIND_RUNTIME holds both; _DRIVER if present)."""
+    parts: list[pd.DataFrame] = []
+    for table, default_source in ((RUNTIME_TABLE, "runtime"), (DRIVER_TABLE, "driver")):
+        part = _api_part(schema, table, default_source, notes) if schema.has(table) else None
+        if part is not None:
+            parts.append(part)
+    if not parts:
+        notes.append(f"no {RUNTIME_TABLE} table: CUDA API calls were not recorded (launch overhead unknown)")
+        return make_table(API_COLUMNS, {}, "api")
+    if len(parts) == 1:
+        return parts[0]
+    combined = pd.concat(parts, ignore_index=True)
+    for col in ("name", "source"):  # concat of differing categories gives plain strings
+        combined[col] = union_categoricals([p[col] for p in parts])
+    return combined
+
+
+def _api_part(schema: Schema, table: str, default_source: str, notes: list[str]) -> pd.DataFrame | None:
+    cols = schema.columns(table)
+    if not {"start", "end"} <= cols or not ({"nameId"} & cols or {"name"} & cols):
+        return None
+    where = _valid_interval_filter(table, notes, schema.conn, "API")
+    if "eventClass" in cols:
+        where += f" AND COALESCE(eventClass, 0) NOT IN ({', '.join(map(str, _backtrace_classes(schema)))})"
+    fields = {
+        "start": "start",
+        "end": '"end"',
+        "thread": _int_expr(cols, "globalTid"),
+        "correlation": _int_expr(cols, "correlationId"),
+        "event_class": _int_expr(cols, "eventClass"),
+    }
+    if "nameId" in cols:
+        fields["name_id"] = _int_expr(cols, "nameId")
+    arrays = _fetch_int_columns(schema.conn, table, fields, where)
+    data: dict[str, object] = {k: v for k, v in arrays.items() if k in API_COLUMNS}
+    thread = arrays["thread"]
+    data["process"] = np.where(thread >= 0, _process_of_thread(thread), -1)
+    if "nameId" in cols:
+        lookup = _string_lookup(schema.conn, arrays["name_id"])
+        names = _categorical_from_ids(arrays["name_id"], lookup, strip_api_version)
+    else:  # very old exports carried the name inline
+        text = [r[0] or "" for r in schema.conn.execute(f"SELECT name FROM {table} WHERE {where}")]
+        names = _categorical(*pd.factorize(pd.Index([strip_api_version(t) for t in text], dtype=object)))
+    data["name"] = names
+    data["source"] = _api_sources(
+        arrays["event_class"], names, default_source, has_class="eventClass" in cols
+    )
+    return make_table(API_COLUMNS, data, "api")
+
+
+def _api_sources(
+    event_class: np.ndarray, names: pd.Categorical, default_source: str, *, has_class: bool
+) -> pd.Categorical:
+    """runtime | driver: from eventClass when recorded, else from the name (cu* but not cuda*)."""
+    if has_class:
+        is_driver = event_class == DRIVER_EVENT_CLASS
+    else:
+        driver_names = [str(c).startswith("cu") and not str(c).startswith("cuda") for c in names.categories]
+        is_driver = (
+            np.asarray(driver_names, dtype=bool)[names.codes] if len(names) else np.zeros(0, dtype=bool)
+        )
+        if default_source == "driver":
+            is_driver = np.ones(len(names), dtype=bool)
+    return _categorical(is_driver.astype(np.int8), ["runtime", "driver"])
+
+
+def _launch_notes(kernels: pd.DataFrame, api: pd.DataFrame) -> list[str]:
+    """Say how many kernels have no launching call with the same (process, correlation)."""
+    if not len(api):
+        return []
+    kernel_process, api_process = kernels["process"].to_numpy(), api["process"].to_numpy()
+    processes = np.unique(np.concatenate([kernel_process, api_process]))
+    kernel_keys = _join_key(np.searchsorted(processes, kernel_process), kernels["correlation"].to_numpy())
+    api_keys = _join_key(np.searchsorted(processes, api_process), api["correlation"].to_numpy())
+    unlaunched = int((~pd.Series(kernel_keys).isin(api_keys)).sum())  # hash join; np.isin sorts
+    if not unlaunched:
+        return []
+    return [
+        f"{unlaunched} of {len(kernels)} kernels have no launching runtime/driver call with the same "
+        "(process, correlation id) in the export (launched before the capture began, or trimmed)"
+    ]
+
+
+def _join_key(process_code: np.ndarray, correlation: np.ndarray) -> np.ndarray:
+    """One int64 per (process, correlation): process index in the high bits (ids < 2**40)."""
+    return (process_code.astype(np.int64) << 40) | (correlation.astype(np.int64) & ((1 << 40) - 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# NVTX
+
+
+def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
+    """Push/pop (59) and start/end (60) ranges; marks and other event types are not ranges."""
+    if not schema.has(NVTX_TABLE):
+        notes.append(f"no {NVTX_TABLE} table: NVTX ranges were not recorded")
+        return make_table(RANGE_COLUMNS, {}, "ranges")
+    cols = schema.columns(NVTX_TABLE)
+    if not {"start", "end", "eventType"} <= cols:
+        notes.append(f"{NVTX_TABLE} lacks start/end/eventType columns: NVTX ranges not read")
+        return make_table(RANGE_COLUMNS, {}, "ranges")
+    range_types = f"eventType IN ({NVTX_PUSHPOP_RANGE}, {NVTX_STARTEND_RANGE})"
+    bad = schema.conn.execute(
+        f"SELECT COUNT(*) FROM {NVTX_TABLE} WHERE {range_types} "
+        'AND (start IS NULL OR "end" IS NULL OR "end" < start)'
+    ).fetchone()[0]
+    if bad:
+        notes.append(f"{bad} NVTX ranges with a missing start/end or end < start were dropped")
+    text = '"text"' if "text" in cols else "NULL"
+    sql = (
+        f'SELECT start, "end", {_int_expr(cols, "globalTid")}, {_int_expr(cols, "textId")}, '
+        f"{_int_expr(cols, 'domainId', default=DEFAULT_NVTX_DOMAIN_ID)}, {text} FROM {NVTX_TABLE} "
+        f'WHERE {range_types} AND start IS NOT NULL AND "end" IS NOT NULL AND "end" >= start'
+    )
+    frame = pd.DataFrame(
+        schema.conn.execute(sql).fetchall(),
+        columns=["start", "end", "thread", "text_id", "domain_id", "text"],
+    )
+    if frame.empty:
+        return make_table(RANGE_COLUMNS, {}, "ranges")
+    thread = frame["thread"].to_numpy(np.int64)
+    process = np.where(thread >= 0, _process_of_thread(thread), -1)
+    names = _nvtx_names(schema, frame)
+    domains = _nvtx_domains(schema, cols, process, frame["domain_id"].to_numpy(np.int64), notes)
+    data: dict[str, object] = {
+        "process": process,
+        "thread": thread,
+        "start": frame["start"].to_numpy(np.int64),
+        "end": frame["end"].to_numpy(np.int64),
+        "name": names,
+        "domain": domains,
+        "source": _categorical_constant("nvtx", len(frame)),
+        "device": np.full(len(frame), -1, dtype=np.int32),
+    }
+    return make_table(RANGE_COLUMNS, data, "ranges")
+
+
+def _nvtx_names(schema: Schema, frame: pd.DataFrame) -> pd.Categorical:
+    """COALESCE(text, StringIds.value via textId), resolving only the distinct textIds."""
+    names = frame["text"].to_numpy(dtype=object, copy=True)
+    by_id = pd.isna(names)
+    if by_id.any():
+        text_ids = frame["text_id"].to_numpy(np.int64)[by_id]
+        resolved = _categorical_from_ids(text_ids, _string_lookup(schema.conn, text_ids))
+        names[by_id] = np.asarray(resolved, dtype=object)
+    return pd.Categorical(names)
+
+
+def _nvtx_domains(
+    schema: Schema, cols: set[str], process: np.ndarray, domain_id: np.ndarray, notes: list[str]
+) -> pd.Categorical:
+    """Domain name per range: the text of the eventType 75 row with that domainId ('' = default).
+
+    Domain ids are handed out per process, so the (process, domainId) pair is matched first,
+    then the domainId alone. A domain whose creation row is missing (trimmed exports) is named
+    ``domain <id>``.
+    """
+    by_pair: dict[tuple[int, int], str] = {}
+    by_id: dict[int, str] = {}
+    if {"domainId", "globalTid"} <= cols:
+        text = (
+            'COALESCE("text", (SELECT value FROM StringIds s WHERE s.id = n.textId))'
+            if "textId" in cols
+            else '"text"'
+        )
+        rows = schema.conn.execute(
+            f"SELECT globalTid, domainId, {text} FROM {NVTX_TABLE} n WHERE eventType = {NVTX_DOMAIN_CREATE}"
+        ).fetchall()
+        for tid, dom, name in rows:
+            if dom is None:
+                continue
+            proc = int(tid) & ~THREAD_ID_BITS if tid is not None else -1
+            by_pair.setdefault((proc, int(dom)), name or "")
+            by_id.setdefault(int(dom), name or "")
+    keys = pd.MultiIndex.from_arrays([process, domain_id])
+    codes, distinct = keys.factorize()
+    unnamed: set[int] = set()
+    labels: list[str] = []
+    for proc, dom in distinct:
+        if dom == DEFAULT_NVTX_DOMAIN_ID:
+            labels.append("")
+        elif (proc, dom) in by_pair or dom in by_id:
+            labels.append(by_pair.get((proc, dom), by_id.get(dom, "")))
+        else:
+            unnamed.add(int(dom))
+            labels.append(f"domain {dom}")
+    if unnamed:
+        notes.append(f"NVTX domain id(s) {sorted(unnamed)} have no domain-creation row: named 'domain <id>'")
+    cat_codes, categories = pd.factorize(pd.Index(labels, dtype=object))
+    return _categorical(cat_codes[codes], categories)
+
+
+# ---------------------------------------------------------------------------------------------
+# GPU description
+
+
+def _gpus(schema: Schema, kernels: pd.DataFrame, notes: list[str]) -> dict[int, GpuInfo]:
+    """GpuInfo per CUDA device, keyed by the device id kernels use (CUDA ordinal).
+
+    * TARGET_INFO_GPU (2022+): ``id`` is nsys' GPU id, ``cuDevice`` the CUDA ordinal; rows of
+      non-CUDA adapters (Intel iGPU, "Microsoft Basic Render Driver") have compute capability 0
+      and are skipped. ``clockRate`` is in Hz, ``memoryBandwidth`` in bytes/s.
+    * TARGET_INFO_CUDA_DEVICE (2025+): ``gpuId`` -> ``cudaId`` overrides that mapping.
+    * TARGET_INFO_CUDA_GPU (2021): CUPTI's device record, ``deviceId`` = ordinal,
+      ``coreClockRate`` in kHz, ``globalMemoryBandwidth`` in kB/s.
+    """
+    gpus: dict[int, GpuInfo] = {}
+    for info in [*_gpus_from_cuda_gpu(schema), *_gpus_from_target_info(schema)]:
+        current = gpus.get(info.device)
+        gpus[info.device] = _merge_gpu(current, info) if current else info
+    devices = sorted(int(d) for d in np.unique(kernels["device"].to_numpy()))
+    unnamed = [d for d in devices if d not in gpus or gpus[d].name is None]
+    for device in devices:
+        gpus.setdefault(device, GpuInfo(device=device))
+    if unnamed:
+        notes.append(
+            f"the export does not describe GPU(s) {unnamed} (no TARGET_INFO_GPU row): pass the GPU "
+            "model to get hardware peaks"
+        )
+    return dict(sorted(gpus.items()))
+
+
+def _merge_gpu(first: GpuInfo, second: GpuInfo) -> GpuInfo:
+    """Fields of ``first``, completed by ``second`` where ``first`` has none."""
+    return GpuInfo(
+        device=first.device,
+        name=first.name or second.name,
+        sm_count=first.sm_count or second.sm_count,
+        memory_bytes=first.memory_bytes or second.memory_bytes,
+        compute_capability=first.compute_capability or second.compute_capability,
+        clock_khz=first.clock_khz or second.clock_khz,
+        memory_bandwidth_bytes_per_s=first.memory_bandwidth_bytes_per_s
+        or second.memory_bandwidth_bytes_per_s,
+    )
+
+
+def _positive(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def _capability(major: object, minor: object) -> str | None:
+    if not isinstance(major, int) or major <= 0:
+        return None
+    return f"{major}.{minor if isinstance(minor, int) else 0}"
+
+
+def _select_rows(schema: Schema, table: str, wanted: Iterable[str]) -> list[dict[str, object]]:
+    cols = schema.columns(table)
+    present = [c for c in wanted if c in cols]
+    if not present:
+        return []
+    cursor = schema.conn.execute(f"SELECT {', '.join(map(_quote, present))} FROM {_quote(table)}")
+    return [dict(zip(present, row, strict=True)) for row in cursor]
+
+
+def _gpus_from_target_info(schema: Schema) -> list[GpuInfo]:
+    rows = _select_rows(
+        schema,
+        "TARGET_INFO_GPU",
+        ("id", "deviceId", "cuDevice", "name", "smCount", "totalMemory", "memoryBandwidth", "clockRate",
+         "computeMajor", "computeMinor"),
+    )  # fmt: skip
+    ordinal_of_gpu: dict[int, int] = {}
+    for r in _select_rows(schema, "TARGET_INFO_CUDA_DEVICE", ("gpuId", "cudaId")):
+        gpu_id, cuda_id = r.get("gpuId"), r.get("cudaId")
+        if isinstance(gpu_id, int) and isinstance(cuda_id, int):
+            ordinal_of_gpu.setdefault(gpu_id, cuda_id)
+    infos: list[GpuInfo] = []
+    for row in rows:
+        if "computeMajor" in row and not _capability(row["computeMajor"], row.get("computeMinor")):
+            continue  # not a CUDA device
+        device = _target_info_ordinal(row, ordinal_of_gpu)
+        if device is None:
+            continue
+        bandwidth = _positive(row.get("memoryBandwidth"))
+        clock = _positive(row.get("clockRate"))
+        infos.append(
+            GpuInfo(
+                device=device,
+                name=str(row["name"]) if row.get("name") else None,
+                sm_count=_positive(row.get("smCount")),
+                memory_bytes=_positive(row.get("totalMemory")),
+                compute_capability=_capability(row.get("computeMajor"), row.get("computeMinor")),
+                clock_khz=clock // 1000 if clock else None,
+                memory_bandwidth_bytes_per_s=float(bandwidth) if bandwidth else None,
+            )
+        )
+    return infos
+
+
+def _target_info_ordinal(row: dict[str, object], ordinal_of_gpu: dict[int, int]) -> int | None:
+    gpu_id = row.get("id")
+    if isinstance(gpu_id, int) and gpu_id in ordinal_of_gpu:
+        return ordinal_of_gpu[gpu_id]
+    for key in ("cuDevice", "deviceId", "id"):
+        value = row.get(key)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _gpus_from_cuda_gpu(schema: Schema) -> list[GpuInfo]:
+    rows = _select_rows(
+        schema,
+        "TARGET_INFO_CUDA_GPU",
+        ("deviceId", "name", "numMultiprocessors", "globalMemorySize", "globalMemoryBandwidth",
+         "coreClockRate", "computeCapabilityMajor", "computeCapabilityMinor"),
+    )  # fmt: skip
+    infos: list[GpuInfo] = []
+    for row in rows:
+        device = row.get("deviceId")
+        if not isinstance(device, int):
+            continue
+        bandwidth_kb = _positive(row.get("globalMemoryBandwidth"))
+        infos.append(
+            GpuInfo(
+                device=device,
+                name=str(row["name"]) if row.get("name") else None,
+                sm_count=_positive(row.get("numMultiprocessors")),
+                memory_bytes=_positive(row.get("globalMemorySize")),
+                compute_capability=_capability(
+                    row.get("computeCapabilityMajor"), row.get("computeCapabilityMinor")
+                ),
+                clock_khz=_positive(row.get("coreClockRate")),
+                memory_bandwidth_bytes_per_s=bandwidth_kb * 1000.0 if bandwidth_kb else None,
+            )
+        )
+    return infos

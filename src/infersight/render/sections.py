@@ -1,0 +1,550 @@
+"""Report sections as rows of formatted strings, shared by the terminal and Markdown renderers.
+
+Only formatting happens here: every number comes from the :class:`AnalysisReport`; nothing is
+computed from the trace. Keeping the cell text in one place means the terminal and the Markdown
+report always show identical figures. Multi-line cells use ``\\n``; each renderer adapts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from infersight.analyses.results import (
+    AnalysisReport,
+    CategoryStat,
+    DeviceTimeline,
+    GapBucket,
+    KernelStat,
+    PhaseStat,
+    RangeStat,
+)
+from infersight.rules.finding import Evidence, ExpectedGain, Finding, Location
+
+
+@dataclass
+class Section:
+    """A titled table: column headers, rows of cells, and optional notes printed under it."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+    right_aligned: set[int] = field(default_factory=set)
+    wrapping: set[int] = field(default_factory=set)  # text columns that may wrap; the rest never do
+
+
+# ---------------------------------------------------------------- units
+
+
+def _three_digits(value: float) -> str:
+    """Three significant digits without switching to exponent notation: 4.10, 12.3, 250."""
+    magnitude = abs(value)
+    if magnitude < 10:
+        return f"{value:.2f}"
+    if magnitude < 100:
+        return f"{value:.1f}"
+    return f"{value:.0f}"
+
+
+def fmt_duration(ns: float | int | None) -> str:
+    """Human duration from nanoseconds, 3 significant digits: 850 ns, 4.10 µs, 12.3 ms, 1.23 s."""
+    if ns is None:
+        return "n/a"
+    value = float(ns)
+    magnitude = abs(value)
+    if magnitude < 1e3:
+        return f"{value:.0f} ns"
+    if magnitude < 1e6:
+        return f"{_three_digits(value / 1e3)} µs"
+    if magnitude < 1e9:
+        return f"{_three_digits(value / 1e6)} ms"
+    return f"{_three_digits(value / 1e9)} s"
+
+
+def fmt_bound(ns: int) -> str:
+    """A bucket bound in the shortest unit: 5 µs, 100 µs, 1 ms (no trailing zeros)."""
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if abs(ns) >= scale:
+            return f"{ns / scale:g} {unit}"
+    return f"{ns} ns"
+
+
+def fmt_bytes(count: int | float | None) -> str:
+    """Human byte count in decimal units (as nsys stats prints them): 512 B, 1.50 MB, 2.10 GB."""
+    if count is None:
+        return "n/a"
+    value = float(count)
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return f"{value:.0f} B"
+
+
+def fmt_pct(ratio: float | None, digits: int = 1) -> str:
+    """A fraction in [0, 1] as a percentage."""
+    return "n/a" if ratio is None else f"{100.0 * ratio:.{digits}f}%"
+
+
+def fmt_count(n: int | None) -> str:
+    """An integer with thousands separators."""
+    return "n/a" if n is None else f"{n:,}"
+
+
+def fmt_bandwidth(gb_per_s: float | None) -> str:
+    """Bandwidth with 3 significant digits, in MB/s or kB/s when below 1 GB/s (tiny copies)."""
+    if gb_per_s is None:
+        return "n/a"
+    for unit, scale in (("GB/s", 1.0), ("MB/s", 1e-3), ("kB/s", 1e-6)):
+        if gb_per_s >= scale:
+            return f"{_three_digits(gb_per_s / scale)} {unit}"
+    return f"{gb_per_s * 1e9:.0f} B/s"
+
+
+def fmt_quantity(value: float | int | str | None, unit: str) -> str:
+    """An evidence value in its unit: ns -> human time, ratio/fraction -> %, bytes -> B/MB/GB."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return f"{value} {unit}".strip()
+    unit_key = unit.strip().lower()
+    if unit_key == "ns":
+        return fmt_duration(value)
+    if unit_key in ("µs", "us"):
+        return fmt_duration(float(value) * 1e3)
+    if unit_key == "ms":
+        return fmt_duration(float(value) * 1e6)
+    if unit_key in ("ratio", "fraction", "share"):
+        return fmt_pct(float(value))
+    if unit_key in ("%", "percent"):
+        return f"{float(value):.1f}%"
+    if unit_key in ("b", "bytes"):
+        return fmt_bytes(value)
+    if unit_key in ("count", "kernels", "calls"):
+        return f"{fmt_count(int(value))} {unit}".strip() if unit_key != "count" else fmt_count(int(value))
+    text = f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+    return f"{text} {unit}".strip()
+
+
+def fmt_gpu_names(names: list[str]) -> str:
+    """Distinct GPU names with their multiplicity: 'NVIDIA H100 80GB HBM3 ×8'."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{n} ×{c}" if c > 1 else n for n, c in counts.items()) or "-"
+
+
+def short_source(source: str) -> str:
+    """The file name part of a source path (reports stay readable with long paths)."""
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+# ---------------------------------------------------------------- sections
+
+
+def has_cpu_capture(report: AnalysisReport) -> bool:
+    """True when any input is a CPU-only capture (CPU operators stand in for kernels)."""
+    return any(t.device_kind == "cpu" for t in report.profile.traces)
+
+
+CPU_CAPTURE_WARNING = (
+    "CPU capture: no GPU kernels were recorded; leaf CPU operators stand in for GPU kernels, "
+    "so 'kernel', 'busy' and 'idle' figures describe CPU operator time, not a GPU."
+)
+
+
+def traces_section(report: AnalysisReport) -> Section:
+    """What was read: one row per input trace."""
+    rows = [
+        [
+            short_source(t.source),
+            t.format,
+            "-" if t.rank is None else str(t.rank),
+            t.device_kind,
+            fmt_gpu_names(t.gpus),
+            fmt_count(t.kernels),
+            fmt_count(t.memcpy),
+            fmt_count(t.memset),
+            fmt_count(t.api_calls),
+            fmt_count(t.ranges),
+        ]
+        for t in report.profile.traces
+    ]
+    notes = [f"{short_source(t.source)}: {note}" for t in report.profile.traces for note in t.notes]
+    headers = ["trace", "format", "rank", "device", "GPUs", "kernels", "memcpy", "memset", "API", "ranges"]
+    return Section("Traces read", headers, rows, notes, right_aligned={5, 6, 7, 8, 9}, wrapping={0, 4})
+
+
+def _launch_cells(timeline: DeviceTimeline) -> list[str]:
+    """Launch overhead ratio and 'calls / time', or 'n/a: reason' when the trace has no API events."""
+    if timeline.launch_overhead_ratio is None:
+        return ["n/a", "-"]
+    calls = f"{fmt_count(timeline.launch_api_count)} / {fmt_duration(timeline.launch_api_ns)}"
+    return [fmt_pct(timeline.launch_overhead_ratio), calls]
+
+
+def na_notes(metric: str, reasons: list[tuple[str, str]]) -> list[str]:
+    """One note per distinct reason why ``metric`` is n/a, naming where: 'metric n/a (dev 0): why'."""
+    by_reason: dict[str, list[str]] = {}
+    for where, reason in reasons:
+        by_reason.setdefault(reason, []).append(where)
+    return [f"{metric} n/a ({', '.join(where)}): {reason}" for reason, where in by_reason.items()]
+
+
+def _device_label(timeline: DeviceTimeline) -> str:
+    if timeline.device is None:
+        return "all devices"
+    rank = f"rank {timeline.rank} " if timeline.rank is not None else ""
+    return f"{rank}dev {timeline.device}"
+
+
+def _window_cell(timeline: DeviceTimeline) -> str:
+    count = len(timeline.window.intervals_ns)
+    return timeline.window.source + (f" ({count} ranges)" if count > 1 else "")
+
+
+def _timelines(report: AnalysisReport) -> list[DeviceTimeline]:
+    """Each device, then the total over devices when there is more than one."""
+    timelines = list(report.profile.devices)
+    if len(timelines) != 1:
+        timelines.append(report.profile.total)
+    return timelines
+
+
+def devices_section(report: AnalysisReport) -> Section:
+    """Per-device utilisation (SPEC §3): wall, busy, idle, utilisation, launch overhead."""
+    rows = [
+        [
+            _device_label(tl),
+            tl.gpu_name or "-",
+            _window_cell(tl),
+            fmt_duration(tl.wall_ns),
+            fmt_duration(tl.busy_ns),
+            fmt_pct(tl.idle_ratio),
+            fmt_pct(tl.utilization),
+            fmt_count(tl.kernel_count),
+            fmt_duration(tl.kernel_time_ns),
+            *_launch_cells(tl),
+        ]
+        for tl in _timelines(report)
+    ]
+    headers = [
+        "device",
+        "GPU",
+        "window",
+        "wall",
+        "busy",
+        "idle",
+        "util",
+        "kernels",
+        "kernel time",
+        "launch %",
+        "launch calls",
+    ]
+    notes = [
+        "busy = union of kernel intervals in the window (concurrent kernels count once); "
+        "idle = 1 - busy / wall; launch % = time in launch API calls / wall (launch overhead); "
+        "launch calls = count / total time."
+    ]
+    notes += na_notes(
+        "launch overhead",
+        [
+            (_device_label(tl), tl.launch_overhead_na_reason or "not measured")
+            for tl in _timelines(report)
+            if tl.launch_overhead_ratio is None
+        ],
+    )
+    return Section("Devices", headers, rows, notes, right_aligned={3, 4, 5, 6, 7, 8, 9, 10}, wrapping={1, 2})
+
+
+def transfers_section(report: AnalysisReport) -> Section:
+    """Memcpy by direction and memset per device: count, bytes, time, bandwidth, pageable copies."""
+    rows = [
+        [
+            _device_label(tl),
+            stat.direction,
+            fmt_count(stat.count),
+            fmt_bytes(stat.bytes),
+            fmt_duration(stat.total_ns),
+            fmt_bandwidth(stat.bandwidth_gb_per_s),
+            fmt_count(stat.pageable_count),
+        ]
+        for tl in report.profile.devices
+        for stat in tl.transfers
+    ]
+    headers = ["device", "direction", "count", "bytes", "time", "bandwidth", "pageable"]
+    notes = ["bandwidth = bytes / copy time; a pageable host buffer makes an 'async' copy synchronous."]
+    return Section("Memcpy / memset", headers, rows, notes, right_aligned=set(range(2, 7)))
+
+
+def _stat_cells(stat: KernelStat | CategoryStat) -> list[str]:
+    return [
+        fmt_pct(stat.share),
+        fmt_duration(stat.total_ns),
+        fmt_count(stat.count),
+        fmt_duration(stat.avg_ns),
+        fmt_duration(stat.median_ns),
+        fmt_duration(stat.min_ns),
+        fmt_duration(stat.max_ns),
+        fmt_duration(stat.std_ns),
+    ]
+
+
+STAT_HEADERS = ["time %", "total", "count", "avg", "median", "min", "max", "std"]
+
+
+def categories_section(report: AnalysisReport) -> Section:
+    """Operator-category ranking by total kernel time."""
+    rows = [
+        [c.category, *_stat_cells(c), "\n".join(c.top_kernels[:2]) or "-"] for c in report.profile.categories
+    ]
+    return Section(
+        "Operator categories",
+        ["category", *STAT_HEADERS, "top kernels"],
+        rows,
+        right_aligned=set(range(1, 9)),
+        wrapping={9},
+    )
+
+
+def kernels_section(report: AnalysisReport, top: int) -> Section:
+    """Top-N kernels by total time, like ``nsys stats -r cuda_gpu_kern_sum``."""
+    kernels = report.profile.kernels
+    rows = [[*_stat_cells(k), k.category, k.name] for k in kernels[:top]]
+    notes = []
+    if len(kernels) > top:
+        rest = kernels[top:]
+        notes.append(
+            f"{len(rest)} more kernel names ({fmt_pct(sum(k.share for k in rest))} of kernel time) "
+            "not shown; raise --top to see them."
+        )
+    return Section(
+        f"Top {min(top, len(kernels))} kernels (of {len(kernels)})",
+        [*STAT_HEADERS, "category", "name"],
+        rows,
+        notes,
+        right_aligned=set(range(0, 8)),
+        wrapping={9},
+    )
+
+
+def _projection_cells(stat: RangeStat) -> list[str]:
+    if stat.gpu_kernel_count is None:
+        return ["n/a", "n/a", "n/a"]
+    return [fmt_count(stat.gpu_kernel_count), fmt_duration(stat.gpu_time_ns), fmt_duration(stat.gpu_busy_ns)]
+
+
+def ranges_section(report: AnalysisReport, top: int) -> Section:
+    """NVTX / annotation ranges (like ``nsys stats -r nvtx_sum``) with their GPU projection."""
+    ranges = report.profile.ranges
+    rows = [
+        [
+            r.name,
+            r.domain or "-",
+            r.source,
+            fmt_count(r.count),
+            fmt_duration(r.total_ns),
+            fmt_duration(r.avg_ns),
+            fmt_duration(r.median_ns),
+            fmt_duration(r.min_ns),
+            fmt_duration(r.max_ns),
+            fmt_duration(r.std_ns),
+            *_projection_cells(r),
+        ]
+        for r in ranges[:top]
+    ]
+    notes = []
+    if len(ranges) > top:
+        notes.append(f"{len(ranges) - top} more range names not shown; raise --top to see them.")
+    notes.append("GPU projection: kernels launched from the range's thread while it was open.")
+    notes += na_notes(
+        "GPU projection",
+        [
+            (r.name, r.projection_na_reason or "not projected")
+            for r in ranges[:top]
+            if r.gpu_kernel_count is None
+        ],
+    )
+    headers = [
+        "range",
+        "domain",
+        "source",
+        "count",
+        "total",
+        "avg",
+        "median",
+        "min",
+        "max",
+        "std",
+        "GPU kernels",
+        "GPU time",
+        "GPU busy",
+    ]
+    section = Section(
+        f"NVTX / annotation ranges (top {min(top, len(ranges))} of {len(ranges)})",
+        headers,
+        rows,
+        notes,
+        right_aligned=set(range(3, 13)),
+        wrapping={0, 2},
+    )
+    if all(row[1] == "-" for row in rows):  # no NVTX domains (always so for Kineto): save the width
+        section = drop_column(section, 1)
+    return section
+
+
+def drop_column(section: Section, index: int) -> Section:
+    """The section without one column (alignment/wrapping indices shifted)."""
+
+    def shift(indices: set[int]) -> set[int]:
+        return {i - (i > index) for i in indices if i != index}
+
+    return Section(
+        section.title,
+        section.headers[:index] + section.headers[index + 1 :],
+        [row[:index] + row[index + 1 :] for row in section.rows],
+        section.notes,
+        shift(section.right_aligned),
+        shift(section.wrapping),
+    )
+
+
+def phases_section(report: AnalysisReport) -> Section:
+    """Prefill vs decode, with how the split was decided."""
+    split = report.profile.phases
+    rows = [
+        [
+            p.phase,
+            fmt_count(p.steps),
+            fmt_duration(p.wall_ns),
+            fmt_duration(p.busy_ns),
+            fmt_pct(p.idle_ratio),
+            fmt_count(p.kernel_count),
+            fmt_duration(p.kernel_time_ns),
+            fmt_duration(p.avg_kernel_ns),
+            _phase_launch_cell(p),
+            ", ".join(f"{c.category} {fmt_pct(c.share)}" for c in p.top_categories[:3]) or "-",
+        ]
+        for p in split.phases
+    ]
+    headers = [
+        "phase",
+        "steps",
+        "wall",
+        "busy",
+        "idle",
+        "kernels",
+        "kernel time",
+        "avg kernel",
+        "launch %",
+        "top categories",
+    ]
+    return Section(
+        "Prefill vs decode",
+        headers,
+        rows,
+        [
+            f"method: {split.method} — {split.reason}",
+            *na_notes(
+                "launch overhead",
+                [
+                    (p.phase, p.launch_overhead_na_reason or "not measured")
+                    for p in split.phases
+                    if p.launch_overhead_ratio is None
+                ],
+            ),
+        ],
+        right_aligned=set(range(1, 9)),
+        wrapping={9},
+    )
+
+
+def _phase_launch_cell(phase: PhaseStat) -> str:
+    if phase.launch_overhead_ratio is None:
+        return "n/a"
+    return fmt_pct(phase.launch_overhead_ratio)
+
+
+def _bucket_label(bucket: GapBucket) -> str:
+    if bucket.upper_ns is None:
+        return f"≥ {fmt_bound(bucket.lower_ns)}"
+    if bucket.lower_ns == 0:
+        return f"< {fmt_bound(bucket.upper_ns)}"
+    return f"{fmt_bound(bucket.lower_ns)}–{fmt_bound(bucket.upper_ns)}"
+
+
+def _bucket_cells(buckets: list[GapBucket], labels: list[str]) -> list[str]:
+    by_label = {_bucket_label(b): b for b in buckets}
+    cells = []
+    for label in labels:
+        bucket = by_label.get(label)
+        cells.append(
+            "-" if bucket is None else f"{fmt_count(bucket.count)} / {fmt_duration(bucket.total_ns)}"
+        )
+    return cells
+
+
+def gaps_section(report: AnalysisReport) -> Section:
+    """Idle gaps between kernel busy blocks by length bucket (SPEC §4 drill-down), per device and phase."""
+    sources: list[tuple[str, list[GapBucket]]] = [
+        (_device_label(tl), tl.gap_buckets) for tl in report.profile.devices if tl.gap_buckets
+    ]
+    sources += [(f"phase {p.phase}", p.gap_buckets) for p in report.profile.phases.phases if p.gap_buckets]
+    labels: list[str] = []
+    for _, buckets in sources:
+        labels += [label for label in map(_bucket_label, buckets) if label not in labels]
+    rows = [[name, *_bucket_cells(buckets, labels)] for name, buckets in sources]
+    notes = ["each cell: number of idle gaps / their total length; short gaps point at launch/host overhead"]
+    return Section(
+        "Idle gaps between kernels", ["where", *labels], rows, notes, set(range(1, len(labels) + 1))
+    )
+
+
+# ---------------------------------------------------------------- findings
+
+
+def fmt_location(location: Location) -> str:
+    """Where a finding applies: 'phase: decode' or 'device: rank 0, dev 1, t=[t0, t1] ns (261 ms)'."""
+    parts: list[str] = []
+    if location.rank is not None:
+        parts.append(f"rank {location.rank}")
+    if location.device is not None:
+        parts.append(f"dev {location.device}")
+    for label, value in (
+        ("phase", location.phase),
+        ("category", location.category),
+        ("kernel", location.kernel),
+        ("range", location.range_name),
+    ):
+        if value:
+            parts.append(value if label == location.scope else f"{label} {value}")
+    if location.time_range_ns is not None:
+        start, end = location.time_range_ns
+        parts.append(f"t=[{start}, {end}] ns ({fmt_duration(end - start)})")
+    return f"{location.scope}" + (f": {', '.join(parts)}" if parts else "")
+
+
+def fmt_evidence(evidence: Evidence) -> str:
+    """'metric = value (threshold > t)' with both numbers in the evidence's unit."""
+    text = f"{evidence.metric} = {fmt_quantity(evidence.value, evidence.unit)}"
+    if evidence.threshold is not None:
+        comparison = evidence.comparison or "vs"
+        text += f" (threshold {comparison} {fmt_quantity(evidence.threshold, evidence.unit)})"
+    if evidence.note:
+        text += f" — {evidence.note}"
+    return text
+
+
+def fmt_gain(gain: ExpectedGain | None) -> str:
+    """Expected gain range as percentages of wall (or kernel) time, with its basis."""
+    if gain is None:
+        return "not estimated"
+    of_what = "wall time" if gain.unit == "fraction_of_wall_time" else "kernel time"
+    return f"{fmt_pct(gain.low)}–{fmt_pct(gain.high)} of {of_what} ({gain.basis})"
+
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def ordered_findings(findings: list[Finding]) -> list[Finding]:
+    """Critical first, then warnings, then info; the rule engine's order within a severity."""
+    return sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 3))

@@ -1,0 +1,197 @@
+"""Prefill/decode split: marker names, annotation assignment, kernel-mix iterations, real traces."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import sys
+import types
+
+import pandas as pd
+import pytest
+from tests.conftest import shared_file
+
+from infersight.analyses.phases import classify_range_name, phase_split
+from infersight.analyses.window import analysis_windows
+from infersight.model import Trace
+from infersight.model.trace import API_COLUMNS, KERNEL_COLUMNS, RANGE_COLUMNS, make_table
+
+VLLM = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
+SGLANG = "kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"
+GPTOSS = "kineto/tracelens_vllm_gptoss_prefilldecode_piecewise_graph_mi300x.json.gz"
+
+
+@pytest.fixture(autouse=True)
+def _categories_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until infersight.analyses.categories lands, stand in a trivial categoriser."""
+    if importlib.util.find_spec("infersight.analyses.categories") is None:
+        stub = types.ModuleType("infersight.analyses.categories")
+        stub.categorize = lambda names: pd.Categorical(["other"] * len(names))  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, stub.__name__, stub)
+
+
+@pytest.mark.parametrize(
+    ("name", "phase"),
+    [
+        ("[Executor] _forward_step 3: 2 ctx reqs, 0 gen reqs", "prefill"),
+        ("[Executor] _forward_step 4: 0 ctx reqs, 32 gen reqs", "decode"),
+        ("[Executor] _forward_step 5: 1 ctx reqs, 31 gen reqs", "prefill"),
+        ("step[EXTEND bs=15 toks=15360]", "prefill"),
+        ("step[DECODE bs=32]", "decode"),
+        ("execute_8192_context_9(sq8155sk8430)_generation_37(sq37sk34489)", "mixed"),
+        ("execute_15360_context_15(sq15360)_generation_0(sq0sk0)", "prefill"),
+        ("execute_32_context_0(sq0)_generation_32(sq32)", "decode"),
+        ("prefill", "prefill"),
+        ("decode_step", "decode"),
+        ("ContextPhase", "prefill"),
+        ("generate_tokens", "decode"),
+        ("execute_context_1(888_788544)_generation_0(0)", "prefill"),
+        ("GENERATION", "decode"),
+        ("## decoder fp8 None ##", None),
+        ("contextual_embedding", None),
+        ("ProfilerStep#3", None),
+        ("nccl:_all_gather_base", None),
+    ],
+)
+def test_marker_names(name: str, phase: str | None) -> None:
+    assert classify_range_name(name) == phase
+
+
+def _trace(kernels: dict, api: dict | None = None, ranges: dict | None = None) -> Trace:
+    t = Trace(source="synthetic.json", format="kineto")
+    t.kernels = make_table(KERNEL_COLUMNS, kernels)
+    if api:
+        t.api = make_table(API_COLUMNS, api)
+    if ranges:
+        t.ranges = make_table(RANGE_COLUMNS, ranges)
+    t.check_schema()
+    return t
+
+
+def _split(t: Trace):  # type: ignore[no-untyped-def]
+    return phase_split([t], [analysis_windows(t)])
+
+
+def test_phases_by_host_annotation_follow_the_launch() -> None:
+    # thread 1: "prefill" [0,100) launches corr 1 (a graph: 2 kernels); two "decode_step" ranges
+    # [100,150), [150,200) launch corr 2 and 3; corr 4 is launched outside every range.
+    kernels = {
+        "device": [0] * 5,
+        "start": [1000, 1100, 2000, 2100, 3000],
+        "end": [1100, 1300, 2010, 2110, 3010],
+        "name": ["gemm", "attn", "gemv", "gemv", "copy"],
+        "correlation": [1, 1, 2, 3, 4],
+        "process": [0] * 5,
+    }
+    api = {
+        "process": [0] * 4,
+        "thread": [1] * 4,
+        "start": [10, 110, 160, 300],
+        "end": [20, 120, 170, 310],
+        "name": ["cudaGraphLaunch", "cudaLaunchKernel", "cudaLaunchKernel", "cudaLaunchKernel"],
+        "correlation": [1, 2, 3, 4],
+    }
+    ranges = {
+        "process": [0] * 3,
+        "thread": [1] * 3,
+        "start": [0, 100, 150],
+        "end": [100, 150, 200],
+        "name": ["prefill", "decode_step", "decode_step"],
+        "source": ["user_annotation"] * 3,
+    }
+    split = _split(_trace(kernels, api, ranges))
+    assert split.method == "annotation"
+    assert "1 outside every phase range" in split.reason
+    by = {p.phase: p for p in split.phases}
+    assert set(by) == {"prefill", "decode"}
+    assert (by["prefill"].steps, by["prefill"].kernel_count, by["prefill"].kernel_time_ns) == (1, 2, 300)
+    assert (by["prefill"].wall_ns, by["prefill"].busy_ns) == (300, 300)
+    assert (by["decode"].steps, by["decode"].kernel_count, by["decode"].kernel_time_ns) == (2, 2, 20)
+    # two steps: spans [2000,2010) and [2100,2110): wall 20, no idle counted between steps
+    assert (by["decode"].wall_ns, by["decode"].idle_ratio) == (20, 0.0)
+    assert by["prefill"].launch_overhead_ratio == pytest.approx(10 / 300)
+
+
+def test_gpu_annotation_assigns_overlapping_kernels_and_inner_range_wins() -> None:
+    kernels = {
+        "device": [0] * 3,
+        "start": [0, 50, 120],
+        "end": [40, 110, 130],
+        "name": ["a", "b", "c"],
+        "correlation": [1, 2, 3],
+    }
+    ranges = {
+        "start": [0, 100],
+        "end": [200, 125],
+        "name": ["execute_64_context_2(x)_generation_0(y)", "step[DECODE bs=1]"],
+        "source": ["gpu_user_annotation"] * 2,
+        "device": [0, 0],
+    }
+    by = {p.phase: p for p in _split(_trace(kernels, ranges=ranges)).phases}
+    assert by["prefill"].kernel_count == 1  # a only; b overlaps the inner decode range
+    assert by["decode"].kernel_count == 2
+
+
+def _mix_trace(durations_per_iteration: list[int], per_iter: int = 30) -> Trace:
+    starts, ends = [], []
+    t0 = 0
+    for dur in durations_per_iteration:
+        for i in range(per_iter):
+            starts.append(t0 + i * (dur + 1000))
+            ends.append(starts[-1] + dur)
+        t0 = ends[-1] + 5_000_000  # 5 ms gap between iterations
+    n = len(starts)
+    kernels = {"device": [0] * n, "start": starts, "end": ends, "name": ["k"] * n, "correlation": [-1] * n}
+    return _trace(kernels)
+
+
+def test_kernel_mix_splits_long_and_short_kernel_iterations() -> None:
+    split = _split(_mix_trace([200_000, 10_000, 11_000, 10_000]))
+    assert split.method == "kernel-mix"
+    assert "gaps > 1 ms" in split.reason
+    by = {p.phase: p for p in split.phases}
+    assert (by["prefill"].steps, by["decode"].steps) == (1, 3)
+    assert (by["prefill"].kernel_count, by["decode"].kernel_count) == (30, 90)
+
+
+def test_kernel_mix_uniform_gives_none_with_reason() -> None:
+    split = _split(_mix_trace([10_000, 12_000, 11_000]))
+    assert split.method == "none"
+    assert "cannot be told apart" in split.reason
+    assert split.phases == []
+
+
+def _json_kernels(path: str) -> list[dict]:
+    with gzip.open(shared_file(path)) as fh:
+        events = json.load(fh)["traceEvents"]
+    return [e for e in events if e.get("cat") == "kernel" and e.get("ph") == "X"]
+
+
+def test_vllm_trace_is_one_prefill_then_nine_decode_steps() -> None:
+    from infersight.ingest import load_traces
+
+    traces = load_traces(shared_file(VLLM))
+    split = phase_split(traces, [analysis_windows(t) for t in traces])
+    assert split.method == "kernel-mix", split.reason
+    by = {p.phase: p for p in split.phases}
+    assert (by["prefill"].steps, by["decode"].steps) == (1, 9)
+    kernels = _json_kernels(VLLM)
+    assert by["prefill"].kernel_count + by["decode"].kernel_count == len(kernels) == 13508
+    assert by["prefill"].avg_kernel_ns is not None and by["decode"].avg_kernel_ns is not None
+    assert by["prefill"].avg_kernel_ns > 5 * by["decode"].avg_kernel_ns
+    # independent: the prefill iteration ends before the first host sync; its kernels are the
+    # earliest ones, so its kernel count is the number of kernels starting before the 2nd step's
+    first_decode_start = sorted(e["ts"] for e in kernels)[by["prefill"].kernel_count]
+    assert by["decode"].kernel_count == sum(e["ts"] >= first_decode_start for e in kernels)
+
+
+def test_sglang_and_gptoss_traces_split_by_their_annotations() -> None:
+    from infersight.ingest import load_traces
+
+    for path, phase, count in ((SGLANG, "prefill", 527), (GPTOSS, "mixed", 413)):
+        traces = load_traces(shared_file(path))
+        split = phase_split(traces, [analysis_windows(t) for t in traces])
+        assert split.method == "annotation"
+        assert [(p.phase, p.kernel_count, p.steps) for p in split.phases] == [(phase, count, 1)]
+        assert count == len(_json_kernels(path))
