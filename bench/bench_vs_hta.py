@@ -207,6 +207,10 @@ def print_case(
         kernels = f"{ours.kernel_count.get(rank, -1):>19,} / {theirs.kernel_count.get(rank, -1):<,}"
         idle = f"{ours.idle_ratio.get(rank, nan):>22.4f} / {theirs.idle_ratio.get(rank, nan):.4f}"
         print(f"  rank {rank:<3} {kernels}{idle}")
+    print(
+        "  (HTA rounds every GPU event to whole µs -- start up, end down -- so µs-long decode kernels\n"
+        "   lose up to 1 µs each and its idle ratio comes out higher; infersight keeps ns precision)"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -54,7 +54,8 @@ def analyze(
 
     ``window_nvtx`` is a regular expression over NVTX/annotation names that cuts the analysis
     window (e.g. a steady-state step range); ``cpu_ops_as_kernels`` lets a CPU-only PyTorch
-    capture be analysed with its leaf operators standing in for GPU kernels.
+    capture be analysed with its dominant operators (self time >= half their duration)
+    standing in for GPU kernels.
     """
     check_window_regex(window_nvtx)  # fail before the (slow) load, not after it
     traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)

@@ -63,7 +63,10 @@ CpuOpsOpt = Annotated[
     bool,
     typer.Option(
         "--cpu-ops-as-kernels",
-        help="For CPU-only PyTorch captures: analyse leaf CPU operators as if they were kernels.",
+        help=(
+            "For CPU-only PyTorch captures: analyse the dominant CPU operators (self time >= half"
+            " their duration, outermost first) as if they were kernels."
+        ),
     ),
 ]
 
@@ -119,11 +122,12 @@ def analyze(
     loaded = _with_spinner("reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels))
     _check_outputs(outputs, [Path(t.source) for t in loaded])
     report = _with_spinner("analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx))
-    render_terminal(report, _stdout_console(), top=top)
+    # files first: `infersight analyze ... --json r.json | head` must still write r.json
     if json_out is not None:
         _write(json_out, render_json(report).encode())
     if md_out is not None:
         _write(md_out, render_markdown(report, top=top).encode())
+    render_terminal(report, _stdout_console(), top=top)
 
 
 @app.command()

@@ -517,3 +517,32 @@ def test_simplify_ten_kilobyte_names(text: str) -> None:
     assert 0 < len(short) <= MAX_SHORT_NAME
     assert simplify_kernel_name(short) == short
     assert categorize_name(text) in CATEGORIES
+
+
+DEMO_TRACE = Path(__file__).resolve().parents[2] / "src/infersight/data/demo/tiny_llama_cpu.pt.trace.json.gz"
+CPU_OP_LABELS = {
+    "aten::mm": "GEMM",
+    "aten::addmm": "GEMM",
+    "aten::linear": "GEMM",
+    "aten::_scaled_dot_product_flash_attention_for_cpu": "attention",
+    "aten::silu": "activation",
+    "aten::cat": "copy",
+    "aten::transpose": "copy",
+    "aten::reshape": "copy",
+    "aten::sum": "reduction",
+    "aten::mean": "reduction",
+    "aten::mul": "elementwise",
+    "aten::argmax": "sampling",
+}
+
+
+def test_cpu_operator_names_of_the_demo_capture() -> None:
+    """ATen operator names (CPU captures) land in the math categories, not 'other'."""
+    with gzip.open(DEMO_TRACE, "rb") as fh:
+        events = json.load(fh)["traceEvents"]
+    names = {e["name"] for e in events if e.get("cat") == "cpu_op"}
+    labelled = {name: category for name, category in CPU_OP_LABELS.items() if name in names}
+    assert {"aten::mm", "aten::cat", "aten::silu"} <= set(labelled)
+    for name, category in labelled.items():
+        assert categorize_name(name) == category, name
+    assert categorize_name("at::native::vectorized_elementwise_kernel<4, mm>") != "GEMM"

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+
 import numpy as np
 import pytest
+from tests.conftest import shared_file
 
+from infersight.analyses.kernel_names import simplify_kernel_name
 from infersight.analyses.results import Window
-from infersight.analyses.timeline import device_timeline, device_timelines, total_timeline
+from infersight.analyses.timeline import device_timeline, device_timelines, graph_coverage, total_timeline
 from infersight.analyses.window import analysis_window, analysis_windows
 from infersight.errors import InputError
+from infersight.ingest import load_traces
 from infersight.model import Trace
 from infersight.model.trace import (
     API_COLUMNS,
@@ -180,3 +188,294 @@ def test_kernel_straddling_window_edge_is_counted_and_clipped() -> None:
     assert d.kernel_time_ns == 50 + 100
     assert d.busy_ns == 100 and d.idle_ratio == 0.0
     assert np.isclose(d.utilization, 1.0)
+
+
+# ---------------------------------------------------------------- CUDA-graph coverage
+
+
+def _graph_trace() -> Trace:
+    """Eager and graph kernels with gaps known by construction (times in ns).
+
+    corr 1 eager E0 [0,10); corr 2 one cudaGraphLaunch replaying G1 [20,30) and G2 [35,45);
+    corr 3 eager E3 [60,70) (a second instance of E0's kernel, other template argument);
+    corr 4 a driver-API cuGraphLaunch replaying G4 [200,210); corr 5 eager E5 [300,400) with
+    corr 6 graph G6 [310,320) running concurrently inside it; corr 7 graph G7 [450,460).
+    """
+    kernels = {
+        "device": [0] * 8,
+        "start": [0, 20, 35, 60, 200, 300, 310, 450],
+        "end": [10, 30, 45, 70, 210, 400, 320, 460],
+        "name": [
+            "void vllm::rms_norm_kernel<float>(float*)",
+            "gemv",
+            "gemv",
+            "void vllm::rms_norm_kernel<c10::BFloat16>(c10::BFloat16*)",
+            "gemv",
+            "void flash::flash_fwd_kernel<Params>(Params)",
+            "gemv",
+            "gemv",
+        ],
+        "correlation": [1, 2, 2, 3, 4, 5, 6, 7],
+        "process": [0] * 8,
+    }
+    api = {
+        "process": [0] * 7,
+        "thread": [1] * 7,
+        "start": [-5, 15, 50, 190, 290, 305, 440],
+        "end": [-1, 18, 55, 195, 295, 308, 445],
+        "name": [
+            "cudaLaunchKernel",
+            "cudaGraphLaunch",
+            "cudaLaunchKernelExC",
+            "cuGraphLaunch",
+            "cudaLaunchKernel",
+            "cudaGraphLaunch",
+            "cudaGraphLaunch",
+        ],
+        "correlation": [1, 2, 3, 4, 5, 6, 7],
+        "source": ["runtime", "runtime", "runtime", "driver", "runtime", "runtime", "runtime"],
+    }
+    return _trace(kernels, api)
+
+
+def test_graph_coverage_counts_kernels_of_graph_launches() -> None:
+    (d,) = device_timelines(_graph_trace())
+    assert d.kernel_count == 8
+    assert d.graph_kernel_count == 5  # G1, G2, G4, G6, G7
+    assert d.graph_kernel_time_ns == 10 + 10 + 10 + 10 + 10
+    assert d.graph_coverage == pytest.approx(5 / 8)
+    assert d.graph_coverage_na_reason is None
+    assert d.graph_launch_count == 4  # corr 2, 4, 6, 7: one replay with two kernels counts once
+    # eager kernels by simplified name: the two rms_norm instances merge under one name
+    assert [(e.name, e.count, e.total_ns) for e in d.top_eager_kernels] == [
+        ("flash::flash_fwd_kernel", 1, 100),
+        ("vllm::rms_norm_kernel", 2, 20),
+    ]
+
+
+def test_eager_gap_buckets_keep_only_gaps_next_to_eager_kernels() -> None:
+    (d,) = device_timelines(_graph_trace())
+    # busy blocks [0,10) [20,30) [35,45) [60,70) [200,210) [300,400) [450,460); gaps:
+    # 10 (E0->G1 eager), 5 (G1->G2 inside a graph), 15 (G2->E3), 130 (E3->G4),
+    # 90 (G4->E5), 50 (E5 ends the block at 400 -> G7: eager; G6 inside it does not matter)
+    all_gaps = {(b.lower_ns, b.count, b.total_ns) for b in d.gap_buckets if b.count}
+    assert all_gaps == {(0, 6, 10 + 5 + 15 + 130 + 90 + 50)}
+    assert d.eager_gap_buckets is not None
+    eager = [(b.lower_ns, b.count, b.total_ns) for b in d.eager_gap_buckets if b.count]
+    assert eager == [(0, 5, 10 + 15 + 130 + 90 + 50)]
+
+
+def test_gap_between_graph_kernels_is_not_eager_even_beside_a_concurrent_eager_kernel() -> None:
+    kernels = {
+        "device": [0] * 3,
+        "start": [0, 10, 50],
+        "end": [40, 20, 60],
+        "name": ["g", "e", "g"],
+        "correlation": [1, 2, 3],
+        "process": [0] * 3,
+    }
+    api = {
+        "process": [0] * 3,
+        "start": [-9, 1, 45],
+        "end": [-8, 2, 46],
+        "name": ["cudaGraphLaunch", "cudaLaunchKernel", "hipGraphLaunch"],
+        "correlation": [1, 2, 3],
+    }
+    (d,) = device_timelines(_trace(kernels, api))
+    assert (d.graph_kernel_count, d.graph_launch_count) == (2, 2)
+    assert [b.total_ns for b in d.gap_buckets] == [10, 0, 0, 0, 0]
+    assert d.eager_gap_buckets is not None
+    assert [b.count for b in d.eager_gap_buckets] == [0, 0, 0, 0, 0]
+
+
+def test_nsys_graph_ids_give_coverage_without_api_rows() -> None:
+    k = _kernels([0, 20, 40, 60], [10, 30, 50, 70], corr=[1, 2, 2, 3])
+    k["graph_id"] = [-1, 7, -1, -1]  # the second kernel of replay corr 2 lacks the id: joined by corr
+    (d,) = device_timelines(_trace(k))
+    assert d.graph_kernel_count == 2
+    assert d.graph_coverage == pytest.approx(0.5)
+    assert d.graph_launch_count == 1
+    assert d.launch_overhead_ratio is None  # no API rows: launch overhead stays not applicable
+
+
+def test_graph_coverage_not_applicable_without_api_or_graph_ids() -> None:
+    (d,) = device_timelines(_trace(_kernels([0, 20], [10, 30])))
+    assert d.graph_coverage is None and d.graph_kernel_count is None and d.graph_launch_count is None
+    assert "no CUDA/HIP API calls and no CUDA-graph ids" in (d.graph_coverage_na_reason or "")
+    assert d.eager_gap_buckets is None and d.top_eager_kernels == []
+    # API rows that correlate with none of the kernels cannot tell eager from graph either
+    api = {"start": [0], "end": [1], "name": ["cudaMalloc"], "correlation": [99]}
+    (d,) = device_timelines(_trace(_kernels([0, 20], [10, 30]), api))
+    assert d.graph_coverage is None
+    assert "none of the 2 kernels correlates" in (d.graph_coverage_na_reason or "")
+
+
+def test_eager_only_run_has_zero_coverage() -> None:
+    api = {
+        "process": [0, 0],
+        "start": [-3, 15],
+        "end": [-1, 18],
+        "name": ["cudaLaunchKernel"] * 2,
+        "correlation": [1, 2],
+    }
+    (d,) = device_timelines(_trace(_kernels([0, 20], [10, 30]), api))
+    assert (d.graph_coverage, d.graph_kernel_count, d.graph_kernel_time_ns, d.graph_launch_count) == (0.0, 0, 0, 0)
+    assert [(e.name, e.count, e.total_ns) for e in d.top_eager_kernels] == [("k0", 1, 10), ("k1", 1, 10)]
+    assert d.eager_gap_buckets == d.gap_buckets
+
+
+def test_graph_kernel_time_is_clipped_to_the_window() -> None:
+    t = _graph_trace()
+    w = Window(intervals_ns=[(25, 205)], duration_ns=180, source="nvtx:x")
+    d = device_timeline(t, 0, w)
+    # in window: G1 [25,30)=5, G2 10, E3 10, G4 [200,205)=5
+    assert d.kernel_count == 4 and d.graph_kernel_count == 3
+    assert d.graph_kernel_time_ns == 5 + 10 + 5
+    assert [(e.name, e.total_ns) for e in d.top_eager_kernels] == [("vllm::rms_norm_kernel", 10)]
+
+
+def test_top_eager_kernels_are_the_five_longest() -> None:
+    n = 7
+    starts = [i * 100 for i in range(n)]
+    k = _kernels(starts, [s + 10 * (i + 1) for i, s in enumerate(starts)])
+    api = {
+        "process": [0] * n,
+        "start": [s - 5 for s in starts],
+        "end": [s - 1 for s in starts],
+        "name": ["cudaLaunchKernel"] * n,
+        "correlation": k["correlation"],
+    }
+    (d,) = device_timelines(_trace(k, api))
+    assert [e.name for e in d.top_eager_kernels] == ["k6", "k5", "k4", "k3", "k2"]
+
+
+def test_total_timeline_sums_graph_coverage() -> None:
+    k0 = _kernels([0, 20], [10, 30], device=0, corr=[1, 2])
+    k1 = _kernels([0, 20, 40], [10, 30, 40 + 25], device=1, corr=[3, 4, 5])
+    kernels = {key: k0[key] + k1[key] for key in k0}
+    api = {
+        "process": [0] * 5,
+        "start": [-2, 15, -2, 15, 35],
+        "end": [-1, 16, -1, 16, 36],
+        "name": ["cudaGraphLaunch", "cudaLaunchKernel", "cudaGraphLaunch", "cudaGraphLaunch", "cudaLaunchKernel"],
+        "correlation": [1, 2, 3, 4, 5],
+    }
+    d0, d1 = device_timelines(_trace(kernels, api))
+    total = total_timeline([d0, d1])
+    assert (total.graph_kernel_count, total.graph_launch_count) == (3, 3)
+    assert total.graph_coverage == pytest.approx(3 / 5)
+    assert total.graph_kernel_time_ns == 30
+    assert [(e.name, e.total_ns) for e in total.top_eager_kernels] == [("k2", 25), ("k1", 10)]
+    assert total.eager_gap_buckets is not None
+    # d0: graph k0 -> eager k1 (10); d1: graph k0 -> graph k1 (not eager), graph k1 -> eager k2 (10)
+    assert sum(b.total_ns for b in total.eager_gap_buckets) == 10 + 10
+    # one device without coverage makes the total not applicable (a partial answer understates it)
+    blind = d1.model_copy(update={"graph_coverage": None, "graph_coverage_na_reason": "no API"})
+    assert total_timeline([d0, blind]).graph_coverage is None
+
+
+def test_graph_coverage_helper_on_a_kernel_subset() -> None:
+    """What phases.py can call: any row subset of a trace's kernels, without graph_id column."""
+    t = _graph_trace()
+    subset = t.kernels.iloc[[0, 1, 2]][["process", "correlation", "name", "start", "end"]]
+    cov = graph_coverage([(t, subset)])
+    assert (cov.graph_kernel_count, cov.graph_kernel_time_ns, cov.graph_launch_count) == (2, 20, 1)
+    assert cov.graph_coverage == pytest.approx(2 / 3)
+    assert [(e.name, e.total_ns) for e in cov.top_eager_kernels] == [("vllm::rms_norm_kernel", 10)]
+    assert graph_coverage([(t, subset.iloc[:0])]).graph_coverage_na_reason == "no kernels"
+
+
+VLLM = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
+GRAPH_LAUNCHES = ("cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch")
+
+
+def _ns(us: float) -> int:
+    """µs float from JSON -> ns exactly as its decimal text says (no float rounding of big ts)."""
+    return round(Decimal(repr(us)) * 1000)
+
+
+def _plain_graph_figures(path: Path) -> dict[str, object]:
+    """Graph coverage of a Kineto file from plain json: kernels whose args.correlation equals the
+    correlation of a cuda_runtime/cuda_driver graph-launch event."""
+    with gzip.open(path, "rt") as fh:
+        events = json.load(fh)["traceEvents"]
+    graph_corr = {
+        e["args"]["correlation"]
+        for e in events
+        if e.get("cat") in ("cuda_runtime", "cuda_driver") and e.get("name") in GRAPH_LAUNCHES
+    }
+    kernels = [e for e in events if e.get("cat") == "kernel" and e.get("ph") == "X"]
+    graph = [k for k in kernels if k["args"].get("correlation") in graph_corr]
+    eager = [k for k in kernels if k["args"].get("correlation") not in graph_corr]
+    by_name: dict[str, list[int]] = {}
+    for k in eager:
+        entry = by_name.setdefault(simplify_kernel_name(k["name"]), [0, 0])
+        entry[0] += 1
+        entry[1] += round(k["dur"] * 1000)
+    top = sorted(by_name.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:5]
+    spans = [
+        (_ns(k["ts"]), _ns(k["ts"]) + round(k["dur"] * 1000), k["args"].get("correlation") not in graph_corr)
+        for k in kernels
+    ]
+    eager_gaps = _plain_eager_gaps(spans)
+    return {
+        "kernels": len(kernels),
+        "graph": len(graph),
+        "graph_ns": sum(round(k["dur"] * 1000) for k in graph),
+        "launches": len({k["args"]["correlation"] for k in graph}),
+        "graph_launch_events": len(graph_corr),
+        "top": [(name, count, total) for name, (count, total) in top],
+        "eager_gaps": eager_gaps,
+    }
+
+
+def _plain_eager_gaps(spans: list[tuple[int, int, bool]]) -> list[int]:
+    """Idle gaps an eager kernel ends or starts, by a plain sweep over kernels sorted by start."""
+    gaps: list[list] = []  # [length, eager on the left, eager on the right, next block start]
+    block_end, end_is_eager = None, False
+    for start, end, is_eager in sorted(s for s in spans if s[1] > s[0]):
+        if block_end is None:
+            block_end, end_is_eager = end, is_eager
+            continue
+        if start > block_end:  # a new busy block: the gap before it
+            gaps.append([start - block_end, end_is_eager, False, start])
+            block_end, end_is_eager = end, is_eager
+        elif end > block_end:
+            block_end, end_is_eager = end, is_eager
+        elif end == block_end:
+            end_is_eager = end_is_eager or is_eager
+        if gaps and gaps[-1][3] == start:
+            gaps[-1][2] = gaps[-1][2] or is_eager
+    return [length for length, left, right, _ in gaps if left or right]
+
+
+def test_graph_coverage_on_real_vllm_trace_matches_plain_json() -> None:
+    path = shared_file(VLLM)
+    plain = _plain_graph_figures(path)
+    (trace,) = load_traces(path)
+    (d,) = device_timelines(trace)
+    assert (plain["kernels"], plain["graph"], plain["launches"]) == (13508, 8667, 729)
+    assert plain["graph_launch_events"] == 729  # every cudaGraphLaunch replayed kernels
+    assert d.kernel_count == plain["kernels"]
+    assert d.graph_kernel_count == plain["graph"]
+    assert d.graph_kernel_time_ns == plain["graph_ns"]
+    assert d.graph_launch_count == plain["launches"]
+    assert d.graph_coverage == pytest.approx(8667 / 13508)
+    assert [(e.name, e.count, e.total_ns) for e in d.top_eager_kernels] == plain["top"]
+    assert "flash::FlashAttnFwdSm90" in {e.name for e in d.top_eager_kernels}  # attention stays eager
+    eager_gaps = plain["eager_gaps"]
+    assert isinstance(eager_gaps, list)
+    assert d.eager_gap_buckets is not None
+    assert sum(b.count for b in d.eager_gap_buckets) == len(eager_gaps)
+    assert sum(b.total_ns for b in d.eager_gap_buckets) == sum(eager_gaps)
+    assert sum(b.total_ns for b in d.eager_gap_buckets) < sum(b.total_ns for b in d.gap_buckets)
+
+
+def test_graph_coverage_on_piecewise_hip_graph_trace() -> None:
+    """ROCm: hipGraphLaunch replays; checked against the same plain-json computation."""
+    path = shared_file("kineto/tracelens_vllm_gptoss_prefilldecode_piecewise_graph_mi300x.json.gz")
+    plain = _plain_graph_figures(path)
+    profile_devices = device_timelines(load_traces(path)[0])
+    assert sum(d.kernel_count for d in profile_devices) == plain["kernels"]
+    assert sum(d.graph_kernel_count or 0 for d in profile_devices) == plain["graph"]
+    assert sum(d.graph_launch_count or 0 for d in profile_devices) == plain["launches"]

@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import orjson
 import pytest
 
+import infersight
 from conftest import KINETO_DIR, shared_file
 from infersight.errors import InputError
 from infersight.ingest import kineto_text, load_traces
@@ -136,6 +138,7 @@ def reference(relative: str) -> dict[str, Any]:
         },
         "gpu_names": {p["id"]: p["name"] for p in doc.get("deviceProperties", [])},
         "rank": doc.get("distributedInfo", {}).get("rank"),
+        "header": {key: value for key, value in doc.items() if key != "traceEvents"},
     }
 
 
@@ -331,40 +334,158 @@ def test_cpu_only_trace_as_cpu_ops() -> None:
     ops = complete_events(plain_document(path), "cpu_op")
     assert trace.device_kind == "cpu"
     assert trace.gpus[0].kind == "cpu" and trace.gpus[0].name == "CPU (host operators)"
-    assert sorted(trace.kernels["name"].astype(str)) == sorted(e["name"] for e in ops)  # 4 leaves
+    assert sorted(trace.kernels["name"].astype(str)) == sorted(e["name"] for e in ops)  # 4 top-level leaves
     assert set(trace.kernels["stream"].tolist()) == {e["tid"] for e in ops}
     assert trace.rank == 34
 
 
-def plain_leaves(ops: list[dict[str, Any]]) -> Counter[tuple[int, int, int]]:
-    """Leaf operators by brute force: no other op of the thread inside [start, end]."""
+def plain_dominant_ops(ops: list[dict[str, Any]]) -> Counter[tuple[int, int, int]]:
+    """Dominant operators by brute force, O(n^2), straight from the definition.
+
+    p contains c: same thread, c's interval inside p's and c starting before p ends (an op that
+    starts where p ends is a sibling); of identical intervals the earlier one in the file
+    contains the later. c's parent: its smallest container (latest in the file among identical
+    ones). Self time: duration minus the merged union of the direct children, clipped to the op.
+    Dominant: self time >= half the duration, and no ancestor dominant-qualified.
+    """
     spans = [(e["tid"], *interval) for e, interval in zip(ops, intervals(ops), strict=True)]
-    leaves: Counter[tuple[int, int, int]] = Counter()
-    for tid, start, end in set(spans):
-        inside = any(
-            t == tid and start <= s < end and e <= end and (s, e) != (start, end) for t, s, e in spans
-        )
-        if not inside:
-            leaves[(tid, start, end)] += 1  # of identical copies, the innermost is the leaf
-    return leaves
+
+    def contains(p: int, c: int) -> bool:
+        (tp, sp, ep), (tc, sc, ec) = spans[p], spans[c]
+        if p == c or tp != tc or not (sp <= sc and ec <= ep and sc < ep):
+            return False
+        return (sp, ep) != (sc, ec) or p < c
+
+    parent = []
+    for c in range(len(spans)):
+        containers = [p for p in range(len(spans)) if contains(p, c)]
+        innermost = min(containers, key=lambda p: (spans[p][2] - spans[p][1], -p), default=-1)
+        parent.append(innermost)
+    qualifies = []
+    for p, (_, start, end) in enumerate(spans):
+        children = sorted((spans[c][1], min(spans[c][2], end)) for c in range(len(spans)) if parent[c] == p)
+        covered, reach = 0, start
+        for child_start, child_end in children:
+            covered += max(0, child_end - max(child_start, reach))
+            reach = max(reach, child_end)
+        qualifies.append(2 * (end - start - covered) >= end - start)
+    dominant: Counter[tuple[int, int, int]] = Counter()
+    for c in range(len(spans)):
+        ancestor, blocked = parent[c], False
+        while ancestor >= 0 and not blocked:
+            blocked, ancestor = qualifies[ancestor], parent[ancestor]
+        if qualifies[c] and not blocked:
+            dominant[spans[c]] += 1
+    return dominant
 
 
-def test_leaf_cpu_ops_on_a_real_timeline(tmp_path: Path) -> None:
+def kernel_spans(trace: Trace) -> Counter[tuple[int, int, int]]:
+    columns = (trace.kernels[c].tolist() for c in ("stream", "start", "end"))
+    return Counter(zip(*columns, strict=True))
+
+
+def test_dominant_cpu_ops_on_a_real_timeline(tmp_path: Path) -> None:
+    # alexnet's host timeline, GPU kernels removed: 359 cpu_ops, 5 levels deep, with zero-length
+    # and identical (same thread, start, end) operators
     doc = json.loads(gunzip("hta_alexnet_a100.json.gz"))
     doc["traceEvents"] = [e for e in doc["traceEvents"] if e.get("cat") != "kernel"]
     path = tmp_path / "alexnet_cpu_only.json"
     path.write_text(json.dumps(doc))
     trace = read_kineto(path, cpu_ops_as_kernels=True)
-    ours = Counter(
-        zip(
-            trace.kernels["stream"].tolist(),
-            trace.kernels["start"].tolist(),
-            trace.kernels["end"].tolist(),
-            strict=True,
-        )
-    )
-    assert ours == plain_leaves(complete_events(doc, "cpu_op"))
-    assert 0 < len(trace.kernels) < 359
+    ops = complete_events(doc, "cpu_op")
+    expected = plain_dominant_ops(ops)
+    assert kernel_spans(trace) == expected
+    assert len(trace.kernels) == sum(expected.values()) == 192
+    # not the leaves: some dominant ops have children (and those children are not kernels)
+    spans = [(e["tid"], *interval) for e, interval in zip(ops, intervals(ops), strict=True)]
+    with_children = [
+        k for k in expected if any(s[0] == k[0] and k[1] <= s[1] and s[2] <= k[2] and s != k for s in spans)
+    ]
+    assert len(with_children) == 28
+    assert any("192 dominant CPU operators (of 359 cpu_op events" in note for note in trace.notes)
+
+
+DEMO = Path(infersight.__file__).parent / "data" / "demo" / "tiny_llama_cpu.pt.trace.json.gz"
+
+
+@cache
+def demo_document() -> Any:
+    with gzip.open(DEMO, "rb") as fh:
+        return json.loads(fh.read(), parse_float=Decimal)
+
+
+def plain_top_level_ops(ops: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+    """Ops not contained in another op of their thread: sorted by (thread, start, -end), an op
+    is contained exactly when an earlier one of its thread reaches at least as far."""
+    spans = sorted((e["tid"], s, -end) for e, (s, end) in zip(ops, intervals(ops), strict=True))
+    top, thread, reach = [], None, 0
+    for tid, start, neg_end in spans:
+        if tid != thread:
+            thread, reach = tid, -1
+        if -neg_end > reach:
+            top.append((tid, start, -neg_end))
+            reach = -neg_end
+    return top
+
+
+def test_demo_cpu_capture_keeps_the_gemms() -> None:
+    # each aten::mm has tiny aten::resolve_conj children: leaf selection dropped every GEMM
+    trace = read_kineto(DEMO, cpu_ops_as_kernels=True)
+    ops = complete_events(demo_document(), "cpu_op")
+    assert len(ops) == 15397
+    mm_events = [e for e in ops if e["name"] == "aten::mm"]
+    mm_ops = Counter((e["tid"], *span) for e, span in zip(mm_events, intervals(mm_events), strict=True))
+    kernels = trace.kernels
+    mm_rows = kernels[kernels["name"] == "aten::mm"]
+    assert len(mm_rows) == sum(mm_ops.values()) == 493  # every GEMM is a kernel row
+    assert Counter(zip(mm_rows["stream"], mm_rows["start"], mm_rows["end"], strict=True)) == mm_ops
+    # kernel rows of one thread never overlap
+    rows = sorted(kernel_spans(trace).elements())
+    assert all(t1 != t0 or s1 >= e0 for (t0, _, e0), (t1, s1, _) in pairwise(rows))
+    # and they cover almost all operator time
+    top = plain_top_level_ops(ops)
+    top_time = sum(end - start for _, start, end in top)
+    kernel_time = int((kernels["end"] - kernels["start"]).sum())
+    assert top_time == 47_115_772 and kernel_time <= top_time
+    assert kernel_time / top_time >= 0.9  # 0.936
+    # GEMM is the bulk of the work, as it should be for a Llama forward pass
+    mm_time = int((mm_rows["end"] - mm_rows["start"]).sum())
+    assert mm_time / kernel_time > 0.6
+    # idle over the kernel timeline: ~0.9 with leaves, 0.275 now (0.225 between top-level ops)
+    idle = idle_ratio_plain([(s, e) for _, s, e in rows])
+    assert abs(idle_ratio_numpy(trace) - idle) < 1e-9
+    assert round(idle, 3) == 0.275 and round(idle_ratio_plain([(s, e) for _, s, e in top]), 3) == 0.225
+
+
+def test_demo_capture_provenance_in_metadata() -> None:
+    capture = demo_document()["infersight_capture"]
+    meta = read_kineto(DEMO, cpu_ops_as_kernels=True).metadata
+    assert meta["infersight_capture.device"] == capture["device"] == "cpu"
+    assert meta["infersight_capture.torch"] == capture["torch"]
+    assert meta["infersight_capture.transformers"] == capture["transformers"]
+    for key, value in capture["model_config"].items():  # two levels down
+        assert meta[f"infersight_capture.model_config.{key}"] == str(value)
+    assert json.loads(meta["infersight_capture.scenario.annotations"]) == capture["scenario"]["annotations"]
+    assert "infersight_capture.cuda" not in meta  # null
+    assert meta["trace_id"] == demo_document()["trace_id"]
+
+
+def test_deep_and_long_metadata_become_capped_json() -> None:
+    relative = "tracelens_qwen1.5-0.5b-chat_h100.json.gz"
+    header = reference(relative)["header"]["metadata"]
+    meta = read(relative).metadata
+    kwargs = header["profiler"]["torch_profiler_kwargs"]  # three levels down: kept as JSON
+    assert json.loads(meta["metadata.profiler.torch_profiler_kwargs"]) == kwargs
+    assert meta["metadata.profiler.warmups"] == str(header["profiler"]["warmups"])
+    pg_config = reference(VLLM)["header"]["distributedInfo"]["pg_config"]
+    compact = json.dumps(pg_config, separators=(",", ":"))
+    value = read(VLLM).metadata["distributedInfo.pg_config"]
+    assert len(compact) > 500 and len(value) == 500
+    assert value == compact[:499] + "…"
+    # libkineto's log lines and the GPU list (-> trace.gpus) are not metadata
+    nccl = read("hta_nccl_a100_rank0.json.gz").metadata
+    assert nccl["distributedInfo.nccl_version"] == "2.17.1"
+    assert not any(key.startswith(("INFO", "deviceProperties", "traceEvents")) for key in nccl)
 
 
 def test_cpu_flag_is_ignored_when_there_are_kernels() -> None:

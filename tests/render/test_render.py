@@ -91,7 +91,7 @@ def build_report(device_kind: str = "gpu", *, findings: bool = True) -> Analysis
     kernels = [
         _kernel("sm90_xmma_gemm_bf16", "GEMM", 1_000, 4_200_000, 0.6),
         _kernel("flash_fwd_kernel", "attention", 200, 2_100_000, 0.3),
-        _kernel("rms_norm_kernel", "norm", 34, 700_000, 0.1),
+        _kernel("rms_norm_kernel<float>", "norm", 34, 700_000, 0.1),
     ]
     categories = [
         CategoryStat(
@@ -304,6 +304,9 @@ def test_markdown_has_same_sections_and_figures() -> None:
     assert "| rank 0 dev 0 | HtoD | 12 | 3.00 MB | 250 µs | 12.0 GB/s | 2 |" in md
     assert "  - idle_ratio = 35.0% (threshold > 30.0%)" in md
     assert "  nsys profile -o after python serve.py" in md
+    # kernel names are literal text, not HTML tags; the terminal shows them as they are
+    assert "| rms_norm_kernel&lt;float> |" in md and "rms_norm_kernel<float>" not in md
+    assert "rms_norm_kernel<float>" in render_terminal_text(build_report())
     # multi-line cells become <br> so the table stays one row per line; top 2 kernels only
     assert "| sm90_xmma_gemm_bf16<br>cutlass_gemm |" in md and "third_gemm" not in md
     assert "| where | < 5 µs | 5 µs–20 µs | ≥ 1 ms |" in md

@@ -70,3 +70,70 @@ def launch_call_devices(trace: Trace, calls: pd.DataFrame) -> np.ndarray:
         per_launch, on=["process", "correlation"], how="left", sort=False
     )
     return joined["device"].fillna(-1).to_numpy(np.int64)
+
+
+# Host calls that replay a whole CUDA/HIP graph: every kernel they correlate to ran inside a graph.
+GRAPH_LAUNCH_API_NAMES: tuple[str, ...] = ("cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch")
+
+
+def graph_launch_keys(trace: Trace) -> pd.DataFrame:
+    """Distinct ``(process, correlation)`` keys of graph replays.
+
+    A key is a graph replay when its API call is a graph launch, or when any kernel carrying it
+    has a CUDA graph id (nsys ``graphId``): all kernels of one replay share the launch's
+    correlation id, so the key marks them all even where only some rows carry the id.
+    """
+    api = trace.api
+    by_api = api.loc[api["name"].isin(GRAPH_LAUNCH_API_NAMES).to_numpy(), ["process", "correlation"]]
+    k = trace.kernels
+    by_id = k.loc[k["graph_id"].to_numpy() >= 0, ["process", "correlation"]]
+    keys = pd.concat([by_api, by_id], ignore_index=True)
+    keys = keys[keys["correlation"].to_numpy() >= 0]
+    return keys.drop_duplicates().reset_index(drop=True).astype(np.int64)
+
+
+def graph_kernel_mask(trace: Trace, kernels: pd.DataFrame | None = None) -> np.ndarray:
+    """Per row of ``kernels`` (default ``trace.kernels``): was it replayed from a CUDA graph?
+
+    ``kernels`` needs ``process`` and ``correlation`` columns (a ``graph_id`` column is used
+    too when present), so callers may pass any row subset of the trace's kernels, e.g. the
+    kernels of one phase.
+    """
+    k = trace.kernels if kernels is None else kernels
+    direct = k["graph_id"].to_numpy() >= 0 if "graph_id" in k.columns else np.zeros(len(k), dtype=bool)
+    keys = graph_launch_keys(trace)
+    if keys.empty or k.empty:
+        return direct
+    keys = keys.assign(_graph=True)
+    left = pd.DataFrame(
+        {
+            "process": k["process"].to_numpy(np.int64),
+            "correlation": k["correlation"].to_numpy(np.int64),
+        }
+    )
+    joined = left.merge(keys, on=["process", "correlation"], how="left", sort=False)
+    return direct | joined["_graph"].notna().to_numpy()
+
+
+def graph_coverage_na_reason(trace: Trace, kernels: pd.DataFrame | None = None) -> str | None:
+    """Why graph vs eager cannot be told for these kernels (None: it can).
+
+    It can when some kernel carries a graph id, or when at least one of the kernels correlates
+    with a recorded API call (then a kernel whose call is not a graph launch is eager).
+    """
+    k = trace.kernels if kernels is None else kernels
+    if bool((trace.kernels["graph_id"].to_numpy() >= 0).any()):
+        return None
+    if trace.api.empty:
+        return (
+            "the trace has no CUDA/HIP API calls and no CUDA-graph ids: graph-replayed kernels "
+            "cannot be told from eager ones"
+        )
+    api_keys = trace.api[["process", "correlation"]].drop_duplicates()
+    matched = k[["process", "correlation"]].merge(api_keys, on=["process", "correlation"], how="inner")
+    if matched.empty:
+        return (
+            f"none of the {len(k)} kernels correlates with one of the trace's {len(trace.api)} API "
+            "calls: graph-replayed kernels cannot be told from eager ones"
+        )
+    return None

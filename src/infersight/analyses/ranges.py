@@ -44,17 +44,27 @@ def selected_ranges(trace: Trace) -> pd.DataFrame:
 
 
 def project_ranges(trace: Trace, ranges: pd.DataFrame) -> Projection:
-    """Kernel count, kernel time and busy union of the GPU work each range caused."""
+    """Kernel count, kernel time and busy union of the GPU work each range caused.
+
+    In a CPU capture (``device_kind == "cpu"``) the "kernels" are the thread's own operators, so
+    a host range is charged with the operators of its thread that overlap it, like a GPU range.
+    """
     proj = Projection(len(ranges))
     is_gpu = (ranges["source"].astype(str) == GPU_SOURCE).to_numpy()
+    k = trace.kernels
     if is_gpu.any():
-        _project_gpu_ranges(trace, ranges, is_gpu, proj)
-    if (~is_gpu).any():
-        reason = _host_projection_na(trace)
-        if reason is not None:
-            proj.na_reason = reason
-        else:
-            _project_host_ranges(trace, ranges, ~is_gpu, proj)
+        _project_overlapping(trace, ranges, is_gpu, k["device"].to_numpy(), ranges["device"].to_numpy(), proj)
+    host = ~is_gpu
+    if not host.any():
+        return proj
+    if trace.device_kind == "cpu":
+        _project_overlapping(trace, ranges, host, k["stream"].to_numpy(), ranges["thread"].to_numpy(), proj)
+        return proj
+    reason = _host_projection_na(trace)
+    if reason is not None:
+        proj.na_reason = reason
+    else:
+        _project_host_ranges(trace, ranges, host, proj)
     return proj
 
 
@@ -150,14 +160,23 @@ def grouped_union_length(
     return out
 
 
-def _project_gpu_ranges(trace: Trace, ranges: pd.DataFrame, gpu: np.ndarray, proj: Projection) -> None:
+def _project_overlapping(
+    trace: Trace,
+    ranges: pd.DataFrame,
+    selected: np.ndarray,
+    kernel_key: np.ndarray,
+    range_key: np.ndarray,
+    proj: Projection,
+) -> None:
+    """Charge each selected range with the kernels of the same key (device or thread) overlapping it.
+
+    Counts kernels that overlap the range; time and busy are clipped to the range.
+    """
     k = trace.kernels
-    dev = k["device"].to_numpy()
-    rdev = ranges["device"].to_numpy()
     rs, re_ = ranges["start"].to_numpy(np.int64), ranges["end"].to_numpy(np.int64)
-    for device in np.unique(rdev[gpu]):
-        sel = gpu & (rdev == device)
-        on = dev == device
+    for key in np.unique(range_key[selected]):
+        sel = selected & (range_key == key)
+        on = kernel_key == key
         ks, ke = k["start"].to_numpy(np.int64)[on], k["end"].to_numpy(np.int64)[on]
         s_sorted, e_sorted = np.sort(ks), np.sort(ke)
         # kernels overlapping [a, b): started before b minus ended at or before a

@@ -43,6 +43,34 @@ class GapBucket(BaseModel):
     total_ns: int
 
 
+class EagerKernelStat(BaseModel):
+    """A kernel (simplified name) launched eagerly, i.e. not replayed from a CUDA graph."""
+
+    name: str = Field(description="simplified kernel name")
+    count: int
+    total_ns: int
+
+
+class GraphCoverage(BaseModel):
+    """How much of the kernel work CUDA graphs already replay (SPEC §4: eager vs graph kernels).
+
+    A kernel is a graph kernel when its launching API call (joined on process + correlation) is
+    cudaGraphLaunch / cuGraphLaunch / hipGraphLaunch, or when it carries a CUDA graph id (nsys).
+    The same fields appear flat on :class:`DeviceTimeline` and :class:`PhaseStat`.
+    """
+
+    graph_kernel_count: int | None = Field(None, description="kernels replayed from CUDA graphs")
+    graph_kernel_time_ns: int | None = Field(None, description="sum of those kernels' durations")
+    graph_coverage: float | None = Field(None, description="graph_kernel_count / kernel_count")
+    graph_coverage_na_reason: str | None = None
+    graph_launch_count: int | None = Field(
+        None, description="graph replays (distinct launch correlation ids) whose kernels are counted"
+    )
+    top_eager_kernels: list[EagerKernelStat] = Field(
+        default_factory=list, description="eager kernels by total time, longest first (top 5)"
+    )
+
+
 class DeviceTimeline(BaseModel):
     """Time-based utilisation of one device (or the total over devices) within the window."""
 
@@ -65,6 +93,24 @@ class DeviceTimeline(BaseModel):
     transfers: list[TransferStat] = Field(default_factory=list)
     gap_buckets: list[GapBucket] = Field(
         default_factory=list, description="idle gaps between kernel busy blocks inside the window"
+    )
+    graph_kernel_count: int | None = Field(None, description="kernels replayed from CUDA graphs")
+    graph_kernel_time_ns: int | None = Field(None, description="window-clipped time of those kernels")
+    graph_coverage: float | None = Field(None, description="graph_kernel_count / kernel_count")
+    graph_coverage_na_reason: str | None = None
+    graph_launch_count: int | None = Field(
+        None, description="graph replays (distinct launch correlation ids) whose kernels ran in the window"
+    )
+    top_eager_kernels: list[EagerKernelStat] = Field(
+        default_factory=list, description="eager kernels by window-clipped time, longest first (top 5)"
+    )
+    eager_gap_buckets: list[GapBucket] | None = Field(
+        None,
+        description=(
+            "the gap histogram restricted to gaps next to an eager kernel (ending or starting the "
+            "gap): the dispatch latency that wider graph capture would remove; None when graph "
+            "coverage is not applicable"
+        ),
     )
 
 
@@ -139,6 +185,14 @@ class PhaseStat(BaseModel):
         None, description="time in the launch calls of this phase's kernels / phase wall time"
     )
     launch_overhead_na_reason: str | None = None
+    graph_kernel_count: int | None = Field(None, description="kernels replayed from CUDA graphs")
+    graph_kernel_time_ns: int | None = Field(None, description="sum of those kernels' durations")
+    graph_coverage: float | None = Field(None, description="graph_kernel_count / kernel_count")
+    graph_coverage_na_reason: str | None = Field(
+        None, description="why graph coverage is None (also None when it was simply not computed)"
+    )
+    graph_launch_count: int | None = None
+    top_eager_kernels: list[EagerKernelStat] = Field(default_factory=list)
 
 
 class PhaseSplit(BaseModel):

@@ -1,25 +1,45 @@
-"""Per-device time-based utilisation (SPEC §3): busy, idle ratio, launch overhead, transfers.
+"""Per-device time-based utilisation (SPEC §3): busy, idle ratio, launch overhead, transfers,
+and CUDA-graph coverage (SPEC §4: eager vs graph kernels).
 
 Busy time is the union of kernel intervals inside the window, so concurrent kernels on several
 streams count once; kernel_time is the plain sum of (window-clipped) durations, so the two differ
 exactly by the concurrency. The launch-overhead ratio charges a device with the launch calls
 whose correlation id (joined with the process) matches one of its kernels.
+
+Graph coverage says how much of that work CUDA graphs already replay, so launch-bound advice
+can point at the eager remainder instead of recommending graphs to a run that uses them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from infersight.analyses import intervals
-from infersight.analyses.launches import launch_call_devices, launch_calls
-from infersight.analyses.results import DeviceTimeline, GapBucket, TransferStat, Window
+from infersight.analyses.kernel_names import simplify_names
+from infersight.analyses.launches import (
+    graph_coverage_na_reason,
+    graph_kernel_mask,
+    launch_call_devices,
+    launch_calls,
+)
+from infersight.analyses.results import (
+    DeviceTimeline,
+    EagerKernelStat,
+    GapBucket,
+    GraphCoverage,
+    TransferStat,
+    Window,
+)
 from infersight.analyses.window import analysis_windows, window_arrays
 from infersight.model import Trace
 
 # Gap buckets of the SPEC §4 kernel-level drill-down, in ns: <5 µs, 5-20, 20-100, 100 µs-1 ms, >1 ms.
 GAP_BUCKET_EDGES_NS: tuple[int, ...] = (0, 5_000, 20_000, 100_000, 1_000_000)
 PAGEABLE = "pageable"
+TOP_EAGER_KERNELS = 5
 
 
 def device_timelines(trace: Trace, window_nvtx: str | None = None) -> list[DeviceTimeline]:
@@ -41,6 +61,15 @@ def device_timeline(trace: Trace, device: int, window: Window) -> DeviceTimeline
     idle = wall - busy
     idle_ratio = idle / wall if wall > 0 else 0.0
     launch_count, launch_ns, launch_reason = _launch_overhead(trace, device, win)
+    clipped = intervals.overlap_lengths(ks, ke, win)
+    windowed = k[in_window].assign(duration=clipped[in_window])
+    is_graph = graph_kernel_mask(trace, windowed)
+    coverage = _coverage([(trace, windowed, is_graph)])
+    eager_buckets = (
+        None
+        if coverage.graph_coverage is None
+        else eager_gap_buckets(ks[in_window], ke[in_window], is_graph, win, busy_s, busy_e)
+    )
     gpu = trace.gpus.get(device)
     return DeviceTimeline(
         trace=trace.source,
@@ -54,14 +83,112 @@ def device_timeline(trace: Trace, device: int, window: Window) -> DeviceTimeline
         idle_ratio=idle_ratio,
         utilization=1.0 - idle_ratio,
         kernel_count=int(in_window.sum()),
-        kernel_time_ns=int(intervals.overlap_lengths(ks, ke, win).sum()),
+        kernel_time_ns=int(clipped.sum()),
         launch_api_count=launch_count,
         launch_api_ns=launch_ns,
         launch_overhead_ratio=(launch_ns / wall if launch_ns is not None and wall > 0 else None),
         launch_overhead_na_reason=launch_reason,
         transfers=_transfers(trace, device, win),
         gap_buckets=gap_buckets(busy_s, busy_e),
+        eager_gap_buckets=eager_buckets,
+        **coverage.model_dump(),
     )
+
+
+def graph_coverage(parts: Sequence[tuple[Trace, pd.DataFrame]]) -> GraphCoverage:
+    """Graph coverage of some kernels of one or more traces (e.g. one phase's kernels).
+
+    Each part is a trace and a row subset of its kernels with ``process``, ``correlation``,
+    ``name`` and either ``duration`` or ``start``/``end`` columns (``graph_id`` optional).
+    Coverage is not applicable when any part cannot tell graph from eager kernels (a partial
+    answer would understate it). phases.py can fill PhaseStat with
+    ``**graph_coverage([(lab.trace, lab.kernels[lab.kernels["phase"].to_numpy() == phase]) for lab in labelled]).model_dump()``.
+    """
+    return _coverage([(trace, kernels, graph_kernel_mask(trace, kernels)) for trace, kernels in parts])
+
+
+def _coverage(parts: Sequence[tuple[Trace, pd.DataFrame, np.ndarray]]) -> GraphCoverage:
+    """Graph coverage from kernels with their graph mask already computed."""
+    parts = [(trace, kernels, mask) for trace, kernels, mask in parts if not kernels.empty]
+    if not parts:
+        return GraphCoverage(graph_coverage_na_reason="no kernels")
+    reasons = [
+        f"{trace.label()}: {reason}"
+        for trace, kernels, _ in parts
+        if (reason := graph_coverage_na_reason(trace, kernels)) is not None
+    ]
+    if reasons:
+        return GraphCoverage(graph_coverage_na_reason="; ".join(reasons))
+    total = graph_count = graph_ns = launches = 0
+    eager: list[pd.DataFrame] = []
+    for _trace, kernels, mask in parts:
+        durations = _durations(kernels)
+        total += len(kernels)
+        graph_count += int(mask.sum())
+        graph_ns += int(durations[mask].sum())
+        replays = kernels.loc[mask, ["process", "correlation"]]
+        launches += len(replays[replays["correlation"].to_numpy() >= 0].drop_duplicates())
+        eager.append(_time_by_name(kernels["name"].to_numpy()[~mask], durations[~mask]))
+    return GraphCoverage(
+        graph_kernel_count=graph_count,
+        graph_kernel_time_ns=graph_ns,
+        graph_coverage=graph_count / total,
+        graph_launch_count=launches,
+        top_eager_kernels=_top_kernels(pd.concat(eager, ignore_index=True)),
+    )
+
+
+def _durations(kernels: pd.DataFrame) -> np.ndarray:
+    if "duration" in kernels.columns:
+        return kernels["duration"].to_numpy(np.int64)
+    return (kernels["end"] - kernels["start"]).to_numpy(np.int64)
+
+
+def _time_by_name(names: np.ndarray, durations: np.ndarray) -> pd.DataFrame:
+    """count/total per full kernel name (a few hundred rows, whatever the kernel count)."""
+    frame = pd.DataFrame({"name": pd.Categorical(names), "duration": durations})
+    grouped = frame.groupby("name", observed=True)["duration"].agg(kernels="count", total_ns="sum")
+    return grouped.reset_index().astype({"name": str})
+
+
+def _top_kernels(per_name: pd.DataFrame) -> list[EagerKernelStat]:
+    """Merge per-full-name totals under simplified names; the longest TOP_EAGER_KERNELS."""
+    if per_name.empty:
+        return []
+    simple = simplify_names(pd.Categorical(per_name["name"]))
+    merged = (
+        per_name.assign(simple=np.asarray(simple, dtype=object))
+        .groupby("simple")[["kernels", "total_ns"]]
+        .sum()
+        .reset_index()
+        .sort_values(["total_ns", "kernels", "simple"], ascending=[False, False, True])
+    )
+    return [
+        EagerKernelStat(name=str(row.simple), count=int(row.kernels), total_ns=int(row.total_ns))
+        for row in merged.head(TOP_EAGER_KERNELS).itertuples(index=False)
+    ]
+
+
+def eager_gap_buckets(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    is_graph: np.ndarray,
+    win: tuple[np.ndarray, np.ndarray],
+    busy_starts: np.ndarray,
+    busy_ends: np.ndarray,
+) -> list[GapBucket]:
+    """Histogram of the idle gaps that an eager kernel ends or starts.
+
+    A gap between busy blocks is next to an eager kernel exactly when the union of the eager
+    kernels (clipped to the window) has a block ending where the gap starts or starting where
+    it ends: nothing else runs at that instant. Those gaps are launch latency of eager work
+    (or of the graph replay right after it), which widening graph capture removes; gaps inside
+    a graph replay are not.
+    """
+    eager_s, eager_e = intervals.clip(starts[~is_graph], ends[~is_graph], win)
+    gap_start, gap_end = busy_ends[:-1], busy_starts[1:]
+    adjacent = np.isin(gap_start, eager_e) | np.isin(gap_end, eager_s)
+    return bucket_gaps((gap_end - gap_start)[adjacent])
 
 
 def _launch_overhead(
@@ -198,6 +325,40 @@ def total_timeline(devices: list[DeviceTimeline]) -> DeviceTimeline:
         launch_overhead_na_reason="; ".join(reasons) if launch_ns is None else None,
         transfers=_merge_transfers([t for d in devices for t in d.transfers]),
         gap_buckets=_merge_buckets([d.gap_buckets for d in devices]),
+        eager_gap_buckets=(
+            _merge_buckets([d.eager_gap_buckets for d in devices if d.eager_gap_buckets is not None])
+            if devices and all(d.eager_gap_buckets is not None for d in devices)
+            else None
+        ),
+        **_total_coverage(devices).model_dump(),
+    )
+
+
+def _total_coverage(devices: list[DeviceTimeline]) -> GraphCoverage:
+    """Coverage over all devices; not applicable when any device's is not.
+
+    The total's top eager kernels merge the devices' own top lists (what the devices keep), so
+    a kernel just outside every device's top 5 may be missing from it.
+    """
+    reasons = sorted({d.graph_coverage_na_reason for d in devices if d.graph_coverage_na_reason})
+    if not devices or reasons:
+        return GraphCoverage(graph_coverage_na_reason="; ".join(reasons) or "no devices")
+    graph = sum(d.graph_kernel_count or 0 for d in devices)
+    count = sum(d.kernel_count for d in devices)
+    eager = pd.DataFrame(
+        [
+            {"name": e.name, "kernels": e.count, "total_ns": e.total_ns}
+            for d in devices
+            for e in d.top_eager_kernels
+        ],
+        columns=["name", "kernels", "total_ns"],
+    )
+    return GraphCoverage(
+        graph_kernel_count=graph,
+        graph_kernel_time_ns=sum(d.graph_kernel_time_ns or 0 for d in devices),
+        graph_coverage=graph / count if count else None,
+        graph_launch_count=sum(d.graph_launch_count or 0 for d in devices),
+        top_eager_kernels=_top_kernels(eager),
     )
 
 

@@ -29,17 +29,40 @@ def load_traces(path: str | Path, *, cpu_ops_as_kernels: bool = False) -> list[T
 
 
 def _load_directory(directory: Path, *, cpu_ops_as_kernels: bool) -> list[Trace]:
-    files = sorted(
-        f
-        for f in directory.iterdir()
-        if f.is_file()
-        and (f.name.endswith(KINETO_SUFFIXES) or f.suffix in (".sqlite", *NSYS_REPORT_SUFFIXES))
-    )
+    """Every trace file in the folder (per-rank files as vLLM/SGLang write them), sorted by name.
+
+    JSON files that are not Chrome traces (e.g. a ``report.json`` written by an earlier run) are
+    skipped, so re-analysing a folder does not trip over our own outputs.
+    """
+    files = sorted(f for f in directory.iterdir() if f.is_file() and _looks_like_trace(f))
     if not files:
-        raise InputError(
-            directory, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)"
-        )
+        raise InputError(directory, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)")
     return [_load_file(f, cpu_ops_as_kernels=cpu_ops_as_kernels) for f in files]
+
+
+TRACE_JSON_KEYS = (b'"traceEvents"', b'"schemaVersion"', b'"deviceProperties"')
+_SNIFF_BYTES = 1 << 20
+
+
+def _looks_like_trace(path: Path) -> bool:
+    """True for nsys exports/reports and for JSON whose head has a Chrome-trace key."""
+    if path.suffix in (".sqlite", *NSYS_REPORT_SUFFIXES):
+        return True
+    if not path.name.endswith(KINETO_SUFFIXES):
+        return False
+    try:
+        if path.name.endswith(".gz"):
+            import gzip
+
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(_SNIFF_BYTES)
+        else:
+            with path.open("rb") as fh:
+                head = fh.read(_SNIFF_BYTES)
+    except (OSError, EOFError):
+        return True  # unreadable: let the reader report it with a clear message
+    stripped = head.lstrip()
+    return stripped.startswith(b"[") or any(key in head for key in TRACE_JSON_KEYS)
 
 
 def _load_file(path: Path, *, cpu_ops_as_kernels: bool) -> Trace:

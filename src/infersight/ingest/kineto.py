@@ -60,19 +60,13 @@ NO_GPU_KERNELS = (
 # Share of kernels without a launching API call above which the trace gets a note.
 UNLAUNCHED_NOTE_SHARE = 0.05
 
-_METADATA_KEYS = (
-    "schemaVersion",
-    "trace_id",
-    "traceName",
-    "displayTimeUnit",
-    "baseTimeNanoseconds",
-    "cupti_version",
-    "cuda_runtime_version",
-    "cuda_driver_version",
-    "hip_runtime_version",
-    "hip_driver_version",
-    "roctracer_version",
-)
+# Top-level keys that are not copied into Trace.metadata: the events, the GPU list (-> gpus) and
+# libkineto's log lines ("INFO": a list of profiler log messages, no facts about the run).
+_NOT_METADATA = frozenset({"traceEvents", "deviceProperties", "INFO"})
+# Header dicts are flattened this many levels deep ("infersight_capture.scenario.batch"); lists
+# and anything nested deeper become compact JSON.
+METADATA_FLATTEN_LEVELS = 2
+METADATA_VALUE_CAP = 500  # characters per value; longer ones are cut and end in "…"
 _RANK_IN_NAME = (re.compile(r"rank[-_]?(\d+)", re.IGNORECASE), re.compile(r"(?<![A-Za-z])TP-(\d+)"))
 
 
@@ -84,8 +78,10 @@ def read_kineto(
 ) -> Trace:
     """Read one Kineto/PyTorch-profiler trace file (one rank) into a :class:`Trace`.
 
-    ``cpu_ops_as_kernels``: for CPU-only captures, use the leaf ``cpu_op`` events as the kernel
-    timeline of a pseudo device 0 (ignored, with a note, when the trace has GPU kernels).
+    ``cpu_ops_as_kernels``: for CPU-only captures, use the dominant ``cpu_op`` events (per
+    thread, the outermost ops whose self time is at least half their duration; see
+    :func:`~infersight.ingest.kineto_columns.dominant_mask`) as the kernel timeline of a pseudo
+    device 0 (ignored, with a note, when the trace has GPU kernels).
     Raises :class:`InputError` for anything unreadable, truncated or not a Kineto trace.
     """
     path = Path(path)
@@ -232,7 +228,7 @@ def _note_dropped(batches: dict[str, EventBatch], notes: list[str]) -> None:
 def _fill_kernels(
     path: Path, trace: Trace, batches: dict[str, EventBatch], *, cpu_ops_as_kernels: bool
 ) -> None:
-    """Kernel table from GPU kernels, or from leaf CPU operators for CPU-only captures."""
+    """Kernel table from GPU kernels, or from dominant CPU operators for CPU-only captures."""
     kernels = batches[KERNEL_CAT]
     if len(kernels):
         trace.kernels = kernels_table(kernels)
@@ -250,8 +246,9 @@ def _fill_kernels(
     trace.device_kind = "cpu"
     trace.gpus = {0: GpuInfo(device=0, name="CPU (host operators)", kind="cpu")}
     trace.notes.append(
-        f"CPU-only capture: {len(trace.kernels)} leaf CPU operators (of {len(cpu_ops)} cpu_op "
-        "events) stand in for kernels on pseudo device 0, stream = host thread"
+        f"CPU-only capture: {len(trace.kernels)} dominant CPU operators (of {len(cpu_ops)} cpu_op "
+        "events: per host thread the outermost ops whose self time is at least half their "
+        "duration, children dropped) stand in for kernels on pseudo device 0, stream = host thread"
     )
 
 
@@ -317,12 +314,30 @@ def _rank(top: dict[str, Any], path: Path) -> int | None:
 
 
 def _metadata(top: dict[str, Any]) -> dict[str, str]:
-    """Scalar header fields (versions, trace id, distributedInfo.*) as strings."""
-    meta = {key: str(top[key]) for key in _METADATA_KEYS if key in top and _is_scalar(top[key])}
-    info = top.get("distributedInfo")
-    if isinstance(info, dict):
-        meta.update({f"distributedInfo.{k}": str(v) for k, v in info.items() if _is_scalar(v)})
+    """Every header field as a string, nested dicts flattened to ``key.sub`` / ``key.sub.sub``.
+
+    Headers carry provenance worth keeping: library versions, ``distributedInfo`` (rank,
+    world_size), and capture blocks scripts add, such as the demo's ``infersight_capture``
+    (device, torch/transformers versions, model config). Values that are lists, or dicts nested
+    more than :data:`METADATA_FLATTEN_LEVELS` deep, are kept as compact JSON; nulls are skipped;
+    every value is capped at :data:`METADATA_VALUE_CAP` characters.
+    """
+    meta: dict[str, str] = {}
+    for key, value in top.items():
+        if key not in _NOT_METADATA:
+            _flatten_into(meta, str(key), value, levels_left=METADATA_FLATTEN_LEVELS)
     return meta
+
+
+def _flatten_into(meta: dict[str, str], key: str, value: Any, *, levels_left: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, dict) and levels_left > 0:
+        for sub, inner in value.items():
+            _flatten_into(meta, f"{key}.{sub}", inner, levels_left=levels_left - 1)
+        return
+    text = str(value) if _is_scalar(value) else orjson.dumps(value).decode()
+    meta[key] = text if len(text) <= METADATA_VALUE_CAP else text[: METADATA_VALUE_CAP - 1] + "…"
 
 
 def _is_scalar(value: Any) -> bool:
@@ -341,7 +356,8 @@ def correlation_notes(kernels: pd.DataFrame, api: pd.DataFrame) -> list[str]:
         return notes
     corr = kernels["correlation"].to_numpy()
     api_corr = api["correlation"].to_numpy()
-    launched = np.isin(corr, api_corr)
+    # hash lookups: linear whatever the id range (np.isin sorts once ids span a wide range)
+    launched = pd.Series(corr).isin(api_corr).to_numpy()
     unlaunched = int((~launched).sum())
     if unlaunched > UNLAUNCHED_NOTE_SHARE * len(corr):
         early = int(((~launched) & (corr < (api_corr.min() if len(api_corr) else 0))).sum())
@@ -351,7 +367,7 @@ def correlation_notes(kernels: pd.DataFrame, api: pd.DataFrame) -> list[str]:
             "first recorded call (launched before the host-side capture began)"
         )
     graph_corr = api["correlation"].to_numpy()[api["name"].isin(GRAPH_LAUNCH_APIS).to_numpy()]
-    by_graph = int(np.isin(corr, graph_corr).sum()) if len(graph_corr) else 0
+    by_graph = int(pd.Series(corr).isin(graph_corr).sum()) if len(graph_corr) else 0
     if by_graph:
         notes.append(
             f"{by_graph} of {len(corr)} kernels ({by_graph / len(corr):.1%}) were launched by "

@@ -18,6 +18,7 @@ Field mapping (what Kineto writes -> model column):
 from __future__ import annotations
 
 import re
+from itertools import compress
 
 import numpy as np
 import pandas as pd
@@ -26,8 +27,8 @@ from infersight.ingest.kineto_columns import (
     EventBatch,
     arg_ints,
     dims,
+    dominant_mask,
     int_column,
-    leaf_mask,
     map_categories,
     names,
     values,
@@ -93,27 +94,25 @@ def kernels_table(batch: EventBatch) -> pd.DataFrame:
 
 
 def cpu_ops_as_kernels_table(batch: EventBatch) -> pd.DataFrame:
-    """Leaf ``cpu_op`` events as kernel rows of a pseudo device 0 (stream = host thread).
+    """Dominant ``cpu_op`` events as kernel rows of a pseudo device 0 (stream = host thread).
 
-    Used for CPU-only captures: the leaf operators are the units of work, the way kernels are on
-    a GPU, so the same timeline analyses (busy/idle, ranking) apply.
+    Used for CPU-only captures: the dominant operators (see :func:`dominant_mask`: outermost ops
+    whose self time is at least half their duration) are the units of work, the way kernels are
+    on a GPU, so the same timeline analyses (busy/idle, ranking) apply. Leaves would not do:
+    ``aten::mm``'s tiny ``aten::resolve_conj`` children would push the GEMM itself out.
     """
     if not len(batch):
         return empty_table(KERNEL_COLUMNS)
     thread = int_column(batch.field("tid"))
-    leaf = leaf_mask(thread, batch.start, batch.end)
-    leaf_batch = EventBatch(
-        [e for e, keep in zip(batch.events, leaf, strict=True) if keep],
-        batch.start[leaf],
-        batch.end[leaf],
-    )
-    n = len(leaf_batch)
+    keep = dominant_mask(thread, batch.start, batch.end)
+    kept = EventBatch(list(compress(batch.events, keep.tolist())), batch.start[keep], batch.end[keep])
+    n = len(kept)
     data = {
         "device": np.zeros(n, dtype=np.int32),
-        "stream": thread[leaf],
-        "start": leaf_batch.start,
-        "end": leaf_batch.end,
-        "name": names(leaf_batch),
+        "stream": thread[keep],
+        "start": kept.start,
+        "end": kept.end,
+        "name": names(kept),
         "process": np.zeros(n, dtype=np.int64),
     }
     return _sorted(make_table(KERNEL_COLUMNS, data, "kernels"))

@@ -129,9 +129,11 @@ def make_table(columns: Mapping[str, str], data: Mapping[str, Any], table: str =
         if name in data:
             values = data[name]
             if dtype == "category":
-                out[name] = pd.Series(values, dtype="category") if not isinstance(
-                    values, pd.Categorical
-                ) else pd.Series(values)
+                out[name] = (
+                    pd.Series(values, dtype="category")
+                    if not isinstance(values, pd.Categorical)
+                    else pd.Series(values)
+                )
             else:
                 out[name] = pd.Series(np.asarray(values).astype(dtype, copy=False))
         elif dtype == "category":
@@ -188,7 +190,7 @@ class Trace:
     rank: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    device_kind: DeviceKind = "gpu"  # "cpu": a CPU-only capture whose leaf operators stand in for kernels
+    device_kind: DeviceKind = "gpu"  # "cpu": a CPU-only capture whose dominant operators stand in for kernels
 
     def table(self, name: str) -> pd.DataFrame:
         """A table by name (``kernels``, ``memcpy``, ``memset``, ``api``, ``ranges``)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from infersight.analyses.results import AnalysisReport
 from infersight.render.sections import (
     CPU_CAPTURE_WARNING,
@@ -22,6 +24,8 @@ from infersight.render.sections import (
 )
 from infersight.render.terminal import DEFAULT_TOP
 from infersight.rules.finding import Finding
+
+HTML_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # CommonMark: only these can begin raw HTML
 
 
 def render_markdown(report: AnalysisReport, *, top: int = DEFAULT_TOP) -> str:
@@ -49,13 +53,21 @@ def render_markdown(report: AnalysisReport, *, top: int = DEFAULT_TOP) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def _md(text: str) -> str:
+    """Literal text in Markdown: kernel names like ``kernel<FillFunctor>`` or ``float*`` must not
+    turn into HTML tags or emphasis. Only a ``<`` that could open a tag is escaped, so "< 5 µs"
+    stays readable in the raw Markdown."""
+    text = text.replace("&", "&amp;").replace("*", "\\*").replace("`", "\\`")
+    return HTML_TAG_START.sub("&lt;", text)
+
+
 def _cell(text: str) -> str:
-    """Table-safe cell: pipes escaped, line breaks as <br>."""
-    return text.replace("|", "\\|").replace("\n", "<br>") or " "
+    """Table-safe cell: escaped, pipes escaped, line breaks as <br>."""
+    return _md(text).replace("|", "\\|").replace("\n", "<br>") or " "
 
 
 def _section(section: Section) -> list[str]:
-    lines = [f"## {section.title}", ""]
+    lines = [f"## {_md(section.title)}", ""]
     if not section.rows:
         return [*lines, "_None in this trace._", ""]
     align = ["---:" if i in section.right_aligned else "---" for i in range(len(section.headers))]
@@ -63,7 +75,7 @@ def _section(section: Section) -> list[str]:
     lines.append("| " + " | ".join(align) + " |")
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in section.rows]
     lines.append("")
-    lines += [f"- {note}" for note in section.notes]
+    lines += [f"- {_md(note)}" for note in section.notes]
     if section.notes:
         lines.append("")
     return lines
@@ -75,19 +87,19 @@ def _findings(findings: list[Finding]) -> list[str]:
         return [*lines, "_No rule fired._", ""]
     for finding in ordered_findings(findings):
         lines += [
-            f"### [{finding.severity}] {finding.title}",
+            f"### [{finding.severity}] {_md(finding.title)}",
             "",
             f"- **id**: `{finding.id}`",
-            f"- **where**: {fmt_location(finding.location)}",
+            f"- **where**: {_md(fmt_location(finding.location))}",
         ]
         if finding.evidence:
             lines.append("- **evidence**:")
-            lines += [f"  - {fmt_evidence(e)}" for e in finding.evidence]
+            lines += [f"  - {_md(fmt_evidence(e))}" for e in finding.evidence]
         if finding.advice:
             lines.append("- **advice**:")
-            lines += [f"  - {a}" for a in finding.advice]
-        lines.append(f"- **expected gain**: {fmt_gain(finding.expected_gain)}")
-        reason = f" — {finding.confidence_reason}" if finding.confidence_reason else ""
+            lines += [f"  - {_md(a)}" for a in finding.advice]
+        lines.append(f"- **expected gain**: {_md(fmt_gain(finding.expected_gain))}")
+        reason = f" — {_md(finding.confidence_reason)}" if finding.confidence_reason else ""
         lines.append(f"- **confidence**: {finding.confidence}{reason}")
         if finding.verification:
             lines += ["- **verify**:", "", "  ```sh"]

@@ -147,7 +147,7 @@ def has_cpu_capture(report: AnalysisReport) -> bool:
 
 
 CPU_CAPTURE_WARNING = (
-    "CPU capture: no GPU kernels were recorded; leaf CPU operators stand in for GPU kernels, "
+    "CPU capture: no GPU kernels were recorded; dominant CPU operators stand in for GPU kernels, "
     "so 'kernel', 'busy' and 'idle' figures describe CPU operator time, not a GPU."
 )
 

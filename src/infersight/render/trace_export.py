@@ -57,7 +57,7 @@ class ExportTrace(BaseModel):
     format: Literal["nsys-sqlite", "kineto"]
     rank: int | None
     device_kind: Literal["gpu", "cpu"] = Field(
-        description="'cpu': a CPU-only capture whose leaf operators stand in for kernels"
+        description="'cpu': a CPU-only capture whose dominant operators stand in for kernels"
     )
     gpus: list[ExportGpu]
     metadata: dict[str, str]

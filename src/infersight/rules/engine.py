@@ -2,9 +2,16 @@
 
 The global profile is flattened into one metric dict per scope (each device, the total over
 devices, each phase). A rule fires on a scope when all its conditions hold; a None/NaN metric
-never satisfies a condition, so missing data can silence a rule but never trigger one. Expected
-gain comes from a named *estimator* (code, below) that reads measured numbers of that scope, and
-confidence from a named *confidence* function that says why it is not high.
+never satisfies a condition, so missing data can silence a rule but never trigger one. A rule
+may list advice *variants*, each with its own conditions: the first variant whose conditions
+hold (one without conditions always does) adds its advice and may swap the estimator, so e.g.
+"capture in CUDA graphs" and "the run already replays graphs; widen capture" are both data.
+Expected gain comes from a named *estimator* (code, below) that reads measured numbers of that
+scope, and confidence from a named *confidence* function that says why it is not high.
+
+Units follow the profile: every time metric is in nanoseconds and named ``*_ns`` (evidence
+carries unit "ns"), ratios are fractions. In rule texts a ``*_ns`` placeholder without a format
+spec prints as a human duration ("12.1 µs", "261 ms"); with a spec it is the plain number.
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from infersight.analyses.results import DeviceTimeline, GapBucket, GlobalProfile, PhaseStat
+from infersight.analyses.results import DeviceTimeline, EagerKernelStat, GapBucket, GlobalProfile, PhaseStat
+from infersight.render.sections import fmt_duration
 from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location, Severity
 
-Metrics = dict[str, float | int | None]
+MetricValue = float | int | str | None
+Metrics = dict[str, MetricValue]
 Comparison = Literal[">", ">=", "<", "<=", "=="]
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
@@ -30,16 +39,19 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<=": operator.le,
     "==": operator.eq,
 }
-NS_PER_US = 1000.0
 SHORT_GAP_BOUND_NS = 100_000  # gaps below 100 µs: launch/dispatch latency (SPEC §4 gap buckets)
+SHORT_HOST_GAP_BOUND_NS = 1_000_000  # gaps below 1 ms: host overhead rather than waits
 SMALL_SAMPLE_KERNELS = 1000
 GAP_METRICS = {  # (lower, upper) ns of timeline.GAP_BUCKET_EDGES_NS -> metric name
-    (0, 5_000): "gap_us_lt_5us",
-    (5_000, 20_000): "gap_us_5_20us",
-    (20_000, 100_000): "gap_us_20_100us",
-    (100_000, 1_000_000): "gap_us_100us_1ms",
-    (1_000_000, None): "gap_us_gt_1ms",
+    (0, 5_000): "gap_lt_5us_ns",
+    (5_000, 20_000): "gap_5_20us_ns",
+    (20_000, 100_000): "gap_20_100us_ns",
+    (100_000, 1_000_000): "gap_100us_1ms_ns",
+    (1_000_000, None): "gap_gt_1ms_ns",
 }
+FRACTION_METRICS = frozenset({"utilization", "graph_coverage"})
+# Evidence listed after the conditions when a rule names none of its own.
+DEFAULT_CONTEXT = ("wall_ns", "idle_ratio", "launch_overhead_ratio", "short_gap_ns", "kernel_count")
 
 
 @dataclass(frozen=True)
@@ -58,9 +70,20 @@ class Condition:
     def holds(self, metrics: Metrics, phase: str | None) -> bool:
         """True only when the metric is a real number and the comparison holds."""
         value = metrics.get(self.metric)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if not _is_number(value):
             return False
         return OPERATORS[self.op](value, self.threshold_for(phase))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One advice variant of a rule: chosen when its conditions hold (none: always)."""
+
+    name: str
+    conditions: tuple[Condition, ...]
+    advice: tuple[str, ...]
+    estimator: str | None = None
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +100,12 @@ class Rule:
     confidence: str
     advice: tuple[str, ...]
     verification: tuple[str, ...]
+    evidence: tuple[str, ...] = DEFAULT_CONTEXT
+    variants: tuple[Variant, ...] = ()
+
+    def variant_for(self, metrics: Metrics, phase: str | None) -> Variant | None:
+        """The first variant whose conditions all hold in this scope."""
+        return next((v for v in self.variants if all(c.holds(metrics, phase) for c in v.conditions)), None)
 
 
 @dataclass(frozen=True)
@@ -97,19 +126,38 @@ def load_rules() -> tuple[Rule, ...]:
     return parse_rules(tomllib.loads(text))
 
 
+def _conditions(rule_id: str, raw: list[Mapping[str, Any]]) -> tuple[Condition, ...]:
+    conditions = tuple(
+        Condition(c["metric"], c["op"], float(c["threshold"]), dict(c.get("per_phase", {}))) for c in raw
+    )
+    for c in conditions:
+        if c.op not in OPERATORS:
+            raise ValueError(f"rule {rule_id}: unknown comparison {c.op!r}")
+    return conditions
+
+
+def _check_estimator(rule_id: str, name: str | None) -> None:
+    if name is not None and name not in ESTIMATORS:
+        raise ValueError(f"rule {rule_id}: unknown estimator {name!r}")
+
+
+def _variant(rule_id: str, raw: Mapping[str, Any]) -> Variant:
+    estimator = raw.get("estimator")
+    _check_estimator(rule_id, estimator)
+    return Variant(
+        name=raw["name"],
+        conditions=_conditions(rule_id, raw.get("conditions", [])),
+        advice=tuple(raw.get("advice", [])),
+        estimator=estimator,
+        evidence=tuple(raw.get("evidence", [])),
+    )
+
+
 def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
     """Rules from parsed TOML; unknown estimators/confidences/operators fail loudly here."""
     rules = []
     for raw in data.get("rule", []):
-        conditions = tuple(
-            Condition(c["metric"], c["op"], float(c["threshold"]), dict(c.get("per_phase", {})))
-            for c in raw["conditions"]
-        )
-        for c in conditions:
-            if c.op not in OPERATORS:
-                raise ValueError(f"rule {raw['id']}: unknown comparison {c.op!r}")
-        if raw["estimator"] not in ESTIMATORS:
-            raise ValueError(f"rule {raw['id']}: unknown estimator {raw['estimator']!r}")
+        _check_estimator(raw["id"], raw["estimator"])
         if raw["confidence"] not in CONFIDENCES:
             raise ValueError(f"rule {raw['id']}: unknown confidence rule {raw['confidence']!r}")
         rules.append(
@@ -119,11 +167,13 @@ def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
                 severity=raw.get("severity", "warning"),
                 source=raw.get("source", ""),
                 scopes=tuple(raw["scopes"]),
-                conditions=conditions,
+                conditions=_conditions(raw["id"], raw["conditions"]),
                 estimator=raw["estimator"],
                 confidence=raw["confidence"],
                 advice=tuple(raw.get("advice", [])),
                 verification=tuple(raw.get("verification", [])),
+                evidence=tuple(raw.get("evidence", DEFAULT_CONTEXT)),
+                variants=tuple(_variant(raw["id"], v) for v in raw.get("variant", [])),
             )
         )
     return tuple(rules)
@@ -132,65 +182,132 @@ def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
 # ---------------------------------------------------------------- metrics
 
 
-def _us(ns: int | float | None) -> float | None:
-    return None if ns is None else ns / NS_PER_US
+def _is_number(value: object) -> bool:
+    """A real, non-NaN number (strings and None never satisfy or feed arithmetic)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
 
 
-def _gap_metrics(buckets: list[GapBucket]) -> Metrics:
-    out: Metrics = {name: None for name in GAP_METRICS.values()}
-    short = 0
+def _gap_metrics(buckets: list[GapBucket] | None, prefix: str = "") -> Metrics:
+    """Per-bucket gap time plus the < 100 µs ('short') and < 1 ms totals, in ns."""
+    out: Metrics = {f"{prefix}{name}": None for name in GAP_METRICS.values()}
+    if buckets is None or not buckets:
+        out[f"{prefix}short_gap_ns"] = None
+        out[f"{prefix}gap_lt_1ms_ns"] = None
+        out[f"{prefix}gap_ns"] = None
+        return out
     for b in buckets:
         name = GAP_METRICS.get((b.lower_ns, b.upper_ns))
         if name:
-            out[name] = b.total_ns / NS_PER_US
-        if b.upper_ns is not None and b.upper_ns <= SHORT_GAP_BOUND_NS:
-            short += b.total_ns
-    out["short_gap_us"] = short / NS_PER_US if buckets else None
-    out["gap_us_lt_1ms"] = (
-        sum(b.total_ns for b in buckets if b.upper_ns is not None and b.upper_ns <= 1_000_000) / NS_PER_US
-        if buckets
-        else None
-    )
+            out[f"{prefix}{name}"] = b.total_ns
+    out[f"{prefix}short_gap_ns"] = _gaps_below(buckets, SHORT_GAP_BOUND_NS)
+    out[f"{prefix}gap_lt_1ms_ns"] = _gaps_below(buckets, SHORT_HOST_GAP_BOUND_NS)
+    out[f"{prefix}gap_ns"] = sum(b.total_ns for b in buckets)
     return out
+
+
+def _gaps_below(buckets: list[GapBucket], bound_ns: int) -> int:
+    return sum(b.total_ns for b in buckets if b.upper_ns is not None and b.upper_ns <= bound_ns)
+
+
+def _eager_kernels_text(kernels: list[EagerKernelStat]) -> str | None:
+    """'name (time, count×), ...' for advice and evidence; None when there are none."""
+    if not kernels:
+        return None
+    return ", ".join(f"{k.name} ({fmt_duration(k.total_ns)}, {k.count:,}×)" for k in kernels)
+
+
+def _graph_metrics(
+    kernel_count: int,
+    kernel_time_ns: int,
+    graph_count: int | None,
+    graph_ns: int | None,
+    coverage: float | None,
+    na_reason: str | None,
+    launches: int | None,
+    eager: list[EagerKernelStat],
+) -> Metrics:
+    """CUDA-graph coverage metrics; eager_* are the complement of the graph kernels."""
+    known = coverage is not None and graph_count is not None and graph_ns is not None
+    return {
+        "graph_coverage": coverage,
+        "graph_coverage_na_reason": na_reason,
+        "graph_kernel_count": graph_count,
+        "graph_kernel_time_ns": graph_ns,
+        "graph_launch_count": launches,
+        "eager_kernel_count": kernel_count - graph_count if known and graph_count is not None else None,
+        "eager_kernel_time_ns": kernel_time_ns - graph_ns if known and graph_ns is not None else None,
+        "top_eager_kernels": _eager_kernels_text(eager) if known else None,
+    }
 
 
 def device_metrics(t: DeviceTimeline) -> Metrics:
     """Flat metrics of a device timeline (or the total)."""
     metrics: Metrics = {
-        "wall_us": _us(t.wall_ns),
-        "busy_us": _us(t.busy_ns),
-        "idle_us": _us(t.idle_ns),
+        "wall_ns": t.wall_ns,
+        "busy_ns": t.busy_ns,
+        "idle_ns": t.idle_ns,
         "idle_ratio": t.idle_ratio if t.wall_ns > 0 else None,
         "utilization": t.utilization if t.wall_ns > 0 else None,
         "kernel_count": t.kernel_count,
-        "kernel_time_us": _us(t.kernel_time_ns),
-        "avg_kernel_us": _us(t.kernel_time_ns / t.kernel_count) if t.kernel_count else None,
+        "kernel_time_ns": t.kernel_time_ns,
+        "avg_kernel_ns": t.kernel_time_ns / t.kernel_count if t.kernel_count else None,
         "launch_api_count": t.launch_api_count,
-        "launch_api_us": _us(t.launch_api_ns),
+        "launch_api_ns": t.launch_api_ns,
         "launch_overhead_ratio": t.launch_overhead_ratio,
+        "launch_overhead_na_reason": t.launch_overhead_na_reason,
         "steps": None,
     }
     metrics.update(_gap_metrics(t.gap_buckets))
+    metrics.update(_gap_metrics(t.eager_gap_buckets, prefix="eager_"))
+    metrics.update(
+        _graph_metrics(
+            t.kernel_count,
+            t.kernel_time_ns,
+            t.graph_kernel_count,
+            t.graph_kernel_time_ns,
+            t.graph_coverage,
+            t.graph_coverage_na_reason,
+            t.graph_launch_count,
+            t.top_eager_kernels,
+        )
+    )
     return metrics
 
 
 def phase_metrics(p: PhaseStat) -> Metrics:
-    """Flat metrics of a phase."""
+    """Flat metrics of a phase (gaps next to eager kernels are not computed per phase)."""
     metrics: Metrics = {
-        "wall_us": _us(p.wall_ns),
-        "busy_us": _us(p.busy_ns),
-        "idle_us": _us(p.wall_ns - p.busy_ns),
+        "wall_ns": p.wall_ns,
+        "busy_ns": p.busy_ns,
+        "idle_ns": p.wall_ns - p.busy_ns,
         "idle_ratio": p.idle_ratio if p.wall_ns > 0 else None,
         "utilization": 1.0 - p.idle_ratio if p.wall_ns > 0 else None,
         "kernel_count": p.kernel_count,
-        "kernel_time_us": _us(p.kernel_time_ns),
-        "avg_kernel_us": _us(p.avg_kernel_ns),
+        "kernel_time_ns": p.kernel_time_ns,
+        "avg_kernel_ns": p.avg_kernel_ns,
         "launch_api_count": None,
-        "launch_api_us": None,
+        "launch_api_ns": None,
         "launch_overhead_ratio": p.launch_overhead_ratio,
+        "launch_overhead_na_reason": p.launch_overhead_na_reason,
         "steps": p.steps,
     }
     metrics.update(_gap_metrics(p.gap_buckets))
+    metrics.update(_gap_metrics(None, prefix="eager_"))
+    metrics.update(
+        _graph_metrics(
+            p.kernel_count,
+            p.kernel_time_ns,
+            p.graph_kernel_count,
+            p.graph_kernel_time_ns,
+            p.graph_coverage,
+            p.graph_coverage_na_reason
+            or (None if p.graph_coverage is not None else "not computed for phases yet"),
+            p.graph_launch_count,
+            p.top_eager_kernels,
+        )
+    )
     return metrics
 
 
@@ -223,51 +340,93 @@ def scopes_of(profile: GlobalProfile) -> list[Scope]:
 # ---------------------------------------------------------------- estimators
 
 
-def _ratio(num: float | int | None, den: float | int | None) -> float | None:
+def _number(m: Metrics, name: str) -> float | None:
+    value = m.get(name)
+    return float(value) if _is_number(value) and value is not None else None
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
     if num is None or den is None or den <= 0:
         return None
-    return float(num) / float(den)
+    return num / den
+
+
+def _t(ns: float) -> str:
+    return fmt_duration(ns)
 
 
 def estimate_short_gaps(m: Metrics) -> ExpectedGain | None:
     """Graphs/fusion recover the short (< 100 µs) inter-kernel gaps: [0.5, 1.0] x that time / wall."""
-    share = _ratio(m.get("short_gap_us"), m.get("wall_us"))
-    if share is None:
+    short, wall = _number(m, "short_gap_ns"), _number(m, "wall_ns")
+    share = _ratio(short, wall)
+    if share is None or short is None or wall is None:
         return None
     return ExpectedGain(
         low=0.5 * share,
         high=share,
         basis=(
-            f"idle gaps shorter than 100 µs total {m['short_gap_us']:.0f} µs of {m['wall_us']:.0f} µs wall "
-            f"({share:.1%}); CUDA graphs/fusion typically remove half to all of that dispatch latency"
+            f"idle gaps shorter than 100 µs total {_t(short)} of {_t(wall)} wall ({share:.1%}); "
+            "CUDA graphs/fusion typically remove half to all of that dispatch latency"
+        ),
+    )
+
+
+def estimate_eager_short_gaps(m: Metrics) -> ExpectedGain | None:
+    """With graphs in use only the short gaps next to eager kernels are recoverable by wider capture.
+
+    Gaps inside a graph replay are already the graph's own minimum; when the analysis could not
+    tell which gaps border eager kernels (phases), fall back to all short gaps and say so.
+    """
+    eager, wall = _number(m, "eager_short_gap_ns"), _number(m, "wall_ns")
+    share = _ratio(eager, wall)
+    if share is None or eager is None or wall is None:
+        gain = estimate_short_gaps(m)
+        if gain is None:
+            return None
+        return gain.model_copy(
+            update={
+                "basis": gain.basis + "; gaps next to eager kernels are not computed for this scope, "
+                "so gaps inside graph replays are counted too (an upper estimate)"
+            }
+        )
+    short = _number(m, "short_gap_ns") or 0.0
+    coverage = _number(m, "graph_coverage") or 0.0
+    return ExpectedGain(
+        low=0.5 * share,
+        high=share,
+        basis=(
+            f"CUDA graphs already replay {coverage:.0%} of kernels, so only idle gaps shorter than "
+            f"100 µs next to an eager kernel count: {_t(eager)} of {_t(wall)} wall ({share:.1%}; "
+            f"{_t(max(short - eager, 0.0))} of short gaps inside graph replays excluded); widening "
+            "capture or fusing the eager kernels removes half to all of it"
         ),
     )
 
 
 def estimate_idle_time(m: Metrics) -> ExpectedGain | None:
     """At most all idle time; at least half of the idle in gaps < 1 ms (host overhead, not waits)."""
-    high = _ratio(m.get("idle_us"), m.get("wall_us"))
-    low = _ratio(m.get("gap_us_lt_1ms"), m.get("wall_us"))
-    if high is None:
+    idle, wall = _number(m, "idle_ns"), _number(m, "wall_ns")
+    high = _ratio(idle, wall)
+    low = _ratio(_number(m, "gap_lt_1ms_ns"), wall)
+    if high is None or idle is None or wall is None:
         return None
     low_v = min(0.5 * (low or 0.0), high)
     return ExpectedGain(
         low=low_v,
         high=high,
         basis=(
-            f"idle {m['idle_us']:.0f} µs of {m['wall_us']:.0f} µs wall is the ceiling ({high:.1%}); "
+            f"idle {_t(idle)} of {_t(wall)} wall is the ceiling ({high:.1%}); "
             f"the floor is half the idle in gaps < 1 ms ({low_v:.1%}), "
             "the part host-side fixes reliably recover"
         ),
     )
 
 
-def estimate_exposed_launch_time(m: Metrics) -> ExpectedGain | None:
-    """Launch time only costs wall time where the GPU idles: min(launch, idle), [0.5, 1.0] x that."""
-    launch, idle, wall = m.get("launch_api_us"), m.get("idle_us"), m.get("wall_us")
-    if launch is None or idle is None:
+def _exposed_launch(m: Metrics, idle_metric: str, idle_label: str, note: str) -> ExpectedGain | None:
+    launch, idle, wall = _number(m, "launch_api_ns"), _number(m, idle_metric), _number(m, "wall_ns")
+    if launch is None or idle is None or wall is None:
         return None
-    exposed = min(float(launch), float(idle))
+    exposed = min(launch, idle)
     share = _ratio(exposed, wall)
     if share is None:
         return None
@@ -275,16 +434,41 @@ def estimate_exposed_launch_time(m: Metrics) -> ExpectedGain | None:
         low=0.5 * share,
         high=share,
         basis=(
-            f"launch calls {launch:.0f} µs, GPU idle {idle:.0f} µs: at most min(launch, idle) = "
-            f"{exposed:.0f} µs of {wall:.0f} µs wall ({share:.1%}) is exposed launch cost"
+            f"launch calls {_t(launch)}, {idle_label} {_t(idle)}: at most min(launch, idle) = "
+            f"{_t(exposed)} of {_t(wall)} wall ({share:.1%}) is exposed launch cost{note}"
         ),
+    )
+
+
+def estimate_exposed_launch_time(m: Metrics) -> ExpectedGain | None:
+    """Launch time only costs wall time where the GPU idles: min(launch, idle), [0.5, 1.0] x that."""
+    return _exposed_launch(m, "idle_ns", "GPU idle", "")
+
+
+def estimate_eager_exposed_launch_time(m: Metrics) -> ExpectedGain | None:
+    """With graphs in use, only the idle next to eager kernels is launch cost wider capture removes."""
+    if _number(m, "eager_gap_ns") is None:
+        gain = estimate_exposed_launch_time(m)
+        if gain is None:
+            return None
+        return gain.model_copy(
+            update={"basis": gain.basis + "; gaps next to eager kernels are not computed for this scope"}
+        )
+    coverage = _number(m, "graph_coverage") or 0.0
+    return _exposed_launch(
+        m,
+        "eager_gap_ns",
+        "GPU idle next to eager kernels",
+        f" (CUDA graphs already replay {coverage:.0%} of kernels; idle inside graph replays excluded)",
     )
 
 
 ESTIMATORS: dict[str, Callable[[Metrics], ExpectedGain | None]] = {
     "short_gaps": estimate_short_gaps,
+    "eager_short_gaps": estimate_eager_short_gaps,
     "idle_time": estimate_idle_time,
     "exposed_launch_time": estimate_exposed_launch_time,
+    "eager_exposed_launch_time": estimate_eager_exposed_launch_time,
 }
 
 
@@ -301,7 +485,7 @@ def _lowered(reasons: list[str], why_high: str) -> tuple[Confidence, str]:
 def confidence_launch_bound(m: Metrics) -> tuple[Confidence, str]:
     """High when the GPU idles (> 30%) and launch overhead is measured; lowered otherwise."""
     reasons = []
-    idle = m.get("idle_ratio")
+    idle = _number(m, "idle_ratio")
     if idle is None:
         reasons.append("idle_ratio not applicable")
     elif idle <= 0.30:
@@ -310,7 +494,7 @@ def confidence_launch_bound(m: Metrics) -> tuple[Confidence, str]:
         )
     if m.get("launch_overhead_ratio") is None:
         reasons.append("launch_overhead_ratio not applicable (no kernel-launch API calls recorded)")
-    count = m.get("kernel_count") or 0
+    count = int(_number(m, "kernel_count") or 0)
     if count < SMALL_SAMPLE_KERNELS:
         reasons.append(f"only {count} kernels (< {SMALL_SAMPLE_KERNELS}): a short sample")
     return _lowered(reasons, "GPU idle > 30% with launch overhead measured and many kernels")
@@ -319,22 +503,22 @@ def confidence_launch_bound(m: Metrics) -> tuple[Confidence, str]:
 def confidence_idle(m: Metrics) -> tuple[Confidence, str]:
     """Idle time is measured directly; lowered for short captures or few kernels."""
     reasons = []
-    count = m.get("kernel_count") or 0
+    count = int(_number(m, "kernel_count") or 0)
     if count < 100:
         reasons.append(f"only {count} kernels: the window may be dominated by start-up")
-    wall = m.get("wall_us") or 0.0
-    if wall < 1000.0:
-        reasons.append(f"window only {wall:.0f} µs long")
+    wall = _number(m, "wall_ns") or 0.0
+    if wall < 1_000_000.0:
+        reasons.append(f"window only {_t(wall)} long")
     return _lowered(reasons, "idle time is measured directly from the union of kernel intervals")
 
 
 def confidence_launch_overhead(m: Metrics) -> tuple[Confidence, str]:
     """High when the GPU idles, so launch time is on the critical path; else it may be hidden."""
     reasons = []
-    idle = m.get("idle_ratio")
+    idle = _number(m, "idle_ratio")
     if idle is None or idle <= 0.30:
         reasons.append("GPU mostly busy: launch calls overlap kernel execution and may be hidden")
-    count = m.get("launch_api_count") or 0
+    count = int(_number(m, "launch_api_count") or 0)
     if count < 100:
         reasons.append(f"only {count} launch calls: a short sample, dominated by start-up")
     return _lowered(reasons, "launch time measured from API calls and the GPU idles > 30%")
@@ -357,12 +541,52 @@ class _NA:
         return "n/a"
 
 
+class _Duration(float):
+    """A time in ns: ``{x}`` prints a human duration (as the report tables do), ``{x:.0f}`` the number."""
+
+    def __format__(self, spec: str) -> str:
+        return fmt_duration(float(self)) if not spec else float.__format__(self, spec)
+
+
+def _template_value(name: str, value: MetricValue) -> object:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return _NA()
+    if name.endswith("_ns") and _is_number(value):
+        return _Duration(value)
+    return value
+
+
 def render(template: str, metrics: Metrics) -> str:
-    """A rule text with metric values substituted (None -> 'n/a')."""
-    values = {
-        k: (_NA() if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in metrics.items()
-    }
-    return template.format_map(values)
+    """A rule text with metric values substituted (None -> 'n/a', *_ns -> human duration)."""
+    return template.format_map({k: _template_value(k, v) for k, v in metrics.items()})
+
+
+def _context_evidence(names: tuple[str, ...], m: Metrics, cited: set[str]) -> list[Evidence]:
+    """Evidence rows for metrics that explain a finding without being one of its conditions."""
+    rows = []
+    for name in names:
+        if name in cited:
+            continue
+        cited.add(name)
+        value = m.get(name)
+        reason = m.get(f"{name}_na_reason")
+        note = "" if value is not None else "not applicable" + (f": {reason}" if isinstance(reason, str) else "")
+        rows.append(Evidence(metric=name, value=value, unit=_unit(name), note=note))
+    return rows
+
+
+def _condition_evidence(conditions: tuple[Condition, ...], m: Metrics, phase: str | None, note: str) -> list[Evidence]:
+    return [
+        Evidence(
+            metric=c.metric,
+            value=m.get(c.metric),
+            unit=_unit(c.metric),
+            threshold=c.threshold_for(phase),
+            comparison=c.op,
+            note=note,
+        )
+        for c in conditions
+    ]
 
 
 def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
@@ -372,40 +596,25 @@ def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
     m = scope.metrics
     if not all(c.holds(m, scope.phase) for c in rule.conditions):
         return None
-    evidence = [
-        Evidence(
-            metric=c.metric,
-            value=m.get(c.metric),
-            unit=_unit(c.metric),
-            threshold=c.threshold_for(scope.phase),
-            comparison=c.op,
-            note=rule.source,
-        )
-        for c in rule.conditions
-    ]
+    variant = rule.variant_for(m, scope.phase)
+    evidence = _condition_evidence(rule.conditions, m, scope.phase, rule.source)
     cited = {c.metric for c in rule.conditions}
-    for name in ("wall_us", "idle_ratio", "launch_overhead_ratio", "short_gap_us", "kernel_count"):
-        if name not in cited:
-            value = m.get(name)
-            evidence.append(
-                Evidence(
-                    metric=name,
-                    value=value,
-                    unit=_unit(name),
-                    note="" if value is not None else "not applicable",
-                )
-            )
+    if variant is not None:
+        evidence += _condition_evidence(variant.conditions, m, scope.phase, f"selects the '{variant.name}' advice")
+        cited |= {c.metric for c in variant.conditions}
+    evidence += _context_evidence(rule.evidence + (variant.evidence if variant else ()), m, cited)
+    advice = (variant.advice if variant else ()) + rule.advice
+    estimator = (variant.estimator if variant else None) or rule.estimator
     confidence, why = CONFIDENCES[rule.confidence](m)
-    location = scope.location
     return Finding(
         id=f"{rule.id}/{scope.key}",
         type=rule.id,
         title=render(rule.title, m),
         severity=rule.severity,
-        location=location,
+        location=scope.location,
         evidence=evidence,
-        advice=[render(a, m) for a in rule.advice],
-        expected_gain=ESTIMATORS[rule.estimator](m),
+        advice=[render(a, m) for a in advice],
+        expected_gain=ESTIMATORS[estimator](m),
         confidence=confidence,
         confidence_reason=why,
         verification=[render(v, m) for v in rule.verification],
@@ -413,9 +622,10 @@ def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
 
 
 def _unit(metric: str) -> str:
-    if metric.endswith("_us"):
-        return "µs"
-    if metric.endswith("_ratio") or metric == "utilization":
+    """The evidence unit, from the metric's name (the renderer formats values by it)."""
+    if metric.endswith("_ns"):
+        return "ns"
+    if metric.endswith("_ratio") or metric in FRACTION_METRICS:
         return "fraction"
     return "count" if metric.endswith("count") or metric == "steps" else ""
 
