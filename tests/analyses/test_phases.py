@@ -195,3 +195,50 @@ def test_sglang_and_gptoss_traces_split_by_their_annotations() -> None:
         assert split.method == "annotation"
         assert [(p.phase, p.kernel_count, p.steps) for p in split.phases] == [(phase, count, 1)]
         assert count == len(_json_kernels(path))
+
+
+def test_profiler_step_ranges_cut_the_iterations() -> None:
+    # three ProfilerStep#N ranges on thread 1, 30 kernels launched in each; the first step runs
+    # 200 µs kernels, the others 10 µs. "ProfilerStep#x" and "aten::mm" ranges are not steps, and
+    # every range name repeats (categories are matched, not rows).
+    per_step, durations = 30, [200_000, 10_000, 10_000]
+    step_starts = [0, 10_000_000, 20_000_000]
+    launch, kstart, kend = [], [], []
+    for step_start, dur in zip(step_starts, durations, strict=True):
+        for i in range(per_step):
+            launch.append(step_start + 1000 * i)
+            kstart.append(step_start + 1_000_000 + i * (dur + 100))  # no gap > 1 ms within a step
+            kend.append(kstart[-1] + dur)
+    n = len(launch)
+    kernels = {
+        "device": [0] * n,
+        "start": kstart,
+        "end": kend,
+        "name": ["k"] * n,
+        "correlation": list(range(n)),
+    }
+    api = {
+        "thread": [1] * n,
+        "start": launch,
+        "end": [t + 10 for t in launch],
+        "name": ["cudaLaunchKernel"] * n,
+        "correlation": list(range(n)),
+    }
+    noise = ["ProfilerStep#x", "aten::mm"] * 50
+    names = [f"ProfilerStep#{i + 1}" for i in range(3)] + noise
+    ranges = {
+        "thread": [1] * len(names),
+        "start": step_starts + [5_000_000 + i for i in range(len(noise))],
+        "end": [s + 10_000_000 for s in step_starts] + [30_000_000] * len(noise),
+        "name": names,
+        "source": ["user_annotation"] * len(names),
+    }
+    split = _split(_trace(kernels, api, ranges))
+    assert split.method == "kernel-mix", split.reason
+    assert "3 ProfilerStep ranges gave 3 iterations (1 prefill, 2 decode)" in split.reason
+    by = {p.phase: p for p in split.phases}
+    # independent: kernels whose launch starts in [step start, step start + 10 ms)
+    in_step = [sum(s <= t < s + 10_000_000 for t in launch) for s in step_starts]
+    assert (by["prefill"].steps, by["prefill"].kernel_count) == (1, in_step[0])
+    assert (by["decode"].steps, by["decode"].kernel_count) == (2, in_step[1] + in_step[2])
+    assert by["prefill"].kernel_time_ns == per_step * durations[0]

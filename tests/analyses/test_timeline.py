@@ -319,7 +319,12 @@ def test_eager_only_run_has_zero_coverage() -> None:
         "correlation": [1, 2],
     }
     (d,) = device_timelines(_trace(_kernels([0, 20], [10, 30]), api))
-    assert (d.graph_coverage, d.graph_kernel_count, d.graph_kernel_time_ns, d.graph_launch_count) == (0.0, 0, 0, 0)
+    assert (d.graph_coverage, d.graph_kernel_count, d.graph_kernel_time_ns, d.graph_launch_count) == (
+        0.0,
+        0,
+        0,
+        0,
+    )
     assert [(e.name, e.count, e.total_ns) for e in d.top_eager_kernels] == [("k0", 1, 10), ("k1", 1, 10)]
     assert d.eager_gap_buckets == d.gap_buckets
 
@@ -357,7 +362,13 @@ def test_total_timeline_sums_graph_coverage() -> None:
         "process": [0] * 5,
         "start": [-2, 15, -2, 15, 35],
         "end": [-1, 16, -1, 16, 36],
-        "name": ["cudaGraphLaunch", "cudaLaunchKernel", "cudaGraphLaunch", "cudaGraphLaunch", "cudaLaunchKernel"],
+        "name": [
+            "cudaGraphLaunch",
+            "cudaLaunchKernel",
+            "cudaGraphLaunch",
+            "cudaGraphLaunch",
+            "cudaLaunchKernel",
+        ],
         "correlation": [1, 2, 3, 4, 5],
     }
     d0, d1 = device_timelines(_trace(kernels, api))
@@ -475,7 +486,12 @@ def test_graph_coverage_on_piecewise_hip_graph_trace() -> None:
     """ROCm: hipGraphLaunch replays; checked against the same plain-json computation."""
     path = shared_file("kineto/tracelens_vllm_gptoss_prefilldecode_piecewise_graph_mi300x.json.gz")
     plain = _plain_graph_figures(path)
-    profile_devices = device_timelines(load_traces(path)[0])
-    assert sum(d.kernel_count for d in profile_devices) == plain["kernels"]
-    assert sum(d.graph_kernel_count or 0 for d in profile_devices) == plain["graph"]
-    assert sum(d.graph_launch_count or 0 for d in profile_devices) == plain["launches"]
+    assert (plain["kernels"], plain["graph"], plain["launches"]) == (413, 361, 25)
+    (d,) = device_timelines(load_traces(path)[0])
+    assert (d.kernel_count, d.graph_kernel_count, d.graph_launch_count) == (413, 361, 25)
+    assert d.graph_kernel_time_ns == plain["graph_ns"]
+    assert [(e.name, e.count, e.total_ns) for e in d.top_eager_kernels] == plain["top"]
+    assert d.top_eager_kernels[0].name == "kernel_unified_attention_2d"  # piecewise: attention eager
+    eager_gaps = plain["eager_gaps"]
+    assert isinstance(eager_gaps, list) and d.eager_gap_buckets is not None
+    assert sum(b.total_ns for b in d.eager_gap_buckets) == sum(eager_gaps)

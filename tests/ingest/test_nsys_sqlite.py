@@ -13,6 +13,8 @@ import shutil
 import sqlite3
 import stat
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -509,6 +511,28 @@ def test_empty_kernel_table_is_no_gpu_kernels(tensorrt_copy: Path) -> None:
     assert tensorrt_copy.name in str(info.value)
 
 
+def test_failed_read_cancels_the_background_nvtx_query(
+    tensorrt_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error in the kernel table is not held up by the NVTX read running beside it."""
+
+    def slow_nvtx_read(schema: nsys_sqlite.Schema, notes: list[str]) -> pd.DataFrame:
+        count_to_a_billion = (
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000000) "
+            "SELECT COUNT(*) FROM c"
+        )
+        schema.conn.execute(count_to_a_billion).fetchone()  # minutes, unless cancelled
+        raise AssertionError("the NVTX query was not cancelled")
+
+    monkeypatch.setattr(nsys_sqlite, "_nvtx_ranges", slow_nvtx_read)
+    _modify(tensorrt_copy, "DELETE FROM CUPTI_ACTIVITY_KIND_KERNEL")
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="no GPU kernels"):
+        read_nsys_sqlite(tensorrt_copy)
+    assert time.perf_counter() - started < 5
+    assert not any(t.name.startswith("infersight-nvtx") for t in threading.enumerate())
+
+
 def test_no_kernel_table_gives_the_capture_advice() -> None:
     path = nsys_path(NO_KERNEL_TABLE)
     before = file_fingerprint(path)
@@ -550,6 +574,103 @@ def test_empty_database_is_not_an_nsys_export(tmp_path: Path) -> None:
     _modify(other, "CREATE TABLE notes (text TEXT)")
     with pytest.raises(InputError, match="not an Nsight Systems export"):
         read_nsys_sqlite(other)
+
+
+@pytest.fixture
+def saxpy_copy(tmp_path: Path) -> Path:
+    """Writable copy of the saxpy export: NVTX ranges named inline (saxpy) and by textId (MPI_*)."""
+    copy = tmp_path / "saxpy copy.sqlite"
+    shutil.copyfile(nsys_path("saxpy_mpi_a100_nvtx_oldschema.sqlite"), copy)
+    copy.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    return copy
+
+
+def _nvtx_names_plain(path: Path) -> Counter[str]:
+    """Range names by plain SQL, one row at a time, raw bytes decoded here (invalid -> U+FFFD)."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        rows = conn.execute(
+            "SELECT CAST(COALESCE(n.text, s.value, '') AS BLOB) FROM NVTX_EVENTS n "
+            "LEFT JOIN StringIds s ON s.id = n.textId "
+            'WHERE n.eventType IN (59, 60) AND n."end" IS NOT NULL'
+        ).fetchall()
+    return Counter(raw.decode("utf-8", errors="replace") for (raw,) in rows)
+
+
+def test_nvtx_text_both_inline_and_by_text_id_is_one_category(saxpy_copy: Path) -> None:
+    # every other MPI_Send range carries its name inline instead of through textId 85
+    _modify(
+        saxpy_copy,
+        "UPDATE NVTX_EVENTS SET text = (SELECT value FROM StringIds WHERE id = textId), textId = NULL "
+        "WHERE eventType = 59 AND textId = 85 AND rowid % 2 = 0",
+    )
+    inline = sql_one_at(saxpy_copy, "SELECT COUNT(*) FROM NVTX_EVENTS WHERE text = 'MPI_Send'")
+    registered = sql_one_at(saxpy_copy, "SELECT COUNT(*) FROM NVTX_EVENTS WHERE textId = 85")
+    assert (inline, registered) == (5, 5)
+    names = read_nsys_sqlite(saxpy_copy).ranges["name"]
+    categories = [str(c) for c in names.cat.categories]
+    assert len(categories) == len(set(categories))
+    assert categories.count("MPI_Send") == 1
+    assert int((names == "MPI_Send").sum()) == 10
+    assert Counter(names.astype(str)) == _nvtx_names_plain(saxpy_copy)
+
+
+def sql_one_at(path: Path, query: str) -> object:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return conn.execute(query).fetchone()[0]
+
+
+@pytest.mark.parametrize("slice_rows", [4, 1 << 21])
+def test_nvtx_texts_with_separators_empty_and_invalid_utf8(
+    saxpy_copy: Path, slice_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every_control_character = "".join(f"char({c})" if c == 1 else f" || char({c})" for c in range(1, 32))
+    _modify(
+        saxpy_copy,
+        "UPDATE NVTX_EVENTS SET text = 'a' || char(31) || 'b' WHERE rowid = 6",  # the bulk separator
+        "UPDATE NVTX_EVENTS SET text = '' WHERE rowid = 10",
+        "UPDATE NVTX_EVENTS SET text = CAST(X'66E28F78' AS TEXT) WHERE rowid = 14",  # truncated UTF-8
+        f"UPDATE NVTX_EVENTS SET text = {every_control_character} WHERE rowid = 18",
+        "UPDATE NVTX_EVENTS SET text = 'MPI_Recv', textId = NULL WHERE rowid = 19",
+    )
+    monkeypatch.setattr(nsys_sqlite, "_SLICE_ROWS", slice_rows)  # 4: the odd texts in separate slices
+    ranges = read_nsys_sqlite(saxpy_copy).ranges
+    expected = _nvtx_names_plain(saxpy_copy)
+    assert Counter(ranges["name"].astype(str)) == expected
+    assert {"a\x1fb", "", "f\ufffdx", "".join(map(chr, range(1, 32)))} <= set(expected)
+    assert expected["MPI_Recv"] == 5 and expected["saxpy"] == 1
+    assert len(ranges["name"].cat.categories) == len(expected)
+
+
+def test_nvtx_domains_are_matched_per_process(saxpy_copy: Path) -> None:
+    # a second process (pid + 1) creates domain 1 as "Other" and records ranges 20-24 in it;
+    # ranges 2-3 use domain 7, which no row creates
+    other = "(globalTid + 16777216)"
+    _modify(
+        saxpy_copy,
+        f"INSERT INTO NVTX_EVENTS (start, eventType, text, globalTid, domainId) "
+        f"SELECT start, 75, 'Other', {other}, 1 FROM NVTX_EVENTS WHERE rowid = 1",
+        f"UPDATE NVTX_EVENTS SET globalTid = {other} WHERE rowid BETWEEN 20 AND 24",
+        "UPDATE NVTX_EVENTS SET domainId = 7 WHERE rowid IN (2, 3)",
+    )
+    expected = sql_at(
+        saxpy_copy,
+        "SELECT n.start, CASE WHEN n.domainId = 0 THEN '' ELSE COALESCE("
+        "(SELECT d.text FROM NVTX_EVENTS d WHERE d.eventType = 75 AND d.domainId = n.domainId "
+        "AND (d.globalTid & ~16777215) = (n.globalTid & ~16777215)), "
+        "(SELECT d.text FROM NVTX_EVENTS d WHERE d.eventType = 75 AND d.domainId = n.domainId "
+        "ORDER BY d.rowid LIMIT 1), 'domain ' || n.domainId) END "
+        "FROM NVTX_EVENTS n WHERE n.eventType IN (59, 60)",
+    )
+    trace = read_nsys_sqlite(saxpy_copy)
+    got = Counter(zip(trace.ranges["start"].tolist(), trace.ranges["domain"].astype(str), strict=True))
+    assert got == Counter(expected)
+    assert Counter(d for _, d in expected) == {"MPI": 12, "Other": 4, "": 5, "domain 7": 1}
+    assert any("[7]" in note for note in trace.notes)
+
+
+def sql_at(path: Path, query: str) -> list[tuple]:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return conn.execute(query).fetchall()
 
 
 def test_a_million_rows_scale_check(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def _storm_trace(n: int, kernel_us: int = 10, gap_us: int = 20, launch_us: int |
 def test_thresholds_are_the_spec_values() -> None:
     rules = {r.id: r for r in load_rules()}
     storm = {(c.metric, c.op): c.threshold for c in rules["small_kernel_storm"].conditions}
-    assert storm == {("avg_kernel_us", "<"): 50.0, ("kernel_count", ">"): 500.0}
+    assert storm == {("avg_kernel_ns", "<"): 50_000.0, ("kernel_count", ">"): 500.0}  # 50 µs, SPEC §3
     idle = rules["gpu_idle"].conditions
     assert [(c.metric, c.op, c.threshold) for c in idle] == [("idle_ratio", ">", 0.30)]
     assert rules["gpu_idle"].conditions[0].threshold_for("decode") == 0.15
@@ -83,7 +83,7 @@ def test_storm_idle_and_launch_fire_with_computed_gain() -> None:
     assert storm.confidence == "high"
     assert "1200 kernels averaging 10.0 µs" in storm.title
     assert any("--cuda-graph-trace=node" in v for v in storm.verification)
-    assert {e.metric: e.value for e in storm.evidence}["avg_kernel_us"] == pytest.approx(10.0)
+    assert {e.metric: e.value for e in storm.evidence}["avg_kernel_ns"] == pytest.approx(10_000.0)
     launch = by["launch_overhead/dev0"]
     assert {e.metric: e.value for e in launch.evidence}["launch_overhead_ratio"] == pytest.approx(
         (n * 5 * US - 5 * US) / wall  # the first call starts before the window: clipped away
@@ -100,7 +100,8 @@ def test_missing_api_never_triggers_and_lowers_confidence() -> None:
     assert storm.confidence == "medium"
     assert "launch_overhead_ratio not applicable" in storm.confidence_reason
     launch_evidence = {e.metric: e for e in storm.evidence}["launch_overhead_ratio"]
-    assert launch_evidence.value is None and launch_evidence.note == "not applicable"
+    assert launch_evidence.value is None
+    assert launch_evidence.note.startswith("not applicable: the trace has no CUDA/HIP API calls")
 
 
 def test_busy_gpu_with_few_kernels_fires_nothing() -> None:
@@ -161,3 +162,211 @@ def test_storm_fires_on_vllm_decode_trace_and_not_on_tiny_ones() -> None:
     for tiny in ("kineto/hta_triton_example_a100.json.gz", "kineto/hta_alexnet_a100.json.gz"):
         findings = evaluate_rules(build_global_profile(load_traces(shared_file(tiny))))
         assert not [f for f in findings if f.type == "small_kernel_storm"]
+
+
+# ---------------------------------------------------------------- CUDA-graph coverage
+
+
+def _graph_storm_trace(n: int = 1200, kernel_us: int = 10, gap_us: int = 20, launch_us: int = 8) -> Trace:
+    """Like _storm_trace, but every 4th kernel is eager (cudaLaunchKernel, an rms_norm kernel)
+    and the three kernels after it are replayed by one cudaGraphLaunch (a gemv kernel)."""
+    starts = [i * (kernel_us + gap_us) * US for i in range(n)]
+    eager = [i % 4 == 0 for i in range(n)]
+    correlation = [i if e else 4 * (i // 4) + 1 for i, e in enumerate(eager)]  # graph kernels share one id
+    t = Trace(source="graph_storm.json", format="kineto")
+    t.kernels = make_table(
+        KERNEL_COLUMNS,
+        {
+            "device": [0] * n,
+            "start": starts,
+            "end": [s + kernel_us * US for s in starts],
+            "name": ["void vllm::rms_norm_kernel<float>(float*)" if e else "gemv_bf16" for e in eager],
+            "correlation": correlation,
+            "process": [0] * n,
+        },
+    )
+    launches = [i for i in range(n) if i % 4 in (0, 1)]  # one call per eager kernel and per replay
+    t.api = make_table(
+        API_COLUMNS,
+        {
+            "process": [0] * len(launches),
+            "thread": [1] * len(launches),
+            "start": [starts[i] - launch_us * US for i in launches],
+            "end": [starts[i] for i in launches],
+            "name": ["cudaLaunchKernel" if eager[i] else "cudaGraphLaunch" for i in launches],
+            "correlation": [correlation[i] for i in launches],
+        },
+    )
+    return t
+
+
+def test_storm_without_graphs_advises_capturing_graphs() -> None:
+    (storm,) = [
+        f
+        for f in evaluate_rules(build_global_profile([_storm_trace(1200)]))
+        if f.type == "small_kernel_storm"
+    ]
+    evidence = {e.metric: e for e in storm.evidence}
+    assert evidence["graph_coverage"].value == 0.0
+    assert (evidence["graph_coverage"].threshold, evidence["graph_coverage"].comparison) == (0.05, "<")
+    assert "'no graphs'" in evidence["graph_coverage"].note
+    assert storm.advice[0].startswith("Capture the steady-state loop in CUDA Graphs so 1,200 launches")
+    assert not any("already replays" in a for a in storm.advice)
+
+
+def test_storm_with_graphs_points_at_the_eager_remainder() -> None:
+    n = 1200
+    findings = evaluate_rules(build_global_profile([_graph_storm_trace(n)]))
+    by = {f.type: f for f in findings}
+    storm = by["small_kernel_storm"]
+    evidence = {e.metric: e for e in storm.evidence}
+    assert evidence["graph_coverage"].value == pytest.approx(0.75)
+    assert (evidence["graph_coverage"].threshold, evidence["graph_coverage"].comparison) == (0.5, ">=")
+    assert evidence["graph_coverage"].unit == "fraction"
+    assert evidence["graph_launch_count"].value == n // 4
+    assert evidence["eager_kernel_count"].value == n // 4
+    assert evidence["eager_kernel_time_ns"].value == (n // 4) * 10 * US
+    assert evidence["top_eager_kernels"].value == "vllm::rms_norm_kernel (3.00 ms, 300×)"
+    assert (
+        "already replays CUDA graphs for 75% of kernels (900 of 1,200, from 300 graph launches)"
+        in storm.advice[0]
+    )
+    assert "vllm::rms_norm_kernel (3.00 ms, 300×)" in storm.advice[0]
+    assert "Expand graph capture" in storm.advice[1]
+    assert not any(a.startswith("Capture the steady-state loop") for a in storm.advice)
+    # gain: only gaps an eager kernel ends or starts (gap j between kernels j and j+1, j % 4 in {0, 3})
+    eager_gaps = sum(20 * US for j in range(n - 1) if j % 4 in (0, 3))
+    wall = (n * 30 - 20) * US
+    assert evidence["eager_short_gap_ns"].value == eager_gaps
+    assert storm.expected_gain is not None
+    assert storm.expected_gain.high == pytest.approx(eager_gaps / wall)
+    assert storm.expected_gain.low == pytest.approx(0.5 * eager_gaps / wall)
+    assert "next to an eager kernel" in storm.expected_gain.basis
+
+    launch = by["launch_overhead"]
+    launch_evidence = {e.metric: e for e in launch.evidence}
+    assert launch_evidence["graph_coverage"].value == pytest.approx(0.75)
+    assert "already replay 75% of kernels" in launch.advice[0]
+    # the first call [-8 µs, 0) lies before the window; the rest are counted whole
+    launch_ns = (len([i for i in range(n) if i % 4 in (0, 1)]) - 1) * 8 * US
+    assert launch_evidence["launch_api_count"].value == n // 2 - 1
+    exposed = min(launch_ns, eager_gaps)
+    assert launch.expected_gain is not None
+    assert launch.expected_gain.high == pytest.approx(exposed / wall)
+    assert "GPU idle next to eager kernels" in launch.expected_gain.basis
+
+
+def test_unknown_graph_coverage_says_so_and_keeps_the_plain_estimate() -> None:
+    findings = evaluate_rules(build_global_profile([_storm_trace(1200, launch_us=None)]))
+    storm = {f.type: f for f in findings}["small_kernel_storm"]
+    coverage = {e.metric: e for e in storm.evidence}["graph_coverage"]
+    assert coverage.value is None and coverage.threshold is None
+    assert coverage.note.startswith(
+        "not applicable: the trace has no CUDA/HIP API calls and no CUDA-graph ids"
+    )
+    assert storm.advice[0].startswith("Check whether the steady-state loop already runs from CUDA graphs")
+    assert storm.expected_gain is not None
+    assert storm.expected_gain.high == pytest.approx((1199 * 20 * US) / ((1200 * 30 - 20) * US))
+
+
+def test_time_evidence_is_in_ns_and_named_so() -> None:
+    """Every evidence row's unit matches its name: *_ns in ns, ratios as fractions, no *_us left."""
+    profile = build_global_profile([_graph_storm_trace()])
+    findings = evaluate_rules(profile)
+    rows = [e for f in findings for e in f.evidence]
+    assert rows
+    for e in rows:
+        assert not e.metric.endswith("_us")
+        if e.metric.endswith("_ns"):
+            assert e.unit == "ns"
+        if e.metric.endswith("_ratio") or e.metric == "graph_coverage":
+            assert e.unit == "fraction"
+    wall = {e.metric: e.value for f in findings for e in f.evidence}["wall_ns"]
+    assert wall == profile.devices[0].wall_ns  # same unit and value as the profile JSON
+    storm = next(f for f in findings if f.type == "small_kernel_storm")
+    assert "averaging 10.0 µs" in storm.title
+
+
+def test_first_matching_variant_wins_and_variant_estimators_are_checked() -> None:
+    base = {
+        "id": "x",
+        "title": "x",
+        "scopes": ["device"],
+        "conditions": [{"metric": "kernel_count", "op": ">", "threshold": 0}],
+        "estimator": "short_gaps",
+        "confidence": "idle",
+        "advice": ["base"],
+        "variant": [
+            {
+                "name": "many",
+                "conditions": [{"metric": "kernel_count", "op": ">", "threshold": 1000}],
+                "advice": ["many {kernel_count}"],
+            },
+            {
+                "name": "some",
+                "conditions": [{"metric": "kernel_count", "op": ">", "threshold": 10}],
+                "advice": ["some"],
+            },
+            {"name": "default", "advice": ["default"]},
+        ],
+    }
+    rules = parse_rules({"rule": [base]})
+    (finding,) = evaluate_rules(build_global_profile([_storm_trace(1200)]), rules)
+    assert finding.advice == ["many 1200", "base"]
+    (finding,) = evaluate_rules(build_global_profile([_storm_trace(5)]), rules)
+    assert finding.advice == ["default", "base"]
+    bad = {**base, "variant": [{"name": "v", "estimator": "guess"}]}
+    with pytest.raises(ValueError, match="unknown estimator 'guess'"):
+        parse_rules({"rule": [bad]})
+
+
+def test_vllm_findings_say_graphs_are_already_used() -> None:
+    from infersight.ingest import load_traces
+
+    profile = build_global_profile(
+        load_traces(
+            shared_file("kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz")
+        )
+    )
+    by = {f.id: f for f in evaluate_rules(profile)}
+    for fid in ("small_kernel_storm/rank0/dev0", "launch_overhead/rank0/dev0"):
+        finding = by[fid]
+        evidence = {e.metric: e.value for e in finding.evidence}
+        assert evidence["graph_coverage"] == pytest.approx(8667 / 13508)  # 64%: 729 cudaGraphLaunch
+        assert evidence["graph_launch_count"] == 729
+        assert "flash::FlashAttnFwdSm90" in str(evidence["top_eager_kernels"])
+        assert "64% of kernels" in finding.advice[0]
+        assert not any("Capture the steady-state loop" in a for a in finding.advice)
+    storm = by["small_kernel_storm/rank0/dev0"]
+    device = profile.devices[0]
+    assert device.eager_gap_buckets is not None
+    eager_short = sum(b.total_ns for b in device.eager_gap_buckets if b.upper_ns and b.upper_ns <= 100_000)
+    assert storm.expected_gain is not None
+    assert storm.expected_gain.high == pytest.approx(eager_short / device.wall_ns)
+
+
+@pytest.mark.parametrize("with_api", [True, False])
+def test_every_rule_text_renders_on_device_and_phase_metrics(with_api: bool) -> None:
+    """A template naming a metric that does not exist would raise KeyError only when it fires."""
+    from infersight.analyses.results import PhaseStat
+    from infersight.rules.engine import device_metrics, phase_metrics, render
+
+    profile = build_global_profile([_graph_storm_trace() if with_api else _storm_trace(1200, launch_us=None)])
+    phase = PhaseStat(
+        phase="decode",
+        wall_ns=10,
+        busy_ns=5,
+        idle_ratio=0.5,
+        kernel_count=1,
+        kernel_time_ns=5,
+        avg_kernel_ns=5.0,
+        steps=1,
+    )
+    for metrics in (device_metrics(profile.devices[0]), phase_metrics(phase)):
+        for rule in load_rules():
+            texts = [rule.title, *rule.advice, *rule.verification]
+            texts += [a for v in rule.variants for a in v.advice]
+            for text in texts:
+                assert "{" not in render(text, metrics)
+            for name in rule.evidence + tuple(e for v in rule.variants for e in v.evidence):
+                assert name in metrics

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -166,10 +167,9 @@ def _label_by_annotation(trace: Trace, kernels: pd.DataFrame) -> str | None:
     r = r[r["source"].isin(SUMMARY_SOURCES).to_numpy()].reset_index(drop=True)
     if r.empty:
         return None
-    names = r["name"].astype("category")
-    phase_of_name = {str(n): classify_range_name(str(n)) for n in names.cat.categories}
-    phase = names.astype(str).map(phase_of_name)
-    marked = r[phase.notna().to_numpy()].assign(phase=phase[phase.notna()].to_numpy())
+    phase = _per_name(r["name"], classify_range_name)
+    is_marked = pd.notna(phase)
+    marked = r[is_marked].assign(phase=phase[is_marked])
     if marked.empty:
         return None
     marked = _with_step_ids(marked)
@@ -185,7 +185,8 @@ def _label_by_annotation(trace: Trace, kernels: pd.DataFrame) -> str | None:
         return None
     kernels["phase"] = labels
     kernels["step"] = steps
-    used = sorted({(p, fw) for p, fw in zip(marked["phase"], marked["framework"], strict=True)})
+    pairs = marked[["phase", "framework"]].drop_duplicates()
+    used = sorted(zip(pairs["phase"].astype(str), pairs["framework"].astype(str), strict=True))
     described = ", ".join(f"{p} ({fw})" for p, fw in used)
     unassigned = int((labels == NO_PHASE).sum())
     return (
@@ -197,7 +198,7 @@ def _label_by_annotation(trace: Trace, kernels: pd.DataFrame) -> str | None:
 def _with_step_ids(marked: pd.DataFrame) -> pd.DataFrame:
     """Step id = connected component of overlapping same-phase ranges (nested ranges: one step)."""
     frame = marked.copy()
-    frame["framework"] = [_framework(str(n)) for n in frame["name"]]
+    frame["framework"] = _per_name(frame["name"], _framework)
     frame = frame.sort_values(["phase", "start"], kind="stable")
     running = frame.groupby("phase")["end"].cummax().to_numpy(np.int64)
     starts = frame["start"].to_numpy(np.int64)
@@ -206,6 +207,27 @@ def _with_step_ids(marked: pd.DataFrame) -> pd.DataFrame:
     new[1:] = (ph[1:] != ph[:-1]) | (starts[1:] >= running[:-1])  # touching ranges: two steps
     frame["step_id"] = np.cumsum(new) - 1
     return frame
+
+
+def _per_name(names: pd.Series, value_of: Callable[[str], object]) -> np.ndarray:
+    """``value_of`` each row's name, evaluated once per distinct name (an object array).
+
+    Range tables hold millions of rows (several NVTX ranges per kernel) but a few thousand
+    distinct names: the function runs on the categories and the codes map the results back.
+    Only the categories some row uses are evaluated: a subset of a range table keeps all of the
+    table's categories. A missing name (code -1) gets None.
+    """
+    cat = names.astype("category").cat
+    codes = cat.codes.to_numpy().astype(np.int64)
+    per_category = np.full(len(cat.categories) + 1, None, dtype=object)  # last slot: code -1
+    used = np.flatnonzero(np.bincount(codes + 1, minlength=len(cat.categories) + 1)[1:])
+    per_category[used] = [value_of(str(name)) for name in cat.categories.take(used)]
+    return per_category[codes]
+
+
+def _is_profiler_step(name: str) -> bool:
+    """A PyTorch profiler step range (``ProfilerStep#N``): one per training/inference step."""
+    return PROFILER_STEP.match(name) is not None
 
 
 def _framework(name: str) -> str:
@@ -314,7 +336,7 @@ def _iterations(trace: Trace, kernels: pd.DataFrame, cfg: dict[str, Any]) -> tup
     """Iteration id per kernel (-1: none) and how the iterations were found."""
     kls = kernels["launch_start"].to_numpy(np.int64)
     r = trace.ranges
-    steps = r[r["name"].astype(str).str.match(PROFILER_STEP).to_numpy()] if not r.empty else r
+    steps = r[_per_name(r["name"], _is_profiler_step).astype(bool)] if not r.empty else r
     if len(steps) >= 2 and (kls >= 0).any():
         it = np.full(len(kernels), -1, dtype=np.int64)
         steps = steps.sort_values("start")

@@ -59,12 +59,12 @@ class GraphCoverage(BaseModel):
     The same fields appear flat on :class:`DeviceTimeline` and :class:`PhaseStat`.
     """
 
-    graph_kernel_count: int | None = Field(None, description="kernels replayed from CUDA graphs")
-    graph_kernel_time_ns: int | None = Field(None, description="sum of those kernels' durations")
-    graph_coverage: float | None = Field(None, description="graph_kernel_count / kernel_count")
+    graph_kernel_count: int | None = Field(default=None, description="kernels replayed from CUDA graphs")
+    graph_kernel_time_ns: int | None = Field(default=None, description="sum of those kernels' durations")
+    graph_coverage: float | None = Field(default=None, description="graph_kernel_count / kernel_count")
     graph_coverage_na_reason: str | None = None
     graph_launch_count: int | None = Field(
-        None, description="graph replays (distinct launch correlation ids) whose kernels are counted"
+        default=None, description="graph replays (distinct launch correlation ids) whose kernels are counted"
     )
     top_eager_kernels: list[EagerKernelStat] = Field(
         default_factory=list, description="eager kernels by total time, longest first (top 5)"
@@ -94,18 +94,19 @@ class DeviceTimeline(BaseModel):
     gap_buckets: list[GapBucket] = Field(
         default_factory=list, description="idle gaps between kernel busy blocks inside the window"
     )
-    graph_kernel_count: int | None = Field(None, description="kernels replayed from CUDA graphs")
-    graph_kernel_time_ns: int | None = Field(None, description="window-clipped time of those kernels")
-    graph_coverage: float | None = Field(None, description="graph_kernel_count / kernel_count")
+    graph_kernel_count: int | None = Field(default=None, description="kernels replayed from CUDA graphs")
+    graph_kernel_time_ns: int | None = Field(default=None, description="window-clipped time of those kernels")
+    graph_coverage: float | None = Field(default=None, description="graph_kernel_count / kernel_count")
     graph_coverage_na_reason: str | None = None
     graph_launch_count: int | None = Field(
-        None, description="graph replays (distinct launch correlation ids) whose kernels ran in the window"
+        default=None,
+        description="graph replays (distinct launch correlation ids) whose kernels ran in the window",
     )
     top_eager_kernels: list[EagerKernelStat] = Field(
         default_factory=list, description="eager kernels by window-clipped time, longest first (top 5)"
     )
     eager_gap_buckets: list[GapBucket] | None = Field(
-        None,
+        default=None,
         description=(
             "the gap histogram restricted to gaps next to an eager kernel (ending or starting the "
             "gap): the dispatch latency that wider graph capture would remove; None when graph "
@@ -185,11 +186,11 @@ class PhaseStat(BaseModel):
         None, description="time in the launch calls of this phase's kernels / phase wall time"
     )
     launch_overhead_na_reason: str | None = None
-    graph_kernel_count: int | None = Field(None, description="kernels replayed from CUDA graphs")
-    graph_kernel_time_ns: int | None = Field(None, description="sum of those kernels' durations")
-    graph_coverage: float | None = Field(None, description="graph_kernel_count / kernel_count")
+    graph_kernel_count: int | None = Field(default=None, description="kernels replayed from CUDA graphs")
+    graph_kernel_time_ns: int | None = Field(default=None, description="sum of those kernels' durations")
+    graph_coverage: float | None = Field(default=None, description="graph_kernel_count / kernel_count")
     graph_coverage_na_reason: str | None = Field(
-        None, description="why graph coverage is None (also None when it was simply not computed)"
+        default=None, description="why graph coverage is None (also None when it was simply not computed)"
     )
     graph_launch_count: int | None = None
     top_eager_kernels: list[EagerKernelStat] = Field(default_factory=list)

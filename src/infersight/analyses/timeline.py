@@ -101,8 +101,11 @@ def graph_coverage(parts: Sequence[tuple[Trace, pd.DataFrame]]) -> GraphCoverage
     Each part is a trace and a row subset of its kernels with ``process``, ``correlation``,
     ``name`` and either ``duration`` or ``start``/``end`` columns (``graph_id`` optional).
     Coverage is not applicable when any part cannot tell graph from eager kernels (a partial
-    answer would understate it). phases.py can fill PhaseStat with
-    ``**graph_coverage([(lab.trace, lab.kernels[lab.kernels["phase"].to_numpy() == phase]) for lab in labelled]).model_dump()``.
+    answer would understate it). phases.py can fill PhaseStat with::
+
+        **graph_coverage(
+            [(lab.trace, lab.kernels[lab.kernels["phase"].to_numpy() == phase]) for lab in labelled]
+        ).model_dump()
     """
     return _coverage([(trace, kernels, graph_kernel_mask(trace, kernels)) for trace, kernels in parts])
 
@@ -113,7 +116,7 @@ def _coverage(parts: Sequence[tuple[Trace, pd.DataFrame, np.ndarray]]) -> GraphC
     if not parts:
         return GraphCoverage(graph_coverage_na_reason="no kernels")
     reasons = [
-        f"{trace.label()}: {reason}"
+        f"{trace.label()}: {reason}" if len(parts) > 1 else reason
         for trace, kernels, _ in parts
         if (reason := graph_coverage_na_reason(trace, kernels)) is not None
     ]
@@ -163,9 +166,12 @@ def _top_kernels(per_name: pd.DataFrame) -> list[EagerKernelStat]:
         .reset_index()
         .sort_values(["total_ns", "kernels", "simple"], ascending=[False, False, True])
     )
+    top = merged.head(TOP_EAGER_KERNELS)
     return [
-        EagerKernelStat(name=str(row.simple), count=int(row.kernels), total_ns=int(row.total_ns))
-        for row in merged.head(TOP_EAGER_KERNELS).itertuples(index=False)
+        EagerKernelStat(name=str(name), count=int(count), total_ns=int(total))
+        for name, count, total in zip(
+            top["simple"].tolist(), top["kernels"].tolist(), top["total_ns"].tolist(), strict=True
+        )
     ]
 
 

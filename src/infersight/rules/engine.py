@@ -569,13 +569,25 @@ def _context_evidence(names: tuple[str, ...], m: Metrics, cited: set[str]) -> li
             continue
         cited.add(name)
         value = m.get(name)
-        reason = m.get(f"{name}_na_reason")
-        note = "" if value is not None else "not applicable" + (f": {reason}" if isinstance(reason, str) else "")
+        reason = _na_reason(name, m)
+        note = "" if value is not None else "not applicable" + (f": {reason}" if reason else "")
         rows.append(Evidence(metric=name, value=value, unit=_unit(name), note=note))
     return rows
 
 
-def _condition_evidence(conditions: tuple[Condition, ...], m: Metrics, phase: str | None, note: str) -> list[Evidence]:
+def _na_reason(metric: str, m: Metrics) -> str | None:
+    """Why a metric is None, from ``<metric>_na_reason`` (``launch_overhead_ratio`` ->
+    ``launch_overhead_na_reason``), when the analysis said."""
+    for key in (f"{metric}_na_reason", f"{metric.removesuffix('_ratio')}_na_reason"):
+        reason = m.get(key)
+        if isinstance(reason, str) and reason:
+            return reason
+    return None
+
+
+def _condition_evidence(
+    conditions: tuple[Condition, ...], m: Metrics, phase: str | None, note: str
+) -> list[Evidence]:
     return [
         Evidence(
             metric=c.metric,
@@ -600,7 +612,9 @@ def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
     evidence = _condition_evidence(rule.conditions, m, scope.phase, rule.source)
     cited = {c.metric for c in rule.conditions}
     if variant is not None:
-        evidence += _condition_evidence(variant.conditions, m, scope.phase, f"selects the '{variant.name}' advice")
+        evidence += _condition_evidence(
+            variant.conditions, m, scope.phase, f"selects the '{variant.name}' advice"
+        )
         cited |= {c.metric for c in variant.conditions}
     evidence += _context_evidence(rule.evidence + (variant.evidence if variant else ()), m, cited)
     advice = (variant.advice if variant else ()) + rule.advice
