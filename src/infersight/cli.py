@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from infersight import __version__, api
+from infersight.commands import register_all
+from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
 from infersight.errors import EXIT_BAD_INPUT, InputError
 from infersight.model import Trace
 
@@ -37,7 +38,6 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
-NON_TTY_WIDTH = 180  # wide enough that kernel-summary rows are not folded when piped
 
 app = typer.Typer(
     name="infersight",
@@ -48,7 +48,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-T = TypeVar("T")
 
 TracesArg = Annotated[
     list[Path],
@@ -118,16 +117,16 @@ def analyze(
 
     api.check_window_regex(window_nvtx)
     outputs = [p for p in (json_out, md_out) if p is not None]
-    _check_outputs(outputs, traces)
-    loaded = _with_spinner("reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels))
-    _check_outputs(outputs, [Path(t.source) for t in loaded])
-    report = _with_spinner("analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx))
+    check_outputs(outputs, traces)
+    loaded = with_spinner("reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels))
+    check_outputs(outputs, [Path(t.source) for t in loaded])
+    report = with_spinner("analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx))
     # files first: `infersight analyze ... --json r.json | head` must still write r.json
     if json_out is not None:
-        _write(json_out, render_json(report).encode())
+        write_output(json_out, render_json(report).encode())
     if md_out is not None:
-        _write(md_out, render_markdown(report, top=top).encode())
-    render_terminal(report, _stdout_console(), top=top)
+        write_output(md_out, render_markdown(report, top=top).encode())
+    render_terminal(report, stdout_console(), top=top)
 
 
 @app.command()
@@ -142,59 +141,19 @@ def export(
     """Write the normalised trace model (kernels, copies, API calls, ranges) as columnar JSON."""
     from infersight.render.trace_export import export_traces
 
-    _check_outputs([output], traces)
-    loaded: list[Trace] = _with_spinner(
+    check_outputs([output], traces)
+    loaded: list[Trace] = with_spinner(
         "reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels)
     )
-    _check_outputs([output], [Path(t.source) for t in loaded])
-    _write(output, export_traces(loaded))
+    check_outputs([output], [Path(t.source) for t in loaded])
+    write_output(output, export_traces(loaded))
     counts = ", ".join(f"{t.label()}: {len(t.kernels):,} kernels" for t in loaded)
     print(f"wrote {output} ({len(loaded)} trace(s); {counts})", file=sys.stderr)
 
 
+register_all(app)
+
 # ---------------------------------------------------------------- helpers
-
-
-def _stdout_console() -> Console:
-    """Rich console for the report; a fixed wide width when piped so rows are not folded."""
-    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
-        return Console()
-    return Console(width=NON_TTY_WIDTH)
-
-
-def _with_spinner(message: str, work: Callable[[], T]) -> T:
-    """Run ``work`` under a rich spinner on stderr — only when stderr is an interactive terminal."""
-    if not sys.stderr.isatty():
-        return work()
-    with Console(stderr=True).status(f"{message}…"):
-        return work()
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False
-
-
-def _check_outputs(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
-    """Refuse output paths that would overwrite an input, collide, or cannot be written."""
-    for index, out in enumerate(outputs):
-        if any(_same_file(out, inp) for inp in inputs):
-            raise InputError(out, "output path is one of the input traces; refusing to overwrite it")
-        if any(_same_file(out, other) for other in outputs[:index]):
-            raise InputError(out, "the same output path is given twice")
-        if out.is_dir():
-            raise InputError(out, "output path is a directory")
-        if not out.parent.is_dir():
-            raise InputError(out, f"cannot write: directory {out.parent} does not exist")
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 
 
 def _error_line(message: str) -> None:
