@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO_ROOT, shared_file
 
-from conftest import REPO_ROOT, shared_file
 from infersight import __version__, api, cli
 from infersight.analyses.results import AnalysisReport
 

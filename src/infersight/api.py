@@ -14,6 +14,7 @@ from infersight import __version__
 from infersight.analyses.results import AnalysisReport
 from infersight.errors import InputError
 from infersight.model import Trace
+from infersight.theory.run import TheoryRequest
 
 __all__ = ["analyze", "check_window_regex", "load", "report_from_traces"]
 
@@ -33,15 +34,32 @@ def load(paths: Sequence[str | Path], *, cpu_ops_as_kernels: bool = False) -> li
     return traces
 
 
-def report_from_traces(traces: list[Trace], *, window_nvtx: str | None = None) -> AnalysisReport:
-    """Profile already-loaded traces and evaluate the rules on the profile."""
+def report_from_traces(
+    traces: list[Trace], *, window_nvtx: str | None = None, theory: TheoryRequest | None = None
+) -> AnalysisReport:
+    """Profile already-loaded traces and evaluate the rules on the profile.
+
+    With a ``theory`` request (model, GPU, scenario) the report also carries the roofline
+    estimate, measured vs theory per (phase, category), the focus set, and the findings on the
+    user's measured TTFT/TPOT/tokens/s (added to ``findings`` too).
+    """
     check_window_regex(window_nvtx)
     from infersight.analyses.profile import build_global_profile
     from infersight.rules.engine import evaluate_rules
 
     profile = build_global_profile(traces, window_nvtx=window_nvtx)
     findings = evaluate_rules(profile)
-    return AnalysisReport(tool_version=__version__, profile=profile, findings=findings)
+    if theory is None:
+        return AnalysisReport(tool_version=__version__, profile=profile, findings=findings)
+    from infersight.theory.run import theory_for_traces
+
+    theory_part = theory_for_traces(theory, traces, window_nvtx=window_nvtx)
+    return AnalysisReport(
+        tool_version=__version__,
+        profile=profile,
+        findings=[*findings, *theory_part.findings],
+        theory=theory_part,
+    )
 
 
 def analyze(
@@ -49,17 +67,18 @@ def analyze(
     *,
     window_nvtx: str | None = None,
     cpu_ops_as_kernels: bool = False,
+    theory: TheoryRequest | None = None,
 ) -> AnalysisReport:
     """Load all paths, build the global profile, evaluate the rules, and wrap it all in a report.
 
     ``window_nvtx`` is a regular expression over NVTX/annotation names that cuts the analysis
     window (e.g. a steady-state step range); ``cpu_ops_as_kernels`` lets a CPU-only PyTorch
     capture be analysed with its dominant operators (self time >= half their duration)
-    standing in for GPU kernels.
+    standing in for GPU kernels; ``theory`` adds the roofline theory and measured vs theory.
     """
     check_window_regex(window_nvtx)  # fail before the (slow) load, not after it
     traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
-    return report_from_traces(traces, window_nvtx=window_nvtx)
+    return report_from_traces(traces, window_nvtx=window_nvtx, theory=theory)
 
 
 def check_window_regex(pattern: str | None) -> None:

@@ -21,6 +21,7 @@ import typer
 
 from infersight import __version__, api
 from infersight.commands import register_all
+from infersight.commands import roofline as theory_cli
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
 from infersight.errors import EXIT_BAD_INPUT, InputError
 from infersight.model import Trace
@@ -109,18 +110,48 @@ def analyze(
     top: Annotated[
         int, typer.Option("--top", metavar="N", min=1, help="Rows in the kernel and range summaries.")
     ] = 15,
+    model: theory_cli.ModelOpt = None,
+    config: theory_cli.ConfigOpt = None,
+    gpu: theory_cli.GpuOpt = None,
+    peak_tflops: theory_cli.PeakOpt = None,
+    bandwidth: theory_cli.BandwidthOpt = None,
+    batch: theory_cli.OptionalBatchOpt = None,
+    prompt: theory_cli.OptionalPromptOpt = None,
+    context: theory_cli.ContextOpt = None,
+    tp: theory_cli.TpOpt = 1,
+    dtype: theory_cli.DtypeOpt = None,
+    measured_ttft: theory_cli.MeasuredTtftOpt = None,
+    measured_tpot: theory_cli.MeasuredTpotOpt = None,
+    measured_tps: theory_cli.MeasuredTpsOpt = None,
 ) -> None:
-    """Profile the traces, run the rules, and print the diagnosis."""
+    """Profile the traces, run the rules, and print the diagnosis (with --model: measured vs theory)."""
     from infersight.render.json_report import render_json
     from infersight.render.markdown import render_markdown
     from infersight.render.terminal import render_terminal
 
     api.check_window_regex(window_nvtx)
+    theory = theory_cli.theory_request(
+        model=model,
+        config=config,
+        gpu=gpu,
+        peak_tflops=peak_tflops,
+        bandwidth=bandwidth,
+        batch=batch,
+        prompt=prompt,
+        context=context,
+        tp=tp,
+        dtype=dtype,
+        measured_ttft=measured_ttft,
+        measured_tpot=measured_tpot,
+        measured_tps=measured_tps,
+    )
     outputs = [p for p in (json_out, md_out) if p is not None]
     check_outputs(outputs, traces)
     loaded = with_spinner("reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels))
     check_outputs(outputs, [Path(t.source) for t in loaded])
-    report = with_spinner("analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx))
+    report = with_spinner(
+        "analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx, theory=theory)
+    )
     # files first: `infersight analyze ... --json r.json | head` must still write r.json
     if json_out is not None:
         write_output(json_out, render_json(report).encode())

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import KINETO_DIR, NSYS_DIR, shared_file
 
-from conftest import KINETO_DIR, NSYS_DIR, shared_file
 from infersight.analyses.categories import (
     CATEGORIES,
     builtin_table_path,
@@ -509,11 +509,13 @@ def test_simplify_never_raises_and_is_idempotent(text: str) -> None:
     ids=["nested", "open-parens", "closers", "deep-functor", "mangled", "cijk", "non-ascii", "triton"],
 )
 def test_simplify_ten_kilobyte_names(text: str) -> None:
-    """10 kB names of every shape: no exception, fast, short, idempotent."""
+    """10 kB names of every shape: no exception, no regex blow-up, short, idempotent."""
     assert len(text) >= 10_000
     start = time.perf_counter()
     short = simplify_kernel_name(text)
-    assert time.perf_counter() - start < 1.0
+    # a hang guard against catastrophic regex backtracking (exponential time), not a speed
+    # measurement: a linear-time simplifier takes milliseconds even on a loaded machine
+    assert time.perf_counter() - start < 30.0
     assert 0 < len(short) <= MAX_SHORT_NAME
     assert simplify_kernel_name(short) == short
     assert categorize_name(text) in CATEGORIES

@@ -5,8 +5,12 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import re
 import sys
 import types
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -160,6 +164,13 @@ def test_kernel_mix_uniform_gives_none_with_reason() -> None:
     assert split.method == "none"
     assert "cannot be told apart" in split.reason
     assert split.phases == []
+    # decode-style kernel names in one iteration of three: counted, not rounded to "all"/"none"
+    t = _mix_trace([10_000, 12_000, 11_000])
+    names = ["k"] * 60 + ["gemv_kernel"] * 30
+    t.kernels["name"] = pd.Categorical(names)
+    split = _split(t)
+    assert split.method == "none"
+    assert "decode-style kernels (GEMV, split-K, split-KV/paged attention) in 1 of them" in split.reason
 
 
 def _json_kernels(path: str) -> list[dict]:
@@ -184,6 +195,13 @@ def test_vllm_trace_is_one_prefill_then_nine_decode_steps() -> None:
     # earliest ones, so its kernel count is the number of kernels starting before the 2nd step's
     first_decode_start = sorted(e["ts"] for e in kernels)[by["prefill"].kernel_count]
     assert by["decode"].kernel_count == sum(e["ts"] >= first_decode_start for e in kernels)
+    # vLLM runs prefill eagerly and replays decode from its 729 CUDA graphs (8667 kernels, the
+    # figures test_timeline checks against plain json for the whole trace)
+    assert (by["prefill"].graph_kernel_count, by["prefill"].graph_coverage) == (0, 0.0)
+    assert (by["decode"].graph_kernel_count, by["decode"].graph_launch_count) == (8667, 729)
+    decode_eager, decode_all = by["decode"].eager_gap_buckets, by["decode"].gap_buckets
+    assert decode_eager is not None
+    assert 0 < sum(b.total_ns for b in decode_eager) < sum(b.total_ns for b in decode_all)
 
 
 def test_sglang_and_gptoss_traces_split_by_their_annotations() -> None:
@@ -242,3 +260,124 @@ def test_profiler_step_ranges_cut_the_iterations() -> None:
     assert (by["prefill"].steps, by["prefill"].kernel_count) == (1, in_step[0])
     assert (by["decode"].steps, by["decode"].kernel_count) == (2, in_step[1] + in_step[2])
     assert by["prefill"].kernel_time_ns == per_step * durations[0]
+
+
+# ---------------------------------------------------------------- CPU captures
+
+DEMO = Path(str(resources.files("infersight").joinpath("data/demo/tiny_llama_cpu.pt.trace.json.gz")))
+
+
+def test_cpu_operators_follow_the_phase_ranges_of_their_own_thread() -> None:
+    # CPU capture: stream = host thread. Thread 1 runs "prefill" [0,100) and "decode_step_0"
+    # [100,200) with operators inside; thread 2 runs operators at the same time but has no
+    # range: they stay unassigned (a range charges only its own thread's operators).
+    kernels = {
+        "device": [0] * 6,
+        "stream": [1, 1, 1, 1, 2, 2],
+        "start": [10, 40, 110, 150, 20, 120],
+        "end": [30, 90, 140, 160, 60, 130],
+        "name": ["aten::mm", "aten::mm", "aten::mm", "aten::add", "aten::mm", "aten::mm"],
+    }
+    ranges = {
+        "thread": [1, 1],
+        "start": [0, 100],
+        "end": [100, 200],
+        "name": ["prefill", "decode_step_0"],
+        "source": ["user_annotation"] * 2,
+    }
+    t = _trace(kernels, ranges=ranges)
+    t.device_kind = "cpu"
+    split = _split(t)
+    assert split.method == "annotation"
+    assert "4 CPU operators assigned by their own start on the range's host thread, 2 outside" in split.reason
+    by = {p.phase: p for p in split.phases}
+    assert (by["prefill"].kernel_count, by["prefill"].kernel_time_ns, by["prefill"].wall_ns) == (2, 70, 80)
+    assert (by["decode"].kernel_count, by["decode"].kernel_time_ns, by["decode"].busy_ns) == (2, 40, 40)
+    for p in split.phases:
+        assert p.launch_overhead_ratio is None and "CPU capture" in (p.launch_overhead_na_reason or "")
+        assert p.graph_coverage is None and "CPU capture" in (p.graph_coverage_na_reason or "")
+
+
+def _plain_demo_phase_ranges() -> list[tuple[str, int, int, int]]:
+    """(phase, tid, start ns, end ns) of the demo's prefill / decode_step_N annotations, plain json."""
+    with gzip.open(DEMO) as fh:
+        events = json.load(fh)["traceEvents"]
+    out = []
+    for e in events:
+        if e.get("cat") != "user_annotation" or e.get("ph") != "X":
+            continue
+        is_decode = re.fullmatch(r"decode_step_\d+", e["name"]) is not None
+        phase = "prefill" if e["name"] == "prefill" else "decode" if is_decode else None
+        if phase:
+            start = round(Decimal(repr(e["ts"])) * 1000)
+            out.append((phase, int(e["tid"]), start, start + round(Decimal(repr(e["dur"])) * 1000)))
+    return out
+
+
+def test_cpu_demo_trace_splits_one_prefill_and_n_decode_steps() -> None:
+    from infersight.ingest import load_traces
+
+    (trace,) = load_traces(DEMO, cpu_ops_as_kernels=True)
+    assert trace.device_kind == "cpu"
+    split = phase_split([trace], [analysis_windows(trace)])
+    assert split.method == "annotation", split.reason
+    by = {p.phase: p for p in split.phases}
+    ranges = _plain_demo_phase_ranges()
+    decode_steps = sum(1 for phase, *_ in ranges if phase == "decode")
+    assert decode_steps == 16
+    assert (by["prefill"].steps, by["decode"].steps) == (1, decode_steps)
+    # independent: an operator belongs to the range of its own thread that its start lies in;
+    # per step, wall = first start -> last end, busy = union of the operators' intervals
+    ops = list(zip(trace.kernels["stream"], trace.kernels["start"], trace.kernels["end"], strict=True))
+    plain = {p: {"count": 0, "time": 0, "wall": 0, "busy": 0} for p in ("prefill", "decode")}
+    for phase, tid, rs, re_ in ranges:
+        mine = sorted((int(s), int(e)) for t, s, e in ops if t == tid and rs <= s < re_)
+        plain[phase]["count"] += len(mine)
+        plain[phase]["time"] += sum(e - s for s, e in mine)
+        plain[phase]["wall"] += max(e for _, e in mine) - mine[0][0]
+        covered_to = mine[0][0]
+        for s, e in mine:
+            plain[phase]["busy"] += max(0, e - max(s, covered_to))
+            covered_to = max(covered_to, e)
+    for phase, stat in by.items():
+        got = (stat.kernel_count, stat.kernel_time_ns, stat.wall_ns, stat.busy_ns)
+        assert got == tuple(plain[phase].values()), phase
+    assert by["prefill"].avg_kernel_ns is not None and by["decode"].avg_kernel_ns is not None
+    assert by["prefill"].avg_kernel_ns > 5 * by["decode"].avg_kernel_ns  # large-M GEMMs vs one-token steps
+    outside = len(trace.kernels) - by["prefill"].kernel_count - by["decode"].kernel_count
+    assert f", {outside} outside every phase range" in split.reason
+
+
+def test_phase_graph_coverage_and_gaps_next_to_eager_kernels() -> None:
+    # two decode steps on thread 1. Step 1 replays a graph (corr 1: G1 [1000,1010), G2
+    # [1015,1025)) then launches eager E1 [1040,1050); step 2 launches eager E2 [2000,2010) then
+    # replays G3 [2030,2040). Gaps inside the steps: 5 (inside the graph), 15 (G2->E1), 20
+    # (E2->G3); [1050,2000) lies between the steps and is no gap of the phase.
+    kernels = {
+        "device": [0] * 5,
+        "start": [1000, 1015, 1040, 2000, 2030],
+        "end": [1010, 1025, 1050, 2010, 2040],
+        "name": ["g1", "g2", "e1", "e2", "g3"],
+        "correlation": [1, 1, 2, 3, 4],
+    }
+    api = {
+        "thread": [1] * 4,
+        "start": [10, 20, 110, 120],
+        "end": [15, 25, 115, 125],
+        "name": ["cudaGraphLaunch", "cudaLaunchKernel", "cudaLaunchKernel", "cudaGraphLaunch"],
+        "correlation": [1, 2, 3, 4],
+    }
+    ranges = {
+        "thread": [1, 1],
+        "start": [0, 100],
+        "end": [100, 200],
+        "name": ["decode_step", "decode_step"],
+        "source": ["user_annotation"] * 2,
+    }
+    (decode,) = _split(_trace(kernels, api, ranges)).phases
+    assert (decode.steps, decode.wall_ns, decode.busy_ns) == (2, 50 + 40, 50)
+    assert (decode.graph_kernel_count, decode.graph_launch_count, decode.graph_coverage) == (3, 2, 3 / 5)
+    assert [(b.count, b.total_ns) for b in decode.gap_buckets if b.count] == [(3, 5 + 15 + 20)]
+    assert decode.eager_gap_buckets is not None
+    assert [(b.count, b.total_ns) for b in decode.eager_gap_buckets if b.count] == [(2, 15 + 20)]
+    assert {e.name for e in decode.top_eager_kernels} == {"e1", "e2"}

@@ -82,6 +82,40 @@ def test_projection_not_applicable_without_api() -> None:
     assert stats["gpu_step"].gpu_kernel_count == 4  # GPU ranges need no correlation
 
 
+def test_fold_keeps_top_names_and_exact_statistics_of_the_rest() -> None:
+    """Ten unique names with durations 1..10 (plus 'x' twice): a cap of 3 keeps 'x' (total 30),
+    n10 and n9; the other 8 names fold into one row whose median/min/max are over their ranges."""
+    t = Trace(source="u.json", format="kineto")
+    names = [f"n{i}" for i in range(1, 11)] + ["x", "x"]
+    durations = [*range(1, 11), 15, 15]
+    starts = np.arange(len(names)) * 100
+    t.ranges = make_table(
+        RANGE_COLUMNS,
+        {
+            "start": starts,
+            "end": starts + np.array(durations),
+            "name": names,
+            "source": ["user_annotation"] * 12,
+        },
+    )
+    stats = range_summary([t], max_names=3)
+    assert [s.name for s in stats] == ["x", "n10", "n9", "other (8 names)"]
+    other = stats[-1]
+    assert (other.count, other.total_ns, other.min_ns, other.max_ns) == (8, 36, 1, 8)
+    assert other.median_ns == 4.5 and other.std_ns == pytest.approx(np.std(np.arange(1, 9), ddof=1))
+    assert [s.name for s in range_summary([t], max_names=None)][:3] == ["x", "n10", "n9"]
+    assert len(range_summary([t], max_names=None)) == 11
+
+
+def test_max_range_names_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infersight.analyses.ranges import DEFAULT_MAX_RANGE_NAMES, MAX_RANGE_NAMES_ENV, max_range_names
+
+    monkeypatch.setenv(MAX_RANGE_NAMES_ENV, "7")
+    assert max_range_names() == 7
+    monkeypatch.setenv(MAX_RANGE_NAMES_ENV, "many")
+    assert max_range_names() == DEFAULT_MAX_RANGE_NAMES
+
+
 def test_grouped_union_length() -> None:
     group = np.array([1, 0, 1, 1, 0])
     s = np.array([0, 5, 5, 50, 100])
@@ -126,10 +160,25 @@ def test_nvtx_summary_and_projection_match_plain_sql(relative: str) -> None:
         projected = {name: (n, total) for name, n, total in con.execute(_SQL_PROJECTION)}
     finally:
         con.close()
-    stats = [s for s in range_summary(load_traces(path)) if s.source == "nvtx"]
+    traces = load_traces(path)
+    stats = [s for s in range_summary(traces, max_names=None) if s.source == "nvtx"]
     assert {s.name: (s.count, s.total_ns) for s in stats} == summary
     assert {s.name: (s.gpu_kernel_count, s.gpu_time_ns) for s in stats} == projected
     assert any(n > 0 for n, _ in projected.values())
+    # capped: the top names are exact, the folded row holds exactly the rest
+    capped = [s for s in range_summary(traces, max_names=5) if s.source == "nvtx"]
+    top = sorted(summary.items(), key=lambda item: -item[1][1])
+    kept = [s for s in capped if not s.name.startswith("other (")]
+    folded = [s for s in capped if s.name.startswith("other (")]
+    assert {s.name: (s.count, s.total_ns) for s in kept} == {
+        name: figures for name, figures in top[: len(kept)]
+    }
+    assert len(kept) == 5 and folded  # one folded row per NVTX domain with leftover names
+    rest = [name for name in summary if name not in {s.name for s in kept}]
+    assert sum(int(s.name.split("(")[1].split()[0].replace(",", "")) for s in folded) == len(rest)
+    assert sum(s.count for s in folded) == sum(summary[name][0] for name in rest)
+    assert sum(s.total_ns for s in folded) == sum(summary[name][1] for name in rest)
+    assert sum(s.gpu_time_ns or 0 for s in folded) == sum(projected[name][1] for name in rest)
 
 
 def _cpu_trace() -> Trace:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
+import re
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -188,6 +191,88 @@ def test_kernel_straddling_window_edge_is_counted_and_clipped() -> None:
     assert d.kernel_time_ns == 50 + 100
     assert d.busy_ns == 100 and d.idle_ratio == 0.0
     assert np.isclose(d.utilization, 1.0)
+
+
+def test_gaps_between_disjoint_window_intervals_are_not_counted() -> None:
+    # window "step" ranges [0,400) and [1000,1400), clipped to the kernel span [0,1200);
+    # k2 [350,1050) straddles the stretch between them. Busy inside: [0,100) [150,300) [350,400)
+    # | [1000,1050) [1120,1200); gaps inside the intervals 50, 50, 70; [400,1000) is outside.
+    ranges = {"start": [0, 1000], "end": [400, 1400], "name": ["step", "step"], "source": ["nvtx"] * 2}
+    api = {
+        "process": [0] * 4,
+        "thread": [1] * 4,
+        "start": [-50, -40, -30, -20],
+        "end": [-45, -35, -25, -15],
+        "name": ["cudaLaunchKernel"] * 4,
+        "correlation": [1, 2, 3, 4],
+    }
+    t = _trace(_kernels([0, 150, 350, 1120], [100, 300, 1050, 1200]), api=api, ranges=ranges)
+    (d,) = device_timelines(t, "^step$")
+    assert d.window.intervals_ns == [(0, 400), (1000, 1200)]
+    assert (d.wall_ns, d.busy_ns, d.idle_ns) == (600, 430, 170)
+    assert [(b.lower_ns, b.count, b.total_ns) for b in d.gap_buckets if b.count] == [(0, 3, 170)]
+    assert d.graph_coverage == 0.0 and d.eager_gap_buckets is not None  # every kernel eager
+    assert [(b.count, b.total_ns) for b in d.eager_gap_buckets if b.count] == [(3, 170)]
+
+
+GAP_EDGES_NS = (0, 5_000, 20_000, 100_000, 1_000_000)
+
+
+def _plain_union(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(p for p in pairs if p[1] > p[0]):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def _plain_window_gaps(path: Path, regex: str, device: int) -> tuple[int, list[tuple[int, int]], int]:
+    """(window intervals, (count, total) per gap bucket, gaps the naive histogram would add), by SQL
+    over the nsys export and plain loops: busy blocks clipped to each window interval, and only
+    gaps between two blocks of the same interval."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    kernels = con.execute(
+        "SELECT start, end FROM CUPTI_ACTIVITY_KIND_KERNEL WHERE deviceId = ?", (device,)
+    ).fetchall()
+    named = con.execute(
+        "SELECT n.start, n.end, coalesce(n.text, s.value) FROM NVTX_EVENTS n "
+        "LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT NULL"
+    ).fetchall()
+    con.close()
+    first, last = min(s for s, _ in kernels), max(e for _, e in kernels)
+    ranges = [(max(s, first), min(e, last)) for s, e, name in named if name and re.search(regex, name)]
+    windows = _plain_union(ranges)
+    pieces = []  # (window index, start, end) of busy time inside each window interval
+    for s, e in _plain_union(kernels):
+        for i, (ws, we) in enumerate(windows):
+            if min(e, we) > max(s, ws):
+                pieces.append((i, max(s, ws), min(e, we)))
+    pieces.sort(key=lambda p: p[1])
+    inside = [b[1] - a[2] for a, b in itertools.pairwise(pieces) if a[0] == b[0]]
+    across = sum(1 for a, b in itertools.pairwise(pieces) if a[0] != b[0])
+    buckets = []
+    for i, lower in enumerate(GAP_EDGES_NS):
+        upper = GAP_EDGES_NS[i + 1] if i + 1 < len(GAP_EDGES_NS) else None
+        sel = [g for g in inside if g >= lower and (upper is None or g < upper)]
+        buckets.append((len(sel), sum(sel)))
+    return len(windows), buckets, across
+
+
+def test_window_gap_histogram_on_real_nsys_trace_matches_plain_sql() -> None:
+    path = shared_file("nsys/h100x2_llm_train_nsys2026.sqlite")
+    (trace,) = load_traces(path)
+    regex = "^FlashAttnFunc"
+    for d in device_timelines(trace, regex):
+        assert d.device is not None
+        windows, buckets, across = _plain_window_gaps(path, regex, d.device)
+        assert len(d.window.intervals_ns) == windows > 1
+        assert across > 0  # the naive histogram would have counted these stretches outside the window
+        assert [(b.count, b.total_ns) for b in d.gap_buckets] == buckets
+        assert sum(b.total_ns for b in d.gap_buckets) <= d.idle_ns
+        assert d.graph_coverage == 0.0 and d.eager_gap_buckets is not None  # no graphs: all gaps eager
+        assert [(b.count, b.total_ns) for b in d.eager_gap_buckets] == buckets
 
 
 # ---------------------------------------------------------------- CUDA-graph coverage
@@ -495,3 +580,15 @@ def test_graph_coverage_on_piecewise_hip_graph_trace() -> None:
     eager_gaps = plain["eager_gaps"]
     assert isinstance(eager_gaps, list) and d.eager_gap_buckets is not None
     assert sum(b.total_ns for b in d.eager_gap_buckets) == sum(eager_gaps)
+
+
+def test_cpu_capture_has_no_launches_or_graphs_and_says_why() -> None:
+    t = _trace(_kernels([0, 50], [40, 90]))
+    t.device_kind = "cpu"  # dominant CPU operators standing in for kernels
+    (d,) = device_timelines(t)
+    assert d.launch_overhead_ratio is None and d.graph_coverage is None
+    assert (d.launch_overhead_na_reason or "").endswith("there are no kernel launches")
+    assert (d.graph_coverage_na_reason or "").endswith("there are no CUDA graphs")
+    assert "CPU capture" in (d.launch_overhead_na_reason or "") + (d.graph_coverage_na_reason or "")
+    assert d.eager_gap_buckets is None
+    assert [(b.count, b.total_ns) for b in d.gap_buckets if b.count] == [(1, 10)]

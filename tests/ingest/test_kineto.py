@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from tests.conftest import KINETO_DIR, shared_file
 
 import infersight
-from conftest import KINETO_DIR, shared_file
 from infersight.errors import InputError
 from infersight.ingest import kineto_text, load_traces
 from infersight.ingest.kineto import read_kineto

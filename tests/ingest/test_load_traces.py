@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.conftest import shared_file
 
-from conftest import shared_file
 from infersight.errors import InputError
 from infersight.ingest import load_traces
 

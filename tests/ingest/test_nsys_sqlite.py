@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import shared_file
 
-from conftest import shared_file
 from infersight.errors import InputError
 from infersight.ingest import load_traces, nsys_sqlite
 from infersight.ingest.nsys_rep import cached_export_path, export_nsys_report

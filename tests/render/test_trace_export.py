@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO_ROOT, shared_file
 
-from conftest import REPO_ROOT, shared_file
 from infersight.ingest import load_traces
 from infersight.model.trace import TABLE_COLUMNS
 from infersight.render.trace_export import (

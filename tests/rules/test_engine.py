@@ -370,3 +370,146 @@ def test_every_rule_text_renders_on_device_and_phase_metrics(with_api: bool) -> 
                 assert "{" not in render(text, metrics)
             for name in rule.evidence + tuple(e for v in rule.variants for e in v.evidence):
                 assert name in metrics
+
+
+# ---------------------------------------------------------------- device kind (CPU captures)
+
+
+def _finding_text(f: object) -> str:
+    from infersight.rules.finding import Finding
+
+    assert isinstance(f, Finding)
+    gain = f.expected_gain.basis if f.expected_gain else ""
+    return " ".join([f.title, *f.advice, *f.verification, gain, f.confidence_reason]).lower()
+
+
+def test_storm_on_a_cpu_capture_gets_cpu_advice_and_on_a_gpu_the_graph_advice() -> None:
+    gpu = _storm_trace(1200, launch_us=None)
+    cpu = _storm_trace(1200, launch_us=None)
+    cpu.device_kind = "cpu"
+    (gpu_storm,) = [f for f in evaluate_rules(build_global_profile([gpu])) if f.type == "small_kernel_storm"]
+    cpu_findings = evaluate_rules(build_global_profile([cpu]))
+    (cpu_storm,) = [f for f in cpu_findings if f.type == "small_kernel_storm"]
+    assert gpu_storm.id == cpu_storm.id == "small_kernel_storm/dev0"  # same finding type and place
+    assert "cuda graph" in _finding_text(gpu_storm) and "launch-bound" in gpu_storm.title
+    assert "CPU operators" in cpu_storm.title and "dispatch-bound" in cpu_storm.title
+    assert any("torch.compile" in a for a in cpu_storm.advice)
+    assert any("GPU capture" in a for a in cpu_storm.advice)
+    # the same measured conditions and gap figures, only the words differ
+    assert [(e.metric, e.value) for e in cpu_storm.evidence[:2]] == [
+        (e.metric, e.value) for e in gpu_storm.evidence[:2]
+    ]
+    assert cpu_storm.expected_gain is not None and gpu_storm.expected_gain is not None
+    assert cpu_storm.expected_gain.high == pytest.approx(gpu_storm.expected_gain.high)
+    # idle 20/30: the CPU gets the between-operators finding instead of gpu_idle
+    assert {f.type for f in cpu_findings} == {"small_kernel_storm", "cpu_op_gaps"}
+    for f in cpu_findings:
+        text = _finding_text(f)
+        assert "graph" not in text and "nsys-rep" not in text and "the gpu waits" not in text, f.id
+
+
+def test_cpu_demo_findings_speak_of_cpu_operators_only() -> None:
+    from importlib import resources
+
+    from infersight.ingest import load_traces
+
+    demo = resources.files("infersight").joinpath("data/demo/tiny_llama_cpu.pt.trace.json.gz")
+    traces = load_traces(str(demo), cpu_ops_as_kernels=True)
+    profile = build_global_profile(traces)
+    findings = evaluate_rules(profile)
+    assert {f.id for f in findings} >= {"small_kernel_storm/dev0", "small_kernel_storm/phase:decode"}
+    for f in findings:
+        assert f.type in {"small_kernel_storm", "cpu_op_gaps"}
+        assert "graph" not in _finding_text(f), f.id
+        assert "--cpu-ops-as-kernels" in " ".join(f.verification)
+
+
+def test_rules_default_to_gpu_and_one_id_per_device_kind() -> None:
+    rules = load_rules()
+    assert {r.device_kinds for r in rules if r.id in {"gpu_idle", "launch_overhead"}} == {("gpu",)}
+    storms = sorted(r.device_kinds for r in rules if r.id == "small_kernel_storm")
+    assert storms == [("cpu",), ("gpu",)]
+    rule = {
+        "id": "x",
+        "title": "x",
+        "scopes": ["device"],
+        "conditions": [{"metric": "kernel_count", "op": ">", "threshold": 0}],
+        "estimator": "short_gaps",
+        "confidence": "idle",
+    }
+    assert parse_rules({"rule": [rule]})[0].device_kinds == ("gpu",)
+    with pytest.raises(ValueError, match="defined twice for device kind 'gpu'"):
+        parse_rules({"rule": [rule, {**rule, "device_kinds": ["gpu", "cpu"]}]})
+    with pytest.raises(ValueError, match="device_kinds must be some of"):
+        parse_rules({"rule": [{**rule, "device_kinds": ["tpu"]}]})
+
+
+# ---------------------------------------------------------------- noise the rules must not emit
+
+
+def test_launch_time_hidden_behind_a_busy_gpu_gives_no_finding() -> None:
+    # 600 kernels back to back (no idle) each launched by a 5 µs call: launch ratio 50% > 10%, but
+    # min(launch, idle) = 0 is exposed, so there is nothing to recover and no finding
+    profile = build_global_profile([_storm_trace(600, kernel_us=10, gap_us=0, launch_us=5)])
+    (device,) = profile.devices
+    assert device.launch_overhead_ratio is not None and device.launch_overhead_ratio > 0.10
+    assert device.idle_ns == 0
+    assert "launch_overhead" not in {f.type for f in evaluate_rules(profile)}
+
+
+def test_phase_holding_the_whole_device_does_not_repeat_its_findings() -> None:
+    t = _storm_trace(1200, launch_us=None)
+    t.ranges = make_table(
+        RANGE_COLUMNS,
+        {
+            "start": [-1],
+            "end": [10**12],
+            "name": ["prefill"],
+            "source": ["gpu_user_annotation"],
+            "device": [0],
+        },
+    )
+    profile = build_global_profile([t])
+    (phase,) = profile.phases.phases
+    assert (phase.kernel_count, phase.wall_ns) == (
+        profile.devices[0].kernel_count,
+        profile.devices[0].wall_ns,
+    )
+    assert sorted(f.id for f in evaluate_rules(profile)) == ["gpu_idle/dev0", "small_kernel_storm/dev0"]
+    # a decode phase over the same kernels keeps what only its own threshold finds (idle 0.2 > 0.15)
+    t = _storm_trace(100, kernel_us=80, gap_us=20, launch_us=None)
+    t.ranges = make_table(
+        RANGE_COLUMNS,
+        {
+            "start": [-1],
+            "end": [10**12],
+            "name": ["decode"],
+            "source": ["gpu_user_annotation"],
+            "device": [0],
+        },
+    )
+    assert [f.id for f in evaluate_rules(build_global_profile([t]))] == ["gpu_idle/phase:decode"]
+
+
+def test_launch_calls_far_slower_than_a_launch_are_called_start_up() -> None:
+    # 20 kernels, each launched by a 1 ms call right before it (lazy loading / JIT at first launch)
+    t = _storm_trace(20, kernel_us=10, gap_us=1000, launch_us=1000)
+    findings = {f.type: f for f in evaluate_rules(build_global_profile([t]))}
+    launch = findings["launch_overhead"]
+    evidence = {e.metric: e for e in launch.evidence}
+    assert evidence["avg_launch_ns"].value == pytest.approx(1_000_000)
+    assert "selects the 'slow launch calls' advice" in evidence["avg_launch_ns"].note
+    assert "not launch overhead but first-launch work" in launch.advice[0]
+    assert launch.confidence == "low" and "launch calls average 1.00 ms" in launch.confidence_reason
+
+
+def test_idle_held_by_one_long_gap_lowers_confidence() -> None:
+    # 200 kernels of 10 µs with 1 µs gaps, then one 50 ms pause, then 200 more
+    n = 400
+    t = _storm_trace(n, kernel_us=10, gap_us=1, launch_us=None)
+    late = t.kernels["start"].to_numpy() >= 200 * 11 * US
+    t.kernels.loc[late, "start"] += 50_000 * US
+    t.kernels.loc[late, "end"] += 50_000 * US
+    idle = {f.type: f for f in evaluate_rules(build_global_profile([t]))}["gpu_idle"]
+    assert idle.confidence == "medium"
+    assert "1 gap(s) longer than 1 ms hold 99% of the idle time" in idle.confidence_reason

@@ -34,7 +34,7 @@ def windowed_kernels(traces: list[Trace], windows: list[dict[int, Window]]) -> p
         for device, window in per_device.items():
             on = dev == device
             keep[on] = intervals.overlaps_any(ks[on], ke[on], window_arrays(window))
-        names.append(pd.Categorical(k["name"].to_numpy()[keep]))
+        names.append(_kept_names(k["name"], keep))
         durations.append((ke - ks)[keep])
     if not names:
         empty = pd.Categorical([])
@@ -43,6 +43,14 @@ def windowed_kernels(traces: list[Trace], windows: list[dict[int, Window]]) -> p
         )
     full = union_categoricals(names) if len(names) > 1 else names[0]
     return label_kernels(full, np.concatenate(durations))
+
+
+def _kept_names(column: pd.Series, keep: np.ndarray) -> pd.Categorical:
+    """The kept rows of a name column as a Categorical, sliced on codes (no string per row)."""
+    values = column.array
+    if isinstance(values, pd.Categorical):
+        return values[keep].remove_unused_categories()
+    return pd.Categorical(column.to_numpy()[keep])
 
 
 def label_kernels(full: pd.Categorical, durations: np.ndarray) -> pd.DataFrame:

@@ -6,7 +6,9 @@ Two methods, in order:
    markers in ``data/phase_markers.toml`` (vLLM, SGLang, TRT-LLM, HF, generic). A kernel belongs
    to the innermost marked range that its launching API call starts in (host ranges, joined on
    process + correlation, so CUDA-graph kernels follow their ``cudaGraphLaunch``), or that its
-   execution overlaps (GPU annotations).
+   execution overlaps (GPU annotations). In a CPU capture (``--cpu-ops-as-kernels``) the
+   "kernels" are the host thread's own operators: an operator belongs to the range of its own
+   thread that its start lies in (there is no launch to correlate).
 2. **kernel-mix** — the kernel stream is cut into iterations (``ProfilerStep#N`` ranges, else the
    host synchronisations that end each inference step, else gaps > 1 ms) and iterations are
    classified by kernel duration: prefill runs large-M GEMMs and O(S²) attention, so its mean
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -31,10 +33,15 @@ from pandas.api.types import union_categoricals
 from infersight.analyses import intervals
 from infersight.analyses.category_summary import category_summary
 from infersight.analyses.kernel_summary import label_kernels
-from infersight.analyses.launches import kernel_launch_info, launch_calls
+from infersight.analyses.launches import graph_kernel_mask, kernel_launch_info, launch_calls
 from infersight.analyses.ranges import GPU_SOURCE, SUMMARY_SOURCES
-from infersight.analyses.results import PhaseSplit, PhaseStat, Window
-from infersight.analyses.timeline import bucket_gaps
+from infersight.analyses.results import GapBucket, PhaseSplit, PhaseStat, Window
+from infersight.analyses.timeline import (
+    CPU_DEVICE_KIND,
+    bucket_gaps,
+    graph_coverage_from_masks,
+    next_to_eager,
+)
 from infersight.analyses.window import window_arrays
 from infersight.model import Trace
 
@@ -122,8 +129,14 @@ def phase_split(traces: list[Trace], windows: list[dict[int, Window]]) -> PhaseS
 
 
 def _window_kernels(trace: Trace, windows: dict[int, Window]) -> pd.DataFrame:
+    """The trace's kernels inside the windows, with where on the host each one was issued.
+
+    On a GPU the issuing point is the launching API call (thread, start). In a CPU capture the
+    "kernels" are the host thread's own operators (``stream`` = host thread): there is no launch
+    to correlate, so an operator is issued where it runs, on its thread at its own start.
+    """
     k = trace.kernels
-    launch = kernel_launch_info(trace)
+    launch = _cpu_issue_points(k) if trace.device_kind == CPU_DEVICE_KIND else kernel_launch_info(trace)
     keep = np.zeros(len(k), dtype=bool)
     dev = k["device"].to_numpy()
     ks, ke = k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
@@ -145,6 +158,16 @@ def _window_kernels(trace: Trace, windows: dict[int, Window]) -> pd.DataFrame:
     frame["phase"] = NO_PHASE
     frame["step"] = np.int64(-1)
     return frame
+
+
+def _cpu_issue_points(kernels: pd.DataFrame) -> pd.DataFrame:
+    """CPU operators as their own "launch": thread = the operator's host thread, start = its start."""
+    return pd.DataFrame(
+        {
+            "launch_thread": kernels["stream"].to_numpy(np.int64),
+            "launch_start": kernels["start"].to_numpy(np.int64),
+        }
+    )
 
 
 def _label_trace(trace: Trace, windows: dict[int, Window]) -> Labelled:
@@ -189,9 +212,14 @@ def _label_by_annotation(trace: Trace, kernels: pd.DataFrame) -> str | None:
     used = sorted(zip(pairs["phase"].astype(str), pairs["framework"].astype(str), strict=True))
     described = ", ".join(f"{p} ({fw})" for p, fw in used)
     unassigned = int((labels == NO_PHASE).sum())
+    how = (
+        "CPU operators assigned by their own start on the range's host thread"
+        if trace.device_kind == CPU_DEVICE_KIND
+        else "kernels assigned by launch/overlap"
+    )
     return (
-        f"phase ranges matched by name: {described}; {len(kernels) - unassigned} kernels assigned by "
-        f"launch/overlap, {unassigned} outside every phase range"
+        f"phase ranges matched by name: {described}; {len(kernels) - unassigned} {how}, "
+        f"{unassigned} outside every phase range"
     )
 
 
@@ -315,14 +343,19 @@ def _label_by_kernel_mix(trace: Trace, kernels: pd.DataFrame) -> tuple[str, str]
             f"short-kernel ones decode (mean <= {boundary / 1e3:.1f} µs)"
         )
         agree = int(((phase == "decode") == eligible["dk"].to_numpy()).sum())
-        basis += f"; decode-only kernels (split-KV/paged attention, GEMV) agree on {agree}/{len(eligible)}"
+        basis += (
+            f"; decode-style kernels (split-KV/paged attention, GEMV, split-K) agree on "
+            f"{agree}/{len(eligible)} iterations"
+        )
     else:
         # decode-only kernel names alone are not trusted: training traces run GEMV and
         # split-K reductions too; they only corroborate a duration split
+        with_decode_style = int(eligible["dk"].sum())
         return "none", (
             f"no phase annotations; {how} gave {len(eligible)} iterations whose kernel mix is uniform "
-            f"(largest mean-duration ratio {ratios[cut]:.1f}x < {threshold:g}x, decode-only kernels "
-            f"{'in all' if eligible['dk'].all() else 'in none'}): prefill and decode cannot be told apart"
+            f"(largest mean-duration ratio {ratios[cut]:.1f}x < {threshold:g}x; decode-style kernels "
+            f"(GEMV, split-K, split-KV/paged attention) in {with_decode_style} of them, which training "
+            "runs too, so they do not decide alone): prefill and decode cannot be told apart"
         )
     phase_of_iter = dict(zip(eligible.index, phase, strict=True))
     kernels["phase"] = pd.Series(iteration).map(phase_of_iter).fillna(NO_PHASE).to_numpy()
@@ -376,68 +409,102 @@ def _iterations(trace: Trace, kernels: pd.DataFrame, cfg: dict[str, Any]) -> tup
 # ---------------------------------------------------------------- per-phase profile
 
 
-def _phase_stat(phase: str, labelled: list[Labelled]) -> PhaseStat | None:
-    wall = busy = count = ktime = nsteps = launch_ns = 0
-    launch_na: list[str] = []
-    gap_starts: list[np.ndarray] = []
-    gap_ends: list[np.ndarray] = []
-    names: list[pd.Categorical] = []
-    durations: list[np.ndarray] = []
-    for lab in labelled:
-        k = lab.kernels
-        k = k[k["phase"].to_numpy() == phase]
-        if k.empty:
-            continue
-        nsteps += int(k["step"].nunique())
-        for _device, grp in k.groupby("device", sort=False):  # per device
-            spans = grp.groupby("step").agg(s=("start", "min"), e=("end", "max"))
-            span_s, span_e = intervals.union(spans["s"].to_numpy(), spans["e"].to_numpy())
-            bs, be = intervals.union(grp["start"].to_numpy(), grp["end"].to_numpy())
-            wall += int((span_e - span_s).sum())
-            busy += int((be - bs).sum())
+@dataclass
+class _PhaseTimeline:
+    """Wall, busy and idle gaps of one phase, summed over traces and devices."""
+
+    wall: int = 0
+    busy: int = 0
+    gaps: list[np.ndarray] = field(default_factory=list)  # lengths of gaps inside the steps
+    eager_gaps: list[np.ndarray] = field(default_factory=list)  # those an eager kernel ends or starts
+
+    def add(self, kernels: pd.DataFrame, is_graph: np.ndarray) -> None:
+        """One trace's kernels of the phase (positional rows, ``is_graph`` aligned to them).
+
+        Per device, the phase's wall is the union of its step spans (first kernel start to last
+        kernel end of each step), so time between steps (other phases, host work) is not idle
+        of this phase; only gaps lying wholly inside a step span count.
+        """
+        dev = kernels["device"].to_numpy()
+        starts, ends = kernels["start"].to_numpy(np.int64), kernels["end"].to_numpy(np.int64)
+        steps = kernels["step"].to_numpy(np.int64)
+        for device in np.unique(dev):  # per device
+            on = dev == device
+            spans = pd.DataFrame({"step": steps[on], "s": starts[on], "e": ends[on]}).groupby("step")
+            span_s, span_e = intervals.union(spans["s"].min().to_numpy(), spans["e"].max().to_numpy())
+            bs, be = intervals.union(starts[on], ends[on])
+            self.wall += int((span_e - span_s).sum())
+            self.busy += int((be - bs).sum())
             g0, g1 = be[:-1], bs[1:]
             inside = intervals.overlap_lengths(g0, g1, (span_s, span_e)) == (g1 - g0)
-            gap_starts.append(g0[inside])
-            gap_ends.append(g1[inside])
+            g0, g1 = g0[inside], g1[inside]
+            self.gaps.append(g1 - g0)
+            eager = on & ~is_graph
+            near = next_to_eager(g0, g1, starts[eager], ends[eager])
+            self.eager_gaps.append((g1 - g0)[near])
+
+    def buckets(self, eager: bool = False) -> list[GapBucket]:
+        lengths = self.eager_gaps if eager else self.gaps
+        return bucket_gaps(np.concatenate(lengths) if lengths else np.empty(0, np.int64))
+
+
+def _phase_stat(phase: str, labelled: list[Labelled]) -> PhaseStat | None:
+    count = ktime = nsteps = launch_ns = 0
+    timeline = _PhaseTimeline()
+    launch_na: list[str] = []
+    names: list[pd.Categorical] = []
+    durations: list[np.ndarray] = []
+    parts: list[tuple[Trace, pd.DataFrame, np.ndarray]] = []
+    for lab in labelled:
+        k = lab.kernels
+        k = k[k["phase"].to_numpy() == phase].reset_index(drop=True)
+        if k.empty:
+            continue
+        is_graph = graph_kernel_mask(lab.trace, k)
+        parts.append((lab.trace, k, is_graph))
+        nsteps += int(k["step"].nunique())
+        timeline.add(k, is_graph)
         count += len(k)
         d = (k["end"] - k["start"]).to_numpy(np.int64)
         ktime += int(d.sum())
         names.append(pd.Categorical(k["name"]))
         durations.append(d)
-        launched = _launch_time(lab.trace, k)
-        if launched is None:
-            launch_na.append(lab.trace.label())
+        launched, why_na = _launch_time(lab.trace, k)
+        if why_na is not None:
+            launch_na.append(why_na if len(labelled) == 1 else f"{lab.trace.label()}: {why_na}")
         else:
             launch_ns += launched
     if count == 0:
         return None
     all_names = union_categoricals(names) if len(names) > 1 else names[0]
     labelled_kernels = label_kernels(all_names, np.concatenate(durations))
-    gs = np.concatenate(gap_starts) if gap_starts else np.empty(0, np.int64)
-    ge = np.concatenate(gap_ends) if gap_ends else np.empty(0, np.int64)
+    coverage = graph_coverage_from_masks(parts)
+    wall = timeline.wall
     return PhaseStat(
         phase=phase,
         wall_ns=wall,
-        busy_ns=busy,
-        idle_ratio=1.0 - busy / wall if wall > 0 else 0.0,
+        busy_ns=timeline.busy,
+        idle_ratio=1.0 - timeline.busy / wall if wall > 0 else 0.0,
         kernel_count=count,
         kernel_time_ns=ktime,
         avg_kernel_ns=ktime / count,
         steps=nsteps,
         top_categories=category_summary(labelled_kernels)[:TOP_CATEGORIES_PER_PHASE],
-        gap_buckets=bucket_gaps(ge - gs),
+        gap_buckets=timeline.buckets(),
+        eager_gap_buckets=timeline.buckets(eager=True) if coverage.graph_coverage is not None else None,
         launch_overhead_ratio=launch_ns / wall if not launch_na and wall > 0 else None,
-        launch_overhead_na_reason=(
-            f"no kernel-launch API calls recorded in {', '.join(launch_na)}" if launch_na else None
-        ),
+        launch_overhead_na_reason="; ".join(dict.fromkeys(launch_na)) if launch_na else None,
+        **coverage.model_dump(),
     )
 
 
-def _launch_time(trace: Trace, kernels: pd.DataFrame) -> int | None:
-    """Time in the launch calls that launched these kernels (None: no launch calls recorded)."""
+def _launch_time(trace: Trace, kernels: pd.DataFrame) -> tuple[int, str | None]:
+    """Time in the launch calls that launched these kernels, or 0 and why it is not applicable."""
+    if trace.device_kind == CPU_DEVICE_KIND:
+        return 0, "CPU capture: operators run on the host thread itself, there are no kernel launches"
     calls = launch_calls(trace)
     if calls.empty:
-        return None
+        return 0, "no kernel-launch API calls recorded"
     keys = kernels[["process", "correlation"]].drop_duplicates()
     matched = calls.merge(keys, on=["process", "correlation"], how="inner")
-    return int((matched["end"] - matched["start"]).sum())
+    return int((matched["end"] - matched["start"]).sum()), None

@@ -8,13 +8,19 @@ kernels of a ``cudaGraphLaunch`` count for the range that replayed the graph. A 
 
 Everything is vectorised: per thread, launches are sorted by start with prefix sums of their
 kernel count and time; each range is two ``searchsorted`` calls. The busy union per range is
-computed on the (range, kernel) pairs with a grouped cumulative max.
+computed on the (range, kernel) pairs with a grouped cumulative max. The summary groups on
+integer category codes and lists at most :func:`max_range_names` names, so captures where every
+range has its own name (``emit_nvtx``'s ``op_id = N``) cannot blow up the report.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from infersight.analyses import intervals
 from infersight.analyses.results import RangeStat
@@ -25,6 +31,9 @@ GPU_SOURCE = "gpu_user_annotation"
 # Above this many (range, kernel) pairs the per-range busy union is skipped (deeply nested NVTX
 # over millions of kernels); counts and times are still exact.
 MAX_BUSY_PAIRS = 20_000_000
+# range_summary lists this many names (by total time), the rest folded into "other (k names)" rows
+DEFAULT_MAX_RANGE_NAMES = 500
+MAX_RANGE_NAMES_ENV = "INFERSIGHT_MAX_RANGE_NAMES"
 
 
 class Projection:
@@ -35,6 +44,15 @@ class Projection:
         self.time = np.zeros(n, dtype=np.int64)
         self.busy: np.ndarray | None = np.zeros(n, dtype=np.int64)
         self.na_reason = na_reason
+
+
+def is_source(column: pd.Series, source: str) -> np.ndarray:
+    """Rows whose categorical ``source`` is ``source``, compared on codes (no string per row)."""
+    values = column.array
+    if isinstance(values, pd.Categorical):
+        matches = np.flatnonzero(np.asarray(values.categories.astype(str)) == source)
+        return np.isin(values.codes, matches)
+    return (column.astype(str) == source).to_numpy()
 
 
 def selected_ranges(trace: Trace) -> pd.DataFrame:
@@ -50,7 +68,7 @@ def project_ranges(trace: Trace, ranges: pd.DataFrame) -> Projection:
     a host range is charged with the operators of its thread that overlap it, like a GPU range.
     """
     proj = Projection(len(ranges))
-    is_gpu = (ranges["source"].astype(str) == GPU_SOURCE).to_numpy()
+    is_gpu = is_source(ranges["source"], GPU_SOURCE)
     k = trace.kernels
     if is_gpu.any():
         _project_overlapping(trace, ranges, is_gpu, k["device"].to_numpy(), ranges["device"].to_numpy(), proj)
@@ -81,30 +99,86 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 
     Returns the launch frame (with ``count``/``time`` per launch), the kernel row indices sorted
     by their launch position, and per-launch offsets into that order (length n_launch + 1).
+    The (process, correlation) join is done on one int64 key per row (:func:`_join_keys`) with
+    a sort and ``searchsorted``: no pandas merge or MultiIndex on millions of rows.
     """
     k = trace.kernels
     api = trace.api
-    api = api[api["correlation"].to_numpy() >= 0].drop_duplicates(["process", "correlation"])
-    api = (
-        api[["process", "thread", "start", "correlation"]]
-        .sort_values(["process", "thread", "start"], kind="stable")
-        .reset_index(drop=True)
+    api = api[api["correlation"].to_numpy() >= 0]
+    kernel_corr = k["correlation"].to_numpy(np.int64)
+    api_key, kernel_key = _join_keys(
+        api["process"].to_numpy(np.int64),
+        api["correlation"].to_numpy(np.int64),
+        k["process"].to_numpy(np.int64),
+        kernel_corr,
     )
-    api["pos"] = np.arange(len(api), dtype=np.int64)
-    kk = pd.DataFrame(
-        {
-            "process": k["process"].to_numpy(),
-            "correlation": k["correlation"].to_numpy(),
-            "row": np.arange(len(k), dtype=np.int64),
-            "dur": (k["end"] - k["start"]).to_numpy(np.int64),
-        }
-    ).merge(api[["process", "correlation", "pos"]], on=["process", "correlation"], how="inner")
-    kk = kk.sort_values(["pos", "row"], kind="stable")
-    pos = kk["pos"].to_numpy(np.int64)
+    first_call = ~pd.Series(api_key).duplicated().to_numpy()  # one call per (process, correlation)
+    api = api[["process", "thread", "start", "correlation"]][first_call]
+    api_key = api_key[first_call]
+    order = np.lexsort((api["start"].to_numpy(), api["thread"].to_numpy(), api["process"].to_numpy()))
+    api = api.iloc[order].reset_index(drop=True)
+    api_key = api_key[order]
+    key_order = np.argsort(api_key, kind="stable")
+    sorted_keys = api_key[key_order]
+    at = np.searchsorted(sorted_keys, kernel_key).clip(0, max(len(sorted_keys) - 1, 0))
+    matched = np.zeros(len(k), dtype=bool)
+    if len(sorted_keys):  # kernels with correlation -1 (unknown) are never tied to a call
+        matched = (kernel_corr >= 0) & (sorted_keys[at] == kernel_key)
+    rows = np.flatnonzero(matched)
+    pos = key_order[at[rows]].astype(np.int64)
+    order = np.lexsort((rows, pos))
+    rows, pos = rows[order], pos[order]
+    dur = (k["end"].to_numpy(np.int64) - k["start"].to_numpy(np.int64))[rows]
     api["count"] = np.bincount(pos, minlength=len(api)).astype(np.int64)
-    api["time"] = np.bincount(pos, weights=kk["dur"].to_numpy(), minlength=len(api)).astype(np.int64)
+    time = np.zeros(len(api), dtype=np.int64)
+    np.add.at(time, pos, dur)
+    api["time"] = time
     offsets = np.concatenate([[0], np.cumsum(api["count"].to_numpy())]).astype(np.int64)
-    return api, kk["row"].to_numpy(np.int64), offsets
+    return api, rows.astype(np.int64), offsets
+
+
+def _join_keys(
+    first_a: np.ndarray, second_a: np.ndarray, first_b: np.ndarray, second_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One int64 per (first, second) pair of two tables, equal exactly for equal pairs.
+
+    Each column is coded in a space shared by both tables (:func:`_shared_codes`), so the key is
+    ``code_first * n_second + code_second`` whatever the raw values (Kineto thread ids, nsys
+    globalTids near 2**56, -1 for unknown).
+    """
+    first_codes_a, first_codes_b, _ = _shared_codes(first_a, first_b)
+    second_codes_a, second_codes_b, n_second = _shared_codes(second_a, second_b)
+    width = max(n_second, 1)
+    return first_codes_a * width + second_codes_a, first_codes_b * width + second_codes_b
+
+
+def _shared_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes of ``a`` and ``b`` in one shared space, and its size.
+
+    Each side is factorised on its own (a hash pass, nearly free when there are few distinct
+    values, as for the threads of millions of ranges); only the distinct values of ``b`` are then
+    looked up among those of ``a``.
+    """
+    codes_a, uniques_a = pd.factorize(a)
+    codes_b, uniques_b = pd.factorize(b)
+    position = pd.Index(uniques_a).get_indexer(uniques_b)
+    missing = position < 0
+    position[missing] = len(uniques_a) + np.arange(int(missing.sum()))
+    shared_b = position[codes_b] if len(codes_b) else codes_b
+    return codes_a.astype(np.int64), shared_b.astype(np.int64), len(uniques_a) + int(missing.sum())
+
+
+def _sorted_groups(keys: np.ndarray, selected: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(key, row indices) of the selected rows, grouped by key with one sort (no per-key full masks)."""
+    rows = np.flatnonzero(selected)
+    if not len(rows):
+        return []
+    order = np.argsort(keys[rows], kind="stable")
+    rows = rows[order]
+    sorted_keys = keys[rows]
+    cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    firsts = np.concatenate([[0], cuts])
+    return list(zip(sorted_keys[firsts].tolist(), np.split(rows, cuts), strict=True))
 
 
 def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, proj: Projection) -> None:
@@ -114,16 +188,27 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
     lo = np.zeros(len(ranges), dtype=np.int64)
     hi = np.zeros(len(ranges), dtype=np.int64)
     starts = api["start"].to_numpy(np.int64)
-    block_bounds = api.groupby(["process", "thread"], sort=False)["pos"].agg(["min", "max"]).reset_index()
-    rp, rt = ranges["process"].to_numpy(), ranges["thread"].to_numpy()
     rs, re_ = ranges["start"].to_numpy(np.int64), ranges["end"].to_numpy(np.int64)
-    for process, thread, first, last in block_bounds.itertuples(index=False, name=None):  # per host thread
-        sel = host & (rp == process) & (rt == thread)
-        if not sel.any():
+    # host thread of every launch and every range as one code (a thread's launches are contiguous)
+    thread_key, range_key = _join_keys(
+        api["process"].to_numpy(np.int64),
+        api["thread"].to_numpy(np.int64),
+        ranges["process"].to_numpy(np.int64),
+        ranges["thread"].to_numpy(np.int64),
+    )
+    new_block = np.ones(len(api), dtype=bool)
+    new_block[1:] = thread_key[1:] != thread_key[:-1]
+    block_first = np.flatnonzero(new_block)
+    block_end = np.append(block_first[1:], len(api))
+    block_of_key = dict(zip(thread_key[block_first].tolist(), range(len(block_first)), strict=True))
+    for key, rows in _sorted_groups(range_key, host):  # per host thread
+        block = block_of_key.get(int(key))
+        if block is None:  # a thread that launched nothing
             continue
-        block = starts[first : last + 1]
-        lo[sel] = first + np.searchsorted(block, rs[sel], side="left")
-        hi[sel] = first + np.searchsorted(block, re_[sel], side="left")
+        first, end = int(block_first[block]), int(block_end[block])
+        block_starts = starts[first:end]
+        lo[rows] = first + np.searchsorted(block_starts, rs[rows], side="left")
+        hi[rows] = first + np.searchsorted(block_starts, re_[rows], side="left")
     proj.count[host] = (count_cum[hi] - count_cum[lo])[host]
     proj.time[host] = (time_cum[hi] - time_cum[lo])[host]
     k_lo, k_hi = offsets[lo], offsets[hi]
@@ -144,19 +229,35 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
 def grouped_union_length(
     group: np.ndarray, starts: np.ndarray, ends: np.ndarray, n_groups: int
 ) -> np.ndarray:
-    """Union length of the intervals of each group (vectorised grouped sort + cumulative max)."""
+    """Union length of the intervals of each group (vectorised grouped sort + cumulative max).
+
+    Fast path: each group is shifted to its own band of one int64 axis (``group * span + t``),
+    so one argsort orders by (group, start) and one ``maximum.accumulate`` is the running end of
+    every group at once. The pairs come grouped and nearly start-ordered, which the stable sort
+    (timsort) handles in close to linear time. Falls back to lexsort + grouped cummax when the
+    bands would not fit in int64.
+    """
     out = np.zeros(n_groups, dtype=np.int64)
     if group.size == 0:
         return out
-    order = np.lexsort((starts, group))
-    g, s, e = group[order], starts[order], ends[order]
-    running = pd.Series(e).groupby(g).cummax().to_numpy(np.int64)
+    group = group.astype(np.int64)
+    base = int(min(starts.min(), ends.min()))
+    span = int(max(starts.max(), ends.max())) - base + 1
+    if n_groups * span < 2**62:
+        band = group * span - base
+        key_start, key_end = starts + band, ends + band
+        order = np.argsort(key_start, kind="stable")
+        g, s = group[order], key_start[order]
+        running = np.maximum.accumulate(key_end[order])
+    else:
+        order = np.lexsort((starts, group))
+        g, s = group[order], starts[order]
+        running = pd.Series(ends[order]).groupby(g).cummax().to_numpy(np.int64)
     new_block = np.ones(g.size, dtype=bool)
     new_block[1:] = (g[1:] != g[:-1]) | (s[1:] > running[:-1])
     first = np.flatnonzero(new_block)
     last = np.append(first[1:] - 1, g.size - 1)
-    block_len = running[last] - s[first]
-    np.add.at(out, g[first], block_len)
+    np.add.at(out, g[first], running[last] - s[first])
     return out
 
 
@@ -174,10 +275,11 @@ def _project_overlapping(
     """
     k = trace.kernels
     rs, re_ = ranges["start"].to_numpy(np.int64), ranges["end"].to_numpy(np.int64)
-    for key in np.unique(range_key[selected]):
-        sel = selected & (range_key == key)
-        on = kernel_key == key
-        ks, ke = k["start"].to_numpy(np.int64)[on], k["end"].to_numpy(np.int64)[on]
+    kernel_groups = dict(_sorted_groups(kernel_key.astype(np.int64), np.ones(len(k), dtype=bool)))
+    all_starts, all_ends = k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
+    for key, sel in _sorted_groups(range_key.astype(np.int64), selected):
+        on = kernel_groups.get(key, np.empty(0, dtype=np.int64))
+        ks, ke = all_starts[on], all_ends[on]
         s_sorted, e_sorted = np.sort(ks), np.sort(ke)
         # kernels overlapping [a, b): started before b minus ended at or before a
         started = np.searchsorted(s_sorted, re_[sel], side="left")
@@ -202,52 +304,127 @@ def _active_integral(s_sorted: np.ndarray, e_sorted: np.ndarray, t: np.ndarray) 
     return (ns * t - cs[ns]) - (ne * t - ce[ne])
 
 
-def range_summary(traces: list[Trace]) -> list[RangeStat]:
-    """One row per (name, domain, source) over all traces, by total range time descending."""
-    frames = []
-    reasons: dict[tuple[str, str, str], str] = {}
-    for trace in traces:
-        r = selected_ranges(trace)
-        if r.empty:
-            continue
-        proj = project_ranges(trace, r)
-        frame = pd.DataFrame(
-            {
-                "name": r["name"].astype(str).to_numpy(),
-                "domain": r["domain"].astype(str).to_numpy(),
-                "source": r["source"].astype(str).to_numpy(),
-                "duration": (r["end"] - r["start"]).to_numpy(np.int64),
-                "gpu_count": proj.count,
-                "gpu_time": proj.time,
-                "gpu_busy": proj.busy if proj.busy is not None else np.zeros(len(r), dtype=np.int64),
-            }
-        )
-        host = (frame["source"] != GPU_SOURCE).to_numpy()
-        if proj.na_reason is not None:
-            keys = frame.loc[host, ["name", "domain", "source"]].drop_duplicates()
-            for name, domain, source in keys.itertuples(index=False, name=None):
-                reasons[(name, domain, source)] = proj.na_reason
-        if proj.busy is None:
-            frame["gpu_busy"] = np.where(host, -1, frame["gpu_busy"])
-        frames.append(frame)
-    if not frames:
+def max_range_names() -> int:
+    """How many range names :func:`range_summary` lists before folding the rest (env override)."""
+    raw = os.environ.get(MAX_RANGE_NAMES_ENV, "").strip()
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_RANGE_NAMES
+    except ValueError:
+        value = DEFAULT_MAX_RANGE_NAMES
+    return max(value, 1)
+
+
+@dataclass(frozen=True)
+class _RangeRows:
+    """The summarised ranges of one trace: categorical labels and per-range figures."""
+
+    name: pd.Categorical
+    domain: pd.Categorical
+    source: pd.Categorical
+    duration: np.ndarray
+    gpu_count: np.ndarray
+    gpu_time: np.ndarray
+    gpu_busy: np.ndarray  # -1: busy union skipped for this range (too many pairs)
+    host: np.ndarray
+    na_reason: str | None  # why host ranges of this trace have no projection
+
+
+def _range_rows(trace: Trace) -> _RangeRows | None:
+    r = selected_ranges(trace)
+    if r.empty:
+        return None
+    proj = project_ranges(trace, r)
+    host = ~is_source(r["source"], GPU_SOURCE)
+    busy = proj.busy if proj.busy is not None else np.where(host, -1, 0)
+    return _RangeRows(
+        name=_as_categorical(r["name"]),
+        domain=_as_categorical(r["domain"]),
+        source=_as_categorical(r["source"]),
+        duration=(r["end"] - r["start"]).to_numpy(np.int64),
+        gpu_count=proj.count,
+        gpu_time=proj.time,
+        gpu_busy=np.asarray(busy, dtype=np.int64),
+        host=host,
+        na_reason=proj.na_reason,
+    )
+
+
+def _as_categorical(column: pd.Series) -> pd.Categorical:
+    """The column as a Categorical with string categories (the model's string columns are)."""
+    values = column.array
+    if not isinstance(values, pd.Categorical):
+        return pd.Categorical(column.astype(str).to_numpy())
+    if pd.api.types.is_string_dtype(values.categories.dtype):
+        return values  # already string categories: no copy of (possibly millions of) names
+    return pd.Categorical.from_codes(values.codes, categories=values.categories.astype(str))
+
+
+def _union(parts: list[pd.Categorical]) -> pd.Categorical:
+    return union_categoricals(parts) if len(parts) > 1 else parts[0]
+
+
+def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[RangeStat]:
+    """One row per (name, domain, source) over all traces, by total range time descending.
+
+    At most ``max_names`` rows (default :func:`max_range_names`; ``None``: no limit) are the
+    names with the largest total time; the other names of each (domain, source) are folded into
+    one last row named ``other (<k> names)`` whose statistics are over all their ranges. Why:
+    ``emit_nvtx``-style captures give every range its own name (``aten::mm, op_id = 1234``), and
+    one row object per name would cost more memory than the trace itself.
+
+    Grouping is on integer codes (name, domain and source categories combined into one int64
+    key), never on strings.
+    """
+    limit = max_range_names() if max_names == -1 else max_names
+    parts = [part for part in (_range_rows(trace) for trace in traces) if part is not None]
+    if not parts:
         return []
-    allr = pd.concat(frames, ignore_index=True)
-    grouped = allr.groupby(["name", "domain", "source"], sort=False)
+    names = _union([p.name for p in parts])
+    domains = _union([p.domain for p in parts])
+    sources = _union([p.source for p in parts])
+    n_sources = max(len(sources.categories), 1)
+    n_pairs = max(len(domains.categories), 1) * n_sources
+    key = names.codes.astype(np.int64) * n_pairs + domains.codes.astype(np.int64) * n_sources + sources.codes
+    group, group_keys = pd.factorize(key)
+    duration = np.concatenate([p.duration for p in parts])
+    final, labels = _fold_small_groups(
+        group, np.asarray(group_keys, dtype=np.int64), duration, limit, n_pairs
+    )
+    reasons = sorted({p.na_reason for p in parts if p.na_reason is not None})
+    reason_code = np.concatenate(
+        [np.where(p.host, reasons.index(p.na_reason), -1) if p.na_reason else np.full(len(p.host), -1)
+         for p in parts]
+    )  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "group": final,
+            "duration": duration,
+            "gpu_count": np.concatenate([p.gpu_count for p in parts]),
+            "gpu_time": np.concatenate([p.gpu_time for p in parts]),
+            "gpu_busy": np.concatenate([p.gpu_busy for p in parts]),
+            "reason": reason_code,
+        }
+    )
+    grouped = frame.groupby("group", sort=True)
     stats = grouped["duration"].agg(["count", "sum", "mean", "median", "min", "max", "std"])
     stats["std"] = stats["std"].fillna(0.0)
-    gpu = grouped[["gpu_count", "gpu_time", "gpu_busy"]].sum()
+    stats[["gpu_count", "gpu_time", "gpu_busy"]] = grouped[["gpu_count", "gpu_time", "gpu_busy"]].sum()
     stats["busy_unknown"] = grouped["gpu_busy"].min() < 0
-    stats = stats.join(gpu).sort_values("sum", ascending=False).reset_index()
+    stats["reason"] = grouped["reason"].max()
+    stats["folded"] = [labels[g][1] > 0 for g in stats.index.tolist()]
+    stats = stats.sort_values(["folded", "sum"], ascending=[True, False], kind="stable")
     out = []
-    for row in stats.to_dict("records"):
-        name, domain, source = str(row["name"]), str(row["domain"]), str(row["source"])
-        reason = reasons.get((name, domain, source))
+    for group_id, row in zip(stats.index.tolist(), stats.to_dict("records"), strict=True):
+        code, folded_names = labels[group_id]
+        pair = code % n_pairs
+        reason = reasons[int(row["reason"])] if row["reason"] >= 0 else None
         out.append(
             RangeStat(
-                name=name,
-                domain=domain,
-                source=source,
+                name=f"other ({folded_names:,} names)"
+                if folded_names
+                else str(names.categories[code // n_pairs]),
+                domain=str(domains.categories[pair // n_sources]),
+                source=str(sources.categories[pair % n_sources]),
                 count=int(row["count"]),
                 total_ns=int(row["sum"]),
                 avg_ns=float(row["mean"]),
@@ -262,3 +439,34 @@ def range_summary(traces: list[Trace]) -> list[RangeStat]:
             )
         )
     return out
+
+
+def _fold_small_groups(
+    group: np.ndarray, group_keys: np.ndarray, duration: np.ndarray, limit: int | None, n_pairs: int
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Final row id per range, and per final row (key, number of names folded into it; 0: none).
+
+    The ``limit`` groups with the largest total duration (ties: first seen) keep their row;
+    the others are merged per (domain, source) pair, the pair being ``key % n_pairs``.
+    """
+    n_groups = len(group_keys)
+    if limit is None or n_groups <= limit:
+        return group, [(int(k), 0) for k in group_keys.tolist()]
+    totals = np.bincount(group, weights=duration, minlength=n_groups)
+    # the limit-th largest total by partition (O(n)); only the kept groups are sorted
+    threshold = np.partition(totals, n_groups - limit)[n_groups - limit]
+    above = np.flatnonzero(totals > threshold)
+    tied = np.flatnonzero(totals == threshold)[: limit - len(above)]  # first seen wins a tie
+    kept = np.concatenate([above, tied])
+    kept = kept[np.lexsort((kept, -totals[kept]))]
+    is_kept = np.zeros(n_groups, dtype=bool)
+    is_kept[kept] = True
+    rest = np.flatnonzero(~is_kept)
+    final_of_group = np.empty(n_groups, dtype=np.int64)
+    final_of_group[kept] = np.arange(limit)
+    pair_codes, pairs = pd.factorize(group_keys[rest] % n_pairs)
+    final_of_group[rest] = limit + pair_codes
+    folded = np.bincount(pair_codes, minlength=len(pairs))
+    labels = [(int(k), 0) for k in group_keys[kept].tolist()]
+    labels += [(int(p), int(n)) for p, n in zip(np.asarray(pairs).tolist(), folded.tolist(), strict=True)]
+    return final_of_group[group], labels

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from infersight.rules.finding import Finding
+from infersight.theory.report import TheoryReport
 
 REPORT_SCHEMA_VERSION = "1.0"
 
@@ -182,6 +183,13 @@ class PhaseStat(BaseModel):
     gap_buckets: list[GapBucket] = Field(
         default_factory=list, description="idle gaps between busy blocks inside the phase's steps"
     )
+    eager_gap_buckets: list[GapBucket] | None = Field(
+        default=None,
+        description=(
+            "the phase's gap histogram restricted to gaps next to an eager kernel; None when graph "
+            "coverage is not applicable"
+        ),
+    )
     launch_overhead_ratio: float | None = Field(
         None, description="time in the launch calls of this phase's kernels / phase wall time"
     )
@@ -239,3 +247,7 @@ class AnalysisReport(BaseModel):
     tool_version: str
     profile: GlobalProfile
     findings: list[Finding]
+    theory: TheoryReport | None = Field(
+        default=None,
+        description="roofline theory and measured vs theory (analyze --model/--config); None without a model",
+    )

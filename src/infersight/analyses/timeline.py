@@ -39,7 +39,9 @@ from infersight.model import Trace
 # Gap buckets of the SPEC §4 kernel-level drill-down, in ns: <5 µs, 5-20, 20-100, 100 µs-1 ms, >1 ms.
 GAP_BUCKET_EDGES_NS: tuple[int, ...] = (0, 5_000, 20_000, 100_000, 1_000_000)
 PAGEABLE = "pageable"
+CPU_DEVICE_KIND = "cpu"  # Trace.device_kind of a CPU-only capture read with --cpu-ops-as-kernels
 TOP_EAGER_KERNELS = 5
+CORRELATION_SAMPLE = 4096  # kernels tried first when checking that kernels correlate with API calls
 
 
 def device_timelines(trace: Trace, window_nvtx: str | None = None) -> list[DeviceTimeline]:
@@ -64,7 +66,7 @@ def device_timeline(trace: Trace, device: int, window: Window) -> DeviceTimeline
     clipped = intervals.overlap_lengths(ks, ke, win)
     windowed = k[in_window].assign(duration=clipped[in_window])
     is_graph = graph_kernel_mask(trace, windowed)
-    coverage = _coverage([(trace, windowed, is_graph)])
+    coverage = graph_coverage_from_masks([(trace, windowed, is_graph)])
     eager_buckets = (
         None
         if coverage.graph_coverage is None
@@ -89,7 +91,7 @@ def device_timeline(trace: Trace, device: int, window: Window) -> DeviceTimeline
         launch_overhead_ratio=(launch_ns / wall if launch_ns is not None and wall > 0 else None),
         launch_overhead_na_reason=launch_reason,
         transfers=_transfers(trace, device, win),
-        gap_buckets=gap_buckets(busy_s, busy_e),
+        gap_buckets=gap_buckets(busy_s, busy_e, win),
         eager_gap_buckets=eager_buckets,
         **coverage.model_dump(),
     )
@@ -107,18 +109,21 @@ def graph_coverage(parts: Sequence[tuple[Trace, pd.DataFrame]]) -> GraphCoverage
             [(lab.trace, lab.kernels[lab.kernels["phase"].to_numpy() == phase]) for lab in labelled]
         ).model_dump()
     """
-    return _coverage([(trace, kernels, graph_kernel_mask(trace, kernels)) for trace, kernels in parts])
+    return graph_coverage_from_masks(
+        [(trace, kernels, graph_kernel_mask(trace, kernels)) for trace, kernels in parts]
+    )
 
 
-def _coverage(parts: Sequence[tuple[Trace, pd.DataFrame, np.ndarray]]) -> GraphCoverage:
-    """Graph coverage from kernels with their graph mask already computed."""
+def graph_coverage_from_masks(parts: Sequence[tuple[Trace, pd.DataFrame, np.ndarray]]) -> GraphCoverage:
+    """:func:`graph_coverage` for kernels whose graph mask (:func:`graph_kernel_mask`) the caller
+    already has, so big kernel tables are joined to their launches once."""
     parts = [(trace, kernels, mask) for trace, kernels, mask in parts if not kernels.empty]
     if not parts:
         return GraphCoverage(graph_coverage_na_reason="no kernels")
     reasons = [
         f"{trace.label()}: {reason}" if len(parts) > 1 else reason
-        for trace, kernels, _ in parts
-        if (reason := graph_coverage_na_reason(trace, kernels)) is not None
+        for trace, kernels, mask in parts
+        if (reason := _coverage_na_reason(trace, kernels, mask)) is not None
     ]
     if reasons:
         return GraphCoverage(graph_coverage_na_reason="; ".join(reasons))
@@ -139,6 +144,31 @@ def _coverage(parts: Sequence[tuple[Trace, pd.DataFrame, np.ndarray]]) -> GraphC
         graph_launch_count=launches,
         top_eager_kernels=_top_kernels(pd.concat(eager, ignore_index=True)),
     )
+
+
+def _coverage_na_reason(trace: Trace, kernels: pd.DataFrame, is_graph: np.ndarray) -> str | None:
+    """Why graph coverage is not applicable (None: it is); a CPU capture has no CUDA graphs.
+
+    Coverage is applicable when graph kernels were recognised, or when some kernel correlates
+    with a recorded API call. The full check joins every kernel with the deduplicated API
+    table (seconds for a million rows), so a correlating kernel is first looked for among the
+    first rows: finding one there settles it; only when none does, the full check runs.
+    """
+    if trace.device_kind == CPU_DEVICE_KIND:
+        return "CPU capture: operators run on host threads, there are no CUDA graphs"
+    if bool(is_graph.any()) or _some_kernel_correlates(trace, kernels.iloc[:CORRELATION_SAMPLE]):
+        return None
+    return graph_coverage_na_reason(trace, kernels)
+
+
+def _some_kernel_correlates(trace: Trace, kernels: pd.DataFrame) -> bool:
+    """Does one of these (few) kernels share (process, correlation) with an API call?"""
+    api = trace.api
+    if api.empty or kernels.empty:
+        return False
+    near = api[np.isin(api["correlation"].to_numpy(), kernels["correlation"].to_numpy())]
+    keys = ["process", "correlation"]
+    return not near[keys].merge(kernels[keys].drop_duplicates(), on=keys, how="inner").empty
 
 
 def _durations(kernels: pd.DataFrame) -> np.ndarray:
@@ -183,7 +213,8 @@ def eager_gap_buckets(
     busy_starts: np.ndarray,
     busy_ends: np.ndarray,
 ) -> list[GapBucket]:
-    """Histogram of the idle gaps that an eager kernel ends or starts.
+    """Histogram of the idle gaps (inside the window, see :func:`window_gaps`) that an eager
+    kernel ends or starts.
 
     A gap between busy blocks is next to an eager kernel exactly when the union of the eager
     kernels (clipped to the window) has a block ending where the gap starts or starting where
@@ -192,15 +223,37 @@ def eager_gap_buckets(
     a graph replay are not.
     """
     eager_s, eager_e = intervals.clip(starts[~is_graph], ends[~is_graph], win)
-    gap_start, gap_end = busy_ends[:-1], busy_starts[1:]
-    adjacent = np.isin(gap_start, eager_e) | np.isin(gap_end, eager_s)
-    return bucket_gaps((gap_end - gap_start)[adjacent])
+    gap_start, gap_end = window_gaps(busy_starts, busy_ends, win)
+    return bucket_gaps((gap_end - gap_start)[next_to_eager(gap_start, gap_end, eager_s, eager_e)])
+
+
+def next_to_eager(
+    gap_start: np.ndarray, gap_end: np.ndarray, eager_starts: np.ndarray, eager_ends: np.ndarray
+) -> np.ndarray:
+    """Per idle gap: does an eager kernel end where it starts or start where it ends?
+
+    The eager kernels are unioned first, so a block of overlapping eager kernels counts by its
+    outer edges (the gaps are between busy blocks: nothing else runs at their edges).
+    """
+    es, ee = intervals.union(eager_starts, eager_ends)
+    return _sorted_contains(ee, gap_start) | _sorted_contains(es, gap_end)
+
+
+def _sorted_contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """``np.isin(queries, sorted_values)`` for an already sorted array, by binary search
+    (np.isin re-sorts both sides: seconds for a million gaps)."""
+    if sorted_values.size == 0:
+        return np.zeros(queries.shape, dtype=bool)
+    i = np.minimum(np.searchsorted(sorted_values, queries), sorted_values.size - 1)
+    return sorted_values[i] == queries
 
 
 def _launch_overhead(
     trace: Trace, device: int, win: tuple[np.ndarray, np.ndarray]
 ) -> tuple[int | None, int | None, str | None]:
     """(count, window-clipped ns, reason-if-not-applicable) of this device's launch calls."""
+    if trace.device_kind == CPU_DEVICE_KIND:
+        return None, None, "CPU capture: operators run on host threads, there are no kernel launches"
     if trace.api.empty:
         return None, None, "the trace has no CUDA/HIP API calls (runtime/driver tracing was off)"
     calls = launch_calls(trace)
@@ -221,9 +274,29 @@ def _launch_overhead(
     return int(touching.sum()), int(intervals.overlap_lengths(cs, ce, win).sum()), None
 
 
-def gap_buckets(busy_starts: np.ndarray, busy_ends: np.ndarray) -> list[GapBucket]:
-    """Histogram of idle gaps between consecutive busy blocks (already unioned and sorted)."""
-    return bucket_gaps(busy_starts[1:] - busy_ends[:-1])
+def window_gaps(
+    busy_starts: np.ndarray, busy_ends: np.ndarray, win: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the idle gaps between consecutive busy blocks (unioned, sorted).
+
+    With a window of several disjoint intervals (``--window-nvtx`` matching several ranges),
+    only gaps lying wholly inside one window interval count: the stretch from the last kernel
+    of one interval to the first of the next spans time outside the window, which is neither
+    idle nor measured.
+    """
+    gap_start, gap_end = busy_ends[:-1], busy_starts[1:]
+    if win is None or win[0].size <= 1:  # one interval holds every busy block: all gaps are inside
+        return gap_start, gap_end
+    inside = intervals.overlap_lengths(gap_start, gap_end, win) == gap_end - gap_start
+    return gap_start[inside], gap_end[inside]
+
+
+def gap_buckets(
+    busy_starts: np.ndarray, busy_ends: np.ndarray, win: tuple[np.ndarray, np.ndarray] | None = None
+) -> list[GapBucket]:
+    """Histogram of idle gaps between consecutive busy blocks, inside the window's intervals."""
+    gap_start, gap_end = window_gaps(busy_starts, busy_ends, win)
+    return bucket_gaps(gap_end - gap_start)
 
 
 def bucket_gaps(lengths: np.ndarray) -> list[GapBucket]:

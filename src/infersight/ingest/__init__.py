@@ -7,9 +7,12 @@ raises :class:`infersight.errors.InputError` for anything it cannot read.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from infersight.errors import InputError
+from infersight.ingest.checks import clock_offset_notes
+from infersight.ingest.parallel import load_files
 from infersight.model import Trace
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -37,7 +40,10 @@ def _load_directory(directory: Path, *, cpu_ops_as_kernels: bool) -> list[Trace]
     files = sorted(f for f in directory.iterdir() if f.is_file() and _looks_like_trace(f))
     if not files:
         raise InputError(directory, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)")
-    return [_load_file(f, cpu_ops_as_kernels=cpu_ops_as_kernels) for f in files]
+    loader = functools.partial(_load_file, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    traces = load_files(files, loader)  # one process per rank file (INFERSIGHT_WORKERS)
+    clock_offset_notes(traces)
+    return traces
 
 
 TRACE_JSON_KEYS = (b'"traceEvents"', b'"schemaVersion"', b'"deviceProperties"')

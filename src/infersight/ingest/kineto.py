@@ -18,6 +18,7 @@ into integer ns in the text before parsing, so no digit is lost.
 from __future__ import annotations
 
 import operator
+import os
 import re
 import zlib
 from itertools import compress, repeat
@@ -30,6 +31,7 @@ import pandas as pd
 
 from infersight.errors import InputError
 from infersight.ingest import kineto_text
+from infersight.ingest.checks import stream_overlap_note
 from infersight.ingest.kineto_columns import Event, EventBatch, event_batch, values
 from infersight.ingest.kineto_tables import (
     API_SOURCES,
@@ -44,6 +46,8 @@ from infersight.ingest.kineto_tables import (
 from infersight.model.trace import GpuInfo, Trace
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024**3
+# Environment override of the cap (bytes), e.g. INFERSIGHT_MAX_DECOMPRESSED_BYTES=17179869184 for 16 GiB.
+MAX_DECOMPRESSED_ENV = "INFERSIGHT_MAX_DECOMPRESSED_BYTES"
 GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, no raw/zlib streams
 
@@ -74,7 +78,7 @@ def read_kineto(
     path: Path,
     *,
     cpu_ops_as_kernels: bool = False,
-    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    max_decompressed_bytes: int | None = None,
 ) -> Trace:
     """Read one Kineto/PyTorch-profiler trace file (one rank) into a :class:`Trace`.
 
@@ -82,11 +86,14 @@ def read_kineto(
     thread, the outermost ops whose self time is at least half their duration; see
     :func:`~infersight.ingest.kineto_columns.dominant_mask`) as the kernel timeline of a pseudo
     device 0 (ignored, with a note, when the trace has GPU kernels).
+    ``max_decompressed_bytes`` caps the text held in memory (a gzip bomb stops there); default
+    :func:`max_decompressed_bytes` (4 GiB, or ``$INFERSIGHT_MAX_DECOMPRESSED_BYTES``).
     Raises :class:`InputError` for anything unreadable, truncated or not a Kineto trace.
     """
     path = Path(path)
     notes: list[str] = []
-    document, ts_in_ns = _load_document(path, _read_bytes(path, max_decompressed_bytes), notes)
+    limit = max_decompressed_bytes if max_decompressed_bytes is not None else decompressed_limit(path)
+    document, ts_in_ns = _load_document(path, _read_bytes(path, limit), notes)
     events, top = _trace_events(path, document)
     buckets = _bucket_by_category(path, events)
     batches = {cat: event_batch(buckets[cat], ts_in_ns=ts_in_ns) for cat in WANTED_CATS}
@@ -104,15 +111,39 @@ def read_kineto(
     if trace.device_kind == "gpu":
         _complete_gpus(trace)
         notes.extend(correlation_notes(trace.kernels, trace.api))
+        overlap = stream_overlap_note(trace.kernels)
+        if overlap:
+            notes.append(overlap)
     trace.check_schema()
     return trace
+
+
+def decompressed_limit(path: Path) -> int:
+    """The decompressed-size cap: ``$INFERSIGHT_MAX_DECOMPRESSED_BYTES`` if set, else 4 GiB."""
+    raw = os.environ.get(MAX_DECOMPRESSED_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_DECOMPRESSED_BYTES
+    try:
+        value = int(float(raw))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InputError(path, f"{MAX_DECOMPRESSED_ENV}={raw!r} is not a positive number of bytes")
+    return value
+
+
+def _size_text(size: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("kiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def _read_bytes(path: Path, limit: int) -> bytes:
     """The file's (decompressed) bytes, refusing anything larger than ``limit``."""
     too_big = (
-        f"larger than {limit / 1024**3:.1f} GiB once decompressed; raise the limit "
-        "(max_decompressed_bytes) if this trace is genuine"
+        f"larger than {_size_text(limit)} once decompressed (a gzip bomb, or a huge trace); if it is "
+        f"genuine, raise the cap with {MAX_DECOMPRESSED_ENV}=<bytes>"
     )
     try:
         if path.stat().st_size > limit:

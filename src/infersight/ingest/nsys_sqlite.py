@@ -48,6 +48,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from infersight.errors import InputError
+from infersight.ingest.checks import stream_overlap_note
 from infersight.model.trace import (
     API_COLUMNS,
     KERNEL_COLUMNS,
@@ -177,6 +178,9 @@ def _read(path: Path, conn: sqlite3.Connection) -> Trace:
     trace.notes.extend(nvtx_notes)
     trace.gpus = _gpus(schema, trace.kernels, trace.notes)
     trace.notes.extend(_launch_notes(trace.kernels, trace.api))
+    overlap = stream_overlap_note(trace.kernels)
+    if overlap:
+        trace.notes.append(overlap)
     return trace
 
 

@@ -23,6 +23,7 @@ from infersight.render.sections import (
     transfers_section,
 )
 from infersight.render.terminal import DEFAULT_TOP
+from infersight.render.theory import report_sections as theory_sections
 from infersight.rules.finding import Finding
 
 HTML_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # CommonMark: only these can begin raw HTML
@@ -47,6 +48,7 @@ def render_markdown(report: AnalysisReport, *, top: int = DEFAULT_TOP) -> str:
         kernels_section(report, top),
         ranges_section(report, top),
         phases_section(report),
+        *theory_sections(report),
     ):
         parts += _section(section)
     parts += _findings(report.findings)
@@ -69,7 +71,8 @@ def _cell(text: str) -> str:
 def _section(section: Section) -> list[str]:
     lines = [f"## {_md(section.title)}", ""]
     if not section.rows:
-        return [*lines, "_None in this trace._", ""]
+        reason = f" ({_md(section.empty_reason)})" if section.empty_reason else ""
+        return [*lines, f"_None in this trace{reason}._", ""]
     align = ["---:" if i in section.right_aligned else "---" for i in range(len(section.headers))]
     lines.append("| " + " | ".join(_cell(h) for h in section.headers) + " |")
     lines.append("| " + " | ".join(align) + " |")

@@ -31,6 +31,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     right_aligned: set[int] = field(default_factory=set)
     wrapping: set[int] = field(default_factory=set)  # text columns that may wrap; the rest never do
+    empty_reason: str = ""  # why the table has no rows, when that is worth saying
 
 
 # ---------------------------------------------------------------- units
@@ -422,6 +423,7 @@ def phases_section(report: AnalysisReport) -> Section:
             fmt_duration(p.kernel_time_ns),
             fmt_duration(p.avg_kernel_ns),
             _phase_launch_cell(p),
+            "n/a" if p.graph_coverage is None else fmt_pct(p.graph_coverage),
             ", ".join(f"{c.category} {fmt_pct(c.share)}" for c in p.top_categories[:3]) or "-",
         ]
         for p in split.phases
@@ -436,6 +438,7 @@ def phases_section(report: AnalysisReport) -> Section:
         "kernel time",
         "avg kernel",
         "launch %",
+        "graph %",
         "top categories",
     ]
     return Section(
@@ -453,8 +456,9 @@ def phases_section(report: AnalysisReport) -> Section:
                 ],
             ),
         ],
-        right_aligned=set(range(1, 9)),
-        wrapping={9},
+        right_aligned=set(range(1, 10)),
+        wrapping={10},
+        empty_reason=f"{split.method}: {split.reason}" if split.reason else "",
     )
 
 

@@ -33,6 +33,7 @@ from infersight.render.sections import (
     traces_section,
     transfers_section,
 )
+from infersight.render.theory import report_sections as theory_sections
 from infersight.rules.finding import Finding
 
 DEFAULT_TOP = 15
@@ -60,6 +61,7 @@ def render_terminal(report: AnalysisReport, console: Console, *, top: int = DEFA
         kernels_section(report, top),
         ranges_section(report, top),
         phases_section(report),
+        *theory_sections(report),
     ):
         _print_section(console, section)
     _print_findings(console, report.findings)
@@ -76,7 +78,10 @@ def render_terminal_text(report: AnalysisReport, *, top: int = DEFAULT_TOP, widt
 def _print_section(console: Console, section: Section) -> None:
     console.print()
     if not section.rows:
-        console.print(Text(section.title, style="bold"), Text(" — none in this trace", style="dim"))
+        detail = " — none in this trace"
+        if section.empty_reason:
+            detail += f" ({section.empty_reason})"
+        console.print(Text(section.title, style="bold"), Text(detail, style="dim"))
         return
     # Pick the roomiest layout that fits, so rich never crops values away on narrow terminals:
     # 0 = numbers on one line and names readable; 1 = text wraps freely; 2 = everything folds.

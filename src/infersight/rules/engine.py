@@ -7,7 +7,10 @@ may list advice *variants*, each with its own conditions: the first variant whos
 hold (one without conditions always does) adds its advice and may swap the estimator, so e.g.
 "capture in CUDA graphs" and "the run already replays graphs; widen capture" are both data.
 Expected gain comes from a named *estimator* (code, below) that reads measured numbers of that
-scope, and confidence from a named *confidence* function that says why it is not high.
+scope, and confidence from a named *confidence* function that says why it is not high. A finding
+whose estimated gain is zero (e.g. launch calls fully hidden behind a busy GPU) is dropped: there
+is nothing to act on. A phase that holds exactly the kernels of the only device repeats that
+device's findings, so the repeats are dropped too (its own phase thresholds may still fire).
 
 Units follow the profile: every time metric is in nanoseconds and named ``*_ns`` (evidence
 carries unit "ns"), ratios are fractions. In rule texts a ``*_ns`` placeholder without a format
@@ -42,6 +45,8 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 SHORT_GAP_BOUND_NS = 100_000  # gaps below 100 µs: launch/dispatch latency (SPEC §4 gap buckets)
 SHORT_HOST_GAP_BOUND_NS = 1_000_000  # gaps below 1 ms: host overhead rather than waits
 SMALL_SAMPLE_KERNELS = 1000
+SLOW_LAUNCH_NS = 100_000  # a launch call averaging > 100 µs is not launch overhead (launches: 2-5 µs)
+ONE_OFF_GAPS = 3  # at most this many gaps > 1 ms holding most of the idle: one-off waits
 GAP_METRICS = {  # (lower, upper) ns of timeline.GAP_BUCKET_EDGES_NS -> metric name
     (0, 5_000): "gap_lt_5us_ns",
     (5_000, 20_000): "gap_5_20us_ns",
@@ -52,6 +57,11 @@ GAP_METRICS = {  # (lower, upper) ns of timeline.GAP_BUCKET_EDGES_NS -> metric n
 FRACTION_METRICS = frozenset({"utilization", "graph_coverage"})
 # Evidence listed after the conditions when a rule names none of its own.
 DEFAULT_CONTEXT = ("wall_ns", "idle_ratio", "launch_overhead_ratio", "short_gap_ns", "kernel_count")
+# Captures a rule applies to when it names none: its texts speak of GPUs, launches and graphs.
+# "cpu": a CPU-only capture whose dominant operators stand in for kernels (Trace.device_kind);
+# "mixed": the total/phase scope of CPU and GPU traces analysed together (no rule names it yet).
+DEFAULT_DEVICE_KINDS = ("gpu",)
+DEVICE_KINDS = frozenset({"gpu", "cpu", "mixed"})
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,7 @@ class Rule:
     verification: tuple[str, ...]
     evidence: tuple[str, ...] = DEFAULT_CONTEXT
     variants: tuple[Variant, ...] = ()
+    device_kinds: tuple[str, ...] = DEFAULT_DEVICE_KINDS
 
     def variant_for(self, metrics: Metrics, phase: str | None) -> Variant | None:
         """The first variant whose conditions all hold in this scope."""
@@ -117,6 +128,8 @@ class Scope:
     location: Location
     metrics: Metrics
     phase: str | None = None
+    device_kind: str = "gpu"
+    same_as: str | None = None  # key of a scope holding exactly the same kernels (its findings win)
 
 
 @cache
@@ -174,9 +187,29 @@ def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
                 verification=tuple(raw.get("verification", [])),
                 evidence=tuple(raw.get("evidence", DEFAULT_CONTEXT)),
                 variants=tuple(_variant(raw["id"], v) for v in raw.get("variant", [])),
+                device_kinds=_device_kinds(raw["id"], raw.get("device_kinds", list(DEFAULT_DEVICE_KINDS))),
             )
         )
+    _check_one_rule_per_kind(rules)
     return tuple(rules)
+
+
+def _device_kinds(rule_id: str, kinds: list[str]) -> tuple[str, ...]:
+    unknown = sorted(set(kinds) - DEVICE_KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"rule {rule_id}: device_kinds must be some of {sorted(DEVICE_KINDS)}, got {kinds}")
+    return tuple(kinds)
+
+
+def _check_one_rule_per_kind(rules: list[Rule]) -> None:
+    """A rule id may repeat (one text per capture kind) but never twice for the same kind:
+    finding ids are ``<rule id>/<scope>``, so two rules of one id on one scope would collide."""
+    seen: set[tuple[str, str]] = set()
+    for rule in rules:
+        for kind in rule.device_kinds:
+            if (rule.id, kind) in seen:
+                raise ValueError(f"rule {rule.id}: defined twice for device kind {kind!r}")
+            seen.add((rule.id, kind))
 
 
 # ---------------------------------------------------------------- metrics
@@ -193,6 +226,7 @@ def _gap_metrics(buckets: list[GapBucket] | None, prefix: str = "") -> Metrics:
     """Per-bucket gap time plus the < 100 µs ('short') and < 1 ms totals, in ns."""
     out: Metrics = {f"{prefix}{name}": None for name in GAP_METRICS.values()}
     if buckets is None or not buckets:
+        out[f"{prefix}gap_gt_1ms_count"] = None
         out[f"{prefix}short_gap_ns"] = None
         out[f"{prefix}gap_lt_1ms_ns"] = None
         out[f"{prefix}gap_ns"] = None
@@ -201,6 +235,7 @@ def _gap_metrics(buckets: list[GapBucket] | None, prefix: str = "") -> Metrics:
         name = GAP_METRICS.get((b.lower_ns, b.upper_ns))
         if name:
             out[f"{prefix}{name}"] = b.total_ns
+    out[f"{prefix}gap_gt_1ms_count"] = sum(b.count for b in buckets if b.upper_ns is None)
     out[f"{prefix}short_gap_ns"] = _gaps_below(buckets, SHORT_GAP_BOUND_NS)
     out[f"{prefix}gap_lt_1ms_ns"] = _gaps_below(buckets, SHORT_HOST_GAP_BOUND_NS)
     out[f"{prefix}gap_ns"] = sum(b.total_ns for b in buckets)
@@ -255,6 +290,11 @@ def device_metrics(t: DeviceTimeline) -> Metrics:
         "avg_kernel_ns": t.kernel_time_ns / t.kernel_count if t.kernel_count else None,
         "launch_api_count": t.launch_api_count,
         "launch_api_ns": t.launch_api_ns,
+        "avg_launch_ns": (
+            t.launch_api_ns / t.launch_api_count
+            if t.launch_api_ns is not None and t.launch_api_count
+            else None
+        ),
         "launch_overhead_ratio": t.launch_overhead_ratio,
         "launch_overhead_na_reason": t.launch_overhead_na_reason,
         "steps": None,
@@ -277,7 +317,7 @@ def device_metrics(t: DeviceTimeline) -> Metrics:
 
 
 def phase_metrics(p: PhaseStat) -> Metrics:
-    """Flat metrics of a phase (gaps next to eager kernels are not computed per phase)."""
+    """Flat metrics of a phase."""
     metrics: Metrics = {
         "wall_ns": p.wall_ns,
         "busy_ns": p.busy_ns,
@@ -289,12 +329,13 @@ def phase_metrics(p: PhaseStat) -> Metrics:
         "avg_kernel_ns": p.avg_kernel_ns,
         "launch_api_count": None,
         "launch_api_ns": None,
+        "avg_launch_ns": None,
         "launch_overhead_ratio": p.launch_overhead_ratio,
         "launch_overhead_na_reason": p.launch_overhead_na_reason,
         "steps": p.steps,
     }
     metrics.update(_gap_metrics(p.gap_buckets))
-    metrics.update(_gap_metrics(None, prefix="eager_"))
+    metrics.update(_gap_metrics(p.eager_gap_buckets, prefix="eager_"))
     metrics.update(
         _graph_metrics(
             p.kernel_count,
@@ -302,8 +343,7 @@ def phase_metrics(p: PhaseStat) -> Metrics:
             p.graph_kernel_count,
             p.graph_kernel_time_ns,
             p.graph_coverage,
-            p.graph_coverage_na_reason
-            or (None if p.graph_coverage is not None else "not computed for phases yet"),
+            p.graph_coverage_na_reason,
             p.graph_launch_count,
             p.top_eager_kernels,
         )
@@ -311,27 +351,64 @@ def phase_metrics(p: PhaseStat) -> Metrics:
     return metrics
 
 
+def _with_kind(metrics: Metrics, kind: str) -> Metrics:
+    """The metrics plus ``device_kind`` (texts may name it; rules select on it)."""
+    return {**metrics, "device_kind": kind}
+
+
+def _common_kind(kinds: set[str]) -> str:
+    """One capture kind for a scope over several traces: theirs when all agree, else "mixed"
+    (no trace summaries at all: the default kind)."""
+    if not kinds:
+        return DEFAULT_DEVICE_KINDS[0]
+    return next(iter(kinds)) if len(kinds) == 1 else "mixed"
+
+
 def scopes_of(profile: GlobalProfile) -> list[Scope]:
-    """Every device, the total (only when there are several devices), and every phase."""
+    """Every device, the total (only when there are several devices), and every phase.
+
+    Each scope carries the capture kind of its traces (``gpu``, or ``cpu`` for a CPU-only capture
+    whose operators stand in for kernels), so rules only speak of GPUs where there was one.
+    """
+    kind_of_trace = {t.source: t.device_kind for t in profile.traces}
     scopes = []
     for d in profile.devices:
         rank = f"rank{d.rank}/" if d.rank is not None else ""
         window = d.window.intervals_ns
         span = (window[0][0], window[-1][1]) if window else None
+        kind = kind_of_trace.get(d.trace, DEFAULT_DEVICE_KINDS[0])
         scopes.append(
             Scope(
                 kind="device",
                 key=f"{rank}dev{d.device}",
                 location=Location(scope="device", rank=d.rank, device=d.device, time_range_ns=span),
-                metrics=device_metrics(d),
+                metrics=_with_kind(device_metrics(d), kind),
+                device_kind=kind,
             )
         )
+    run_kind = _common_kind({t.device_kind for t in profile.traces if t.kernels})
     if len(profile.devices) > 1:
-        scopes.append(Scope("device", "total", Location(scope="run"), device_metrics(profile.total)))
-    for p in profile.phases.phases:
         scopes.append(
             Scope(
-                "phase", f"phase:{p.phase}", Location(scope="phase", phase=p.phase), phase_metrics(p), p.phase
+                "device",
+                "total",
+                Location(scope="run"),
+                _with_kind(device_metrics(profile.total), run_kind),
+                device_kind=run_kind,
+            )
+        )
+    only = profile.devices[0] if len(profile.devices) == 1 else None
+    for p in profile.phases.phases:
+        whole_device = only is not None and (p.kernel_count, p.wall_ns) == (only.kernel_count, only.wall_ns)
+        scopes.append(
+            Scope(
+                "phase",
+                f"phase:{p.phase}",
+                Location(scope="phase", phase=p.phase),
+                _with_kind(phase_metrics(p), run_kind),
+                p.phase,
+                device_kind=run_kind,
+                same_as=scopes[0].key if whole_device else None,
             )
         )
     return scopes
@@ -367,6 +444,28 @@ def estimate_short_gaps(m: Metrics) -> ExpectedGain | None:
         basis=(
             f"idle gaps shorter than 100 µs total {_t(short)} of {_t(wall)} wall ({share:.1%}); "
             "CUDA graphs/fusion typically remove half to all of that dispatch latency"
+        ),
+    )
+
+
+def estimate_cpu_op_gaps(m: Metrics) -> ExpectedGain | None:
+    """CPU capture: fewer, fused operators recover the short (< 100 µs) time between operators.
+
+    Between dominant CPU operators the host thread runs Python and the PyTorch dispatcher, a
+    fixed cost per operator; fusion (torch.compile) removes half to all of it: [0.5, 1.0] x that
+    time / wall. No GPU mechanism (launches, graphs) is involved.
+    """
+    short, wall = _number(m, "short_gap_ns"), _number(m, "wall_ns")
+    share = _ratio(short, wall)
+    if share is None or short is None or wall is None:
+        return None
+    return ExpectedGain(
+        low=0.5 * share,
+        high=share,
+        basis=(
+            f"time between CPU operators in stretches shorter than 100 µs totals {_t(short)} of "
+            f"{_t(wall)} wall ({share:.1%}): per-operator Python/dispatcher overhead, which fusing "
+            "operators (torch.compile) typically removes half to all of"
         ),
     )
 
@@ -469,6 +568,7 @@ ESTIMATORS: dict[str, Callable[[Metrics], ExpectedGain | None]] = {
     "idle_time": estimate_idle_time,
     "exposed_launch_time": estimate_exposed_launch_time,
     "eager_exposed_launch_time": estimate_eager_exposed_launch_time,
+    "cpu_op_gaps": estimate_cpu_op_gaps,
 }
 
 
@@ -509,11 +609,26 @@ def confidence_idle(m: Metrics) -> tuple[Confidence, str]:
     wall = _number(m, "wall_ns") or 0.0
     if wall < 1_000_000.0:
         reasons.append(f"window only {_t(wall)} long")
+    long_ns, long_count, idle = (
+        _number(m, "gap_gt_1ms_ns"),
+        _number(m, "gap_gt_1ms_count"),
+        _number(m, "idle_ns"),
+    )
+    if long_ns and long_count and idle and long_count <= ONE_OFF_GAPS and long_ns >= 0.5 * idle:
+        reasons.append(
+            f"{int(long_count)} gap(s) longer than 1 ms hold {long_ns / idle:.0%} of the idle time: "
+            "one-off waits (start-up, a synchronisation, a pause between requests) rather than a "
+            "per-step cost; cut the window to steady-state steps (--window-nvtx) to confirm"
+        )
     return _lowered(reasons, "idle time is measured directly from the union of kernel intervals")
 
 
 def confidence_launch_overhead(m: Metrics) -> tuple[Confidence, str]:
-    """High when the GPU idles, so launch time is on the critical path; else it may be hidden."""
+    """High when the GPU idles, so launch time is on the critical path; else it may be hidden.
+
+    Lowered when launch calls are far slower than a launch costs (> SLOW_LAUNCH_NS on average):
+    then their time is first-launch work (lazy module loading, JIT) or a full launch queue.
+    """
     reasons = []
     idle = _number(m, "idle_ratio")
     if idle is None or idle <= 0.30:
@@ -521,10 +636,34 @@ def confidence_launch_overhead(m: Metrics) -> tuple[Confidence, str]:
     count = int(_number(m, "launch_api_count") or 0)
     if count < 100:
         reasons.append(f"only {count} launch calls: a short sample, dominated by start-up")
+    avg = _number(m, "avg_launch_ns")
+    if avg is not None and avg > SLOW_LAUNCH_NS:
+        reasons.append(
+            f"launch calls average {_t(avg)} (a launch costs 2-5 µs): start-up or blocking, "
+            "not per-launch overhead"
+        )
     return _lowered(reasons, "launch time measured from API calls and the GPU idles > 30%")
 
 
+def confidence_cpu_dispatch(m: Metrics) -> tuple[Confidence, str]:
+    """CPU capture: high when the thread spends > 30% between operators over many operators."""
+    reasons = []
+    idle = _number(m, "idle_ratio")
+    if idle is None:
+        reasons.append("idle_ratio not applicable")
+    elif idle <= 0.30:
+        reasons.append(
+            f"only {idle:.1%} of the time lies between operators: the operators' own work dominates, "
+            "so fusion saves mostly memory passes, less dispatch"
+        )
+    count = int(_number(m, "kernel_count") or 0)
+    if count < SMALL_SAMPLE_KERNELS:
+        reasons.append(f"only {count} operators (< {SMALL_SAMPLE_KERNELS}): a short sample")
+    return _lowered(reasons, "over 30% of the thread's time lies between many short operators")
+
+
 CONFIDENCES: dict[str, Callable[[Metrics], tuple[Confidence, str]]] = {
+    "cpu_dispatch": confidence_cpu_dispatch,
     "launch_bound": confidence_launch_bound,
     "idle": confidence_idle,
     "launch_overhead": confidence_launch_overhead,
@@ -603,7 +742,7 @@ def _condition_evidence(
 
 def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
     """The finding of one rule on one scope, or None when a condition does not hold."""
-    if scope.kind not in rule.scopes:
+    if scope.kind not in rule.scopes or scope.device_kind not in rule.device_kinds:
         return None
     m = scope.metrics
     if not all(c.holds(m, scope.phase) for c in rule.conditions):
@@ -619,6 +758,9 @@ def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
     evidence += _context_evidence(rule.evidence + (variant.evidence if variant else ()), m, cited)
     advice = (variant.advice if variant else ()) + rule.advice
     estimator = (variant.estimator if variant else None) or rule.estimator
+    gain = ESTIMATORS[estimator](m)
+    if gain is not None and gain.high <= 0.0:
+        return None  # the measured numbers leave nothing to recover (e.g. launch time fully hidden)
     confidence, why = CONFIDENCES[rule.confidence](m)
     return Finding(
         id=f"{rule.id}/{scope.key}",
@@ -628,7 +770,7 @@ def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
         location=scope.location,
         evidence=evidence,
         advice=[render(a, m) for a in advice],
-        expected_gain=ESTIMATORS[estimator](m),
+        expected_gain=gain,
         confidence=confidence,
         confidence_reason=why,
         verification=[render(v, m) for v in rule.verification],
@@ -646,12 +788,21 @@ def _unit(metric: str) -> str:
 
 def evaluate_rules(profile: GlobalProfile, rules: tuple[Rule, ...] | None = None) -> list[Finding]:
     """All findings, by expected gain (upper bound, then lower) descending."""
+    scopes = scopes_of(profile)
     findings = [
         f
-        for scope in scopes_of(profile)
+        for scope in scopes
         for rule in (rules if rules is not None else load_rules())
         if (f := evaluate_rule(rule, scope)) is not None
     ]
+    repeats = {
+        f"{f.type}/{scope.key}"
+        for scope in scopes
+        if scope.same_as is not None
+        for f in findings
+        if f.id == f"{f.type}/{scope.same_as}"
+    }
+    findings = [f for f in findings if f.id not in repeats]
     return sorted(
         findings,
         key=lambda f: (f.expected_gain.high, f.expected_gain.low) if f.expected_gain else (-1.0, -1.0),

@@ -1,0 +1,4 @@
+"""The agent side of infersight (SPEC §7): A/B verification, the closed-loop workflow, wrappers.
+
+Front ends (CLI commands, the MCP server) call these functions; they never compute themselves.
+"""

@@ -1,0 +1,133 @@
+"""Profiling wrappers: the right capture command for nsys, the torch profiler and ncu, or a clear error.
+
+* nsys: ``nsys profile --trace=cuda,nvtx,osrt --cuda-graph-trace=node --export=sqlite`` — CUDA API
+  + kernels, NVTX ranges (engine step annotations), OS runtime (host stalls), kernels inside
+  CUDA graphs traced per node (otherwise a graph is one opaque launch), and the SQLite export
+  infersight reads.
+* torch: vLLM and SGLang start the PyTorch profiler when ``VLLM_TORCH_PROFILER_DIR`` /
+  ``SGLANG_TORCH_PROFILER_DIR`` point at a directory; the wrapper sets both and runs the command.
+* ncu: the commands of an ``infersight ncu-plan`` (Top-K focus kernels), with the user's command
+  in place of the plan's placeholder.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from infersight.errors import InputError
+
+__all__ = [
+    "NSYS_FLAGS",
+    "TORCH_PROFILER_ENV",
+    "CaptureCommand",
+    "ncu_commands",
+    "nsys_command",
+    "run_capture",
+    "torch_command",
+]
+
+NSYS_FLAGS = (
+    "--trace=cuda,nvtx,osrt",
+    "--cuda-graph-trace=node",
+    "--export=sqlite",
+    "--force-overwrite=false",
+)
+TORCH_PROFILER_ENV = ("VLLM_TORCH_PROFILER_DIR", "SGLANG_TORCH_PROFILER_DIR")
+PLAN_PLACEHOLDER = "<your inference command>"
+
+
+class CaptureCommand(BaseModel):
+    """One command to run, with extra environment, and what it will produce."""
+
+    argv: list[str]
+    env: dict[str, str] = Field(default_factory=dict)
+    produces: str
+    tool: str
+
+    def shell(self) -> str:
+        """The command as one copy-pasteable shell line."""
+        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        return (prefix + " " if prefix else "") + shlex.join(self.argv)
+
+
+def _require(tool: str, hint: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        raise InputError(None, f"{tool} not found on PATH: {hint}")
+    return found
+
+
+def _check_command(command: Sequence[str]) -> None:
+    if not command:
+        raise InputError(
+            None, "no command to profile: put it after --, e.g. infersight profile --nsys -- python serve.py"
+        )
+
+
+def nsys_command(command: Sequence[str], output: Path, *, check_tool: bool = True) -> CaptureCommand:
+    """``nsys profile`` with the flags infersight needs; writes OUTPUT.nsys-rep and OUTPUT.sqlite."""
+    _check_command(command)
+    nsys = (
+        _require(
+            "nsys", "install Nsight Systems (https://developer.nvidia.com/nsight-systems) or add it to PATH"
+        )
+        if check_tool
+        else "nsys"
+    )
+    argv = [nsys, "profile", *NSYS_FLAGS, f"--output={output}", *command]
+    return CaptureCommand(argv=argv, produces=f"{output}.nsys-rep and {output}.sqlite", tool="nsys")
+
+
+def torch_command(command: Sequence[str], output_dir: Path) -> CaptureCommand:
+    """Run ``command`` with the vLLM/SGLang torch-profiler directories set to ``output_dir``."""
+    _check_command(command)
+    env = {name: str(output_dir) for name in TORCH_PROFILER_ENV}
+    return CaptureCommand(
+        argv=list(command),
+        env=env,
+        produces=f"Kineto traces (*.pt.trace.json.gz) under {output_dir} once the engine's profiler is "
+        "started "
+        "(vLLM: POST /start_profile and /stop_profile; SGLang: /start_profile)",
+        tool="torch",
+    )
+
+
+def ncu_commands(
+    plan_commands: Sequence[str], command: Sequence[str], *, check_tool: bool = True
+) -> list[CaptureCommand]:
+    """The plan's ncu command lines with the placeholder replaced by the user's command."""
+    _check_command(command)
+    if check_tool:
+        _require(
+            "ncu", "install Nsight Compute (https://developer.nvidia.com/nsight-compute) or add it to PATH"
+        )
+    out = []
+    app = shlex.join(command)
+    for line in plan_commands:
+        if PLAN_PLACEHOLDER not in line:
+            raise InputError(None, f"plan command has no {PLAN_PLACEHOLDER!r} placeholder: {line[:120]}")
+        argv = shlex.split(line.replace(PLAN_PLACEHOLDER, app))
+        if "--log-file" in argv:
+            produces = argv[argv.index("--log-file") + 1]
+        elif "-o" in argv:
+            produces = argv[argv.index("-o") + 1] + ".ncu-rep"
+        else:
+            produces = "ncu output on stdout"
+        out.append(CaptureCommand(argv=argv, produces=produces, tool="ncu"))
+    return out
+
+
+def run_capture(capture: CaptureCommand, *, base_env: Mapping[str, str] | None = None) -> int:
+    """Run one capture command (inheriting stdio) and return its exit status."""
+    env = {**(base_env if base_env is not None else os.environ), **capture.env}
+    try:
+        return subprocess.run(capture.argv, env=env, check=False).returncode
+    except FileNotFoundError:
+        raise InputError(None, f"command not found: {capture.argv[0]}") from None

@@ -1,0 +1,190 @@
+"""The analyses as JSON-returning functions: what the MCP server and the agent workflow call.
+
+Each tool is a thin adapter — load the inputs, call the public function of the analysis package,
+return ``model_dump(mode="json")`` — so an AI agent gets exactly what ``--json`` writes. Bad
+input raises :class:`~infersight.errors.InputError` (the MCP server turns it into a tool error).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from infersight.errors import InputError
+
+__all__ = [
+    "TOOLS",
+    "analyze_tool",
+    "diff_tool",
+    "host_tool",
+    "kb_lookup_tool",
+    "layers_tool",
+    "ncu_plan_tool",
+    "overlap_tool",
+    "roofline_tool",
+    "verify_tool",
+]
+
+JsonDict = dict[str, Any]
+
+
+def _paths(traces: list[str]) -> list[Path]:
+    if not traces:
+        raise InputError(None, "no trace given")
+    return [Path(t).expanduser() for t in traces]
+
+
+def analyze_tool(
+    traces: list[str], window_nvtx: str | None = None, cpu_ops_as_kernels: bool = False
+) -> JsonDict:
+    """The global profile (busy/idle, kernels, categories, ranges, phases) and rule findings."""
+    from infersight import api
+
+    report = api.analyze(_paths(traces), window_nvtx=window_nvtx, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    return report.model_dump(mode="json")
+
+
+def roofline_tool(
+    model: str | None = None,
+    config: str | None = None,
+    gpu: str | None = None,
+    batch: int = 1,
+    prompt: int = 512,
+    context: int | None = None,
+    tp: int = 1,
+    dtype: str | None = None,
+    traces: list[str] | None = None,
+) -> JsonDict:
+    """Roofline theory of a model/GPU/scenario; with traces also measured vs theory and the focus set."""
+    from infersight import api
+    from infersight.theory.inputs import TheoryOptions
+    from infersight.theory.run import theory_report
+
+    options = TheoryOptions(model=model, config=Path(config) if config else None, gpu=gpu, dtype=dtype)
+    loaded = api.load(_paths(traces)) if traces else None
+    report = theory_report(options, batch=batch, prompt=prompt, context=context, tp=tp, traces=loaded)
+    return report.model_dump(mode="json")
+
+
+def host_tool(traces: list[str], host_prep_range: str | None = None) -> JsonDict:
+    """Is host overhead the bottleneck? M1-M5 verdicts, iterations, gap drill-down, advice."""
+    from infersight.host.config import load_config
+    from infersight.host.detect import analyze_host, load_for_host
+
+    report = analyze_host(load_for_host(_paths(traces)), load_config(None), host_prep_range)
+    return report.model_dump(mode="json")
+
+
+def diff_tool(baseline: str, target: str) -> JsonDict:
+    """Per-step breakdown of two traces of the same workload, and what changed."""
+    from infersight.host.config import load_config
+    from infersight.host.detect import load_for_host
+    from infersight.host.diff import diff_traces
+
+    def one(path: str) -> Any:
+        usable = [t for t in load_for_host([Path(path)]) if not t.kernels.empty]
+        if len(usable) != 1:
+            raise InputError(path, f"diff needs one rank with GPU kernels per side, found {len(usable)}")
+        return usable[0]
+
+    return diff_traces(one(baseline), one(target), load_config(None)).model_dump(mode="json")
+
+
+def layers_tool(
+    trace: str, model: str | None = None, config: str | None = None, num_layers: int | None = None
+) -> JsonDict:
+    """Per-layer / per-forward-pass kernel time of one rank's trace."""
+    from infersight import api
+    from infersight.layers.analysis import analyze_layers
+    from infersight.theory.config_reader import load_model_config, resolve_model
+
+    if model is not None and config is not None:
+        raise InputError(None, "give model or config, not both")
+    model_config = resolve_model(model) if model else load_model_config(Path(config)) if config else None
+    loaded = api.load([Path(trace)])
+    if len(loaded) != 1:
+        raise InputError(trace, f"holds {len(loaded)} ranks; give one rank's file")
+    return analyze_layers(loaded[0], config=model_config, num_layers=num_layers).model_dump(mode="json")
+
+
+def ncu_plan_tool(traces: list[str], top: int = 5, app: str = "<your inference command>") -> JsonDict:
+    """Nsight Compute commands for the Top-K kernels by GPU time (the focus set)."""
+    import pandas as pd
+
+    from infersight import api
+    from infersight.ncu.plan import build_plan
+
+    loaded = api.load(_paths(traces))
+    report = api.report_from_traces(loaded)
+    if not report.profile.kernels:
+        raise InputError(traces[0], "no GPU kernels in the trace: nothing to profile")
+    names = sorted({str(n) for t in loaded for n in pd.unique(t.kernels["name"].astype(str))})
+    return build_plan(report, names, top_k=top, app=app).model_dump(mode="json")
+
+
+def overlap_tool(traces: list[str], window_nvtx: str | None = None) -> JsonDict:
+    """Copy/compute and communication/computation overlap (and the multi-rank view)."""
+    from infersight import api
+    from infersight.overlap import analyze_overlap
+
+    return analyze_overlap(api.load(_paths(traces)), window_nvtx=window_nvtx).model_dump(mode="json")
+
+
+def kb_lookup_tool(
+    kb: str | None = None,
+    report: str | None = None,
+    gpu: str | None = None,
+    model: str | None = None,
+    dtype: str | None = None,
+    tp: int | None = None,
+    batch: int | None = None,
+    top: int = 5,
+) -> JsonDict:
+    """Stored runs similar to a fingerprint (from a report JSON and/or fields), best first."""
+    from infersight.agent.lookup import kb_lookup
+
+    fields = {"gpu": gpu, "model": model, "dtype": dtype, "tp": tp, "batch": batch}
+    result = kb_lookup(
+        kb=kb,
+        report=Path(report) if report else None,
+        overrides={k: v for k, v in fields.items() if v is not None},
+        top=top,
+    )
+    return result.model_dump(mode="json")
+
+
+def verify_tool(
+    baseline: str,
+    candidate: str,
+    repeats: int = 5,
+    warmup: int = 1,
+    recommendation: str | None = None,
+    kb: str | None = None,
+    use_kb: bool = True,
+) -> JsonDict:
+    """A/B: run (commands, on this machine) or read (traces) both sides; gain with a 95% CI; KB write-back."""
+    from infersight.agent.verify_flow import verify_and_record
+
+    outcome = verify_and_record(
+        baseline,
+        candidate,
+        repeats=repeats,
+        warmup=warmup,
+        recommendation=recommendation,
+        kb=kb,
+        use_kb=use_kb,
+    )
+    return outcome.model_dump(mode="json")
+
+
+TOOLS = {
+    "analyze": analyze_tool,
+    "roofline": roofline_tool,
+    "host": host_tool,
+    "diff": diff_tool,
+    "layers": layers_tool,
+    "ncu_plan": ncu_plan_tool,
+    "overlap": overlap_tool,
+    "kb_lookup": kb_lookup_tool,
+    "verify": verify_tool,
+}

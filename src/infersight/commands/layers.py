@@ -1,0 +1,138 @@
+"""``infersight layers TRACE``: forward passes, per-layer tables, layer types, compute flow, layer diff."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
+from infersight.errors import InputError
+from infersight.theory.model_config import ModelConfig
+
+
+class LayersFormat(StrEnum):
+    """What ``infersight layers`` prints."""
+
+    text = "text"
+    compute_flow = "compute-flow"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``layers`` command."""
+
+    @app.command("layers")
+    def layers(
+        trace: Annotated[
+            Path, typer.Argument(help="One trace (Kineto .json[.gz] or nsys .sqlite).", metavar="TRACE")
+        ],
+        model: Annotated[
+            str | None,
+            typer.Option("--model", metavar="NAME", help="Built-in model (e.g. llama-3-70b, qwen3-8b)."),
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option("--config", metavar="PATH", help="HuggingFace config.json of the model."),
+        ] = None,
+        num_layers: Annotated[
+            int | None,
+            typer.Option("--num-layers", min=1, metavar="N", help="Layer count when no config is at hand."),
+        ] = None,
+        profile: Annotated[
+            str | None,
+            typer.Option("--profile", metavar="NAME", help="Model profile from data/model_profiles.toml."),
+        ] = None,
+        anchor_kernel: Annotated[
+            str | None,
+            typer.Option(
+                "--anchor-kernel",
+                metavar="REGEX",
+                help="Kernel (regex) that runs once per layer, e.g. the input norm.",
+            ),
+        ] = None,
+        show_all_passes: Annotated[
+            bool, typer.Option("--show-all-passes", help="List every forward pass.")
+        ] = False,
+        fwd_pass: Annotated[
+            int | None,
+            typer.Option(
+                "--fwd-pass", min=0, metavar="N", help="Pass to tabulate (default: first steady-state)."
+            ),
+        ] = None,
+        layer: Annotated[
+            int | None, typer.Option("--layer", min=0, metavar="I", help="Layer for the compute flow / diff.")
+        ] = None,
+        compare_layer: Annotated[
+            int | None,
+            typer.Option("--compare-layer", min=0, metavar="J", help="Diff --layer against this layer."),
+        ] = None,
+        output_format: Annotated[
+            LayersFormat, typer.Option("--format", help="text, compute-flow or json.")
+        ] = (LayersFormat.text),
+        device: Annotated[
+            int | None,
+            typer.Option("--device", metavar="D", help="GPU (default: the one with the most kernels)."),
+        ] = None,
+        cpu_ops_as_kernels: Annotated[
+            bool,
+            typer.Option(
+                "--cpu-ops-as-kernels",
+                help="CPU-only PyTorch capture: dominant CPU operators stand in for kernels.",
+            ),
+        ] = False,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", metavar="OUT", help="Also write the JSON.")
+        ] = None,
+    ) -> None:
+        """Forward passes and layers found by an anchor kernel: per-layer and layer-type tables, flow."""
+        from infersight import api
+        from infersight.layers.analysis import analyze_layers
+        from infersight.layers.profiles import check_regex
+        from infersight.render.layers import render_compute_flow, render_layers
+
+        if model is not None and config is not None:
+            raise InputError(None, "give --model or --config, not both")
+        if anchor_kernel is not None:
+            check_regex(anchor_kernel, "--anchor-kernel")
+        model_config = _model_config(model, config)
+        check_outputs([json_out] if json_out is not None else [], [trace])
+        loaded = with_spinner(
+            "reading trace", lambda: api.load([trace], cpu_ops_as_kernels=cpu_ops_as_kernels)
+        )
+        if len(loaded) != 1:
+            raise InputError(trace, f"holds {len(loaded)} ranks; give one rank's file")
+        report = with_spinner(
+            "segmenting layers",
+            lambda: analyze_layers(
+                loaded[0],
+                config=model_config,
+                num_layers=num_layers,
+                profile=profile,
+                anchor_kernel=anchor_kernel,
+                device=device,
+                fwd_pass=fwd_pass,
+                layer=layer,
+                compare_layer=compare_layer,
+            ),
+        )
+        if json_out is not None:
+            write_output(json_out, report.model_dump_json(indent=2).encode())
+        if output_format is LayersFormat.json:
+            print(report.model_dump_json(indent=2))
+        elif output_format is LayersFormat.compute_flow:
+            render_compute_flow(report, stdout_console())
+        else:
+            render_layers(report, stdout_console(), show_all_passes=show_all_passes)
+
+
+def _model_config(model: str | None, config: Path | None) -> ModelConfig | None:
+    from infersight.theory.config_reader import load_model_config, resolve_model
+
+    if model is not None:
+        return resolve_model(model)
+    if config is not None:
+        return load_model_config(config)
+    return None

@@ -1,0 +1,103 @@
+"""``infersight verify --baseline A --candidate B``: A/B verification with a confidence interval.
+
+Exit status: 0 when the comparison concluded (improved, regressed or no change), 3 when it
+refused to conclude (samples too noisy or too few), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from infersight.commands import kb as kb_cli
+from infersight.commands._io import check_outputs, stdout_console, write_output
+
+EXIT_INCONCLUSIVE = 3
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``verify`` command."""
+
+    @app.command("verify")
+    def verify(
+        baseline: Annotated[
+            str, typer.Option("--baseline", metavar="CMD_OR_TRACES", help="Command line, or trace file(s).")
+        ],
+        candidate: Annotated[
+            str, typer.Option("--candidate", metavar="CMD_OR_TRACES", help="Command line, or trace file(s).")
+        ],
+        repeats: Annotated[
+            int, typer.Option("--repeats", min=1, help="Measured runs per side (commands).")
+        ] = 5,
+        warmup: Annotated[
+            int, typer.Option("--warmup", min=0, help="Discarded runs per side (commands) / steps (traces).")
+        ] = 1,
+        timeout: Annotated[
+            float | None, typer.Option("--timeout", min=0.001, metavar="S", help="Per-run time limit.")
+        ] = None,
+        recommendation: Annotated[
+            str | None,
+            typer.Option("--recommendation", metavar="TYPE", help="Finding type the change implements."),
+        ] = None,
+        env_report: Annotated[
+            Path | None,
+            typer.Option("--env", metavar="REPORT.json", help="Environment fingerprint from a report."),
+        ] = None,
+        kb: kb_cli.KbOpt = None,
+        no_kb: Annotated[
+            bool, typer.Option("--no-kb", help="Do not read or write the knowledge base.")
+        ] = False,
+        gpu: kb_cli.GpuOpt = None,
+        model: kb_cli.ModelOpt = None,
+        dtype: kb_cli.DtypeOpt = None,
+        tp: kb_cli.TpOpt = None,
+        engine: kb_cli.EngineOpt = None,
+        batch: kb_cli.BatchOpt = None,
+        json_out: kb_cli.JsonOpt = None,
+    ) -> None:
+        """Run or read baseline and candidate: median/std, gain with a 95% CI; conclusive results go to KB."""
+        from infersight.agent.verify_flow import verify_and_record
+
+        if json_out is not None:
+            check_outputs([json_out], [env_report] if env_report else [])
+        outcome = verify_and_record(
+            baseline,
+            candidate,
+            repeats=repeats,
+            warmup=warmup,
+            timeout_s=timeout,
+            recommendation=recommendation,
+            env_report=env_report,
+            overrides=kb_cli.overrides(gpu=gpu, model=model, dtype=dtype, tp=tp, engine=engine, batch=batch),
+            kb=None if no_kb else kb,
+            use_kb=not no_kb,
+            progress=lambda message: print(f"verify: {message}", file=sys.stderr),
+        )
+        if json_out is not None:
+            write_output(json_out, orjson.dumps(outcome.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
+        console = stdout_console()
+        r = outcome.result
+        for name, side in (("baseline", r.baseline), ("candidate", r.candidate)):
+            console.print(
+                f"{name:9}: median {side.median_s * 1e3:.3f} ms, std {side.std_s * 1e3:.3f} ms, "
+                f"CV {side.cv:.1%}, n={len(side.samples_s)}"
+                + (f"  ({side.sample_note})" if side.sample_note else ""),
+                highlight=False,
+            )
+        console.print(
+            f"gain     : {r.gain:+.1%} of baseline median "
+            f"(95% CI [{r.gain_ci_low:+.1%}, {r.gain_ci_high:+.1%}])",
+            highlight=False,
+        )
+        console.print(f"verdict  : {r.verdict} — {r.reason}", highlight=False)
+        if outcome.confidence is not None:
+            console.print(
+                f"confidence: {outcome.confidence.level} ({outcome.confidence.reason})", highlight=False
+            )
+        console.print(f"knowledge base: {outcome.kb_note}", highlight=False)
+        if r.verdict == "inconclusive":
+            raise typer.Exit(EXIT_INCONCLUSIVE)

@@ -1,0 +1,78 @@
+"""Sanity checks on freshly read tables that every reader runs: odd but valid input gets a note.
+
+Readers drop rows that cannot be used (missing or negative durations) and say so; what is
+physically odd but usable stays in the tables and is only noted here, so the user knows why a
+figure may look surprising.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from infersight.model import Trace
+
+# Overlaps up to this much are timestamp rounding (Kineto writes µs), not real overlap.
+OVERLAP_TOLERANCE_NS = 1_000
+
+
+def stream_overlap_note(kernels: pd.DataFrame) -> str | None:
+    """A note when kernels start before the previous kernel of their (device, stream) ended.
+
+    Kernels of one stream run one after the other, except with programmatic dependent launch
+    (Hopper+) or when the profiler's clock is off. Busy time uses the union of intervals, so
+    figures stay right; the note says why per-kernel times may add up to more than busy time.
+    Cost: one stable argsort by a small stream code (radix sort) over start-ordered kernels.
+    """
+    if len(kernels) < 2:
+        return None
+    codes = _stream_codes(kernels)
+    starts = kernels["start"].to_numpy(np.int64)
+    ends = kernels["end"].to_numpy(np.int64)
+    if bool((starts[1:] >= starts[:-1]).all()) and codes.max() < 2**15:
+        order = np.argsort(codes.astype(np.int16), kind="stable")  # radix sort; keeps start order
+    else:
+        order = np.lexsort((starts, codes))
+    s, e, c = starts[order], ends[order], codes[order]
+    overlap = (c[1:] == c[:-1]) & (s[1:] < e[:-1] - OVERLAP_TOLERANCE_NS)
+    count = int(overlap.sum())
+    if not count:
+        return None
+    return (
+        f"{count} kernel(s) start more than {OVERLAP_TOLERANCE_NS // 1000} µs before the previous kernel "
+        "on their stream ended (overlap on one stream: programmatic dependent launch, or a clock "
+        "problem); busy time counts the union of kernel intervals"
+    )
+
+
+def _stream_codes(kernels: pd.DataFrame) -> np.ndarray:
+    """One small integer per (device, stream)."""
+    device_codes, devices = pd.factorize(kernels["device"].to_numpy())
+    stream_codes, _ = pd.factorize(kernels["stream"].to_numpy())
+    return stream_codes.astype(np.int64) * max(len(devices), 1) + device_codes
+
+
+def clock_offset_notes(traces: list[Trace]) -> None:
+    """Note on every trace when the kernel time spans of per-rank traces do not all overlap.
+
+    Ranks of one job run at the same time, so disjoint spans mean each rank's clock has its own
+    zero (different hosts, no common time base). Per-rank figures are unaffected; comparing
+    timestamps across ranks is not meaningful. Appends to ``Trace.notes``.
+    """
+    spans = [
+        (t, int(t.kernels["start"].min()), int(t.kernels["end"].max())) for t in traces if not t.kernels.empty
+    ]
+    if len(spans) < 2:
+        return
+    latest_start = max(spans, key=lambda span: span[1])
+    earliest_end = min(spans, key=lambda span: span[2])
+    if latest_start[1] <= earliest_end[2]:
+        return
+    gap_s = (latest_start[1] - earliest_end[2]) / 1e9
+    note = (
+        f"the ranks' kernel time spans do not overlap ({latest_start[0].label()} starts {gap_s:,.3f} s after "
+        f"{earliest_end[0].label()} ends): their clocks are probably offset; per-rank figures are "
+        "unaffected, cross-rank timestamps are not comparable"
+    )
+    for trace, _, _ in spans:
+        trace.notes.append(note)

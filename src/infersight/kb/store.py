@@ -1,0 +1,531 @@
+"""The knowledge base: open by URL, record analysed runs and A/B results, look up similar runs.
+
+SQLite is the default (``~/.infersight/kb.sqlite``; ``--kb URL`` or ``INFERSIGHT_KB`` override
+it); any SQLAlchemy URL works, e.g. ``postgresql+psycopg://user@host/db`` for a team database.
+Durability: SQLite runs in WAL mode with ``synchronous=FULL`` and every write is one
+``BEGIN IMMEDIATE`` transaction, so concurrent writers queue (busy timeout) instead of failing
+and a writer killed mid-transaction leaves only its uncommitted work behind. Versions come from
+``max(version)+1`` inside the transaction, guarded by a unique constraint and retried on
+conflict, so two writers never produce the same (key, version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field
+
+from infersight.kb import MissingDependencyError
+
+try:
+    from sqlalchemy import Connection, Engine, create_engine, event, func, select
+    from sqlalchemy.engine import CursorResult, make_url
+    from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+    raise MissingDependencyError(
+        None, f"the knowledge base needs {exc.name}: pip install 'infersight[kb]'"
+    ) from exc
+
+from infersight.errors import InputError
+from infersight.kb import schema
+from infersight.kb.fingerprint import Fingerprint, Similarity, fingerprint_from_report, similarity
+
+__all__ = [
+    "DEFAULT_KB_PATH",
+    "AbRecord",
+    "KnowledgeBase",
+    "LookupMatch",
+    "RecordResult",
+    "resolve_kb_url",
+]
+
+DEFAULT_KB_PATH = Path("~/.infersight/kb.sqlite")
+SQLITE_BUSY_TIMEOUT_S = 60.0
+VERSION_RETRIES = 8
+DIRECT_ANSWER_SIMILARITY = 0.95  # a match this close (with >= MIN_COVERAGE) can answer without a new profile
+MIN_COVERAGE = 0.5
+
+
+def resolve_kb_url(kb: str | None = None) -> str:
+    """``--kb`` > ``$INFERSIGHT_KB`` > the default SQLite file; a plain path means SQLite."""
+    value = kb or os.environ.get("INFERSIGHT_KB") or str(DEFAULT_KB_PATH)
+    if "://" in value:
+        return value
+    path = Path(value).expanduser()
+    return f"sqlite:///{path}"
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class RecordResult(BaseModel):
+    """Outcome of :meth:`KnowledgeBase.record_report`."""
+
+    run_id: int
+    run_key: str
+    version: int
+    created: bool = Field(description="False when the identical content was already stored (no new version)")
+    measurements: int
+    recommendations: int
+
+
+class AbRecord(BaseModel):
+    """One A/B verification as stored (see :mod:`infersight.agent.verify`)."""
+
+    recommendation_type: str | None
+    fingerprint: Fingerprint
+    mode: str
+    baseline: str
+    candidate: str
+    repeats: int
+    warmup: int
+    baseline_median_s: float
+    baseline_std_s: float
+    candidate_median_s: float
+    candidate_std_s: float
+    baseline_cv: float
+    candidate_cv: float
+    gain: float
+    gain_ci_low: float
+    gain_ci_high: float
+    verdict: str
+    samples: dict[str, list[float]]
+    run_id: int | None = None
+
+
+class StoredAb(AbRecord):
+    """An A/B result read back, with its identity."""
+
+    id: int
+    ab_key: str
+    version: int
+    created_at: str
+
+
+class LookupMatch(BaseModel):
+    """A stored run similar to the query, with why and what it holds."""
+
+    run_id: int
+    run_key: str
+    version: int
+    label: str
+    created_at: str
+    fingerprint: Fingerprint
+    similarity: Similarity
+    wall_ns: int | None
+    idle_ratio: float | None
+    top_operators: list[dict[str, Any]] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list, description="finding types recorded for the run")
+    direct_answer: bool = Field(
+        description=f"similarity >= {DIRECT_ANSWER_SIMILARITY} with coverage >= {MIN_COVERAGE}: reuse it"
+    )
+
+
+class KnowledgeBase:
+    """A knowledge-base connection. Use :meth:`open`; close with :meth:`close` or ``with``."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    # ------------------------------------------------------------------ open / close
+    @classmethod
+    def open(cls, kb: str | None = None) -> KnowledgeBase:
+        """Open (creating and migrating when needed) the knowledge base at ``kb`` (URL or path)."""
+        url = resolve_kb_url(kb)
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise InputError(None, f"--kb: not a database URL or path: {url!r} ({exc})") from None
+        if parsed.get_backend_name() == "sqlite":
+            engine = _sqlite_engine(url, parsed.database)
+        else:
+            try:
+                engine = create_engine(url, pool_pre_ping=True)
+            except Exception as exc:  # missing driver (psycopg) or bad URL
+                raise InputError(None, f"--kb {parsed.render_as_string()}: {exc}") from None
+        kb_obj = cls(engine, url)
+        try:
+            with kb_obj.transaction() as conn:
+                schema.migrate(conn)
+        except OperationalError as exc:
+            raise InputError(None, f"knowledge base {parsed.render_as_string()}: {exc.orig}") from None
+        except RuntimeError as exc:
+            raise InputError(None, str(exc)) from None
+        return kb_obj
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction (SQLite: BEGIN IMMEDIATE), committed on success, rolled back otherwise."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def schema_version(self) -> int:
+        """The migration version the database is at."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0)
+
+    # ------------------------------------------------------------------ runs
+    def record_report(
+        self,
+        report: Mapping[str, Any],
+        *,
+        label: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> RecordResult:
+        """Store an ``analyze --json`` report as a run with its operator measurements and findings.
+
+        The run key is the fingerprint key plus the label (default: the trace file names); a
+        report whose content equals the latest version under that key is not stored again.
+        """
+        fingerprint = fingerprint_from_report(report).merged(overrides or {})
+        label = label or _default_label(report)
+        run_key = hashlib.sha256(f"{fingerprint.key()}|{label}".encode()).hexdigest()[:32]
+        measured = _measurement_rows(report)
+        found = _recommendation_rows(report)
+        content = _digest({"fingerprint": fingerprint.model_dump(), "m": measured, "r": found})
+        total = (report.get("profile") or {}).get("total") or {}
+        for _attempt in range(VERSION_RETRIES):
+            try:
+                with self.transaction() as conn:
+                    latest = conn.execute(
+                        select(schema.runs.c.id, schema.runs.c.version, schema.runs.c.content_digest)
+                        .where(schema.runs.c.run_key == run_key)
+                        .order_by(schema.runs.c.version.desc())
+                        .limit(1)
+                    ).first()
+                    if latest is not None and latest.content_digest == content:
+                        return RecordResult(
+                            run_id=latest.id,
+                            run_key=run_key,
+                            version=latest.version,
+                            created=False,
+                            measurements=len(measured),
+                            recommendations=len(found),
+                        )
+                    version = (latest.version if latest is not None else 0) + 1
+                    run_id = _inserted_id(
+                        conn.execute(
+                            schema.runs.insert().values(
+                                run_key=run_key,
+                                version=version,
+                                content_digest=content,
+                                created_at=schema.now_utc(),
+                                label=label,
+                                tool_version=report.get("tool_version"),
+                                fingerprint_json=fingerprint.model_dump_json(),
+                                wall_ns=total.get("wall_ns"),
+                                busy_ns=total.get("busy_ns"),
+                                idle_ratio=total.get("idle_ratio"),
+                                **fingerprint.model_dump(exclude={"operator_shares"}),
+                            )
+                        )
+                    )
+                    if measured:
+                        conn.execute(
+                            schema.measurements.insert(), [{**m, "run_id": run_id} for m in measured]
+                        )
+                    if found:
+                        conn.execute(
+                            schema.recommendations.insert(), [{**r, "run_id": run_id} for r in found]
+                        )
+                    return RecordResult(
+                        run_id=run_id,
+                        run_key=run_key,
+                        version=version,
+                        created=True,
+                        measurements=len(measured),
+                        recommendations=len(found),
+                    )
+            except IntegrityError:
+                continue  # another writer took this version: re-read and take the next one
+        raise RuntimeError(f"could not allocate a version for run {run_key} after {VERSION_RETRIES} attempts")
+
+    def run_versions(self, run_key: str) -> list[dict[str, Any]]:
+        """Every stored version of a run key, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.runs).where(schema.runs.c.run_key == run_key).order_by(schema.runs.c.version)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def count(self, table: str) -> int:
+        """Rows in one of the knowledge-base tables."""
+        tables = {
+            t.name: t for t in (schema.runs, schema.measurements, schema.recommendations, schema.ab_results)
+        }
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(tables[table])).scalar() or 0)
+
+    # ------------------------------------------------------------------ lookup
+    def lookup(self, query: Fingerprint, *, top: int = 5, min_similarity: float = 0.0) -> list[LookupMatch]:
+        """Latest versions of stored runs ranked by similarity to ``query`` (formula: fingerprint.py)."""
+        with self.engine.connect() as conn:
+            latest = (
+                select(schema.runs.c.run_key, func.max(schema.runs.c.version).label("v"))
+                .group_by(schema.runs.c.run_key)
+                .subquery()
+            )
+            rows = (
+                conn.execute(
+                    select(schema.runs).join(
+                        latest,
+                        (schema.runs.c.run_key == latest.c.run_key) & (schema.runs.c.version == latest.c.v),
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            scored = []
+            for row in rows:
+                stored = Fingerprint.model_validate_json(row["fingerprint_json"])
+                sim = similarity(query, stored)
+                if sim.score >= min_similarity:
+                    scored.append((sim, row, stored))
+            scored.sort(key=lambda item: (-item[0].score, -item[1]["id"]))
+            matches = []
+            for sim, row, stored in scored[:top]:
+                ops = (
+                    conn.execute(
+                        select(
+                            schema.measurements.c.operator,
+                            schema.measurements.c.share,
+                            schema.measurements.c.total_ns,
+                        )
+                        .where(
+                            schema.measurements.c.run_id == row["id"],
+                            schema.measurements.c.kind == "category",
+                        )
+                        .order_by(schema.measurements.c.total_ns.desc())
+                        .limit(3)
+                    )
+                    .mappings()
+                    .all()
+                )
+                types = (
+                    conn.execute(
+                        select(schema.recommendations.c.type)
+                        .where(schema.recommendations.c.run_id == row["id"])
+                        .distinct()
+                    )
+                    .scalars()
+                    .all()
+                )
+                matches.append(
+                    LookupMatch(
+                        run_id=row["id"],
+                        run_key=row["run_key"],
+                        version=row["version"],
+                        label=row["label"],
+                        created_at=row["created_at"],
+                        fingerprint=stored,
+                        similarity=sim,
+                        wall_ns=row["wall_ns"],
+                        idle_ratio=row["idle_ratio"],
+                        top_operators=[dict(o) for o in ops],
+                        recommendations=sorted(types),
+                        direct_answer=sim.score >= DIRECT_ANSWER_SIMILARITY and sim.coverage >= MIN_COVERAGE,
+                    )
+                )
+            return matches
+
+    # ------------------------------------------------------------------ A/B results
+    def record_ab(self, record: AbRecord) -> StoredAb:
+        """Store one A/B verification as a new version under its key (never overwriting)."""
+        ab_key = hashlib.sha256(
+            f"{record.fingerprint.key()}|{record.recommendation_type}|{record.baseline}|{record.candidate}".encode()
+        ).hexdigest()[:32]
+        values = record.model_dump(exclude={"fingerprint", "samples"})
+        for _attempt in range(VERSION_RETRIES):
+            try:
+                with self.transaction() as conn:
+                    current = conn.execute(
+                        select(func.max(schema.ab_results.c.version)).where(
+                            schema.ab_results.c.ab_key == ab_key
+                        )
+                    ).scalar()
+                    version = (current or 0) + 1
+                    created_at = schema.now_utc()
+                    ab_id = _inserted_id(
+                        conn.execute(
+                            schema.ab_results.insert().values(
+                                ab_key=ab_key,
+                                version=version,
+                                created_at=created_at,
+                                fingerprint_json=record.fingerprint.model_dump_json(),
+                                samples_json=orjson.dumps(record.samples).decode(),
+                                **values,
+                            )
+                        )
+                    )
+                return StoredAb(
+                    id=ab_id, ab_key=ab_key, version=version, created_at=created_at, **record.model_dump()
+                )
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not allocate a version for A/B result {ab_key}")
+
+    def ab_history(self, recommendation_type: str | None = None) -> list[StoredAb]:
+        """Stored A/B results (optionally of one recommendation type), oldest first."""
+        query = select(schema.ab_results).order_by(schema.ab_results.c.id)
+        if recommendation_type is not None:
+            query = query.where(schema.ab_results.c.recommendation_type == recommendation_type)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["fingerprint"] = Fingerprint.model_validate_json(data.pop("fingerprint_json"))
+            data["samples"] = orjson.loads(data.pop("samples_json"))
+            out.append(StoredAb.model_validate(data))
+        return out
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        path = Path(database).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                path, f"cannot create the knowledge-base directory: {exc.strerror or exc}"
+            ) from None
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (pysqlite's is deferred)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
+
+    return engine
+
+
+def _inserted_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every insert here has an autoincrement key
+        raise RuntimeError("insert returned no primary key")
+    return int(key[0])
+
+
+def _default_label(report: Mapping[str, Any]) -> str:
+    traces = (report.get("profile") or {}).get("traces") or []
+    names = sorted(Path(str(t.get("source", ""))).name for t in traces if isinstance(t, dict))
+    return ", ".join(names) or "unnamed run"
+
+
+def _measurement_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    profile = report.get("profile") or {}
+    rows: list[dict[str, Any]] = []
+    for cat in profile.get("categories") or []:
+        rows.append(
+            {
+                "kind": "category",
+                "phase": "all",
+                "operator": cat["category"],
+                "category": cat["category"],
+                "count": cat.get("count"),
+                "total_ns": cat.get("total_ns"),
+                "share": cat.get("share"),
+                "ns_per_step": None,
+                "e_roof": None,
+                "flops": None,
+                "bytes": None,
+            }
+        )
+    for kern in profile.get("kernels") or []:
+        rows.append(
+            {
+                "kind": "kernel",
+                "phase": "all",
+                "operator": kern["name"],
+                "category": kern.get("category"),
+                "count": kern.get("count"),
+                "total_ns": kern.get("total_ns"),
+                "share": kern.get("share"),
+                "ns_per_step": None,
+                "e_roof": None,
+                "flops": None,
+                "bytes": None,
+            }
+        )
+    measured = ((report.get("theory") or {}).get("measured") or {}).get("rows") or []
+    for row in measured:
+        rows.append(
+            {
+                "kind": "theory",
+                "phase": row.get("phase", "all"),
+                "operator": row["category"],
+                "category": row["category"],
+                "count": row.get("kernel_count"),
+                "total_ns": row.get("total_ns"),
+                "share": None,
+                "ns_per_step": row.get("measured_ns_per_step"),
+                "e_roof": row.get("e_roof"),
+                "flops": row.get("theory_flops"),
+                "bytes": row.get("theory_bytes"),
+            }
+        )
+    return rows
+
+
+def _recommendation_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for finding in report.get("findings") or []:
+        gain = finding.get("expected_gain") or {}
+        rows.append(
+            {
+                "finding_id": finding["id"],
+                "type": finding["type"],
+                "title": finding.get("title", ""),
+                "severity": finding.get("severity"),
+                "advice_json": orjson.dumps(finding.get("advice") or []).decode(),
+                "gain_low": gain.get("low"),
+                "gain_high": gain.get("high"),
+                "confidence": finding.get("confidence"),
+                "confidence_reason": finding.get("confidence_reason"),
+                "evidence_json": orjson.dumps(finding.get("evidence") or []).decode(),
+            }
+        )
+    return rows
+
+
+def load_report_json(path: Path) -> dict[str, Any]:
+    """Read an ``analyze --json`` report; InputError when it is not one."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    except orjson.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("profile"), dict):
+        raise InputError(path, "not an infersight analyze report (no 'profile' object); make one with --json")
+    return data

@@ -1,0 +1,13 @@
+"""Layer / forward-pass view (SPEC §5): anchor-kernel segmentation of a trace into passes and layers.
+
+Entry point: :func:`~infersight.layers.analysis.analyze_layers`, returning a
+:class:`~infersight.layers.results.LayerReport`.
+Modules: ``profiles`` (model profiles as data), ``kernels`` (one device's kernels as arrays),
+``anchors`` (which kernel marks a layer), ``segment`` (passes and layer boundaries), ``analysis``
+(timing and tables), ``perfetto`` (Perfetto's time zero), ``results`` (typed results).
+"""
+
+from infersight.layers.analysis import analyze_layers
+from infersight.layers.results import LayerReport
+
+__all__ = ["LayerReport", "analyze_layers"]

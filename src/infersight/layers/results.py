@@ -1,0 +1,159 @@
+"""Typed results of the layer / forward-pass view (SPEC §5). Analyses return these; renderers read them.
+
+Times are integer nanoseconds on the trace clock (``*_ns``); shares are fractions in [0, 1].
+``perfetto_*_s`` are seconds relative to the trace's first event, which is what the Perfetto UI
+shows on its time axis, so a user can type them into its search box / jump to them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+LAYERS_SCHEMA_VERSION = "1.0"
+
+PassState = Literal["cold-start", "steady-state", "single", "truncated"]
+
+
+class PerfettoRange(BaseModel):
+    """A time range as the Perfetto UI shows it: seconds since the trace's first event."""
+
+    start_s: float
+    end_s: float
+
+
+class AnchorChoice(BaseModel):
+    """Which kernel marks the layers, and why (printed so a wrong choice is easy to spot)."""
+
+    profile: str = Field(description="model profile used (data/model_profiles.toml)")
+    source: Literal["--anchor-kernel", "profile", "auto"]
+    pattern: str = Field(description="regular expression over full kernel names")
+    names: list[str] = Field(description="simplified names of the kernels the pattern matched")
+    occurrences: int = Field(description="anchor events on the device (consecutive matches count once)")
+    anchors_per_layer: int
+    boundary: Literal["attention_walk_back", "anchor_start"] = Field(
+        description="attention_walk_back: a layer opens at its input norm, found by walking back from its "
+        "attention kernel over the q/k/v projection; anchor_start: a layer opens at its anchor"
+    )
+    period_kernels: int | None = Field(None, description="modal number of kernels between anchors")
+    period_stability: float | None = Field(None, description="share of anchor intervals equal to the mode")
+    reason: str
+
+
+class PassRow(BaseModel):
+    """One forward pass (a prefill or decode step) found in the trace."""
+
+    index: int
+    start_ns: int
+    end_ns: int
+    duration_ns: int
+    layers_start_ns: int = Field(description="start of the first layer (after embedding / prologue)")
+    layers_end_ns: int = Field(description="end of the last layer (before final norm / lm_head)")
+    layers_ns: int = Field(description="sum of the layer walls = layers_end_ns - layers_start_ns")
+    prologue_ns: int
+    epilogue_ns: int
+    layer_count: int
+    kernel_count: int
+    avg_layer_ns: int | None
+    first_layer_ns: int | None
+    shape: int = Field(description="passes with the same layer count and kernel mix share a shape id")
+    state: PassState
+    perfetto: PerfettoRange
+
+
+class LayerRow(BaseModel):
+    """One layer of the selected pass."""
+
+    pass_index: int
+    layer: int
+    layer_type: str
+    start_ns: int
+    end_ns: int
+    wall_ns: int
+    kernel_time_ns: int = Field(description="sum of the durations of the kernels that start in the layer")
+    kernel_count: int
+    allreduce_count: int
+    category_shares: dict[str, float] = Field(description="category -> share of kernel_time_ns")
+    perfetto: PerfettoRange
+
+
+class LayerTypeCluster(BaseModel):
+    """Statistics over the layers of one type (dense / MoE / sliding ...) in the selected pass."""
+
+    layer_type: str
+    count: int
+    avg_wall_ns: int
+    avg_kernel_time_ns: int
+    share_of_layers: float = Field(description="share of the pass's summed layer wall")
+    category_shares: dict[str, float]
+
+
+class FlowRow(BaseModel):
+    """One kernel of a layer's compute flow, in execution order."""
+
+    rank: int = Field(description="1 = the layer's longest kernel")
+    category: str
+    name: str = Field(description="simplified kernel name")
+    duration_ns: int
+    share: float = Field(description="share of the layer's kernel time")
+    offset_ns: int = Field(description="kernel start minus layer start")
+    stream: int
+    input_dims: str | None = None
+
+
+class ComputeFlow(BaseModel):
+    """The kernels of one layer."""
+
+    pass_index: int
+    layer: int
+    layer_type: str
+    wall_ns: int
+    kernel_time_ns: int
+    rows: list[FlowRow]
+    input_dims_na_reason: str | None = None
+
+
+class DiffRow(BaseModel):
+    """A kernel (simplified name + occurrence within the layer) present in both layers."""
+
+    name: str
+    occurrence: int
+    a_ns: int
+    b_ns: int
+    delta_ns: int
+
+
+class LayerDiff(BaseModel):
+    """What differs between two layers of the selected pass."""
+
+    layer_a: int
+    layer_b: int
+    type_a: str
+    type_b: str
+    wall_a_ns: int
+    wall_b_ns: int
+    only_in_a: list[FlowRow]
+    only_in_b: list[FlowRow]
+    shared: list[DiffRow] = Field(description="largest |delta| first")
+
+
+class LayerReport(BaseModel):
+    """Everything ``infersight layers`` shows for one device of one trace."""
+
+    schema_version: str = LAYERS_SCHEMA_VERSION
+    trace: str
+    device: int
+    model: str | None
+    layers_expected: int | None = Field(description="from the model config (or --num-layers)")
+    layers_expected_source: str | None
+    anchor: AnchorChoice
+    passes: list[PassRow]
+    selected_pass: int | None
+    selected_reason: str
+    layers: list[LayerRow] = Field(description="layers of the selected pass")
+    clusters: list[LayerTypeCluster]
+    verdict: str
+    flow: ComputeFlow | None = None
+    diff: LayerDiff | None = None
+    warnings: list[str] = Field(default_factory=list)

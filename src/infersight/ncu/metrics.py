@@ -1,0 +1,197 @@
+"""Canonical kernel metrics from whatever names an ncu export uses (``data/ncu_metrics.toml``).
+
+The rules and the roofline read canonical names (``dram_throughput_pct``, ``l2_hit_rate_pct``,
+``bank_conflicts_per_request``...). This module resolves each one for a launch from the
+candidates of the mapping table, refuses a candidate whose unit does not fit (a Gbyte/s value
+never becomes a percentage), and otherwise records why the metric is missing and which ncu
+section would collect it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from infersight.ncu.reader import MetricValue, NcuLaunch
+
+STRICT_UNITS = frozenset({"ns", "byte", "byte/second", "hz", "%"})
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One canonical metric of the mapping table."""
+
+    name: str
+    label: str
+    unit: str
+    section: str
+    metric: str
+    candidates: tuple[str, ...]
+    sum_of: tuple[tuple[str, ...], ...] = ()
+    ratio_of: tuple[str, str] | None = None
+    ratio_scale: float = 1.0
+    accept_units: tuple[str, ...] = ()
+    source: str = ""
+
+    def settle_hint(self) -> str:
+        """Which ncu collection would provide this metric."""
+        metric = f" or --metrics {self.metric}" if self.metric else ""
+        return f"collect it with --section {self.section}{metric}"
+
+    def unit_fits(self, unit: str) -> bool:
+        """Whether a value in base unit ``unit`` can stand for this metric."""
+        if unit == self.unit or unit in self.accept_units:
+            return True
+        return self.unit == "" and unit not in STRICT_UNITS
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    """The whole mapping table: canonical metrics, the tensor-FLOP pattern and the ncu-plan lists."""
+
+    metrics: dict[str, MetricSpec]
+    tensor_flops_pattern: re.Pattern[str]
+    tensor_flops_section: str
+    plan_sections: tuple[str, ...]
+    plan_metrics: tuple[str, ...]
+
+
+@dataclass
+class ResolvedMetrics:
+    """Canonical values of one launch, where each came from, and why the others are missing."""
+
+    values: dict[str, float | str | None] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    not_applicable: set[str] = field(default_factory=set)  # ratios whose denominator is 0 (no such accesses)
+
+
+@cache
+def metric_table() -> MetricTable:
+    """The table shipped in infersight/data/ncu_metrics.toml."""
+    text = resources.files("infersight").joinpath("data/ncu_metrics.toml").read_text(encoding="utf-8")
+    return parse_metric_table(tomllib.loads(text))
+
+
+def parse_metric_table(data: Mapping[str, Any]) -> MetricTable:
+    """Validate and build the table (ratio/sum references must name known metrics or raw names)."""
+    specs: dict[str, MetricSpec] = {}
+    for raw in data["metric"]:
+        ratio = raw.get("ratio_of")
+        specs[raw["name"]] = MetricSpec(
+            name=raw["name"],
+            label=raw.get("label", raw["name"]),
+            unit=raw.get("unit", ""),
+            section=raw["section"],
+            metric=raw.get("metric", ""),
+            candidates=tuple(raw.get("candidates", [])),
+            sum_of=tuple(tuple(terms) for terms in raw.get("sum_of", [])),
+            ratio_of=(ratio[0], ratio[1]) if ratio else None,
+            ratio_scale=float(raw.get("ratio_scale", 1.0)),
+            accept_units=tuple(raw.get("accept_units", [])),
+            source=raw.get("source", ""),
+        )
+    for spec in specs.values():
+        if not (spec.candidates or spec.sum_of or spec.ratio_of):
+            raise ValueError(f"ncu metric {spec.name}: no candidates, sum_of or ratio_of")
+    tensor = data["tensor_flops"]
+    plan = data["plan"]
+    return MetricTable(
+        metrics=specs,
+        tensor_flops_pattern=re.compile(tensor["pattern"]),
+        tensor_flops_section=tensor["section"],
+        plan_sections=tuple(plan["sections"]),
+        plan_metrics=tuple(plan["metrics"]),
+    )
+
+
+def _lookup(
+    values: Mapping[str, MetricValue], name: str, spec: MetricSpec | None
+) -> tuple[float | None, str]:
+    """A raw value usable for ``spec`` (numeric, unit fits) or None with the reason."""
+    cell = values.get(name)
+    if cell is None:
+        return None, "not in the export"
+    if cell.value is None:
+        return None, cell.problem or "empty"
+    if isinstance(cell.value, str):
+        return None, f"not a number ({cell.value!r})"
+    if spec is not None and not spec.unit_fits(cell.unit):
+        return None, f"unit {cell.raw_unit!r} does not fit (expected {spec.unit or 'a count'})"
+    return float(cell.value), ""
+
+
+def resolve(launch: NcuLaunch, table: MetricTable | None = None) -> ResolvedMetrics:
+    """Every canonical metric of one launch (base units; percentages stay 0-100)."""
+    table = table or metric_table()
+    out = ResolvedMetrics()
+    for spec in table.metrics.values():  # direct candidates first, so derived metrics can use any
+        _resolve_direct(spec, launch.values, out)
+    for spec in table.metrics.values():  # then sums/ratios, in table order
+        if spec.name not in out.values:
+            _resolve_derived(spec, launch.values, out)
+    return out
+
+
+def _term(name: str, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> tuple[float | None, str]:
+    if name in out.values:
+        value = out.values[name]
+        return (value, "") if isinstance(value, float) else (None, out.missing.get(name, "missing"))
+    return _lookup(values, name, None)
+
+
+def _resolve_direct(spec: MetricSpec, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> None:
+    for candidate in spec.candidates:
+        value, _ = _lookup(values, candidate, spec)
+        if value is not None:
+            out.values[spec.name], out.sources[spec.name] = value, candidate
+            return
+
+
+def _resolve_derived(spec: MetricSpec, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> None:
+    reasons = [
+        f"{candidate}: {_lookup(values, candidate, spec)[1]}"
+        for candidate in spec.candidates
+        if candidate in values
+    ]
+    for terms in spec.sum_of:
+        looked = [_term(term, values, out) for term in terms]
+        if all(value is not None for value, _ in looked):
+            out.values[spec.name] = sum(value for value, _ in looked if value is not None)
+            out.sources[spec.name] = " + ".join(terms)
+            return
+    if spec.ratio_of is not None:
+        (numerator, _), (denominator, _) = (_term(name, values, out) for name in spec.ratio_of)
+        if numerator is not None and denominator is not None and denominator > 0:
+            out.values[spec.name] = numerator / denominator * spec.ratio_scale
+            out.sources[spec.name] = " / ".join(spec.ratio_of)
+            return
+        if denominator == 0:
+            reasons.append(f"{spec.ratio_of[1]} is 0 (no such accesses)")
+            out.not_applicable.add(spec.name)
+    out.values[spec.name] = None
+    detail = "; ".join(reasons) if reasons else "not in the export"
+    out.missing[spec.name] = f"{detail} — {spec.settle_hint()}"
+
+
+def tensor_flops_by_dtype(launch: NcuLaunch, table: MetricTable | None = None) -> dict[str, float]:
+    """Tensor-core FLOPs per input dtype from the ``sm__ops_path_tensor_src_*`` counters present."""
+    table = table or metric_table()
+    flops: dict[str, float] = {}
+    for name, cell in launch.values.items():
+        match = table.tensor_flops_pattern.match(name)
+        if match and isinstance(cell.value, float):
+            dtype = match.group("dtype")
+            flops[dtype] = flops.get(dtype, 0.0) + cell.value
+    return flops
+
+
+def gpu_name_of(launch: NcuLaunch) -> str | None:
+    """The GPU name the export records (raw page / .ncu-rep only; details pages do not carry it)."""
+    cell = launch.values.get("device__attribute_display_name")
+    return cell.value if cell is not None and isinstance(cell.value, str) and cell.value else None

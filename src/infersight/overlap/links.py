@@ -1,0 +1,122 @@
+"""Link bandwidths (PCIe, NVLink, device memory) and NCCL bus-bandwidth factors, from data.
+
+The figures live in ``infersight/data/interconnects.toml`` with their sources; this module only
+picks the right row for a GPU name and a copy direction, and evaluates nccl-tests' busbw factor.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from infersight.errors import InputError
+from infersight.model.trace import GpuInfo
+from infersight.overlap.results import LinkSpec
+
+_TABLE = "interconnects.toml"
+
+
+@dataclass(frozen=True)
+class GpuLinks:
+    """The host (PCIe) and peer (NVLink / fabric) links of one GPU model."""
+
+    host: LinkSpec | None
+    peer: LinkSpec | None
+    na_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectiveSpec:
+    """nccl-tests' bus-bandwidth rule of one collective."""
+
+    name: str
+    factor_expr: str
+    size_from: str  # "in" | "out"
+    source: str
+
+    def factor(self, ranks: int) -> float:
+        """busbw / algbw for ``ranks`` participants (nccl-tests PERFORMANCE.md)."""
+        n = float(ranks)
+        return {"2*(n-1)/n": 2.0 * (n - 1.0) / n, "(n-1)/n": (n - 1.0) / n, "1": 1.0}[self.factor_expr]
+
+
+@functools.cache
+def _table() -> dict[str, Any]:
+    text = (resources.files("infersight") / "data" / _TABLE).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _link(link_id: str) -> LinkSpec:
+    row = _table()["link"][link_id]
+    return LinkSpec(id=link_id, name=row["name"], gb_per_s=float(row["gb_per_s"]), source=row["source"])
+
+
+def gpu_links(gpu_name: str | None) -> GpuLinks:
+    """Host and peer links of a GPU, by the first ``[[gpu]]`` regex matching its name."""
+    if not gpu_name:
+        return GpuLinks(None, None, "the trace does not name the GPU, so its links are unknown")
+    for row in _table()["gpu"]:
+        if re.search(row["match"], gpu_name, re.IGNORECASE):
+            host = _link(row["host"]) if "host" in row else None
+            peer = _link(row["peer"]) if "peer" in row else None
+            return GpuLinks(host, peer)
+    return GpuLinks(None, None, f"no link figures for GPU {gpu_name!r} in {_TABLE}")
+
+
+def copy_link(direction: str, gpu: GpuInfo | None) -> tuple[LinkSpec | None, str | None]:
+    """The link a copy of ``direction`` crosses on this GPU, or the reason it is unknown.
+
+    HtoD/DtoH cross the host link (PCIe); PtoP the peer link (NVLink, else PCIe); DtoD stays in
+    device memory, which it reads and writes, so its ceiling is half the DRAM bandwidth.
+    """
+    name = gpu.name if gpu is not None else None
+    if direction == "DtoD":
+        bandwidth = _memory_bandwidth(gpu)
+        if bandwidth is None:
+            return None, "device memory bandwidth unknown (not in the trace, GPU not in the spec table)"
+        return (
+            LinkSpec(
+                id="device_memory",
+                name="device memory (read + write)",
+                gb_per_s=bandwidth / 2.0 / 1e9,
+                source="DRAM bandwidth of the GPU / 2 (a device copy reads and writes every byte)",
+            ),
+            None,
+        )
+    links = gpu_links(name)
+    if direction in ("HtoD", "DtoH"):
+        return links.host, links.na_reason if links.host is None else None
+    if direction == "PtoP":
+        link = links.peer or links.host
+        return link, links.na_reason if link is None else None
+    return None, f"no link for {direction} copies (unified-memory migrations and others are not rated)"
+
+
+def _memory_bandwidth(gpu: GpuInfo | None) -> float | None:
+    """Bytes/s of device memory: the trace's figure, else the GPU spec table when it is installed."""
+    if gpu is None:
+        return None
+    if gpu.memory_bandwidth_bytes_per_s:
+        return float(gpu.memory_bandwidth_bytes_per_s)
+    if not gpu.name:
+        return None
+    try:  # the GPU spec table of infersight.theory; an unknown GPU leaves DtoD copies unrated
+        from infersight.theory.gpu_specs import lookup_gpu
+
+        spec = lookup_gpu(gpu.name, sm_count=gpu.sm_count, memory_bytes=gpu.memory_bytes)
+    except (ImportError, InputError):
+        return None
+    value = getattr(spec, "memory_bandwidth_gb_per_s", None)
+    return float(value) * 1e9 if isinstance(value, int | float) and value > 0 else None
+
+
+def collective_spec(collective: str) -> CollectiveSpec | None:
+    """The busbw rule of a canonical collective name (AllReduce, AllGather, ...)."""
+    row = _table()["collective"].get(collective)
+    if row is None:
+        return None
+    return CollectiveSpec(collective, row["factor"], row["size_from"], row["source"])

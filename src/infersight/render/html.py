@@ -1,0 +1,421 @@
+"""Self-contained HTML report (SPEC §8): one file, inline CSS/JS/SVG, nothing fetched from a network.
+
+Plots are inline SVG drawn from the report's numbers (GPU busy/idle timeline per device,
+operator ranking, roofline with theory and measured points, per-layer bars); tables reuse the
+sections the terminal and Markdown renderers print, so all three show the same figures. The
+small inline script only sorts tables when a header is clicked. Needs ``jinja2``
+(``pip install 'infersight[html]'``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+from importlib import resources
+from typing import Any
+
+from infersight.agent.html_data import DeviceBusyBins, HtmlExtras
+from infersight.analyses.results import AnalysisReport
+from infersight.errors import InputError
+from infersight.layers.results import LayerReport
+from infersight.render import sections as sec
+from infersight.render import theory as theory_sections
+from infersight.rules.finding import Finding
+from infersight.theory.measured import MeasuredVsTheory
+from infersight.theory.roofline import Hardware
+
+__all__ = ["render_html"]
+
+WIDTH = 960
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
+
+
+# ---------------------------------------------------------------- SVG charts
+
+
+def _svg(height: int, body: str, label: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(label)}" '
+        f'viewBox="0 0 {WIDTH} {height}" width="100%" style="max-width:{WIDTH}px">{body}</svg>'
+    )
+
+
+def timeline_svg(timelines: Sequence[DeviceBusyBins]) -> str:
+    """One row per device; each bin's green opacity is its busy fraction (white = idle)."""
+    if not timelines:
+        return ""
+    left, row_h, top = 170, 26, 10
+    plot_w = WIDTH - left - 20
+    parts: list[str] = []
+    for index, row in enumerate(timelines):
+        y = top + index * (row_h + 8)
+        parts.append(
+            f'<text x="{left - 8}" y="{y + row_h * 0.68:.1f}" text-anchor="end" class="lbl">'
+            f"{escape(row.label)} ({row.busy_ratio:.1%} busy)</text>"
+        )
+        parts.append(f'<rect x="{left}" y="{y}" width="{plot_w}" height="{row_h}" class="idle"/>')
+        bin_w = plot_w / max(len(row.busy_fraction), 1)
+        for b, frac in enumerate(row.busy_fraction):
+            if frac <= 0:
+                continue
+            t0 = b * row.bin_ns / 1e6
+            parts.append(
+                f'<rect x="{left + b * bin_w:.2f}" y="{y}" width="{bin_w + 0.3:.2f}" height="{row_h}" '
+                f'fill="#2e7d32" fill-opacity="{frac:.3f}">'
+                f"<title>+{t0:.3f} ms: {frac:.0%} busy</title></rect>"
+            )
+    span_ms = max(r.bin_ns * len(r.busy_fraction) for r in timelines) / 1e6
+    axis_y = top + len(timelines) * (row_h + 8) + 4
+    for tick in range(6):
+        x = left + plot_w * tick / 5
+        parts.append(
+            f'<text x="{x:.1f}" y="{axis_y + 12}" text-anchor="middle" class="tick">'
+            f"{span_ms * tick / 5:.3g} ms</text>"
+        )
+    return _svg(axis_y + 20, "".join(parts), "GPU busy/idle timeline per device")
+
+
+def bars_svg(items: Sequence[tuple[str, float, str]], label: str, value_fmt: str = "pct") -> str:
+    """Horizontal bars: (name, value, tooltip); values are shares in [0, 1] or absolute ns."""
+    if not items:
+        return ""
+    left, bar_h = 330, 18
+    plot_w = WIDTH - left - 90
+    peak = max(v for _, v, _ in items) or 1.0
+    parts = []
+    for index, (name, value, tip) in enumerate(items):
+        y = 6 + index * (bar_h + 6)
+        short = name if len(name) <= 48 else name[:46] + "…"
+        text = f"{value:.1%}" if value_fmt == "pct" else sec.fmt_duration(value)
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 13}" text-anchor="end" class="lbl">{escape(short)}</text>'
+        )
+        parts.append(
+            f'<rect x="{left}" y="{y}" width="{max(plot_w * value / peak, 1):.1f}" height="{bar_h}" '
+            f'fill="{PALETTE[index % len(PALETTE)]}"><title>{escape(tip)}</title></rect>'
+        )
+        parts.append(
+            f'<text x="{left + plot_w * value / peak + 6:.1f}" y="{y + 13}" class="tick">{text}</text>'
+        )
+    return _svg(12 + len(items) * (bar_h + 6), "".join(parts), label)
+
+
+def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
+    """Log-log roofline: roof = min(P_peak, I·B_eff); theory (hollow) and measured (filled) points."""
+    points = [
+        r
+        for r in measured.rows
+        if r.theory_flops > 0 and r.theory_bytes > 0 and r.measured_ns_per_step and r.theory_roof_s
+    ]
+    if not points:
+        return ""
+    bandwidth = hw.memory_bandwidth * hw.memory_efficiency
+    peak = hw.matmul_peak_flops
+    ridge = peak / bandwidth
+    xs = [r.theory_flops / r.theory_bytes for r in points] + [ridge]
+    ys = [r.theory_flops / (r.measured_ns_per_step / 1e9) for r in points if r.measured_ns_per_step] + [peak]
+    ys += [r.theory_flops / r.theory_roof_s for r in points if r.theory_roof_s]
+    x_lo, x_hi = 10 ** math.floor(math.log10(min(xs)) - 0.5), 10 ** math.ceil(math.log10(max(xs)) + 0.5)
+    y_lo, y_hi = 10 ** math.floor(math.log10(min(ys)) - 0.5), 10 ** math.ceil(math.log10(max(ys)) + 0.3)
+    left, top, plot_w, plot_h = 80, 12, WIDTH - 300, 330
+
+    def px(x: float) -> float:
+        return left + plot_w * (math.log10(x) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo))
+
+    def py(y: float) -> float:
+        return top + plot_h * (1 - (math.log10(y) - math.log10(y_lo)) / (math.log10(y_hi) - math.log10(y_lo)))
+
+    parts = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>']
+    for exp in range(int(math.log10(x_lo)), int(math.log10(x_hi)) + 1):
+        parts.append(
+            f'<text x="{px(10.0**exp):.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
+            f'class="tick">1e{exp}</text>'
+        )
+    for exp in range(int(math.log10(y_lo)), int(math.log10(y_hi)) + 1):
+        parts.append(
+            f'<text x="{left - 6}" y="{py(10.0**exp) + 4:.1f}" text-anchor="end" class="tick">1e{exp}</text>'
+        )
+    x_start = max(x_lo, y_lo / bandwidth)
+    roof = [(x_start, x_start * bandwidth), (ridge, peak), (x_hi, peak)]
+    parts.append(
+        '<polyline class="roof" points="' + " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in roof) + '">'
+        f"<title>roof: min({sec.fmt_quantity(peak / 1e12, '')} TFLOP/s, I × "
+        f"{bandwidth / 1e9:.0f} GB/s)</title></polyline>"
+    )
+    legend_y = top + 8
+    for index, r in enumerate(points):
+        color = PALETTE[index % len(PALETTE)]
+        intensity = r.theory_flops / r.theory_bytes
+        achieved = r.theory_flops / (r.measured_ns_per_step / 1e9)  # type: ignore[operator]
+        ideal = r.theory_flops / r.theory_roof_s  # type: ignore[operator]
+        name = f"{r.phase} {r.category}"
+        eroof = "n/a" if r.e_roof is None else f"{r.e_roof:.2f}"
+        parts.append(
+            f'<circle cx="{px(intensity):.1f}" cy="{py(ideal):.1f}" r="5" fill="none" stroke="{color}" '
+            f'stroke-width="2"><title>{escape(name)} theory: I={intensity:.3g} FLOP/B</title></circle>'
+        )
+        parts.append(
+            f'<circle cx="{px(intensity):.1f}" cy="{py(achieved):.1f}" r="5" fill="{color}">'
+            f"<title>{escape(name)} measured: {achieved / 1e12:.3g} TFLOP/s, E_roof {eroof}</title></circle>"
+        )
+        parts.append(
+            f'<text x="{left + plot_w + 16}" y="{legend_y + index * 16}" class="lbl" style="fill:{color}">'
+            f"● {escape(name)} (E_roof {eroof})</text>"
+        )
+    parts.append(
+        f'<text x="{left + plot_w / 2}" y="{top + plot_h + 30}" text-anchor="middle" class="tick">'
+        "arithmetic intensity (FLOP/byte); ○ theory, ● measured per step; y: FLOP/s</text>"
+    )
+    return _svg(top + plot_h + 40, "".join(parts), "roofline")
+
+
+def layers_svg(layers: LayerReport) -> str:
+    """Wall time per layer of the selected forward pass, coloured by layer type."""
+    rows = layers.layers
+    if not rows:
+        return ""
+    left, top, plot_w, plot_h = 70, 10, WIDTH - 90, 200
+    peak = max(r.wall_ns for r in rows) or 1
+    types = sorted({r.layer_type for r in rows})
+    bar_w = plot_w / len(rows)
+    parts = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>']
+    for index, r in enumerate(rows):
+        h = plot_h * r.wall_ns / peak
+        color = PALETTE[types.index(r.layer_type) % len(PALETTE)]
+        parts.append(
+            f'<rect x="{left + index * bar_w + 1:.1f}" y="{top + plot_h - h:.1f}" '
+            f'width="{max(bar_w - 2, 1):.1f}" '
+            f'height="{h:.1f}" fill="{color}"><title>layer {r.layer} ({escape(r.layer_type)}): '
+            f"{sec.fmt_duration(r.wall_ns)} wall, {r.kernel_count} kernels</title></rect>"
+        )
+    parts.append(
+        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end" class="tick">{sec.fmt_duration(peak)}</text>'
+    )
+    legend = ", ".join(f"{t}" for t in types)
+    parts.append(
+        f'<text x="{left}" y="{top + plot_h + 16}" class="tick">layers 0–{len(rows) - 1} of pass '
+        f"{layers.selected_pass} (types: {escape(legend)})</text>"
+    )
+    return _svg(top + plot_h + 24, "".join(parts), "per-layer wall time")
+
+
+# ---------------------------------------------------------------- report structure
+
+
+def _finding_card(finding: Finding) -> dict[str, object]:
+    return {
+        "id": finding.id,
+        "title": finding.title,
+        "severity": finding.severity,
+        "location": sec.fmt_location(finding.location),
+        "evidence": [sec.fmt_evidence(e) for e in finding.evidence],
+        "advice": finding.advice,
+        "gain": sec.fmt_gain(finding.expected_gain),
+        "verification": finding.verification,
+        "confidence": f"{finding.confidence}"
+        + (f" — {finding.confidence_reason}" if finding.confidence_reason else ""),
+    }
+
+
+def _focus_operators(report: AnalysisReport) -> tuple[list[dict[str, Any]], set[str]]:
+    """Focus set (theory) or the top-3 categories, each with the findings located on it; and their ids."""
+    theory = report.theory
+    items: list[tuple[str, str | None, str, str]] = []  # title, kernel, category, measured text
+    if theory is not None and theory.focus is not None and theory.focus.items:
+        for item in theory.focus.items[:5]:
+            eroof = "n/a" if item.e_roof is None else f"{item.e_roof:.2f}"
+            items.append(
+                (
+                    f"{item.kernel} ({item.category}, {item.phase})",
+                    item.kernel,
+                    item.category,
+                    f"{sec.fmt_duration(item.total_ns)} ({sec.fmt_pct(item.share)} of kernel time), "
+                    f"E_roof {eroof}, "
+                    f"in focus because: {', '.join(item.reasons)}",
+                )
+            )
+    else:
+        for cat in report.profile.categories[:3]:
+            items.append(
+                (
+                    cat.category,
+                    None,
+                    cat.category,
+                    f"{sec.fmt_duration(cat.total_ns)} ({sec.fmt_pct(cat.share)} of kernel time) "
+                    f"in {cat.count} kernels; "
+                    f"top: {', '.join(cat.top_kernels[:3])}",
+                )
+            )
+    out: list[dict[str, Any]] = []
+    shown: set[str] = set()
+    for title, kernel, category, measured in items:
+        matched = [
+            f
+            for f in sec.ordered_findings(report.findings)
+            if (kernel is not None and f.location.kernel == kernel)
+            or (f.location.category is not None and f.location.category == category)
+        ]
+        out.append({"title": title, "measured": measured, "findings": [_finding_card(f) for f in matched]})
+        shown |= {f.id for f in matched}
+    return out, shown
+
+
+def _tasks(findings: list[Finding]) -> list[str]:
+    """Findings ordered by severity, then by the upper end of the expected gain."""
+    ranked = sorted(
+        findings,
+        key=lambda f: (
+            sec.SEVERITY_ORDER.get(f.severity, 3),
+            -(f.expected_gain.high if f.expected_gain else 0.0),
+        ),
+    )
+    tasks = []
+    for f in ranked:
+        action = f.advice[0] if f.advice else f.title
+        gain = (
+            ""
+            if f.expected_gain is None
+            else f" (expected {sec.fmt_pct(f.expected_gain.low)}–{sec.fmt_pct(f.expected_gain.high)})"
+        )
+        verify = f" Verify: {f.verification[0]}" if f.verification else ""
+        tasks.append(f"[{f.severity}] {f.title}: {action}{gain}.{verify} [{f.id}]")
+    return tasks
+
+
+def _summary(report: AnalysisReport) -> str:
+    total = report.profile.total
+    devices = len(report.profile.devices)
+    top = ", ".join(f"{c.category} ({sec.fmt_pct(c.share)})" for c in report.profile.categories[:3]) or "none"
+    severities = {
+        s: sum(1 for f in report.findings if f.severity == s) for s in ("critical", "warning", "info")
+    }
+    text = (
+        f"Over {sec.fmt_duration(total.wall_ns)} of analysed wall time on {devices} device(s) the GPUs "
+        f"were busy {sec.fmt_pct(total.utilization)} and idle {sec.fmt_pct(total.idle_ratio)}; "
+        f"kernel time went mostly to {top}. "
+        f"The rules raised {len(report.findings)} finding(s) ({severities['critical']} critical, "
+        f"{severities['warning']} warning, {severities['info']} info)."
+    )
+    with_gain = [f for f in report.findings if f.expected_gain is not None]
+    if with_gain:
+        best = max(with_gain, key=lambda f: f.expected_gain.high if f.expected_gain else 0.0)
+        assert best.expected_gain is not None
+        text += (
+            f" The largest expected gain is from '{best.title}' ({sec.fmt_pct(best.expected_gain.low)}–"
+            f"{sec.fmt_pct(best.expected_gain.high)} of wall time); verify it with an A/B run "
+            "before adopting it."
+        )
+    if report.theory is not None:
+        est = report.theory.estimate
+        text += (
+            f" Theory ({est.model} on {est.gpu}, {est.compute_dtype}): TTFT {est.ttft_s * 1e3:.3g} ms, "
+            f"TPOT {est.tpot_s * 1e3:.3g} ms."
+        )
+    return text
+
+
+def _environment(report: AnalysisReport) -> list[tuple[str, str]]:
+    gpus = sorted({g for t in report.profile.traces for g in t.gpus})
+    rows = [
+        ("traces", ", ".join(sec.short_source(t.source) for t in report.profile.traces)),
+        ("formats", ", ".join(sorted({t.format for t in report.profile.traces}))),
+        ("GPUs", sec.fmt_gpu_names(gpus) if gpus else "not recorded"),
+        ("devices analysed", str(len(report.profile.devices))),
+        ("analysis window", report.profile.total.window.source),
+        ("infersight", f"{report.tool_version} (report schema {report.schema_version})"),
+    ]
+    if report.theory is not None:
+        est = report.theory.estimate
+        s = est.scenario
+        rows.append(("model / dtype", f"{est.model} / {est.compute_dtype}"))
+        rows.append(
+            ("scenario", f"batch {s.batch}, prompt {s.prompt_len}, context {s.context_len}, TP {s.tp}")
+        )
+    return rows
+
+
+def _overall(report: AnalysisReport) -> list[tuple[str, str]]:
+    total = report.profile.total
+    return [
+        ("wall time", sec.fmt_duration(total.wall_ns)),
+        ("GPU busy", f"{sec.fmt_duration(total.busy_ns)} ({sec.fmt_pct(total.utilization)})"),
+        ("GPU idle", f"{sec.fmt_duration(total.idle_ns)} ({sec.fmt_pct(total.idle_ratio)})"),
+        ("kernels", sec.fmt_count(total.kernel_count)),
+        (
+            "top-3 operators",
+            ", ".join(f"{c.category} {sec.fmt_pct(c.share)}" for c in report.profile.categories[:3])
+            or "none",
+        ),
+    ]
+
+
+def _table(section: sec.Section) -> dict[str, object]:
+    return {
+        "title": section.title,
+        "headers": section.headers,
+        "rows": [[cell.split("\n") for cell in row] for row in section.rows],
+        "notes": section.notes,
+        "right": section.right_aligned,
+    }
+
+
+def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top: int = 15) -> str:
+    """The whole report as one self-contained HTML document."""
+    try:
+        import jinja2
+        from markupsafe import Markup
+    except ImportError:
+        raise InputError(None, "the HTML report needs jinja2: pip install 'infersight[html]'") from None
+    extras = extras or HtmlExtras()
+    theory = report.theory
+    roofline_tables = [_table(s) for s in theory_sections.report_sections(report)]
+    focus, focus_ids = _focus_operators(report)
+    other = [_finding_card(f) for f in sec.ordered_findings(report.findings) if f.id not in focus_ids]
+    charts = {
+        "timeline": timeline_svg(extras.timelines),
+        "categories": bars_svg(
+            [
+                (c.category, c.share, f"{c.category}: {sec.fmt_duration(c.total_ns)} in {c.count} kernels")
+                for c in report.profile.categories[:12]
+            ],
+            "operator ranking by category",
+        ),
+        "kernels": bars_svg(
+            [
+                (k.name, k.share, f"{k.full_name[:200]}: {sec.fmt_duration(k.total_ns)}, {k.count}×")
+                for k in report.profile.kernels[:top]
+            ],
+            "kernel ranking",
+        ),
+        "roofline": roofline_svg(theory.measured, theory.estimate.hardware)
+        if theory is not None and theory.measured is not None
+        else "",
+        "layers": layers_svg(extras.layers) if extras.layers is not None else "",
+    }
+    template_text = resources.files("infersight").joinpath("data/templates/report.html.j2").read_text("utf-8")
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    template = env.from_string(template_text)
+    return template.render(
+        report=report,
+        environment=_environment(report),
+        overall=_overall(report),
+        summary=_summary(report),
+        charts={name: Markup(svg) for name, svg in charts.items()},
+        roofline_tables=roofline_tables,
+        ranking_tables=[_table(sec.categories_section(report)), _table(sec.kernels_section(report, top))],
+        idle_tables=[
+            _table(sec.devices_section(report)),
+            _table(sec.gaps_section(report)),
+            _table(sec.transfers_section(report)),
+            _table(sec.phases_section(report)),
+        ],
+        focus=focus,
+        other=other,
+        tasks=_tasks(report.findings),
+        extras_notes=extras.notes,
+        layers=extras.layers,
+        narration=extras.narration,
+    )

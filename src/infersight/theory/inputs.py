@@ -1,0 +1,101 @@
+"""Turn the user's theory options into a model, a scenario and roofline hardware.
+
+Shared by ``infersight roofline`` and ``infersight analyze --model``, so both read
+``--model/--config/--gpu/--peak-tflops/--bandwidth/--dtype/...`` the same way and fail with
+the same one-line messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from infersight.errors import InputError
+from infersight.theory.model_config import ModelConfig
+from infersight.theory.roofline import DEFAULT_KAPPA, DEFAULT_MEMORY_EFFICIENCY, Hardware, hardware_from_gpu
+
+WEIGHT_BYTES_BY_DTYPE = {"fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0}
+
+
+class TheoryOptions(BaseModel):
+    """Everything a theory run needs besides the scenario, as the user gave it."""
+
+    model: str | None = None
+    config: Path | None = None
+    gpu: str | None = None
+    peak_tflops: float | None = None
+    bandwidth_gb_per_s: float | None = None
+    link_bandwidth_gb_per_s: float | None = None
+    dtype: str | None = Field(default=None, description="override: compute dtype and weight element width")
+    kappa: float = DEFAULT_KAPPA
+    memory_efficiency: float = DEFAULT_MEMORY_EFFICIENCY
+
+
+def load_model(options: TheoryOptions) -> ModelConfig:
+    """The model from ``--model NAME`` or ``--config PATH`` (exactly one), with ``--dtype`` applied."""
+    from infersight.theory.config_reader import load_model_config, resolve_model
+
+    if (options.model is None) == (options.config is None):
+        raise InputError(None, "give exactly one of --model NAME (a built-in model) or --config PATH")
+    model = resolve_model(options.model) if options.model is not None else load_model_config(options.config)  # type: ignore[arg-type]
+    if options.dtype is None:
+        return model
+    dtype = normalise_compute_dtype(options.dtype)
+    return dataclasses.replace(
+        model,
+        compute_dtype=dtype,
+        weight_bytes=WEIGHT_BYTES_BY_DTYPE[dtype],
+        notes=(*model.notes, f"--dtype {dtype}: {WEIGHT_BYTES_BY_DTYPE[dtype]:g} bytes per weight"),
+    )
+
+
+def normalise_compute_dtype(dtype: str) -> str:
+    """The canonical compute dtype label (fp32, tf32, fp16, bf16, fp8, int8)."""
+    from infersight.theory.gpu_specs import normalise_dtype
+
+    key = normalise_dtype(dtype)
+    if key not in WEIGHT_BYTES_BY_DTYPE:
+        raise InputError(None, f"--dtype {dtype!r}: expected one of {', '.join(WEIGHT_BYTES_BY_DTYPE)}")
+    return key
+
+
+def resolve_hardware(
+    options: TheoryOptions, model: ModelConfig, *, tp: int, gpu_name: str | None = None
+) -> Hardware:
+    """Roofline parameters from ``--gpu`` (or the trace's GPU name) and the overrides.
+
+    Without a known GPU both ``--peak-tflops`` and ``--bandwidth`` are needed. The link
+    bandwidth for TP all-reduces is ``--link-bandwidth`` or the GPU's peer link
+    (``data/interconnects.toml``).
+    """
+    from infersight.theory.gpu_specs import custom_gpu, lookup_gpu
+
+    dtype = model.compute_dtype
+    name = options.gpu or gpu_name
+    if name is not None:
+        spec = lookup_gpu(name)
+        if options.peak_tflops is not None or options.bandwidth_gb_per_s is not None:
+            spec = spec.with_overrides(options.peak_tflops, options.bandwidth_gb_per_s, dtype)
+    elif options.peak_tflops is not None and options.bandwidth_gb_per_s is not None:
+        spec = custom_gpu(options.peak_tflops, options.bandwidth_gb_per_s, dtype)
+    else:
+        raise InputError(None, "no GPU: give --gpu NAME, or both --peak-tflops and --bandwidth")
+    link = options.link_bandwidth_gb_per_s
+    if link is None and tp > 1:
+        link = _peer_link_gb_per_s(spec.name)
+    return hardware_from_gpu(
+        spec,
+        dtype,
+        kappa=options.kappa,
+        memory_efficiency=options.memory_efficiency,
+        link_bandwidth_gb_per_s=link,
+    )
+
+
+def _peer_link_gb_per_s(gpu_name: str) -> float | None:
+    from infersight.overlap.links import gpu_links
+
+    peer = gpu_links(gpu_name).peer
+    return None if peer is None else peer.gb_per_s

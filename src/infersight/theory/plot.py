@@ -1,0 +1,148 @@
+"""Roofline plot: every theory operator as a point under the GPU's roofs (SPEC §2, §8).
+
+x = arithmetic intensity I = F / bytes, y = attainable FLOP/s = F / T_roof. Operators lie on the
+roof by construction (that is what theory means); measured categories, when given, are drawn
+at their achieved rate below it, so the vertical distance is 1 / E_roof. Point area follows
+the operator's share of its pass. Output by suffix: ``.png``, ``.svg``, or ``.html`` (the SVG
+inlined in a self-contained page). Needs matplotlib (``pip install 'infersight[plot]'``).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from infersight.errors import InputError
+from infersight.theory.estimates import ModelEstimate
+from infersight.theory.measured import MeasuredVsTheory
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+SUFFIXES = (".png", ".svg", ".html")
+PHASE_COLOURS = {"prefill": "tab:blue", "decode": "tab:orange"}
+MIN_POINT_AREA = 12.0
+MAX_POINT_AREA = 400.0
+LABELLED_POINTS_PER_PHASE = 6
+
+
+def check_plot_path(path: Path) -> None:
+    """Refuse an output suffix we cannot write, before any work is done."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise InputError(
+            path, f"--plot: unsupported file type {path.suffix!r}; use one of {', '.join(SUFFIXES)}"
+        )
+
+
+def render_roofline_plot(est: ModelEstimate, path: Path, measured: MeasuredVsTheory | None = None) -> bytes:
+    """The plot as the bytes of a ``path.suffix`` file (png, svg or html)."""
+    check_plot_path(path)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError(path, "the roofline plot needs matplotlib: pip install 'infersight[plot]'") from None
+    figure, axes = plt.subplots(figsize=(10, 6.5), dpi=110)
+    try:
+        _draw(axes, est, measured)
+        buffer = io.BytesIO()
+        kind = "png" if path.suffix.lower() == ".png" else "svg"
+        figure.savefig(buffer, format=kind, bbox_inches="tight")
+    finally:
+        plt.close(figure)
+    data = buffer.getvalue()
+    if path.suffix.lower() != ".html":
+        return data
+    title = html.escape(f"infersight roofline — {est.model} on {est.gpu}")
+    svg = data.decode("utf-8")
+    svg = svg[svg.index("<svg") :]
+    page = (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>\n"
+        f"<body>\n{svg}\n</body></html>\n"
+    )
+    return page.encode("utf-8")
+
+
+def _draw(axes: Axes, est: ModelEstimate, measured: MeasuredVsTheory | None) -> None:
+    hw = est.hardware
+    points = [
+        (phase.phase, t.operator.name, t.intensity, t.operator.flops / t.t_roof_s, t.share or 0.0)
+        for phase in (est.prefill, est.decode)
+        for t in phase.operators
+        if t.intensity is not None and t.t_roof_s and t.operator.flops > 0
+    ]
+    xs = [p[2] for p in points] or [1.0]
+    lo, hi = min(xs) / 4, max(max(xs) * 4, 4 * hw.matmul_peak_flops / hw.effective_bandwidth)
+    grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+    for peak, label, style in (
+        (hw.matmul_peak_flops, f"matmul peak ({hw.compute_dtype})", "-"),
+        (hw.vector_peak_flops, "vector peak (fp32)", "--"),
+    ):
+        axes.plot(
+            grid,
+            [min(peak, x * hw.effective_bandwidth) for x in grid],
+            style,
+            color="black",
+            lw=1,
+            label=label,
+        )
+    for phase, colour in PHASE_COLOURS.items():
+        mine = sorted((p for p in points if p[0] == phase), key=lambda p: p[4], reverse=True)
+        if not mine:
+            continue
+        axes.scatter(
+            [p[2] for p in mine],
+            [p[3] for p in mine],
+            s=[MIN_POINT_AREA + MAX_POINT_AREA * p[4] for p in mine],
+            color=colour,
+            alpha=0.6,
+            edgecolors="black",
+            linewidths=0.4,
+            label=f"{phase} operators (area ∝ share of the pass)",
+        )
+        for p in mine[:LABELLED_POINTS_PER_PHASE]:
+            axes.annotate(p[1], (p[2], p[3]), fontsize=7, xytext=(4, -10), textcoords="offset points")
+    if measured is not None:
+        _draw_measured(axes, measured)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("arithmetic intensity (FLOP / byte)")
+    axes.set_ylabel("FLOP/s")
+    s = est.scenario
+    axes.set_title(
+        f"{est.model} on {est.gpu} — B={s.batch}, S={s.prompt_len}, L={s.context_len}, TP={s.tp} "
+        f"(B_eff = {hw.effective_bandwidth / 1e12:.2f} TB/s)",
+        fontsize=10,
+    )
+    axes.grid(True, which="both", lw=0.3, alpha=0.5)
+    axes.legend(fontsize=8, loc="lower right")
+
+
+def _draw_measured(axes: Axes, measured: MeasuredVsTheory) -> None:
+    rows = [
+        r
+        for r in measured.rows
+        if r.achieved_flops_per_s and r.theory_bytes and r.theory_flops and r.phase in PHASE_COLOURS
+    ]
+    for row in rows:
+        intensity = row.theory_flops / row.theory_bytes
+        achieved = row.achieved_flops_per_s or 0.0
+        axes.scatter(
+            [intensity],
+            [achieved],
+            marker="x",
+            color=PHASE_COLOURS[row.phase],
+            s=40,
+        )
+        axes.annotate(
+            f"{row.category} (E={row.e_roof:.2f})" if row.e_roof is not None else row.category,
+            (intensity, achieved),
+            fontsize=7,
+            xytext=(4, 4),
+            textcoords="offset points",
+            color=PHASE_COLOURS[row.phase],
+        )

@@ -1,0 +1,112 @@
+"""One call from user options to a :class:`TheoryReport` (what the CLI and the API use)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from infersight.errors import InputError
+from infersight.theory.estimates import DEFAULT_RETEST_DELTA, estimate, measured_vs_theory_findings
+from infersight.theory.inputs import TheoryOptions, load_model, resolve_hardware
+from infersight.theory.measured import DEFAULT_TAU_E, DEFAULT_TOP_K, focus_set, measured_vs_theory
+from infersight.theory.operators import Scenario
+from infersight.theory.report import TheoryReport
+
+if TYPE_CHECKING:
+    from infersight.model import Trace
+
+ATTENTION_FORMS = ("flash", "unfused")
+
+
+class TheoryRequest(BaseModel):
+    """What ``analyze --model ...`` asks of the theory engine: model/GPU options and the scenario."""
+
+    options: TheoryOptions
+    batch: int = Field(ge=1)
+    prompt: int = Field(ge=1)
+    context: int | None = None
+    tp: int = 1
+    attention: str = "flash"
+    measured_ttft_ms: float | None = None
+    measured_tpot_ms: float | None = None
+    measured_tps: float | None = None
+    retest_delta: float = DEFAULT_RETEST_DELTA
+
+
+def theory_for_traces(
+    request: TheoryRequest, traces: Sequence[Trace], *, window_nvtx: str | None = None
+) -> TheoryReport:
+    """:func:`theory_report` for a request, with measured-vs-theory over ``traces``."""
+    return theory_report(
+        request.options,
+        batch=request.batch,
+        prompt=request.prompt,
+        context=request.context,
+        tp=request.tp,
+        attention=request.attention,
+        measured_ttft_ms=request.measured_ttft_ms,
+        measured_tpot_ms=request.measured_tpot_ms,
+        measured_tps=request.measured_tps,
+        retest_delta=request.retest_delta,
+        traces=traces,
+        window_nvtx=window_nvtx,
+    )
+
+
+def theory_report(
+    options: TheoryOptions,
+    *,
+    batch: int,
+    prompt: int,
+    context: int | None = None,
+    tp: int = 1,
+    attention: str = "flash",
+    measured_ttft_ms: float | None = None,
+    measured_tpot_ms: float | None = None,
+    measured_tps: float | None = None,
+    retest_delta: float = DEFAULT_RETEST_DELTA,
+    traces: Sequence[Trace] | None = None,
+    window_nvtx: str | None = None,
+    top_k: int = DEFAULT_TOP_K,
+    tau_e: float = DEFAULT_TAU_E,
+) -> TheoryReport:
+    """Estimate (and, with traces, measured vs theory + focus set) for the user's scenario.
+
+    ``context`` defaults to ``prompt`` (the first decode step after the prompt). The GPU comes
+    from the options, else from the first trace's GPU name.
+    """
+    if attention not in ATTENTION_FORMS:
+        raise InputError(None, f"--attention {attention!r}: expected one of {', '.join(ATTENTION_FORMS)}")
+    model = load_model(options)
+    scenario = Scenario(
+        batch=batch,
+        prompt_len=prompt,
+        context_len=context if context is not None else prompt,
+        tp=tp,
+        attention=attention,  # type: ignore[arg-type]
+    )
+    hw = resolve_hardware(options, model, tp=tp, gpu_name=_trace_gpu(traces))
+    est = estimate(model, scenario, hw)
+    findings = measured_vs_theory_findings(
+        est,
+        ttft_s=None if measured_ttft_ms is None else measured_ttft_ms / 1e3,
+        tpot_s=None if measured_tpot_ms is None else measured_tpot_ms / 1e3,
+        tokens_per_s=measured_tps,
+        delta=retest_delta,
+    )
+    if not traces:
+        return TheoryReport(estimate=est, findings=findings)
+    measured = measured_vs_theory(traces, est, window_nvtx=window_nvtx)
+    return TheoryReport(
+        estimate=est, measured=measured, focus=focus_set(measured, k=top_k, tau_e=tau_e), findings=findings
+    )
+
+
+def _trace_gpu(traces: Sequence[Trace] | None) -> str | None:
+    for trace in traces or ():
+        for gpu in trace.gpus.values():
+            if gpu.name:
+                return str(gpu.name)
+    return None

@@ -1,0 +1,126 @@
+"""Property tests (hypothesis): interval algebra and timeline invariants on random kernel sets.
+
+A brute-force reference works on a per-nanosecond coverage array, so every property is checked
+against an answer that shares no code with ``analyses.intervals``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infersight.analyses import intervals
+from infersight.analyses.ranges import grouped_union_length
+from infersight.analyses.timeline import device_timelines
+from infersight.model import Trace
+from infersight.model.trace import KERNEL_COLUMNS, make_table
+
+HORIZON = 400  # ns: small enough for a per-ns reference array
+
+interval = st.tuples(st.integers(0, HORIZON), st.integers(0, 60)).map(lambda t: (t[0], t[0] + t[1]))
+interval_sets = st.lists(interval, min_size=0, max_size=40)
+
+
+def _covered(pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Per-ns coverage flags of [s, e) intervals (the reference)."""
+    mask = np.zeros(HORIZON + 61, dtype=bool)
+    for s, e in pairs:
+        mask[s:e] = True
+    return mask
+
+
+def _arrays(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(interval_sets)
+def test_union_is_sorted_disjoint_and_covers_the_same_instants(pairs: list[tuple[int, int]]) -> None:
+    s, e = _arrays(pairs)
+    us, ue = intervals.union(s, e)
+    assert (ue > us).all()
+    assert (us[1:] > ue[:-1]).all()  # sorted, disjoint, not even touching
+    assert np.array_equal(_covered(list(zip(us.tolist(), ue.tolist(), strict=True))), _covered(pairs))
+    assert intervals.total_length(s, e) == int(_covered(pairs).sum())
+    assert intervals.total_length(s, e) <= int((e - s).sum())  # union <= sum of lengths
+    us2, ue2 = intervals.union(us, ue)  # idempotent
+    assert np.array_equal(us, us2) and np.array_equal(ue, ue2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(interval_sets, interval_sets)
+def test_intersection_and_inclusion_exclusion(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
+    a_s, a_e = _arrays(a)
+    b_s, b_e = _arrays(b)
+    i_s, i_e = intervals.intersect(a_s, a_e, b_s, b_e)
+    assert np.array_equal(
+        _covered(list(zip(i_s.tolist(), i_e.tolist(), strict=True))), _covered(a) & _covered(b)
+    )
+    union_ab = intervals.total_length(np.concatenate([a_s, b_s]), np.concatenate([a_e, b_e]))
+    assert union_ab == intervals.total_length(a_s, a_e) + intervals.total_length(b_s, b_e) - int(
+        (i_e - i_s).sum()
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(interval_sets, st.lists(st.integers(0, HORIZON + 60), max_size=10))
+def test_covered_before_matches_reference(pairs: list[tuple[int, int]], times: list[int]) -> None:
+    us, ue = intervals.union(*_arrays(pairs))
+    reference = np.concatenate([[0], np.cumsum(_covered(pairs))])
+    got = intervals.covered_before(us, ue, np.array(times, dtype=np.int64))
+    assert got.tolist() == [int(reference[t]) for t in times]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), interval), max_size=40))
+def test_grouped_union_length_is_union_per_group(rows: list[tuple[int, tuple[int, int]]]) -> None:
+    group = np.array([g for g, _ in rows], dtype=np.int64)
+    s, e = _arrays([iv for _, iv in rows])
+    got = grouped_union_length(group, s, e, 4)
+    for g in range(4):
+        assert got[g] == int(_covered([iv for gg, iv in rows if gg == g]).sum())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 3), interval), min_size=1, max_size=40))
+def test_device_timeline_idle_ratio_and_busy_bounds(rows: list[tuple[int, int, tuple[int, int]]]) -> None:
+    """Kernels on 2 devices / 4 streams: 0 <= busy <= wall, idle ratio in [0, 1], busy = reference."""
+    trace = Trace(source="random.json", format="kineto")
+    trace.kernels = make_table(
+        KERNEL_COLUMNS,
+        {
+            "device": [d for d, _, _ in rows],
+            "stream": [st_ for _, st_, _ in rows],
+            "start": [iv[0] for _, _, iv in rows],
+            "end": [iv[1] for _, _, iv in rows],
+            "name": [f"k{i % 3}" for i in range(len(rows))],
+        },
+    )
+    for timeline in device_timelines(trace):
+        on_device = [iv for d, _, iv in rows if d == timeline.device]
+        assert 0 <= timeline.busy_ns <= timeline.wall_ns
+        assert 0.0 <= timeline.idle_ratio <= 1.0
+        assert timeline.wall_ns == max(e for _, e in on_device) - min(s for s, _ in on_device)
+        assert timeline.busy_ns == int(_covered(on_device).sum())
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["kineto/hta_nccl_a100_rank0.json.gz", "kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz"],
+)
+def test_diff_of_a_trace_with_itself_shows_no_change(relative: str) -> None:
+    """The diff of a real trace against itself: every row 'same' (no regression), no findings."""
+    from tests.conftest import shared_file
+
+    from infersight.host.config import load_config
+    from infersight.host.diff import diff_traces
+    from infersight.ingest import load_traces
+
+    (trace,) = load_traces(shared_file(relative))
+    report = diff_traces(trace, trace, load_config())
+    rows = [*report.summary, *report.ops, *report.apis]
+    assert rows and all(r.status not in ("REGRESSION", "NEW", "IMPROVED", "REMOVED") for r in rows)
+    assert all(not r.delta for r in rows if r.delta is not None)
+    assert not report.findings

@@ -1,0 +1,87 @@
+"""The MCP server in a real session: spawned over stdio, tools listed and called with the SDK's client."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from tests.conftest import shared_file
+
+mcp = pytest.importorskip(
+    "mcp", reason="the MCP SDK is an optional dependency: pip install 'infersight[mcp]'"
+)
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+
+EXPECTED_TOOLS = {
+    "analyze",
+    "roofline",
+    "host",
+    "diff",
+    "layers",
+    "ncu_plan",
+    "overlap",
+    "kb_lookup",
+    "verify",
+}
+
+
+def _text(result: Any) -> str:
+    return "".join(getattr(block, "text", "") for block in result.content)
+
+
+def _is_error(result: Any) -> bool:
+    return bool(getattr(result, "is_error", None) or getattr(result, "isError", None))
+
+
+async def _session_calls(kb: Path, trace: Path) -> dict[str, Any]:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "infersight", "mcp"], env={**os.environ, "INFERSIGHT_KB": str(kb)}
+    )
+    out: dict[str, Any] = {}
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        listed = await session.list_tools()
+        out["tools"] = {tool.name: tool for tool in listed.tools}
+        out["analyze"] = await session.call_tool("analyze", {"traces": [str(trace)]})
+        out["kb_lookup"] = await session.call_tool("kb_lookup", {"gpu": "H100"})
+        out["bad"] = await session.call_tool("analyze", {"traces": [str(kb.parent / "missing.json")]})
+    return out
+
+
+@pytest.fixture(scope="module")
+def session_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    trace = shared_file("kineto/hta_alexnet_a100.json.gz")
+    kb = tmp_path_factory.mktemp("mcp") / "kb.sqlite"
+    return anyio.run(_session_calls, kb, trace)
+
+
+def test_tools_are_listed_with_schemas(session_results: dict[str, Any]) -> None:
+    tools = session_results["tools"]
+    assert set(tools) == EXPECTED_TOOLS
+    schema = getattr(tools["analyze"], "input_schema", None) or tools["analyze"].inputSchema
+    assert "traces" in schema["properties"] and "traces" in schema.get("required", [])
+
+
+def test_analyze_tool_returns_the_report_json(session_results: dict[str, Any]) -> None:
+    import gzip
+
+    result = session_results["analyze"]
+    assert not _is_error(result), _text(result)
+    report = json.loads(_text(result))
+    trace = json.loads(gzip.decompress(shared_file("kineto/hta_alexnet_a100.json.gz").read_bytes()))
+    kernels = [e for e in trace["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "kernel"]
+    assert report["profile"]["total"]["kernel_count"] == len(kernels)  # independent count from the JSON
+
+
+def test_kb_lookup_and_errors(session_results: dict[str, Any]) -> None:
+    lookup = json.loads(_text(session_results["kb_lookup"]))
+    assert lookup["matches"] == [] and lookup["query"]["gpu"] == "H100"
+    bad = session_results["bad"]
+    assert _is_error(bad) and "missing.json" in _text(bad)

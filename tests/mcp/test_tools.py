@@ -1,0 +1,53 @@
+"""The tool adapters behind the MCP server return the same JSON as the analyses' own results."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import shared_file
+
+from infersight.agent import tools
+from infersight.errors import InputError
+
+
+def _kernel_names(path: str) -> list[str]:
+    data = json.loads(gzip.decompress(Path(path).read_bytes()))
+    return [e["name"] for e in data["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "kernel"]
+
+
+def test_roofline_tool_without_traces() -> None:
+    result = tools.roofline_tool(model="llama-3.1-8b", gpu="H100", batch=1, prompt=128)
+    assert result["estimate"]["scenario"]["prompt_len"] == 128
+    assert result["measured"] is None and result["estimate"]["ttft_s"] > 0
+
+
+def test_trace_tools_on_a_real_trace() -> None:
+    trace = str(shared_file("kineto/hta_alexnet_a100.json.gz"))
+    names = _kernel_names(trace)
+    plan = tools.ncu_plan_tool([trace], top=3)
+    assert 1 <= len(plan["kernels"]) <= 3
+    overlap = tools.overlap_tool([trace])
+    assert overlap["copies"] and "findings" in overlap
+    host = tools.host_tool([trace])
+    assert host["traces"] and host["verdict"]
+    assert len(names) == 79  # INDEX.md: AlexNet step, 79 kernels
+
+
+def test_tools_raise_input_errors() -> None:
+    with pytest.raises(InputError):
+        tools.analyze_tool([])
+    with pytest.raises(InputError):
+        tools.layers_tool("x.json", model="a", config="b")
+    assert set(tools.TOOLS) >= {
+        "analyze",
+        "roofline",
+        "host",
+        "diff",
+        "layers",
+        "ncu_plan",
+        "kb_lookup",
+        "verify",
+    }
