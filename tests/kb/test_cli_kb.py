@@ -21,8 +21,25 @@ def test_record_lookup_history(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert run(["kb", "record", str(report), "--kb", kb, "--model", "alexnet", "--dtype", "fp32"]) == 0
     assert "unchanged" in capsys.readouterr().out
     out = tmp_path / "lookup.json"
-    assert run(["kb", "lookup", "--kb", kb, "--report", str(report), "--model", "alexnet", "--dtype", "fp32",
-                "--json", str(out)]) == 0
+    assert (
+        run(
+            [
+                "kb",
+                "lookup",
+                "--kb",
+                kb,
+                "--report",
+                str(report),
+                "--model",
+                "alexnet",
+                "--dtype",
+                "fp32",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     best = result["matches"][0]
     assert best["similarity"]["score"] == pytest.approx(1.0) and best["direct_answer"]

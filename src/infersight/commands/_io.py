@@ -20,10 +20,14 @@ T = TypeVar("T")
 
 
 def stdout_console() -> Console:
-    """Rich console for the report; a fixed wide width when piped so rows are not folded."""
+    """Rich console for the report; a fixed wide width when piped so rows are not folded.
+
+    Markup is off: kernel and range names such as ``[param|cuda]`` are data, not styles, and
+    renderers style with :class:`rich.text.Text` instead.
+    """
     if sys.stdout.isatty() or os.environ.get("COLUMNS"):
-        return Console()
-    return Console(width=NON_TTY_WIDTH)
+        return Console(markup=False)
+    return Console(width=NON_TTY_WIDTH, markup=False)
 
 
 def with_spinner(message: str, work: Callable[[], T]) -> T:

@@ -50,12 +50,12 @@ def render_host(report: HostReport, console: Console) -> None:
     shown: set[str] = set()
     for scope in report.scopes:
         if not scope.applicable:
-            console.print(f"[dim]{scope.scope}: not applicable — {scope.na_reason}[/dim]")
+            console.print(Text(f"{scope.scope}: not applicable — {scope.na_reason}", style="dim"))
             continue
         console.print(f"{scope.scope}: {scope.likely_cause}")
         for caveat in scope.caveats:
             if caveat not in shown:  # the same n/a reason in every scope is said once
-                console.print(f"  [yellow]caveat[/yellow] {caveat}")
+                console.print(Text.assemble("  ", ("caveat", "yellow"), f" {caveat}"))
                 shown.add(caveat)
     for it in report.iterations:
         console.print(
@@ -66,12 +66,16 @@ def render_host(report: HostReport, console: Console) -> None:
     _render_gaps(report, console)
     for finding in report.findings:
         console.print(
-            f"[bold]{finding.severity}[/bold] {finding.title} [dim]({finding.id}, {finding.confidence})[/dim]"
+            Text.assemble(
+                (finding.severity, "bold"),
+                f" {finding.title} ",
+                (f"({finding.id}, {finding.confidence})", "dim"),
+            )
         )
         for line in finding.advice[:2]:
             console.print(f"   → {line}")
     for note in report.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(Text(f"note: {note}", style="dim"))
 
 
 def _render_gaps(report: HostReport, console: Console) -> None:
@@ -121,10 +125,12 @@ def _render_gaps(report: HostReport, console: Console) -> None:
         top = ", ".join(f"{p.group} {p.share_of_gap:.0%} ({p.top_kernel})" for p in drill.layer_pattern[:4])
         console.print(f"idle inside steps, by the functional group it precedes: {top}")
     elif drill.layer_pattern_na_reason:
-        console.print(f"[dim]layer pattern: {drill.layer_pattern_na_reason}[/dim]")
+        console.print(Text(f"layer pattern: {drill.layer_pattern_na_reason}", style="dim"))
     for s in report.stragglers:
         if s.straggler:
-            console.print(f"[bold]straggler:[/bold] {s.rank} (avg step {_us(s.avg_step_ns)} µs)")
+            console.print(
+                Text.assemble(("straggler:", "bold"), f" {s.rank} (avg step {_us(s.avg_step_ns)} µs)")
+            )
 
 
 def _op_table(title: str, rows: list[OpRow], labels: tuple[str, str]) -> Table:
@@ -153,4 +159,6 @@ def render_diff(report: DiffReport, console: Console) -> None:
     console.print(_op_table("operations (self time µs/step, by |delta|)", changed, report.labels))
     console.print(_op_table("CUDA API (µs/step, by |delta|)", report.apis[: MAX_OPS // 2], report.labels))
     for finding in report.findings:
-        console.print(f"[bold]{finding.severity}[/bold] {finding.title} [dim]({finding.id})[/dim]")
+        console.print(
+            Text.assemble((finding.severity, "bold"), f" {finding.title} ", (f"({finding.id})", "dim"))
+        )

@@ -37,8 +37,11 @@ def render_layers(report: LayerReport, console: Console, *, show_all_passes: boo
     if not show_all_passes and len(report.passes) > 1:
         states = ", ".join(f"{sum(p.state == s for p in report.passes)} {s}" for s in _states(report.passes))
         console.print(
-            f"[dim]{len(report.passes)} passes ({states}); --show-all-passes lists them, "
-            "--fwd-pass N picks one[/dim]"
+            Text(
+                f"{len(report.passes)} passes ({states}); "
+                "--show-all-passes lists them, --fwd-pass N picks one",
+                style="dim",
+            )
         )
     if report.layers:
         console.print(_layer_table(report))
@@ -53,11 +56,11 @@ def render_compute_flow(report: LayerReport, console: Console) -> None:
     """The kernels of one layer in execution order (and the diff when --compare-layer is given)."""
     _header(report, console)
     if report.flow is None:
-        console.print("[yellow]no layers found[/yellow]")
+        console.print(Text("no layers found", style="yellow"))
     else:
         console.print(_flow_table(report.flow))
         if report.flow.input_dims_na_reason:
-            console.print(f"[dim]input dims: n/a — {report.flow.input_dims_na_reason}[/dim]")
+            console.print(Text(f"input dims: n/a — {report.flow.input_dims_na_reason}", style="dim"))
     if report.diff is not None:
         _print_diff(report.diff, console)
     _print_warnings(report, console)
@@ -76,9 +79,12 @@ def _header(report: LayerReport, console: Console) -> None:
     console.print(Text.assemble(("anchor: ", "bold"), report.anchor.reason))
     if report.anchor.period_kernels is not None and report.anchor.period_stability is not None:
         console.print(
-            f"[dim]{report.anchor.occurrences} anchor events; {report.anchor.period_kernels} kernels between "
-            f"anchors in {report.anchor.period_stability:.0%} of the intervals · Perfetto times are seconds "
-            "since the trace's first event[/dim]"
+            Text(
+                f"{report.anchor.occurrences} anchor events; {report.anchor.period_kernels} kernels between "
+                f"anchors in {report.anchor.period_stability:.0%} of the intervals · Perfetto times are "
+                "seconds since the trace's first event",
+                style="dim",
+            )
         )
 
 
@@ -229,4 +235,4 @@ def _print_diff(diff: LayerDiff, console: Console) -> None:
 
 def _print_warnings(report: LayerReport, console: Console) -> None:
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))

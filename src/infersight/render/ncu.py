@@ -189,7 +189,9 @@ def render_ncu_terminal(report: NcuReport, console: Console) -> None:
 def render_ncu_text(report: NcuReport, width: int = 200) -> str:
     """The terminal report as plain text (tests, pipes)."""
     buffer = io.StringIO()
-    render_ncu_terminal(report, Console(file=buffer, width=width, color_system=None, force_terminal=False))
+    render_ncu_terminal(
+        report, Console(file=buffer, width=width, color_system=None, force_terminal=False, markup=False)
+    )
     return buffer.getvalue()
 
 
