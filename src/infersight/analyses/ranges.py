@@ -23,6 +23,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from infersight.analyses import intervals
+from infersight.analyses.launches import join_keys
 from infersight.analyses.results import RangeStat
 from infersight.model import Trace
 
@@ -99,14 +100,15 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 
     Returns the launch frame (with ``count``/``time`` per launch), the kernel row indices sorted
     by their launch position, and per-launch offsets into that order (length n_launch + 1).
-    The (process, correlation) join is done on one int64 key per row (:func:`_join_keys`) with
-    a sort and ``searchsorted``: no pandas merge or MultiIndex on millions of rows.
+    The (process, correlation) join is done on one int64 key per row
+    (:func:`~infersight.analyses.launches.join_keys`) with a sort and ``searchsorted``: no pandas
+    merge or MultiIndex on millions of rows.
     """
     k = trace.kernels
     api = trace.api
     api = api[api["correlation"].to_numpy() >= 0]
     kernel_corr = k["correlation"].to_numpy(np.int64)
-    api_key, kernel_key = _join_keys(
+    api_key, kernel_key = join_keys(
         api["process"].to_numpy(np.int64),
         api["correlation"].to_numpy(np.int64),
         k["process"].to_numpy(np.int64),
@@ -137,37 +139,6 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     return api, rows.astype(np.int64), offsets
 
 
-def _join_keys(
-    first_a: np.ndarray, second_a: np.ndarray, first_b: np.ndarray, second_b: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """One int64 per (first, second) pair of two tables, equal exactly for equal pairs.
-
-    Each column is coded in a space shared by both tables (:func:`_shared_codes`), so the key is
-    ``code_first * n_second + code_second`` whatever the raw values (Kineto thread ids, nsys
-    globalTids near 2**56, -1 for unknown).
-    """
-    first_codes_a, first_codes_b, _ = _shared_codes(first_a, first_b)
-    second_codes_a, second_codes_b, n_second = _shared_codes(second_a, second_b)
-    width = max(n_second, 1)
-    return first_codes_a * width + second_codes_a, first_codes_b * width + second_codes_b
-
-
-def _shared_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Codes of ``a`` and ``b`` in one shared space, and its size.
-
-    Each side is factorised on its own (a hash pass, nearly free when there are few distinct
-    values, as for the threads of millions of ranges); only the distinct values of ``b`` are then
-    looked up among those of ``a``.
-    """
-    codes_a, uniques_a = pd.factorize(a)
-    codes_b, uniques_b = pd.factorize(b)
-    position = pd.Index(uniques_a).get_indexer(uniques_b)
-    missing = position < 0
-    position[missing] = len(uniques_a) + np.arange(int(missing.sum()))
-    shared_b = position[codes_b] if len(codes_b) else codes_b
-    return codes_a.astype(np.int64), shared_b.astype(np.int64), len(uniques_a) + int(missing.sum())
-
-
 def _sorted_groups(keys: np.ndarray, selected: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """(key, row indices) of the selected rows, grouped by key with one sort (no per-key full masks)."""
     rows = np.flatnonzero(selected)
@@ -190,7 +161,7 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
     starts = api["start"].to_numpy(np.int64)
     rs, re_ = ranges["start"].to_numpy(np.int64), ranges["end"].to_numpy(np.int64)
     # host thread of every launch and every range as one code (a thread's launches are contiguous)
-    thread_key, range_key = _join_keys(
+    thread_key, range_key = join_keys(
         api["process"].to_numpy(np.int64),
         api["thread"].to_numpy(np.int64),
         ranges["process"].to_numpy(np.int64),

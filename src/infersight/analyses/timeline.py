@@ -20,6 +20,7 @@ import pandas as pd
 from infersight.analyses import intervals
 from infersight.analyses.kernel_names import simplify_names
 from infersight.analyses.launches import (
+    first_match,
     graph_coverage_na_reason,
     graph_kernel_mask,
     launch_call_devices,
@@ -166,9 +167,8 @@ def _some_kernel_correlates(trace: Trace, kernels: pd.DataFrame) -> bool:
     api = trace.api
     if api.empty or kernels.empty:
         return False
-    near = api[np.isin(api["correlation"].to_numpy(), kernels["correlation"].to_numpy())]
-    keys = ["process", "correlation"]
-    return not near[keys].merge(kernels[keys].drop_duplicates(), on=keys, how="inner").empty
+    matched = first_match(kernels["process"], kernels["correlation"], api["process"], api["correlation"])
+    return bool((matched >= 0).any())
 
 
 def _durations(kernels: pd.DataFrame) -> np.ndarray:

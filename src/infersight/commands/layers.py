@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
+from infersight.commands.roofline import (
+    ConfigOpt,
+    ContextOpt,
+    DtypeOpt,
+    GpuOpt,
+    ModelOpt,
+    OptionalBatchOpt,
+    OptionalPromptOpt,
+    TpOpt,
+)
 from infersight.errors import InputError
 from infersight.theory.model_config import ModelConfig
+
+if TYPE_CHECKING:
+    from infersight.layers.theory import LayerTheoryRequest
 
 
 class LayersFormat(StrEnum):
@@ -29,14 +42,8 @@ def register(app: typer.Typer) -> None:
         trace: Annotated[
             Path, typer.Argument(help="One trace (Kineto .json[.gz] or nsys .sqlite).", metavar="TRACE")
         ],
-        model: Annotated[
-            str | None,
-            typer.Option("--model", metavar="NAME", help="Built-in model (e.g. llama-3-70b, qwen3-8b)."),
-        ] = None,
-        config: Annotated[
-            Path | None,
-            typer.Option("--config", metavar="PATH", help="HuggingFace config.json of the model."),
-        ] = None,
+        model: ModelOpt = None,
+        config: ConfigOpt = None,
         num_layers: Annotated[
             int | None,
             typer.Option("--num-layers", min=1, metavar="N", help="Layer count when no config is at hand."),
@@ -86,6 +93,20 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[
             Path | None, typer.Option("--json", metavar="OUT", help="Also write the JSON.")
         ] = None,
+        batch: OptionalBatchOpt = None,
+        prompt: OptionalPromptOpt = None,
+        context: ContextOpt = None,
+        tp: TpOpt = 1,
+        gpu: GpuOpt = None,
+        dtype: DtypeOpt = None,
+        phase: Annotated[
+            str | None,
+            typer.Option(
+                "--phase",
+                metavar="PHASE",
+                help="Theory: prefill or decode for the selected pass (default: guessed from the passes).",
+            ),
+        ] = None,
     ) -> None:
         """Forward passes and layers found by an anchor kernel: per-layer and layer-type tables, flow."""
         from infersight import api
@@ -97,7 +118,8 @@ def register(app: typer.Typer) -> None:
             raise InputError(None, "give --model or --config, not both")
         if anchor_kernel is not None:
             check_regex(anchor_kernel, "--anchor-kernel")
-        model_config = _model_config(model, config)
+        theory = _theory_request(model, config, batch, prompt, context, tp, gpu, dtype, phase)
+        model_config = _model_config(model, config, dtype)
         check_outputs([json_out] if json_out is not None else [], [trace])
         loaded = with_spinner(
             "reading trace", lambda: api.load([trace], cpu_ops_as_kernels=cpu_ops_as_kernels)
@@ -116,6 +138,7 @@ def register(app: typer.Typer) -> None:
                 fwd_pass=fwd_pass,
                 layer=layer,
                 compare_layer=compare_layer,
+                theory=theory,
             ),
         )
         if json_out is not None:
@@ -128,11 +151,51 @@ def register(app: typer.Typer) -> None:
             render_layers(report, stdout_console(), show_all_passes=show_all_passes)
 
 
-def _model_config(model: str | None, config: Path | None) -> ModelConfig | None:
-    from infersight.theory.config_reader import load_model_config, resolve_model
+def _model_config(model: str | None, config: Path | None, dtype: str | None) -> ModelConfig | None:
+    from infersight.theory.inputs import TheoryOptions, load_model
 
-    if model is not None:
-        return resolve_model(model)
-    if config is not None:
-        return load_model_config(config)
-    return None
+    if model is None and config is None:
+        return None
+    return load_model(TheoryOptions(model=model, config=config, dtype=dtype))
+
+
+def _theory_request(
+    model: str | None,
+    config: Path | None,
+    batch: int | None,
+    prompt: int | None,
+    context: int | None,
+    tp: int,
+    gpu: str | None,
+    dtype: str | None,
+    phase: str | None,
+) -> LayerTheoryRequest | None:
+    """The per-layer theory request: None without --batch; InputError for options that cannot apply."""
+    from infersight.layers.theory import LayerTheoryRequest, check_request_inputs
+    from infersight.theory.inputs import TheoryOptions
+    from infersight.theory.operators import PHASES
+
+    check_request_inputs(
+        model is not None or config is not None,
+        batch,
+        {
+            "--prompt": prompt,
+            "--context": context,
+            "--tp": tp if tp != 1 else None,
+            "--gpu": gpu,
+            "--dtype": dtype,
+            "--phase": phase,
+        },
+    )
+    if batch is None:
+        return None
+    if phase is not None and phase not in PHASES:
+        raise InputError(None, f"--phase {phase!r}: expected prefill or decode")
+    return LayerTheoryRequest(
+        options=TheoryOptions(model=model, config=config, gpu=gpu, dtype=dtype),
+        batch=batch,
+        prompt=prompt,
+        context=context,
+        tp=tp,
+        phase=phase,
+    )

@@ -32,6 +32,7 @@ from infersight.layers.results import (
 )
 from infersight.layers.segment import Segmentation, segment
 from infersight.layers.sidecar import GRAPH_REASON, NO_DIMS_REASON, Sidecar, load_sidecar
+from infersight.layers.theory import ENABLE_HINT, LayerTheoryRequest, layer_theory, with_cluster_theory
 from infersight.model import Trace
 from infersight.theory.model_config import ModelConfig
 
@@ -62,8 +63,13 @@ def analyze_layers(
     fwd_pass: int | None = None,
     layer: int | None = None,
     compare_layer: int | None = None,
+    theory: LayerTheoryRequest | None = None,
 ) -> LayerReport:
-    """Segment one device's kernels into forward passes and layers and tabulate them."""
+    """Segment one device's kernels into forward passes and layers and tabulate them.
+
+    With ``theory`` (model options + batch and sequence lengths), every layer of the selected pass
+    also gets its theory roofline time and E_roof (:mod:`infersight.layers.theory`).
+    """
     sidecar = load_sidecar(trace)
     kernels = device_kernels(trace, device, sidecar.first_event_ns)
     engine = detect_engine(kernels.names)
@@ -82,6 +88,10 @@ def analyze_layers(
     selected, selected_reason = _select_pass(passes, fwd_pass)
     layers = _layer_rows(kernels, times, layer_of, selected) if selected is not None else []
     clusters = _clusters(layers)
+    theory_result = None
+    if theory is not None:
+        theory_result, layers = layer_theory(trace, theory, passes, selected, layers, kernels.device)
+        clusters = with_cluster_theory(clusters, layers)
     flow = diff = None
     if layers:
         flow_layer = _flow_layer(layers, layer)
@@ -124,6 +134,8 @@ def analyze_layers(
         verdict=_verdict(clusters, layers),
         flow=flow,
         diff=diff,
+        theory=theory_result,
+        theory_hint=None if theory is not None else ENABLE_HINT,
         warnings=warnings,
     )
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-LAYERS_SCHEMA_VERSION = "1.0"
+LAYERS_SCHEMA_VERSION = "1.1"  # 1.1: optional per-layer theory fields
 
 PassState = Literal["cold-start", "steady-state", "single", "truncated"]
 
@@ -36,8 +36,10 @@ class AnchorChoice(BaseModel):
         description="attention_walk_back: a layer opens at its input norm, found by walking back from its "
         "attention kernel over the q/k/v projection; anchor_start: a layer opens at its anchor"
     )
-    period_kernels: int | None = Field(None, description="modal number of kernels between anchors")
-    period_stability: float | None = Field(None, description="share of anchor intervals equal to the mode")
+    period_kernels: int | None = Field(default=None, description="modal number of kernels between anchors")
+    period_stability: float | None = Field(
+        default=None, description="share of anchor intervals equal to the mode"
+    )
     reason: str
 
 
@@ -76,6 +78,24 @@ class LayerRow(BaseModel):
     allreduce_count: int
     category_shares: dict[str, float] = Field(description="category -> share of kernel_time_ns")
     perfetto: PerfettoRange
+    theory_kind: str | None = Field(
+        default=None,
+        description="theory layer kind (dense / MoE, +sliding) from the config; None without --batch",
+    )
+    theory_roof_ns: float | None = Field(
+        default=None,
+        description="Σ roofline time (no κ) of the theory operators of this layer for the pass's phase; "
+        "None without --batch or when not computable (see LayerReport.theory)",
+    )
+    theory_ns: float | None = Field(default=None, description="theory_roof_ns · κ (T_theory of the layer)")
+    e_roof_wall: float | None = Field(
+        default=None, description="theory_roof_ns / wall_ns (1 = at the roofline)"
+    )
+    e_roof_kernels: float | None = Field(
+        default=None,
+        description="theory_roof_ns / kernel_time_ns (the measured time theory/measured.py uses)",
+    )
+    theory_na_reason: str | None = None
 
 
 class LayerTypeCluster(BaseModel):
@@ -87,6 +107,11 @@ class LayerTypeCluster(BaseModel):
     avg_kernel_time_ns: int
     share_of_layers: float = Field(description="share of the pass's summed layer wall")
     category_shares: dict[str, float]
+    avg_theory_roof_ns: float | None = Field(
+        default=None, description="mean theory_roof_ns of the type's layers"
+    )
+    avg_e_roof_wall: float | None = Field(default=None, description="mean of the layers' e_roof_wall")
+    avg_e_roof_kernels: float | None = Field(default=None, description="mean of the layers' e_roof_kernels")
 
 
 class FlowRow(BaseModel):
@@ -138,6 +163,39 @@ class LayerDiff(BaseModel):
     shared: list[DiffRow] = Field(description="largest |delta| first")
 
 
+class LayerKindTheory(BaseModel):
+    """The theory of one layer kind: the operators one such layer runs and their summed time."""
+
+    kind: str = Field(description="dense / MoE, with +sliding for sliding-window attention layers")
+    layers: list[int] = Field(description="0-based layer numbers of this kind in the model")
+    operators: list[str] = Field(description="theory operators (theory/operators.py) one such layer runs")
+    theory_roof_ns: float | None = Field(description="Σ per-occurrence roofline time, no κ")
+    theory_ns: float | None = Field(description="theory_roof_ns · κ")
+    na_reason: str | None = None
+
+
+class LayerTheory(BaseModel):
+    """The scenario the per-layer theory columns were computed for (present only with --batch)."""
+
+    phase: Literal["prefill", "decode"] | None = Field(description="phase of the selected pass")
+    phase_reason: str
+    model: str
+    gpu: str
+    gpu_source: str = Field(description="--gpu, or the trace's device properties")
+    compute_dtype: str
+    batch: int
+    prompt_len: int | None
+    context_len: int | None
+    tp: int
+    kappa: float
+    definition: str = Field(description="how E_roof is defined")
+    kinds: list[LayerKindTheory] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="e.g. why E_roof > 1 can happen")
+    na_reason: str | None = Field(
+        default=None, description="why the theory columns are missing, when they are"
+    )
+
+
 class LayerReport(BaseModel):
     """Everything ``infersight layers`` shows for one device of one trace."""
 
@@ -156,4 +214,9 @@ class LayerReport(BaseModel):
     verdict: str
     flow: ComputeFlow | None = None
     diff: LayerDiff | None = None
+    theory: LayerTheory | None = Field(
+        default=None,
+        description="per-layer theory scenario (with --batch and --model/--config); None otherwise",
+    )
+    theory_hint: str | None = Field(default=None, description="how to enable the per-layer theory columns")
     warnings: list[str] = Field(default_factory=list)

@@ -44,9 +44,11 @@ def render_layers(report: LayerReport, console: Console, *, show_all_passes: boo
             )
         )
     if report.layers:
+        _print_theory(report, console)
         console.print(_layer_table(report))
         console.print(_cluster_table(report))
         console.print(Text.assemble(("verdict: ", "bold"), report.verdict))
+        _print_theory_summary(report, console)
     if report.diff is not None:
         _print_diff(report.diff, console)
     _print_warnings(report, console)
@@ -86,6 +88,48 @@ def _header(report: LayerReport, console: Console) -> None:
                 style="dim",
             )
         )
+
+
+def _has_theory(report: LayerReport) -> bool:
+    return any(row.theory_roof_ns is not None for row in report.layers)
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _print_theory(report: LayerReport, console: Console) -> None:
+    """What the theory columns are (or how to get them)."""
+    theory = report.theory
+    if theory is None:
+        if report.theory_hint:
+            console.print(Text(report.theory_hint, style="dim"))
+        return
+    lengths = f"S={theory.prompt_len}" if theory.phase == "prefill" else f"L={theory.context_len}"
+    console.print(
+        Text.assemble(
+            ("theory: ", "bold"),
+            f"{theory.phase or 'unknown'} pass ({theory.phase_reason}); {theory.model} on {theory.gpu} "
+            f"({theory.gpu_source}, {theory.compute_dtype}), B={theory.batch}, {lengths}, TP={theory.tp}",
+        )
+    )
+    console.print(Text(theory.definition, style="dim"))
+    if theory.na_reason:
+        console.print(Text.assemble(("theory n/a: ", "yellow"), theory.na_reason))
+    for note in theory.notes:
+        console.print(Text.assemble(("note: ", "yellow"), note))
+
+
+def _print_theory_summary(report: LayerReport, console: Console) -> None:
+    """One line: mean E_roof per layer type."""
+    if not _has_theory(report):
+        return
+    parts = [
+        f"{c.layer_type} {_ratio(c.avg_e_roof_wall)} of wall / {_ratio(c.avg_e_roof_kernels)} of kernel time"
+        for c in report.clusters
+        if c.avg_theory_roof_ns is not None
+    ]
+    console.print(Text.assemble(("E_roof per layer type (mean): ", "bold"), "; ".join(parts)))
 
 
 def _states(passes: list[PassRow]) -> list[str]:
@@ -136,48 +180,48 @@ def _layer_table(report: LayerReport) -> Table:
         title_style="bold",
         box=box.SIMPLE_HEAD,
     )
-    for header in (
-        "layer",
-        "type",
-        "wall µs",
-        "kernel µs",
-        "busy",
-        "categories (share of kernel time)",
-        "allreduce",
-        "kernels",
-        "Perfetto s",
-    ):
+    theory = _has_theory(report)
+    headers = ["layer", "type", "wall µs", "kernel µs", "busy"]
+    if theory:
+        headers += ["theory µs", "E_roof wall", "E_roof kern"]
+    headers += ["categories (share of kernel time)", "allreduce", "kernels", "Perfetto s"]
+    for header in headers:
         left = header in ("type", "categories (share of kernel time)", "Perfetto s")
         table.add_column(header, justify="left" if left else "right", overflow="fold")
     for row in report.layers:
         busy = f"{row.kernel_time_ns / row.wall_ns:.0%}" if row.wall_ns else "-"
-        table.add_row(
-            str(row.layer),
-            row.layer_type,
-            _us(row.wall_ns),
-            _us(row.kernel_time_ns),
-            busy,
+        cells = [str(row.layer), row.layer_type, _us(row.wall_ns), _us(row.kernel_time_ns), busy]
+        if theory:
+            cells += [_us(row.theory_roof_ns), _ratio(row.e_roof_wall), _ratio(row.e_roof_kernels)]
+        cells += [
             _shares(row.category_shares),
             str(row.allreduce_count),
             str(row.kernel_count),
             _range(row.perfetto),
-        )
+        ]
+        table.add_row(*cells)
     return table
 
 
 def _cluster_table(report: LayerReport) -> Table:
     table = Table(title="layer types", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
-    for header in ("type", "layers", "avg wall µs", "avg kernel µs", "share of layer time", "categories"):
+    theory = _has_theory(report)
+    headers = ["type", "layers", "avg wall µs", "avg kernel µs", "share of layer time"]
+    if theory:
+        headers += ["avg theory µs", "avg E_roof wall", "avg E_roof kern"]
+    for header in [*headers, "categories"]:
         table.add_column(header, justify="left" if header in ("type", "categories") else "right")
     for c in report.clusters:
-        table.add_row(
+        cells = [
             c.layer_type,
             str(c.count),
             _us(c.avg_wall_ns),
             _us(c.avg_kernel_time_ns),
             f"{c.share_of_layers:.0%}",
-            _shares(c.category_shares),
-        )
+        ]
+        if theory:
+            cells += [_us(c.avg_theory_roof_ns), _ratio(c.avg_e_roof_wall), _ratio(c.avg_e_roof_kernels)]
+        table.add_row(*cells, _shares(c.category_shares))
     return table
 
 
