@@ -6,32 +6,59 @@ Markdown and JSON views always describe the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from infersight import __version__
 from infersight.analyses.results import AnalysisReport
 from infersight.errors import InputError
+from infersight.executors import Executor
 from infersight.model import Trace
 from infersight.theory.run import TheoryRequest
 
 __all__ = ["analyze", "check_window_regex", "load", "report_from_traces"]
 
 
-def load(paths: Sequence[str | Path], *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
+def load(
+    paths: Sequence[str | Path],
+    *,
+    cpu_ops_as_kernels: bool = False,
+    executor: Executor | str | None = None,
+    executor_address: str | None = None,
+) -> list[Trace]:
     """Read every path (files or directories of per-rank files) into traces, in argument order.
 
-    Raises :class:`InputError` when no path is given or a path cannot be read.
+    A directory's per-rank files are read on ``executor``: an :class:`Executor` (left open, the
+    caller owns it), or a name, ``local`` (this process), ``process`` (local worker processes,
+    the default) or ``dask`` (a local Dask cluster, or the one at ``executor_address``), opened
+    and closed here. Raises :class:`InputError` when no path is given, a path cannot be read, or
+    the executor cannot be opened.
     """
     from infersight.ingest import load_traces
 
     if not paths:
         raise InputError(None, "no trace given")
     traces: list[Trace] = []
-    for path in paths:
-        traces.extend(load_traces(path, cpu_ops_as_kernels=cpu_ops_as_kernels))
+    with _executor(executor, executor_address) as runner:
+        for path in paths:
+            traces.extend(load_traces(path, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=runner))
     return traces
+
+
+@contextlib.contextmanager
+def _executor(executor: Executor | str | None, address: str | None) -> Iterator[Executor]:
+    """The given executor as is, or the named one opened for this call and closed after it."""
+    from infersight.executors import open_executor
+
+    if executor is not None and not isinstance(executor, str):
+        if address is not None:
+            raise InputError(None, "executor_address applies to a named executor, not an Executor object")
+        yield executor
+        return
+    with open_executor(executor, address) as opened:
+        yield opened
 
 
 def report_from_traces(
@@ -68,16 +95,21 @@ def analyze(
     window_nvtx: str | None = None,
     cpu_ops_as_kernels: bool = False,
     theory: TheoryRequest | None = None,
+    executor: Executor | str | None = None,
+    executor_address: str | None = None,
 ) -> AnalysisReport:
     """Load all paths, build the global profile, evaluate the rules, and wrap it all in a report.
 
     ``window_nvtx`` is a regular expression over NVTX/annotation names that cuts the analysis
     window (e.g. a steady-state step range); ``cpu_ops_as_kernels`` lets a CPU-only PyTorch
     capture be analysed with its dominant operators (self time >= half their duration)
-    standing in for GPU kernels; ``theory`` adds the roofline theory and measured vs theory.
+    standing in for GPU kernels; ``theory`` adds the roofline theory and measured vs theory;
+    ``executor``/``executor_address`` choose where per-rank files are read (see :func:`load`).
     """
     check_window_regex(window_nvtx)  # fail before the (slow) load, not after it
-    traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    traces = load(
+        paths, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=executor, executor_address=executor_address
+    )
     return report_from_traces(traces, window_nvtx=window_nvtx, theory=theory)
 
 

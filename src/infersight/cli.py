@@ -123,6 +123,24 @@ def analyze(
     measured_ttft: theory_cli.MeasuredTtftOpt = None,
     measured_tpot: theory_cli.MeasuredTpotOpt = None,
     measured_tps: theory_cli.MeasuredTpsOpt = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            metavar="ENGINE",
+            help="Where a folder's per-rank files are read: local (this process), process "
+            "(one process per rank, default), dask (a Dask cluster; pip install 'infersight[dask]').",
+        ),
+    ] = "process",
+    executor_address: Annotated[
+        str | None,
+        typer.Option(
+            "--executor-address",
+            metavar="URL",
+            help="With --executor dask: join the scheduler at URL (tcp://host:8786) instead of "
+            "starting a local cluster; its workers must see the trace files at the same paths.",
+        ),
+    ] = None,
 ) -> None:
     """Profile the traces, run the rules, and print the diagnosis (with --model: measured vs theory)."""
     from infersight.render.json_report import render_json
@@ -147,7 +165,15 @@ def analyze(
     )
     outputs = [p for p in (json_out, md_out) if p is not None]
     check_outputs(outputs, traces)
-    loaded = with_spinner("reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels))
+    loaded = with_spinner(
+        "reading traces",
+        lambda: api.load(
+            traces,
+            cpu_ops_as_kernels=cpu_ops_as_kernels,
+            executor=executor,
+            executor_address=executor_address,
+        ),
+    )
     check_outputs(outputs, [Path(t.source) for t in loaded])
     report = with_spinner(
         "analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx, theory=theory)

@@ -381,3 +381,104 @@ def test_phase_graph_coverage_and_gaps_next_to_eager_kernels() -> None:
     assert decode.eager_gap_buckets is not None
     assert [(b.count, b.total_ns) for b in decode.eager_gap_buckets if b.count] == [(2, 15 + 20)]
     assert {e.name for e in decode.top_eager_kernels} == {"e1", "e2"}
+
+
+# ---------------------------------------------------------------- emit_nvtx-style unique names
+
+
+def test_canonical_names_zero_only_the_emit_nvtx_numbers() -> None:
+    from infersight.analyses.phases import canonical_range_names
+
+    names = [
+        "aten::mm, seq = 12, op_id = 3456",
+        "aten::mm, seq = 7, op_id = 8, sizes = [[1, 2]]",
+        "decode_step_3",
+        "execute_8192_context_9(sq8155sk8430)_generation_37(sq37sk34489), op_id = 99",
+        "odd\x00name, seq = 5",  # NUL inside a name: the chunk is done name by name
+    ]
+    assert canonical_range_names(names) == [
+        "aten::mm, seq = 0, op_id = 0",
+        "aten::mm, seq = 0, op_id = 0, sizes = [[1, 2]]",
+        "decode_step_3",
+        "execute_8192_context_9(sq8155sk8430)_generation_37(sq37sk34489), op_id = 0",
+        "odd\x00name, seq = 0",
+    ]
+
+
+def test_every_marker_classifies_emit_nvtx_names_like_their_canonical_form() -> None:
+    # the split classifies one canonical name per group: that must not change any result
+    from infersight.analyses.phases import _framework, _is_profiler_step, canonical_range_names
+
+    bodies = [
+        "[Executor] _forward_step 3: 2 ctx reqs, 0 gen reqs",
+        "[Executor] _forward_step 4: 0 ctx reqs, 32 gen reqs",
+        "execute_8192_context_9(sq8155sk8430)_generation_37(sq37sk34489)",
+        "execute_32_context_0(sq0)_generation_32(sq32)",
+        "step[EXTEND bs=15]",
+        "step[DECODE bs=32]",
+        "step[MIXED bs=4]",
+        "prefill",
+        "decode",
+        "decode_step",
+        "ContextPhase",
+        "generate_tokens",
+        "ProfilerStep#3",
+        "aten::mm",
+    ]
+    suffixes = [
+        "",
+        ", seq = 0",
+        ", seq = 17",
+        ", op_id = 123456",
+        ", seq = 3, op_id = 40",
+        ", seq = 9, op_id = 1, x",
+    ]
+    names = [body + suffix for body in bodies for suffix in suffixes]
+    for name, canonical in zip(names, canonical_range_names(names), strict=True):
+        for judge in (classify_range_name, _framework, _is_profiler_step):
+            assert judge(name) == judge(canonical), (judge.__name__, name)
+
+
+def test_phase_split_with_a_unique_name_per_range_matches_name_by_name_classification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every range its own emit_nvtx name: the split (one classification per canonical name) must
+    # equal the one that classifies every distinct name itself
+    from infersight.analyses import phases
+
+    kernels = {
+        "device": [0] * 4,
+        "start": [1000, 1100, 2000, 2100],
+        "end": [1100, 1300, 2010, 2110],
+        "name": ["gemm", "attn", "gemv", "gemv"],
+        "correlation": [1, 1, 2, 3],
+        "process": [0] * 4,
+    }
+    api = {
+        "process": [0] * 3,
+        "thread": [1] * 3,
+        "start": [10, 110, 160],
+        "end": [20, 120, 170],
+        "name": ["cudaGraphLaunch", "cudaLaunchKernel", "cudaLaunchKernel"],
+        "correlation": [1, 2, 3],
+    }
+    ranges = {
+        "process": [0] * 4,
+        "thread": [1] * 4,
+        "start": [0, 100, 150, 0],
+        "end": [100, 150, 200, 300],
+        "name": [
+            "prefill, seq = 1, op_id = 1",
+            "decode_step, seq = 2, op_id = 2",
+            "decode_step, seq = 3, op_id = 3",
+            "aten::mm, seq = 4, op_id = 4",
+        ],
+        "source": ["user_annotation"] * 4,
+    }
+    canonical = _split(_trace(kernels, api, ranges))
+    monkeypatch.setattr(phases, "canonical_range_names", lambda names: list(names))
+    monkeypatch.setattr(phases, "_canonical_cache", None)
+    name_by_name = _split(_trace(kernels, api, ranges))
+    assert canonical.method == "annotation"
+    assert {p.phase for p in canonical.phases} == {"prefill", "decode"}
+    assert canonical.model_dump() == name_by_name.model_dump()

@@ -230,15 +230,18 @@ def _plain_union(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _plain_window_gaps(path: Path, regex: str, device: int) -> tuple[int, list[tuple[int, int]], int]:
     """(window intervals, (count, total) per gap bucket, gaps the naive histogram would add), by SQL
-    over the nsys export and plain loops: busy blocks clipped to each window interval, and only
-    gaps between two blocks of the same interval."""
+    over the nsys export and plain loops: the device's own process's matching NVTX ranges, busy
+    blocks clipped to each window interval, and only gaps between two blocks of the same interval."""
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     kernels = con.execute(
         "SELECT start, end FROM CUPTI_ACTIVITY_KIND_KERNEL WHERE deviceId = ?", (device,)
     ).fetchall()
+    # only the ranges of the process that launched this device's kernels cut its window
     named = con.execute(
         "SELECT n.start, n.end, coalesce(n.text, s.value) FROM NVTX_EVENTS n "
-        "LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT NULL"
+        "LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT NULL AND n.globalTid >> 24 IN "
+        "(SELECT DISTINCT globalPid >> 24 FROM CUPTI_ACTIVITY_KIND_KERNEL WHERE deviceId = ?)",
+        (device,),
     ).fetchall()
     con.close()
     first, last = min(s for s, _ in kernels), max(e for _, e in kernels)

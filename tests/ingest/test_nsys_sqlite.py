@@ -460,6 +460,39 @@ def test_rows_with_end_before_start_are_dropped_with_a_note(tensorrt_copy: Path)
     assert any(note.startswith("1 API rows") for note in trace.notes)
 
 
+def test_invalid_ranges_and_backtrace_rows_are_counted_like_a_full_table_scan(tensorrt_copy: Path) -> None:
+    # invalid rows are dropped in numpy after one read (no separate COUNT scan): the note must
+    # still count them over the whole table, including backtrace rows (which are never kept),
+    # and the inline texts of the kept ranges must stay aligned with their rows
+    _modify(
+        tensorrt_copy,
+        "UPDATE NVTX_EVENTS SET text = 'inline ' || rowid WHERE eventType = 59 AND rowid % 2 = 0",
+        'UPDATE NVTX_EVENTS SET "end" = start - 1 WHERE eventType = 59 AND rowid IN (4, 5)',
+        'UPDATE NVTX_EVENTS SET "end" = NULL WHERE eventType = 59 AND rowid = 6',
+        "INSERT INTO CUPTI_ACTIVITY_KIND_RUNTIME "
+        '(start, "end", eventClass, globalTid, correlationId, nameId, returnValue) '
+        "SELECT start, start - 1, 67, globalTid, correlationId, nameId, 0 FROM CUPTI_ACTIVITY_KIND_RUNTIME "
+        "WHERE rowid = 10",
+        "INSERT INTO CUPTI_ACTIVITY_KIND_RUNTIME "
+        '(start, "end", eventClass, globalTid, correlationId, nameId, returnValue) '
+        'SELECT start, "end", 67, globalTid, correlationId, nameId, 0 FROM CUPTI_ACTIVITY_KIND_RUNTIME '
+        "WHERE rowid = 11",
+        'UPDATE CUPTI_ACTIVITY_KIND_RUNTIME SET "end" = start - 1 WHERE rowid = 3',
+    )
+    trace = read_nsys_sqlite(tensorrt_copy)
+    assert "3 NVTX ranges with a missing start/end or end < start were dropped" in trace.notes
+    assert any(note.startswith("2 API rows of CUPTI_ACTIVITY_KIND_RUNTIME") for note in trace.notes)
+    assert len(trace.api) == 5668 - 1  # the valid backtrace row is skipped, row 3 dropped
+    with closing(sqlite3.connect(tensorrt_copy)) as conn:
+        expected = conn.execute(
+            "SELECT start, COALESCE(n.text, s.value) FROM NVTX_EVENTS n "
+            "LEFT JOIN StringIds s ON s.id = n.textId "
+            'WHERE eventType IN (59, 60) AND "end" >= start ORDER BY start, n.rowid'
+        ).fetchall()
+    ranges = trace.ranges.sort_values("start", kind="stable")
+    assert list(zip(ranges["start"].tolist(), ranges["name"].astype(str).tolist(), strict=True)) == expected
+
+
 def test_missing_global_pid_falls_back_to_the_only_process(tensorrt_copy: Path) -> None:
     _modify(tensorrt_copy, "ALTER TABLE CUPTI_ACTIVITY_KIND_KERNEL DROP COLUMN globalPid")
     trace = read_nsys_sqlite(tensorrt_copy)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from rich.console import Console
 from tests.conftest import shared_file
 from tests.layers import synthetic
 
@@ -25,6 +26,7 @@ from infersight.layers.results import LayerReport
 from infersight.layers.theory import LayerTheoryRequest, kind_theory, operators_of_layer
 from infersight.model import Trace
 from infersight.overlap.links import gpu_links
+from infersight.render.layers import render_layers
 from infersight.theory.config_reader import resolve_model
 from infersight.theory.gpu_specs import lookup_gpu
 from infersight.theory.inputs import TheoryOptions
@@ -255,14 +257,26 @@ def test_hand_built_trace_e_roof_is_theory_over_known_kernel_time(tmp_path: Path
         assert row.e_roof_kernels == pytest.approx(row.theory_roof_ns / layer_kernel_ns[row.layer], rel=REL)
 
 
-def test_cli_columns_only_with_batch(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    trace = str(shared_file(VLLM_70B))
-    assert run(["layers", trace, "--model", MODEL]) == 0
-    out = capsys.readouterr().out
-    assert "theory µs" not in out and "per-layer theory: add --batch B" in out
+def test_without_batch_the_columns_are_absent_and_the_text_says_how(tmp_path: Path) -> None:
+    config = resolve_model(str(_tiny_llama_config(tmp_path, 4)))
+    report = analyze_layers(synthetic.build(passes=2, layers=4).trace, config=config)
+    assert report.theory is None and all(row.theory_roof_ns is None for row in report.layers)
+    console = Console(record=True, width=250)
+    render_layers(report, console)
+    text = console.export_text()
+    assert "theory µs" not in text and "per-layer theory: add --batch B" in text
+
+
+def test_unknown_gpu_is_the_theory_engine_error(vllm_trace: Trace) -> None:
+    request = LayerTheoryRequest(options=TheoryOptions(model=MODEL, gpu="NoSuchGPU"), batch=4, prompt=10)
+    with pytest.raises(InputError, match="unknown GPU 'NoSuchGPU'"):
+        analyze_layers(vllm_trace, config=resolve_model(MODEL), theory=request)
+
+
+def test_cli_json_carries_the_theory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out_file = tmp_path / "layers.json"
-    args = ["layers", trace, "--model", MODEL, "--batch", "32", "--prompt", "1000", "--context", "1005"]
-    assert run([*args, "--tp", "4", "--json", str(out_file)]) == 0
+    args = ["layers", str(shared_file(VLLM_70B)), "--model", MODEL, "--batch", "32", "--prompt", "1000"]
+    assert run([*args, "--context", "1005", "--tp", "4", "--json", str(out_file)]) == 0
     out = capsys.readouterr().out
     assert "theory µs" in out and "E_roof per layer type (mean): dense" in out
     data = json.loads(out_file.read_text())
@@ -275,19 +289,34 @@ def test_cli_columns_only_with_batch(capsys: pytest.CaptureFixture[str], tmp_pat
     [
         (["--batch", "4"], "--batch needs --model"),
         (["--model", MODEL, "--tp", "4"], "--tp needs --batch"),
-        (["--model", MODEL, "--batch", "4", "--gpu", "NoSuchGPU"], "unknown GPU"),
         (["--model", MODEL, "--batch", "4", "--phase", "both"], "--phase 'both'"),
     ],
 )
 def test_cli_errors(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    built_trace = str(shared_file(VLLM_70B))
-    assert run(["layers", built_trace, *extra]) == 2
+    assert run(["layers", "no_such_trace.json", *extra]) == 2
     assert message in capsys.readouterr().err
 
 
-def test_prefill_without_prompt_says_what_is_missing(vllm_trace: Trace) -> None:
-    request = LayerTheoryRequest(options=TheoryOptions(model=MODEL), tp=4, batch=32, context=1005)
-    report = analyze_layers(vllm_trace, config=resolve_model(MODEL), fwd_pass=0, theory=request)
-    assert report.theory is not None and report.theory.na_reason is not None
-    assert "--prompt" in report.theory.na_reason
+def test_prefill_without_prompt_says_what_is_missing(tmp_path: Path) -> None:
+    config = _tiny_llama_config(tmp_path, 4)
+    request = LayerTheoryRequest(
+        options=TheoryOptions(config=config, gpu="H100-SXM"), batch=8, context=256, phase="prefill"
+    )
+    report = analyze_layers(
+        synthetic.build(passes=2, layers=4).trace, config=resolve_model(str(config)), theory=request
+    )
+    assert report.theory is not None and report.theory.phase_reason == "--phase prefill"
+    assert report.theory.na_reason is not None and "--prompt" in report.theory.na_reason
     assert all(row.theory_roof_ns is None and row.e_roof_kernels is None for row in report.layers)
+
+
+def test_tp_without_a_link_bandwidth_leaves_the_columns_empty_with_the_reason(tmp_path: Path) -> None:
+    config = _tiny_llama_config(tmp_path, 4)
+    options = TheoryOptions(config=config, peak_tflops=100.0, bandwidth_gb_per_s=1000.0)
+    request = LayerTheoryRequest(options=options, batch=8, context=256, tp=2)
+    report = analyze_layers(
+        synthetic.build(passes=2, layers=4).trace, config=resolve_model(str(config)), theory=request
+    )
+    assert report.theory is not None and report.theory.na_reason is not None
+    assert "--link-bandwidth" in report.theory.na_reason
+    assert all(row.theory_roof_ns is None and row.theory_na_reason for row in report.layers)

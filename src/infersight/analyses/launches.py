@@ -159,12 +159,26 @@ def join_keys(
 
     Each column is coded in a space shared by both tables (:func:`_shared_codes`), so the key is
     ``code_first * n_second + code_second`` whatever the raw values (Kineto thread ids, nsys
-    globalTids near 2**56, -1 for unknown).
+    globalTids near 2**56, -1 for unknown). A second column of small integers (correlation ids)
+    is coded by its offset from the minimum instead: no hash pass over millions of distinct ids.
     """
-    first_codes_a, first_codes_b, _ = _shared_codes(first_a, first_b)
-    second_codes_a, second_codes_b, n_second = _shared_codes(second_a, second_b)
+    first_codes_a, first_codes_b, n_first = _shared_codes(first_a, first_b)
+    second = _offset_codes(second_a, second_b, n_first)
+    second_codes_a, second_codes_b, n_second = second or _shared_codes(second_a, second_b)
     width = max(n_second, 1)
     return first_codes_a * width + second_codes_a, first_codes_b * width + second_codes_b
+
+
+def _offset_codes(a: np.ndarray, b: np.ndarray, n_first: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``value - min`` as shared codes when the keys stay below 2**62 (else None)."""
+    if not len(a) and not len(b):
+        return None
+    low = min(int(a.min()) if len(a) else int(b.min()), int(b.min()) if len(b) else int(a.min()))
+    high = max(int(a.max()) if len(a) else int(b.max()), int(b.max()) if len(b) else int(a.max()))
+    span = high - low + 1
+    if span * max(n_first, 1) >= 2**62:
+        return None
+    return a.astype(np.int64) - low, b.astype(np.int64) - low, span
 
 
 def _shared_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

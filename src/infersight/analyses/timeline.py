@@ -167,7 +167,8 @@ def _some_kernel_correlates(trace: Trace, kernels: pd.DataFrame) -> bool:
     api = trace.api
     if api.empty or kernels.empty:
         return False
-    matched = first_match(kernels["process"], kernels["correlation"], api["process"], api["correlation"])
+    near = api[np.isin(api["correlation"].to_numpy(), kernels["correlation"].to_numpy())]
+    matched = first_match(kernels["process"], kernels["correlation"], near["process"], near["correlation"])
     return bool((matched >= 0).any())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 
 from infersight.analyses import intervals
 from infersight.analyses.results import Window
@@ -36,15 +37,21 @@ def analysis_window(trace: Trace, device: int, window_nvtx: str | None = None) -
         return Window(intervals_ns=[], duration_ns=0, source="kernels")
     if window_nvtx is None:
         return Window(intervals_ns=[span], duration_ns=span[1] - span[0], source="kernels")
-    starts, ends = matching_ranges(trace, window_nvtx)
+    starts, ends = matching_ranges(trace, window_nvtx, device)
     ws, we = intervals.clip(starts, ends, (np.array([span[0]]), np.array([span[1]])))
     pairs = [(int(s), int(e)) for s, e in zip(ws, we, strict=True)]
     return Window(intervals_ns=pairs, duration_ns=int((we - ws).sum()), source=f"nvtx:{window_nvtx}")
 
 
-def matching_ranges(trace: Trace, window_nvtx: str) -> tuple[np.ndarray, np.ndarray]:
+def matching_ranges(
+    trace: Trace, window_nvtx: str, device: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Start/end of every NVTX/annotation range whose name matches the regex (re.search).
 
+    With ``device``, and when the trace's kernels come from several host processes (one nsys
+    export of several ranks), only the ranges of the processes that launched that device's
+    kernels (or GPU ranges on that device) cut its window: rank 0's step ranges say nothing
+    about rank 1's GPU. A device whose own processes have no matching range keeps all matches.
     Raises InputError when the regex is invalid or matches nothing, listing names that exist.
     """
     try:
@@ -63,7 +70,20 @@ def matching_ranges(trace: Trace, window_nvtx: str) -> tuple[np.ndarray, np.ndar
             trace.source,
             f"--window-nvtx {window_nvtx!r} matches no NVTX/annotation range; ranges present: {listed}",
         )
+    if device is not None:
+        selected = _own_ranges(trace, selected, device)
     return selected["start"].to_numpy(np.int64), selected["end"].to_numpy(np.int64)
+
+
+def _own_ranges(trace: Trace, selected: pd.DataFrame, device: int) -> pd.DataFrame:
+    """The matching ranges issued by the processes that launched ``device``'s kernels."""
+    kernel_process = trace.kernels["process"].to_numpy()
+    if len(np.unique(kernel_process)) < 2:  # one process (or a Kineto file): every range is its own
+        return selected
+    launching = np.unique(kernel_process[trace.kernels["device"].to_numpy() == device])
+    range_device = selected["device"].to_numpy()
+    own = (range_device == device) | ((range_device < 0) & np.isin(selected["process"].to_numpy(), launching))
+    return selected[own] if own.any() else selected
 
 
 def window_arrays(window: Window) -> tuple[np.ndarray, np.ndarray]:

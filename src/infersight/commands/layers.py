@@ -10,20 +10,24 @@ import typer
 
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
 from infersight.commands.roofline import (
+    BandwidthOpt,
     ConfigOpt,
     ContextOpt,
     DtypeOpt,
     GpuOpt,
+    LinkOpt,
     ModelOpt,
     OptionalBatchOpt,
     OptionalPromptOpt,
+    PeakOpt,
     TpOpt,
 )
 from infersight.errors import InputError
-from infersight.theory.model_config import ModelConfig
 
 if TYPE_CHECKING:
     from infersight.layers.theory import LayerTheoryRequest
+    from infersight.theory.inputs import TheoryOptions
+    from infersight.theory.model_config import ModelConfig
 
 
 class LayersFormat(StrEnum):
@@ -99,6 +103,9 @@ def register(app: typer.Typer) -> None:
         tp: TpOpt = 1,
         gpu: GpuOpt = None,
         dtype: DtypeOpt = None,
+        peak_tflops: PeakOpt = None,
+        bandwidth: BandwidthOpt = None,
+        link_bandwidth: LinkOpt = None,
         phase: Annotated[
             str | None,
             typer.Option(
@@ -113,13 +120,23 @@ def register(app: typer.Typer) -> None:
         from infersight.layers.analysis import analyze_layers
         from infersight.layers.profiles import check_regex
         from infersight.render.layers import render_compute_flow, render_layers
+        from infersight.theory.inputs import TheoryOptions
 
         if model is not None and config is not None:
             raise InputError(None, "give --model or --config, not both")
         if anchor_kernel is not None:
             check_regex(anchor_kernel, "--anchor-kernel")
-        theory = _theory_request(model, config, batch, prompt, context, tp, gpu, dtype, phase)
-        model_config = _model_config(model, config, dtype)
+        options = TheoryOptions(
+            model=model,
+            config=config,
+            gpu=gpu,
+            dtype=dtype,
+            peak_tflops=peak_tflops,
+            bandwidth_gb_per_s=bandwidth,
+            link_bandwidth_gb_per_s=link_bandwidth,
+        )
+        theory = _theory_request(options, batch, prompt, context, tp, phase)
+        model_config = _model_config(options)
         check_outputs([json_out] if json_out is not None else [], [trace])
         loaded = with_spinner(
             "reading trace", lambda: api.load([trace], cpu_ops_as_kernels=cpu_ops_as_kernels)
@@ -151,39 +168,39 @@ def register(app: typer.Typer) -> None:
             render_layers(report, stdout_console(), show_all_passes=show_all_passes)
 
 
-def _model_config(model: str | None, config: Path | None, dtype: str | None) -> ModelConfig | None:
-    from infersight.theory.inputs import TheoryOptions, load_model
+def _model_config(options: TheoryOptions) -> ModelConfig | None:
+    """The model of --model/--config (with --dtype applied), None without either."""
+    from infersight.theory.inputs import load_model
 
-    if model is None and config is None:
+    if options.model is None and options.config is None:
         return None
-    return load_model(TheoryOptions(model=model, config=config, dtype=dtype))
+    return load_model(options)
 
 
 def _theory_request(
-    model: str | None,
-    config: Path | None,
+    options: TheoryOptions,
     batch: int | None,
     prompt: int | None,
     context: int | None,
     tp: int,
-    gpu: str | None,
-    dtype: str | None,
     phase: str | None,
 ) -> LayerTheoryRequest | None:
     """The per-layer theory request: None without --batch; InputError for options that cannot apply."""
     from infersight.layers.theory import LayerTheoryRequest, check_request_inputs
-    from infersight.theory.inputs import TheoryOptions
     from infersight.theory.operators import PHASES
 
     check_request_inputs(
-        model is not None or config is not None,
+        options.model is not None or options.config is not None,
         batch,
         {
             "--prompt": prompt,
             "--context": context,
             "--tp": tp if tp != 1 else None,
-            "--gpu": gpu,
-            "--dtype": dtype,
+            "--gpu": options.gpu,
+            "--dtype": options.dtype,
+            "--peak-tflops": options.peak_tflops,
+            "--bandwidth": options.bandwidth_gb_per_s,
+            "--link-bandwidth": options.link_bandwidth_gb_per_s,
             "--phase": phase,
         },
     )
@@ -192,7 +209,7 @@ def _theory_request(
     if phase is not None and phase not in PHASES:
         raise InputError(None, f"--phase {phase!r}: expected prefill or decode")
     return LayerTheoryRequest(
-        options=TheoryOptions(model=model, config=config, gpu=gpu, dtype=dtype),
+        options=options,
         batch=batch,
         prompt=prompt,
         context=context,

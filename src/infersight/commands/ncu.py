@@ -58,25 +58,51 @@ def register(app: typer.Typer) -> None:
         plot: Annotated[
             Path | None,
             typer.Option(
-                "--plot", metavar="OUT", help="Write the measured roofline plot (.png, .svg, .html)."
+                "--plot",
+                metavar="OUT",
+                help="Write the roofline plot (.png, .svg, .html): measured kernels, plus the theory "
+                "operators with --model/--config.",
             ),
         ] = None,
+        model: ModelOpt = None,
+        config: ConfigOpt = None,
+        batch: OptionalBatchOpt = None,
+        prompt: OptionalPromptOpt = None,
+        context: ContextOpt = None,
+        tp: TpOpt = 1,
+        dtype: DtypeOpt = None,
     ) -> None:
-        """Analyse Nsight Compute counters: roofline points, bottleneck rules, advice."""
+        """Analyse Nsight Compute counters: roofline points, bottleneck rules, advice.
+
+        With --model/--config and --batch/--prompt the theory engine's operators for that scenario
+        (prefill and decode) are added to the report and drawn on the same roofline as the kernels.
+        """
         from infersight import api
         from infersight.ncu.analysis import analyze_ncu
         from infersight.ncu.reader import read_ncu
         from infersight.render.ncu import render_ncu_json, render_ncu_markdown, render_ncu_terminal
 
+        with_theory = model is not None or config is not None
+        if with_theory and (batch is None or prompt is None):
+            raise InputError(None, "--model/--config needs the scenario: --batch B and --prompt S")
         outputs = [p for p in (json_out, md_out, plot) if p is not None]
         if plot is not None:
             from infersight.theory.plot import check_plot_path
 
             check_plot_path(plot)
-        check_outputs(outputs, [*exports, *(trace or [])])
+        check_outputs(outputs, [*exports, *(trace or []), *([config] if config else [])])
         loaded = with_spinner("reading ncu exports", lambda: [read_ncu(path) for path in exports])
         trace_report = with_spinner("analysing trace", lambda: api.analyze(trace)) if trace else None
         report = analyze_ncu(loaded, gpu=gpu, trace=trace_report)
+        estimate = None
+        if with_theory and batch is not None and prompt is not None:
+            from infersight.ncu.theory_overlay import theory_overlay
+            from infersight.theory.inputs import TheoryOptions
+            from infersight.theory.run import theory_report
+
+            options = TheoryOptions(model=model, config=config, gpu=report.gpu_name, dtype=dtype)
+            estimate = theory_report(options, batch=batch, prompt=prompt, context=context, tp=tp).estimate
+            report.theory = theory_overlay(estimate)
         if json_out is not None:
             write_output(json_out, render_ncu_json(report).encode())
         if md_out is not None:
@@ -84,7 +110,7 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             from infersight.render.ncu import render_ncu_roofline_plot
 
-            write_output(plot, render_ncu_roofline_plot(report, plot))
+            write_output(plot, render_ncu_roofline_plot(report, plot, estimate))
         render_ncu_terminal(report, stdout_console())
 
     @app.command("ncu-plan")

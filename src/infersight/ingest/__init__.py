@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 
 from infersight.errors import InputError
+from infersight.executors import Executor
 from infersight.ingest.checks import clock_offset_notes
 from infersight.ingest.parallel import load_files
 from infersight.model import Trace
@@ -21,17 +22,23 @@ NSYS_REPORT_SUFFIXES = (".nsys-rep", ".qdrep")
 KINETO_SUFFIXES = (".json", ".json.gz")
 
 
-def load_traces(path: str | Path, *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
-    """Read one file or a directory of per-rank files into traces (one per rank/file)."""
+def load_traces(
+    path: str | Path, *, cpu_ops_as_kernels: bool = False, executor: Executor | None = None
+) -> list[Trace]:
+    """Read one file or a directory of per-rank files into traces (one per rank/file).
+
+    A directory's files are read on ``executor`` (None: local worker processes); one file is read
+    here, where shipping it to a worker would only add the transfer.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(p, "no such file or directory")
     if p.is_dir():
-        return _load_directory(p, cpu_ops_as_kernels=cpu_ops_as_kernels)
+        return _load_directory(p, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=executor)
     return [_load_file(p, cpu_ops_as_kernels=cpu_ops_as_kernels)]
 
 
-def _load_directory(directory: Path, *, cpu_ops_as_kernels: bool) -> list[Trace]:
+def _load_directory(directory: Path, *, cpu_ops_as_kernels: bool, executor: Executor | None) -> list[Trace]:
     """Every trace file in the folder (per-rank files as vLLM/SGLang write them), sorted by name.
 
     JSON files that are not Chrome traces (e.g. a ``report.json`` written by an earlier run) are
@@ -41,7 +48,7 @@ def _load_directory(directory: Path, *, cpu_ops_as_kernels: bool) -> list[Trace]
     if not files:
         raise InputError(directory, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)")
     loader = functools.partial(_load_file, cpu_ops_as_kernels=cpu_ops_as_kernels)
-    traces = load_files(files, loader)  # one process per rank file (INFERSIGHT_WORKERS)
+    traces = load_files(files, loader, executor)  # one task per rank file
     clock_offset_notes(traces)
     return traces
 

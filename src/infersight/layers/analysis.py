@@ -32,7 +32,13 @@ from infersight.layers.results import (
 )
 from infersight.layers.segment import Segmentation, segment
 from infersight.layers.sidecar import GRAPH_REASON, NO_DIMS_REASON, Sidecar, load_sidecar
-from infersight.layers.theory import ENABLE_HINT, LayerTheoryRequest, layer_theory, with_cluster_theory
+from infersight.layers.theory import (
+    ENABLE_HINT,
+    LayerTheoryRequest,
+    layer_theory,
+    theory_setup,
+    with_cluster_theory,
+)
 from infersight.model import Trace
 from infersight.theory.model_config import ModelConfig
 
@@ -72,6 +78,7 @@ def analyze_layers(
     """
     sidecar = load_sidecar(trace)
     kernels = device_kernels(trace, device, sidecar.first_event_ns)
+    setup = theory_setup(trace, theory, kernels.device) if theory is not None else None
     engine = detect_engine(kernels.names)
     chosen_profile, profile_reason = select_profile(profile, engine, config)
     anchor = choose_anchor(kernels, chosen_profile, anchor_kernel)
@@ -89,8 +96,8 @@ def analyze_layers(
     layers = _layer_rows(kernels, times, layer_of, selected) if selected is not None else []
     clusters = _clusters(layers)
     theory_result = None
-    if theory is not None:
-        theory_result, layers = layer_theory(trace, theory, passes, selected, layers, kernels.device)
+    if setup is not None:
+        theory_result, layers = layer_theory(setup, passes, selected, layers)
         clusters = with_cluster_theory(clusters, layers)
     flow = diff = None
     if layers:

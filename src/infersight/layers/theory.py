@@ -24,6 +24,7 @@ The pass's phase decides the theory: a pass whose kernel mix occurs once in the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -123,19 +124,31 @@ def trace_gpu_name(trace: Trace, device: int) -> str | None:
     return gpu_for_device(info.name, info.sm_count, info.memory_bytes).name
 
 
+@dataclass(frozen=True)
+class TheorySetup:
+    """The model and roofline hardware of a request, resolved before the (slower) segmentation so
+    that a bad --gpu / --dtype / config fails at once."""
+
+    request: LayerTheoryRequest
+    model: ModelConfig
+    hw: Hardware
+
+
+def theory_setup(trace: Trace, request: LayerTheoryRequest, device: int) -> TheorySetup:
+    """Load the model and resolve the GPU (``--gpu``, else the trace's device properties)."""
+    model = load_model(request.options)
+    gpu_name = None if request.options.gpu is not None else trace_gpu_name(trace, device)
+    return TheorySetup(
+        request, model, resolve_hardware(request.options, model, tp=request.tp, gpu_name=gpu_name)
+    )
+
+
 def layer_theory(
-    trace: Trace,
-    request: LayerTheoryRequest,
-    passes: Sequence[PassRow],
-    selected: int | None,
-    layers: list[LayerRow],
-    device: int,
+    setup: TheorySetup, passes: Sequence[PassRow], selected: int | None, layers: list[LayerRow]
 ) -> tuple[LayerTheory, list[LayerRow]]:
     """The theory of the selected pass's phase, and the layer rows with their theory columns."""
-    model = load_model(request.options)
+    request, model, hw = setup.request, setup.model, setup.hw
     phase, phase_reason = pass_phase(passes, selected, request.phase)
-    gpu_name = None if request.options.gpu is not None else trace_gpu_name(trace, device)
-    hw = resolve_hardware(request.options, model, tp=request.tp, gpu_name=gpu_name)
     base = LayerTheory(
         phase=phase,
         phase_reason=phase_reason,

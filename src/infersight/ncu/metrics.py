@@ -57,6 +57,8 @@ class MetricTable:
     metrics: dict[str, MetricSpec]
     tensor_flops_pattern: re.Pattern[str]
     tensor_flops_section: str
+    tensor_flops_plan_metric: str
+    tensor_dtype_aliases: dict[str, str]
     plan_sections: tuple[str, ...]
     plan_metrics: tuple[str, ...]
 
@@ -105,8 +107,10 @@ def parse_metric_table(data: Mapping[str, Any]) -> MetricTable:
         metrics=specs,
         tensor_flops_pattern=re.compile(tensor["pattern"]),
         tensor_flops_section=tensor["section"],
+        tensor_flops_plan_metric=tensor["plan_metric"],
+        tensor_dtype_aliases=dict(tensor.get("dtype_aliases", {})),
         plan_sections=tuple(plan["sections"]),
-        plan_metrics=tuple(plan["metrics"]),
+        plan_metrics=(*plan["metrics"], tensor["plan_metric"]),
     )
 
 
@@ -180,14 +184,24 @@ def _resolve_derived(spec: MetricSpec, values: Mapping[str, MetricValue], out: R
 
 
 def tensor_flops_by_dtype(launch: NcuLaunch, table: MetricTable | None = None) -> dict[str, float]:
-    """Tensor-core FLOPs per input dtype from the ``sm__ops_path_tensor_src_*`` counters present."""
+    """Tensor-core FLOPs per input dtype from the ``sm__ops_path_tensor_src_*`` counters present.
+
+    The counter names overlap (``src_X.sum`` ⊇ ``src_X_dst_Y.sum`` ⊇ ``src_X_dst_Y_sparsity_*.sum``),
+    so per input dtype only the most aggregated level present is summed (``data/ncu_metrics.toml``).
+    """
     table = table or metric_table()
-    flops: dict[str, float] = {}
+    # per dtype: level (0 = src only, 1 = per accumulator, 2 = per sparsity mode) -> values
+    levels: dict[str, dict[int, list[float]]] = {}
     for name, cell in launch.values.items():
         match = table.tensor_flops_pattern.match(name)
-        if match and isinstance(cell.value, float):
-            dtype = match.group("dtype")
-            flops[dtype] = flops.get(dtype, 0.0) + cell.value
+        if not match or not isinstance(cell.value, float):
+            continue
+        level = 2 if match.group("sparsity") else 1 if match.group("dst") else 0
+        levels.setdefault(match.group("dtype"), {}).setdefault(level, []).append(cell.value)
+    flops: dict[str, float] = {}
+    for raw_dtype, by_level in levels.items():  # e4m3 and e5m2 both count as fp8
+        dtype = table.tensor_dtype_aliases.get(raw_dtype, raw_dtype)
+        flops[dtype] = flops.get(dtype, 0.0) + sum(by_level[min(by_level)])
     return flops
 
 

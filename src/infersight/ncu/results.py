@@ -124,6 +124,36 @@ class TraceOverview(BaseModel):
     nccl_share: float | None = None
 
 
+class TheoryPoint(BaseModel):
+    """One theory operator on the roofline: it sits on the roof by construction (SPEC §2)."""
+
+    phase: str
+    operator: str
+    category: str
+    intensity: float = Field(description="F / memory bytes per occurrence")
+    flop_per_s: float = Field(description="attainable FLOP/s: F / T_roof")
+    flops: float = Field(description="FLOPs per occurrence per GPU")
+    memory_bytes: float
+    bound: str
+    share: float | None = Field(default=None, description="share of its pass's T_theory")
+
+
+class TheoryOverlay(BaseModel):
+    """The theory engine's operator points for the user's scenario, plotted with the measured kernels."""
+
+    model: str
+    gpu: str
+    compute_dtype: str
+    batch: int
+    prompt_len: int
+    context_len: int
+    tp: int
+    matmul_peak_flop_per_s: float
+    vector_peak_flop_per_s: float
+    effective_bytes_per_s: float = Field(description="B_eff = η · datasheet bandwidth (the theory roofs)")
+    points: list[TheoryPoint]
+
+
 class NcuReport(BaseModel):
     """The integrated kernel deep-dive report (terminal, Markdown and JSON show this)."""
 
@@ -136,4 +166,7 @@ class NcuReport(BaseModel):
     trace: TraceOverview | None = None
     findings: list[Finding]
     checks: list[RuleCheck]
+    theory: TheoryOverlay | None = Field(
+        default=None, description="theory operator points of --model/--config's scenario (both phases)"
+    )
     notes: list[str] = Field(default_factory=list)

@@ -2,8 +2,10 @@
 
 FLOPs follow SPEC §6: CUDA-core work is add + mul + 2·fma per precision (SASS thread
 instructions); tensor-core work comes from the tensor-pipe op counters
-(``sm__ops_path_tensor_src_<dtype>_dst_*``), never from the CUDA-core counters. The roof is the
-GPU's peak for the precision with the most FLOPs and its DRAM bandwidth, from
+(``sm__ops_path_tensor_src_<dtype>[_dst_*][_sparsity_*].sum``, one aggregation level per dtype, see
+``data/ncu_metrics.toml``), never from the CUDA-core counters nor from tensor instruction counts
+(whose FLOPs depend on the MMA shape: with only those, FLOP/s and E_roof are flagged lower bounds).
+The roof is the GPU's peak for the precision with the most FLOPs and its DRAM bandwidth, from
 :mod:`infersight.theory.gpu_specs`; without a known GPU, E_roof is None with the reason.
 
 E_roof = P_achieved / P_upper with P_upper = min(P_peak, I·B_peak). Below the ridge this equals
@@ -18,7 +20,6 @@ from typing import Any
 from infersight.ncu.results import RooflinePoint
 
 CUDA_CORE_PRECISIONS = ("fp32", "fp16", "fp64")
-TENSOR_DTYPE_ALIASES = {"f16": "fp16", "f32": "fp32", "f64": "fp64", "e4m3": "fp8", "e5m2": "fp8"}
 
 
 def cuda_core_flops(metrics: Mapping[str, float | None]) -> tuple[dict[str, float], list[str]]:
@@ -81,7 +82,7 @@ def roofline_point(
     """The measured roofline point of one kernel (medians of its launches)."""
     by_precision, missing_precisions = cuda_core_flops(metrics)
     for dtype, value in tensor_flops.items():
-        key = f"tensor_{TENSOR_DTYPE_ALIASES.get(dtype, dtype)}"
+        key = f"tensor_{dtype}"  # dtype already normalised by metrics.tensor_flops_by_dtype
         by_precision[key] = by_precision.get(key, 0.0) + value
     duration = metrics.get("duration_ns")
     dram_bytes = metrics.get("dram_bytes")
@@ -113,15 +114,15 @@ def roofline_point(
     if point.flops:
         point.precision = max(by_precision, key=lambda k: by_precision[k])
     tensor_instructions = metrics.get("tensor_instructions")
-    if tensor_instructions and not tensor_flops:
+    if tensor_instructions and not any(value > 0 for value in tensor_flops.values()):
         complete = False
         point.flops_na_reason = "; ".join(
             r
             for r in (
                 point.flops_na_reason,
                 f"{tensor_instructions:,.0f} tensor-pipe instructions ran but no sm__ops_path_tensor_*"
-                " counter "
-                "gives their FLOPs: achieved FLOP/s and E_roof are lower bounds",
+                " counter gives their FLOPs (instructions are not converted: FLOPs per instruction depend"
+                " on the MMA shape): achieved FLOP/s and E_roof are lower bounds",
             )
             if r
         )

@@ -6,9 +6,9 @@ Only formatting: every figure comes from the report. Sections reuse the shared t
 
 from __future__ import annotations
 
-import html
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -21,6 +21,10 @@ from infersight.render.markdown import _md
 from infersight.render.markdown import _section as markdown_section
 from infersight.render.sections import Section, fmt_count, fmt_duration, fmt_pct
 from infersight.render.terminal import _print_findings, _print_section
+
+if TYPE_CHECKING:
+    from infersight.theory.estimates import ModelEstimate
+    from infersight.theory.plot import KernelPoint
 
 
 def _num(value: float | None, fmt: str = "{:.1f}", unit: str = "") -> str:
@@ -158,6 +162,32 @@ def ncu_advice_section(report: NcuReport) -> Section:
     )  # fmt: skip
 
 
+def theory_section(report: NcuReport) -> Section | None:
+    """The theory operator points drawn with the measured kernels (``--model``/``--config``)."""
+    theory = report.theory
+    if theory is None:
+        return None
+    rows = [
+        [p.phase, p.operator, p.category, f"{p.intensity:.3g}", _si(p.flop_per_s, "FLOP/s"), p.bound,
+         fmt_pct(p.share)]
+        for p in theory.points
+    ]  # fmt: skip
+    return Section(
+        f"Theory operators on the same roofline — {theory.model} on {theory.gpu}, B={theory.batch}, "
+        f"S={theory.prompt_len}, L={theory.context_len}, TP={theory.tp}",
+        ["phase", "operator", "category", "FLOP/B", "FLOP/s at the roof", "bound", "share of pass"],
+        rows,
+        notes=[
+            f"theory roofs: {_si(theory.matmul_peak_flop_per_s, 'FLOP/s')} matmul ({theory.compute_dtype}), "
+            f"{_si(theory.vector_peak_flop_per_s, 'FLOP/s')} vector, B_eff "
+            f"{_si(theory.effective_bytes_per_s, 'B/s')}; measured kernels use their dtype's peak and "
+            "the datasheet DRAM bandwidth"
+        ],
+        right_aligned={3, 4, 6},
+        wrapping={1},
+    )
+
+
 def _kernel_names(report: NcuReport) -> list[str]:
     return [f"k{index}: {k.name}" for index, k in enumerate(report.kernels)]
 
@@ -166,7 +196,9 @@ def _sections(report: NcuReport) -> list[Section]:
     out = [s for s in (trace_section(report),) if s is not None]
     kernels = kernels_section(report)
     kernels.notes += roofline_notes(report)
-    out += [kernels, checks_section(report), ncu_advice_section(report)]
+    out += [kernels]
+    out += [s for s in (theory_section(report),) if s is not None]
+    out += [checks_section(report), ncu_advice_section(report)]
     return out
 
 
@@ -239,71 +271,43 @@ def render_plan_text(plan: NcuPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_ncu_roofline_plot(report: NcuReport, path: Path) -> bytes:
-    """Measured roofline points (one per kernel) under the GPU's roofs, as png, svg or html bytes.
+def kernel_plot_points(report: NcuReport) -> list[KernelPoint]:
+    """The kernels with an intensity and achieved FLOP/s, as labelled roofline points with their roofs."""
+    from infersight.theory.plot import KernelPoint
 
-    Only kernels with an intensity and achieved FLOP/s are drawn; the roofs are the peaks the
-    report used (``peak_flop_per_s`` per precision, ``peak_bytes_per_s``). Needs matplotlib.
+    points: list[KernelPoint] = []
+    for index, kernel in enumerate(report.kernels):
+        point = kernel.roofline
+        if not (point.intensity and point.achieved_flop_per_s):
+            continue
+        e_roof = "n/a" if point.e_roof is None else f"{point.e_roof:.0%}"
+        points.append(
+            KernelPoint(
+                label=f"k{index} {kernel.short_name[:40]} (E_roof {e_roof})",
+                intensity=point.intensity,
+                flop_per_s=point.achieved_flop_per_s,
+                roof_label=f"{point.precision} roof" if point.precision else None,
+                peak_flop_per_s=point.peak_flop_per_s,
+                peak_bytes_per_s=point.peak_bytes_per_s,
+            )
+        )
+    return points
+
+
+def render_ncu_roofline_plot(report: NcuReport, path: Path, estimate: ModelEstimate | None = None) -> bytes:
+    """Measured kernel points under their roofs, with the theory operators of ``estimate`` when given.
+
+    Drawn by :mod:`infersight.theory.plot` (one plotting implementation for both commands):
+    kernels are diamonds labelled with E_roof under the roof of their dtype's peak and the DRAM
+    bandwidth; theory operators (both phases) sit on the theory roofs. png, svg or html bytes.
     """
-    from infersight.theory.plot import check_plot_path
+    from infersight.theory.plot import check_plot_path, render_kernel_roofline_plot, render_roofline_plot
 
     check_plot_path(path)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError(path, "the roofline plot needs matplotlib: pip install 'infersight[plot]'") from None
-    points = [
-        (f"k{i}", k.short_name, k.roofline)
-        for i, k in enumerate(report.kernels)
-        if k.roofline.intensity and k.roofline.achieved_flop_per_s
-    ]
+    points = kernel_plot_points(report)
     if not points:
         raise InputError(path, "--plot: no kernel has both FLOP and DRAM-byte counters; nothing to plot")
-    figure, axes = plt.subplots(figsize=(10, 6.5), dpi=110)
-    try:
-        xs = [p[2].intensity or 1.0 for p in points]
-        lo, hi = min(xs) / 4, max(xs) * 4
-        grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
-        bandwidth = next((p[2].peak_bytes_per_s for p in points if p[2].peak_bytes_per_s), None)
-        roofs = {(p[2].precision, p[2].peak_flop_per_s) for p in points if p[2].peak_flop_per_s}
-        styles = ("--", "-", "-.", ":")
-        for index, (precision, peak) in enumerate(sorted(roofs, key=lambda r: r[1] or 0.0)):
-            if bandwidth and peak:
-                roof = [min(peak, x * bandwidth) for x in grid]
-                style = styles[index % len(styles)]
-                axes.plot(grid, roof, style, color="black", lw=1, label=f"{precision} roof")
-        for label, name, point in points:
-            x, y = float(point.intensity or 0.0), float(point.achieved_flop_per_s or 0.0)
-            axes.scatter([x], [y], s=40, edgecolors="black", linewidths=0.4)
-            e_roof = "n/a" if point.e_roof is None else f"{point.e_roof:.0%}"
-            axes.annotate(
-                f"{label} {name[:40]} (E_roof {e_roof})",
-                (x, y),
-                fontsize=7,
-                xytext=(4, -10),
-                textcoords="offset points",
-            )
-        axes.set_xscale("log")
-        axes.set_yscale("log")
-        axes.set_xlabel("arithmetic intensity (FLOP / DRAM byte)")
-        axes.set_ylabel("achieved FLOP/s")
-        axes.set_title(
-            f"Measured kernels (Nsight Compute) on {report.gpu_name or 'unknown GPU'}", fontsize=10
-        )
-        axes.grid(True, which="both", lw=0.3, alpha=0.5)
-        if roofs and bandwidth:
-            axes.legend(fontsize=8, loc="lower right")
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png" if path.suffix.lower() == ".png" else "svg", bbox_inches="tight")
-    finally:
-        plt.close(figure)
-    data = buffer.getvalue()
-    if path.suffix.lower() != ".html":
-        return data
-    svg = data.decode("utf-8")
-    title = html.escape(f"infersight ncu roofline — {report.gpu_name or 'unknown GPU'}")
-    page = f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>\n<body>\n"
-    return (page + svg[svg.index("<svg") :] + "\n</body></html>\n").encode("utf-8")
+    if estimate is not None:
+        return render_roofline_plot(estimate, path, kernels=points)
+    title = f"Measured kernels (Nsight Compute) on {report.gpu_name or 'unknown GPU'}"
+    return render_kernel_roofline_plot(points, path, title)
