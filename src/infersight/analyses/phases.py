@@ -124,7 +124,7 @@ class Labelled:
 
 def phase_split(traces: list[Trace], windows: list[dict[int, Window]]) -> PhaseSplit:
     """Split the kernels of all traces into prefill / decode (/ mixed) and profile each phase."""
-    labelled = [_label_trace(t, w) for t, w in zip(traces, windows, strict=True)]
+    labelled = [label_trace(t, w) for t, w in zip(traces, windows, strict=True)]
     methods = {lab.method for lab in labelled}
     method = next((m for m in ("annotation", "kernel-mix") if m in methods), "none")
     if len(labelled) == 1:
@@ -178,7 +178,11 @@ def _cpu_issue_points(kernels: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _label_trace(trace: Trace, windows: dict[int, Window]) -> Labelled:
+def label_trace(trace: Trace, windows: dict[int, Window]) -> Labelled:
+    """The trace's windowed kernels with a phase label each, and how the labels were decided.
+
+    Public because the theory engine's measured-vs-theory step labels kernels the same way.
+    """
     kernels = _window_kernels(trace, windows)
     if kernels.empty:
         return Labelled(trace, kernels, "none", "no kernels in the analysis window")

@@ -102,7 +102,7 @@ def measured_vs_theory(
 ) -> MeasuredVsTheory:
     """Per (phase, category) measured kernel time per step against the theory of ``est``."""
     from infersight.analyses.kernel_summary import label_kernels
-    from infersight.analyses.phases import _label_trace
+    from infersight.analyses.phases import label_trace
     from infersight.analyses.window import analysis_windows
 
     frames: list[pd.DataFrame] = []
@@ -111,7 +111,7 @@ def measured_vs_theory(
     for index, trace in enumerate(traces):
         if trace.kernels.empty:
             continue
-        labelled = _label_trace(trace, analysis_windows(trace, window_nvtx))
+        labelled = label_trace(trace, analysis_windows(trace, window_nvtx))
         methods.append(labelled.method)
         reasons.append(labelled.reason if len(traces) == 1 else f"{trace.label()}: {labelled.reason}")
         k = labelled.kernels
