@@ -54,17 +54,9 @@ def matching_ranges(
     about rank 1's GPU. A device whose own processes have no matching range keeps all matches.
     Raises InputError when the regex is invalid or matches nothing, listing names that exist.
     """
-    try:
-        pattern = re.compile(window_nvtx)
-    except re.error as exc:
-        raise InputError(trace.source, f"--window-nvtx {window_nvtx!r} is not a valid regex: {exc}") from None
-    r = trace.ranges
-    r = r[r["source"].isin(WINDOW_RANGE_SOURCES).to_numpy()]
-    names = r["name"].astype("category")
-    matching_names = [n for n in names.cat.categories if pattern.search(str(n))]
-    selected = r[names.isin(matching_names).to_numpy()]
+    selected = select_ranges(trace, window_nvtx, "--window-nvtx")
     if selected.empty:
-        existing = sorted({str(n) for n in names.unique()})[:8]
+        existing = sorted({str(n) for n in _window_sources(trace)["name"].unique()})[:8]
         listed = ", ".join(repr(n) for n in existing) if existing else "none"
         raise InputError(
             trace.source,
@@ -73,6 +65,28 @@ def matching_ranges(
     if device is not None:
         selected = _own_ranges(trace, selected, device)
     return selected["start"].to_numpy(np.int64), selected["end"].to_numpy(np.int64)
+
+
+def select_ranges(trace: Trace, regex: str, option: str) -> pd.DataFrame:
+    """The NVTX / annotation ranges whose name matches ``regex`` (re.search), possibly none.
+
+    The regex is matched once per distinct name, not per range. Raises InputError naming the
+    command-line ``option`` when the regex is invalid.
+    """
+    try:
+        pattern = re.compile(regex)
+    except re.error as exc:
+        raise InputError(trace.source, f"{option} {regex!r} is not a valid regex: {exc}") from None
+    r = _window_sources(trace)
+    names = r["name"].astype("category")
+    matching_names = [n for n in names.cat.categories if pattern.search(str(n))]
+    return r[names.isin(matching_names).to_numpy()]
+
+
+def _window_sources(trace: Trace) -> pd.DataFrame:
+    """The ranges that can delimit a window: NVTX, user and GPU user annotations."""
+    r = trace.ranges
+    return r[r["source"].isin(WINDOW_RANGE_SOURCES).to_numpy()]
 
 
 def _own_ranges(trace: Trace, selected: pd.DataFrame, device: int) -> pd.DataFrame:

@@ -19,7 +19,6 @@ load and compute back to back (a synchronous load, a stall, communication).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from infersight.analyses import intervals
 from infersight.analyses.categories import categorize
 from infersight.analyses.ranges import grouped_union_length
 from infersight.analyses.results import Window
-from infersight.analyses.window import WINDOW_RANGE_SOURCES, matching_ranges, window_arrays
+from infersight.analyses.window import matching_ranges, select_ranges, window_arrays
 from infersight.errors import InputError
 from infersight.model import Trace
 from infersight.model.trace import GpuInfo
@@ -213,15 +212,7 @@ def range_overlaps(trace: Trace, range_regex: str) -> list[RangeOverlap]:
     Rows come in order of the first instance's start (a layer loop reads top to bottom).
     Raises InputError for a bad regex or one that matches no range.
     """
-    try:
-        pattern = re.compile(range_regex)
-    except re.error as exc:
-        raise InputError(trace.source, f"--per-range {range_regex!r} is not a valid regex: {exc}") from None
-    r = trace.ranges
-    r = r[r["source"].isin(WINDOW_RANGE_SOURCES).to_numpy()]
-    names = r["name"].astype("category")
-    wanted = [n for n in names.cat.categories if pattern.search(str(n))]
-    r = r[names.isin(wanted).to_numpy()].reset_index(drop=True)
+    r = select_ranges(trace, range_regex, "--per-range").reset_index(drop=True)
     if r.empty:
         raise InputError(trace.source, f"--per-range {range_regex!r} matches no NVTX/annotation range")
     work = _work_items(trace)
