@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.conftest import shared_file
+from tests.interval_oracle import merge
 
 from infersight.analyses.kernel_names import simplify_kernel_name
 from infersight.analyses.results import Window
@@ -218,16 +219,6 @@ def test_gaps_between_disjoint_window_intervals_are_not_counted() -> None:
 GAP_EDGES_NS = (0, 5_000, 20_000, 100_000, 1_000_000)
 
 
-def _plain_union(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for s, e in sorted(p for p in pairs if p[1] > p[0]):
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        else:
-            merged.append((s, e))
-    return merged
-
-
 def _plain_window_gaps(path: Path, regex: str, device: int) -> tuple[int, list[tuple[int, int]], int]:
     """(window intervals, (count, total) per gap bucket, gaps the naive histogram would add), by SQL
     over the nsys export and plain loops: the device's own process's matching NVTX ranges, busy
@@ -246,9 +237,9 @@ def _plain_window_gaps(path: Path, regex: str, device: int) -> tuple[int, list[t
     con.close()
     first, last = min(s for s, _ in kernels), max(e for _, e in kernels)
     ranges = [(max(s, first), min(e, last)) for s, e, name in named if name and re.search(regex, name)]
-    windows = _plain_union(ranges)
+    windows = merge(ranges)
     pieces = []  # (window index, start, end) of busy time inside each window interval
-    for s, e in _plain_union(kernels):
+    for s, e in merge(kernels):
         for i, (ws, we) in enumerate(windows):
             if min(e, we) > max(s, ws):
                 pieces.append((i, max(s, ws), min(e, we)))

