@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Multi-rank analysis on each executor: serial, local processes, a Dask cluster.
+"""Multi-rank analysis on each executor: serial, local processes, a Dask cluster, a Ray runtime.
 
 Why: ``infersight analyze DIR`` on a directory of per-rank Kineto traces spends most of its time
 parsing each rank; the parse holds the GIL, so ranks are read in parallel processes
@@ -13,6 +13,7 @@ start-up, peak RSS of the largest process and of the process tree):
 - ``dask``: ``--executor dask``, which starts (and stops) its own LocalCluster each run;
 - ``dask-join``: ``--executor dask --executor-address`` of a LocalCluster this script keeps up,
   i.e. the steady state of a long-lived cluster (its workers' RSS is not in the tree column);
+- ``ray``: ``--executor ray``, which starts (and stops) its own local Ray runtime each run;
 
 and checks every report holds the same figures.
 
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             modes["dask-join"] = ["--executor", "dask", "--executor-address", cluster.scheduler_address]
         else:
             print("dask[distributed] not installed: dask modes skipped (pip install 'infersight[dask]')")
+        if importlib.util.find_spec("ray") is not None:
+            modes["ray"] = ["--executor", "ray"]
+        else:
+            print("ray not installed: ray mode skipped (pip install 'infersight[ray]')")
         runs: dict[str, list[Measured]] = {mode: [] for mode in modes}
         reports = {mode: Path(tmp) / f"{mode}.json" for mode in runs}
         for _ in range(args.repeats):  # interleaved, so every mode sees the same machine load

@@ -12,13 +12,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from infersight import __version__
-from infersight.analyses.results import AnalysisReport
+from infersight.analyses.results import AnalysisReport, GlobalProfile
 from infersight.errors import InputError
 from infersight.executors import Executor
 from infersight.model import Trace
 from infersight.theory.run import TheoryRequest
 
-__all__ = ["analyze", "check_window_regex", "load", "report_from_traces"]
+__all__ = ["analyze", "check_window_regex", "load", "report_from_profile", "report_from_traces"]
 
 
 def load(
@@ -32,9 +32,9 @@ def load(
 
     A directory's per-rank files are read on ``executor``: an :class:`Executor` (left open, the
     caller owns it), or a name, ``local`` (this process), ``process`` (local worker processes,
-    the default) or ``dask`` (a local Dask cluster, or the one at ``executor_address``), opened
-    and closed here. Raises :class:`InputError` when no path is given, a path cannot be read, or
-    the executor cannot be opened.
+    the default), ``dask`` or ``ray`` (a local Dask cluster / Ray runtime, or the cluster at
+    ``executor_address``), opened and closed here. Raises :class:`InputError` when no path is
+    given, a path cannot be read, or the executor cannot be opened.
     """
     from infersight.ingest import load_traces
 
@@ -75,9 +75,9 @@ def report_from_traces(
     from infersight.rules.engine import evaluate_rules
 
     profile = build_global_profile(traces, window_nvtx=window_nvtx)
-    findings = evaluate_rules(profile)
     if theory is None:
-        return AnalysisReport(tool_version=__version__, profile=profile, findings=findings)
+        return report_from_profile(profile)
+    findings = evaluate_rules(profile)
     from infersight.theory.run import theory_for_traces
 
     theory_part = theory_for_traces(theory, traces, window_nvtx=window_nvtx)
@@ -87,6 +87,13 @@ def report_from_traces(
         findings=[*findings, *theory_part.findings],
         theory=theory_part,
     )
+
+
+def report_from_profile(profile: GlobalProfile) -> AnalysisReport:
+    """Evaluate the rules on a global profile and wrap both in a report (no theory part)."""
+    from infersight.rules.engine import evaluate_rules
+
+    return AnalysisReport(tool_version=__version__, profile=profile, findings=evaluate_rules(profile))
 
 
 def analyze(
@@ -105,11 +112,26 @@ def analyze(
     capture be analysed with its dominant operators (self time >= half their duration)
     standing in for GPU kernels; ``theory`` adds the roofline theory and measured vs theory;
     ``executor``/``executor_address`` choose where per-rank files are read (see :func:`load`).
+
+    Several trace files (a directory of per-rank files, or several paths) without a ``theory``
+    request are analysed where they are read: each task digests its rank and only the digest
+    comes back (:mod:`infersight.per_rank`), so this process never holds all ranks' events. The
+    report is the same as from :func:`load` + :func:`report_from_traces`.
     """
     check_window_regex(window_nvtx)  # fail before the (slow) load, not after it
-    traces = load(
-        paths, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=executor, executor_address=executor_address
-    )
+    if not paths:
+        raise InputError(None, "no trace given")
+    from infersight.per_rank import profile_ranks, rank_files
+
+    with _executor(executor, executor_address) as runner:
+        ranks = rank_files(paths) if theory is None else None
+        # one file (or none: load raises the path's error) is profiled from its loaded trace
+        if ranks is not None and (len(ranks.files) > 1 or (ranks.files and ranks.error is not None)):
+            profile = profile_ranks(
+                ranks, executor=runner, window_nvtx=window_nvtx, cpu_ops_as_kernels=cpu_ops_as_kernels
+            )
+            return report_from_profile(profile)
+        traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=runner)
     return report_from_traces(traces, window_nvtx=window_nvtx, theory=theory)
 
 

@@ -129,7 +129,8 @@ def analyze(
             "--executor",
             metavar="ENGINE",
             help="Where a folder's per-rank files are read: local (this process), process "
-            "(one process per rank, default), dask (a Dask cluster; pip install 'infersight[dask]').",
+            "(one process per rank, default), dask (a Dask cluster; pip install 'infersight[dask]'), "
+            "ray (a Ray cluster; pip install 'infersight[ray]').",
         ),
     ] = "process",
     executor_address: Annotated[
@@ -137,8 +138,9 @@ def analyze(
         typer.Option(
             "--executor-address",
             metavar="URL",
-            help="With --executor dask: join the scheduler at URL (tcp://host:8786) instead of "
-            "starting a local cluster; its workers must see the trace files at the same paths.",
+            help="With --executor dask or ray: join the cluster at URL (dask: tcp://host:8786; ray: "
+            "host:6379, ray://host:10001 or auto) instead of starting a local one; its workers need "
+            "infersight and must see the trace files at the same paths.",
         ),
     ] = None,
 ) -> None:
@@ -165,19 +167,32 @@ def analyze(
     )
     outputs = [p for p in (json_out, md_out) if p is not None]
     check_outputs(outputs, traces)
-    loaded = with_spinner(
-        "reading traces",
-        lambda: api.load(
-            traces,
-            cpu_ops_as_kernels=cpu_ops_as_kernels,
-            executor=executor,
-            executor_address=executor_address,
-        ),
-    )
-    check_outputs(outputs, [Path(t.source) for t in loaded])
-    report = with_spinner(
-        "analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx, theory=theory)
-    )
+    if theory is None:  # per-rank files are analysed where they are read; only digests come back
+        report = with_spinner(
+            "reading and analysing traces",
+            lambda: api.analyze(
+                traces,
+                window_nvtx=window_nvtx,
+                cpu_ops_as_kernels=cpu_ops_as_kernels,
+                executor=executor,
+                executor_address=executor_address,
+            ),
+        )
+        check_outputs(outputs, [Path(t.source) for t in report.profile.traces])
+    else:  # the theory part needs the traces themselves
+        loaded = with_spinner(
+            "reading traces",
+            lambda: api.load(
+                traces,
+                cpu_ops_as_kernels=cpu_ops_as_kernels,
+                executor=executor,
+                executor_address=executor_address,
+            ),
+        )
+        check_outputs(outputs, [Path(t.source) for t in loaded])
+        report = with_spinner(
+            "analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx, theory=theory)
+        )
     # files first: `infersight analyze ... --json r.json | head` must still write r.json
     if json_out is not None:
         write_output(json_out, render_json(report).encode())

@@ -173,9 +173,9 @@ def test_unreachable_scheduler_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize(
     ("name", "address", "message"),
     [
-        ("ray", None, r"--executor ray is not implemented; engines: local, process, dask"),
-        ("spark", None, r"--executor 'spark' is unknown; engines: local, process, dask"),
-        ("process", "tcp://h:8786", r"--executor-address needs --executor dask"),
+        ("spark", None, r"--executor 'spark' is unknown; engines: local, process, dask, ray"),
+        ("process", "tcp://h:8786", r"--executor-address needs --executor dask or ray \(got .*process\)"),
+        ("local", "127.0.0.1:6379", r"--executor-address needs --executor dask or ray \(got .*local\)"),
     ],
 )
 def test_bad_executor_choice(name: str, address: str | None, message: str) -> None:
@@ -197,7 +197,7 @@ def test_cli_analyze_on_dask(tmp_path: Path, dask_address: str, capsys: pytest.C
     assert run([*common, str(serial), "--executor", "local"]) == 0
     assert orjson.loads(on_dask.read_bytes())["profile"] == orjson.loads(serial.read_bytes())["profile"]
     capsys.readouterr()
-    assert run(["analyze", str(folder), "--executor", "ray"]) == 2
+    assert run(["analyze", str(folder), "--executor", "spark"]) == 2
     err = capsys.readouterr().err
-    assert "--executor ray is not implemented; engines: local, process, dask" in err
+    assert "--executor 'spark' is unknown; engines: local, process, dask, ray" in err
     assert "Traceback" not in err

@@ -10,6 +10,12 @@ million kernels, this ~0.1 s, and each analysis joins several times.
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeAlias
+
 import numpy as np
 import pandas as pd
 
@@ -70,6 +76,57 @@ def launch_call_devices(trace: Trace, calls: pd.DataFrame) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     kernel = first_match(calls["process"], calls["correlation"], k["process"], k["correlation"])
     return np.where(kernel >= 0, k["device"].to_numpy(np.int64)[kernel], -1)
+
+
+@dataclass(frozen=True)
+class LaunchCalls:
+    """A trace's kernel-launch calls joined once to the device of the kernels they launched."""
+
+    start: np.ndarray
+    end: np.ndarray
+    device: np.ndarray  # -1: the call's (process, correlation) matches no kernel
+    single_device: bool  # all kernels ran on one device (a call matching none is charged to it)
+
+
+_LAUNCH_CACHE_SIZE = 4
+_CacheEntry: TypeAlias = "tuple[weakref.ref[pd.DataFrame], weakref.ref[pd.DataFrame], LaunchCalls]"
+_launch_cache: OrderedDict[tuple[int, int], _CacheEntry] = OrderedDict()
+
+
+def trace_launch_calls(trace: Trace) -> LaunchCalls:
+    """:func:`launch_calls` with :func:`launch_call_devices`, computed once per trace.
+
+    Per-device analyses (timelines, host scopes) ask for every device and window in turn; the
+    join of calls to kernels sorts the kernels' keys, so its result is kept for the last few
+    traces, keyed by the identity of their ``api`` and ``kernels`` tables (weak references: a
+    table replaced on the trace is never matched, and an entry goes with its tables). Tables are
+    not modified in place after ingest (analyses are pure), so identity is enough.
+    """
+    api, kernels = trace.api, trace.kernels
+    key = (id(api), id(kernels))
+    hit = _launch_cache.get(key)
+    if hit is not None and hit[0]() is api and hit[1]() is kernels:
+        _launch_cache.move_to_end(key)
+        return hit[2]
+    calls = launch_calls(trace)
+    result = LaunchCalls(
+        start=calls["start"].to_numpy(np.int64),
+        end=calls["end"].to_numpy(np.int64),
+        device=launch_call_devices(trace, calls),
+        single_device=kernels["device"].nunique() == 1,
+    )
+    forget = _forget(key)  # drop the entry as soon as either table is gone
+    _launch_cache[key] = (weakref.ref(api, forget), weakref.ref(kernels, forget), result)
+    while len(_launch_cache) > _LAUNCH_CACHE_SIZE:
+        _launch_cache.popitem(last=False)
+    return result
+
+
+def _forget(key: tuple[int, int]) -> Callable[[object], None]:
+    def forget(_gone: object) -> None:
+        _launch_cache.pop(key, None)
+
+    return forget
 
 
 # Host calls that replay a whole CUDA/HIP graph: every kernel they correlate to ran inside a graph.

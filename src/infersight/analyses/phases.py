@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from infersight.analyses import intervals
 from infersight.analyses.category_summary import category_summary
@@ -44,7 +43,7 @@ from infersight.analyses.timeline import (
     next_to_eager,
 )
 from infersight.analyses.window import window_arrays
-from infersight.model import Trace
+from infersight.model import Trace, union_names
 
 PHASE_ORDER = ("prefill", "decode", "mixed")
 TOP_CATEGORIES_PER_PHASE = 5
@@ -544,7 +543,7 @@ def _phase_stat(phase: str, labelled: list[Labelled]) -> PhaseStat | None:
             launch_ns += launched
     if count == 0:
         return None
-    all_names = union_categoricals(names) if len(names) > 1 else names[0]
+    all_names = union_names(names)
     labelled_kernels = label_kernels(all_names, np.concatenate(durations))
     coverage = graph_coverage_from_masks(parts)
     wall = timeline.wall

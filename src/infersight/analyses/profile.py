@@ -12,6 +12,8 @@ from infersight.analyses.window import analysis_windows
 from infersight.errors import InputError
 from infersight.model import Trace
 
+NO_KERNELS = "no GPU kernels in the trace: nothing to profile (was CUDA/HIP activity traced?)"
+
 
 def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None) -> GlobalProfile:
     """Timelines per device and in total, kernel/category/range rankings and the phase split.
@@ -23,9 +25,7 @@ def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None)
         raise InputError(None, "no traces to analyse")
     if all(t.kernels.empty for t in traces):
         names = ", ".join(t.source for t in traces)
-        raise InputError(
-            names, "no GPU kernels in the trace: nothing to profile (was CUDA/HIP activity traced?)"
-        )
+        raise InputError(names, NO_KERNELS)
     windows = [analysis_windows(t, window_nvtx) if not t.kernels.empty else {} for t in traces]
     devices = [
         device_timeline(trace, device, window)

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from infersight.analyses import intervals
 from infersight.analyses.launches import join_keys
 from infersight.analyses.results import RangeStat
-from infersight.model import Trace
+from infersight.model import Trace, union_names
 
 SUMMARY_SOURCES = ("nvtx", "user_annotation", "gpu_user_annotation")  # cpu_op: too many to list
 GPU_SOURCE = "gpu_user_annotation"
@@ -331,7 +330,7 @@ def _as_categorical(column: pd.Series) -> pd.Categorical:
 
 
 def _union(parts: list[pd.Categorical]) -> pd.Categorical:
-    return union_categoricals(parts) if len(parts) > 1 else parts[0]
+    return union_names(parts)
 
 
 def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[RangeStat]:

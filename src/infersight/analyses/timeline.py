@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from infersight.analyses import intervals
 from infersight.analyses.kernel_names import simplify_names
@@ -23,8 +24,7 @@ from infersight.analyses.launches import (
     first_match,
     graph_coverage_na_reason,
     graph_kernel_mask,
-    launch_call_devices,
-    launch_calls,
+    trace_launch_calls,
 )
 from infersight.analyses.results import (
     DeviceTimeline,
@@ -137,7 +137,7 @@ def graph_coverage_from_masks(parts: Sequence[tuple[Trace, pd.DataFrame, np.ndar
         graph_ns += int(durations[mask].sum())
         replays = kernels.loc[mask, ["process", "correlation"]]
         launches += len(replays[replays["correlation"].to_numpy() >= 0].drop_duplicates())
-        eager.append(_time_by_name(kernels["name"].to_numpy()[~mask], durations[~mask]))
+        eager.append(_time_by_name(kernels["name"].array[~mask], durations[~mask]))
     return GraphCoverage(
         graph_kernel_count=graph_count,
         graph_kernel_time_ns=graph_ns,
@@ -178,8 +178,12 @@ def _durations(kernels: pd.DataFrame) -> np.ndarray:
     return (kernels["end"] - kernels["start"]).to_numpy(np.int64)
 
 
-def _time_by_name(names: np.ndarray, durations: np.ndarray) -> pd.DataFrame:
-    """count/total per full kernel name (a few hundred rows, whatever the kernel count)."""
+def _time_by_name(names: ExtensionArray | np.ndarray, durations: np.ndarray) -> pd.DataFrame:
+    """count/total per full kernel name (a few hundred rows, whatever the kernel count).
+
+    Pass the name column's ``.array`` (a Categorical): it is grouped on its codes, where an
+    object array of a million strings would be hashed string by string (~1 s per million).
+    """
     frame = pd.DataFrame({"name": pd.Categorical(names), "duration": durations})
     grouped = frame.groupby("name", observed=True)["duration"].agg(kernels="count", total_ns="sum")
     return grouped.reset_index().astype({"name": str})
@@ -257,8 +261,8 @@ def _launch_overhead(
         return None, None, "CPU capture: operators run on host threads, there are no kernel launches"
     if trace.api.empty:
         return None, None, "the trace has no CUDA/HIP API calls (runtime/driver tracing was off)"
-    calls = launch_calls(trace)
-    if calls.empty:
+    calls = trace_launch_calls(trace)  # joined to kernels once per trace, not once per device
+    if not len(calls.start):
         return (
             None,
             None,
@@ -267,10 +271,8 @@ def _launch_overhead(
                 "(cudaLaunchKernel, cudaGraphLaunch, hipLaunchKernel, ...)"
             ),
         )
-    devices = launch_call_devices(trace, calls)
-    single_device = trace.kernels["device"].nunique() == 1
-    mine = (devices == device) | ((devices == -1) & single_device)
-    cs, ce = calls["start"].to_numpy(np.int64)[mine], calls["end"].to_numpy(np.int64)[mine]
+    mine = (calls.device == device) | ((calls.device == -1) & calls.single_device)
+    cs, ce = calls.start[mine], calls.end[mine]
     touching = intervals.overlaps_any(cs, ce, win)
     return int(touching.sum()), int(intervals.overlap_lengths(cs, ce, win).sum()), None
 

@@ -31,26 +31,31 @@ def load_traces(
     here, where shipping it to a worker would only add the transfer.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputError(p, "no such file or directory")
+    files = trace_files(p)
     if p.is_dir():
-        return _load_directory(p, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=executor)
-    return [_load_file(p, cpu_ops_as_kernels=cpu_ops_as_kernels)]
+        loader = functools.partial(load_file, cpu_ops_as_kernels=cpu_ops_as_kernels)
+        traces = load_files(files, loader, executor)  # one task per rank file
+        clock_offset_notes(traces)
+        return traces
+    return [load_file(p, cpu_ops_as_kernels=cpu_ops_as_kernels)]
 
 
-def _load_directory(directory: Path, *, cpu_ops_as_kernels: bool, executor: Executor | None) -> list[Trace]:
-    """Every trace file in the folder (per-rank files as vLLM/SGLang write them), sorted by name.
+def trace_files(path: Path) -> list[Path]:
+    """The file itself, or every trace file in the folder (per-rank files as vLLM/SGLang write
+    them), sorted by name.
 
     JSON files that are not Chrome traces (e.g. a ``report.json`` written by an earlier run) are
-    skipped, so re-analysing a folder does not trip over our own outputs.
+    skipped, so re-analysing a folder does not trip over our own outputs. Raises InputError when
+    the path does not exist or the folder holds no trace.
     """
-    files = sorted(f for f in directory.iterdir() if f.is_file() and _looks_like_trace(f))
+    if not path.exists():
+        raise InputError(path, "no such file or directory")
+    if not path.is_dir():
+        return [path]
+    files = sorted(f for f in path.iterdir() if f.is_file() and _looks_like_trace(f))
     if not files:
-        raise InputError(directory, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)")
-    loader = functools.partial(_load_file, cpu_ops_as_kernels=cpu_ops_as_kernels)
-    traces = load_files(files, loader, executor)  # one task per rank file
-    clock_offset_notes(traces)
-    return traces
+        raise InputError(path, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)")
+    return files
 
 
 TRACE_JSON_KEYS = (b'"traceEvents"', b'"schemaVersion"', b'"deviceProperties"')
@@ -78,7 +83,8 @@ def _looks_like_trace(path: Path) -> bool:
     return stripped.startswith(b"[") or any(key in head for key in TRACE_JSON_KEYS)
 
 
-def _load_file(path: Path, *, cpu_ops_as_kernels: bool) -> Trace:
+def load_file(path: Path, *, cpu_ops_as_kernels: bool = False) -> Trace:
+    """Read one trace file (format recognised by content and extension)."""
     if path.suffix in NSYS_REPORT_SUFFIXES:
         from infersight.ingest.nsys_rep import export_nsys_report
 

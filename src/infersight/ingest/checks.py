@@ -59,20 +59,30 @@ def clock_offset_notes(traces: list[Trace]) -> None:
     zero (different hosts, no common time base). Per-rank figures are unaffected; comparing
     timestamps across ranks is not meaningful. Appends to ``Trace.notes``.
     """
-    spans = [
-        (t, int(t.kernels["start"].min()), int(t.kernels["end"].max())) for t in traces if not t.kernels.empty
-    ]
+    with_kernels = [t for t in traces if not t.kernels.empty]
+    note = clock_offset_note(
+        [(t.label(), int(t.kernels["start"].min()), int(t.kernels["end"].max())) for t in with_kernels]
+    )
+    if note is not None:
+        for trace in with_kernels:
+            trace.notes.append(note)
+
+
+def clock_offset_note(spans: list[tuple[str, int, int]]) -> str | None:
+    """The note of :func:`clock_offset_notes` from (rank label, first kernel start, last kernel end)
+    of the ranks with kernels; None when the spans overlap (or fewer than two ranks have kernels).
+
+    Separate so that a multi-rank analysis that keeps only per-rank digests can note it too.
+    """
     if len(spans) < 2:
-        return
+        return None
     latest_start = max(spans, key=lambda span: span[1])
     earliest_end = min(spans, key=lambda span: span[2])
     if latest_start[1] <= earliest_end[2]:
-        return
+        return None
     gap_s = (latest_start[1] - earliest_end[2]) / 1e9
-    note = (
-        f"the ranks' kernel time spans do not overlap ({latest_start[0].label()} starts {gap_s:,.3f} s after "
-        f"{earliest_end[0].label()} ends): their clocks are probably offset; per-rank figures are "
+    return (
+        f"the ranks' kernel time spans do not overlap ({latest_start[0]} starts {gap_s:,.3f} s after "
+        f"{earliest_end[0]} ends): their clocks are probably offset; per-rank figures are "
         "unaffected, cross-rank timestamps are not comparable"
     )
-    for trace, _, _ in spans:
-        trace.notes.append(note)

@@ -11,6 +11,8 @@ Field mapping (what Kineto writes -> model column):
 * ``cuda_runtime``/``cuda_driver`` (also HIP calls on ROCm): name without a ``_vNNNN`` suffix.
 * ``user_annotation``/``gpu_user_annotation``/``cpu_op``: ranges; GPU annotations keep their
   device (``pid``) and stream (``tid``).
+* Optional columns (:mod:`infersight.ingest.kineto_args`): collective args on NCCL kernels and
+  ``record_param_comms`` operators, ``Input Dims`` of operators, present only when recorded.
 
 ``process`` is 0 everywhere: one Kineto file is one CUPTI session, so correlation ids are unique.
 """
@@ -23,6 +25,14 @@ from itertools import compress
 import numpy as np
 import pandas as pd
 
+from infersight.ingest.kineto_args import (
+    Columns,
+    input_dims_column,
+    kernel_comm_columns,
+    model_column,
+    operator_comm_columns,
+    spread,
+)
 from infersight.ingest.kineto_columns import (
     EventBatch,
     arg_ints,
@@ -36,9 +46,11 @@ from infersight.ingest.kineto_columns import (
 from infersight.model.trace import (
     API_COLUMNS,
     KERNEL_COLUMNS,
+    KERNEL_OPTIONAL_COLUMNS,
     MEMCPY_COLUMNS,
     MEMSET_COLUMNS,
     RANGE_COLUMNS,
+    RANGE_OPTIONAL_COLUMNS,
     empty_table,
     make_table,
 )
@@ -59,16 +71,30 @@ _MEMORY_KINDS = {
 }
 
 
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows in time order (stable), so every consumer sees the same deterministic table."""
-    if len(frame) < 2:
+def _sorted(
+    frame: pd.DataFrame, optional: Columns | None = None, declared: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Rows in time order (stable), so every consumer sees the same deterministic table.
+
+    ``optional`` columns (as built, same rows as ``frame``) are sorted along and appended in the
+    ``declared`` order, in their model dtypes (sorting sparse columns would cost more).
+    """
+    order = None
+    if len(frame) >= 2:
+        order = np.argsort(frame["start"].to_numpy(), kind="stable")
+        frame = frame.iloc[order].reset_index(drop=True)
+    if not optional or declared is None:
         return frame
-    order = np.argsort(frame["start"].to_numpy(), kind="stable")
-    return frame.iloc[order].reset_index(drop=True)
+    extra = {name: model_column(optional[name], order) for name in declared if name in optional}
+    return pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1)
 
 
-def kernels_table(batch: EventBatch) -> pd.DataFrame:
-    """GPU kernel rows from ``cat == "kernel"`` events."""
+def kernels_table(batch: EventBatch, operator_ids: np.ndarray | None = None) -> pd.DataFrame:
+    """GPU kernel rows from ``cat == "kernel"`` events.
+
+    ``operator_ids``: the ``External id`` of the trace's ``record_param_comms`` operators, so
+    kernels launched by one keep the link (optional ``external_id`` column).
+    """
     if not len(batch):
         return empty_table(KERNEL_COLUMNS)
     args = batch.args()
@@ -90,7 +116,10 @@ def kernels_table(batch: EventBatch) -> pd.DataFrame:
         "registers": arg_ints(args, "registers per thread", 0),
         "shared_mem": arg_ints(args, "shared memory", 0),
     }
-    return _sorted(make_table(KERNEL_COLUMNS, data, "kernels"))
+    frame = make_table(KERNEL_COLUMNS, data, "kernels")
+    empty_ids = np.empty(0, dtype=np.int64)
+    optional = kernel_comm_columns(args, operator_ids if operator_ids is not None else empty_ids)
+    return _sorted(frame, optional, KERNEL_OPTIONAL_COLUMNS)
 
 
 def cpu_ops_as_kernels_table(batch: EventBatch) -> pd.DataFrame:
@@ -207,36 +236,55 @@ def api_table(batches: dict[str, EventBatch]) -> pd.DataFrame:
 
 
 def ranges_table(batches: dict[str, EventBatch]) -> pd.DataFrame:
-    """Annotation and operator ranges (host ranges: device -1; GPU annotations: their device)."""
-    parts = []
+    """Annotation and operator ranges (host ranges: device -1; GPU annotations: their device).
+
+    ``cpu_op`` rows may bring optional columns (collective args, input shapes); rows of the
+    other sources hold the unknown value there.
+    """
+    parts: list[pd.DataFrame] = []
+    operator_columns: Columns = {}  # of the cpu_op part, which starts at row operator_offset
+    operator_offset = 0
     for source in RANGE_SOURCES:
         batch = batches[source]
         if not len(batch):
             continue
         on_gpu = source == "gpu_user_annotation"
+        range_names = names(batch)
         data = {
             "process": np.zeros(len(batch), dtype=np.int64),
             "thread": int_column(batch.field("tid")),
             "start": batch.start,
             "end": batch.end,
-            "name": names(batch),
+            "name": range_names,
             "source": pd.Categorical([source] * len(batch)),
             "device": int_column(batch.field("pid"), "int32")
             if on_gpu
             else np.full(len(batch), -1, dtype=np.int32),
         }
+        if source == "cpu_op":
+            args = batch.args()
+            operator_columns = {**operator_comm_columns(args, range_names), **input_dims_column(args)}
+            operator_offset = sum(len(part) for part in parts)
         parts.append(make_table(RANGE_COLUMNS, data, "ranges"))
-    return _concat(parts, RANGE_COLUMNS)
+    total = sum(len(part) for part in parts)
+    optional = {name: spread(column, operator_offset, total) for name, column in operator_columns.items()}
+    return _concat(parts, RANGE_COLUMNS, optional, RANGE_OPTIONAL_COLUMNS)
 
 
-def _concat(parts: list[pd.DataFrame], columns: dict[str, str]) -> pd.DataFrame:
-    """Concatenate same-schema parts, re-unifying categoricals, in time order."""
+def _concat(
+    parts: list[pd.DataFrame],
+    columns: dict[str, str],
+    optional: Columns | None = None,
+    declared: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Concatenate same-schema parts, re-unifying categoricals, in time order (``optional``
+    columns span all parts, see :func:`_sorted`)."""
     if not parts:
         return empty_table(columns)
     if len(parts) == 1:
-        return _sorted(parts[0])
+        return _sorted(parts[0], optional, declared)
     frame = pd.concat(parts, ignore_index=True)
     for col, dtype in columns.items():
         if dtype == "category" and str(frame[col].dtype) != "category":
             frame[col] = frame[col].astype("category")
-    return _sorted(frame)
+    return _sorted(frame, optional, declared)

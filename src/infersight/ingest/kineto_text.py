@@ -24,6 +24,13 @@ header names a category we never read, and cuts the trailing ``args`` of range e
 after their ``dur``). Anything unexpected leaves the text to the full parse, and the caller
 falls back to the full parse if the slimmed text does not parse.
 
+Two kinds of operator args are kept, because analyses read them (see the model's optional
+columns): ``record_param_comms`` operators keep all their args (collective sizes; a few per
+step), and an operator's ``"Input Dims"`` (``record_shapes=True``) survives the cut as a JSON
+*string* holding its text, ``"args": {"Input Dims": "[[32, 4096], []]"}``: the value holds only
+digits, brackets, commas and spaces, so quoting it is safe, and orjson then builds one short
+string per operator instead of nested lists.
+
 :func:`exact_ns_timestamps` keeps ns precision of epoch-based µs timestamps (see its docstring).
 """
 
@@ -59,6 +66,10 @@ class Layout:
                 out.append(b'%s"%s"id"' % (phase.encode(), self.item))
         return tuple(out)
 
+    def named(self, phase: str, category: str, name: str) -> bytes:
+        """Event-header prefix of one (phase, category, name): writers put ``name`` after ``cat``."""
+        return b'%s%s"name"%s"%s"' % (self.headers((phase, category))[0], self.item, self.key, name.encode())
+
 
 LAYOUTS = (
     Layout("libkineto", b'\n  {\n    "ph": "', b"\n  },", b',\n    "args": {', b", ", b": "),
@@ -67,6 +78,10 @@ LAYOUTS = (
 )
 _UNUSED_EVENTS = (("X", "python_function"), ("i", "cpu_instant_event"), ("f", ""), ("s", ""))
 _ARGS_UNUSED_EVENTS = (("X", "cpu_op"), ("X", "user_annotation"), ("X", "gpu_user_annotation"))
+ARGS_KEPT_OPERATOR = "record_param_comms"  # its args carry collective sizes: kept whole
+INPUT_DIMS_KEY = "Input Dims"
+# An "Input Dims" value as written: nested lists of integers, nothing that needs JSON escaping.
+_DIMS_VALUE = re.compile(rb"[\[\]0-9, \-]*")
 
 
 def slim_text(raw: bytes) -> bytes | None:
@@ -89,17 +104,28 @@ def _slim(raw: bytes, layout: Layout) -> bytes | None:
     unused = map(bytes.startswith, middle, repeat(layout.headers(*_UNUSED_EVENTS)))
     kept = list(compress(middle, map(operator.not_, unused)))
     args_unused = map(bytes.startswith, kept, repeat(layout.headers(*_ARGS_UNUSED_EVENTS)))
+    args_kept = layout.named("X", "cpu_op", ARGS_KEPT_OPERATOR)
+    dims_key = b'"%s"%s' % (INPUT_DIMS_KEY.encode(), layout.key)
     for i in compress(range(len(kept)), args_unused):
-        kept[i] = _without_args(kept[i], layout)
+        if not kept[i].startswith(args_kept):
+            kept[i] = _without_args(kept[i], layout, dims_key)
     return layout.event_start.join([parts[0], *kept, parts[-1]])
 
 
-def _without_args(event: bytes, layout: Layout) -> bytes:
-    """One event with its trailing ``args`` object cut off (kept if ``dur`` does not precede it)."""
+def _without_args(event: bytes, layout: Layout, dims_key: bytes) -> bytes:
+    """One event with its trailing ``args`` object cut off (kept if ``dur`` does not precede it),
+    all but its ``"Input Dims"``, which stays as a string of its text."""
     cut = event.find(layout.args_start)
     if cut < 0 or event.find(b'"dur"', 0, cut) < 0:
         return event
-    return event[:cut] + layout.event_end
+    at = event.find(dims_key, cut)
+    if at < 0:
+        return event[:cut] + layout.event_end
+    match = _DIMS_VALUE.match(event, at + len(dims_key))
+    dims = match.group(0).rstrip(b", ") if match else b""
+    if not dims.startswith(b"[") or not dims.endswith(b"]"):
+        return event[:cut] + layout.event_end
+    return b'%s%s%s"%s"}%s' % (event[:cut], layout.args_start, dims_key, dims, layout.event_end)
 
 
 # At or above 2**43 µs (~8.8e12, i.e. epoch-based timestamps) float64's step exceeds 1 ns and

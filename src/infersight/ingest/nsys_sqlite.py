@@ -33,6 +33,7 @@ Conventions the analyses rely on (see :mod:`infersight.model.trace`):
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import threading
@@ -42,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -107,12 +109,13 @@ _MEMORY_KIND_BY_ENUM_SUFFIX = {
 }
 # nsys appends the API version (_v3020 ... _v12000); keep API names' own _v2 (cudaStreamGetCaptureInfo_v2).
 _API_VERSION_SUFFIX = re.compile(r"_v\d{4,}$")
-_SLICE_ROWS = 1 << 21
+_SLICE_ROWS = 1 << 20
 _IDS_PER_QUERY = 5000
 _TEXT_SEPARATOR = "\x1f"  # ASCII unit separator: joins the texts of a bulk read
 _HAS_TEXT = -2  # in an int field of a bulk read: this row has a (non-NULL) text value
 # start/end of a bulk read where the column is NULL (rows then dropped, see _interval_fields)
 _NULL_TIME = -(2**63) + 1
+Read = TypeVar("Read")  # what a background table read returns
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def read_nsys_sqlite(path: Path) -> Trace:
 def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     """Read-only, immutable connection: SQLite creates no journal/WAL/lock file and never writes.
 
-    ``any_thread``: the connection is handed to another thread (:class:`_BackgroundNvtx`).
+    ``any_thread``: the connection is handed to another thread (:class:`_BackgroundRead`).
     """
     if not path.is_file():
         raise InputError(path, "no such file")
@@ -169,10 +172,15 @@ def _read(path: Path, conn: sqlite3.Connection) -> Trace:
     schema = Schema(conn, tables)
     _check_is_nsys_export(path, schema)
     trace = Trace(source=str(path), format="nsys-sqlite")
-    with _BackgroundNvtx(path, tables) as nvtx:
+    with (
+        _BackgroundRead(path, tables, _nvtx_ranges) as nvtx,
+        _BackgroundRead(path, tables, functools.partial(_kernel_columns, path)) as kernel_read,
+    ):
         trace.metadata = _metadata(schema, trace.notes)
         trace.api = _time_ordered(_api_table(schema, trace.notes))
-        trace.kernels = _time_ordered(_kernel_table(path, schema, trace.api, trace.notes))
+        kernel_columns, kernel_notes = kernel_read.result()
+        trace.notes.extend(kernel_notes)
+        trace.kernels = _time_ordered(_kernel_table(kernel_columns, trace.api, trace.notes))
         trace.memcpy = _time_ordered(_memcpy_table(schema, trace.api, trace.notes))
         trace.memset = _time_ordered(_memset_table(schema, trace.api, trace.notes))
         ranges, nvtx_notes = nvtx.result()
@@ -186,39 +194,41 @@ def _read(path: Path, conn: sqlite3.Connection) -> Trace:
     return trace
 
 
-class _BackgroundNvtx:
-    """Reads the NVTX ranges on a second connection, in a thread, while the caller reads the rest.
+class _BackgroundRead(Generic[Read]):
+    """Runs one table read on a second connection, in a thread, while the caller reads the rest.
 
-    NVTX-annotated captures hold several ranges per kernel (4.8M for 1M kernels in PyTorch
-    traces), and most of reading them is SQLite aggregating inside ``sqlite3_step``, which runs
-    without the GIL: with two cores the ranges are read behind the kernel and API tables
-    (6.1 s -> 3.7 s for 1M kernels and 4.8M ranges). The result is the same as reading them
-    after the other tables (notes are kept apart and appended where they were).
+    Most of reading a big table is SQLite aggregating inside ``sqlite3_step``, which runs
+    without the GIL: with two cores the NVTX ranges (4.8M for 1M kernels in PyTorch traces) and
+    the kernel table are read beside the API table (NVTX alone: 6.1 s -> 3.7 s for 1M kernels
+    and 4.8M ranges). ``reader(schema, notes)`` gets its own notes list, which the caller
+    appends where a serial read would have written it, so the trace is the same either way.
 
     If the caller fails first, a progress handler aborts the thread's current and later queries,
     so the error is not held up by a read nobody wants.
     """
 
-    def __init__(self, path: Path, tables: frozenset[str]) -> None:
+    def __init__(
+        self, path: Path, tables: frozenset[str], reader: Callable[[Schema, list[str]], Read]
+    ) -> None:
         self._conn = _connect(path, any_thread=True)
         self._cancelled = threading.Event()
         self._conn.set_progress_handler(self._abort_if_cancelled, 100_000)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infersight-nvtx")
-        self._future = self._pool.submit(self._read, Schema(self._conn, tables))
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infersight-read")
+        self._future = self._pool.submit(self._read, reader, Schema(self._conn, tables))
 
     @staticmethod
-    def _read(schema: Schema) -> tuple[pd.DataFrame, list[str]]:
+    def _read(reader: Callable[[Schema, list[str]], Read], schema: Schema) -> tuple[Read, list[str]]:
         notes: list[str] = []
-        return _nvtx_ranges(schema, notes), notes
+        return reader(schema, notes), notes
 
     def _abort_if_cancelled(self) -> int:
         return 1 if self._cancelled.is_set() else 0
 
-    def result(self) -> tuple[pd.DataFrame, list[str]]:
-        """The range table and its notes (re-raises what the read raised)."""
+    def result(self) -> tuple[Read, list[str]]:
+        """What the reader returned and its notes (re-raises what the read raised)."""
         return self._future.result()
 
-    def __enter__(self) -> _BackgroundNvtx:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
@@ -546,7 +556,8 @@ def _fill_missing_process(process: np.ndarray, table: str, api: pd.DataFrame, no
         )
 
 
-def _kernel_table(path: Path, schema: Schema, api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+def _kernel_columns(path: Path, schema: Schema, notes: list[str]) -> dict[str, object]:
+    """The kernel table's columns (names as a Categorical); the process may still be -1."""
     cols = schema.columns(KERNEL_TABLE)
     name_cols = [c for c in ("demangledName", "shortName", "mangledName") if c in cols]
     missing = [c for c in ("start", "end", "deviceId") if c not in cols]
@@ -579,7 +590,14 @@ def _kernel_table(path: Path, schema: Schema, api: pd.DataFrame, notes: list[str
         raise InputError(path, NO_KERNELS)
     data: dict[str, object] = dict(arrays)
     data["name"] = _categorical_from_ids(arrays["name"], _string_lookup(schema.conn, arrays["name"]))
-    _fill_missing_process(arrays["process"], KERNEL_TABLE, api, notes)
+    return data
+
+
+def _kernel_table(data: dict[str, object], api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """The kernel table from :func:`_kernel_columns`, processes filled in from the API calls."""
+    process = data["process"]
+    assert isinstance(process, np.ndarray)
+    _fill_missing_process(process, KERNEL_TABLE, api, notes)
     return make_table(KERNEL_COLUMNS, data, "kernels")
 
 

@@ -2,7 +2,7 @@
 
 Each task returns its :class:`Trace` (columnar pandas tables pickle as a few large buffers, cheap
 next to the parse). Where tasks run is the executor's business (:mod:`infersight.executors`):
-this process, local worker processes (the default, ``INFERSIGHT_WORKERS``), or a Dask cluster.
+this process, local worker processes (the default, ``INFERSIGHT_WORKERS``), a Dask or a Ray cluster.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from infersight.analyses.categories import CATEGORIES
 from infersight.errors import InputError
 from infersight.layers.anchors import anchor_events, choose_anchor
 from infersight.layers.kernels import ATTENTION, GEMM, MOE, NCCL, DeviceKernels, IntArray, device_kernels
+from infersight.layers.launch_shapes import GRAPH_REASON, NO_DIMS_REASON, LaunchShapes, perfetto_origin
 from infersight.layers.profiles import detect_engine, layer_types, select_profile
 from infersight.layers.results import (
     AnchorChoice,
@@ -31,7 +32,6 @@ from infersight.layers.results import (
     PerfettoRange,
 )
 from infersight.layers.segment import Segmentation, segment
-from infersight.layers.sidecar import GRAPH_REASON, NO_DIMS_REASON, Sidecar, load_sidecar
 from infersight.layers.theory import (
     ENABLE_HINT,
     LayerTheoryRequest,
@@ -76,8 +76,7 @@ def analyze_layers(
     With ``theory`` (model options + batch and sequence lengths), every layer of the selected pass
     also gets its theory roofline time and E_roof (:mod:`infersight.layers.theory`).
     """
-    sidecar = load_sidecar(trace)
-    kernels = device_kernels(trace, device, sidecar.first_event_ns)
+    kernels = device_kernels(trace, device, perfetto_origin(trace))
     setup = theory_setup(trace, theory, kernels.device) if theory is not None else None
     engine = detect_engine(kernels.names)
     chosen_profile, profile_reason = select_profile(profile, engine, config)
@@ -101,11 +100,12 @@ def analyze_layers(
         clusters = with_cluster_theory(clusters, layers)
     flow = diff = None
     if layers:
+        shapes = LaunchShapes(trace)
         flow_layer = _flow_layer(layers, layer)
-        flow = _compute_flow(kernels, times, layer_of, layers[flow_layer], sidecar)
+        flow = _compute_flow(kernels, times, layer_of, layers[flow_layer], shapes)
         if compare_layer is not None:
             other = _compute_flow(
-                kernels, times, layer_of, layers[_check_layer(layers, compare_layer)], sidecar
+                kernels, times, layer_of, layers[_check_layer(layers, compare_layer)], shapes
             )
             diff = _diff(flow, other)
     elif layer is not None or compare_layer is not None:
@@ -484,7 +484,7 @@ def _check_layer(layers: list[LayerRow], wanted: int) -> int:
 
 
 def _compute_flow(
-    kernels: DeviceKernels, times: LayerTimes, layer_of: IntArray, row: LayerRow, sidecar: Sidecar
+    kernels: DeviceKernels, times: LayerTimes, layer_of: IntArray, row: LayerRow, shapes: LaunchShapes
 ) -> ComputeFlow:
     index = int(np.flatnonzero((times.pass_index == row.pass_index) & (times.number == row.layer))[0])
     mine = np.flatnonzero(layer_of == index)
@@ -492,7 +492,7 @@ def _compute_flow(
     total = float(durations.sum())
     ranks = np.empty(len(mine), dtype=np.int64)
     ranks[np.argsort(-durations, kind="stable")] = np.arange(1, len(mine) + 1)
-    dims = [sidecar.input_dims(int(kernels.correlation[k])) for k in mine.tolist()]
+    dims = [shapes.input_dims(int(kernels.correlation[k])) for k in mine.tolist()]
     rows = [
         FlowRow(
             rank=int(ranks[i]),
@@ -509,9 +509,9 @@ def _compute_flow(
     missing = [int(kernels.correlation[k]) for k, d in zip(mine.tolist(), dims, strict=True) if d is None]
     if not missing:
         reason = None
-    elif all(sidecar.graph_launched(c) for c in missing):
+    elif all(shapes.graph_launched(c) for c in missing):
         reason = GRAPH_REASON
-    elif not sidecar.has_dims:
+    elif not shapes.has_dims:
         reason = (
             NO_DIMS_REASON if kernels.trace.format == "kineto" else "nsys exports carry no operator shapes"
         )

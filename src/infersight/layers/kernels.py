@@ -62,7 +62,7 @@ class DeviceKernels:
 
 def device_kernels(trace: Trace, device: int | None, origin_ns: int) -> DeviceKernels:
     """The kernels of ``device`` (default: the device with the most kernels) in start order;
-    ``origin_ns`` is Perfetto's time zero (:mod:`infersight.layers.sidecar`)."""
+    ``origin_ns`` is Perfetto's time zero (:func:`infersight.layers.launch_shapes.perfetto_origin`)."""
     kernels = trace.kernels
     if kernels.empty:
         raise InputError(

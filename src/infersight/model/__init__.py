@@ -10,6 +10,7 @@ from infersight.model.trace import (
     Trace,
     empty_table,
     make_table,
+    union_names,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "Trace",
     "empty_table",
     "make_table",
+    "union_names",
 ]

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 # column name -> dtype. Order is the column order of every table.
 KERNEL_COLUMNS: dict[str, str] = {
@@ -101,6 +102,40 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "ranges": RANGE_COLUMNS,
 }
 
+# Optional columns: appended after a table's declared columns, only when the trace records them
+# (today: a few Kineto event ``args``), so traces without them pay nothing. Rows that do not carry
+# a value hold the "unknown" value: "" for strings, -1 for numbers. Numbers are sparse arrays
+# (``Sparse[int64, -1]``): memory grows with the few rows that carry them, not with the table.
+SPARSE_INT = "Sparse[int64, -1]"
+COMM_ARG_COLUMNS: dict[str, str] = {
+    # What PyTorch records about a collective ("Collective name", "dtype", "In msg nelems",
+    # "Out msg nelems", "Group size" else the length of "Process Group Ranks"), on NCCL kernels
+    # (PyTorch 2.1+) and on ``record_param_comms`` CPU operators; read by infersight.overlap.
+    "comm_collective": "category",  # as written, e.g. "allreduce", "_allgather_base"
+    "comm_dtype": "category",  # as written, e.g. "BFloat16", "Float"
+    "comm_in_nelems": SPARSE_INT,
+    "comm_out_nelems": SPARSE_INT,
+    "comm_group_size": SPARSE_INT,
+    # "External id" of record_param_comms operators, and of kernels sharing one with such an
+    # operator (the link from a kernel to its operator's args); -1 elsewhere.
+    "external_id": SPARSE_INT,
+}
+KERNEL_OPTIONAL_COLUMNS: dict[str, str] = dict(COMM_ARG_COLUMNS)
+RANGE_OPTIONAL_COLUMNS: dict[str, str] = {
+    **COMM_ARG_COLUMNS,
+    # record_param_comms operators of older PyTorch record only their inputs: the element count
+    # of the first input ("Input Dims"[0] multiplied out) and its type ("Input type"[0]).
+    "comm_input_nelems": SPARSE_INT,
+    "comm_input_type": "category",
+    # cpu_op ranges recorded with record_shapes=True: "Input Dims" as text, "[32x4096, -, 4096]"
+    # ("-": a scalar or empty input), cut to 80 characters; read by infersight.layers.
+    "input_dims": "category",
+}
+OPTIONAL_COLUMNS: dict[str, dict[str, str]] = {
+    "kernels": KERNEL_OPTIONAL_COLUMNS,
+    "ranges": RANGE_OPTIONAL_COLUMNS,
+}
+
 TraceFormat = Literal["nsys-sqlite", "kineto"]
 DeviceKind = Literal["gpu", "cpu"]
 
@@ -108,6 +143,23 @@ DeviceKind = Literal["gpu", "cpu"]
 def empty_table(columns: Mapping[str, str]) -> pd.DataFrame:
     """A zero-row table with the declared columns and dtypes."""
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
+
+
+def union_names(parts: list[pd.Categorical]) -> pd.Categorical:
+    """One Categorical of several traces' name columns (categories in order of first appearance).
+
+    Readers build name categories of different dtypes (pandas' ``str`` from Kineto JSON,
+    ``object`` from SQLite), which ``union_categoricals`` refuses to mix; mixed parts are moved
+    to ``object`` categories first (only the categories are copied, never the row codes).
+    """
+    if len(parts) == 1:
+        return parts[0]
+    if len({part.categories.dtype for part in parts}) > 1:
+        parts = [
+            pd.Categorical.from_codes(part.codes, categories=pd.Index(part.categories, dtype=object))
+            for part in parts
+        ]
+    return union_categoricals(parts)
 
 
 def make_table(columns: Mapping[str, str], data: Mapping[str, Any], table: str = "") -> pd.DataFrame:
@@ -191,6 +243,10 @@ class Trace:
     metadata: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     device_kind: DeviceKind = "gpu"  # "cpu": a CPU-only capture whose dominant operators stand in for kernels
+    # Kineto: the smallest ``ts`` of the file's timed events (ns, on the tables' clock), which is
+    # where Perfetto puts time zero; it is often an event the tables do not keep (the "PyTorch
+    # Profiler" span). None: not recorded (nsys, hand-built traces): use the tables' first start.
+    first_event_ns: int | None = None
 
     def table(self, name: str) -> pd.DataFrame:
         """A table by name (``kernels``, ``memcpy``, ``memset``, ``api``, ``ranges``)."""
@@ -206,11 +262,17 @@ class Trace:
         return f"rank {self.rank}" if self.rank is not None else Path(self.source).name
 
     def check_schema(self) -> None:
-        """Raise ValueError if a table deviates from the declared columns/dtypes (reader bug)."""
-        for name, columns in TABLE_COLUMNS.items():
+        """Raise ValueError if a table deviates from the declared columns/dtypes (reader bug).
+
+        Optional columns (:data:`OPTIONAL_COLUMNS`) may follow the declared ones, with their dtypes.
+        """
+        for name, declared in TABLE_COLUMNS.items():
             frame = self.table(name)
+            extra = [str(c) for c in frame.columns[len(declared) :]]
+            optional = OPTIONAL_COLUMNS.get(name, {})
+            columns = {**declared, **{c: optional[c] for c in extra if c in optional}}
             if list(frame.columns) != list(columns):
-                raise ValueError(f"{name}: columns {list(frame.columns)} != {list(columns)}")
+                raise ValueError(f"{name}: columns {list(frame.columns)} != {list(declared)} (+ optional)")
             for col, dtype in columns.items():
                 actual = str(frame[col].dtype)
                 if actual != dtype:

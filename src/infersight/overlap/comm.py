@@ -35,9 +35,7 @@ def comm_overlaps(trace: Trace, window_nvtx: str | None = None) -> list[CommOver
     """Comm/compute overlap of every device of the trace that ran kernels."""
     windows = analysis_windows(trace, window_nvtx)
     is_comm = comm_kernel_mask(trace)
-    args, reason = (
-        comm_args(trace, trace.kernels["correlation"].to_numpy()[is_comm]) if is_comm.any() else ({}, None)
-    )
+    args, reason = comm_args(trace, np.flatnonzero(is_comm)) if is_comm.any() else ({}, None)
     return [comm_overlap(trace, device, window, is_comm, args, reason) for device, window in windows.items()]
 
 
@@ -69,7 +67,7 @@ def comm_overlap(
     wall = window.duration_ns
     gpu = trace.gpus.get(device)
     exposed = comm_busy - overlapped
-    kernels = k[comm_in].assign(duration=clipped)
+    kernels = k[comm_in].assign(duration=clipped, kernel_row=np.flatnonzero(comm_in))
     return CommOverlap(
         trace=trace.source,
         rank=trace.rank,
@@ -97,13 +95,13 @@ def collective_stats(
     args_na_reason: str | None,
     gpu_name: str | None,
 ) -> list[CollectiveStat]:
-    """One row per (collective, algorithm, protocol) of the comm kernels given (with ``duration``)."""
+    """One row per (collective, algorithm, protocol) of the comm kernels given (with ``duration``
+    and ``kernel_row``, their position in ``trace.kernels``, which keys ``args``)."""
     if kernels.empty:
         return []
     parsed = {str(n): parse_kernel_name(str(n)) for n in kernels["name"].astype(str).unique()}
     names = kernels["name"].astype(str).to_numpy()
-    correlations = kernels["correlation"].to_numpy(np.int64)
-    found = [args.get(int(c)) for c in correlations]
+    found = [args.get(int(row)) for row in kernels["kernel_row"].to_numpy(np.int64)]
     frame = pd.DataFrame(
         {
             "collective": [

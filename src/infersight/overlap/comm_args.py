@@ -1,7 +1,8 @@
 """Collective type, message size and group size of NCCL kernels, from what the trace carries.
 
-The trace model keeps no event ``args``, so this module re-reads a Kineto file for the few
-fields PyTorch records about collectives (checked on the real traces in ../shared/data):
+The Kineto reader keeps the few args PyTorch records about collectives as optional columns of
+the model (``comm_*``, ``external_id``; see :data:`infersight.model.trace.COMM_ARG_COLUMNS`),
+checked on the real traces in ../shared/data:
 
 * recent PyTorch (2.1+) puts ``Collective name``, ``In msg nelems``, ``Out msg nelems``,
   ``Group size``, ``dtype`` and ``Process Group Ranks`` on the NCCL **kernel** event itself
@@ -12,30 +13,26 @@ fields PyTorch records about collectives (checked on the real traces in ../share
   ``Input type``: size = product of the first input's dims × element size, and the enclosing
   ``nccl:<op>`` annotation names the collective (all_to_all runs as SendRecv kernels).
 
-Only NCCL kernels are looked up, so the Python loop is over a few hundred events at most.
-nsys exports carry no message sizes (NCCL's NVTX payloads are not decoded): sizes are N/A there.
+Only the given (NCCL) kernels are looked up, so the Python loop is over a few hundred rows at
+most. nsys exports carry no message sizes (NCCL's NVTX payloads are not decoded): sizes are N/A
+there.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
-import gzip
-import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-import orjson
+import pandas as pd
 
 from infersight.analyses.kernel_names import kernel_name_head
-from infersight.ingest.kineto_text import LAYOUTS
 from infersight.model import Trace
 
-PROBE_BYTES = 1 << 20  # where the writer's event layout is recognised
+OPERATOR = "record_param_comms"  # the CPU op PyTorch wraps every collective call in
+ANNOTATION_PREFIX = "nccl:"  # user annotations naming the collective: nccl:all_reduce
+UNKNOWN = -1  # the model's value of an optional number a row does not carry
+NO_SIZES = "the trace records no collective sizes (no 'In msg nelems' / record_param_comms input dims)"
 
 # bytes per element of the dtype names PyTorch writes ("dtype" arg; "Input type" C++ names)
 DTYPE_BYTES: dict[str, float] = {
@@ -109,7 +106,7 @@ def parse_kernel_name(name: str) -> tuple[str | None, str | None, str | None]:
 
 @dataclass(frozen=True)
 class CommArgs:
-    """Per NCCL kernel correlation id: what the trace says about its collective."""
+    """What the trace says about the collective of one NCCL kernel."""
 
     collective: str | None
     in_bytes: int | None
@@ -118,187 +115,182 @@ class CommArgs:
     source: str  # "kernel args", "record_param_comms", "record_param_comms input dims"
 
 
-def comm_args(trace: Trace, correlations: Iterable[int]) -> tuple[dict[int, CommArgs], str | None]:
-    """Args of the NCCL kernels with these correlation ids, and a reason when none can be read."""
+@dataclass(frozen=True)
+class _ArgRows:
+    """The comm columns of some rows of one table, as plain lists (the rows are few)."""
+
+    collective: list[str]
+    dtype: list[str]
+    in_nelems: list[int]
+    out_nelems: list[int]
+    group_size: list[int]
+    input_nelems: list[int]
+    input_type: list[str]
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, rows: np.ndarray) -> _ArgRows:
+        def text(column: str) -> list[str]:
+            if column not in table.columns:
+                return [""] * len(rows)
+            return [str(v) for v in table[column].to_numpy()[rows]]
+
+        def number(column: str) -> list[int]:
+            if column not in table.columns:
+                return [UNKNOWN] * len(rows)
+            return [int(v) for v in table[column].to_numpy(np.int64)[rows]]
+
+        return cls(
+            text("comm_collective"),
+            text("comm_dtype"),
+            number("comm_in_nelems"),
+            number("comm_out_nelems"),
+            number("comm_group_size"),
+            number("comm_input_nelems"),
+            text("comm_input_type"),
+        )
+
+    def msg_args(self, i: int, source: str) -> CommArgs | None:
+        """Row ``i``'s ``In msg nelems``-style args (None when it has no ``In msg nelems``)."""
+        if self.in_nelems[i] == UNKNOWN:
+            return None
+        size = DTYPE_BYTES.get(self.dtype[i].lower())
+        out_n = self.out_nelems[i]
+        return CommArgs(
+            collective=canonical_collective(self.collective[i]) if self.collective[i] else None,
+            in_bytes=int(self.in_nelems[i] * size) if size else None,
+            out_bytes=int(out_n * size) if out_n != UNKNOWN and size else None,
+            group_size=self.group(i),
+            source=source,
+        )
+
+    def group(self, i: int) -> int | None:
+        return self.group_size[i] if self.group_size[i] != UNKNOWN else None
+
+    def input_bytes(self, i: int) -> int | None:
+        """Bytes of the first input (older PyTorch's record_param_comms), None when unknown."""
+        size = DTYPE_BYTES.get(self.input_type[i].lower())
+        nelems = self.input_nelems[i]
+        return int(nelems * size) if nelems != UNKNOWN and size is not None else None
+
+
+def comm_args(trace: Trace, rows: np.ndarray) -> tuple[dict[int, CommArgs], str | None]:
+    """Args of the kernels at these positions of ``trace.kernels`` (keyed by position), and a
+    reason when none can be read."""
     if trace.format != "kineto":
         return {}, "nsys exports carry no NCCL message sizes (NCCL NVTX payloads are not decoded)"
-    wanted = frozenset(int(c) for c in correlations if int(c) >= 0)
-    if not wanted:
+    k = trace.kernels
+    rows = np.asarray(rows, dtype=np.int64)
+    rows = rows[k["correlation"].to_numpy(np.int64)[rows] >= 0]
+    if not len(rows):
         return {}, "the communication kernels carry no correlation id"
-    path = Path(trace.source)
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError as exc:
-        return {}, f"cannot re-read the trace for collective args: {exc.strerror or exc}"
-    found, reason = _read_comm_args(str(path), stamp, wanted)
-    return dict(found), reason
-
-
-@functools.lru_cache(maxsize=32)
-def _read_comm_args(
-    path: str, _mtime_ns: int, wanted: frozenset[int]
-) -> tuple[tuple[tuple[int, CommArgs], ...], str | None]:
-    """The args read from the file once per (file version, kernel set): the overlap and
-    multi-rank analyses both need them."""
-    try:
-        events = _events(Path(path))
-    except (OSError, ValueError, EOFError) as exc:
-        return (), f"cannot re-read the trace for collective args: {exc}"
-    found = _lookup(events, set(wanted))
+    found = _lookup(trace, rows)
     if not found:
         return (
-            (),
+            {},
             "the trace records no collective sizes (no 'In msg nelems' / record_param_comms input dims)",
         )
-    return tuple(found.items()), None
+    return found, None
 
 
-def _events(path: Path) -> list[dict[str, Any]]:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    slim = _slim(raw)
-    try:
-        data = orjson.loads(slim if slim is not None else raw)
-    except orjson.JSONDecodeError:
-        if slim is None:
-            raise
-        data = orjson.loads(raw)
-    events = data.get("traceEvents", []) if isinstance(data, dict) else data
-    return [e for e in events if isinstance(e, dict)]
-
-
-def _slim(raw: bytes) -> bytes | None:
-    """The text with only the events this module reads (kernels, runtime calls, comm ops).
-
-    Python frames and ordinary CPU ops are most of a trace; dropping them before parsing (the
-    same event splitting the Kineto reader uses) halves the re-read. None: layout not recognised.
-    """
-    for layout in LAYOUTS:
-        if layout.event_start not in raw[:PROBE_BYTES]:
-            continue
-        parts = raw.split(layout.event_start)
-        middle = parts[1:-1]
-        if not all(part.endswith(layout.event_end) for part in middle):
-            return None
-        always = layout.headers(("X", "kernel"), ("X", "cuda_runtime"), ("X", "cuda_driver"))
-        kept = [
-            part
-            for part in middle
-            if part.startswith(always) or b"record_param_comms" in part or b'"nccl:' in part
-        ]
-        return layout.event_start.join([parts[0], *kept, parts[-1]])
-    return None
-
-
-def _lookup(events: list[dict[str, Any]], wanted: set[int]) -> dict[int, CommArgs]:
-    kernels: dict[int, dict[str, Any]] = {}
-    launches: dict[int, tuple[Any, float]] = {}
-    by_external: dict[Any, dict[str, Any]] = {}
-    host_ops: list[tuple[Any, float, float, dict[str, Any], str]] = []  # tid, start, end, args, name
-    for event in events:
-        cat, args = event.get("cat"), event.get("args")
-        if not isinstance(args, dict):
-            continue
-        name = str(event.get("name", ""))
-        if cat == "kernel" and args.get("correlation") in wanted:
-            kernels.setdefault(int(args["correlation"]), args)
-        elif cat in ("cuda_runtime", "cuda_driver") and args.get("correlation") in wanted:
-            launches[int(args["correlation"])] = (event.get("tid"), float(event.get("ts", 0.0)))
-        elif name == "record_param_comms" or (cat == "user_annotation" and name.startswith("nccl:")):
-            start = float(event.get("ts", 0.0))
-            host_ops.append((event.get("tid"), start, start + float(event.get("dur", 0.0)), args, name))
-            if name == "record_param_comms" and "External id" in args:
-                by_external[args["External id"]] = args
+def _lookup(trace: Trace, rows: np.ndarray) -> dict[int, CommArgs]:
+    """Kernel args, else its record_param_comms op's (by External id), else the enclosing ops'."""
+    k = trace.kernels
+    kernel_args = _ArgRows.of(k, rows)
+    by_external = _operators_by_external_id(trace)
+    external = (
+        k["external_id"].to_numpy(np.int64)[rows]
+        if "external_id" in k.columns
+        else np.full(len(rows), UNKNOWN)
+    )
+    enclosing = _EnclosingOps(trace)
+    correlation = k["correlation"].to_numpy(np.int64)
     out: dict[int, CommArgs] = {}
-    for correlation, args in kernels.items():
-        if "In msg nelems" in args:
-            out[correlation] = _from_msg_args(args, "kernel args")
-            continue
-        op = by_external.get(args.get("External id"))
-        if op is not None and "In msg nelems" in op:
-            out[correlation] = _from_msg_args(op, "record_param_comms")
-            continue
-        launch = launches.get(correlation)
-        if launch is not None:
-            found = _from_enclosing(launch, host_ops)
-            if found is not None:
-                out[correlation] = found
+    for i, row in enumerate(rows.tolist()):
+        found = kernel_args.msg_args(i, "kernel args")
+        if found is None and int(external[i]) in by_external:
+            found = by_external[int(external[i])]
+        if found is None:
+            found = enclosing.around_launch(int(correlation[row]))
+        if found is not None:
+            out[row] = found
     return out
 
 
-def _from_msg_args(args: dict[str, Any], source: str) -> CommArgs:
-    size = DTYPE_BYTES.get(str(args.get("dtype", "")).lower())
-    in_n, out_n = _int(args.get("In msg nelems")), _int(args.get("Out msg nelems"))
-    name = args.get("Collective name")
-    return CommArgs(
-        collective=canonical_collective(str(name)) if name else None,
-        in_bytes=int(in_n * size) if in_n is not None and size else None,
-        out_bytes=int(out_n * size) if out_n is not None and size else None,
-        group_size=_group_size(args),
-        source=source,
-    )
+def _operators_by_external_id(trace: Trace) -> dict[int, CommArgs]:
+    """The msg args of record_param_comms operators, by their External id (the last one wins)."""
+    r = trace.ranges
+    if "external_id" not in r.columns or "comm_in_nelems" not in r.columns:
+        return {}
+    ids = r["external_id"].to_numpy(np.int64)
+    rows = np.flatnonzero((ids != UNKNOWN) & _named(r, OPERATOR))
+    ops = _ArgRows.of(r, rows)
+    out: dict[int, CommArgs] = {}
+    for i, external_id in enumerate(ids[rows].tolist()):
+        found = ops.msg_args(i, "record_param_comms")
+        if found is not None:
+            out[external_id] = found
+        else:
+            out.pop(external_id, None)
+    return out
 
 
-def _from_enclosing(
-    launch: tuple[Any, float], host_ops: list[tuple[Any, float, float, dict[str, Any], str]]
-) -> CommArgs | None:
-    """The innermost record_param_comms / nccl:<op> annotation around the launch call."""
-    tid, ts = launch
-    around = [op for op in host_ops if op[0] == tid and op[1] <= ts <= op[2]]
-    if not around:
-        return None
-    collective = None
-    in_bytes = group = None
-    for _tid, _start, _end, args, name in sorted(around, key=lambda op: op[1]):
-        if name.startswith("nccl:"):
-            collective = canonical_collective(name[5:]) or collective
-        if name == "record_param_comms":
-            if "In msg nelems" in args:
-                found = _from_msg_args(args, "record_param_comms")
-                return CommArgs(
-                    found.collective or collective,
-                    found.in_bytes,
-                    found.out_bytes,
-                    found.group_size,
-                    found.source,
-                )
-            in_bytes = _input_bytes(args) or in_bytes
-            group = _group_size(args) or group
-    if collective is None and in_bytes is None:
-        return None
-    return CommArgs(collective, in_bytes, None, group, "record_param_comms input dims")
+class _EnclosingOps:
+    """record_param_comms operators and ``nccl:<op>`` annotations, to find those around a launch."""
 
+    def __init__(self, trace: Trace) -> None:
+        r = trace.ranges
+        is_operator = _named(r, OPERATOR)
+        is_annotation = (r["source"] == "user_annotation").to_numpy() & _named(
+            r, ANNOTATION_PREFIX, prefix=True
+        )
+        rows = np.flatnonzero(is_operator | is_annotation)
+        self.thread = r["thread"].to_numpy(np.int64)[rows]
+        self.start = r["start"].to_numpy(np.int64)[rows]
+        self.end = r["end"].to_numpy(np.int64)[rows]
+        self.name = [str(n) for n in r["name"].to_numpy()[rows]]
+        self.args = _ArgRows.of(r, rows)
+        api = trace.api
+        self.api_correlation = api["correlation"].to_numpy(np.int64)
+        self.api_thread = api["thread"].to_numpy(np.int64)
+        self.api_start = api["start"].to_numpy(np.int64)
 
-def _input_bytes(args: dict[str, Any]) -> int | None:
-    dims, types = args.get("Input Dims"), args.get("Input type")
-    if not isinstance(dims, list) or not dims or not isinstance(dims[0], list) or not dims[0]:
-        return None
-    if not isinstance(types, list) or not types:
-        return None
-    size = DTYPE_BYTES.get(str(types[0]).lower())
-    if size is None or not all(isinstance(d, int) for d in dims[0]):
-        return None
-    return int(math.prod(dims[0]) * size)
-
-
-def _group_size(args: dict[str, Any]) -> int | None:
-    size = _int(args.get("Group size"))
-    if size:
-        return size
-    ranks = args.get("Process Group Ranks")
-    if isinstance(ranks, str):
-        try:
-            parsed = ast.literal_eval(ranks)
-        except (ValueError, SyntaxError):
+    def around_launch(self, correlation: int) -> CommArgs | None:
+        """From the innermost record_param_comms / nccl:<op> ops around the kernel's launch."""
+        if not len(self.start):
             return None
-        return len(parsed) if isinstance(parsed, list | tuple) and parsed else None
-    return None
+        calls = np.flatnonzero(self.api_correlation == correlation)
+        if not len(calls):
+            return None
+        call = calls[-1]
+        thread, at = self.api_thread[call], self.api_start[call]
+        around = np.flatnonzero((self.thread == thread) & (self.start <= at) & (at <= self.end))
+        collective = None
+        in_bytes = group = None
+        for i in around[np.argsort(self.start[around], kind="stable")].tolist():
+            name = self.name[i]
+            if name.startswith(ANNOTATION_PREFIX):
+                collective = canonical_collective(name[len(ANNOTATION_PREFIX) :]) or collective
+            if name == OPERATOR:
+                found = self.args.msg_args(i, "record_param_comms")
+                if found is not None:
+                    return CommArgs(
+                        found.collective or collective,
+                        found.in_bytes,
+                        found.out_bytes,
+                        found.group_size,
+                        found.source,
+                    )
+                in_bytes = self.args.input_bytes(i) or in_bytes
+                group = self.args.group(i) or group
+        if collective is None and in_bytes is None:
+            return None
+        return CommArgs(collective, in_bytes, None, group, "record_param_comms input dims")
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float) and np.isfinite(value):
-        return int(value)
-    return None
+def _named(table: pd.DataFrame, name: str, *, prefix: bool = False) -> np.ndarray:
+    """Rows whose (categorical) name is ``name`` (or starts with it), tested once per category."""
+    names = table["name"].cat
+    categories = names.categories.astype(str)
+    hit = categories.str.startswith(name) if prefix else categories == name
+    codes = names.codes.to_numpy()
+    return np.asarray(hit, dtype=bool)[codes] & (codes >= 0)

@@ -105,10 +105,11 @@ def _participant(trace: Trace, device: int, label: str, rank: int) -> Participan
     k = trace.kernels
     mask = comm_kernel_mask(trace) & (k["device"].to_numpy() == device)
     comm = k[mask]
-    args, _ = comm_args(trace, comm["correlation"].to_numpy()) if mask.any() else ({}, None)
+    rows = np.flatnonzero(mask)
+    args, _ = comm_args(trace, rows) if mask.any() else ({}, None)
     names = comm["name"].astype(str).to_numpy()
     parsed = {n: parse_kernel_name(n) for n in set(names)}
-    found = [args.get(int(c)) for c in comm["correlation"].to_numpy()]
+    found = [args.get(row) for row in rows.tolist()]
     frame = pd.DataFrame(
         {
             "collective": [

@@ -109,12 +109,15 @@ def _trace_dict(trace: Trace) -> dict[str, Any]:
         "metadata": {str(k): str(v) for k, v in trace.metadata.items()},
         "notes": list(trace.notes),
         "time_unit": "ns",
-        "tables": {name: _table_dict(trace.table(name)) for name in TABLE_COLUMNS},
+        "tables": {
+            name: _table_dict(trace.table(name), list(columns)) for name, columns in TABLE_COLUMNS.items()
+        },
     }
 
 
-def _table_dict(frame: pd.DataFrame) -> dict[str, Any]:
-    columns = [str(c) for c in frame.columns]
+def _table_dict(frame: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
+    """The declared columns only: the model's optional columns (a few Kineto args, present only in
+    some traces) are not part of export schema 1.x."""
     types: dict[str, ColumnType] = {}
     data: dict[str, Any] = {}
     for col in columns:
