@@ -14,8 +14,9 @@ kernel) and, for the figures that merge across ranks, their exact sufficient sta
 
 :func:`~infersight.analyses.digest_merge.build_global_profile_from_digests` merges them into the
 global profile that ``build_global_profile`` gives on the loaded traces. The per-trace parts
-reuse the functions of the traces path (including a few module-private helpers of ``ranges``,
-``phases`` and ``timeline``: the digest is their per-trace half and must stay in step with them).
+call the very functions of the traces path (``trace_summary``, ``device_timeline``,
+``label_trace``, ``range_rows``, ``launch_time``, ``time_by_name``...), so the two paths cannot
+drift apart; tests compare them field for field on every real trace.
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ import numpy as np
 import pandas as pd
 
 from infersight.analyses.launches import graph_kernel_mask
-from infersight.analyses.phases import PHASE_ORDER, Labelled, _launch_time, _PhaseTimeline, label_trace
-from infersight.analyses.profile import _trace_summary
-from infersight.analyses.ranges import _range_rows
+from infersight.analyses.phases import PHASE_ORDER, Labelled, PhaseTimeline, label_trace, launch_time
+from infersight.analyses.profile import trace_summary
+from infersight.analyses.ranges import range_rows
 from infersight.analyses.results import DeviceTimeline, GapBucket, TraceSummary
 from infersight.analyses.timeline import (
-    _coverage_na_reason,
-    _durations,
-    _time_by_name,
+    coverage_na_reason,
     device_timeline,
+    kernel_durations,
+    time_by_name,
 )
 from infersight.analyses.value_counts import ValueCounts
 from infersight.analyses.window import analysis_windows
@@ -133,7 +134,7 @@ def digest_trace(trace: Trace, window_nvtx: str | None = None) -> RankDigest:
     labelled = label_trace(trace, windows)
     kept = labelled.kernels  # the kernels in their device's window, in trace order (windowed_kernels)
     return RankDigest(
-        summary=_trace_summary(trace),
+        summary=trace_summary(trace),
         label=trace.label(),
         kernel_span=None if k.empty else (int(k["start"].min()), int(k["end"].max())),
         devices=[device_timeline(trace, device, window) for device, window in windows.items()],
@@ -149,7 +150,7 @@ def digest_trace(trace: Trace, window_nvtx: str | None = None) -> RankDigest:
 
 def range_counts(trace: Trace) -> RangeCounts | None:
     """The rank's ranges grouped by (name, domain, source) in first-seen order (None: no range)."""
-    rows = _range_rows(trace)
+    rows = range_rows(trace)
     if rows is None:
         return None
     n_sources = len(rows.source.categories) + 1
@@ -191,10 +192,10 @@ def phase_pieces(labelled: Labelled) -> dict[str, PhasePiece]:
         if k.empty:
             continue
         is_graph = graph_kernel_mask(trace, k)
-        timeline = _PhaseTimeline()
+        timeline = PhaseTimeline()
         timeline.add(k, is_graph)
         durations = (k["end"] - k["start"]).to_numpy(np.int64)
-        launched, launch_na = _launch_time(trace, k)
+        launched, launch_na = launch_time(trace, k)
         pieces[phase] = PhasePiece(
             label=trace.label(),
             kernel_count=len(k),
@@ -214,11 +215,11 @@ def phase_pieces(labelled: Labelled) -> dict[str, PhasePiece]:
 
 def coverage_part(trace: Trace, kernels: pd.DataFrame, is_graph: np.ndarray) -> CoveragePart:
     """The per-trace figures of ``timeline.graph_coverage_from_masks`` for non-empty ``kernels``."""
-    reason = _coverage_na_reason(trace, kernels, is_graph)
+    reason = coverage_na_reason(trace, kernels, is_graph)
     if reason is not None:
         no_eager = pd.DataFrame({"name": [], "kernels": [], "total_ns": []})
         return CoveragePart(trace.label(), reason, len(kernels), 0, 0, 0, no_eager)
-    durations = _durations(kernels)
+    durations = kernel_durations(kernels)
     replays = kernels.loc[is_graph, ["process", "correlation"]]
     return CoveragePart(
         label=trace.label(),
@@ -227,5 +228,5 @@ def coverage_part(trace: Trace, kernels: pd.DataFrame, is_graph: np.ndarray) -> 
         graph_kernel_count=int(is_graph.sum()),
         graph_kernel_time_ns=int(durations[is_graph].sum()),
         graph_launch_count=len(replays[replays["correlation"].to_numpy() >= 0].drop_duplicates()),
-        eager_by_name=_time_by_name(kernels["name"].to_numpy()[~is_graph], durations[~is_graph]),
+        eager_by_name=time_by_name(kernels["name"].to_numpy()[~is_graph], durations[~is_graph]),
     )

@@ -19,7 +19,7 @@ from infersight.analyses.digest import CoveragePart, KernelCounts, PhasePiece, R
 from infersight.analyses.kernel_names import simplify_names
 from infersight.analyses.phases import PHASE_ORDER, TOP_CATEGORIES_PER_PHASE
 from infersight.analyses.profile import NO_KERNELS
-from infersight.analyses.ranges import _fold_small_groups, max_range_names
+from infersight.analyses.ranges import fold_small_groups, max_range_names
 from infersight.analyses.results import (
     CategoryStat,
     GapBucket,
@@ -30,7 +30,7 @@ from infersight.analyses.results import (
     PhaseStat,
     RangeStat,
 )
-from infersight.analyses.timeline import _top_kernels, total_timeline
+from infersight.analyses.timeline import top_eager_kernels, total_timeline
 from infersight.analyses.value_counts import ValueCounts, grouped_stats
 from infersight.errors import InputError
 
@@ -199,7 +199,7 @@ def range_stats(parts: list[RangeCounts]) -> list[RangeStat]:
         [p.durations.regrouped(group[a:b]) for p, a, b in zip(parts, offsets[:-1], offsets[1:], strict=True)]
     )
     n_groups = len(group_keys)
-    final_of_group, labels = _fold_small_groups(
+    final_of_group, labels = fold_small_groups(
         np.arange(n_groups), np.asarray(group_keys, dtype=np.int64), durations.totals(n_groups),
         max_range_names(), n_pairs,
     )  # fmt: skip
@@ -334,5 +334,5 @@ def merge_coverage(parts: list[CoveragePart]) -> GraphCoverage:
         graph_kernel_time_ns=sum(p.graph_kernel_time_ns for p in parts),
         graph_coverage=graph_count / sum(p.kernel_count for p in parts),
         graph_launch_count=sum(p.graph_launch_count for p in parts),
-        top_eager_kernels=_top_kernels(pd.concat([p.eager_by_name for p in parts], ignore_index=True)),
+        top_eager_kernels=top_eager_kernels(pd.concat([p.eager_by_name for p in parts], ignore_index=True)),
     )

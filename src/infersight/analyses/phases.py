@@ -477,7 +477,7 @@ def _iterations(trace: Trace, kernels: pd.DataFrame, cfg: dict[str, Any]) -> tup
 
 
 @dataclass
-class _PhaseTimeline:
+class PhaseTimeline:
     """Wall, busy and idle gaps of one phase, summed over traces and devices."""
 
     wall: int = 0
@@ -517,7 +517,7 @@ class _PhaseTimeline:
 
 def _phase_stat(phase: str, labelled: list[Labelled]) -> PhaseStat | None:
     count = ktime = nsteps = launch_ns = 0
-    timeline = _PhaseTimeline()
+    timeline = PhaseTimeline()
     launch_na: list[str] = []
     names: list[pd.Categorical] = []
     durations: list[np.ndarray] = []
@@ -536,7 +536,7 @@ def _phase_stat(phase: str, labelled: list[Labelled]) -> PhaseStat | None:
         ktime += int(d.sum())
         names.append(pd.Categorical(k["name"]))
         durations.append(d)
-        launched, why_na = _launch_time(lab.trace, k)
+        launched, why_na = launch_time(lab.trace, k)
         if why_na is not None:
             launch_na.append(why_na if len(labelled) == 1 else f"{lab.trace.label()}: {why_na}")
         else:
@@ -565,7 +565,7 @@ def _phase_stat(phase: str, labelled: list[Labelled]) -> PhaseStat | None:
     )
 
 
-def _launch_time(trace: Trace, kernels: pd.DataFrame) -> tuple[int, str | None]:
+def launch_time(trace: Trace, kernels: pd.DataFrame) -> tuple[int, str | None]:
     """Time in the launch calls that launched these kernels, or 0 and why it is not applicable."""
     if trace.device_kind == CPU_DEVICE_KIND:
         return 0, "CPU capture: operators run on the host thread itself, there are no kernel launches"

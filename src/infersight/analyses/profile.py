@@ -34,7 +34,7 @@ def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None)
     ]
     kernels = windowed_kernels(traces, windows)
     return GlobalProfile(
-        traces=[_trace_summary(t) for t in traces],
+        traces=[trace_summary(t) for t in traces],
         devices=devices,
         total=total_timeline(devices),
         kernels=kernel_summary(kernels),
@@ -44,7 +44,7 @@ def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None)
     )
 
 
-def _trace_summary(trace: Trace) -> TraceSummary:
+def trace_summary(trace: Trace) -> TraceSummary:
     return TraceSummary(
         source=trace.source,
         format=trace.format,

@@ -285,7 +285,7 @@ def max_range_names() -> int:
 
 
 @dataclass(frozen=True)
-class _RangeRows:
+class RangeRows:
     """The summarised ranges of one trace: categorical labels and per-range figures."""
 
     name: pd.Categorical
@@ -299,14 +299,14 @@ class _RangeRows:
     na_reason: str | None  # why host ranges of this trace have no projection
 
 
-def _range_rows(trace: Trace) -> _RangeRows | None:
+def range_rows(trace: Trace) -> RangeRows | None:
     r = selected_ranges(trace)
     if r.empty:
         return None
     proj = project_ranges(trace, r)
     host = ~is_source(r["source"], GPU_SOURCE)
     busy = proj.busy if proj.busy is not None else np.where(host, -1, 0)
-    return _RangeRows(
+    return RangeRows(
         name=_as_categorical(r["name"]),
         domain=_as_categorical(r["domain"]),
         source=_as_categorical(r["source"]),
@@ -346,7 +346,7 @@ def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[Ra
     key), never on strings.
     """
     limit = max_range_names() if max_names == -1 else max_names
-    parts = [part for part in (_range_rows(trace) for trace in traces) if part is not None]
+    parts = [part for part in (range_rows(trace) for trace in traces) if part is not None]
     if not parts:
         return []
     names = _union([p.name for p in parts])
@@ -357,9 +357,7 @@ def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[Ra
     key = names.codes.astype(np.int64) * n_pairs + domains.codes.astype(np.int64) * n_sources + sources.codes
     group, group_keys = pd.factorize(key)
     duration = np.concatenate([p.duration for p in parts])
-    final, labels = _fold_small_groups(
-        group, np.asarray(group_keys, dtype=np.int64), duration, limit, n_pairs
-    )
+    final, labels = fold_small_groups(group, np.asarray(group_keys, dtype=np.int64), duration, limit, n_pairs)
     reasons = sorted({p.na_reason for p in parts if p.na_reason is not None})
     reason_code = np.concatenate(
         [np.where(p.host, reasons.index(p.na_reason), -1) if p.na_reason else np.full(len(p.host), -1)
@@ -411,7 +409,7 @@ def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[Ra
     return out
 
 
-def _fold_small_groups(
+def fold_small_groups(
     group: np.ndarray, group_keys: np.ndarray, duration: np.ndarray, limit: int | None, n_pairs: int
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Final row id per range, and per final row (key, number of names folded into it; 0: none).

@@ -124,30 +124,30 @@ def graph_coverage_from_masks(parts: Sequence[tuple[Trace, pd.DataFrame, np.ndar
     reasons = [
         f"{trace.label()}: {reason}" if len(parts) > 1 else reason
         for trace, kernels, mask in parts
-        if (reason := _coverage_na_reason(trace, kernels, mask)) is not None
+        if (reason := coverage_na_reason(trace, kernels, mask)) is not None
     ]
     if reasons:
         return GraphCoverage(graph_coverage_na_reason="; ".join(reasons))
     total = graph_count = graph_ns = launches = 0
     eager: list[pd.DataFrame] = []
     for _trace, kernels, mask in parts:
-        durations = _durations(kernels)
+        durations = kernel_durations(kernels)
         total += len(kernels)
         graph_count += int(mask.sum())
         graph_ns += int(durations[mask].sum())
         replays = kernels.loc[mask, ["process", "correlation"]]
         launches += len(replays[replays["correlation"].to_numpy() >= 0].drop_duplicates())
-        eager.append(_time_by_name(kernels["name"].array[~mask], durations[~mask]))
+        eager.append(time_by_name(kernels["name"].array[~mask], durations[~mask]))
     return GraphCoverage(
         graph_kernel_count=graph_count,
         graph_kernel_time_ns=graph_ns,
         graph_coverage=graph_count / total,
         graph_launch_count=launches,
-        top_eager_kernels=_top_kernels(pd.concat(eager, ignore_index=True)),
+        top_eager_kernels=top_eager_kernels(pd.concat(eager, ignore_index=True)),
     )
 
 
-def _coverage_na_reason(trace: Trace, kernels: pd.DataFrame, is_graph: np.ndarray) -> str | None:
+def coverage_na_reason(trace: Trace, kernels: pd.DataFrame, is_graph: np.ndarray) -> str | None:
     """Why graph coverage is not applicable (None: it is); a CPU capture has no CUDA graphs.
 
     Coverage is applicable when graph kernels were recognised, or when some kernel correlates
@@ -172,13 +172,13 @@ def _some_kernel_correlates(trace: Trace, kernels: pd.DataFrame) -> bool:
     return bool((matched >= 0).any())
 
 
-def _durations(kernels: pd.DataFrame) -> np.ndarray:
+def kernel_durations(kernels: pd.DataFrame) -> np.ndarray:
     if "duration" in kernels.columns:
         return kernels["duration"].to_numpy(np.int64)
     return (kernels["end"] - kernels["start"]).to_numpy(np.int64)
 
 
-def _time_by_name(names: ExtensionArray | np.ndarray, durations: np.ndarray) -> pd.DataFrame:
+def time_by_name(names: ExtensionArray | np.ndarray, durations: np.ndarray) -> pd.DataFrame:
     """count/total per full kernel name (a few hundred rows, whatever the kernel count).
 
     Pass the name column's ``.array`` (a Categorical): it is grouped on its codes, where an
@@ -189,7 +189,7 @@ def _time_by_name(names: ExtensionArray | np.ndarray, durations: np.ndarray) -> 
     return grouped.reset_index().astype({"name": str})
 
 
-def _top_kernels(per_name: pd.DataFrame) -> list[EagerKernelStat]:
+def top_eager_kernels(per_name: pd.DataFrame) -> list[EagerKernelStat]:
     """Merge per-full-name totals under simplified names; the longest TOP_EAGER_KERNELS."""
     if per_name.empty:
         return []
@@ -440,7 +440,7 @@ def _total_coverage(devices: list[DeviceTimeline]) -> GraphCoverage:
         graph_kernel_time_ns=sum(d.graph_kernel_time_ns or 0 for d in devices),
         graph_coverage=graph / count if count else None,
         graph_launch_count=sum(d.graph_launch_count or 0 for d in devices),
-        top_eager_kernels=_top_kernels(eager),
+        top_eager_kernels=top_eager_kernels(eager),
     )
 
 
