@@ -14,9 +14,15 @@ def category_summary(kernels: pd.DataFrame, top: int = TOP_KERNELS_PER_CATEGORY)
     """One row per category, by total time descending; ``kernels`` from ``windowed_kernels``."""
     if kernels.empty:
         return []
-    stats = summarize(kernels, "category")
+    return category_stats(summarize(kernels, "category"), kernels, top)
+
+
+def category_stats(stats: pd.DataFrame, durations: pd.DataFrame, top: int) -> list[CategoryStat]:
+    """The rows: ``stats`` from ``summarize`` by ``category``; ``durations`` has
+    ``category``/``simple``/``duration`` columns (a row per kernel, or per full name with its
+    total) and ranks each category's ``top`` simplified names."""
     per_name = (
-        kernels.groupby(["category", "simple"], observed=True)["duration"]
+        durations.groupby(["category", "simple"], observed=True)["duration"]
         .sum()
         .reset_index()
         .sort_values("duration", ascending=False)

@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from infersight.analyses.categories import categorize
-from infersight.analyses.category_summary import TOP_KERNELS_PER_CATEGORY
+from infersight.analyses.category_summary import TOP_KERNELS_PER_CATEGORY, category_stats
 from infersight.analyses.digest import CoveragePart, KernelCounts, PhasePiece, RangeCounts, RankDigest
 from infersight.analyses.kernel_names import simplify_names
+from infersight.analyses.kernel_summary import kernel_stats
 from infersight.analyses.phases import PHASE_ORDER, TOP_CATEGORIES_PER_PHASE
 from infersight.analyses.profile import NO_KERNELS
-from infersight.analyses.ranges import fold_small_groups, max_range_names
+from infersight.analyses.ranges import fold_small_groups, max_range_names, range_stat
 from infersight.analyses.results import (
     CategoryStat,
     GapBucket,
@@ -117,67 +118,14 @@ class _MergedKernels:
         """``kernel_summary.kernel_summary`` of the merged kernels."""
         if self.per_name.empty:
             return []
-        stats = self.summarize("simple")
-        rep = (
-            self.by_name()
-            .groupby(["simple", "name"], observed=True)["duration"]
-            .sum()
-            .reset_index()
-            .sort_values("duration", ascending=False)
-            .drop_duplicates("simple")
-            .set_index("simple")["name"]
-        )
-        rep_of = {str(k): str(v) for k, v in rep.items()}
         first_category = self.per_name.groupby("simple", sort=False)["category"].first()
-        category_of = {str(k): str(v) for k, v in first_category.items()}
-        return [
-            KernelStat(
-                name=str(name),
-                full_name=rep_of[str(name)],
-                category=category_of[str(name)],
-                count=int(row["count"]),
-                total_ns=int(row["sum"]),
-                share=float(row["share"]),
-                avg_ns=float(row["mean"]),
-                median_ns=float(row["median"]),
-                min_ns=int(row["min"]),
-                max_ns=int(row["max"]),
-                std_ns=float(row["std"]),
-            )
-            for name, row in stats.iterrows()
-        ]
+        return kernel_stats(self.summarize("simple"), self.by_name(), first_category)
 
     def category_stats(self, top: int = TOP_KERNELS_PER_CATEGORY) -> list[CategoryStat]:
         """``category_summary.category_summary`` of the merged kernels."""
         if self.per_name.empty:
             return []
-        stats = self.summarize("category")
-        per_name = (
-            self.by_name()
-            .groupby(["category", "simple"], observed=True)["duration"]
-            .sum()
-            .reset_index()
-            .sort_values("duration", ascending=False)
-        )
-        tops = {
-            str(cat): [str(n) for n in grp["simple"].head(top)]
-            for cat, grp in per_name.groupby("category", observed=True, sort=False)
-        }
-        return [
-            CategoryStat(
-                category=str(cat),
-                count=int(row["count"]),
-                total_ns=int(row["sum"]),
-                share=float(row["share"]),
-                avg_ns=float(row["mean"]),
-                median_ns=float(row["median"]),
-                min_ns=int(row["min"]),
-                max_ns=int(row["max"]),
-                std_ns=float(row["std"]),
-                top_kernels=tops.get(str(cat), []),
-            )
-            for cat, row in stats.iterrows()
-        ]
+        return category_stats(self.summarize("category"), self.by_name(), top)
 
 
 # ---------------------------------------------------------------- ranges
@@ -230,24 +178,9 @@ def range_stats(parts: list[RangeCounts]) -> list[RangeStat]:
         code, folded_names = labels[group_id]
         pair = code % n_pairs
         why = reasons[int(row["reason"])] if row["reason"] >= 0 else None
-        out.append(
-            RangeStat(
-                name=f"other ({folded_names:,} names)" if folded_names else str(name_labels[code // n_pairs]),
-                domain=str(domain_labels[pair // n_sources]),
-                source=str(source_labels[pair % n_sources]),
-                count=int(row["count"]),
-                total_ns=int(row["sum"]),
-                avg_ns=float(row["mean"]),
-                median_ns=float(row["median"]),
-                min_ns=int(row["min"]),
-                max_ns=int(row["max"]),
-                std_ns=float(row["std"]),
-                gpu_kernel_count=None if why else int(row["gpu_count"]),
-                gpu_time_ns=None if why else int(row["gpu_time"]),
-                gpu_busy_ns=None if why or bool(row["busy_unknown"]) else int(row["gpu_busy"]),
-                projection_na_reason=why,
-            )
-        )
+        name = str(name_labels[code // n_pairs])
+        domain, source = str(domain_labels[pair // n_sources]), str(source_labels[pair % n_sources])
+        out.append(range_stat(name, domain, source, folded_names, row, why))
     return out
 
 

@@ -96,24 +96,30 @@ def kernel_summary(kernels: pd.DataFrame) -> list[KernelStat]:
     """One row per simplified kernel name, sorted by total time descending."""
     if kernels.empty:
         return []
-    stats = summarize(kernels, "simple")
-    # one representative full name (the longest-running) and the category per simplified name
+    category = kernels.groupby("simple", observed=True)["category"].first()
+    return kernel_stats(summarize(kernels, "simple"), kernels, category)
+
+
+def kernel_stats(stats: pd.DataFrame, durations: pd.DataFrame, category_of: pd.Series) -> list[KernelStat]:
+    """The ranking rows: ``stats`` from :func:`summarize` by ``simple``; ``durations`` has
+    ``simple``/``name``/``duration`` columns (a row per kernel, or per full name with its total:
+    the per-rank digest merge passes that) and picks each row's representative full name, the
+    longest-running; ``category_of`` maps simplified name -> category."""
     rep = (
-        kernels.groupby(["simple", "name"], observed=True)["duration"]
+        durations.groupby(["simple", "name"], observed=True)["duration"]
         .sum()
         .reset_index()
         .sort_values("duration", ascending=False)
         .drop_duplicates("simple")
         .set_index("simple")["name"]
     )
-    category = kernels.groupby("simple", observed=True)["category"].first()
     rep_of = {str(k): str(v) for k, v in rep.items()}
-    category_of = {str(k): str(v) for k, v in category.items()}
+    category_by_simple = {str(k): str(v) for k, v in category_of.items()}
     return [
         KernelStat(
             name=str(name),
             full_name=rep_of[str(name)],
-            category=category_of[str(name)],
+            category=category_by_simple[str(name)],
             count=int(row["count"]),
             total_ns=int(row["sum"]),
             share=float(row["share"]),

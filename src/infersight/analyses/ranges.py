@@ -16,7 +16,9 @@ range has its own name (``emit_nvtx``'s ``op_id = N``) cannot blow up the report
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -386,27 +388,33 @@ def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[Ra
         code, folded_names = labels[group_id]
         pair = code % n_pairs
         reason = reasons[int(row["reason"])] if row["reason"] >= 0 else None
-        out.append(
-            RangeStat(
-                name=f"other ({folded_names:,} names)"
-                if folded_names
-                else str(names.categories[code // n_pairs]),
-                domain=str(domains.categories[pair // n_sources]),
-                source=str(sources.categories[pair % n_sources]),
-                count=int(row["count"]),
-                total_ns=int(row["sum"]),
-                avg_ns=float(row["mean"]),
-                median_ns=float(row["median"]),
-                min_ns=int(row["min"]),
-                max_ns=int(row["max"]),
-                std_ns=float(row["std"]),
-                gpu_kernel_count=None if reason else int(row["gpu_count"]),
-                gpu_time_ns=None if reason else int(row["gpu_time"]),
-                gpu_busy_ns=None if reason or bool(row["busy_unknown"]) else int(row["gpu_busy"]),
-                projection_na_reason=reason,
-            )
-        )
+        name = str(names.categories[code // n_pairs])
+        domain, source = str(domains.categories[pair // n_sources]), str(sources.categories[pair % n_sources])
+        out.append(range_stat(name, domain, source, folded_names, row, reason))
     return out
+
+
+def range_stat(
+    name: str, domain: str, source: str, folded_names: int, row: Mapping[Hashable, Any], reason: str | None
+) -> RangeStat:
+    """One row of the range summary from its group's statistics (``folded_names`` > 0: the
+    "other" row of that many names; ``reason``: why the GPU projection is not applicable)."""
+    return RangeStat(
+        name=f"other ({folded_names:,} names)" if folded_names else name,
+        domain=domain,
+        source=source,
+        count=int(row["count"]),
+        total_ns=int(row["sum"]),
+        avg_ns=float(row["mean"]),
+        median_ns=float(row["median"]),
+        min_ns=int(row["min"]),
+        max_ns=int(row["max"]),
+        std_ns=float(row["std"]),
+        gpu_kernel_count=None if reason else int(row["gpu_count"]),
+        gpu_time_ns=None if reason else int(row["gpu_time"]),
+        gpu_busy_ns=None if reason or bool(row["busy_unknown"]) else int(row["gpu_busy"]),
+        projection_na_reason=reason,
+    )
 
 
 def fold_small_groups(
