@@ -15,8 +15,9 @@ and names stay integer ``StringIds`` ids until the end; only the distinct ids ar
 (SQLite does ``IN (SELECT DISTINCT ...)``) and the name column is built as a pandas Categorical
 from codes. No per-row Python string is made for kernels or API calls. NVTX ranges (often
 several per kernel) take the same path; their inline texts come joined into one string per
-slice, are split and factorised slice by slice, and the whole NVTX read runs in a second thread
-beside the other tables (SQLite aggregates without holding the GIL).
+slice, are split and factorised slice by slice. The NVTX ranges and the kernel table are each
+read on their own connection in a thread while the API table is read (SQLite aggregates without
+holding the GIL), so two cores share the three big scans.
 
 Conventions the analyses rely on (see :mod:`infersight.model.trace`):
 
