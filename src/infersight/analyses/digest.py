@@ -228,5 +228,5 @@ def coverage_part(trace: Trace, kernels: pd.DataFrame, is_graph: np.ndarray) -> 
         graph_kernel_count=int(is_graph.sum()),
         graph_kernel_time_ns=int(durations[is_graph].sum()),
         graph_launch_count=len(replays[replays["correlation"].to_numpy() >= 0].drop_duplicates()),
-        eager_by_name=time_by_name(kernels["name"].to_numpy()[~is_graph], durations[~is_graph]),
+        eager_by_name=time_by_name(kernels["name"].array[~is_graph], durations[~is_graph]),
     )
