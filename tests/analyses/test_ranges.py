@@ -145,7 +145,7 @@ def test_nvtx_summary_and_projection_match_plain_sql(relative: str) -> None:
     """Like nsys stats nvtx_sum (count, total per name), plus the launch-correlated projection.
 
     The h100x2 export has two processes whose correlation ids repeat: the SQL joins on the
-    process (globalTid with the low 24 bits cleared), as SPEC §1 requires.
+    process (globalTid with the low 24 bits cleared), as methodology §1 requires.
     """
     import sqlite3
 

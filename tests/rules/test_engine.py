@@ -60,7 +60,7 @@ def _storm_trace(n: int, kernel_us: int = 10, gap_us: int = 20, launch_us: int |
 def test_thresholds_are_the_spec_values() -> None:
     rules = {r.id: r for r in load_rules()}
     storm = {(c.metric, c.op): c.threshold for c in rules["small_kernel_storm"].conditions}
-    assert storm == {("avg_kernel_ns", "<"): 50_000.0, ("kernel_count", ">"): 500.0}  # 50 µs, SPEC §3
+    assert storm == {("avg_kernel_ns", "<"): 50_000.0, ("kernel_count", ">"): 500.0}  # 50 µs, methodology §3
     idle = rules["gpu_idle"].conditions
     assert [(c.metric, c.op, c.threshold) for c in idle] == [("idle_ratio", ">", 0.30)]
     assert rules["gpu_idle"].conditions[0].threshold_for("decode") == 0.15

@@ -1,4 +1,4 @@
-"""Measured kernel time vs theory per (phase, category), and the focus set (SPEC §2, §3)."""
+"""Measured kernel time vs theory per (phase, category), and the focus set (methodology §2, §3)."""
 
 from __future__ import annotations
 

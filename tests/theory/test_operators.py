@@ -1,4 +1,4 @@
-"""Operator FLOPs and bytes checked against hand derivations (SPEC §2).
+"""Operator FLOPs and bytes checked against hand derivations (methodology §2).
 
 Every expected number below is written out from the model's published shapes with the
 formulas of ``infersight.theory.operators`` (GEMM 2·M·N·K; bytes = weights + inputs + outputs):

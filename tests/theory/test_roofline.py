@@ -1,4 +1,4 @@
-"""Roofline times, whole-model estimates and the measured-vs-theory finding (SPEC §2)."""
+"""Roofline times, whole-model estimates and the measured-vs-theory finding (methodology §2)."""
 
 from __future__ import annotations
 

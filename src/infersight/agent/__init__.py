@@ -1,4 +1,4 @@
-"""The agent side of infersight (SPEC §7): A/B verification, the closed-loop workflow, wrappers.
+"""The agent side of infersight (methodology §7): A/B verification, the closed-loop workflow, wrappers.
 
 Front ends (CLI commands, the MCP server) call these functions; they never compute themselves.
 """

@@ -1,4 +1,4 @@
-"""``infersight agent``: the SPEC §7 loop, one logged, resumable step at a time.
+"""``infersight agent``: the methodology §7 loop, one logged, resumable step at a time.
 
 KB lookup -> theory inputs (asks for the config when missing) -> global profile with the
 estimate and measured vs theory -> focus set -> ncu (reads the given exports, else writes the

@@ -1,4 +1,4 @@
-"""Kernel time per operator category (GEMM, attention, norm, ..., SPEC §3) with top kernels."""
+"""Kernel time per operator category (GEMM, attention, norm, ..., methodology §3) with top kernels."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Vectorised interval arithmetic on half-open ``[start, end)`` int64 nanosecond intervals.
 
-Every GPU-time metric in SPEC §3 is interval math: busy time is the *union* of kernel
+Every GPU-time metric in methodology §3 is interval math: busy time is the *union* of kernel
 intervals (concurrent kernels count once), idle is the window minus that union, and clipped
 times are overlaps with a window. Doing it with sort + cumulative max keeps a million kernels
 at numpy speed instead of a Python loop.

@@ -1,6 +1,6 @@
 """Joining GPU work to the host API call that launched it (on process + correlation id).
 
-``correlation`` is unique only within a process (SPEC §1), so every join uses the pair. One
+``correlation`` is unique only within a process (methodology §1), so every join uses the pair. One
 ``cudaGraphLaunch`` correlates to many kernels; everything here aggregates per launch first.
 
 Joins run on one int64 key per row (:func:`join_keys`) with a hash factorisation, a sort and
@@ -21,7 +21,7 @@ import pandas as pd
 
 from infersight.model import Trace
 
-# Host calls whose CPU time is kernel-launch overhead (SPEC §3 η_launch). Names are the stems
+# Host calls whose CPU time is kernel-launch overhead (methodology §3 η_launch). Names are the stems
 # readers keep after stripping version suffixes (cudaLaunchKernel_v7000 -> cudaLaunchKernel);
 # matched case-sensitively. HIP equivalents cover ROCm traces.
 LAUNCH_API_NAMES: tuple[str, ...] = (

@@ -1,4 +1,4 @@
-"""Prefill vs decode split (SPEC §3): aggregates hide phase-specific bottlenecks.
+"""Prefill vs decode split (methodology §3): aggregates hide phase-specific bottlenecks.
 
 Two methods, in order:
 

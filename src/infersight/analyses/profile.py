@@ -1,4 +1,4 @@
-"""The global profile (SPEC §3): every analysis of ``infersight analyze`` in one call."""
+"""The global profile (methodology §3): every analysis of ``infersight analyze`` in one call."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed results of the global profile (SPEC §3). Analyses return these; renderers read them.
+"""Typed results of the global profile (methodology §3). Analyses return these; renderers read them.
 
 All times are integer nanoseconds (``*_ns``); ratios are fractions in [0, 1]. A metric that
 cannot be computed from the trace is ``None`` with a ``*_na_reason`` saying why — never 0.
@@ -36,7 +36,7 @@ class TransferStat(BaseModel):
 
 
 class GapBucket(BaseModel):
-    """Idle gaps between busy blocks of one length bucket (SPEC §4 drill-down buckets)."""
+    """Idle gaps between busy blocks of one length bucket (methodology §4 drill-down buckets)."""
 
     lower_ns: int
     upper_ns: int | None = Field(description="exclusive upper bound; None for the open last bucket")
@@ -53,7 +53,7 @@ class EagerKernelStat(BaseModel):
 
 
 class GraphCoverage(BaseModel):
-    """How much of the kernel work CUDA graphs already replay (SPEC §4: eager vs graph kernels).
+    """How much of the kernel work CUDA graphs already replay (methodology §4: eager vs graph kernels).
 
     A kernel is a graph kernel when its launching API call (joined on process + correlation) is
     cudaGraphLaunch / cuGraphLaunch / hipGraphLaunch, or when it carries a CUDA graph id (nsys).
@@ -229,7 +229,7 @@ class TraceSummary(BaseModel):
 
 
 class GlobalProfile(BaseModel):
-    """Everything ``infersight analyze`` computes (SPEC §3), before rules."""
+    """Everything ``infersight analyze`` computes (methodology §3), before rules."""
 
     traces: list[TraceSummary]
     devices: list[DeviceTimeline]

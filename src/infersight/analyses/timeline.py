@@ -1,5 +1,5 @@
-"""Per-device time-based utilisation (SPEC §3): busy, idle ratio, launch overhead, transfers,
-and CUDA-graph coverage (SPEC §4: eager vs graph kernels).
+"""Per-device time-based utilisation (methodology §3): busy, idle ratio, launch overhead, transfers,
+and CUDA-graph coverage (methodology §4: eager vs graph kernels).
 
 Busy time is the union of kernel intervals inside the window, so concurrent kernels on several
 streams count once; kernel_time is the plain sum of (window-clipped) durations, so the two differ
@@ -37,7 +37,7 @@ from infersight.analyses.results import (
 from infersight.analyses.window import analysis_windows, window_arrays
 from infersight.model import Trace
 
-# Gap buckets of the SPEC §4 kernel-level drill-down, in ns: <5 µs, 5-20, 20-100, 100 µs-1 ms, >1 ms.
+# Gap buckets of the methodology §4 kernel-level drill-down, in ns: <5 µs, 5-20, 20-100, 100 µs-1 ms, >1 ms.
 GAP_BUCKET_EDGES_NS: tuple[int, ...] = (0, 5_000, 20_000, 100_000, 1_000_000)
 PAGEABLE = "pageable"
 CPU_DEVICE_KIND = "cpu"  # Trace.device_kind of a CPU-only capture read with --cpu-ops-as-kernels

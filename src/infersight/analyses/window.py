@@ -1,4 +1,4 @@
-"""The analysis window (SPEC §3): where on a device's timeline the metrics are measured.
+"""The analysis window (methodology §3): where on a device's timeline the metrics are measured.
 
 By default a device's window is its first kernel start to its last kernel end: time before
 the first kernel is profiler start-up, not the workload. ``--window-nvtx REGEX`` instead keeps

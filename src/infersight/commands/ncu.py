@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
         """Print the exact ncu command lines that profile the trace's focus kernels.
 
         With --model/--config and --batch/--prompt the focus set is TopK(time) ∪ {E_roof < 0.3} from the
-        theory roofline (SPEC §3); without them, the Top-K kernels by GPU time.
+        theory roofline (methodology §3); without them, the Top-K kernels by GPU time.
         """
         import pandas as pd
 

@@ -1,4 +1,4 @@
-"""``infersight report TRACE... -o OUT.html``: the self-contained HTML report (SPEC §8)."""
+"""``infersight report TRACE... -o OUT.html``: the self-contained HTML report (methodology §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Host overhead (SPEC §4): is the host the bottleneck, where, and what changed between two runs.
+"""Host overhead (methodology §4): is the host the bottleneck, where, and what changed between two runs.
 
 Data flow: :mod:`iterations` cuts the GPU timeline into steps (NVTX step ranges, allreduce
 grouping, kernel density) and :mod:`step_phases` labels them context / generation;

@@ -1,4 +1,4 @@
-"""Root cause with one trace (per-step breakdown) or two (baseline vs target) — SPEC §4.
+"""Root cause with one trace (per-step breakdown) or two (baseline vs target) — methodology §4.
 
 Per steady-state step: wall time, kernels launched, GPU kernel time, CUDA API time/count, and per
 operation (NVTX / annotation / PyTorch-op range name) its *self* time — the time no nested range

@@ -1,4 +1,4 @@
-"""Kernel-level drill-down (SPEC §4): gaps by likely host cause, the largest gaps and what the host
+"""Kernel-level drill-down (methodology §4): gaps by likely host cause, the largest gaps and what the host
 was doing then, graph coverage, and which functional group the gaps precede.
 
 A gap is an idle stretch between consecutive busy blocks of a device. The kernel that ends it was

@@ -1,4 +1,4 @@
-"""Iteration isolation (SPEC §4): cut a trace's GPU timeline into inference steps.
+"""Iteration isolation (methodology §4): cut a trace's GPU timeline into inference steps.
 
 Three methods, tried in order, and the result says which one was used and why:
 
@@ -128,7 +128,7 @@ def dedup_ranges(
     """Merge ranges of different owners (rank threads) whose starts lie within ``window_ns``.
 
     Several TP ranks emit the same step range a few µs apart; counting each would multiply the
-    steps. A group keeps its first start and the latest end (SPEC §4: take the max end). Two
+    steps. A group keeps its first start and the latest end (methodology §4: take the max end). Two
     ranges of the same owner are never merged: one thread's consecutive steps are distinct.
     Returns the merged starts/ends and how many ranges were merged away.
     """

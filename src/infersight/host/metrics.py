@@ -1,4 +1,4 @@
-"""The interval totals behind M1-M5 (SPEC §4) for one device window, and the metrics from them.
+"""The interval totals behind M1-M5 (methodology §4) for one device window, and the metrics from them.
 
 Everything is interval arithmetic on the device's window (one or more [start, end) intervals):
 

@@ -1,4 +1,4 @@
-"""Typed results of the host-overhead analysis (SPEC §4). Analyses return these; renderers read them.
+"""Typed results of the host-overhead analysis (methodology §4). Analyses return these; renderers read them.
 
 Times are integer ns, ratios fractions in [0, 1]. A metric that cannot be computed is ``None``
 with ``na_reason`` — never 0 — so "no host-prep range" never reads as "host prep is hidden".
@@ -86,7 +86,7 @@ class Step(BaseModel):
 
 
 class IterationSet(BaseModel):
-    """The iterations of a trace and how they were found (SPEC §4 iteration isolation)."""
+    """The iterations of a trace and how they were found (methodology §4 iteration isolation)."""
 
     trace: str = ""
     method: Literal["step-ranges", "allreduce", "density", "none"]
@@ -114,7 +114,7 @@ class GapCause(BaseModel):
     start_ns: int
     end_ns: int
     length_ns: int
-    bucket_cause: str = Field(description="what a gap of this length usually is (SPEC §4 buckets)")
+    bucket_cause: str = Field(description="what a gap of this length usually is (methodology §4 buckets)")
     next_kernel: str = ""
     launch_api: str | None = Field(
         default=None, description="the API call that launched the kernel ending the gap"
@@ -169,7 +169,7 @@ class DrillDown(BaseModel):
     """Kernel-level drill-down: gaps by host cause, largest gaps, graph coverage, patterns."""
 
     buckets: list[CauseBucket] = Field(default_factory=list)
-    simple_buckets: list[GapBucket] = Field(default_factory=list, description="SPEC §4 5-bucket histogram")
+    simple_buckets: list[GapBucket] = Field(default_factory=list, description="methodology §4 5-bucket histogram")
     top_gaps: list[GapCause] = Field(default_factory=list)
     graph_coverage: float | None = None
     graph_kernel_count: int | None = None

@@ -1,4 +1,4 @@
-"""Classify isolated steps as context (prefill) or generation (decode) — SPEC §4 item 2.
+"""Classify isolated steps as context (prefill) or generation (decode) — methodology §4 item 2.
 
 First from range names (the user's ``--phase-regex``, then the markers of
 ``data/phase_markers.toml`` via :func:`infersight.analyses.phases.classify_range_name`: TRT-LLM

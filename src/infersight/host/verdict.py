@@ -1,4 +1,4 @@
-"""YES/NO host-overhead verdicts per scope and overall (SPEC §4).
+"""YES/NO host-overhead verdicts per scope and overall (methodology §4).
 
 A scope is host-bound when the GPU idles (M1), is under-utilised (M4), spends too long in launch
 calls (M2), or host preparation is confirmed — M3b *and* M3c cross, i.e. the exposed host prep

@@ -1,4 +1,4 @@
-"""Knowledge base (SPEC §7): measurements and validated optimisations keyed by environment fingerprint.
+"""Knowledge base (methodology §7): measurements and validated optimisations keyed by environment fingerprint.
 
 :mod:`fingerprint` defines the environment key and the similarity formula, :mod:`schema` the
 tables and migrations, :mod:`store` the SQLite/PostgreSQL store, :mod:`confidence` how A/B

@@ -1,6 +1,6 @@
 """Confidence of a recommendation from its A/B history, environment similarity and sample stability.
 
-SPEC §7: confidence grows with the recommendation's historical A/B success rate, the similarity
+methodology §7: confidence grows with the recommendation's historical A/B success rate, the similarity
 of the environments those A/B runs were made in, and the stability of the samples. The formula::
 
     w_i       = similarity(current environment, environment of A/B result i)      (fingerprint.py)

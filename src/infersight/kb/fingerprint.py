@@ -1,4 +1,4 @@
-"""The environment fingerprint of a run and the similarity between two runs (SPEC §7).
+"""The environment fingerprint of a run and the similarity between two runs (methodology §7).
 
 A measurement is only reusable in an environment that behaves like the one it was taken in, so
 every knowledge-base record is keyed by a :class:`Fingerprint` (GPU, driver, CUDA, torch and

@@ -1,4 +1,4 @@
-"""Layer / forward-pass view (SPEC §5): anchor-kernel segmentation of a trace into passes and layers.
+"""Layer / forward-pass view (methodology §5): anchor-kernel segmentation of a trace into passes and layers.
 
 Entry point: :func:`~infersight.layers.analysis.analyze_layers`, returning a
 :class:`~infersight.layers.results.LayerReport`.

@@ -1,4 +1,4 @@
-"""The layer / forward-pass view of one device (SPEC §5): the public entry point of this package.
+"""The layer / forward-pass view of one device (methodology §5): the public entry point of this package.
 
 :func:`analyze_layers` segments the kernels into passes and layers (:mod:`.segment`), times them,
 and builds the tables of :class:`LayerReport`: all passes, the layers of one pass, layer-type

@@ -1,6 +1,6 @@
 """Anchor events -> forward passes -> layers (positions in the structural kernel sequence).
 
-How it works (SPEC §5):
+How it works (methodology §5):
 
 1. **Pass boundaries.** Between two consecutive anchor events there are ``n_j`` kernels. Inside a
    pass ``n_j`` repeats layer after layer; the interval that spans a pass boundary also holds the

@@ -1,4 +1,4 @@
-"""Per-layer measured time against the theory engine's per-layer roofline (SPEC §2, §5).
+"""Per-layer measured time against the theory engine's per-layer roofline (methodology §2, §5).
 
 The theory engine (:mod:`infersight.theory.operators`) lists every operator of one forward pass
 with ``layers`` = how many layers it runs in. One layer's theory time is the sum of the

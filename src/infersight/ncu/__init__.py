@@ -1,4 +1,4 @@
-"""Kernel deep dive with Nsight Compute (SPEC §6).
+"""Kernel deep dive with Nsight Compute (methodology §6).
 
 ``reader`` (ncu CSV / .ncu-rep -> per-launch metric tables, base units via ``units``) ->
 ``metrics`` (canonical metric names across ncu versions, ``data/ncu_metrics.toml``) ->

@@ -1,8 +1,8 @@
-"""Kernel deep dive (SPEC §6): ncu exports (+ optional nsys/Kineto profile) -> :class:`NcuReport`.
+"""Kernel deep dive (methodology §6): ncu exports (+ optional nsys/Kineto profile) -> :class:`NcuReport`.
 
 Launches of the same kernel (same full name, grid and block) are one :class:`KernelProfile`
 holding the median of each canonical metric over its launches; the spread of the durations
-feeds the confidence (SPEC §7: > 10% variation lowers it). A kernel is joined to the trace on
+feeds the confidence (methodology §7: > 10% variation lowers it). A kernel is joined to the trace on
 its simplified name, which is what both profilers agree on (ncu and Kineto demangle template
 literals differently: ``(int)128`` vs ``128``).
 """
@@ -41,7 +41,7 @@ NCCL_CATEGORY = "NCCL"
 
 
 def sol_verdict(sm_pct: float | None, memory_pct: float | None, waves: float | None) -> str | None:
-    """Speed-of-light verdict as Nsight Compute's SOLBottleneck rule (SPEC §6)."""
+    """Speed-of-light verdict as Nsight Compute's SOLBottleneck rule (methodology §6)."""
     if sm_pct is None or memory_pct is None:
         return None
     if sm_pct < SOL_LATENCY_PCT and memory_pct < SOL_LATENCY_PCT:

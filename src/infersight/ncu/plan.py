@@ -1,6 +1,6 @@
 """``ncu-plan``: the exact ``ncu`` command lines that profile the focus set of a trace.
 
-For each focus kernel (Top-K by GPU time, SPEC §3) the command selects exactly that kernel:
+For each focus kernel (Top-K by GPU time, methodology §3) the command selects exactly that kernel:
 
 * ``--kernel-name-base function --kernel-name regex:^NAME$`` when the function name (no
   namespace, templates or parameters — what ncu prints in ``==PROF== Profiling "NAME"``) is
@@ -193,7 +193,7 @@ def _focus_kernels(
         ]
         note = (
             "focus set = Top-K kernels by GPU time only: pass --model/--config with --batch/--prompt to add "
-            "the kernels of operator categories far below their roofline (E_roof < τ_E, SPEC §3)"
+            "the kernels of operator categories far below their roofline (E_roof < τ_E, methodology §3)"
         )
         return chosen, f"top {top_k} by GPU time", [note]
     stats = {k.name: k for k in report.profile.kernels}

@@ -1,4 +1,4 @@
-"""Typed results of the kernel deep dive (SPEC §6). The analysis returns these; renderers read them.
+"""Typed results of the kernel deep dive (methodology §6). The analysis returns these; renderers read them.
 
 Units: times in ns, bytes in bytes, rates per second, percentages as ncu prints them (0-100,
 named ``*_pct``), shares and E_roof as fractions. A value that cannot be computed is None with a
@@ -38,7 +38,7 @@ class RooflinePoint(BaseModel):
         default=None, description="which roof is lower at this intensity"
     )
     upper_flop_per_s: float | None = Field(default=None, description="P_upper = min(P_peak, I·B_peak)")
-    e_roof: float | None = Field(default=None, description="P_achieved / P_upper (SPEC §2)")
+    e_roof: float | None = Field(default=None, description="P_achieved / P_upper (methodology §2)")
     e_roof_na_reason: str | None = None
     dram_efficiency: float | None = Field(default=None, description="achieved DRAM bytes/s / peak bandwidth")
 
@@ -125,7 +125,7 @@ class TraceOverview(BaseModel):
 
 
 class TheoryPoint(BaseModel):
-    """One theory operator on the roofline: it sits on the roof by construction (SPEC §2)."""
+    """One theory operator on the roofline: it sits on the roof by construction (methodology §2)."""
 
     phase: str
     operator: str

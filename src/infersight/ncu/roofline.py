@@ -1,6 +1,6 @@
 """The measured roofline point of a kernel: achieved FLOP/s and DRAM bytes -> intensity -> E_roof.
 
-FLOPs follow SPEC §6: CUDA-core work is add + mul + 2·fma per precision (SASS thread
+FLOPs follow methodology §6: CUDA-core work is add + mul + 2·fma per precision (SASS thread
 instructions); tensor-core work comes from the tensor-pipe op counters
 (``sm__ops_path_tensor_src_<dtype>[_dst_*][_sparsity_*].sum``, one aggregation level per dtype, see
 ``data/ncu_metrics.toml``), never from the CUDA-core counters nor from tensor instruction counts

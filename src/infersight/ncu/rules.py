@@ -1,4 +1,4 @@
-"""The kernel deep-dive rules (``data/ncu_rules.toml``, SPEC §6) -> findings with evidence.
+"""The kernel deep-dive rules (``data/ncu_rules.toml``, methodology §6) -> findings with evidence.
 
 Each rule reads one kernel's canonical metrics (or the run's, for communication-bound). Its
 conditions decide whether it fires; a missing condition metric means "not evaluated" and the
@@ -21,7 +21,7 @@ from infersight.ncu.results import RuleCheck
 from infersight.rules.engine import Condition, Metrics, render
 from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location, Severity
 
-DURATION_CV_LIMIT = 0.10  # SPEC §7: run-to-run variation above 10% lowers confidence
+DURATION_CV_LIMIT = 0.10  # methodology §7: run-to-run variation above 10% lowers confidence
 
 
 @dataclass(frozen=True)

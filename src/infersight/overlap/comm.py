@@ -1,4 +1,4 @@
-"""Communication/computation overlap per rank (SPEC §4 M5, §6 communication rule).
+"""Communication/computation overlap per rank (methodology §4 M5, §6 communication rule).
 
 Communication kernels are the NCCL category of ``data/kernel_categories.toml`` (NCCL, RCCL,
 vLLM custom all-reduce, symmetric-memory multimem kernels). Per device and window:
@@ -6,7 +6,7 @@ vLLM custom all-reduce, symmetric-memory multimem kernels). Per device and windo
 * comm time = Σ comm kernel durations clipped to the window (M5's numerator), comm busy = their
   union; overlapped = the part of comm busy during which a compute kernel (any non-comm kernel,
   necessarily on another stream) runs; exposed = comm busy − overlapped;
-* M5 = comm time / GPU active time (union of all kernels), the SPEC §4 caveat;
+* M5 = comm time / GPU active time (union of all kernels), the methodology §4 caveat;
 * per collective type (from the PyTorch args when present, else the kernel name), the message
   size S and nccl-tests' algbw = S / t and busbw = algbw × factor(n) (data/interconnects.toml),
   compared with the GPU's peer link. Kernel time includes waiting for late peers, so busbw is

@@ -1,4 +1,4 @@
-"""Copy/compute overlap (SPEC §3, §8): how much copy time kernels hide, per device and per range.
+"""Copy/compute overlap (methodology §3, §8): how much copy time kernels hide, per device and per range.
 
 "Compute" is every kernel of the device except communication (NCCL category): a copy running
 while a kernel runs costs no wall time, a copy alone on the GPU does. Copies are memcpy rows
@@ -68,7 +68,7 @@ def copy_overlaps(trace: Trace, window_nvtx: str | None = None) -> list[CopyOver
 def copy_windows(trace: Trace, window_nvtx: str | None = None) -> dict[int, Window]:
     """Per device: first GPU activity (kernel or copy) to the last, or the matching ranges clipped to it.
 
-    Unlike the kernel-span window of SPEC §3, copies before the first kernel (weight loads) and
+    Unlike the kernel-span window of methodology §3, copies before the first kernel (weight loads) and
     after the last (result read-back) count here: they are exactly what this analysis is about.
     """
     k, m = trace.kernels, trace.memcpy

@@ -130,7 +130,7 @@ class CommOverlap(BaseModel):
     exposed_ns: int
     overlap_ratio: float | None
     exposed_ratio: float | None = Field(description="exposed comm / wall")
-    m5_nccl_ratio: float | None = Field(description="SPEC §4 M5: NCCL kernel time / GPU active time")
+    m5_nccl_ratio: float | None = Field(description="methodology §4 M5: NCCL kernel time / GPU active time")
     collectives: list[CollectiveStat]
     na_reason: str | None = None
 

@@ -1,4 +1,4 @@
-"""Self-contained HTML report (SPEC §8): one file, inline CSS/JS/SVG, nothing fetched from a network.
+"""Self-contained HTML report (methodology §8): one file, inline CSS/JS/SVG, nothing fetched from a network.
 
 Plots are inline SVG drawn from the report's numbers (GPU busy/idle timeline per device,
 operator ranking, roofline with theory and measured points, per-layer bars); tables reuse the

@@ -1,4 +1,4 @@
-"""Theory sections (SPEC §2, §8 "roofline table per operator"): cells only, no computation.
+"""Theory sections (methodology §2, §8 "roofline table per operator"): cells only, no computation.
 
 The roofline command prints :func:`estimate_sections`; ``analyze --model`` adds
 :func:`measured_sections`. Both are :class:`~infersight.render.sections.Section` lists, so the

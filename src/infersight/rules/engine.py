@@ -42,7 +42,7 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<=": operator.le,
     "==": operator.eq,
 }
-SHORT_GAP_BOUND_NS = 100_000  # gaps below 100 µs: launch/dispatch latency (SPEC §4 gap buckets)
+SHORT_GAP_BOUND_NS = 100_000  # gaps below 100 µs: launch/dispatch latency (methodology §4 gap buckets)
 SHORT_HOST_GAP_BOUND_NS = 1_000_000  # gaps below 1 ms: host overhead rather than waits
 SMALL_SAMPLE_KERNELS = 1000
 SLOW_LAUNCH_NS = 100_000  # a launch call averaging > 100 µs is not launch overhead (launches: 2-5 µs)

@@ -1,1 +1,1 @@
-"""Theory engine (SPEC §2): model config -> per-operator FLOPs/bytes -> roofline time on a GPU."""
+"""Theory engine (methodology §2): model config -> per-operator FLOPs/bytes -> roofline time on a GPU."""

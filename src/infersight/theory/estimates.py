@@ -1,4 +1,4 @@
-"""Whole-model estimates (TTFT, TPOT, tokens/s) and the measured-vs-theory check (SPEC §2).
+"""Whole-model estimates (TTFT, TPOT, tokens/s) and the measured-vs-theory check (methodology §2).
 
 TTFT is the prefill pass (B prompts of S tokens, through lm_head and sampling of the first
 token); TPOT is one decode step at context L; decode throughput is B / TPOT tokens/s. With TP

@@ -1,4 +1,4 @@
-"""Measured kernel time against theory per (phase, operator category), and the focus set (SPEC §2, §3).
+"""Measured kernel time against theory per (phase, operator category), and the focus set (methodology §2, §3).
 
 Kernels are split into prefill / decode with :mod:`infersight.analyses.phases` and classified with
 the kernel category table; theory operators carry the same category vocabulary, so a category's

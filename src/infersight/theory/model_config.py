@@ -1,4 +1,4 @@
-"""The normalised model description every theory computation reads (SPEC §2).
+"""The normalised model description every theory computation reads (methodology §2).
 
 This is the contract between the config reader (``config_reader.py``: HuggingFace
 ``config.json`` -> :class:`ModelConfig`) and the operator/roofline code (``operators.py``):

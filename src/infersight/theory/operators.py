@@ -1,4 +1,4 @@
-"""The operators of one forward pass, with FLOPs and bytes per GPU (SPEC §2).
+"""The operators of one forward pass, with FLOPs and bytes per GPU (methodology §2).
 
 :func:`build_operators` lists, for the **prefill** pass (batch B, prompt S: T = B·S tokens) or
 one **decode** step (batch B, context L: T = B tokens, each attending to L cached tokens), every
@@ -18,7 +18,7 @@ Conventions (the contract with the tests' hand derivations):
   sequence are computed (masked tiles are skipped); ``F = pairs·N_h·(2·d_qk + 2·d_v + 5)``;
   bytes = Q + K + V read once + O written. Unfused attention computes the full S_q × S_k
   score matrix (then masks it) as three kernels (qk GEMM, softmax, sv GEMM); the score and
-  probability tensors are temporaries counted with the factor β (SPEC: β ≈ 1.2–1.5).
+  probability tensors are temporaries counted with the factor β (β ≈ 1.2–1.5).
 * Byte classes: ``weight_bytes`` (parameters, α_w), ``kv_bytes`` (KV-cache traffic, α_kv: the
   store of new K/V and, in decode, the read of the whole cache), ``activation_bytes`` (α_a;
   prefill attention reads K/V from the fresh projections, so those are activations).
@@ -64,14 +64,14 @@ AttentionForm = Literal["flash", "unfused"]
 ROPE_FLOPS_PER_ELEMENT = 3  # x·cos + rotate(x)·sin
 SOFTMAX_FLOPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
 NORM_FLOPS_PER_ELEMENT = 4  # square, sum, scale, weight
-SWIGLU_FLOPS_PER_ELEMENT = 3  # silu (as one op), multiply by up, (cast) -- SPEC: F = 3·B·S·I
+SWIGLU_FLOPS_PER_ELEMENT = 3  # silu (as one op), multiply by up, (cast) -- F = 3·B·S·I
 GELU_FLOPS_PER_ELEMENT = 8  # tanh approximation with tanh counted as one op
 ROUTER_FLOPS_PER_LOGIT = 5  # softmax/sigmoid + top-k selection, per router logit
 SAMPLING_LOGIT_BYTES = 4.0  # serving engines upcast logits to fp32 before sampling
 SAMPLING_PASSES = 3  # softmax reads the logits and writes probabilities; the draw reads them
 ROUTING_BYTES_PER_CHOICE = 8.0  # fp32 routing weight + int32 expert id per (token, expert)
 TOKEN_ID_BYTES = 4.0  # int32 token ids read by the embedding lookup
-DEFAULT_TEMPORARY_FACTOR = 1.25  # β of SPEC §2 (1.2-1.5) for materialised attention scores
+DEFAULT_TEMPORARY_FACTOR = 1.25  # β of methodology §2 (1.2-1.5) for materialised attention scores
 
 
 class Scenario(BaseModel):

@@ -1,4 +1,4 @@
-"""Roofline plot: every theory operator as a point under the GPU's roofs (SPEC §2, §8).
+"""Roofline plot: every theory operator as a point under the GPU's roofs (methodology §2, §8).
 
 x = arithmetic intensity I = F / bytes, y = attainable FLOP/s = F / T_roof. Operators lie on the
 roof by construction (that is what theory means); measured categories, when given, are drawn

@@ -1,4 +1,4 @@
-"""Roofline time of each operator on a GPU (SPEC §2) and the whole-model sums.
+"""Roofline time of each operator on a GPU (methodology §2) and the whole-model sums.
 
 ``T_theory = max(F / P_peak, Bytes / B_eff) · κ`` with ``B_eff = bandwidth · η_mem``. Matmul
 operators (categories GEMM, attention, MoE) use the tensor-core peak of the compute dtype; the
@@ -7,7 +7,7 @@ vector peak — they are memory-bound either way. All-reduce / all-gather operat
 bytes over the interconnect at ``link_bandwidth · η_link``; without a link bandwidth their time
 is not estimated (``None``, with the reason), never 0.
 
-Defaults: κ = 1.1 (the low end of SPEC's 1.1–2.0: T_theory is what a well-tuned engine should
+Defaults: κ = 1.1 (the low end of the usual 1.1–2.0: T_theory is what a well-tuned engine should
 approach; calibrate κ from measurements) and η_mem = 0.85 (the fraction of the datasheet HBM
 bandwidth a streaming kernel reaches on A100/H100-class parts); η_link = 0.8.
 """
