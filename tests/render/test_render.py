@@ -323,7 +323,7 @@ def test_json_report_round_trips_and_has_schema() -> None:
     report = build_report()
     text = render_json(report)
     data = json.loads(text)
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == "1.1"
     assert data["profile"]["devices"][0]["idle_ratio"] == 0.35
     assert load_report(text) == report
     schema = report_json_schema()

@@ -13,7 +13,9 @@ from tests.conftest import shared_file
 from infersight.analyses.profile import build_global_profile
 from infersight.model import Trace
 from infersight.model.trace import API_COLUMNS, KERNEL_COLUMNS, RANGE_COLUMNS, make_table
+from infersight.rules.attribution_metrics import attribution_metrics, phase_attribution_metrics
 from infersight.rules.engine import evaluate_rules, load_rules, parse_rules
+from infersight.rules.finding import Finding
 
 US = 1000
 
@@ -62,10 +64,14 @@ def test_thresholds_are_the_spec_values() -> None:
     storm = {(c.metric, c.op): c.threshold for c in rules["small_kernel_storm"].conditions}
     assert storm == {("avg_kernel_ns", "<"): 50_000.0, ("kernel_count", ">"): 500.0}  # 50 µs, methodology §3
     idle = rules["gpu_idle"].conditions
-    assert [(c.metric, c.op, c.threshold) for c in idle] == [("idle_ratio", ">", 0.30)]
+    assert [(c.metric, c.op, c.threshold) for c in idle] == [
+        ("idle_ratio", ">", 0.30),
+        ("host_share_of_waiting", ">=", 0.5),  # idle filled by copies/collectives is not host overhead
+    ]
     assert rules["gpu_idle"].conditions[0].threshold_for("decode") == 0.15
     assert [(c.metric, c.threshold) for c in rules["launch_overhead"].conditions] == [
-        ("launch_overhead_ratio", 0.10)
+        ("launch_overhead_ratio", 0.10),
+        ("host_share_of_waiting", 0.5),
     ]
 
 
@@ -104,10 +110,18 @@ def test_missing_api_never_triggers_and_lowers_confidence() -> None:
     assert launch_evidence.note.startswith("not applicable: the trace has no CUDA/HIP API calls")
 
 
+def _host_findings(findings: list[Finding]) -> list[Finding]:
+    """The findings of the host-overhead rules (a busy GPU also gets the informational gpu_bound)."""
+    return [f for f in findings if f.type != "gpu_bound"]
+
+
 def test_busy_gpu_with_few_kernels_fires_nothing() -> None:
-    assert evaluate_rules(build_global_profile([_storm_trace(400, gap_us=1, launch_us=None)])) == []
+    findings = evaluate_rules(build_global_profile([_storm_trace(400, gap_us=1, launch_us=None)]))
+    assert [f.type for f in findings] == ["gpu_bound"]  # the GPU-bound verdict, no host finding
     # 1200 kernels back to back: storm fires, but confidence says fusion rather than graphs
-    (storm,) = evaluate_rules(build_global_profile([_storm_trace(1200, kernel_us=40, gap_us=1, launch_us=1)]))
+    (storm,) = _host_findings(
+        evaluate_rules(build_global_profile([_storm_trace(1200, kernel_us=40, gap_us=1, launch_us=1)]))
+    )
     assert storm.type == "small_kernel_storm" and storm.confidence == "medium"
     assert "back to back" in storm.confidence_reason
 
@@ -124,7 +138,7 @@ def test_decode_phase_uses_its_own_idle_threshold() -> None:
             "device": [0],
         },
     )
-    findings = evaluate_rules(build_global_profile([t]))
+    findings = _host_findings(evaluate_rules(build_global_profile([t])))
     assert [f.id for f in findings] == ["gpu_idle/phase:decode"]
     evidence = findings[0].evidence[0]
     assert (evidence.threshold, evidence.comparison) == (0.15, ">")
@@ -362,14 +376,21 @@ def test_every_rule_text_renders_on_device_and_phase_metrics(with_api: bool) -> 
         avg_kernel_ns=5.0,
         steps=1,
     )
-    for metrics in (device_metrics(profile.devices[0]), phase_metrics(phase)):
+    device = {**device_metrics(profile.devices[0]), **attribution_metrics(profile.time_attribution)}
+    assert profile.primary_bottleneck is not None
+    phase_bucket = profile.primary_bottleneck.phases or []
+    phase_extra = phase_attribution_metrics(phase_bucket[0]) if phase_bucket else {}
+    phase_scope = {**phase_metrics(phase), **phase_extra}
+    for metrics, is_device in ((device, True), (phase_scope, False)):
         for rule in load_rules():
             texts = [rule.title, *rule.advice, *rule.verification]
             texts += [a for v in rule.variants for a in v.advice]
             for text in texts:
                 assert "{" not in render(text, metrics)
+            if not is_device:
+                continue  # a phase has no per-direction / per-collective breakdown: those print n/a
             for name in rule.evidence + tuple(e for v in rule.variants for e in v.evidence):
-                assert name in metrics
+                assert name in metrics, (rule.id, name)
 
 
 # ---------------------------------------------------------------- device kind (CPU captures)
@@ -488,7 +509,8 @@ def test_phase_holding_the_whole_device_does_not_repeat_its_findings() -> None:
             "device": [0],
         },
     )
-    assert [f.id for f in evaluate_rules(build_global_profile([t]))] == ["gpu_idle/phase:decode"]
+    findings = _host_findings(evaluate_rules(build_global_profile([t])))
+    assert [f.id for f in findings] == ["gpu_idle/phase:decode"]
 
 
 def test_launch_calls_far_slower_than_a_launch_are_called_start_up() -> None:

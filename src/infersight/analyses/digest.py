@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from infersight.analyses.attribution import trace_attribution
 from infersight.analyses.launches import graph_kernel_mask
 from infersight.analyses.phases import PHASE_ORDER, Labelled, PhaseTimeline, label_trace, launch_time
 from infersight.analyses.profile import trace_summary
 from infersight.analyses.ranges import range_rows
-from infersight.analyses.results import DeviceTimeline, GapBucket, TraceSummary
+from infersight.analyses.results import DeviceAttribution, DeviceTimeline, GapBucket, TraceSummary
 from infersight.analyses.timeline import (
     coverage_na_reason,
     device_timeline,
@@ -125,6 +126,7 @@ class RankDigest:
     phase_method: str
     phase_reason: str
     phases: dict[str, PhasePiece] = field(default_factory=dict)
+    attribution: list[DeviceAttribution] = field(default_factory=list)
 
 
 def digest_trace(trace: Trace, window_nvtx: str | None = None) -> RankDigest:
@@ -145,6 +147,7 @@ def digest_trace(trace: Trace, window_nvtx: str | None = None) -> RankDigest:
         phase_method=labelled.method,
         phase_reason=labelled.reason,
         phases=phase_pieces(labelled) if labelled.method != "none" else {},
+        attribution=trace_attribution(trace, window_nvtx, windows=windows, labelled=labelled),
     )
 
 

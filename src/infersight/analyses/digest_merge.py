@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from infersight.analyses.bottleneck import primary_bottleneck
 from infersight.analyses.categories import categorize
 from infersight.analyses.category_summary import TOP_KERNELS_PER_CATEGORY, category_stats
 from infersight.analyses.digest import CoveragePart, KernelCounts, PhasePiece, RangeCounts, RankDigest
@@ -44,6 +45,7 @@ def build_global_profile_from_digests(digests: list[RankDigest]) -> GlobalProfil
         raise InputError(", ".join(d.summary.source for d in digests), NO_KERNELS)
     devices = [device for d in digests for device in d.devices]
     kernels = _MergedKernels.of([d.kernels for d in digests])
+    attribution = [device for d in digests for device in d.attribution]
     return GlobalProfile(
         traces=[d.summary for d in digests],
         devices=devices,
@@ -52,6 +54,8 @@ def build_global_profile_from_digests(digests: list[RankDigest]) -> GlobalProfil
         categories=kernels.category_stats(),
         ranges=range_stats([d.ranges for d in digests if d.ranges is not None]),
         phases=phase_split(digests),
+        time_attribution=attribution,
+        primary_bottleneck=primary_bottleneck(attribution),
     )
 
 

@@ -124,3 +124,28 @@ def gaps(starts: npt.ArrayLike, ends: npt.ArrayLike) -> tuple[IntArray, IntArray
     """Idle stretches between consecutive busy blocks of the intervals' union."""
     us, ue = union(starts, ends)
     return ue[:-1], us[1:]
+
+
+def subtract(
+    a_starts: npt.ArrayLike, a_ends: npt.ArrayLike, b_starts: npt.ArrayLike, b_ends: npt.ArrayLike
+) -> tuple[IntArray, IntArray]:
+    """The parts of interval set ``a`` not covered by set ``b``, as sorted disjoint intervals.
+
+    Both sets are unioned first; a boundary sweep with weights 1 (a) and 2 (b) keeps the stretches
+    where the depth is exactly 1 (inside a, outside b).
+    """
+    as_, ae = union(a_starts, a_ends)
+    bs, be = union(b_starts, b_ends)
+    if as_.size == 0 or bs.size == 0:
+        return as_, ae
+    points = np.concatenate([as_, ae, bs, be])
+    delta = np.concatenate(
+        [np.ones(as_.size), -np.ones(ae.size), 2 * np.ones(bs.size), -2 * np.ones(be.size)]
+    ).astype(np.int64)
+    order = np.lexsort((delta, points))  # ends before starts at equal times
+    points, delta = points[order], delta[order]
+    depth = np.cumsum(delta)
+    opens = np.flatnonzero(depth[:-1] == 1)
+    s, e = points[opens], points[opens + 1]
+    keep = e > s
+    return s[keep], e[keep]

@@ -121,9 +121,15 @@ class Labelled:
     reason: str
 
 
-def phase_split(traces: list[Trace], windows: list[dict[int, Window]]) -> PhaseSplit:
-    """Split the kernels of all traces into prefill / decode (/ mixed) and profile each phase."""
-    labelled = [label_trace(t, w) for t, w in zip(traces, windows, strict=True)]
+def phase_split(
+    traces: list[Trace], windows: list[dict[int, Window]], labelled: list[Labelled] | None = None
+) -> PhaseSplit:
+    """Split the kernels of all traces into prefill / decode (/ mixed) and profile each phase.
+
+    ``labelled``: the traces' :func:`label_trace` results when the caller already has them.
+    """
+    if labelled is None:
+        labelled = [label_trace(t, w) for t, w in zip(traces, windows, strict=True)]
     methods = {lab.method for lab in labelled}
     method = next((m for m in ("annotation", "kernel-mix") if m in methods), "none")
     if len(labelled) == 1:

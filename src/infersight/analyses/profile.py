@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from infersight.analyses.attribution import trace_attribution
+from infersight.analyses.bottleneck import primary_bottleneck
 from infersight.analyses.category_summary import category_summary
 from infersight.analyses.kernel_summary import kernel_summary, windowed_kernels
-from infersight.analyses.phases import phase_split
+from infersight.analyses.phases import label_trace, phase_split
 from infersight.analyses.ranges import range_summary
 from infersight.analyses.results import GlobalProfile, TraceSummary
 from infersight.analyses.timeline import device_timeline, total_timeline
@@ -33,6 +35,12 @@ def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None)
         for device, window in per_device.items()
     ]
     kernels = windowed_kernels(traces, windows)
+    labelled = [label_trace(t, w) for t, w in zip(traces, windows, strict=True)]
+    attribution = [
+        device
+        for trace, per_device, labels in zip(traces, windows, labelled, strict=True)
+        for device in trace_attribution(trace, window_nvtx, windows=per_device, labelled=labels)
+    ]
     return GlobalProfile(
         traces=[trace_summary(t) for t in traces],
         devices=devices,
@@ -40,7 +48,9 @@ def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None)
         kernels=kernel_summary(kernels),
         categories=category_summary(kernels),
         ranges=range_summary(traces),
-        phases=phase_split(traces, windows),
+        phases=phase_split(traces, windows, labelled),
+        time_attribution=attribution,
+        primary_bottleneck=primary_bottleneck(attribution),
     )
 
 

@@ -8,12 +8,14 @@ The JSON report is ``AnalysisReport.model_dump_json()``; its schema is versioned
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import warnings
+
+from pydantic import BaseModel, Field, computed_field
 
 from infersight.rules.finding import Finding
 from infersight.theory.report import TheoryReport
 
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION = "1.1"
 
 
 class Window(BaseModel):
@@ -228,6 +230,150 @@ class TraceSummary(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+# "copy" is the bucket's name in the JSON contract; it shadows the deprecated BaseModel.copy()
+# method, which pydantic warns about once at class creation. Field access works as usual.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "copy"', category=UserWarning)
+
+    class BucketShares(BaseModel):
+        """The four exclusive wall-time buckets (docs/methodology.md §3.2), as fractions or in ns."""
+
+        gpu: float = Field(description="a non-communication kernel runs")
+        communication: float = Field(description="only collective kernels run (NCCL/RCCL, custom all-reduce)")
+        copy: float = Field(description="only memcpy/memset run")  # type: ignore[assignment]
+        host: float = Field(description="nothing runs on the GPU: the GPU waits for the host")
+
+
+class CategoryTime(BaseModel):
+    """Kernel time of one operator category inside the ``gpu`` bucket."""
+
+    category: str
+    kernel_time_ns: int = Field(description="sum of the category's window-clipped kernel durations")
+    share: float = Field(description="of all non-communication kernel time")
+
+
+class CopyDirectionTime(BaseModel):
+    """Copies of one direction (HtoD, DtoH, DtoD, PtoP, UVM HtoD, UVM DtoH, memset, ...)."""
+
+    direction: str
+    count: int
+    bytes: int
+    total_ns: int = Field(description="sum of window-clipped copy durations")
+    exposed_ns: int = Field(description="time these copies run while no kernel runs (their union)")
+    bandwidth_gb_per_s: float | None = Field(description="bytes / copy time; None without bytes")
+    pageable_count: int = 0
+    link: str | None = Field(default=None, description="the link the copies cross")
+    link_gb_per_s: float | None = Field(default=None, description="the link's peak (interconnects table)")
+    link_ratio: float | None = Field(default=None, description="achieved / link peak")
+    link_na_reason: str | None = None
+
+
+class CollectiveTime(BaseModel):
+    """Communication kernels of one (simplified) name."""
+
+    collective: str
+    count: int
+    total_ns: int
+    exposed_ns: int = Field(description="time these kernels run while no compute kernel runs")
+
+
+class RangeTime(BaseModel):
+    """Host-bucket time that falls inside ranges of one name (nested ranges each count it)."""
+
+    name: str
+    source: str
+    host_ns: int
+
+
+class HostBreakdown(BaseModel):
+    """What the host did while the GPU had nothing to run (the ``host`` bucket)."""
+
+    launch_ns: int | None = Field(description="inside a kernel-launch API call")
+    sync_ns: int | None = Field(description="inside a synchronising or blocking API call")
+    other_api_ns: int | None = Field(description="inside another CUDA/HIP API call")
+    no_api_ns: int | None = Field(description="in no API call: Python / framework / scheduler time")
+    na_reason: str | None = Field(default=None, description="why the API split is not applicable")
+    ranges: list[RangeTime] = Field(default_factory=list, description="ranges open then, top 5")
+
+
+class OutsideKernelWindow(BaseModel):
+    """GPU activity the kernel window (first to last kernel) leaves out: nothing is cut silently."""
+
+    kernel_window_ns: int = Field(description="first kernel start to last kernel end (0: no kernels)")
+    kernel_window_idle_ratio: float | None = Field(
+        description="idle inside the kernel window: the figure HTA and nsys-stats SQL give"
+    )
+    copies: int = Field(description="memcpy/memset rows ending before or starting after the kernel window")
+    copy_ns: int = Field(description="their union length outside the kernel window")
+    launch_calls: int = Field(description="launch API calls of this device outside the kernel window")
+
+
+class AttributionPart(BaseModel):
+    """The attribution of one stretch of time (a phase or a step of one device)."""
+
+    phase: str
+    step: int | None = None
+    window_ns: int
+    times_ns: BucketShares
+    shares: BucketShares
+    primary: str
+    margin: float = Field(description="primary share minus the second largest share")
+
+
+class DeviceAttribution(BaseModel):
+    """Where every nanosecond of one device's activity window went (docs/methodology.md §3.2)."""
+
+    trace: str
+    rank: int | None
+    device: int
+    gpu_name: str | None = None
+    window_start_ns: int
+    window_end_ns: int
+    window_ns: int = Field(description="activity window: first to last kernel, memcpy or memset")
+    window_source: str = Field(description="'activity' or 'nvtx:<regex>'")
+    times_ns: BucketShares
+    shares: BucketShares
+    primary: str = Field(description="gpu | communication | copy | host: the largest share")
+    second: str
+    margin: float
+    confidence: str = Field(description="high | medium | low, from the margin")
+    gpu_categories: list[CategoryTime] = Field(default_factory=list)
+    copy_directions: list[CopyDirectionTime] = Field(default_factory=list)
+    collectives: list[CollectiveTime] = Field(default_factory=list)
+    host: HostBreakdown
+    outside_kernel_window: OutsideKernelWindow
+    phases: list[AttributionPart] = Field(default_factory=list)
+    steps: list[AttributionPart] = Field(default_factory=list, description="per step (first 256 steps)")
+
+
+class PhaseBottleneck(BaseModel):
+    """The primary bottleneck of one phase, over all devices."""
+
+    phase: str
+    window_ns: int
+    shares: BucketShares
+    primary: str
+    margin: float
+    confidence: str
+
+
+class PrimaryBottleneck(BaseModel):
+    """The verdict: the largest bucket of the run's device time, and how sure it is."""
+
+    bucket: str = Field(description="gpu | communication | copy | host")
+    share: float
+    second: str
+    second_share: float
+    margin: float
+    confidence: str = Field(description="high | medium | low")
+    confidence_reason: str
+    headline: str = Field(description="one sentence: the bucket, its share, what fills it")
+    shares: BucketShares = Field(description="over all devices: summed bucket time / summed windows")
+    devices: int
+    devices_disagreeing: int = Field(description="devices whose own primary bucket differs")
+    phases: list[PhaseBottleneck] = Field(default_factory=list)
+
+
 class GlobalProfile(BaseModel):
     """Everything ``infersight analyze`` computes (methodology §3), before rules."""
 
@@ -238,6 +384,12 @@ class GlobalProfile(BaseModel):
     categories: list[CategoryStat]
     ranges: list[RangeStat]
     phases: PhaseSplit
+    time_attribution: list[DeviceAttribution] = Field(
+        default_factory=list, description="per device: the activity window split into the four buckets"
+    )
+    primary_bottleneck: PrimaryBottleneck | None = Field(
+        default=None, description="the largest bucket of the run; None without GPU activity"
+    )
 
 
 class AnalysisReport(BaseModel):
@@ -251,3 +403,11 @@ class AnalysisReport(BaseModel):
         default=None,
         description="roofline theory and measured vs theory (analyze --model/--config); None without a model",
     )
+
+    @computed_field(description="the run's verdict: the largest wall-time bucket (profile.primary_bottleneck)")
+    def primary_bottleneck(self) -> PrimaryBottleneck | None:
+        return self.profile.primary_bottleneck
+
+    @computed_field(description="per device: the four bucket shares (as profile.time_attribution)")
+    def time_attribution(self) -> list[DeviceAttribution]:
+        return self.profile.time_attribution

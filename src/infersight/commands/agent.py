@@ -1,4 +1,4 @@
-"""``infersight agent``: the closed loop (methodology §7); ``infersight narrate``: checked LLM prose for a report."""
+"""``infersight agent``: the closed loop (methodology §7); ``infersight narrate``: checked LLM prose."""
 
 from __future__ import annotations
 

@@ -94,8 +94,38 @@ DRIVER_EVENT_CLASS = 1
 BACKTRACE_EVENT_CLASSES = (67, 68, 69)  # CUDABACKTRACE, _START, _FINISH (duplicates of API calls)
 
 # copyKind (ENUM_CUDA_MEMCPY_OPER) -> model kind; the ENUM table, when present, overrides codes.
-COPY_KINDS = {1: "HtoD", 2: "DtoH", 8: "DtoD", 9: "HtoH", 10: "PtoP"}
-_COPY_KIND_BY_ENUM_SUFFIX = {"HTOD": "HtoD", "DTOH": "DtoH", "DTOD": "DtoD", "HTOH": "HtoH", "PTOP": "PtoP"}
+# Unified-memory migrations (11-13) keep their direction as their own kinds: a page-fault
+# migration is not a cudaMemcpy and wants different advice (prefetch / cudaMemAdvise).
+COPY_KINDS = {
+    1: "HtoD",
+    2: "DtoH",
+    3: "HtoA",
+    4: "AtoH",
+    5: "AtoA",
+    6: "AtoD",
+    7: "DtoA",
+    8: "DtoD",
+    9: "HtoH",
+    10: "PtoP",
+    11: "UVM HtoD",
+    12: "UVM DtoH",
+    13: "UVM DtoD",
+}
+_COPY_KIND_BY_ENUM_SUFFIX = {
+    "HTOD": "HtoD",
+    "DTOH": "DtoH",
+    "HTOA": "HtoA",
+    "ATOH": "AtoH",
+    "ATOA": "AtoA",
+    "ATOD": "AtoD",
+    "DTOA": "DtoA",
+    "DTOD": "DtoD",
+    "HTOH": "HtoH",
+    "PTOP": "PtoP",
+    "UVM_HTOD": "UVM HtoD",
+    "UVM_DTOH": "UVM DtoH",
+    "UVM_DTOD": "UVM DtoD",
+}
 # srcKind/dstKind (ENUM_CUDA_MEM_KIND) -> model memory kind; *_STATIC (__device__/__managed__
 # variables) are device/managed memory too.
 MEMORY_KINDS = {0: "pageable", 1: "pinned", 2: "device", 3: "array", 4: "managed", 5: "device", 6: "managed"}

@@ -88,7 +88,8 @@ def copy_link(direction: str, gpu: GpuInfo | None) -> tuple[LinkSpec | None, str
             None,
         )
     links = gpu_links(name)
-    if direction in ("HtoD", "DtoH"):
+    if direction in ("HtoD", "DtoH", "UVM HtoD", "UVM DtoH", "HtoA", "AtoH"):
+        # unified-memory migrations and array copies to/from the host cross the same host link
         return links.host, links.na_reason if links.host is None else None
     if direction == "PtoP":
         link = links.peer or links.host

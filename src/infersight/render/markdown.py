@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from infersight.analyses.results import AnalysisReport
+from infersight.render.attribution import attribution_section, breakdown_section, primary_line
 from infersight.render.sections import (
     CPU_CAPTURE_WARNING,
     Section,
@@ -37,9 +38,14 @@ def render_markdown(report: AnalysisReport, *, top: int = DEFAULT_TOP) -> str:
         f"infersight {report.tool_version} · report schema {report.schema_version}",
         "",
     ]
+    verdict = primary_line(report)
+    if verdict is not None:
+        parts += [f"**{_md(verdict)}**", ""]
     if has_cpu_capture(report):
         parts += [f"> **{CPU_CAPTURE_WARNING}**", ""]
     for section in (
+        attribution_section(report),
+        breakdown_section(report),
         traces_section(report),
         devices_section(report),
         transfers_section(report),

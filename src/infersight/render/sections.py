@@ -488,7 +488,7 @@ def _bucket_cells(buckets: list[GapBucket], labels: list[str]) -> list[str]:
 
 
 def gaps_section(report: AnalysisReport) -> Section:
-    """Idle gaps between kernel busy blocks by length bucket (methodology §4 drill-down), per device and phase."""
+    """Idle gaps between kernel busy blocks by length bucket (methodology §4), per device and phase."""
     sources: list[tuple[str, list[GapBucket]]] = [
         (_device_label(tl), tl.gap_buckets) for tl in report.profile.devices if tl.gap_buckets
     ]

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from infersight.analyses.results import AnalysisReport
+from infersight.render.attribution import attribution_section, breakdown_section, primary_line
 from infersight.render.sections import (
     CPU_CAPTURE_WARNING,
     Section,
@@ -50,9 +51,14 @@ def render_terminal(report: AnalysisReport, console: Console, *, top: int = DEFA
             f"{report.tool_version}  ·  report schema {report.schema_version}",
         )
     )
+    verdict = primary_line(report)
+    if verdict is not None:
+        console.print(Text(verdict, style="bold"))
     if has_cpu_capture(report):
         console.print(Panel(Text(CPU_CAPTURE_WARNING), title="CPU capture", border_style="bold magenta"))
     for section in (
+        attribution_section(report),
+        breakdown_section(report),
         traces_section(report),
         devices_section(report),
         transfers_section(report),

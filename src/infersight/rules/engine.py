@@ -28,8 +28,24 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from infersight.analyses.results import DeviceTimeline, EagerKernelStat, GapBucket, GlobalProfile, PhaseStat
+from infersight.analyses.attribution import BUCKETS
+from infersight.analyses.results import (
+    DeviceAttribution,
+    DeviceTimeline,
+    EagerKernelStat,
+    GapBucket,
+    GlobalProfile,
+    PhaseStat,
+)
 from infersight.render.sections import fmt_duration
+from infersight.rules.attribution_metrics import attribution_metrics, phase_attribution_metrics
+from infersight.rules.attribution_rules import (
+    confidence_bucket,
+    estimate_exposed_communication,
+    estimate_exposed_copy,
+    estimate_not_sized,
+    estimate_uvm_migration,
+)
 from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location, Severity
 
 MetricValue = float | int | str | None
@@ -113,6 +129,7 @@ class Rule:
     evidence: tuple[str, ...] = DEFAULT_CONTEXT
     variants: tuple[Variant, ...] = ()
     device_kinds: tuple[str, ...] = DEFAULT_DEVICE_KINDS
+    bucket: str | None = None  # the wall-time bucket the rule addresses (gpu/communication/copy/host)
 
     def variant_for(self, metrics: Metrics, phase: str | None) -> Variant | None:
         """The first variant whose conditions all hold in this scope."""
@@ -188,10 +205,17 @@ def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
                 evidence=tuple(raw.get("evidence", DEFAULT_CONTEXT)),
                 variants=tuple(_variant(raw["id"], v) for v in raw.get("variant", [])),
                 device_kinds=_device_kinds(raw["id"], raw.get("device_kinds", list(DEFAULT_DEVICE_KINDS))),
+                bucket=_bucket(raw["id"], raw.get("bucket")),
             )
         )
     _check_one_rule_per_kind(rules)
     return tuple(rules)
+
+
+def _bucket(rule_id: str, bucket: str | None) -> str | None:
+    if bucket is not None and bucket not in BUCKETS:
+        raise ValueError(f"rule {rule_id}: bucket must be one of {list(BUCKETS)}, got {bucket!r}")
+    return bucket
 
 
 def _device_kinds(rule_id: str, kinds: list[str]) -> tuple[str, ...]:
@@ -351,6 +375,11 @@ def phase_metrics(p: PhaseStat) -> Metrics:
     return metrics
 
 
+def _with_attribution(metrics: Metrics, device: DeviceAttribution | None) -> Metrics:
+    """The device metrics plus its wall-time attribution metrics (none without one)."""
+    return {**metrics, **attribution_metrics([device])} if device is not None else metrics
+
+
 def _with_kind(metrics: Metrics, kind: str) -> Metrics:
     """The metrics plus ``device_kind`` (texts may name it; rules select on it)."""
     return {**metrics, "device_kind": kind}
@@ -371,6 +400,13 @@ def scopes_of(profile: GlobalProfile) -> list[Scope]:
     whose operators stand in for kernels), so rules only speak of GPUs where there was one.
     """
     kind_of_trace = {t.source: t.device_kind for t in profile.traces}
+    attribution: dict[tuple[str, int | None, int | None], DeviceAttribution] = {
+        (a.trace, a.rank, a.device): a for a in profile.time_attribution
+    }
+
+    def key_of(d: DeviceTimeline) -> tuple[str, int | None, int | None]:
+        return (d.trace, d.rank, d.device)
+
     scopes = []
     for d in profile.devices:
         rank = f"rank{d.rank}/" if d.rank is not None else ""
@@ -382,7 +418,7 @@ def scopes_of(profile: GlobalProfile) -> list[Scope]:
                 kind="device",
                 key=f"{rank}dev{d.device}",
                 location=Location(scope="device", rank=d.rank, device=d.device, time_range_ns=span),
-                metrics=_with_kind(device_metrics(d), kind),
+                metrics=_with_kind(_with_attribution(device_metrics(d), attribution.get(key_of(d))), kind),
                 device_kind=kind,
             )
         )
@@ -393,11 +429,18 @@ def scopes_of(profile: GlobalProfile) -> list[Scope]:
                 "device",
                 "total",
                 Location(scope="run"),
-                _with_kind(device_metrics(profile.total), run_kind),
+                _with_kind(
+                    {**device_metrics(profile.total), **attribution_metrics(profile.time_attribution)},
+                    run_kind,
+                ),
                 device_kind=run_kind,
             )
         )
     only = profile.devices[0] if len(profile.devices) == 1 else None
+    verdict = profile.primary_bottleneck
+    phase_bucket_metrics = {
+        p.phase: phase_attribution_metrics(p) for p in (verdict.phases if verdict else [])
+    }
     for p in profile.phases.phases:
         whole_device = only is not None and (p.kernel_count, p.wall_ns) == (only.kernel_count, only.wall_ns)
         scopes.append(
@@ -405,7 +448,7 @@ def scopes_of(profile: GlobalProfile) -> list[Scope]:
                 "phase",
                 f"phase:{p.phase}",
                 Location(scope="phase", phase=p.phase),
-                _with_kind(phase_metrics(p), run_kind),
+                _with_kind({**phase_metrics(p), **phase_bucket_metrics.get(p.phase, {})}, run_kind),
                 p.phase,
                 device_kind=run_kind,
                 same_as=scopes[0].key if whole_device else None,
@@ -569,6 +612,10 @@ ESTIMATORS: dict[str, Callable[[Metrics], ExpectedGain | None]] = {
     "exposed_launch_time": estimate_exposed_launch_time,
     "eager_exposed_launch_time": estimate_eager_exposed_launch_time,
     "cpu_op_gaps": estimate_cpu_op_gaps,
+    "exposed_copy": estimate_exposed_copy,
+    "uvm_migration": estimate_uvm_migration,
+    "exposed_communication": estimate_exposed_communication,
+    "not_sized": estimate_not_sized,
 }
 
 
@@ -667,6 +714,7 @@ CONFIDENCES: dict[str, Callable[[Metrics], tuple[Confidence, str]]] = {
     "launch_bound": confidence_launch_bound,
     "idle": confidence_idle,
     "launch_overhead": confidence_launch_overhead,
+    "bucket": confidence_bucket,
 }
 
 
@@ -695,9 +743,17 @@ def _template_value(name: str, value: MetricValue) -> object:
     return value
 
 
+class _Values(dict[str, object]):
+    """Template values; a metric the scope does not have (e.g. a phase has no per-collective
+    breakdown) prints as 'n/a' instead of failing."""
+
+    def __missing__(self, key: str) -> object:
+        return _NA()
+
+
 def render(template: str, metrics: Metrics) -> str:
-    """A rule text with metric values substituted (None -> 'n/a', *_ns -> human duration)."""
-    return template.format_map({k: _template_value(k, v) for k, v in metrics.items()})
+    """A rule text with metric values substituted (None or absent -> 'n/a', *_ns -> human duration)."""
+    return template.format_map(_Values({k: _template_value(k, v) for k, v in metrics.items()}))
 
 
 def _context_evidence(names: tuple[str, ...], m: Metrics, cited: set[str]) -> list[Evidence]:
@@ -774,6 +830,7 @@ def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
         confidence=confidence,
         confidence_reason=why,
         verification=[render(v, m) for v in rule.verification],
+        bucket=rule.bucket,
     )
 
 
@@ -803,8 +860,15 @@ def evaluate_rules(profile: GlobalProfile, rules: tuple[Rule, ...] | None = None
         if f.id == f"{f.type}/{scope.same_as}"
     }
     findings = [f for f in findings if f.id not in repeats]
-    return sorted(
-        findings,
-        key=lambda f: (f.expected_gain.high, f.expected_gain.low) if f.expected_gain else (-1.0, -1.0),
-        reverse=True,
-    )
+    return order_findings(findings, profile.primary_bottleneck.bucket if profile.primary_bottleneck else None)
+
+
+def order_findings(findings: list[Finding], primary_bucket: str | None) -> list[Finding]:
+    """Findings that address the run's primary bottleneck first, then by expected gain (upper
+    bound, then lower) descending: the first finding is about what limits the run."""
+
+    def key(f: Finding) -> tuple[int, float, float]:
+        gain = (f.expected_gain.high, f.expected_gain.low) if f.expected_gain else (-1.0, -1.0)
+        return (1 if primary_bucket is not None and f.bucket == primary_bucket else 0, *gain)
+
+    return sorted(findings, key=key, reverse=True)

@@ -65,3 +65,7 @@ class Finding(BaseModel):
     confidence: Confidence = "medium"
     confidence_reason: str = ""
     verification: list[str] = Field(default_factory=list, description="commands/steps that verify the fix")
+    bucket: str | None = Field(
+        default=None,
+        description="the wall-time bucket (gpu, communication, copy, host) this finding addresses, if any",
+    )

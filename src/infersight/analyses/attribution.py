@@ -1,0 +1,560 @@
+"""Wall-time attribution (docs/methodology.md §3.2): every instant of a device's activity window is
+exactly one of ``gpu``, ``communication``, ``copy`` or ``host``, and the largest is the verdict.
+
+Why: the kernel-window idle ratio says *that* the GPU waits, not *on what*. A run whose idle gaps
+are filled by host-to-device copies, or whose kernels are mostly collectives, is not host-bound;
+naming the bucket that fills the time is what keeps the headline right.
+
+Buckets are computed by priority on interval unions, so each instant counts once:
+
+* ``gpu``           = |U(compute kernels)|
+* ``communication`` = |U(compute ∪ collectives)| − gpu
+* ``copy``          = |U(compute ∪ collectives ∪ memcpy ∪ memset)| − gpu − communication
+* ``host``          = window − everything above
+
+The activity window runs from the device's first to its last GPU activity of any kind (kernel,
+memcpy, memset); with ``--window-nvtx`` it is the analysis window of the matching ranges instead.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from infersight.analyses import intervals
+from infersight.analyses.categories import categorize
+from infersight.analyses.kernel_names import simplify_names
+from infersight.analyses.launches import launch_calls
+from infersight.analyses.phases import NO_PHASE, Labelled, label_trace
+from infersight.analyses.results import (
+    AttributionPart,
+    BucketShares,
+    CategoryTime,
+    CollectiveTime,
+    CopyDirectionTime,
+    DeviceAttribution,
+    HostBreakdown,
+    OutsideKernelWindow,
+    RangeTime,
+    Window,
+)
+from infersight.analyses.window import analysis_windows, window_arrays
+from infersight.model import Trace
+from infersight.overlap.links import copy_link
+
+BUCKETS: tuple[str, ...] = ("gpu", "communication", "copy", "host")
+COMM_CATEGORY = "NCCL"
+PAGEABLE = "pageable"
+MEMSET = "memset"
+HOST_RANGE_SOURCES = ("nvtx", "user_annotation", "cpu_op")
+Spans = tuple[np.ndarray, np.ndarray]
+
+
+@cache
+def settings() -> dict[str, Any]:
+    """The attribution settings (confidence margins, sync API names) from ``data/attribution.toml``."""
+    text = resources.files("infersight").joinpath("data/attribution.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def confidence_of(margin: float) -> Literal["high", "medium", "low"]:
+    """high / medium / low from the primary bucket's margin over the second."""
+    cfg = settings()["confidence"]
+    if margin >= float(cfg["high_margin"]):
+        return "high"
+    return "medium" if margin >= float(cfg["medium_margin"]) else "low"
+
+
+def rank_buckets(times: dict[str, int]) -> tuple[str, str, float]:
+    """(primary, second, margin) of bucket times; ties go to the earlier bucket in BUCKETS."""
+    total = sum(times.values())
+    ordered = sorted(BUCKETS, key=lambda b: (-times[b], BUCKETS.index(b)))
+    margin = (times[ordered[0]] - times[ordered[1]]) / total if total > 0 else 0.0
+    return ordered[0], ordered[1], margin
+
+
+def shares_of(times: dict[str, int], window_ns: int) -> BucketShares:
+    """Bucket times as fractions of the window (all zero for an empty window)."""
+    return BucketShares(**{b: (times[b] / window_ns if window_ns > 0 else 0.0) for b in BUCKETS})
+
+
+# ---------------------------------------------------------------- the device's activity
+
+
+@dataclass(frozen=True)
+class DeviceActivity:
+    """One device's GPU work as interval arrays plus the frames the breakdowns need."""
+
+    kernels: pd.DataFrame  # start, end, name, category, simple, comm
+    copies: pd.DataFrame  # start, end, bytes, direction, pageable
+
+    @property
+    def compute(self) -> Spans:
+        k = self.kernels[~self.kernels["comm"].to_numpy()]
+        return k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
+
+    @property
+    def comm(self) -> Spans:
+        k = self.kernels[self.kernels["comm"].to_numpy()]
+        return k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
+
+    @property
+    def copy(self) -> Spans:
+        return self.copies["start"].to_numpy(np.int64), self.copies["end"].to_numpy(np.int64)
+
+    def span(self) -> tuple[int, int] | None:
+        starts = [f["start"].to_numpy(np.int64) for f in (self.kernels, self.copies) if len(f)]
+        ends = [f["end"].to_numpy(np.int64) for f in (self.kernels, self.copies) if len(f)]
+        if not starts:
+            return None
+        return int(min(s.min() for s in starts)), int(max(e.max() for e in ends))
+
+
+def device_activity(trace: Trace, device: int, kernel_labels: pd.DataFrame) -> DeviceActivity:
+    """The device's kernels (labelled with category / simplified name) and copies."""
+    on = trace.kernels["device"].to_numpy() == device
+    k = trace.kernels[on]
+    labels = kernel_labels[on]
+    kernels = pd.DataFrame(
+        {
+            "start": k["start"].to_numpy(np.int64),
+            "end": k["end"].to_numpy(np.int64),
+            "category": labels["category"].to_numpy(),
+            "simple": labels["simple"].to_numpy(),
+            "comm": labels["comm"].to_numpy(bool),
+        }
+    )
+    return DeviceActivity(kernels, _device_copies(trace, device))
+
+
+def kernel_labels(trace: Trace) -> pd.DataFrame:
+    """Per kernel of the trace: category, simplified name, and whether it is a collective."""
+    names = pd.Categorical(trace.kernels["name"])
+    distinct = pd.Categorical(names.categories.astype(str))
+    category = np.asarray(categorize(distinct), dtype=object)
+    simple = np.asarray(simplify_names(distinct), dtype=object)
+    codes = np.asarray(names.codes)
+    valid = codes >= 0
+    safe = np.where(valid, codes, 0)
+    cat = np.where(valid, category[safe] if len(category) else "other", "other")
+    return pd.DataFrame(
+        {
+            "category": cat,
+            "simple": np.where(valid, simple[safe] if len(simple) else "", ""),
+            "comm": cat == COMM_CATEGORY,
+        }
+    )
+
+
+def _device_copies(trace: Trace, device: int) -> pd.DataFrame:
+    """memcpy and memset rows of the device, with a direction (``memset`` for memsets)."""
+    m = trace.memcpy[trace.memcpy["device"].to_numpy() == device]
+    s = trace.memset[trace.memset["device"].to_numpy() == device]
+    pageable = (m["src_kind"].astype(str) == PAGEABLE) | (m["dst_kind"].astype(str) == PAGEABLE)
+    return pd.DataFrame(
+        {
+            "start": np.concatenate([m["start"].to_numpy(np.int64), s["start"].to_numpy(np.int64)]),
+            "end": np.concatenate([m["end"].to_numpy(np.int64), s["end"].to_numpy(np.int64)]),
+            "bytes": np.concatenate([m["bytes"].to_numpy(np.int64), s["bytes"].to_numpy(np.int64)]),
+            "direction": np.concatenate(
+                [m["kind"].astype(str).to_numpy(object), np.full(len(s), MEMSET, dtype=object)]
+            ),
+            "pageable": np.concatenate([pageable.to_numpy(bool), np.zeros(len(s), dtype=bool)]),
+        }
+    )
+
+
+# ---------------------------------------------------------------- buckets
+
+
+def bucket_times(activity: DeviceActivity, window: Spans) -> dict[str, int]:
+    """ns of each bucket inside the window (a disjoint sorted interval set)."""
+    compute, comm, copy = activity.compute, activity.comm, activity.copy
+    window_ns = int((window[1] - window[0]).sum())
+    gpu = _length_in(compute, window)
+    with_comm = _length_in(_concat(compute, comm), window)
+    everything = _length_in(_concat(compute, comm, copy), window)
+    return {
+        "gpu": gpu,
+        "communication": with_comm - gpu,
+        "copy": everything - with_comm,
+        "host": window_ns - everything,
+    }
+
+
+def _length_in(spans: Spans, window: Spans) -> int:
+    s, e = intervals.clip(spans[0], spans[1], window)
+    return int((e - s).sum())
+
+
+def _concat(*parts: Spans) -> Spans:
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def attribution_part(
+    activity: DeviceActivity, window: Spans, phase: str, step: int | None
+) -> AttributionPart:
+    """The buckets of one stretch (a phase's or a step's spans)."""
+    times = bucket_times(activity, window)
+    window_ns = int((window[1] - window[0]).sum())
+    primary, _, margin = rank_buckets(times)
+    return AttributionPart(
+        phase=phase,
+        step=step,
+        window_ns=window_ns,
+        times_ns=BucketShares(**{b: float(times[b]) for b in BUCKETS}),
+        shares=shares_of(times, window_ns),
+        primary=primary,
+        margin=margin,
+    )
+
+
+# ---------------------------------------------------------------- breakdowns
+
+
+def category_times(activity: DeviceActivity, window: Spans) -> list[CategoryTime]:
+    """Non-communication kernel time per category inside the window, largest first."""
+    k = activity.kernels[~activity.kernels["comm"].to_numpy()]
+    if k.empty:
+        return []
+    clipped = intervals.overlap_lengths(k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64), window)
+    totals = pd.Series(clipped).groupby(k["category"].to_numpy()).sum().sort_values(ascending=False)
+    grand = float(totals.sum())
+    return [
+        CategoryTime(category=str(c), kernel_time_ns=int(t), share=(t / grand if grand > 0 else 0.0))
+        for c, t in totals.items()
+        if t > 0
+    ]
+
+
+def collective_times(activity: DeviceActivity, window: Spans) -> list[CollectiveTime]:
+    """Per collective kernel name: count, time and the time no compute kernel hides."""
+    k = activity.kernels[activity.kernels["comm"].to_numpy()]
+    if k.empty:
+        return []
+    compute = activity.compute
+    rows = []
+    for name, group in k.groupby("simple", sort=False):
+        s, e = group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64)
+        clipped = intervals.overlap_lengths(s, e, window)
+        if not clipped.sum():
+            continue
+        alone = intervals.subtract(*intervals.clip(s, e, window), compute[0], compute[1])
+        rows.append(
+            CollectiveTime(
+                collective=str(name),
+                count=int((clipped > 0).sum()),
+                total_ns=int(clipped.sum()),
+                exposed_ns=int((alone[1] - alone[0]).sum()),
+            )
+        )
+    return sorted(rows, key=lambda r: -r.exposed_ns)
+
+
+def copy_directions(
+    activity: DeviceActivity, window: Spans, trace: Trace, device: int
+) -> list[CopyDirectionTime]:
+    """Per copy direction: count, bytes, time, exposed time, bandwidth against the link."""
+    c = activity.copies
+    if c.empty:
+        return []
+    kernels = _concat(activity.compute, activity.comm)
+    rows = []
+    for direction, group in c.groupby("direction", sort=False):
+        s, e = group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64)
+        clipped = intervals.overlap_lengths(s, e, window)
+        inside = intervals.overlaps_any(s, e, window)
+        if not inside.any():
+            continue
+        alone = intervals.subtract(*intervals.clip(s, e, window), kernels[0], kernels[1])
+        nbytes = int(group["bytes"].to_numpy(np.int64)[inside].sum())
+        duration = int((e - s)[inside].sum())
+        achieved = nbytes / duration if duration > 0 and nbytes > 0 else None  # bytes/ns = GB/s
+        rows.append(
+            _direction_row(str(direction), group, inside, clipped, alone, nbytes, achieved, trace, device)
+        )
+    return sorted(rows, key=lambda r: -r.exposed_ns)
+
+
+def _direction_row(
+    direction: str,
+    group: pd.DataFrame,
+    inside: np.ndarray,
+    clipped: np.ndarray,
+    alone: Spans,
+    nbytes: int,
+    achieved: float | None,
+    trace: Trace,
+    device: int,
+) -> CopyDirectionTime:
+    link, reason = (
+        (None, "memsets cross no link")
+        if direction == MEMSET
+        else copy_link(direction, trace.gpus.get(device))
+    )
+    return CopyDirectionTime(
+        direction=direction,
+        count=int(inside.sum()),
+        bytes=nbytes,
+        total_ns=int(clipped.sum()),
+        exposed_ns=int((alone[1] - alone[0]).sum()),
+        bandwidth_gb_per_s=achieved,
+        pageable_count=int(group["pageable"].to_numpy(bool)[inside].sum()),
+        link=link.name if link is not None else None,
+        link_gb_per_s=link.gb_per_s if link is not None else None,
+        link_ratio=achieved / link.gb_per_s if achieved is not None and link is not None else None,
+        link_na_reason=None if link is not None else reason,
+    )
+
+
+def host_breakdown(trace: Trace, device: int, idle: Spans) -> HostBreakdown:
+    """Split the host bucket by the API call the host was in, and the ranges open then."""
+    cfg = settings()["host"]
+    api = _device_api(trace, device)
+    ranges = _host_ranges(trace, idle, cfg)
+    if api.empty:
+        return HostBreakdown(
+            launch_ns=None,
+            sync_ns=None,
+            other_api_ns=None,
+            no_api_ns=None,
+            na_reason="no CUDA/HIP API calls recorded for this device's processes",
+            ranges=ranges,
+        )
+    names = api["name"].astype(str)
+    is_sync = names.isin(cfg["sync_api"]).to_numpy()
+    is_launch = api.index.isin(launch_calls(trace).index) & ~is_sync
+    sync = _covered(api[is_sync], idle)
+    launch = intervals.subtract(*_covered(api[is_launch], idle), *sync)
+    total_api = _covered(api, idle)
+    idle_ns = int((idle[1] - idle[0]).sum())
+    api_ns = _len(total_api)
+    return HostBreakdown(
+        launch_ns=_len(launch),
+        sync_ns=_len(sync),
+        other_api_ns=api_ns - _len(launch) - _len(sync),
+        no_api_ns=idle_ns - api_ns,
+        ranges=ranges,
+    )
+
+
+def _len(spans: Spans) -> int:
+    return int((spans[1] - spans[0]).sum())
+
+
+def _covered(rows: pd.DataFrame, idle: Spans) -> Spans:
+    """The parts of the idle intervals that the rows' intervals cover."""
+    return intervals.intersect(
+        rows["start"].to_numpy(np.int64), rows["end"].to_numpy(np.int64), idle[0], idle[1]
+    )
+
+
+def _device_api(trace: Trace, device: int) -> pd.DataFrame:
+    """API calls of the processes that launched this device's kernels (all, with one process)."""
+    api = trace.api
+    processes = np.unique(trace.kernels["process"].to_numpy())
+    if len(np.unique(api["process"].to_numpy())) < 2 or len(processes) < 2:
+        return api
+    own = np.unique(trace.kernels["process"].to_numpy()[trace.kernels["device"].to_numpy() == device])
+    return api[np.isin(api["process"].to_numpy(), own)]
+
+
+def _host_ranges(trace: Trace, idle: Spans, cfg: dict[str, Any]) -> list[RangeTime]:
+    """Host-bucket time inside ranges of each name (top N); nested ranges each count it."""
+    r = trace.ranges
+    r = r[r["source"].isin(HOST_RANGE_SOURCES).to_numpy() & (r["device"].to_numpy() < 0)]
+    if r.empty or idle[0].size == 0:
+        return []
+    inside = intervals.overlap_lengths(r["start"].to_numpy(np.int64), r["end"].to_numpy(np.int64), idle)
+    keep = inside > 0
+    if not keep.any():
+        return []
+    kept = r[keep]  # only the ranges that meet host time: names are converted for those alone
+    totals: dict[tuple[str, str], int] = {}
+    for name, source, ns in zip(
+        kept["name"].astype(str).to_numpy(), kept["source"].astype(str).to_numpy(), inside[keep], strict=True
+    ):
+        totals[(name, source)] = totals.get((name, source), 0) + int(ns)
+    skip = re.compile(str(cfg["skip_range_pattern"]))
+    rows = [
+        RangeTime(name=name, source=source, host_ns=ns)
+        for (name, source), ns in sorted(totals.items(), key=lambda item: -item[1])
+        if not skip.search(name)
+    ]
+    return rows[: int(cfg["top_ranges"])]
+
+
+def outside_kernel_window(trace: Trace, device: int, activity: DeviceActivity) -> OutsideKernelWindow:
+    """Copies and launches the kernel window leaves out, and the kernel-window idle ratio."""
+    k = activity.kernels
+    if k.empty:
+        c = activity.copies
+        s, e = intervals.union(c["start"].to_numpy(np.int64), c["end"].to_numpy(np.int64))
+        return OutsideKernelWindow(
+            kernel_window_ns=0,
+            kernel_window_idle_ratio=None,
+            copies=len(c),
+            copy_ns=_len((s, e)),
+            launch_calls=0,
+        )
+    k0, k1 = int(k["start"].min()), int(k["end"].max())
+    busy = intervals.total_length(k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64))
+    c = activity.copies
+    cs, ce = c["start"].to_numpy(np.int64), c["end"].to_numpy(np.int64)
+    outside = (ce <= k0) | (cs >= k1)
+    before = intervals.clip(cs, ce, (np.array([np.iinfo(np.int64).min]), np.array([k0])))
+    after = intervals.clip(cs, ce, (np.array([k1]), np.array([np.iinfo(np.int64).max])))
+    calls = launch_calls(trace)
+    calls = calls[calls["process"].isin(np.unique(trace.kernels["process"].to_numpy())).to_numpy()]
+    cstart = calls["start"].to_numpy(np.int64)
+    return OutsideKernelWindow(
+        kernel_window_ns=k1 - k0,
+        kernel_window_idle_ratio=1.0 - busy / (k1 - k0) if k1 > k0 else None,
+        copies=int(outside.sum()),
+        copy_ns=_len(before) + _len(after),
+        launch_calls=int(((cstart < k0) | (cstart >= k1)).sum()) if len(trace.gpus) <= 1 else 0,
+    )
+
+
+# ---------------------------------------------------------------- per device
+
+
+def trace_attribution(
+    trace: Trace,
+    window_nvtx: str | None = None,
+    *,
+    windows: dict[int, Window] | None = None,
+    labelled: Labelled | None = None,
+) -> list[DeviceAttribution]:
+    """The attribution of every device of the trace that ran any GPU activity.
+
+    ``windows`` / ``labelled``: the trace's analysis windows and phase labels when the caller
+    already computed them (labelling a million kernels twice costs a second).
+    """
+    if trace.device_kind == "cpu":
+        return []
+    devices = sorted(
+        {
+            int(d)
+            for t in (trace.kernels, trace.memcpy, trace.memset)
+            for d in np.unique(t["device"].to_numpy())
+        }
+    )
+    if not devices:
+        return []
+    if windows is None:
+        windows = analysis_windows(trace, window_nvtx) if not trace.kernels.empty else {}
+    if labelled is None and windows:
+        labelled = label_trace(trace, windows)
+    labelled_kernels = labelled.kernels if labelled is not None else pd.DataFrame()
+    labels = kernel_labels(trace)
+    out = []
+    for device in devices:
+        activity = device_activity(trace, device, labels)
+        window = _attribution_window(activity, windows.get(device), window_nvtx)
+        if window is None:
+            continue
+        out.append(_device_attribution(trace, device, activity, window, labelled_kernels))
+    return out
+
+
+def _attribution_window(
+    activity: DeviceActivity, analysis_window: Window | None, window_nvtx: str | None
+) -> tuple[Spans, str] | None:
+    if window_nvtx is not None:
+        if analysis_window is None or not analysis_window.intervals_ns:
+            return None
+        return window_arrays(analysis_window), analysis_window.source
+    span = activity.span()
+    if span is None or span[1] <= span[0]:
+        return None
+    return (np.array([span[0]], dtype=np.int64), np.array([span[1]], dtype=np.int64)), "activity"
+
+
+def _device_attribution(
+    trace: Trace, device: int, activity: DeviceActivity, window: tuple[Spans, str], labelled: pd.DataFrame
+) -> DeviceAttribution:
+    spans, source = window
+    times = bucket_times(activity, spans)
+    window_ns = _len(spans)
+    primary, second, margin = rank_buckets(times)
+    everything = _concat(activity.compute, activity.comm, activity.copy)
+    idle = intervals.subtract(spans[0], spans[1], *everything)
+    phases, steps = _phase_parts(activity, labelled, device)
+    gpu = trace.gpus.get(device)
+    return DeviceAttribution(
+        trace=trace.source,
+        rank=trace.rank,
+        device=device,
+        gpu_name=gpu.name if gpu is not None else None,
+        window_start_ns=int(spans[0].min()),
+        window_end_ns=int(spans[1].max()),
+        window_ns=window_ns,
+        window_source=source,
+        times_ns=BucketShares(**{b: float(times[b]) for b in BUCKETS}),
+        shares=shares_of(times, window_ns),
+        primary=primary,
+        second=second,
+        margin=margin,
+        confidence=confidence_of(margin),
+        gpu_categories=category_times(activity, spans),
+        copy_directions=copy_directions(activity, spans, trace, device),
+        collectives=collective_times(activity, spans),
+        host=host_breakdown(trace, device, idle),
+        outside_kernel_window=outside_kernel_window(trace, device, activity),
+        phases=phases,
+        steps=steps,
+    )
+
+
+def _phase_parts(
+    activity: DeviceActivity, labelled: pd.DataFrame, device: int
+) -> tuple[list[AttributionPart], list[AttributionPart]]:
+    """Per phase (union of its step spans) and per step (the step's span) of this device."""
+    if labelled.empty or "phase" not in labelled:
+        return [], []
+    k = labelled[
+        (labelled["device"].to_numpy() == device) & (labelled["phase"].astype(str).to_numpy() != NO_PHASE)
+    ]
+    if k.empty:
+        return [], []
+    spans = (
+        pd.DataFrame(
+            {
+                "phase": k["phase"].astype(str).to_numpy(),
+                "step": k["step"].to_numpy(np.int64),
+                "s": k["start"].to_numpy(np.int64),
+                "e": k["end"].to_numpy(np.int64),
+            }
+        )
+        .groupby(["phase", "step"], sort=False)
+        .agg(s=("s", "min"), e=("e", "max"))
+        .reset_index()
+        .sort_values("s")
+    )
+    phases = [
+        attribution_part(activity, intervals.union(g["s"].to_numpy(), g["e"].to_numpy()), str(phase), None)
+        for phase, g in spans.groupby("phase", sort=False)
+    ]
+    limit = int(settings()["steps"]["max_steps_per_device"])
+    steps_frame = spans[spans["step"].to_numpy() >= 0].head(limit)
+    steps = [
+        attribution_part(
+            activity,
+            (np.array([start], dtype=np.int64), np.array([end], dtype=np.int64)),
+            str(phase),
+            int(step),
+        )
+        for phase, step, start, end in zip(
+            *(steps_frame[c].to_numpy() for c in ("phase", "step", "s", "e")),
+            strict=True,
+        )
+    ]
+    return phases, steps
