@@ -404,10 +404,10 @@ class AnalysisReport(BaseModel):
         description="roofline theory and measured vs theory (analyze --model/--config); None without a model",
     )
 
-    @computed_field(description="the run's verdict: the largest wall-time bucket (profile.primary_bottleneck)")
+    @computed_field(description="the run's verdict: the largest wall-time bucket (as in profile)")
     def primary_bottleneck(self) -> PrimaryBottleneck | None:
         return self.profile.primary_bottleneck
 
-    @computed_field(description="per device: the four bucket shares (as profile.time_attribution)")
+    @computed_field(description="per device: the four bucket shares (as in profile)")
     def time_attribution(self) -> list[DeviceAttribution]:
         return self.profile.time_attribution
