@@ -217,7 +217,7 @@ def _likely_cause(
     if explained_by in ("copy", "communication"):
         return (
             f"{explained_by}-bound: {fill_detail(fill, explained_by)} fill the time between compute kernels "
-            f"({fill.share(explained_by):.0%} of the window), not the host"
+            f"({fill.share(explained_by):.0%} of the {fill.window} window), not the host"
         )
     if by_id["M5"].crossed:
         return "GPU busy, but largely in collectives: check communication overlap and stragglers"

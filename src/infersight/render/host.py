@@ -125,6 +125,15 @@ def _render_gaps(report: HostReport, console: Console) -> None:
             f"{b.lower_ns / 1e3:g} µs – {upper}", b.cause, str(b.count), f"{b.total_ns / 1e6:,.3f}"
         )
     console.print(buckets)
+    aggregate = report.scope("aggregate")
+    if aggregate is not None and aggregate.explained_by in ("copy", "communication"):
+        console.print(
+            Text(
+                f"the causes above are the host's usual ones for each gap length; here "
+                f"{aggregate.explained_by} fills the gaps (copy % below), so they do not apply",
+                style="yellow",
+            )
+        )
     gaps = Table(title="largest gaps and what the host was doing", box=box.SIMPLE_HEAD)
     for col in (
         "µs",
