@@ -55,10 +55,10 @@ def device_copies(trace: Trace, device: int, migration: re.Pattern[str]) -> Devi
     m = trace.memcpy[trace.memcpy["device"].to_numpy() == device]
     s = trace.memset[trace.memset["device"].to_numpy() == device]
     kinds = m["kind"].astype(str).to_numpy(dtype=object)
-    sides = (m["src_kind"].astype(str) + " " + m["dst_kind"].astype(str)).to_numpy(dtype=object)
-    migrating = np.array(
-        [bool(migration.search(k)) or bool(migration.search(x)) for k, x in zip(kinds, sides, strict=True)],
-        dtype=bool,
+    migrating = (
+        _matches(m["kind"], migration)
+        | _matches(m["src_kind"], migration)
+        | _matches(m["dst_kind"], migration)
     )
     return DeviceCopies(
         starts=np.concatenate([m["start"].to_numpy(np.int64), s["start"].to_numpy(np.int64)]),
@@ -66,6 +66,14 @@ def device_copies(trace: Trace, device: int, migration: re.Pattern[str]) -> Devi
         direction=np.concatenate([kinds, np.full(len(s), MEMSET, dtype=object)]),
         migration=np.concatenate([migrating, np.zeros(len(s), dtype=bool)]),
     )
+
+
+def _matches(column: pd.Series, pattern: re.Pattern[str]) -> np.ndarray:
+    """Per row: does the (categorical) value match? One regex call per distinct value."""
+    cat = column.astype("category")
+    hit = np.array([bool(pattern.search(str(v))) for v in cat.cat.categories], dtype=bool)
+    codes = cat.cat.codes.to_numpy()
+    return np.where(codes >= 0, hit[np.maximum(codes, 0)] if hit.size else False, False).astype(bool)
 
 
 def collective_labels(names: pd.Series, is_comm: np.ndarray) -> np.ndarray:
