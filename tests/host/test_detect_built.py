@@ -236,3 +236,52 @@ def test_trtllm_step_markers_split_context_and_generation() -> None:
     assert _m(report, "generation", "M1") == pytest.approx(0.10)
     assert report.scope("generation").metric("M4").threshold == 0.80
     assert report.scope("generation").host_bound is False  # 0.90 utilisation >= 0.80
+
+
+def test_launch_overhead_counts_only_when_the_gpu_waits_for_the_launches() -> None:
+    # 3 µs kernels 1 µs apart, each launched inside the gap before it: M1 0.25 (no idle signal),
+    # M2 0.125 and all of it while the GPU is empty (M2e 0.125): the GPU waits for the launches
+    exposed = build_trace([(4 * i + 1, 4 * i + 4, "gemv") for i in range(50)])
+    report = analyze_host([exposed], CONFIG)
+    assert _m(report, "aggregate", "M1") == pytest.approx(49 / 199)
+    assert _m(report, "aggregate", "M2e") == pytest.approx(_m(report, "aggregate", "M2"))
+    assert report.verdict == "YES" and "with the GPU waiting (M2e" in report.verdict_reason
+    assert "launch_overhead/aggregate" in [f.id for f in report.findings]
+    # the same launches issued while the previous kernel still runs: M2 alike, nothing exposed
+    hidden = build_trace([(4 * i + 1, 4 * i + 5, "gemv") for i in range(50)])
+    report = analyze_host([hidden], CONFIG)
+    assert (_m(report, "aggregate", "M2") or 0) > 0.10 and _m(report, "aggregate", "M2e") == 0.0
+    assert report.verdict == "NO" and report.scope("aggregate").explained_by == "gpu"
+    assert "launch_overhead/aggregate" not in [f.id for f in report.findings]
+    assert any("the launches overlap GPU work" in c for c in report.scope("aggregate").caveats)
+
+
+def test_gap_filled_by_a_copy_is_not_host_time() -> None:
+    from infersight.model.trace import MEMCPY_COLUMNS, make_table
+
+    trace = build_trace([(0, 10, "gemm"), (110, 120, "gemm")])  # M1 100/120
+    trace.memcpy = make_table(
+        MEMCPY_COLUMNS,
+        {"device": [0], "start": [10_000], "end": [105_000], "bytes": [1 << 30], "kind": ["HtoD"]},
+    )
+    report = analyze_host([trace], CONFIG)
+    agg = report.scope("aggregate")
+    assert _m(report, "aggregate", "M1") == pytest.approx(100 / 120)
+    assert _m(report, "aggregate", "M1h") == pytest.approx(5 / 120)
+    assert agg.attribution.copy_by_direction == {"HtoD": 95_000}
+    assert report.verdict == "NO" and agg.explained_by == "copy"
+
+
+def test_verdict_rule_comes_from_the_thresholds_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from infersight.errors import InputError
+
+    tight = tmp_path / "m1.toml"
+    tight.write_text("[metric.M1]\nthreshold = 0.05\nsource = 'team limit'\n")
+    config = load_config(tight)
+    assert config.threshold("M1h").threshold == 0.05  # M1h follows M1 unless set itself
+    assert config.threshold("M1h", "generation").threshold == 0.15  # the phase variant of M1
+    assert "team limit" in config.threshold("M1h").source
+    bad = tmp_path / "rule.toml"
+    bad.write_text('[verdict]\nhost_signals = ["M9"]\n')
+    with pytest.raises(InputError, match="unknown metric"):
+        load_config(bad)

@@ -121,12 +121,16 @@ def test_vllm_largest_gaps_name_the_launch_and_host_call(
 
 
 def test_vllm_verdict_and_handoff(vllm_report: HostReport) -> None:
-    assert vllm_report.verdict == "YES"
-    assert vllm_report.scope("generation").metric("M2").crossed  # type: ignore[union-attr]
-    assert vllm_report.handoff["verdict"] == "YES"
-    assert "launch_overhead/generation" in vllm_report.handoff["findings"]  # type: ignore[operator]
-    finding = next(f for f in vllm_report.findings if f.id == "launch_overhead/generation")
-    assert finding.verification and finding.advice and finding.evidence
+    # GPU-bound decode on CUDA graphs: M2 crosses in generation, but the launches overlap GPU work
+    # (the GPU is empty during 1-2% of the window only), so launch overhead is not the cause.
+    # (This test used to assert YES on M2 alone: the wrong verdict issue 13 reports.)
+    assert vllm_report.verdict == "NO"
+    generation = vllm_report.scope("generation")
+    assert generation is not None and generation.metric("M2").crossed  # type: ignore[union-attr]
+    assert not generation.host_bound and generation.explained_by == "gpu"
+    assert any("the launches overlap GPU work" in c for c in generation.caveats)
+    assert vllm_report.handoff["verdict"] == "NO" and vllm_report.handoff["explained_by"] == "gpu"
+    assert not [f for f in vllm_report.findings if f.type == "launch_overhead"]  # no CUDA-graph advice
 
 
 def test_vllm_without_prep_range_m3_not_applicable(vllm_trace: Trace) -> None:

@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from infersight.host.results import DiffReport, HostReport, MetricValue, ScopeVerdict
+from infersight.host.verdict import fill_detail
 from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location, Severity
 
 SYNC_API = re.compile(r"Synchroni[sz]e|^(cuda|cu|hip)Memcpy(?!.*Async)|EventSynchron")
@@ -64,7 +65,10 @@ def host_findings(report: HostReport) -> list[Finding]:
         if not scope.applicable or scope.times is None:
             continue
         m = {x.id: x for x in scope.metrics}
-        if scope.host_prep_confirmed:
+        filled = _filled_finding(scope, trace)
+        if filled is not None:
+            findings.append(filled)
+        if scope.host_prep_confirmed and scope.host_bound:
             exposed = m["M3b"].value or 0.0
             findings.append(
                 _finding(
@@ -82,38 +86,38 @@ def host_findings(report: HostReport) -> list[Finding]:
                     ),
                 )
             )
-        if m["M2"].crossed:
+        if m["M2"].crossed and scope.host_bound:  # launches the GPU waits for (M1h or M2e crossed)
             ratio = m["M2"].value or 0.0
             findings.append(
                 _finding(
                     "launch_overhead",
                     scope,
                     "Kernel launch calls take a large share of the wall time",
-                    [m["M2"], m["M1"]],
+                    [m["M2"], m["M2e"], m["M1h"]],
                     trace,
                     confidence,
                     why,
                     ExpectedGain(
-                        low=min(ratio, m["M1"].value or 0.0) * 0.5,
-                        high=min(ratio, m["M1"].value or 0.0),
-                        basis="launch time that overlaps GPU idle, bounded by M1",
+                        low=min(ratio, m["M1h"].value or 0.0) * 0.5,
+                        high=min(ratio, m["M1h"].value or 0.0),
+                        basis="launch time while the GPU waits, bounded by the host-attributable idle (M1h)",
                     ),
                 )
             )
         if scope.host_bound and not scope.host_prep_confirmed and not m["M2"].crossed:
-            idle = m["M1"].value or 0.0
+            idle = m["M1h"].value or 0.0
             finding = _finding(
                 "host_idle_gaps",
                 scope,
                 "The GPU idles between kernels while the host works",
-                [m["M1"], m["M4"], m["M3c"]],
+                [m["M1"], m["M1h"], m["M4"], m["M3c"]],
                 trace,
                 "medium",
                 "idle is measured; its host cause is inferred from the largest gaps",
                 ExpectedGain(
                     low=idle * 0.25,
                     high=idle * 0.75,
-                    basis="a quarter to three quarters of the idle time (M1) recovered",
+                    basis="a quarter to three quarters of the host-attributable idle (M1h) recovered",
                 ),
             )
             finding.evidence += _gap_evidence(report, scope)
@@ -185,6 +189,47 @@ def host_findings(report: HostReport) -> list[Finding]:
     return findings
 
 
+def _filled_finding(scope: ScopeVerdict, trace: str) -> Finding | None:
+    """When copies or collectives fill the gaps: say so, with the bucket's advice, not host advice."""
+    bucket = scope.explained_by
+    if bucket not in ("copy", "communication") or scope.host_bound:
+        return None
+    fill = scope.attribution
+    if scope.activity_attribution is not None and (
+        fill is None or scope.activity_attribution.share(bucket) > fill.share(bucket)
+    ):
+        fill = scope.activity_attribution
+    if fill is None:
+        return None
+    kind = f"{bucket}_fills_gaps"
+    parts = fill.copy_by_direction if bucket == "copy" else fill.communication_by_collective
+    evidence = [
+        Evidence(metric=f"{name} share of the {fill.window} window", value=round(fill.share(name), 4))
+        for name in ("gpu", "communication", "copy", "host")
+    ] + [
+        Evidence(metric=f"{bucket}: {label}", value=ns, unit="ns", note="time no compute kernel runs")
+        for label, ns in list(parts.items())[:4]
+    ]
+    share = fill.share(bucket)
+    return Finding(
+        id=f"{kind}/{scope.scope}",
+        type=kind,
+        title=f"{fill_detail(fill, bucket)} fill the GPU's gaps: {bucket}-bound, not host ({scope.scope})",
+        severity="warning",
+        location=_location(scope),
+        evidence=evidence,
+        advice=patterns_for(kind),
+        expected_gain=ExpectedGain(
+            low=share * 0.25,
+            high=share * 0.75,
+            basis=f"a quarter to three quarters of the {bucket} time hidden",
+        ),
+        confidence="high" if share > 0.5 else "medium",
+        confidence_reason=f"{bucket} time measured on the GPU timeline: {share:.0%} of the window",
+        verification=_verify(trace),
+    )
+
+
 def _gap_evidence(report: HostReport, scope: ScopeVerdict) -> list[Evidence]:
     """The scope's largest gaps: length, what the host was in, and whether the launch came late."""
     gaps = [g for g in report.drilldown.top_gaps if scope.scope == "aggregate" or g.phase == scope.scope]
@@ -242,11 +287,13 @@ def host_handoff(report: HostReport) -> dict[str, object]:
         "kind": "infersight.host",
         "verdict": report.verdict,
         "reason": report.verdict_reason,
+        "explained_by": report.scopes[0].explained_by if report.scopes else None,
         "scopes": {
             s.scope: {
                 "applicable": s.applicable,
                 "host_bound": s.host_bound,
                 "likely_cause": s.likely_cause,
+                "explained_by": s.explained_by,
                 "metrics": {m.id: m.value for m in s.metrics},
             }
             for s in report.scopes

@@ -17,7 +17,7 @@ from typing import Any
 from infersight.errors import InputError
 from infersight.host.results import Comparison
 
-METRIC_IDS = ("M1", "M2", "M3a", "M3b", "M3c", "M4", "M5")
+METRIC_IDS = ("M1", "M1h", "M2", "M2e", "M3a", "M3b", "M3c", "M4", "M5")
 PHASE_SCOPES = ("context", "generation")
 PHASE_OF_MARKER = {"prefill": "context", "decode": "generation", "mixed": "mixed"}
 
@@ -44,9 +44,22 @@ class HostConfig:
     raw: dict[str, Any]
 
     def threshold(self, metric: str, scope: str = "aggregate") -> Threshold:
-        """The limit of ``metric`` in ``scope``: the phase variant when one exists."""
+        """The limit of ``metric`` in ``scope``: the phase variant when one exists.
+
+        A metric with ``same_as = "M1"`` and no threshold of its own (M1h) follows that metric's
+        limit in every scope, so a user file that tightens M1 tightens the verdict too.
+        """
         base = self.raw["metric"][metric]
         override = self.raw.get("phase", {}).get(scope, {}).get(metric, {})
+        if "threshold" not in base and "threshold" not in override and base.get("same_as"):
+            parent = self.threshold(str(base["same_as"]), scope)
+            return Threshold(
+                metric=metric,
+                name=str(base["name"]),
+                threshold=parent.threshold,
+                comparison=parent.comparison,
+                source=f"{base.get('source', '')}; limit of {parent.metric}: {parent.source}",
+            )
         return Threshold(
             metric=metric,
             name=str(base["name"]),
@@ -54,6 +67,10 @@ class HostConfig:
             comparison=override.get("comparison", base["comparison"]),
             source=str(override.get("source", base.get("source", ""))),
         )
+
+    def verdict_rule(self) -> dict[str, Any]:
+        """The ``[verdict]`` section: which crossed metrics make a scope host-bound."""
+        return self.section("verdict")
 
     def phase_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
         """User phase regexes (``[phase_regex]`` / ``--phase-regex``), tried before built-in markers."""
@@ -139,6 +156,16 @@ def _validate(raw: dict[str, Any], path: Path) -> None:
             if "threshold" in spec and not isinstance(spec["threshold"], int | float):
                 raise InputError(path, f"{scope}.{metric}: threshold must be a number")
     compile_regex(str(raw["host_prep"]["pattern"]), "host_prep.pattern", path)
+    compile_regex(str(raw["attribution"]["migration_kind"]), "attribution.migration_kind", path)
+    rule = raw["verdict"]
+    named = [*rule["host_signals"], rule["launch_signal"], *rule["launch_needs_any"], *rule["prep_signals"]]
+    unknown = sorted({str(m) for m in named} - set(METRIC_IDS))
+    if unknown:
+        raise InputError(
+            path, f"verdict: unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRIC_IDS)})"
+        )
+    if not isinstance(rule.get("explained_share"), int | float) or not 0 <= rule["explained_share"] <= 1:
+        raise InputError(path, "verdict.explained_share must be a number between 0 and 1")
     for phase, pattern in raw.get("phase_regex", {}).items():
         if phase not in PHASE_SCOPES:
             raise InputError(path, f"phase_regex: unknown phase {phase!r} (use context or generation)")

@@ -15,6 +15,7 @@ from infersight.analyses import intervals
 from infersight.analyses.window import kernel_span
 from infersight.errors import InputError
 from infersight.host.advice import host_findings, host_handoff
+from infersight.host.attribution import activity_window, add_fills
 from infersight.host.config import HostConfig, compile_regex
 from infersight.host.drilldown import collective_time, drill_down
 from infersight.host.iterations import isolate_iterations
@@ -27,7 +28,15 @@ from infersight.host.metrics import (
     metric_values,
     scope_times,
 )
-from infersight.host.results import HostReport, IterationSet, Scope, ScopeTimes, ScopeVerdict, StragglerStat
+from infersight.host.results import (
+    GapCause,
+    HostReport,
+    IterationSet,
+    Scope,
+    ScopeTimes,
+    ScopeVerdict,
+    StragglerStat,
+)
 from infersight.host.verdict import judge_scope, overall_verdict
 from infersight.model import Trace
 
@@ -53,8 +62,11 @@ def analyze_host(traces: list[Trace], config: HostConfig, host_prep_pattern: str
     frames = [frame for _, frame in isolated]
     prep_frames = [host_prep_ranges(t, pattern) for t in usable]
     prep_na = _prep_na_reason(usable, prep_frames, pattern_text)
+    migration = compile_regex(
+        str(config.section("attribution")["migration_kind"]), "attribution.migration_kind"
+    )
     devices = [
-        device_intervals(t, int(d), None if prep_na else prep)
+        device_intervals(t, int(d), None if prep_na else prep, migration)
         for t, prep in zip(usable, prep_frames, strict=True)
         for d in np.unique(t.kernels["device"].to_numpy())
     ]
@@ -63,6 +75,7 @@ def analyze_host(traces: list[Trace], config: HostConfig, host_prep_pattern: str
         scopes.append(_phase_scope(phase, devices, usable, iterations, config, prep_na))
     verdict, reason = overall_verdict(scopes)
     drill = drill_down(usable, frames, iterations, config)
+    _single_stall_caveat(scopes[0], drill.top_gaps[:1], config)
     stragglers, straggler_na = _stragglers(usable, frames, iterations)
     report = HostReport(
         traces=[t.source for t in usable],
@@ -79,6 +92,35 @@ def analyze_host(traces: list[Trace], config: HostConfig, host_prep_pattern: str
     report.findings = host_findings(report)
     report.handoff = host_handoff(report)
     return report
+
+
+def _single_stall_caveat(aggregate: ScopeVerdict, largest: list[GapCause], config: HostConfig) -> None:
+    """Say when one gap holds most of the host idle: one stall to fix, not per-launch overhead.
+
+    A single long gap (a blocking call, a pause between requests the profiler kept) makes M1
+    large however lean the per-kernel host path is; the launch/graph advice would then miss it.
+    """
+    fill = aggregate.attribution
+    if not aggregate.host_bound or fill is None or fill.host_ns <= 0 or not largest:
+        return
+    gap = largest[0]
+    share = (gap.length_ns - gap.copy_ns) / fill.host_ns
+    if share < float(config.verdict_rule()["single_gap_share"]):
+        return
+    where = ", ".join(
+        x
+        for x in (
+            f"host API {gap.host_api}" if gap.host_api else "",
+            f"range {gap.host_range}" if gap.host_range else "",
+        )
+        if x
+    )
+    aggregate.caveats.insert(
+        0,
+        f"one gap of {gap.length_ns / 1e6:,.1f} ms holds {share:.0%} of the host-attributable idle"
+        f"{f' (host in {where})' if where else ''}: a single stall (a blocking call, or a pause with no work "
+        "queued) rather than per-launch overhead — look at that gap before launch or graph advice",
+    )
 
 
 def _prep_na_reason(traces: list[Trace], preps: list[pd.DataFrame], pattern: str) -> str | None:
@@ -108,30 +150,45 @@ def _clock_notes(traces: list[Trace]) -> list[str]:
 
 
 def _aggregate_scope(devices: list[DeviceIntervals], config: HostConfig, prep_na: str | None) -> ScopeVerdict:
+    """M1-M5 over each device's kernel span; the attribution (M1h, M2e) over its activity window.
+
+    One kernel has no gap between kernels, so it gets a verdict only when copies give its
+    timeline gaps to attribute (a copy-dominated run with one kernel is still copy-bound).
+    """
     kernel_count = sum(dev.starts.size for dev in devices)
-    if kernel_count < MIN_KERNELS_FOR_VERDICT:
+    copy_count = sum(dev.copies.starts.size for dev in devices)
+    if kernel_count < MIN_KERNELS_FOR_VERDICT and (kernel_count == 0 or copy_count == 0):
         return ScopeVerdict(
             scope="aggregate",
             applicable=False,
             na_reason=(
-                f"only {kernel_count} kernel(s): there is no gap between kernels to attribute to the host "
-                f"(a verdict needs at least {MIN_KERNELS_FOR_VERDICT})"
+                f"only {kernel_count} kernel(s) and no copies: there is no gap between kernels to attribute "
+                f"to the host (a verdict needs at least {MIN_KERNELS_FOR_VERDICT})"
             ),
         )
     parts: list[ScopeTimes] = []
+    fills = []
+    activity = []
     launch_na: list[str] = []
     for dev in devices:
         span = kernel_span(dev.trace, dev.device)
-        if span is None:
+        active = activity_window(dev.starts, dev.ends, dev.copies)
+        if span is None or active is None:
             continue
         window = (np.array([span[0]], dtype=np.int64), np.array([span[1]], dtype=np.int64))
         times, reason, _ = scope_times(dev, window)
         parts.append(times)
+        fills.append(dev.fill(window, "kernel span"))
+        activity.append(dev.fill(active, "activity"))
         if reason:
             launch_na.append(reason)
     total = add_times(parts)
-    metrics = metric_values(total, config, "aggregate", "; ".join(sorted(set(launch_na))) or None, prep_na)
-    return judge_scope("aggregate", total, metrics)
+    fill = add_fills(fills, "kernel span")
+    launch = "; ".join(sorted(set(launch_na))) or None
+    metrics = metric_values(total, config, "aggregate", launch, prep_na, fill)
+    return judge_scope(
+        "aggregate", total, metrics, fill, config.verdict_rule(), add_fills(activity, "activity")
+    )
 
 
 def _phase_scope(
@@ -143,6 +200,7 @@ def _phase_scope(
     prep_na: str | None,
 ) -> ScopeVerdict:
     parts: list[ScopeTimes] = []
+    fills = []
     launch_na: list[str] = []
     for dev in devices:
         it = iterations[next(i for i, t in enumerate(traces) if t is dev.trace)]
@@ -156,14 +214,16 @@ def _phase_scope(
         times, reason, _ = scope_times(dev, window)
         times.steps = len(steps)
         parts.append(times)
+        fills.append(dev.fill(window, "steps"))
         if reason:
             launch_na.append(reason)
     if not parts:
         why = "; ".join(sorted({f"{it.method}: {it.phase_reason or it.reason}" for it in iterations}))
         return ScopeVerdict(scope=phase, applicable=False, na_reason=f"no steady-state {phase} steps ({why})")
     total = add_times(parts)
-    metrics = metric_values(total, config, phase, "; ".join(sorted(set(launch_na))) or None, prep_na)
-    return judge_scope(phase, total, metrics)
+    fill = add_fills(fills, "steps")
+    metrics = metric_values(total, config, phase, "; ".join(sorted(set(launch_na))) or None, prep_na, fill)
+    return judge_scope(phase, total, metrics, fill, config.verdict_rule())
 
 
 def _stragglers(

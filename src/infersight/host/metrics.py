@@ -27,8 +27,9 @@ from infersight.analyses import intervals
 from infersight.analyses.categories import categorize
 from infersight.analyses.results import Window
 from infersight.analyses.timeline import device_timeline
+from infersight.host.attribution import DeviceCopies, collective_labels, device_copies, gap_fill
 from infersight.host.config import HostConfig
-from infersight.host.results import MetricValue, ScopeTimes
+from infersight.host.results import GapFill, MetricValue, ScopeTimes
 from infersight.model import Trace
 
 HOST_PREP_SOURCES = ("nvtx", "user_annotation", "cpu_op")
@@ -73,11 +74,20 @@ class DeviceIntervals:
     starts: np.ndarray
     ends: np.ndarray
     nccl: np.ndarray
+    collective: np.ndarray  # per kernel: AllReduce, SendRecv, ... for collectives, '' otherwise
+    copies: DeviceCopies
     prep: IntervalSet | None  # union of host-prep ranges of the device's processes (None: none exist)
 
+    def fill(self, window: IntervalSet, label: str) -> GapFill:
+        """What fills this device's window: gpu / communication / copy / host time."""
+        kernels = (self.starts, self.ends, self.nccl, self.collective)
+        return gap_fill(self.trace, self.device, kernels, self.copies, window, label)
 
-def device_intervals(trace: Trace, device: int, prep: pd.DataFrame | None) -> DeviceIntervals:
-    """Kernel arrays of one device and the union of its processes' host-prep ranges."""
+
+def device_intervals(
+    trace: Trace, device: int, prep: pd.DataFrame | None, migration: re.Pattern[str]
+) -> DeviceIntervals:
+    """Kernel and copy arrays of one device and the union of its processes' host-prep ranges."""
     k = trace.kernels
     on = k["device"].to_numpy() == device
     kd = k[on]
@@ -88,12 +98,15 @@ def device_intervals(trace: Trace, device: int, prep: pd.DataFrame | None) -> De
         if mine.empty:
             mine = prep  # processes not recorded on ranges (e.g. one Kineto session): the host is one
         prep_set = intervals.union(mine["start"].to_numpy(np.int64), mine["end"].to_numpy(np.int64))
+    is_comm = nccl_mask(kd["name"])
     return DeviceIntervals(
         trace=trace,
         device=device,
         starts=kd["start"].to_numpy(np.int64),
         ends=kd["end"].to_numpy(np.int64),
-        nccl=nccl_mask(kd["name"]),
+        nccl=is_comm,
+        collective=collective_labels(kd["name"], is_comm),
+        copies=device_copies(trace, device, migration),
         prep=prep_set,
     )
 
@@ -162,8 +175,15 @@ def metric_values(
     scope: str,
     launch_na: str | None,
     prep_na: str | None,
+    fill: GapFill,
 ) -> list[MetricValue]:
-    """M1..M5 of a scope from its totals, each judged against the scope's threshold."""
+    """M1..M5, then M1h and M2e (appended: the list order is part of the JSON report), judged
+    against the scope's thresholds.
+
+    M1h (host-attributable idle) and M2e (exposed launch) are shares of the attribution window
+    ``fill`` (the kernel span for the aggregate, the steps for a phase): they are what the
+    verdict rests on, since M1 and M2 alone cannot tell a host stall from a copy or a hidden launch.
+    """
     idle_ratio = _ratio(times.idle_ns, times.wall_ns)
     exposed = times.host_prep_exposed_ns
     values: dict[str, tuple[float | None, str | None]] = {
@@ -185,6 +205,14 @@ def metric_values(
         "M5": (
             _ratio(times.nccl_busy_ns, times.busy_ns),
             None if times.busy_ns > 0 else "no kernel time in this window",
+        ),
+        "M1h": (
+            _ratio(fill.host_ns, fill.window_ns),
+            None if fill.window_ns > 0 else "empty window",
+        ),
+        "M2e": (
+            _ratio(fill.launch_exposed_ns, fill.window_ns),
+            launch_na or ("no kernel launch calls in the trace" if fill.launch_exposed_ns is None else None),
         ),
     }
     out = []

@@ -17,6 +17,7 @@ HOST_SCHEMA_VERSION = "1.0"
 Scope = Literal["aggregate", "context", "generation"]
 Comparison = Literal[">", "<"]
 Verdict = Literal["YES", "NO", "N/A"]
+Bucket = Literal["gpu", "communication", "copy", "host"]
 OpStatus = Literal["REGRESSION", "IMPROVED", "NEW", "REMOVED", "same"]
 
 
@@ -49,6 +50,47 @@ class ScopeTimes(BaseModel):
     steps: int = 0
 
 
+class GapFill(BaseModel):
+    """What occupies a scope's window, instant by instant (methodology §4, gap attribution).
+
+    Every instant of the window is exactly one bucket: ``gpu`` (a non-collective kernel runs),
+    ``communication`` (only collective kernels run), ``copy`` (only memcpy/memset run) or
+    ``host`` (nothing runs on the GPU: the GPU waits for the host). The kernel-window idle of M1
+    is ``copy + host`` on the same window, so a gap filled by a copy is told from a host gap.
+    """
+
+    window: str = Field(description="activity (first to last kernel/copy/memset) or steps")
+    window_ns: int = 0
+    gpu_ns: int = 0
+    communication_ns: int = 0
+    copy_ns: int = 0
+    host_ns: int = 0
+    launch_exposed_ns: int | None = Field(
+        default=None, description="launch-call time while nothing runs on the GPU (None: no launch calls)"
+    )
+    copy_by_direction: dict[str, int] = Field(
+        default_factory=dict, description="copy-bucket time per direction (HtoD, DtoH, ..., memset)"
+    )
+    communication_by_collective: dict[str, int] = Field(
+        default_factory=dict, description="communication-bucket time per collective (AllReduce, ...)"
+    )
+
+    def share(self, bucket: Bucket) -> float:
+        """The bucket's fraction of the window (0 for an empty window)."""
+        value = {
+            "gpu": self.gpu_ns,
+            "communication": self.communication_ns,
+            "copy": self.copy_ns,
+            "host": self.host_ns,
+        }[bucket]
+        return value / self.window_ns if self.window_ns > 0 else 0.0
+
+    def primary(self) -> Bucket:
+        """The largest bucket (ties go to the first of gpu, communication, copy, host)."""
+        order: tuple[Bucket, ...] = ("gpu", "communication", "copy", "host")
+        return max(order, key=self.share)
+
+
 class ScopeVerdict(BaseModel):
     """Metrics and the YES/NO host-overhead verdict of the aggregate or one phase."""
 
@@ -64,6 +106,17 @@ class ScopeVerdict(BaseModel):
         default=None, description="M3b and M3c both cross (None: M3 n/a)"
     )
     signals: list[str] = Field(default_factory=list, description="which thresholds crossed, in words")
+    attribution: GapFill | None = Field(
+        default=None, description="what fills the scope's metric window (kernel span or steps)"
+    )
+    activity_attribution: GapFill | None = Field(
+        default=None, description="aggregate only: the same over the activity window (kernels and copies)"
+    )
+    explained_by: Bucket | None = Field(
+        default=None,
+        description="the bucket that explains the scope: copy/communication when they fill the gaps, "
+        "host when host-bound, else the largest bucket",
+    )
     likely_cause: str = ""
     caveats: list[str] = Field(default_factory=list)
 

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infersight.host.results import DiffReport, HostReport, OpRow
+from infersight.host.results import DiffReport, GapFill, HostReport, OpRow
 
 MAX_OPS = 15
 
@@ -18,6 +18,41 @@ def _ratio(value: float | None) -> str:
 
 def _us(ns: int | float | None) -> str:
     return "-" if ns is None else f"{ns / 1e3:,.1f}"
+
+
+def _fill_line(fill: GapFill) -> str:
+    """One line of what fills a window, with the leading copy direction / collective."""
+    parts = [
+        f"compute {fill.share('gpu'):.0%}",
+        f"communication {fill.share('communication'):.0%}",
+        f"copy {fill.share('copy'):.0%}",
+        f"nothing on the GPU (host) {fill.share('host'):.0%}",
+    ]
+    detail = []
+    if fill.copy_by_direction:
+        detail.append(
+            "copy: "
+            + ", ".join(f"{k} {v / 1e6:,.3f} ms" for k, v in list(fill.copy_by_direction.items())[:3])
+        )
+    if fill.communication_by_collective:
+        detail.append(
+            "communication: "
+            + ", ".join(
+                f"{k} {v / 1e6:,.3f} ms" for k, v in list(fill.communication_by_collective.items())[:3]
+            )
+        )
+    tail = f" ({'; '.join(detail)})" if detail else ""
+    return f"{fill.window} {fill.window_ns / 1e6:,.3f} ms: " + " · ".join(parts) + tail
+
+
+def _render_attribution(report: HostReport, console: Console) -> None:
+    """What fills each scope's window, and which bucket explains it (methodology §4)."""
+    for scope in report.scopes:
+        if not scope.applicable or scope.attribution is None:
+            continue
+        console.print(f"{scope.scope} [{scope.explained_by}] {_fill_line(scope.attribution)}")
+        if scope.activity_attribution is not None:
+            console.print(Text(f"  {_fill_line(scope.activity_attribution)}", style="dim"))
 
 
 def render_host(report: HostReport, console: Console) -> None:
@@ -47,6 +82,7 @@ def render_host(report: HostReport, console: Console) -> None:
         "verdict", *[("YES" if s.host_bound else "NO") if s.applicable else "n/a" for s in report.scopes], ""
     )
     console.print(table)
+    _render_attribution(report, console)
     shown: set[str] = set()
     for scope in report.scopes:
         if not scope.applicable:
@@ -89,6 +125,15 @@ def _render_gaps(report: HostReport, console: Console) -> None:
             f"{b.lower_ns / 1e3:g} µs – {upper}", b.cause, str(b.count), f"{b.total_ns / 1e6:,.3f}"
         )
     console.print(buckets)
+    aggregate = report.scope("aggregate")
+    if aggregate is not None and aggregate.explained_by in ("copy", "communication"):
+        console.print(
+            Text(
+                f"the causes above are the host's usual ones for each gap length; here "
+                f"{aggregate.explained_by} fills the gaps (copy % below), so they do not apply",
+                style="yellow",
+            )
+        )
     gaps = Table(title="largest gaps and what the host was doing", box=box.SIMPLE_HEAD)
     for col in (
         "µs",
