@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from infersight.analyses.bottleneck import COPY_WORDS
 from infersight.host.results import Bucket, GapFill, MetricValue, Scope, ScopeTimes, ScopeVerdict, Verdict
 
 BUCKET_WORDS: dict[str, str] = {
@@ -29,14 +30,11 @@ BUCKET_WORDS: dict[str, str] = {
     "copy": "copies",
     "host": "nothing on the GPU (host)",
 }
+# one vocabulary of copy directions for every verdict (analyze's headline and host's reason)
 DIRECTION_WORDS: dict[str, str] = {
-    "HtoD": "host-to-device copies",
-    "DtoH": "device-to-host copies",
-    "DtoD": "device-to-device copies",
+    **COPY_WORDS,
     "HtoH": "host-to-host copies",
-    "PtoP": "peer-to-peer copies",
-    "memset": "memsets",
-    "other": "copies of kind 'other' (e.g. unified-memory migrations)",
+    "other": "copies of kind 'other'",
 }
 NEXT_COMMAND = {"copy": "infersight overlap", "communication": "infersight overlap"}
 
