@@ -550,5 +550,13 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def ordered_findings(findings: list[Finding]) -> list[Finding]:
-    """Critical first, then warnings, then info; the rule engine's order within a severity."""
+    """The order to show findings in.
+
+    An analyze report's findings name the wall-time bucket they address and come from the rule
+    engine already ordered: the primary bottleneck's findings first, then by expected gain
+    (docs/methodology.md §3.2); that order is kept. Other lists (overlap, ncu): critical first,
+    then warnings, then info, the engine's order within a severity.
+    """
+    if any(f.bucket is not None for f in findings):
+        return list(findings)
     return sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 3))

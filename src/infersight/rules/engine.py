@@ -760,7 +760,7 @@ def _context_evidence(names: tuple[str, ...], m: Metrics, cited: set[str]) -> li
     """Evidence rows for metrics that explain a finding without being one of its conditions."""
     rows = []
     for name in names:
-        if name in cited:
+        if name in cited or name not in m:  # a scope without that breakdown (a phase) skips it
             continue
         cited.add(name)
         value = m.get(name)
