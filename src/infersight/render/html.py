@@ -20,6 +20,7 @@ from infersight.analyses.results import AnalysisReport
 from infersight.errors import InputError
 from infersight.layers.results import LayerReport
 from infersight.render import sections as sec
+from infersight.render.attribution import attribution_section, breakdown_section, primary_line
 from infersight.render import theory as theory_sections
 from infersight.rules.finding import Finding
 from infersight.theory.measured import MeasuredVsTheory
@@ -403,6 +404,8 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
         environment=_environment(report),
         overall=_overall(report),
         summary=_summary(report),
+        verdict=primary_line(report),
+        attribution_tables=[_table(attribution_section(report)), _table(breakdown_section(report))],
         charts={name: Markup(svg) for name, svg in charts.items()},
         roofline_tables=roofline_tables,
         ranking_tables=[_table(sec.categories_section(report)), _table(sec.kernels_section(report, top))],
