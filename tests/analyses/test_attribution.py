@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import KINETO_DIR, NSYS_DIR, shared_file
-from tests.interval_oracle import Interval, length, merge
+from tests.interval_oracle import Interval, length
 
 from infersight import api
 from infersight.analyses.categories import categorize_name
@@ -70,7 +70,12 @@ class DeviceWork:
         gpu = length(self.compute)
         with_comm = length(self.compute + self.comm)
         busy = length(everything)
-        times = {"gpu": gpu, "communication": with_comm - gpu, "copy": busy - with_comm, "host": window - busy}
+        times = {
+            "gpu": gpu,
+            "communication": with_comm - gpu,
+            "copy": busy - with_comm,
+            "host": window - busy,
+        }
         return {k: v / window for k, v in times.items()}
 
 
@@ -161,7 +166,7 @@ def test_copy_run_is_copy_bound_and_names_the_direction() -> None:
 
 
 def test_vllm_tp4_decode_is_gpu_bound_with_communication_second_tier() -> None:
-    profile = _profile(shared_file("kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"))
+    profile = _profile(shared_file(KINETO_WITH_KERNELS[-1]))  # the vLLM TP4 H100 trace
     verdict = profile.primary_bottleneck
     assert verdict is not None and verdict.bucket == "gpu" and verdict.confidence == "high"
     assert 0.05 < verdict.shares.communication < 0.15  # ~9% collective-only time
@@ -169,7 +174,8 @@ def test_vllm_tp4_decode_is_gpu_bound_with_communication_second_tier() -> None:
     assert {p.phase for p in device.phases} == {"prefill", "decode"}
     assert len(device.steps) == 10
     # the kernel-window idle stays the HTA-comparable figure
-    assert device.outside_kernel_window.kernel_window_idle_ratio == pytest.approx(profile.devices[0].idle_ratio)
+    kernel_window_idle = device.outside_kernel_window.kernel_window_idle_ratio
+    assert kernel_window_idle == pytest.approx(profile.devices[0].idle_ratio)
 
 
 def test_sglang_near_tie_is_low_confidence() -> None:

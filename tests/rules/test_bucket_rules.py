@@ -4,6 +4,7 @@ and the order of findings: the primary bottleneck's findings first."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def test_copies_injected_into_the_gaps_flip_host_to_copy(tmp_path: Path) -> None
         key=lambda e: float(e["ts"]),
     )
     template = next(e for e in document["traceEvents"] if e.get("cat") == "gpu_memcpy")
-    for before, after in zip(kernels, kernels[1:], strict=False):
+    for before, after in itertools.pairwise(kernels):
         gap_start = float(before["ts"]) + float(before["dur"])
         gap = float(after["ts"]) - gap_start
         if gap > 5:

@@ -20,8 +20,8 @@ from infersight.analyses.results import AnalysisReport
 from infersight.errors import InputError
 from infersight.layers.results import LayerReport
 from infersight.render import sections as sec
-from infersight.render.attribution import attribution_section, breakdown_section, primary_line
 from infersight.render import theory as theory_sections
+from infersight.render.attribution import attribution_section, breakdown_section, primary_line
 from infersight.rules.finding import Finding
 from infersight.theory.measured import MeasuredVsTheory
 from infersight.theory.roofline import Hardware
