@@ -40,7 +40,23 @@ from infersight.model import Trace
 TOLERANCE = 0.005
 EXPORTS = sorted(p.name for p in NSYS_DIR.glob("*.sqlite")) if NSYS_DIR.exists() else []
 # CUPTI_ACTIVITY_MEMCPY_KIND codes as nsys' cuda_gpu_mem_time_sum labels them (CUDA memcpy HtoD...)
-COPY_KIND = {1: "HtoD", 2: "DtoH", 8: "DtoD", 9: "HtoH", 10: "PtoP"}
+# (nsys stats itself writes "[CUDA Unified Memory memcpy HtoD]" for 11-13; infersight keeps the
+# direction as "UVM HtoD" so the copy rules can tell page migrations from cudaMemcpy)
+COPY_KIND = {
+    1: "HtoD",
+    2: "DtoH",
+    3: "HtoA",
+    4: "AtoH",
+    5: "AtoA",
+    6: "AtoD",
+    7: "DtoA",
+    8: "DtoD",
+    9: "HtoH",
+    10: "PtoP",
+    11: "UVM HtoD",
+    12: "UVM DtoH",
+    13: "UVM DtoD",
+}
 Stats = tuple[int, int, float, float, int, int, float]  # count total avg median min max std
 
 
