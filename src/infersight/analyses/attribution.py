@@ -376,19 +376,23 @@ def _host_ranges(trace: Trace, idle: Spans, cfg: dict[str, Any]) -> list[RangeTi
     keep = inside > 0
     if not keep.any():
         return []
-    kept = r[keep]  # only the ranges that meet host time: names are converted for those alone
-    totals: dict[tuple[str, str], int] = {}
-    for name, source, ns in zip(
-        kept["name"].astype(str).to_numpy(), kept["source"].astype(str).to_numpy(), inside[keep], strict=True
-    ):
-        totals[(name, source)] = totals.get((name, source), 0) + int(ns)
+    kept = r[keep]  # grouped on the categorical codes: millions of NVTX ranges cost no Python loop
+    totals = (
+        pd.DataFrame({"name": kept["name"].array, "source": kept["source"].array, "ns": inside[keep]})
+        .groupby(["name", "source"], observed=True, sort=False)["ns"]
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+    )
     skip = re.compile(str(cfg["skip_range_pattern"]))
-    rows = [
-        RangeTime(name=name, source=source, host_ns=ns)
-        for (name, source), ns in sorted(totals.items(), key=lambda item: -item[1])
-        if not skip.search(name)
-    ]
-    return rows[: int(cfg["top_ranges"])]
+    rows = []
+    for key, ns in totals.items():  # largest first; stops after the top N
+        name, source = (str(part) for part in key)  # type: ignore[attr-defined]
+        if skip.search(name):
+            continue
+        rows.append(RangeTime(name=name, source=source, host_ns=int(ns)))
+        if len(rows) == int(cfg["top_ranges"]):
+            break
+    return rows
 
 
 def outside_kernel_window(trace: Trace, device: int, activity: DeviceActivity) -> OutsideKernelWindow:
