@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from infersight.analyses.results import AnalysisReport
+from infersight.render.sanitize import sanitize_text
 from infersight.render.sections import (
     CPU_CAPTURE_WARNING,
     Section,
@@ -52,7 +53,7 @@ def render_markdown(report: AnalysisReport, *, top: int = DEFAULT_TOP) -> str:
     ):
         parts += _section(section)
     parts += _findings(report.findings)
-    return "\n".join(parts).rstrip() + "\n"
+    return sanitize_text("\n".join(parts).rstrip() + "\n")
 
 
 def _md(text: str) -> str:

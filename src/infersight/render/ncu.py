@@ -19,6 +19,7 @@ from infersight.ncu.results import KernelProfile, NcuReport
 from infersight.render.markdown import _findings as markdown_findings
 from infersight.render.markdown import _md
 from infersight.render.markdown import _section as markdown_section
+from infersight.render.sanitize import sanitize_text, sanitizing_console
 from infersight.render.sections import Section, fmt_count, fmt_duration, fmt_pct
 from infersight.render.terminal import _print_findings, _print_section
 
@@ -222,7 +223,8 @@ def render_ncu_text(report: NcuReport, width: int = 200) -> str:
     """The terminal report as plain text (tests, pipes)."""
     buffer = io.StringIO()
     render_ncu_terminal(
-        report, Console(file=buffer, width=width, color_system=None, force_terminal=False, markup=False)
+        report,
+        sanitizing_console(file=buffer, width=width, color_system=None, force_terminal=False, markup=False),
     )
     return buffer.getvalue()
 
@@ -242,7 +244,7 @@ def render_ncu_markdown(report: NcuReport) -> str:
         parts += ["## Notes", ""] + [f"- {_md(note)}" for note in report.notes] + [""]
     parts += markdown_findings(report.findings)
     parts += ["## Kernel names", ""] + [f"- {_md(name)}" for name in _kernel_names(report)] + [""]
-    return "\n".join(parts).rstrip() + "\n"
+    return sanitize_text("\n".join(parts).rstrip() + "\n")
 
 
 def render_ncu_json(report: NcuReport) -> str:

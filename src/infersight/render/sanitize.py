@@ -1,0 +1,65 @@
+"""Neutralise control characters of input strings before they reach a terminal, Markdown or HTML.
+
+Kernel names, NVTX ranges, file names, GPU names and config strings come from files we do not
+control. A name holding ``ESC [ 2 J`` (clear screen), an OSC title sequence ``ESC ] 0 ; … BEL``,
+a C1 control or a carriage return would act on the reader's terminal instead of being shown.
+Every such character becomes U+FFFD (visible, one cell) so the name still reads as "something
+odd was here". Newlines and tabs stay: our own layout uses them. JSON output is not sanitised:
+it keeps the exact strings, and JSON escapes control characters itself.
+
+One place per renderer family: :func:`sanitizing_console` for every rich terminal view,
+:func:`sanitize_text` on the finished Markdown and HTML documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
+from rich.segment import Segment
+
+__all__ = ["REPLACEMENT", "sanitize_text", "sanitizing_console"]
+
+REPLACEMENT = "\ufffd"
+_KEEP = {0x09, 0x0A}  # tab, newline
+_CONTROLS = [c for c in range(0x20) if c not in _KEEP] + list(range(0x7F, 0xA0))  # C0, DEL, C1
+_BIDI = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]  # direction overrides ("trojan source")
+_TABLE = {c: REPLACEMENT for c in (*_CONTROLS, *_BIDI)}
+
+
+def sanitize_text(text: str) -> str:
+    """``text`` with every control character (bar newline and tab) replaced by U+FFFD."""
+    return text.translate(_TABLE)
+
+
+class _Sanitized:
+    """A renderable whose text segments are sanitised after layout (rich's own control
+    segments — cursor moves of a live display — pass unchanged)."""
+
+    def __init__(self, inner: ConsoleRenderable) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.inner, options):
+            if segment.control:
+                yield segment
+            else:
+                yield Segment(sanitize_text(segment.text), segment.style, segment.control)
+
+
+class _SanitizeHook(RenderHook):
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        return [_Sanitized(r) for r in renderables]
+
+
+def sanitizing_console(**kwargs: Any) -> Console:
+    """A rich Console that never writes a control character taken from its input strings."""
+    console = Console(**kwargs)
+    console.push_render_hook(_SanitizeHook())
+    return console
+
+
+def sanitize_lines(lines: Iterable[str]) -> list[str]:
+    """Each line sanitised (for plain ``print`` paths that bypass rich)."""
+    return [sanitize_text(line) for line in lines]
