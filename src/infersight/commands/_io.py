@@ -7,15 +7,26 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from rich.console import Console
 
 from infersight.errors import InputError
 from infersight.render.sanitize import sanitizing_console
+from infersight.safe_io import MAX_REPORT_BYTES, read_bounded_bytes
 
-__all__ = ["NON_TTY_WIDTH", "check_outputs", "stdout_console", "with_spinner", "write_output"]
+if TYPE_CHECKING:
+    from infersight.analyses.results import AnalysisReport
+
+__all__ = [
+    "NON_TTY_WIDTH",
+    "check_outputs",
+    "read_analysis_report",
+    "stdout_console",
+    "with_spinner",
+    "write_output",
+]
 
 NON_TTY_WIDTH = 180  # wide enough that kernel-summary rows are not folded when piped
 MAX_FOLDER_ENTRIES = 100_000  # files of an input folder compared with the outputs (bounded walk)
@@ -143,6 +154,32 @@ def check_outputs(
             raise InputError(out, "output path is a directory")
         if not out.parent.is_dir():
             raise InputError(out, f"cannot write: directory {out.parent} does not exist")
+
+
+def read_analysis_report(path: Path) -> AnalysisReport:
+    """An ``analyze --json`` report read back (``report --from-report``, ``narrate``).
+
+    Bounded and regular files only (``/dev/zero`` or a FIFO is refused before it is read);
+    damaged JSON or another schema is one line naming the file and the first wrong field.
+    """
+    from pydantic import ValidationError
+
+    from infersight.analyses.results import AnalysisReport
+
+    data = read_bounded_bytes(path, MAX_REPORT_BYTES, "report")
+    try:
+        return AnalysisReport.model_validate_json(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0] if errors else None
+        if first is None:
+            detail = exc.title
+        elif first["type"].startswith("json_"):
+            detail = f"not valid JSON ({first['msg']})"
+        else:
+            field = ".".join(str(p) for p in first["loc"]) or "top level"
+            detail = f"{field}: {first['msg']}"
+        raise InputError(path, f"not an infersight analyze --json report: {detail}") from None
 
 
 def write_output(path: Path, data: bytes) -> None:

@@ -69,10 +69,11 @@ def register(app: typer.Typer) -> None:
 def _plan_commands(path: Path) -> list[str]:
     import orjson
 
+    from infersight.safe_io import MAX_REPORT_BYTES, read_bounded_bytes
+
+    raw = read_bounded_bytes(path, MAX_REPORT_BYTES, "ncu plan")
     try:
-        data = orjson.loads(path.read_bytes())
+        data = orjson.loads(raw)
         return [str(k["command"]) for k in data["kernels"]]
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
     except (orjson.JSONDecodeError, KeyError, TypeError):
         raise InputError(path, "not an ncu-plan JSON (expected kernels[].command)") from None

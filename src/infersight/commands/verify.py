@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
         from infersight.agent.verify_flow import verify_and_record
 
         if json_out is not None:
-            check_outputs([json_out], [env_report] if env_report else [])
+            sides = [t for side in (baseline, candidate) for t in _trace_tokens(side)]
+            check_outputs([json_out], [*sides, None if no_kb else kb_cli.kb_file(kb)])
         outcome = verify_and_record(
             baseline,
             candidate,
@@ -101,3 +102,15 @@ def register(app: typer.Typer) -> None:
         console.print(f"knowledge base: {outcome.kb_note}", highlight=False)
         if r.verdict == "inconclusive":
             raise typer.Exit(EXIT_INCONCLUSIVE)
+
+
+def _trace_tokens(side: str) -> list[Path]:
+    """The existing files a ``--baseline``/``--candidate`` value names (trace mode): outputs are
+    checked against them. A value that does not parse is left to the verify run to report."""
+    import shlex
+
+    try:
+        tokens = shlex.split(side)
+    except ValueError:
+        return []
+    return [Path(t) for t in tokens if Path(t).exists()]
