@@ -190,7 +190,9 @@ def _validate(raw: dict[str, Any], path: Path) -> None:
     for scope, metrics in _scopes(raw, path).items():
         for metric, spec in metrics.items():
             if metric not in METRIC_IDS:
-                raise InputError(path, f"{scope}.{metric}: unknown metric (known: {', '.join(METRIC_IDS)})")
+                raise InputError(
+                    path, f"{scope}.{metric}: unknown metric {metric!r} (known: {', '.join(METRIC_IDS)})"
+                )
             for key, value in _table(spec, f"{scope}.{metric}", path).items():
                 _check_value(METRIC_KEYS.get(key, "text"), value, f"{scope}.{metric}.{key}", path)
     for section, keys in SECTION_KEYS.items():
