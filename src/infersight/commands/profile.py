@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from infersight.errors import InputError
+from infersight.render.sanitize import sanitize_text
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
                 )
             captures = ncu_commands(_plan_commands(plan), command, check_tool=not dry_run)
         for capture in captures:
-            print(capture.shell())
+            print(sanitize_text(capture.shell()))
             if dry_run:
                 continue
             if capture.tool == "torch":

@@ -13,13 +13,12 @@ One place per renderer family: :func:`sanitizing_console` for every rich termina
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
 from rich.segment import Segment
 
-__all__ = ["REPLACEMENT", "sanitize_text", "sanitizing_console"]
+__all__ = ["REPLACEMENT", "one_line", "sanitize_text", "sanitizing_console"]
 
 REPLACEMENT = "\ufffd"
 _KEEP = {0x09, 0x0A}  # tab, newline
@@ -60,6 +59,7 @@ def sanitizing_console(**kwargs: Any) -> Console:
     return console
 
 
-def sanitize_lines(lines: Iterable[str]) -> list[str]:
-    """Each line sanitised (for plain ``print`` paths that bypass rich)."""
-    return [sanitize_text(line) for line in lines]
+def one_line(text: str) -> str:
+    """``text`` sanitised and on one line (newlines and tabs become spaces): for a name put in a
+    shell comment, where a newline would turn the rest of the name into a command."""
+    return " ".join(sanitize_text(text).split("\n")).replace("\t", " ")
