@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import click
 from rich.console import Console
 
 from infersight.errors import InputError
@@ -113,17 +113,35 @@ def _as_paths(value: object) -> list[Path]:
     return []
 
 
-def _command_inputs(outputs: Sequence[Path], output_dirs: Sequence[Path]) -> list[Path]:
-    """Every path-typed option/argument of the running command that is not one of its outputs.
+def _current_context() -> Any:
+    """The running command's click context. Recent typer releases vendor click (``typer._click``)
+    with their own context stack; older ones use click itself: try both."""
+    for name in ("typer._click.globals", "click.globals"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        ctx = module.get_current_context(silent=True)
+        if ctx is not None:
+            return ctx
+    return None
+
+
+def _command_inputs(outputs: Sequence[object], output_dirs: Sequence[Path]) -> list[Path]:
+    """Every ``Path`` value among the running command's options and arguments that is not one
+    of its outputs.
 
     Gathered from the command-line context so that an input option added later (a config, a
-    thresholds file, a report) is protected without anyone remembering to list it.
+    thresholds file, a report) is protected without anyone remembering to list it. Outputs are
+    left out by identity (the very objects the command passed), not by value: ``--config C
+    --json C`` must find C among the inputs.
     """
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
+    ctx = _current_context()
+    params = getattr(ctx, "params", None)
+    if not isinstance(params, dict):
         return []
-    skip = {*outputs, *output_dirs}
-    return [p for value in ctx.params.values() for p in _as_paths(value) if p not in skip]
+    skip = {id(o) for o in (*outputs, *output_dirs)}
+    return [p for value in params.values() for p in _as_paths(value) if id(p) not in skip]
 
 
 def check_outputs(
@@ -141,7 +159,7 @@ def check_outputs(
     """
     outs = [Path(o) for o in outputs if o is not None]
     given = [Path(i) for i in inputs if i is not None and str(i)]
-    every_input = _expand([*given, *_command_inputs(outs, output_dirs)])
+    every_input = _expand([*given, *_command_inputs(outputs, output_dirs)])
     for index, out in enumerate(outs):
         clash = next((inp for inp in every_input if _same_file(out, inp)), None)
         if clash is not None:
