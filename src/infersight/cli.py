@@ -225,7 +225,7 @@ def export(
     check_outputs([output], [Path(t.source) for t in loaded])
     write_output(output, export_traces(loaded))
     counts = ", ".join(f"{t.label()}: {len(t.kernels):,} kernels" for t in loaded)
-    print(f"wrote {output} ({len(loaded)} trace(s); {counts})", file=sys.stderr)
+    print(sanitize_text(f"wrote {output} ({len(loaded)} trace(s); {counts})"), file=sys.stderr)
 
 
 register_all(app)
@@ -339,6 +339,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("INFERSIGHT_DEBUG") == "1":
             traceback.print_exc()
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # a file the system refused (permissions, a full disk, a vanished directory) is the
+            # user's environment, not our bug: one line naming it, exit 2
+            reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
+            _error_line(f"{exc.filename}: cannot be read or written: {reason}")
+            return EXIT_BAD_INPUT
         detail = sanitize_text(" ".join(str(exc).split())[:300])
         print(
             f"infersight: internal error: {type(exc).__name__}: {detail} — this is a bug, please report it "

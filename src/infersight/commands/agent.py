@@ -12,7 +12,7 @@ import typer
 from infersight.commands import kb as kb_cli
 from infersight.commands._io import check_outputs, read_analysis_report, stdout_console
 from infersight.errors import InputError
-from infersight.render.sanitize import sanitize_text
+from infersight.render.sanitize import sanitize_text, sanitizing_console
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int, str], None]
@@ -125,12 +125,18 @@ def register(app: typer.Typer) -> None:
 def _with_progress(work: Callable[[ProgressFn], T]) -> T:
     """Run ``work(progress)`` with a rich progress bar on an interactive stderr, plain lines otherwise."""
     if not sys.stderr.isatty():
-        return work(lambda done, total, message: print(f"agent [{done}/{total}] {message}", file=sys.stderr))
-    from rich.console import Console
+        return work(
+            lambda done, total, message: print(
+                sanitize_text(f"agent [{done}/{total}] {message}"), file=sys.stderr
+            )
+        )
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True)
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=sanitizing_console(stderr=True),
     ) as bar:
         task = bar.add_task("agent", total=1)
 

@@ -11,6 +11,7 @@ import typer
 from infersight.commands import roofline as theory_cli
 from infersight.commands._io import check_outputs, read_analysis_report, with_spinner, write_output
 from infersight.errors import InputError
+from infersight.render.sanitize import sanitize_text
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
             check_outputs([output], [from_report])
             loaded_report = read_analysis_report(from_report)
             write_output(output, render_html(loaded_report, top=top).encode())
-            print(f"wrote {output}", file=sys.stderr)
+            print(sanitize_text(f"wrote {output}"), file=sys.stderr)
             return
         if not traces:
             raise InputError(None, "give at least one trace (or --from-report REPORT.json)")
@@ -101,4 +102,4 @@ def register(app: typer.Typer) -> None:
             "plotting", lambda: html_extras(loaded, window_nvtx=window_nvtx, with_layers=not no_layers)
         )
         write_output(output, render_html(analysed, extras, top=top).encode())
-        print(f"wrote {output}", file=sys.stderr)
+        print(sanitize_text(f"wrote {output}"), file=sys.stderr)

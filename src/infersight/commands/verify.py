@@ -15,6 +15,7 @@ import typer
 
 from infersight.commands import kb as kb_cli
 from infersight.commands._io import check_outputs, stdout_console, write_output
+from infersight.render.sanitize import sanitize_text
 
 EXIT_INCONCLUSIVE = 3
 
@@ -76,7 +77,7 @@ def register(app: typer.Typer) -> None:
             overrides=kb_cli.overrides(gpu=gpu, model=model, dtype=dtype, tp=tp, engine=engine, batch=batch),
             kb=None if no_kb else kb,
             use_kb=not no_kb,
-            progress=lambda message: print(f"verify: {message}", file=sys.stderr),
+            progress=lambda message: print(sanitize_text(f"verify: {message}"), file=sys.stderr),
         )
         if json_out is not None:
             write_output(json_out, orjson.dumps(outcome.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
