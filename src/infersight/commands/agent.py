@@ -141,6 +141,6 @@ def _with_progress(work: Callable[[ProgressFn], T]) -> T:
         task = bar.add_task("agent", total=1)
 
         def progress(done: int, total: int, message: str) -> None:
-            bar.update(task, total=total, completed=done, description=f"agent: {message}")
+            bar.update(task, total=total, completed=done, description=sanitize_text(f"agent: {message}"))
 
         return work(progress)

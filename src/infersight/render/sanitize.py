@@ -53,7 +53,11 @@ class _SanitizeHook(RenderHook):
 
 
 def sanitizing_console(**kwargs: Any) -> Console:
-    """A rich Console that never writes a control character taken from its input strings."""
+    """A rich Console that never writes a control character taken from its input strings.
+
+    Covers everything passed to ``print``. A live display (progress bar, status) is refreshed
+    outside the print hooks: sanitise the text you give it (``sanitize_text``) where you set it.
+    """
     console = Console(**kwargs)
     console.push_render_hook(_SanitizeHook())
     return console
