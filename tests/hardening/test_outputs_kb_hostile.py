@@ -665,3 +665,28 @@ def test_verify_failing_command_prints_only_its_error(capsys: pytest.CaptureFixt
         capsys,
     )
     _one_error(code, err, "command exited 1")
+
+
+def test_kb_record_refuses_an_override_beyond_int64(
+    tmp_path: Path, report_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb = tmp_path / "kb.sqlite"
+    code, _out, err = _run(["kb", "record", str(report_json), "--kb", str(kb), "--tp", str(2**64)], capsys)
+    _one_error(code, err, report_json.name, "fingerprint.tp")
+
+
+def test_ncu_plan_comment_cannot_start_a_shell_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with gzip.open(shared_file(KINETO), "rb") as fh:
+        document = json.loads(fh.read())
+    kernels = [e for e in document["traceEvents"] if e.get("cat") == "kernel" and e.get("ph") == "X"]
+    for event in kernels:  # every kernel, so the focus set (top by time) holds the hostile name
+        event["name"] = event["name"] + "\ntouch /tmp/pwned #" + EVIL
+    trace = tmp_path / "trace.json"
+    trace.write_text(json.dumps(document))
+    code, out, err = _run(["ncu-plan", str(trace)], capsys)
+    assert code == 0, err
+    for line in out.splitlines():  # a comment, a quoted ncu command, or blank: nothing else runs
+        assert line.startswith(("#", "ncu ")) or not line.strip(), line
+    _assert_clean(out, "ncu-plan", shown=False)
