@@ -690,3 +690,18 @@ def test_ncu_plan_comment_cannot_start_a_shell_command(
     for line in out.splitlines():  # a comment, a quoted ncu command, or blank: nothing else runs
         assert line.startswith(("#", "ncu ")) or not line.strip(), line
     _assert_clean(out, "ncu-plan", shown=False)
+
+
+def test_layers_json_and_text_on_stdout_carry_no_control_character(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _evil_kineto(tmp_path)
+    base = ["layers", str(trace), "--num-layers", "5", "--anchor-kernel", "relu"]
+    code, out, err = _run([*base, "--format", "json"], capsys)
+    assert code == 0, err
+    _assert_clean(out, "layers --format json")
+    parsed = json.dumps(json.loads(out), ensure_ascii=False)
+    assert "\x9b31m" in parsed, "the JSON strings are still exact once parsed (C1 escaped, not lost)"
+    code, out, err = _run([*base, "--format", "text"], capsys)
+    assert code == 0, err
+    _assert_clean(out, "layers (terminal)", shown=False)

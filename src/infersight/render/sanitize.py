@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
 from rich.segment import Segment
 
-__all__ = ["REPLACEMENT", "one_line", "sanitize_text", "sanitizing_console"]
+__all__ = ["REPLACEMENT", "json_for_terminal", "one_line", "sanitize_text", "sanitizing_console"]
 
 REPLACEMENT = "\ufffd"
 _KEEP = {0x09, 0x0A}  # tab, newline
@@ -61,6 +61,19 @@ def sanitizing_console(**kwargs: Any) -> Console:
     console = Console(**kwargs)
     console.push_render_hook(_SanitizeHook())
     return console
+
+
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI)}
+
+
+def json_for_terminal(text: str) -> str:
+    """JSON text with DEL, C1 controls and direction overrides written as ``\\uXXXX`` escapes.
+
+    JSON escapes C0 controls itself but may carry U+0080-U+009F raw, and a UTF-8 terminal can
+    read U+009B as CSI. Outside strings JSON holds only ASCII, so this is lossless: the parsed
+    strings stay exactly the input's. For JSON printed to standard output.
+    """
+    return text.translate(_JSON_ESCAPES)
 
 
 def one_line(text: str) -> str:
