@@ -1,4 +1,7 @@
-"""``infersight agent``: the closed loop (methodology §7); ``infersight narrate``: checked LLM prose for a report."""
+"""``infersight agent``: the closed loop (methodology §7).
+
+``infersight narrate``: checked LLM prose for a report.
+"""
 
 from __future__ import annotations
 

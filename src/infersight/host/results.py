@@ -169,7 +169,9 @@ class DrillDown(BaseModel):
     """Kernel-level drill-down: gaps by host cause, largest gaps, graph coverage, patterns."""
 
     buckets: list[CauseBucket] = Field(default_factory=list)
-    simple_buckets: list[GapBucket] = Field(default_factory=list, description="methodology §4 5-bucket histogram")
+    simple_buckets: list[GapBucket] = Field(
+        default_factory=list, description="methodology §4 5-bucket histogram"
+    )
     top_gaps: list[GapCause] = Field(default_factory=list)
     graph_coverage: float | None = None
     graph_kernel_count: int | None = None

@@ -1,4 +1,6 @@
-"""Typed results of the layer / forward-pass view (methodology §5). Analyses return these; renderers read them.
+"""Typed results of the layer / forward-pass view (methodology §5).
+
+Analyses return these; renderers read them.
 
 Times are integer nanoseconds on the trace clock (``*_ns``); shares are fractions in [0, 1].
 ``perfetto_*_s`` are seconds relative to the trace's first event, which is what the Perfetto UI

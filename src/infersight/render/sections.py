@@ -488,7 +488,10 @@ def _bucket_cells(buckets: list[GapBucket], labels: list[str]) -> list[str]:
 
 
 def gaps_section(report: AnalysisReport) -> Section:
-    """Idle gaps between kernel busy blocks by length bucket (methodology §4 drill-down), per device and phase."""
+    """Idle gaps between kernel busy blocks by length bucket, per device and phase.
+
+    See the methodology §4 drill-down.
+    """
     sources: list[tuple[str, list[GapBucket]]] = [
         (_device_label(tl), tl.gap_buckets) for tl in report.profile.devices if tl.gap_buckets
     ]
