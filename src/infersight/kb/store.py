@@ -405,7 +405,15 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ A/B results
     def record_ab(self, record: AbRecord) -> StoredAb:
-        """Store one A/B verification as a new version under its key (never overwriting)."""
+        """Store one A/B verification as a new version under its key (never overwriting).
+
+        Refused (InputError) when a figure is not finite or a count is outside int64: a CV of
+        inf stored today would be read back as a confidence input by every later verify.
+        """
+        try:
+            _check_ab(record)
+        except RecordError as exc:
+            raise InputError(None, f"A/B result cannot be stored in the knowledge base: {exc}") from None
         ab_key = hashlib.sha256(
             f"{record.fingerprint.key()}|{record.recommendation_type}|{record.baseline}|{record.candidate}".encode()
         ).hexdigest()[:32]
@@ -456,8 +464,10 @@ class KnowledgeBase:
             try:
                 data["fingerprint"] = Fingerprint.model_validate_json(data.pop("fingerprint_json"))
                 data["samples"] = orjson.loads(data.pop("samples_json"))
-                out.append(StoredAb.model_validate(data))
-            except (ValueError, TypeError) as exc:  # pydantic and orjson errors are ValueErrors
+                stored = StoredAb.model_validate(data)
+                _check_ab(stored)
+                out.append(stored)
+            except (ValueError, TypeError) as exc:  # pydantic, orjson and RecordError are ValueErrors
                 skipped.append(_skip_note("A/B result", row.get("id"), exc))
         return out
 
@@ -671,6 +681,30 @@ def _recommendation_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+AB_FLOATS = (
+    "baseline_median_s",
+    "baseline_std_s",
+    "candidate_median_s",
+    "candidate_std_s",
+    "baseline_cv",
+    "candidate_cv",
+    "gain",
+    "gain_ci_low",
+    "gain_ci_high",
+)
+
+
+def _check_ab(record: AbRecord) -> None:
+    """Finite figures, counts within int64, finite samples; RecordError naming the field."""
+    for name in AB_FLOATS:
+        checked_float(getattr(record, name), name)
+    for name in ("repeats", "warmup"):
+        checked_int(getattr(record, name), name)
+    for side, samples in record.samples.items():
+        for index, value in enumerate(samples):
+            checked_float(value, f"samples.{side}[{index}]")
 
 
 def _stored_fingerprint(row: Any) -> Fingerprint:
