@@ -296,6 +296,9 @@ def _guarded_stdout() -> Iterator[None]:
     """Run a command with :class:`_GuardedStdout`, flushing inside the guard so buffered output
     that cannot be written is reported here; ``| head`` ends quietly (no BrokenPipeError trace)."""
     original = sys.stdout
+    if original is None:  # no standard output at all (pythonw): nothing to guard
+        yield
+        return
     sys.stdout = cast(TextIO, _GuardedStdout(original))
     try:
         yield
