@@ -705,3 +705,18 @@ def test_layers_json_and_text_on_stdout_carry_no_control_character(
     code, out, err = _run([*base, "--format", "text"], capsys)
     assert code == 0, err
     _assert_clean(out, "layers (terminal)", shown=False)
+
+
+def test_agent_workdir_inside_the_trace_folder_is_not_an_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No false refusal: a trace folder is read one level deep, so a work directory nested in it
+    (with the report.json of a previous run) holds no input; the rerun resumes."""
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    _copy(folder, KINETO)
+    argv = ["agent", "--trace", str(folder), "--workdir", str(folder / "agent"), "--no-kb"]
+    for _ in range(2):
+        code, _out, err = _run(argv, capsys)
+        assert code == 0, err
+    assert (folder / "agent" / "report.json").is_file()

@@ -85,14 +85,16 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _folder_files(folder: Path) -> Iterator[Path]:
-    """Files under an input folder (per-rank trace files), walked to a bounded number of entries."""
-    seen = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            seen += 1
-            if seen > MAX_FOLDER_ENTRIES:
-                return
-            yield Path(root) / name
+    """The files directly in an input folder (a folder of per-rank traces is read one level
+    deep, so an agent work directory nested inside it is not an input), to a bounded count."""
+    try:
+        with os.scandir(folder) as entries:
+            for seen, entry in enumerate(entries):
+                if seen >= MAX_FOLDER_ENTRIES:
+                    return
+                yield Path(entry.path)
+    except OSError:  # unreadable: the reader reports it
+        return
 
 
 def _expand(inputs: Iterable[Path]) -> list[Path]:
