@@ -9,13 +9,15 @@ else is our bug: one line asking for a report, exit 1, and the traceback only wi
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TextIO, TypeVar, cast
 
 import typer
 
@@ -25,6 +27,7 @@ from infersight.commands import roofline as theory_cli
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
 from infersight.errors import EXIT_BAD_INPUT, InputError
 from infersight.model import Trace
+from infersight.render.sanitize import sanitize_text
 
 CliUsageError: type[Exception]
 try:  # recent typer vendors click; older releases raise click's own exceptions
@@ -39,6 +42,8 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="infersight",
@@ -220,7 +225,7 @@ def export(
     check_outputs([output], [Path(t.source) for t in loaded])
     write_output(output, export_traces(loaded))
     counts = ", ".join(f"{t.label()}: {len(t.kernels):,} kernels" for t in loaded)
-    print(f"wrote {output} ({len(loaded)} trace(s); {counts})", file=sys.stderr)
+    print(sanitize_text(f"wrote {output} ({len(loaded)} trace(s); {counts})"), file=sys.stderr)
 
 
 register_all(app)
@@ -229,23 +234,89 @@ register_all(app)
 
 
 def _error_line(message: str) -> None:
-    print(f"infersight: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"infersight: error: {sanitize_text(' '.join(message.split()))}", file=sys.stderr)
+
+
+class OutputWriteError(InputError):
+    """Standard output could not be written (a full disk, a closed terminal): exit 2, one line."""
+
+
+class _StdoutClosed(Exception):
+    """The reader of our standard output went away (``| head``): stop quietly.
+
+    Deliberately not an OSError, so click's own EPIPE handling (exit 1) does not take it."""
+
+
+class _GuardedStdout:
+    """``sys.stdout`` for the duration of a command: a failed write becomes :class:`OutputWriteError`.
+
+    Every report path (rich consoles, ``print``) writes through ``sys.stdout``, so this is the one
+    place where ``> /dev/full`` turns into "cannot write output: No space left on device" instead
+    of an internal error. A closed pipe (``| head``) ends the command quietly (exit 0: the files
+    are written before the terminal report).
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _guard(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except BrokenPipeError:
+            raise _StdoutClosed from None
+        except OSError as exc:
+            reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
+            raise OutputWriteError(None, f"cannot write output: {reason}") from None
+
+    def write(self, text: str) -> int:
+        return self._guard(lambda: self._inner.write(text))
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        self._guard(lambda: self._inner.writelines(lines))
+
+    def flush(self) -> None:
+        self._guard(self._inner.flush)
+
+
+def _detach_stdout() -> None:
+    """Point file descriptor 1 at /dev/null so the interpreter's final flush of data that could
+    not be written (a closed pipe, a full device) does not print a second, confusing error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # captured stdout in tests: nothing to do
+        pass
 
 
 @contextmanager
-def _quiet_broken_pipe() -> Iterator[None]:
-    """``infersight analyze ... | head`` must not end in a BrokenPipeError traceback."""
+def _guarded_stdout() -> Iterator[None]:
+    """Run a command with :class:`_GuardedStdout`, flushing inside the guard so buffered output
+    that cannot be written is reported here; ``| head`` ends quietly (no BrokenPipeError trace)."""
+    original = sys.stdout
+    if original is None:  # no standard output at all (pythonw): nothing to guard
+        yield
+        return
+    sys.stdout = cast(TextIO, _GuardedStdout(original))
     try:
         yield
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        sys.stdout.flush()
+    except (_StdoutClosed, BrokenPipeError):
+        _detach_stdout()
+    except OutputWriteError:
+        _detach_stdout()
+        raise
+    finally:
+        sys.stdout = original
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (what :func:`main` exits with)."""
+    result: object = None
     try:
-        with _quiet_broken_pipe():
+        with _guarded_stdout():
             result = app(
                 args=list(argv) if argv is not None else None, prog_name="infersight", standalone_mode=False
             )
@@ -271,7 +342,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("INFERSIGHT_DEBUG") == "1":
             traceback.print_exc()
-        detail = " ".join(str(exc).split())[:300]
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # a file the system refused (permissions, a full disk, a vanished directory) is the
+            # user's environment, not our bug: one line naming it, exit 2
+            reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
+            _error_line(f"{exc.filename}: cannot be read or written: {reason}")
+            return EXIT_BAD_INPUT
+        detail = sanitize_text(" ".join(str(exc).split())[:300])
         print(
             f"infersight: internal error: {type(exc).__name__}: {detail} — this is a bug, please report it "
             "with the command line (rerun with INFERSIGHT_DEBUG=1 for the traceback)",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import make_url
 
 from infersight.kb.fingerprint import Fingerprint, fingerprint_from_report
@@ -23,6 +23,9 @@ class LookupResult(BaseModel):
     runs_searched: int
     matches: list[LookupMatch]
     summary: str
+    skipped: list[str] = Field(
+        default_factory=list, description="stored rows left out because they cannot be read back"
+    )
 
 
 def kb_lookup(
@@ -37,7 +40,8 @@ def kb_lookup(
     base = fingerprint_from_report(load_report_json(report)) if report is not None else Fingerprint()
     query = base.merged(overrides or {})
     with KnowledgeBase.open(kb) as store:
-        matches = store.lookup(query, top=top, min_similarity=min_similarity)
+        skipped: list[str] = []
+        matches = store.lookup(query, top=top, min_similarity=min_similarity, skipped=skipped)
         searched = store.count("runs")
         redacted = make_url(store.url).render_as_string(hide_password=True)
     direct = [m for m in matches if m.direct_answer]
@@ -59,5 +63,10 @@ def kb_lookup(
     else:
         summary = "no similar run stored: profile this environment"
     return LookupResult(
-        kb_url_redacted=redacted, query=query, runs_searched=searched, matches=matches, summary=summary
+        kb_url_redacted=redacted,
+        query=query,
+        runs_searched=searched,
+        matches=matches,
+        summary=summary,
+        skipped=skipped,
     )

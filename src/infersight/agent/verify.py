@@ -236,15 +236,20 @@ def run_verify(
         samples_b, note_b = step_samples(side_b.paths, warmup)
         samples_c, note_c = step_samples(side_c.paths, warmup)
         return compare_samples(samples_b, samples_c, mode="traces", warmup=warmup, notes=(note_b, note_c))
+    # progress is reported after each pair succeeded: a command that fails on its first run
+    # ends with its one error line, not with a "repeat 1/1" line that suggests it ran
     for index in range(warmup):
-        if progress:
-            progress(f"warm-up {index + 1}/{warmup}")
         time_command(side_b.argv, timeout_s=timeout_s)
         time_command(side_c.argv, timeout_s=timeout_s)
+        if progress:
+            progress(f"warm-up {index + 1}/{warmup} done")
     samples_b, samples_c = [], []
     for index in range(repeats):
-        if progress:
-            progress(f"repeat {index + 1}/{repeats}")
         samples_b.append(time_command(side_b.argv, timeout_s=timeout_s))
         samples_c.append(time_command(side_c.argv, timeout_s=timeout_s))
+        if progress:
+            progress(
+                f"repeat {index + 1}/{repeats} done: baseline {samples_b[-1] * 1e3:.1f} ms, "
+                f"candidate {samples_c[-1] * 1e3:.1f} ms"
+            )
     return compare_samples(samples_b, samples_c, mode="command", warmup=warmup)

@@ -65,6 +65,22 @@ STEP_INPUTS: dict[str, frozenset[str]] = {
 }
 STATE_FILE = "agent_state.json"
 LOG_FILE = "agent_log.jsonl"
+# Every file the agent writes in its work directory; the CLI refuses a run where one of them is
+# an input (a trace, config or ncu export kept in the work directory under the same name).
+WORKDIR_FILES = (
+    STATE_FILE,
+    LOG_FILE,
+    "kb_lookup.json",
+    "report.json",
+    "focus.json",
+    "ncu.json",
+    "ncu_plan.json",
+    "findings.json",
+    "narration.json",
+    "report.md",
+    "report.html",
+    "ab_plan.json",
+)
 
 
 class AgentInputs(BaseModel):

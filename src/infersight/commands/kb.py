@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from infersight.commands._io import check_outputs, stdout_console, write_output
+from infersight.render.sanitize import sanitize_text
 
 KbOpt = Annotated[
     str | None,
@@ -44,6 +45,24 @@ def overrides(**values: Any) -> dict[str, Any]:
     return {renames.get(k, k): v for k, v in values.items() if v is not None}
 
 
+def kb_file(kb: str | None) -> Path | None:
+    """The SQLite file a ``--kb`` value (or $INFERSIGHT_KB, or the default) names; None for a
+    server URL. Output paths are checked against it: ``--json`` must never overwrite the KB."""
+    from infersight.kb.store import resolve_kb_url
+
+    url = resolve_kb_url(kb)
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix + ":memory:":
+        return None
+    return Path(url[len(prefix) :].split("?", 1)[0])
+
+
+def _print_skipped(notes: list[str]) -> None:
+    """Rows of the knowledge base that could not be read back: one line each, on stderr."""
+    for note in notes:
+        print(f"infersight: note: {sanitize_text(note)}", file=sys.stderr)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``kb`` command group."""
     kb_app = typer.Typer(
@@ -73,7 +92,7 @@ def register(app: typer.Typer) -> None:
         context: ContextOpt = None,
     ) -> None:
         """Store analysed runs (fingerprint, operator measurements, findings); changes make a new version."""
-        from infersight.kb.store import KnowledgeBase, load_report_json
+        from infersight.kb.store import KnowledgeBase, check_report, load_report_json
 
         given = overrides(
             gpu=gpu,
@@ -91,13 +110,18 @@ def register(app: typer.Typer) -> None:
             context=context,
         )
         loaded = [load_report_json(p) for p in reports]
+        for path, report in zip(reports, loaded, strict=True):  # all checked before the first is stored
+            check_report(report, label=label, overrides=given, source=path)
         with KnowledgeBase.open(kb) as store:
             for path, report in zip(reports, loaded, strict=True):
-                result = store.record_report(report, label=label, overrides=given)
+                result = store.record_report(report, label=label, overrides=given, source=path)
                 state = "recorded" if result.created else "unchanged (identical content already stored)"
                 print(
-                    f"{path}: {state}: run #{result.run_id} key {result.run_key} version {result.version} "
-                    f"({result.measurements} measurements, {result.recommendations} recommendations)"
+                    sanitize_text(
+                        f"{path}: {state}: run #{result.run_id} key {result.run_key} version "
+                        f"{result.version} ({result.measurements} measurements, "
+                        f"{result.recommendations} recommendations)"
+                    )
                 )
 
     @kb_app.command("lookup")
@@ -143,7 +167,7 @@ def register(app: typer.Typer) -> None:
             context=context,
         )
         if json_out is not None:
-            check_outputs([json_out], [report] if report else [])
+            check_outputs([json_out], [kb_file(kb)])
         result = kb_lookup(kb=kb, report=report, overrides=given, top=top, min_similarity=min_similarity)
         if json_out is not None:
             write_output(json_out, orjson.dumps(result.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
@@ -184,6 +208,7 @@ def register(app: typer.Typer) -> None:
             )
         console.print(table)
         console.print(result.summary)
+        _print_skipped(result.skipped)
 
     @kb_app.command("history")
     def history(
@@ -195,8 +220,10 @@ def register(app: typer.Typer) -> None:
         """Stored A/B verification results, oldest first."""
         from infersight.kb.store import KnowledgeBase
 
+        skipped: list[str] = []
         with KnowledgeBase.open(kb) as store:
-            rows = store.ab_history(recommendation)
+            rows = store.ab_history(recommendation, skipped=skipped)
+        _print_skipped(skipped)
         if not rows:
             print("no A/B results stored", file=sys.stderr)
             return

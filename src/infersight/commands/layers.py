@@ -23,6 +23,7 @@ from infersight.commands.roofline import (
     TpOpt,
 )
 from infersight.errors import InputError
+from infersight.render.sanitize import json_for_terminal
 
 if TYPE_CHECKING:
     from infersight.layers.theory import LayerTheoryRequest
@@ -161,7 +162,7 @@ def register(app: typer.Typer) -> None:
         if json_out is not None:
             write_output(json_out, report.model_dump_json(indent=2).encode())
         if output_format is LayersFormat.json:
-            print(report.model_dump_json(indent=2))
+            print(json_for_terminal(report.model_dump_json(indent=2)))
         elif output_format is LayersFormat.compute_flow:
             render_compute_flow(report, stdout_console())
         else:

@@ -19,6 +19,7 @@ from infersight.commands.roofline import (
     TpOpt,
 )
 from infersight.errors import InputError
+from infersight.render.sanitize import sanitize_text
 
 
 def register(app: typer.Typer) -> None:
@@ -190,4 +191,5 @@ def register(app: typer.Typer) -> None:
         )
         if json_out is not None:
             write_output(json_out, (plan.model_dump_json(indent=2) + "\n").encode())
-        typer.echo(render_plan_text(plan), nl=False)  # plain text: commands must stay copy-pasteable
+        # plain text: commands must stay copy-pasteable; kernel names in them are sanitised
+        typer.echo(sanitize_text(render_plan_text(plan)), nl=False)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from infersight.errors import InputError
+from infersight.render.sanitize import sanitize_text
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
                 )
             captures = ncu_commands(_plan_commands(plan), command, check_tool=not dry_run)
         for capture in captures:
-            print(capture.shell())
+            print(sanitize_text(capture.shell()))
             if dry_run:
                 continue
             if capture.tool == "torch":
@@ -69,10 +70,11 @@ def register(app: typer.Typer) -> None:
 def _plan_commands(path: Path) -> list[str]:
     import orjson
 
+    from infersight.safe_io import MAX_REPORT_BYTES, read_bounded_bytes
+
+    raw = read_bounded_bytes(path, MAX_REPORT_BYTES, "ncu plan")
     try:
-        data = orjson.loads(path.read_bytes())
+        data = orjson.loads(raw)
         return [str(k["command"]) for k in data["kernels"]]
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
     except (orjson.JSONDecodeError, KeyError, TypeError):
         raise InputError(path, "not an ncu-plan JSON (expected kernels[].command)") from None

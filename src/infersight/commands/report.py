@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from infersight.commands import roofline as theory_cli
-from infersight.commands._io import check_outputs, with_spinner, write_output
+from infersight.commands._io import check_outputs, read_analysis_report, with_spinner, write_output
 from infersight.errors import InputError
+from infersight.render.sanitize import sanitize_text
 
 
 def register(app: typer.Typer) -> None:
@@ -61,22 +62,15 @@ def register(app: typer.Typer) -> None:
         """Write one self-contained HTML report: timeline, ranking, roofline, per-layer bars, findings."""
         from infersight import api
         from infersight.agent.html_data import html_extras
-        from infersight.analyses.results import AnalysisReport
         from infersight.render.html import render_html
 
         if from_report is not None:
             if traces:
                 raise InputError(from_report, "give traces or --from-report, not both")
             check_outputs([output], [from_report])
-            try:
-                loaded_report = AnalysisReport.model_validate_json(from_report.read_bytes())
-            except OSError as exc:
-                raise InputError(from_report, f"cannot read: {exc.strerror or exc}") from None
-            except ValueError as exc:
-                first = str(exc).splitlines()[0]
-                raise InputError(from_report, f"not an infersight analyze --json report: {first}") from None
+            loaded_report = read_analysis_report(from_report)
             write_output(output, render_html(loaded_report, top=top).encode())
-            print(f"wrote {output}", file=sys.stderr)
+            print(sanitize_text(f"wrote {output}"), file=sys.stderr)
             return
         if not traces:
             raise InputError(None, "give at least one trace (or --from-report REPORT.json)")
@@ -108,4 +102,4 @@ def register(app: typer.Typer) -> None:
             "plotting", lambda: html_extras(loaded, window_nvtx=window_nvtx, with_layers=not no_layers)
         )
         write_output(output, render_html(analysed, extras, top=top).encode())
-        print(f"wrote {output}", file=sys.stderr)
+        print(sanitize_text(f"wrote {output}"), file=sys.stderr)

@@ -15,6 +15,7 @@ import typer
 
 from infersight.commands import kb as kb_cli
 from infersight.commands._io import check_outputs, stdout_console, write_output
+from infersight.render.sanitize import sanitize_text
 
 EXIT_INCONCLUSIVE = 3
 
@@ -63,7 +64,8 @@ def register(app: typer.Typer) -> None:
         from infersight.agent.verify_flow import verify_and_record
 
         if json_out is not None:
-            check_outputs([json_out], [env_report] if env_report else [])
+            sides = [t for side in (baseline, candidate) for t in _trace_tokens(side)]
+            check_outputs([json_out], [*sides, None if no_kb else kb_cli.kb_file(kb)])
         outcome = verify_and_record(
             baseline,
             candidate,
@@ -75,7 +77,7 @@ def register(app: typer.Typer) -> None:
             overrides=kb_cli.overrides(gpu=gpu, model=model, dtype=dtype, tp=tp, engine=engine, batch=batch),
             kb=None if no_kb else kb,
             use_kb=not no_kb,
-            progress=lambda message: print(f"verify: {message}", file=sys.stderr),
+            progress=lambda message: print(sanitize_text(f"verify: {message}"), file=sys.stderr),
         )
         if json_out is not None:
             write_output(json_out, orjson.dumps(outcome.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
@@ -101,3 +103,15 @@ def register(app: typer.Typer) -> None:
         console.print(f"knowledge base: {outcome.kb_note}", highlight=False)
         if r.verdict == "inconclusive":
             raise typer.Exit(EXIT_INCONCLUSIVE)
+
+
+def _trace_tokens(side: str) -> list[Path]:
+    """The existing files a ``--baseline``/``--candidate`` value names (trace mode): outputs are
+    checked against them. A value that does not parse is left to the verify run to report."""
+    import shlex
+
+    try:
+        tokens = shlex.split(side)
+    except ValueError:
+        return []
+    return [Path(t) for t in tokens if Path(t).exists()]

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from infersight.kb import MissingDependencyError
 
 try:
     from sqlalchemy import Connection, Engine, create_engine, event, func, select
     from sqlalchemy.engine import CursorResult, make_url
-    from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise MissingDependencyError(
         None, f"the knowledge base needs {exc.name}: pip install 'infersight[kb]'"
@@ -35,6 +36,20 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
 from infersight.errors import InputError
 from infersight.kb import schema
 from infersight.kb.fingerprint import Fingerprint, Similarity, fingerprint_from_report, similarity
+from infersight.kb.validate import (
+    MEASUREMENT_COLUMNS,
+    RECOMMENDATION_COLUMNS,
+    RUN_COLUMNS,
+    WHERE_KEY,
+    RecordError,
+    as_input_error,
+    check_rows,
+    check_values,
+    checked_float,
+    checked_int,
+    report_list,
+)
+from infersight.safe_io import MAX_REPORT_BYTES, check_regular_file, read_bounded_bytes
 
 __all__ = [
     "DEFAULT_KB_PATH",
@@ -42,6 +57,9 @@ __all__ = [
     "KnowledgeBase",
     "LookupMatch",
     "RecordResult",
+    "check_report",
+    "check_sqlite_kb_path",
+    "load_report_json",
     "resolve_kb_url",
 ]
 
@@ -174,12 +192,33 @@ class KnowledgeBase:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One write transaction (SQLite: BEGIN IMMEDIATE), committed on success, rolled back otherwise."""
-        with self.engine.begin() as conn:
+        with self._database_errors(), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read connection whose database errors are the user's (one line, exit 2)."""
+        with self._database_errors(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _database_errors(self) -> Iterator[None]:
+        """A damaged, locked, read-only or unreachable database is an input error, not a crash.
+
+        IntegrityError passes: record_report retries on it (another writer took the version).
+        """
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except DBAPIError as exc:
+            where = make_url(self.url).render_as_string(hide_password=True)
+            detail = " ".join(str(exc.orig).split())[:200]
+            raise InputError(None, f"knowledge base {where}: {detail}") from None
 
     def schema_version(self) -> int:
         """The migration version the database is at."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return int(conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0)
 
     # ------------------------------------------------------------------ runs
@@ -189,19 +228,22 @@ class KnowledgeBase:
         *,
         label: str | None = None,
         overrides: Mapping[str, Any] | None = None,
+        source: str | Path | None = None,
     ) -> RecordResult:
         """Store an ``analyze --json`` report as a run with its operator measurements and findings.
 
         The run key is the fingerprint key plus the label (default: the trace file names); a
         report whose content equals the latest version under that key is not stored again.
+        Every value is checked first (:mod:`infersight.kb.validate`): a report that cannot be
+        stored faithfully is refused with an InputError naming ``source`` and the field.
         """
-        fingerprint = fingerprint_from_report(report).merged(overrides or {})
-        label = label or _default_label(report)
+        try:
+            fingerprint, run_values, measured, found = _checked_record(report, label, overrides)
+        except RecordError as exc:
+            raise as_input_error(exc, source) from None
+        label = run_values["label"]
         run_key = hashlib.sha256(f"{fingerprint.key()}|{label}".encode()).hexdigest()[:32]
-        measured = _measurement_rows(report)
-        found = _recommendation_rows(report)
         content = _digest({"fingerprint": fingerprint.model_dump(), "m": measured, "r": found})
-        total = (report.get("profile") or {}).get("total") or {}
         for _attempt in range(VERSION_RETRIES):
             try:
                 with self.transaction() as conn:
@@ -228,13 +270,8 @@ class KnowledgeBase:
                                 version=version,
                                 content_digest=content,
                                 created_at=schema.now_utc(),
-                                label=label,
-                                tool_version=report.get("tool_version"),
                                 fingerprint_json=fingerprint.model_dump_json(),
-                                wall_ns=total.get("wall_ns"),
-                                busy_ns=total.get("busy_ns"),
-                                idle_ratio=total.get("idle_ratio"),
-                                **fingerprint.model_dump(exclude={"operator_shares"}),
+                                **run_values,
                             )
                         )
                     )
@@ -260,7 +297,7 @@ class KnowledgeBase:
 
     def run_versions(self, run_key: str) -> list[dict[str, Any]]:
         """Every stored version of a run key, oldest first."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 select(schema.runs).where(schema.runs.c.run_key == run_key).order_by(schema.runs.c.version)
             ).mappings()
@@ -271,13 +308,26 @@ class KnowledgeBase:
         tables = {
             t.name: t for t in (schema.runs, schema.measurements, schema.recommendations, schema.ab_results)
         }
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return int(conn.execute(select(func.count()).select_from(tables[table])).scalar() or 0)
 
     # ------------------------------------------------------------------ lookup
-    def lookup(self, query: Fingerprint, *, top: int = 5, min_similarity: float = 0.0) -> list[LookupMatch]:
-        """Latest versions of stored runs ranked by similarity to ``query`` (formula: fingerprint.py)."""
-        with self.engine.connect() as conn:
+    def lookup(
+        self,
+        query: Fingerprint,
+        *,
+        top: int = 5,
+        min_similarity: float = 0.0,
+        skipped: list[str] | None = None,
+    ) -> list[LookupMatch]:
+        """Latest versions of stored runs ranked by similarity to ``query`` (formula: fingerprint.py).
+
+        A stored row that cannot be read back (damaged by hand, or stored by an older infersight
+        that did not check values) is left out and described in ``skipped``: one bad row must not
+        make every lookup fail.
+        """
+        skipped = skipped if skipped is not None else []
+        with self._reading() as conn:
             latest = (
                 select(schema.runs.c.run_key, func.max(schema.runs.c.version).label("v"))
                 .group_by(schema.runs.c.run_key)
@@ -295,8 +345,12 @@ class KnowledgeBase:
             )
             scored = []
             for row in rows:
-                stored = Fingerprint.model_validate_json(row["fingerprint_json"])
-                sim = similarity(query, stored)
+                try:
+                    stored = _stored_fingerprint(row)
+                    sim = similarity(query, stored)
+                except (ValueError, TypeError, RecordError) as exc:
+                    skipped.append(_skip_note("run", row.get("id"), exc))
+                    continue
                 if sim.score >= min_similarity:
                     scored.append((sim, row, stored))
             scored.sort(key=lambda item: (-item[0].score, -item[1]["id"]))
@@ -328,8 +382,8 @@ class KnowledgeBase:
                     .scalars()
                     .all()
                 )
-                matches.append(
-                    LookupMatch(
+                try:
+                    match = LookupMatch(
                         run_id=row["id"],
                         run_key=row["run_key"],
                         version=row["version"],
@@ -337,18 +391,29 @@ class KnowledgeBase:
                         created_at=row["created_at"],
                         fingerprint=stored,
                         similarity=sim,
-                        wall_ns=row["wall_ns"],
-                        idle_ratio=row["idle_ratio"],
-                        top_operators=[dict(o) for o in ops],
-                        recommendations=sorted(types),
+                        wall_ns=checked_int(row["wall_ns"], "wall_ns"),
+                        idle_ratio=checked_float(row["idle_ratio"], "idle_ratio"),
+                        top_operators=[_stored_operator(o) for o in ops],
+                        recommendations=sorted(str(t) for t in types),
                         direct_answer=sim.score >= DIRECT_ANSWER_SIMILARITY and sim.coverage >= MIN_COVERAGE,
                     )
-                )
+                except (ValueError, TypeError, RecordError) as exc:
+                    skipped.append(_skip_note("run", row.get("id"), exc))
+                    continue
+                matches.append(match)
             return matches
 
     # ------------------------------------------------------------------ A/B results
     def record_ab(self, record: AbRecord) -> StoredAb:
-        """Store one A/B verification as a new version under its key (never overwriting)."""
+        """Store one A/B verification as a new version under its key (never overwriting).
+
+        Refused (InputError) when a figure is not finite or a count is outside int64: a CV of
+        inf stored today would be read back as a confidence input by every later verify.
+        """
+        try:
+            _check_ab(record)
+        except RecordError as exc:
+            raise InputError(None, f"A/B result cannot be stored in the knowledge base: {exc}") from None
         ab_key = hashlib.sha256(
             f"{record.fingerprint.key()}|{record.recommendation_type}|{record.baseline}|{record.candidate}".encode()
         ).hexdigest()[:32]
@@ -382,28 +447,74 @@ class KnowledgeBase:
                 continue
         raise RuntimeError(f"could not allocate a version for A/B result {ab_key}")
 
-    def ab_history(self, recommendation_type: str | None = None) -> list[StoredAb]:
-        """Stored A/B results (optionally of one recommendation type), oldest first."""
+    def ab_history(
+        self, recommendation_type: str | None = None, *, skipped: list[str] | None = None
+    ) -> list[StoredAb]:
+        """Stored A/B results (optionally of one recommendation type), oldest first; rows that
+        cannot be read back are left out and described in ``skipped`` (as in :meth:`lookup`)."""
+        skipped = skipped if skipped is not None else []
         query = select(schema.ab_results).order_by(schema.ab_results.c.id)
         if recommendation_type is not None:
             query = query.where(schema.ab_results.c.recommendation_type == recommendation_type)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(query).mappings().all()
         out = []
         for row in rows:
             data = dict(row)
-            data["fingerprint"] = Fingerprint.model_validate_json(data.pop("fingerprint_json"))
-            data["samples"] = orjson.loads(data.pop("samples_json"))
-            out.append(StoredAb.model_validate(data))
+            try:
+                data["fingerprint"] = Fingerprint.model_validate_json(data.pop("fingerprint_json"))
+                data["samples"] = orjson.loads(data.pop("samples_json"))
+                stored = StoredAb.model_validate(data)
+                _check_ab(stored)
+                out.append(stored)
+            except (ValueError, TypeError) as exc:  # pydantic, orjson and RecordError are ValueErrors
+                skipped.append(_skip_note("A/B result", row.get("id"), exc))
         return out
 
 
 # ---------------------------------------------------------------------- helpers
 
+KB_TABLES = frozenset({"schema_version", "runs", "measurements", "recommendations", "ab_results"})
+
+
+def check_sqlite_kb_path(path: Path) -> None:
+    """Refuse a ``--kb`` file that exists but is not an infersight knowledge base.
+
+    Opening it read-write would switch it to WAL mode and add our tables: an Nsight Systems
+    export or any other SQLite file given by mistake would be modified. A new path or an empty
+    (0-byte) file is created; an existing file is inspected through a read-only connection
+    first and must hold our ``schema_version`` table (or be a database with no tables at all).
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    resolved = check_regular_file(path, "knowledge base")  # FIFOs, devices, directories, loops
+    if resolved.stat().st_size == 0:
+        return
+    with resolved.open("rb") as handle:
+        header = handle.read(16)
+    if header != b"SQLite format 3\x00":
+        raise InputError(path, "not an infersight knowledge base (not a SQLite database); give a new path")
+    try:
+        conn = sqlite3.connect(f"{resolved.as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
+        try:
+            tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise InputError(path, f"knowledge base cannot be read: {exc}") from None
+    if tables and "schema_version" not in tables:
+        shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+        raise InputError(
+            path,
+            f"not an infersight knowledge base (it holds other tables: {shown}); "
+            "refusing to add tables to it — give a new path",
+        )
+
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
         path = Path(database).expanduser()
+        check_sqlite_kb_path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -436,94 +547,202 @@ def _inserted_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
+def check_report(
+    report: Mapping[str, Any],
+    *,
+    label: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    source: str | Path | None = None,
+) -> None:
+    """Raise the InputError :meth:`KnowledgeBase.record_report` would raise, without a database:
+    ``kb record A B`` checks every report before it stores the first one."""
+    try:
+        _checked_record(report, label, overrides)
+    except RecordError as exc:
+        raise as_input_error(exc, source) from None
+
+
 def _default_label(report: Mapping[str, Any]) -> str:
-    traces = (report.get("profile") or {}).get("traces") or []
-    names = sorted(Path(str(t.get("source", ""))).name for t in traces if isinstance(t, dict))
+    traces = report_list(report, "profile", "traces")
+    names = sorted(Path(str(t.get("source", ""))).name for t in traces)
     return ", ".join(names) or "unnamed run"
 
 
+def _checked_record(
+    report: Mapping[str, Any], label: str | None, overrides: Mapping[str, Any] | None
+) -> tuple[Fingerprint, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Fingerprint, run columns, measurement and recommendation rows — every value checked."""
+    try:
+        fingerprint = fingerprint_from_report(report).merged(overrides or {})
+    except (ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise RecordError(f"fingerprint: {' '.join(str(exc).split())[:160]}") from None
+    for name, share in fingerprint.operator_shares.items():
+        checked_float(share, f"profile.categories[{name!r}].share")
+    total = (report.get("profile") or {}).get("total") or {}
+    if not isinstance(total, Mapping):
+        raise RecordError(f"profile.total: expected an object, got {type(total).__name__}")
+    totals = {key: total.get(key) for key in ("wall_ns", "busy_ns", "idle_ratio")}
+    run = {
+        "label": label or _default_label(report),
+        "tool_version": report.get("tool_version"),
+        **check_values(totals, RUN_COLUMNS, "profile.total"),
+        **check_values(fingerprint.model_dump(exclude={"operator_shares"}), RUN_COLUMNS, "fingerprint"),
+    }
+    run = check_values(run, RUN_COLUMNS, "report")
+    measured = check_rows(_measurement_rows(report), MEASUREMENT_COLUMNS, "measurements")
+    found = check_rows(_recommendation_rows(report), RECOMMENDATION_COLUMNS, "findings")
+    return fingerprint, run, measured, found
+
+
+def _measurement_row(
+    where: str, kind: str, phase: Any, operator: Any, category: Any, **numbers: Any
+) -> dict[str, Any]:
+    row = {WHERE_KEY: where, "kind": kind, "phase": phase, "operator": operator, "category": category}
+    for name in ("count", "total_ns", "share", "ns_per_step", "e_roof", "flops", "bytes"):
+        row[name] = numbers.get(name)
+    return row
+
+
 def _measurement_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    profile = report.get("profile") or {}
     rows: list[dict[str, Any]] = []
-    for cat in profile.get("categories") or []:
+    for index, cat in enumerate(report_list(report, "profile", "categories")):
+        name = cat.get("category")
         rows.append(
-            {
-                "kind": "category",
-                "phase": "all",
-                "operator": cat["category"],
-                "category": cat["category"],
-                "count": cat.get("count"),
-                "total_ns": cat.get("total_ns"),
-                "share": cat.get("share"),
-                "ns_per_step": None,
-                "e_roof": None,
-                "flops": None,
-                "bytes": None,
-            }
+            _measurement_row(
+                f"profile.categories[{index}]",
+                "category",
+                "all",
+                name,
+                name,
+                count=cat.get("count"),
+                total_ns=cat.get("total_ns"),
+                share=cat.get("share"),
+            )
         )
-    for kern in profile.get("kernels") or []:
+    for index, kern in enumerate(report_list(report, "profile", "kernels")):
         rows.append(
-            {
-                "kind": "kernel",
-                "phase": "all",
-                "operator": kern["name"],
-                "category": kern.get("category"),
-                "count": kern.get("count"),
-                "total_ns": kern.get("total_ns"),
-                "share": kern.get("share"),
-                "ns_per_step": None,
-                "e_roof": None,
-                "flops": None,
-                "bytes": None,
-            }
+            _measurement_row(
+                f"profile.kernels[{index}]",
+                "kernel",
+                "all",
+                kern.get("name"),
+                kern.get("category"),
+                count=kern.get("count"),
+                total_ns=kern.get("total_ns"),
+                share=kern.get("share"),
+            )
         )
-    measured = ((report.get("theory") or {}).get("measured") or {}).get("rows") or []
-    for row in measured:
+    for index, row in enumerate(report_list(report, "theory", "measured", "rows")):
+        name = row.get("category")
         rows.append(
-            {
-                "kind": "theory",
-                "phase": row.get("phase", "all"),
-                "operator": row["category"],
-                "category": row["category"],
-                "count": row.get("kernel_count"),
-                "total_ns": row.get("total_ns"),
-                "share": None,
-                "ns_per_step": row.get("measured_ns_per_step"),
-                "e_roof": row.get("e_roof"),
-                "flops": row.get("theory_flops"),
-                "bytes": row.get("theory_bytes"),
-            }
+            _measurement_row(
+                f"theory.measured.rows[{index}]",
+                "theory",
+                row.get("phase", "all"),
+                name,
+                name,
+                count=row.get("kernel_count"),
+                total_ns=row.get("total_ns"),
+                ns_per_step=row.get("measured_ns_per_step"),
+                e_roof=row.get("e_roof"),
+                flops=row.get("theory_flops"),
+                bytes=row.get("theory_bytes"),
+            )
         )
     return rows
+
+
+def _json_text(value: Any, where: str) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError as exc:  # orjson.JSONEncodeError: an integer beyond 64 bits, say
+        raise RecordError(f"{where}: cannot be stored ({exc})") from None
 
 
 def _recommendation_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
-    for finding in report.get("findings") or []:
+    for index, finding in enumerate(report_list(report, "findings")):
         gain = finding.get("expected_gain") or {}
+        if not isinstance(gain, Mapping):
+            raise RecordError(f"findings[{index}].expected_gain: expected an object")
         rows.append(
             {
-                "finding_id": finding["id"],
-                "type": finding["type"],
+                WHERE_KEY: f"findings[{index}]",
+                "finding_id": finding.get("id"),
+                "type": finding.get("type"),
                 "title": finding.get("title", ""),
                 "severity": finding.get("severity"),
-                "advice_json": orjson.dumps(finding.get("advice") or []).decode(),
+                "advice_json": _json_text(finding.get("advice") or [], f"findings[{index}].advice"),
                 "gain_low": gain.get("low"),
                 "gain_high": gain.get("high"),
                 "confidence": finding.get("confidence"),
                 "confidence_reason": finding.get("confidence_reason"),
-                "evidence_json": orjson.dumps(finding.get("evidence") or []).decode(),
+                "evidence_json": _json_text(finding.get("evidence") or [], f"findings[{index}].evidence"),
             }
         )
     return rows
 
 
+AB_FLOATS = (
+    "baseline_median_s",
+    "baseline_std_s",
+    "candidate_median_s",
+    "candidate_std_s",
+    "baseline_cv",
+    "candidate_cv",
+    "gain",
+    "gain_ci_low",
+    "gain_ci_high",
+)
+
+
+def _check_ab(record: AbRecord) -> None:
+    """Finite figures, counts within int64, finite samples; RecordError naming the field."""
+    for name in AB_FLOATS:
+        checked_float(getattr(record, name), name)
+    for name in ("repeats", "warmup"):
+        checked_int(getattr(record, name), name)
+    for side, samples in record.samples.items():
+        for index, value in enumerate(samples):
+            checked_float(value, f"samples.{side}[{index}]")
+
+
+def _stored_fingerprint(row: Any) -> Fingerprint:
+    """A stored run's fingerprint, checked as a new record would be (ints within int64, ...)."""
+    stored = Fingerprint.model_validate_json(row["fingerprint_json"])
+    check_rows([stored.model_dump(exclude={"operator_shares"})], RUN_COLUMNS, "fingerprint")
+    for name, share in stored.operator_shares.items():
+        checked_float(share, f"operator share {name!r}")
+    return stored
+
+
+def _stored_operator(row: Any) -> dict[str, Any]:
+    return {
+        "operator": str(row["operator"]),
+        "share": checked_float(row["share"], "share"),
+        "total_ns": checked_int(row["total_ns"], "total_ns"),
+    }
+
+
+def _skip_note(what: str, row_id: Any, exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():  # pydantic: the first problem, no URL
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or exc.title
+        first = f"{field}: {error['msg']}"
+    else:
+        first = " ".join(str(exc).split())[:160]
+    return f"stored {what} #{row_id} left out: it cannot be read back ({first})"
+
+
 def load_report_json(path: Path) -> dict[str, Any]:
-    """Read an ``analyze --json`` report; InputError when it is not one."""
+    """Read an ``analyze --json`` report; InputError when it is not one.
+
+    Bounded (regular files only, at most MAX_REPORT_BYTES): ``/dev/zero`` or a FIFO given as a
+    report is refused up front instead of being read until memory runs out.
+    """
+    data_bytes = read_bounded_bytes(path, MAX_REPORT_BYTES, "report")
     try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+        data = orjson.loads(data_bytes)
     except orjson.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("profile"), dict):

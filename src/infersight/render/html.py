@@ -22,6 +22,7 @@ from infersight.layers.results import LayerReport
 from infersight.render import sections as sec
 from infersight.render import theory as theory_sections
 from infersight.render.attribution import attribution_section, breakdown_section, primary_line
+from infersight.render.sanitize import sanitize_text
 from infersight.rules.finding import Finding
 from infersight.theory.measured import MeasuredVsTheory
 from infersight.theory.roofline import Hardware
@@ -399,7 +400,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     template = env.from_string(template_text)
-    return template.render(
+    document = template.render(
         report=report,
         environment=_environment(report),
         overall=_overall(report),
@@ -422,3 +423,4 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
         layers=extras.layers,
         narration=extras.narration,
     )
+    return sanitize_text(document)  # autoescape covers <>&"' but not control characters

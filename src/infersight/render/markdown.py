@@ -6,6 +6,7 @@ import re
 
 from infersight.analyses.results import AnalysisReport
 from infersight.render.attribution import attribution_section, breakdown_section, primary_line
+from infersight.render.sanitize import sanitize_text
 from infersight.render.sections import (
     CPU_CAPTURE_WARNING,
     Section,
@@ -58,7 +59,7 @@ def render_markdown(report: AnalysisReport, *, top: int = DEFAULT_TOP) -> str:
     ):
         parts += _section(section)
     parts += _findings(report.findings)
-    return "\n".join(parts).rstrip() + "\n"
+    return sanitize_text("\n".join(parts).rstrip() + "\n")
 
 
 def _md(text: str) -> str:

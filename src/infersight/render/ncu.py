@@ -19,6 +19,7 @@ from infersight.ncu.results import KernelProfile, NcuReport
 from infersight.render.markdown import _findings as markdown_findings
 from infersight.render.markdown import _md
 from infersight.render.markdown import _section as markdown_section
+from infersight.render.sanitize import one_line, sanitize_text, sanitizing_console
 from infersight.render.sections import Section, fmt_count, fmt_duration, fmt_pct
 from infersight.render.terminal import _print_findings, _print_section
 
@@ -222,7 +223,8 @@ def render_ncu_text(report: NcuReport, width: int = 200) -> str:
     """The terminal report as plain text (tests, pipes)."""
     buffer = io.StringIO()
     render_ncu_terminal(
-        report, Console(file=buffer, width=width, color_system=None, force_terminal=False, markup=False)
+        report,
+        sanitizing_console(file=buffer, width=width, color_system=None, force_terminal=False, markup=False),
     )
     return buffer.getvalue()
 
@@ -242,7 +244,7 @@ def render_ncu_markdown(report: NcuReport) -> str:
         parts += ["## Notes", ""] + [f"- {_md(note)}" for note in report.notes] + [""]
     parts += markdown_findings(report.findings)
     parts += ["## Kernel names", ""] + [f"- {_md(name)}" for name in _kernel_names(report)] + [""]
-    return "\n".join(parts).rstrip() + "\n"
+    return sanitize_text("\n".join(parts).rstrip() + "\n")
 
 
 def render_ncu_json(report: NcuReport) -> str:
@@ -257,16 +259,19 @@ def kernel_label(kernel: KernelProfile) -> str:
 
 def render_plan_text(plan: NcuPlan) -> str:
     """The ncu-plan output: a commented shell script, one command per focus kernel."""
-    lines = [f"# infersight ncu-plan — {plan.focus_method}; trace: {', '.join(plan.source)}"]
-    lines += [f"# note: {note}" for note in plan.notes]
+    # every comment is one_line(): a newline in a kernel name must not start a shell command
+    lines = [one_line(f"# infersight ncu-plan — {plan.focus_method}; trace: {', '.join(plan.source)}")]
+    lines += [one_line(f"# note: {note}") for note in plan.notes]
     for index, k in enumerate(plan.kernels, start=1):
         lines += [
             "",
-            f"# {index}. {k.name} [{k.category}] — {k.reason}: "
-            f"{k.count:,} launches, {fmt_duration(k.total_ns)}",
+            one_line(
+                f"# {index}. {k.name} [{k.category}] — {k.reason}: "
+                f"{k.count:,} launches, {fmt_duration(k.total_ns)}"
+            ),
         ]
         if k.regex_note:
-            lines.append(f"#    regex note: {k.regex_note}")
+            lines.append(one_line(f"#    regex note: {k.regex_note}"))
         lines.append(k.command)
     return "\n".join(lines) + "\n"
 

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from infersight.analyses.results import AnalysisReport
 from infersight.render.attribution import attribution_section, breakdown_section, primary_line
+from infersight.render.sanitize import sanitizing_console
 from infersight.render.sections import (
     CPU_CAPTURE_WARNING,
     Section,
@@ -76,7 +77,9 @@ def render_terminal(report: AnalysisReport, console: Console, *, top: int = DEFA
 def render_terminal_text(report: AnalysisReport, *, top: int = DEFAULT_TOP, width: int = 200) -> str:
     """The terminal report as plain text (no colour) — for tests and for piping."""
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None, force_terminal=False, markup=False)
+    console = sanitizing_console(
+        file=buffer, width=width, color_system=None, force_terminal=False, markup=False
+    )
     render_terminal(report, console, top=top)
     return buffer.getvalue()
 
