@@ -32,7 +32,9 @@ def test_layer_count_inferred_without_config() -> None:
     report = analyze_layers(synthetic.build(passes=4, layers=5).trace)
     assert report.layers_expected is None
     assert [p.layer_count for p in report.passes] == [5, 5, 5, 5]
-    assert "inferred" in report.anchor.reason
+    structure = report.pass_structure
+    assert structure is not None and structure.plausible and structure.layers_per_pass == 5
+    assert structure.method == "boundary-kernels"
 
 
 def test_trace_starting_mid_pass_gives_a_truncated_first_pass() -> None:

@@ -7,6 +7,7 @@ clusters, the compute flow of one layer, a two-layer diff, and Perfetto time ran
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from infersight.layers.results import (
     LayerTypeCluster,
     PassRow,
     PassState,
+    PassStructure,
     PerfettoRange,
 )
 from infersight.layers.segment import Segmentation, segment
@@ -45,6 +47,7 @@ from infersight.theory.model_config import ModelConfig
 HEAVY_CATEGORIES = np.array([GEMM, ATTENTION, NCCL, MOE])
 SHAPE_DURATION_JUMP = 1.5  # passes of one shape differ less than this in duration
 COLD_START_FACTOR = 1.15  # first pass of a shape this much slower than the others' median: cold start
+_BACKWARD_RE = re.compile(r"backward|_bwd|bwd_|grad", re.IGNORECASE)  # kernels of a training backward pass
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,9 @@ def analyze_layers(
     pass_bounds = _pass_bounds(kernels, seg, times)
     layer_of, pass_of = _assign(kernels, times, pass_bounds)
     passes = _pass_rows(kernels, seg, times, pass_bounds, pass_of, layer_of)
-    warnings.extend(_count_warnings(passes, seg, expected, expected_source))
+    anchor_names = sorted({kernels.short_names[c] for c in np.unique(kernels.short_code[anchor.matches])})
+    structure = _pass_structure(seg, expected_source, anchor_names)
+    warnings.extend(_count_warnings(passes, seg, expected_source, structure))
     selected, selected_reason = _select_pass(passes, fwd_pass)
     layers = _layer_rows(kernels, times, layer_of, selected) if selected is not None else []
     clusters = _clusters(layers)
@@ -120,19 +125,15 @@ def analyze_layers(
             profile=chosen_profile.name,
             source=anchor.source,  # type: ignore[arg-type]
             pattern=anchor.pattern,
-            names=sorted({kernels.short_names[c] for c in np.unique(kernels.short_code[anchor.matches])}),
+            names=anchor_names,
             occurrences=len(events),
             anchors_per_layer=anchor.anchors_per_layer,
             boundary=anchor.boundary,
             period_kernels=seg.period_kernels,
             period_stability=seg.period_stability,
-            reason=f"profile {chosen_profile.name} ({profile_reason}); {anchor.reason}"
-            + (
-                f"; layers per pass inferred from the pass period: {seg.layers_per_pass}"
-                if seg.layers_inferred
-                else ""
-            ),
+            reason=f"profile {chosen_profile.name} ({profile_reason}); {anchor.reason}",
         ),
+        pass_structure=structure,
         passes=passes,
         selected_pass=selected,
         selected_reason=selected_reason,
@@ -338,17 +339,60 @@ def _label_states(rows: list[PassRow]) -> None:
             row.state = "steady-state"
 
 
+def _pass_structure(
+    seg: Segmentation, expected_source: str | None, anchor_names: list[str]
+) -> PassStructure | None:
+    """Layers per pass and the evidence that decided it (a config, --num-layers, or the trace itself).
+
+    Without a layer count, an anchor that only runs in a backward pass is a problem too: the trace is
+    a training step, whose forward and backward kernels do not form inference passes.
+    """
+    if not seg.passes:
+        return None
+    inference = seg.inference
+    if inference is None:
+        method = "--num-layers" if expected_source == "--num-layers" else "config"
+        return PassStructure(
+            layers_per_pass=seg.layers_per_pass,
+            method=method,  # type: ignore[arg-type]
+            plausible=True,
+            reason=f"{expected_source} says {seg.layers_per_pass} layers",
+        )
+    problems = list(inference.problems)
+    backward = [name for name in anchor_names if _BACKWARD_RE.search(name)]
+    if backward and len(backward) == len(anchor_names):
+        problems.append(
+            f"the anchor ({', '.join(backward[:2])}) runs in a backward pass: this looks like a training "
+            "step, not inference passes"
+        )
+    return PassStructure(
+        layers_per_pass=inference.layers if not problems else None,
+        method=inference.method,
+        plausible=not problems,
+        reason=inference.reason,
+        layer_type_period=inference.layer_type_period,
+        problems=problems,
+    )
+
+
 def _count_warnings(
-    passes: list[PassRow], seg: Segmentation, expected: int | None, source: str | None
+    passes: list[PassRow], seg: Segmentation, source: str | None, structure: PassStructure | None
 ) -> list[str]:
     warnings: list[str] = []
+    expected = seg.layers_per_pass
+    if structure is not None and not structure.plausible:
+        warnings.append(
+            f"the anchor count per pass is implausible: {'; '.join(structure.problems)} — the passes "
+            "below are how the anchors fell, not a layer count; pass --config or --layers N"
+        )
     for row in passes:
         if row.state == "truncated":
+            of = f"{row.layer_count} of {expected} layers" if expected else f"{row.layer_count} layers"
             warnings.append(
-                f"pass {row.index} is truncated ({row.layer_count} of {expected} layers: the trace "
+                f"pass {row.index} is truncated ({of}: the trace "
                 f"{'starts' if row.index == 0 else 'ends'} inside it)"
             )
-        elif expected is not None and row.layer_count != expected:
+        elif source is not None and expected is not None and row.layer_count != expected:
             warnings.append(
                 f"pass {row.index}: {row.layer_count} layers found, {source} says {expected}; the "
                 "table is a best effort (a missed or extra pass boundary, or a different model?)"

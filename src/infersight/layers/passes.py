@@ -1,0 +1,299 @@
+"""The pass structure of a trace without a model config: where one forward pass ends and the next begins.
+
+Without ``--config`` / ``--num-layers`` the layer count per pass has to come from the trace itself
+(methodology §5). Inside a pass the kernels between two anchor events repeat layer after layer,
+with a short *layer-type period* ``q`` (1 for a uniform model, 2 when sliding-window and full
+attention layers alternate, as gpt-oss does): the shortest q for which at least
+:data:`PERIODIC_SHARE` of the anchor intervals hold as many kernels as the one q layers on. The
+evidence for a pass boundary, strongest first — the first that applies decides and is recorded as
+``method``:
+
+1. ``boundary-kernels``: an anchor interval with at least :data:`MIN_BOUNDARY_EXTRA` more kernels
+   than the larger of its same-type neighbours (q layers before and after) — the final norm,
+   lm_head, sampling and the next pass's embedding run there. Comparing with neighbours of the same
+   layer type keeps an alternating layer pattern from looking like a pass boundary (the "12 passes
+   x 2 layers" of a 24-layer model); comparing with the larger one keeps a dense -> MoE transition
+   from looking like one. Such an interval decides alone when it runs a kernel that no other
+   interval runs (sampling, embedding); without one, only when the intervals cut at least
+   :data:`MIN_CONSISTENT_PASSES` whole passes of one length (an extra copy in one layer, a lazily
+   launched helper, is no pass boundary).
+2. ``idle-gaps``: intervals holding an idle gap of more than :data:`IDLE_FACTOR` x the median one
+   plus :data:`IDLE_FLOOR_NS` (the host between two steps), trusted only when they too cut at
+   least :data:`MIN_CONSISTENT_PASSES` whole passes of one length — eager runs stall the host at
+   random points as well.
+3. ``single-pass``: no boundary between anchors — every anchor event belongs to one pass.
+
+Then the result is checked for plausibility, and every problem is reported with the advice to give
+``--config`` or ``--num-layers N`` instead of being shown as a layer count: whole passes that
+disagree in their layer count, an edge pass longer than the whole ones, a pass of fewer than
+:data:`MIN_PLAUSIBLE_LAYERS` layers or no longer than the layer-type period, and anchor intervals
+that do not repeat inside a pass (fewer than :data:`PERIODIC_SHARE` equal to the one q layers on).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from infersight.layers.kernels import IntArray
+
+Method = Literal["boundary-kernels", "idle-gaps", "single-pass"]
+
+MIN_BOUNDARY_EXTRA = 2  # kernels a pass boundary adds at least: final norm + lm_head (+ sampling, embedding)
+MAX_LAYER_TYPE_PERIOD = 4  # longest repeating layer-type pattern looked for (longer: like short passes)
+PERIODIC_SHARE = 0.8  # share of intervals equal to the one q layers on that makes q the layer-type period
+MIN_CONSISTENT_PASSES = 2  # whole passes with the same count that idle gaps must cut to be trusted
+MIN_PLAUSIBLE_LAYERS = 4  # fewer layers per pass is no LLM decoder (methodology §5)
+IDLE_FACTOR = 5.0  # an interval's longest idle gap this many times the median one ...
+IDLE_FLOOR_NS = 20_000  # ... plus this floor is host work between steps
+
+
+@dataclass
+class PassInference:
+    """Where the passes are cut (after which anchor events), the layers of a whole pass, and why."""
+
+    cuts: IntArray  # the pass ends after these event indices
+    layers: int | None
+    method: Method
+    reason: str
+    layer_type_period: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def plausible(self) -> bool:
+        """Whether the layer count per pass can be shown as a finding."""
+        return not self.problems and self.layers is not None
+
+
+def infer_passes(codes: IntArray, events: IntArray, idle_ns: IntArray, per_layer: int) -> PassInference:
+    """The pass structure of the structural kernel sequence (see the module docstring).
+
+    ``codes`` are the simplified-name codes of the structural kernels, ``events`` the positions of
+    the anchor events among them, ``idle_ns[i]`` the longest idle gap between events ``i`` and
+    ``i + 1``, and ``per_layer`` the anchor events per layer.
+    """
+    counts = np.diff(events).astype(np.int64)
+    window = _layer_windows(counts, per_layer)
+    q = _layer_type_period(window, per_layer)
+    inference = _decide(codes, events, idle_ns, counts, window, per_layer, q)
+    inference.problems.extend(repeat_problems(window, inference.cuts, per_layer, q))
+    return inference
+
+
+def _decide(
+    codes: IntArray,
+    events: IntArray,
+    idle_ns: IntArray,
+    counts: IntArray,
+    window: IntArray,
+    per_layer: int,
+    q: int,
+) -> PassInference:
+    """The first evidence that applies: boundary kernels, then idle gaps, then a single pass."""
+    n_events = len(events)
+    candidates = np.flatnonzero(_boundary_extra(counts, window, per_layer, q) >= MIN_BOUNDARY_EXTRA)
+    strong = candidates[_has_foreign_kernels(codes, events, candidates)].astype(np.int64)
+    if len(strong):
+        return _decided(
+            _from_cuts(strong, n_events, per_layer, q, "boundary-kernels"),
+            f"{_boundaries(len(strong))} with >= {MIN_BOUNDARY_EXTRA} more kernels than the same-type "
+            "layers around them, among them kernels no layer runs (final norm, lm_head, sampling, embedding)",
+        )
+    weak = candidates.astype(np.int64)
+    if _consistent(weak, n_events):
+        return _decided(
+            _from_cuts(weak, n_events, per_layer, q, "boundary-kernels"),
+            f"{_boundaries(len(weak))} with >= {MIN_BOUNDARY_EXTRA} more kernels than the same-type layers "
+            "around them, at a constant spacing",
+        )
+    idle = _idle_cuts(idle_ns)
+    if _consistent(idle, n_events):
+        return _decided(
+            _from_cuts(idle, n_events, per_layer, q, "idle-gaps"),
+            f"{len(idle)} long idle gaps (host work between steps) at a constant spacing",
+        )
+    ignored = []
+    if len(weak):
+        ignored.append(
+            f"{len(weak)} intervals with extra kernels that every layer also runs, at no constant spacing"
+        )
+    if len(idle):
+        ignored.append(f"{len(idle)} long idle gaps at no constant spacing")
+    return _single_pass(n_events, per_layer, q, ignored)
+
+
+def _boundaries(count: int) -> str:
+    return f"{count} pass boundar{'y' if count == 1 else 'ies'}: anchor interval{'' if count == 1 else 's'}"
+
+
+def _decided(inference: PassInference, evidence: str) -> PassInference:
+    inference.reason = f"{evidence}; {inference.reason}"
+    return inference
+
+
+def _consistent(cuts: IntArray, n_events: int) -> bool:
+    """Cuts that delimit at least MIN_CONSISTENT_PASSES whole passes, all of one length, with no
+    longer pass at the trace's edges."""
+    whole = _whole_lengths(cuts)
+    if len(whole) < MIN_CONSISTENT_PASSES or len(set(whole)) != 1:
+        return False
+    edges = [int(cuts[0]) + 1, n_events - int(cuts[-1]) - 1]
+    return max(edges) <= whole[0]
+
+
+def _has_foreign_kernels(codes: IntArray, events: IntArray, candidates: IntArray) -> np.ndarray:
+    """Whether each candidate interval runs a kernel (simplified name) that no other interval runs.
+
+    A pass boundary holds the final norm, lm_head, sampling and the next pass's embedding; sampling
+    and embedding kernels run in no layer. An interval that merely repeats a layer kernel (a lazy
+    helper, a CPU stall splitting a launch) has none.
+    """
+    if len(candidates) == 0:
+        return np.zeros(0, dtype=bool)
+    positions = np.arange(int(events[0]), int(events[-1]))
+    interval = np.searchsorted(events, positions, side="right") - 1
+    is_candidate = np.isin(interval, candidates)
+    ordinary = np.unique(codes[positions[~is_candidate]])
+    foreign = ~np.isin(codes[positions], ordinary) & is_candidate
+    return np.isin(candidates, interval[foreign])
+
+
+def _layer_windows(counts: IntArray, per_layer: int) -> IntArray:
+    """Kernels of every layer-long window of anchor intervals (a window starts at every event)."""
+    if per_layer <= 1 or len(counts) < per_layer:
+        return counts.astype(np.int64)
+    cumulative = np.r_[0, np.cumsum(counts)]
+    return (cumulative[per_layer:] - cumulative[:-per_layer]).astype(np.int64)
+
+
+def _layer_type_period(window: IntArray, per_layer: int) -> int:
+    """The shortest layer-type period q (in layers): windows q layers apart hold as many kernels."""
+    for q in range(1, MAX_LAYER_TYPE_PERIOD + 1):
+        shift = q * per_layer
+        if len(window) <= shift:
+            break
+        if float(np.mean(window[shift:] == window[:-shift])) >= PERIODIC_SHARE:
+            return q
+    return 1
+
+
+def _boundary_extra(counts: IntArray, window: IntArray, per_layer: int, q: int) -> np.ndarray:
+    """Extra kernels of every anchor interval over the larger of its same-type neighbours.
+
+    An interval lies in ``per_layer`` windows; its extra is the smallest extra of those windows, so
+    only a boundary that every layer-long window across it sees counts.
+    """
+    shift = q * per_layer
+    n_windows = len(window)
+    before = np.full(n_windows, -1, dtype=np.int64)
+    after = np.full(n_windows, -1, dtype=np.int64)
+    before[shift:] = window[:-shift] if shift < n_windows else before[shift:]
+    after[:-shift] = window[shift:] if shift < n_windows else after[:-shift]
+    reference = np.maximum(before, after)
+    window_extra = np.where(reference >= 0, window - reference, 0).astype(float)
+    if per_layer <= 1 or len(counts) < per_layer:
+        return window_extra
+    padded = np.r_[np.full(per_layer - 1, np.inf), window_extra, np.full(per_layer - 1, np.inf)]
+    extra = np.array([padded[i : i + per_layer].min() for i in range(len(counts))])
+    return np.where(np.isfinite(extra), extra, 0.0)
+
+
+def _idle_cuts(idle_ns: IntArray) -> IntArray:
+    """Intervals holding an idle gap far longer than the usual one (host work between steps)."""
+    if len(idle_ns) == 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = IDLE_FACTOR * float(np.median(idle_ns)) + IDLE_FLOOR_NS
+    return np.flatnonzero(idle_ns > threshold).astype(np.int64)
+
+
+def _whole_lengths(cuts: IntArray) -> list[int]:
+    """Anchor events of the passes between two cuts (whole passes; the edge ones may be cut by the trace)."""
+    return [int(b - a) for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)]
+
+
+def _from_cuts(cuts: IntArray, n_events: int, per_layer: int, q: int, method: Method) -> PassInference:
+    """Layers per pass from the passes that cuts delimit, with the plausibility problems."""
+    whole = _whole_lengths(cuts)
+    edges = [int(cuts[0]) + 1, n_events - int(cuts[-1]) - 1]
+    problems: list[str] = []
+    if whole:
+        events, seen = Counter(whole).most_common(1)[0]
+        reason = f"the {len(whole)} whole pass{'es' if len(whole) > 1 else ''} between them"
+        if seen < len(whole):
+            layer_counts = sorted({w // per_layer for w in whole})
+            problems.append(
+                f"the whole passes between boundaries disagree: {_list(layer_counts)} layers; a pass "
+                "boundary was missed or found where there is none"
+            )
+        if max(edges) > events:
+            problems.append(
+                f"a pass at the trace's edge has {max(edges) // per_layer} layers, more than the "
+                f"{events // per_layer} of a whole pass"
+            )
+    else:
+        events = max(edges)
+        reason = "the longer side of the one boundary (the shorter one is cut by the trace's start or end)"
+    layers = max(1, events // per_layer)
+    problems.extend(_size_problems(layers, q))
+    return PassInference(cuts, layers, method, f"{reason} give {layers} layers per pass", q, problems)
+
+
+def repeat_problems(window: IntArray, cuts: IntArray, per_layer: int, q: int) -> list[str]:
+    """Layers of a pass repeat: the intervals q layers apart inside a pass hold as many kernels.
+
+    Intervals next to a pass boundary are left out (they hold the boundary's extra kernels). Fewer
+    than PERIODIC_SHARE repeating means the anchor does not mark a repeating layer (a training
+    step's forward and backward kernels, a CNN, a wrong --anchor-kernel).
+    """
+    shift = q * per_layer
+    if len(window) <= shift:
+        return []
+    near_cut = np.zeros(len(window), dtype=bool)
+    for cut in cuts.tolist():
+        near_cut[max(0, cut - per_layer + 1) : cut + 1] = True
+    usable = ~near_cut[shift:] & ~near_cut[:-shift]
+    if not usable.any():
+        return []
+    share = float(np.mean((window[shift:] == window[:-shift])[usable]))
+    if share >= PERIODIC_SHARE:
+        return []
+    return [
+        f"the kernels between anchors do not repeat layer after layer (only {share:.0%} of the "
+        f"intervals inside a pass hold as many kernels as the one {q} layer{'s' if q > 1 else ''} on; "
+        f"a decoder's layers repeat in >= {PERIODIC_SHARE:.0%})"
+    ]
+
+
+def _single_pass(n_events: int, per_layer: int, q: int, ignored: list[str]) -> PassInference:
+    layers = max(1, n_events // per_layer)
+    reason = (
+        f"no pass boundary between the {n_events} anchor events"
+        + (f" (ignored: {'; '.join(ignored)})" if ignored else "")
+        + f": one pass of {layers} layers — a lower bound if the trace starts or ends inside a pass"
+    )
+    return PassInference(
+        np.zeros(0, dtype=np.int64), layers, "single-pass", reason, q, _size_problems(layers, q)
+    )
+
+
+def _size_problems(layers: int, q: int) -> list[str]:
+    """A pass too short to be an LLM decoder, or no longer than its repeating layer pattern."""
+    problems: list[str] = []
+    if layers < MIN_PLAUSIBLE_LAYERS:
+        problems.append(
+            f"a pass of {layers} layer{'s' if layers > 1 else ''} is no LLM decoder (fewer than "
+            f"{MIN_PLAUSIBLE_LAYERS}); the anchor may not run once per layer, or this is not a decoder trace"
+        )
+    elif q > 1 and layers <= q:
+        problems.append(
+            f"{layers} layers per pass is the period of the repeating layer-type pattern ({q}), not a pass"
+        )
+    return problems
+
+
+def _list(values: list[int]) -> str:
+    shown = ", ".join(str(v) for v in values[:6])
+    return shown + (", ..." if len(values) > 6 else "")
