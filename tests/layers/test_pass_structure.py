@@ -1,0 +1,183 @@
+"""``layers`` without a model config: the pass structure found from the real traces themselves.
+
+Each expected count is cross-checked independently from the plain Kineto JSON (orjson): anchor
+kernels counted between kernels whose role in that trace is known (the sampling argmax, the
+embedding), never through infersight's segmentation. Traces whose anchors allow no layer count
+(training steps, CNNs) must say the count is implausible and why, not print a split as fact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import re
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+from tests.conftest import shared_file
+from tests.layers import synthetic
+
+from infersight import api
+from infersight.cli import run
+from infersight.layers.analysis import analyze_layers
+from infersight.layers.results import LayerReport
+from infersight.model import Trace
+
+VLLM_70B = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
+QWEN_05B = "kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz"
+SGLANG = "kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"
+B200_GPT_OSS = "kineto/tracelens_vllm_eager_b200_rank0.json.gz"
+MI300X_GPT_OSS = "kineto/tracelens_vllm_gptoss_prefilldecode_piecewise_graph_mi300x.json.gz"
+
+
+def _kernel_names(path: Path) -> list[str]:
+    """Kernel names in start order, read with plain orjson."""
+    events = orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+    kernels = [e for e in events if e.get("cat") == "kernel" and e.get("ph") == "X"]
+    return [str(e["name"]) for e in sorted(kernels, key=lambda e: float(e["ts"]))]
+
+
+def _count_between(names: list[str], anchor: str, marker: str) -> list[int]:
+    """Anchor kernels between consecutive marker kernels (and before the first / after the last)."""
+    counts, current = [], 0
+    anchor_re, marker_re = re.compile(anchor), re.compile(marker)
+    for name in names:
+        if marker_re.search(name):
+            counts.append(current)
+            current = 0
+        elif anchor_re.search(name):
+            current += 1
+    return [*counts, current]
+
+
+def _no_config(relative: str) -> tuple[LayerReport, Path]:
+    path = shared_file(relative)
+    return analyze_layers(api.load([path])[0]), path
+
+
+def _structure(report: LayerReport) -> tuple[int | None, str, bool]:
+    assert report.pass_structure is not None
+    return (
+        report.pass_structure.layers_per_pass,
+        report.pass_structure.method,
+        report.pass_structure.plausible,
+    )
+
+
+def test_vllm_70b_class_80_layers_times_10_passes() -> None:
+    report, path = _no_config(VLLM_70B)
+    assert [p.layer_count for p in report.passes] == [80] * 10
+    assert _structure(report) == (80, "boundary-kernels", True)
+    # independent: 80 FA3 attention kernels between two greedy-sampling argmaxes, 10 argmaxes
+    between = _count_between(_kernel_names(path), r"FlashAttnFwdSm90", r"ArgMaxOps")
+    assert between == [80] * 10 + [0]
+    assert report.selected_pass == 1 and report.passes[1].state == "steady-state"
+
+
+def test_vllm_70b_class_one_decode_step_alone() -> None:
+    """A trace of one decode step (the kernels of one graph replay + sampling): one pass of 80."""
+    path = shared_file(VLLM_70B)
+    trace = api.load([path])[0]
+    names = trace.kernels["name"].astype(str)
+    argmax = trace.kernels.loc[names.str.contains("ArgMaxOps"), "start"].sort_values().to_numpy()
+    start = trace.kernels["start"]
+    one_step = trace.kernels[
+        (start > argmax[4]) & (start <= argmax[5])
+    ]  # after step 4's sampling .. step 5's
+    report = analyze_layers(dataclasses.replace(trace, kernels=one_step.reset_index(drop=True)))
+    assert [p.layer_count for p in report.passes] == [80]
+    assert _structure(report) == (80, "single-pass", True)
+
+
+def test_qwen15_05b_24_layers_and_a_truncated_first_pass() -> None:
+    report, path = _no_config(QWEN_05B)
+    assert [p.layer_count for p in report.passes] == [10, 24]
+    assert _structure(report) == (24, "boundary-kernels", True)
+    assert report.passes[0].state == "truncated"
+    assert any("pass 0 is truncated (10 of 24 layers" in w for w in report.warnings)
+    # independent: the embedding (indexSelectLargeIndex) runs once, 10 attention kernels before it, 24 after
+    assert _count_between(_kernel_names(path), r"flash_fwd_kernel", r"indexSelectLargeIndex") == [10, 24]
+
+
+@pytest.mark.parametrize(
+    ("relative", "anchor", "layers"),
+    [
+        (SGLANG, r"FmhaBatchPrefillWithPagedKVCacheKernel", 36),  # Qwen3-8B: 36 layers
+        (B200_GPT_OSS, r"fmhaSm100", 36),  # gpt-oss-120b: 36 layers (was 1 + 35 before)
+        (MI300X_GPT_OSS, r"kernel_unified_attention_2d", 24),  # gpt-oss-20b class: 24 layers
+    ],
+)
+def test_one_pass_traces(relative: str, anchor: str, layers: int) -> None:
+    report, path = _no_config(relative)
+    assert [p.layer_count for p in report.passes] == [layers]
+    assert _structure(report) == (layers, "single-pass", True)
+    assert sum(bool(re.search(anchor, name)) for name in _kernel_names(path)) == layers  # independent
+    assert not any("implausible" in w for w in report.warnings)
+
+
+def test_two_layer_passes_are_implausible_not_a_finding() -> None:
+    """A recommender training rank: 4 softmax kernels split 2 + 2 — no decoder, and said so."""
+    report, _ = _no_config("kineto/hta_sampled_128ranks/rank-0.json.gz")
+    layers, _, plausible = _structure(report)
+    assert layers is None and not plausible
+    assert report.pass_structure is not None
+    assert any("a pass of 2 layers" in p for p in report.pass_structure.problems)
+    assert any(
+        w.startswith("the anchor count per pass is implausible") and "--layers N" in w
+        for w in report.warnings
+    )
+
+
+def test_training_steps_are_implausible() -> None:
+    """A training trace whose norm-gradient anchor splits into passes of 2, 3, 5 and 15 "layers"."""
+    report, _ = _no_config("kineto/hta_trace_diff_control_a100_rank3.json.gz")
+    assert report.pass_structure is not None and not report.pass_structure.plausible
+    assert any("disagree" in p for p in report.pass_structure.problems)
+    cnn, _ = _no_config("kineto/hta_ns_resolution_v100_rank0.pt.trace.json.gz")
+    assert cnn.pass_structure is not None and not cnn.pass_structure.plausible
+    assert any("backward pass" in p for p in cnn.pass_structure.problems)
+
+
+def test_config_path_is_unchanged_and_says_so() -> None:
+    report = analyze_layers(api.load([shared_file(QWEN_05B)])[0], num_layers=24)
+    assert [p.layer_count for p in report.passes] == [10, 24]
+    assert _structure(report) == (24, "--num-layers", True)
+
+
+def test_cli_shows_the_method_and_the_implausible_case(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["layers", str(shared_file(SGLANG))]) == 0
+    out = capsys.readouterr().out
+    assert "pass structure: 36 layers per pass (method: single-pass)" in out
+    assert run(["layers", str(shared_file("kineto/hta_sampled_128ranks/rank-0.json.gz"))]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "layers per pass unknown" in out and "implausible" in out and "--layers N" in out
+    assert "split not trusted" in out
+    assert run(["layers", str(shared_file(SGLANG)), "--layers", "36", "--format", "json"]) == 0
+    assert '"method": "--num-layers"' in capsys.readouterr().out
+
+
+def test_alternating_layer_types_are_not_passes() -> None:
+    """One 24-layer pass whose sliding-window layers run one more kernel: 24 layers, not 12 x 2."""
+    report = analyze_layers(synthetic.build(passes=1, layers=24, alternate=True).trace)
+    assert [p.layer_count for p in report.passes] == [24]
+    assert report.pass_structure is not None and report.pass_structure.layer_type_period == 2
+    several = analyze_layers(synthetic.build(passes=3, layers=24, alternate=True, drop_first=100).trace)
+    assert [p.layer_count for p in several.passes] == [16, 24, 24]
+
+
+def test_an_extra_layer_kernel_is_no_pass_boundary() -> None:
+    """A layer that runs two more of the layer's own kernels (a split launch) does not cut the pass."""
+    built = synthetic.build(passes=1, layers=36)
+    kernels = built.trace.kernels
+    twice = kernels[kernels["start"] >= built.layer_starts_ns[0][34]].head(2)
+    twice = twice.assign(start=twice["start"] + 1, end=twice["start"] + 2)
+    merged = pd.concat([kernels, twice], ignore_index=True)
+    merged["name"] = merged["name"].astype("category")
+    trace: Trace = dataclasses.replace(
+        built.trace, kernels=merged.sort_values("start", kind="stable").reset_index(drop=True)
+    )
+    report = analyze_layers(trace)
+    assert [p.layer_count for p in report.passes] == [36]
+    assert _structure(report) == (36, "single-pass", True)
