@@ -89,6 +89,13 @@ def test_vllm_70b_class_one_decode_step_alone() -> None:
     report = analyze_layers(dataclasses.replace(trace, kernels=one_step.reset_index(drop=True)))
     assert [p.layer_count for p in report.passes] == [80]
     assert _structure(report) == (80, "single-pass", True)
+    assert report.pass_structure is not None and not report.pass_structure.lower_bound  # embedding .. argmax
+    # the same step cut inside its last layer (before its MLP all-reduce): a lower bound, and said so
+    reduces = one_step[one_step["name"].astype(str).str.contains("cross_device_reduce")]["start"]
+    cut = one_step[one_step["start"] < reduces.max()].reset_index(drop=True)
+    cut_report = analyze_layers(dataclasses.replace(trace, kernels=cut))
+    assert cut_report.pass_structure is not None and cut_report.pass_structure.lower_bound
+    assert "a lower bound" in cut_report.pass_structure.reason
 
 
 def test_qwen15_05b_24_layers_and_a_truncated_first_pass() -> None:
@@ -97,6 +104,8 @@ def test_qwen15_05b_24_layers_and_a_truncated_first_pass() -> None:
     assert _structure(report) == (24, "boundary-kernels", True)
     assert report.passes[0].state == "truncated"
     assert any("pass 0 is truncated (10 of 24 layers" in w for w in report.warnings)
+    # the trace ends after the final norm, before lm_head: the 24 is shown as a lower bound
+    assert report.pass_structure is not None and report.pass_structure.lower_bound
     # independent: the embedding (indexSelectLargeIndex) runs once, 10 attention kernels before it, 24 after
     assert _count_between(_kernel_names(path), r"flash_fwd_kernel", r"indexSelectLargeIndex") == [10, 24]
 
@@ -113,6 +122,7 @@ def test_one_pass_traces(relative: str, anchor: str, layers: int) -> None:
     report, path = _no_config(relative)
     assert [p.layer_count for p in report.passes] == [layers]
     assert _structure(report) == (layers, "single-pass", True)
+    assert report.pass_structure is not None and not report.pass_structure.lower_bound
     assert sum(bool(re.search(anchor, name)) for name in _kernel_names(path)) == layers  # independent
     assert not any("implausible" in w for w in report.warnings)
 

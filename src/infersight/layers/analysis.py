@@ -372,6 +372,7 @@ def _pass_structure(
         reason=inference.reason,
         layer_type_period=inference.layer_type_period,
         problems=problems,
+        lower_bound=bool(inference.open_edges),
     )
 
 

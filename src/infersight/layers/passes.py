@@ -61,6 +61,9 @@ class PassInference:
     reason: str
     layer_type_period: int
     problems: list[str] = field(default_factory=list)
+    open_edges: list[str] = field(
+        default_factory=list
+    )  # "start" / "end": the trace may cut the deciding pass
 
     @property
     def plausible(self) -> bool:
@@ -80,7 +83,40 @@ def infer_passes(codes: IntArray, events: IntArray, idle_ns: IntArray, per_layer
     q = _layer_type_period(window, per_layer)
     inference = _decide(codes, events, idle_ns, counts, window, per_layer, q)
     inference.problems.extend(repeat_problems(window, inference.cuts, per_layer, q))
+    inference.open_edges = _open_edges(codes, events, inference.cuts)
+    if inference.open_edges:
+        sides = " and ".join(
+            "before its first layer" if side == "start" else "after its last layer"
+            for side in inference.open_edges
+        )
+        inference.reason += (
+            f"; a lower bound: no kernel that no layer runs (embedding, lm_head, sampling) {sides}, so the "
+            "trace may cut that pass"
+        )
+    elif len(inference.cuts) < 2:
+        inference.reason += "; kernels that no layer runs before and after it show the pass is whole"
     return inference
+
+
+def _open_edges(codes: IntArray, events: IntArray, cuts: IntArray) -> list[str]:
+    """Sides of the pass that decided the count with no prologue / epilogue kernel in the trace.
+
+    A pass between two boundaries is whole. A pass at the trace's start is whole when a kernel no
+    layer runs (the embedding) precedes its first anchor; one at the end when such a kernel (final
+    norm variant, lm_head, sampling) follows its last anchor. With one boundary, the longer side
+    decided, so only its outer edge is checked.
+    """
+    if len(cuts) >= 2 or len(events) == 0:
+        return []
+    positions = np.arange(int(events[0]), int(events[-1]))
+    interval = np.searchsorted(events, positions, side="right") - 1
+    layer_codes = np.unique(codes[positions[~np.isin(interval, cuts)]])
+    sides = ["start", "end"]
+    if len(cuts) == 1:
+        head, tail = int(cuts[0]) + 1, len(events) - int(cuts[0]) - 1
+        sides = ["start"] if head >= tail else ["end"]
+    edges = {"start": codes[: int(events[0])], "end": codes[int(events[-1]) + 1 :]}
+    return [side for side in sides if np.isin(edges[side], layer_codes).all()]
 
 
 def _decide(
@@ -272,7 +308,7 @@ def _single_pass(n_events: int, per_layer: int, q: int, ignored: list[str]) -> P
     reason = (
         f"no pass boundary between the {n_events} anchor events"
         + (f" (ignored: {'; '.join(ignored)})" if ignored else "")
-        + f": one pass of {layers} layers — a lower bound if the trace starts or ends inside a pass"
+        + f": one pass of {layers} layers"
     )
     return PassInference(
         np.zeros(0, dtype=np.int64), layers, "single-pass", reason, q, _size_problems(layers, q)

@@ -61,6 +61,11 @@ class PassStructure(BaseModel):
         "sliding-window / full attention; None with a config",
     )
     problems: list[str] = Field(default_factory=list, description="why the split is implausible")
+    lower_bound: bool = Field(
+        default=False,
+        description="True: the pass that gave the count shows no prologue / epilogue kernels at the trace's "
+        "start or end, so the trace may cut it and layers_per_pass is a lower bound",
+    )
 
 
 class PassRow(BaseModel):

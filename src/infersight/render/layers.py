@@ -102,7 +102,8 @@ def _print_pass_structure(report: LayerReport, console: Console) -> None:
         console.print(
             Text.assemble(
                 ("pass structure: ", "bold"),
-                f"{structure.layers_per_pass} layers per pass (method: {structure.method}) — "
+                f"{'at least ' if structure.lower_bound else ''}{structure.layers_per_pass} layers per pass "
+                f"(method: {structure.method}) — "
                 f"{structure.reason}",
             )
         )
