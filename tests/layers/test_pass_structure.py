@@ -191,3 +191,22 @@ def test_an_extra_layer_kernel_is_no_pass_boundary() -> None:
     report = analyze_layers(trace)
     assert [p.layer_count for p in report.passes] == [36]
     assert _structure(report) == (36, "single-pass", True)
+
+
+def test_a_one_off_kernel_inside_a_pass_is_reported_not_split_silently() -> None:
+    """Two launches of a kernel no layer runs, inside layer 34 of one whole 36-layer pass: the old
+    period search printed 34 layers + a truncated 2-layer pass; the 2-layer side ends with sampling,
+    so it is whole too, and the split is reported as implausible."""
+    built = synthetic.build(passes=1, layers=36)
+    kernels = built.trace.kernels
+    at = kernels[kernels["start"] >= built.layer_starts_ns[0][34]].head(2)
+    helper = at.assign(name="void lazy_init_helper_kernel<>()", start=at["start"] + 1, end=at["start"] + 2)
+    merged = pd.concat([kernels.astype({"name": str}), helper], ignore_index=True)
+    merged["name"] = merged["name"].astype("category")
+    trace: Trace = dataclasses.replace(
+        built.trace, kernels=merged.sort_values("start", kind="stable").reset_index(drop=True)
+    )
+    report = analyze_layers(trace)
+    assert report.pass_structure is not None and not report.pass_structure.plausible
+    assert any("disagree: 34 vs 2 layers" in p for p in report.pass_structure.problems)
+    assert any("implausible" in w for w in report.warnings)

@@ -83,7 +83,8 @@ def infer_passes(codes: IntArray, events: IntArray, idle_ns: IntArray, per_layer
     q = _layer_type_period(window, per_layer)
     inference = _decide(codes, events, idle_ns, counts, window, per_layer, q)
     inference.problems.extend(repeat_problems(window, inference.cuts, per_layer, q))
-    inference.open_edges = _open_edges(codes, events, inference.cuts)
+    whole_edges = _whole_edges(codes, events, inference.cuts)
+    inference.open_edges = _open_edges(inference.cuts, len(events), whole_edges)
     if inference.open_edges:
         sides = " and ".join(
             "before its first layer" if side == "start" else "after its last layer"
@@ -95,28 +96,58 @@ def infer_passes(codes: IntArray, events: IntArray, idle_ns: IntArray, per_layer
         )
     elif len(inference.cuts) < 2:
         inference.reason += "; kernels that no layer runs before and after it show the pass is whole"
+    inference.problems.extend(_short_side_problems(inference, len(events), per_layer, whole_edges))
     return inference
 
 
-def _open_edges(codes: IntArray, events: IntArray, cuts: IntArray) -> list[str]:
-    """Sides of the pass that decided the count with no prologue / epilogue kernel in the trace.
-
-    A pass between two boundaries is whole. A pass at the trace's start is whole when a kernel no
-    layer runs (the embedding) precedes its first anchor; one at the end when such a kernel (final
-    norm variant, lm_head, sampling) follows its last anchor. With one boundary, the longer side
-    decided, so only its outer edge is checked.
-    """
-    if len(cuts) >= 2 or len(events) == 0:
-        return []
+def _whole_edges(codes: IntArray, events: IntArray, cuts: IntArray) -> dict[str, bool]:
+    """Whether a kernel that no layer runs precedes the first anchor ("start": the embedding) and
+    follows the last one ("end": a final-norm variant, lm_head, sampling) — the trace holds that
+    edge of its first / last pass."""
     positions = np.arange(int(events[0]), int(events[-1]))
     interval = np.searchsorted(events, positions, side="right") - 1
     layer_codes = np.unique(codes[positions[~np.isin(interval, cuts)]])
+    return {
+        "start": not np.isin(codes[: int(events[0])], layer_codes).all(),
+        "end": not np.isin(codes[int(events[-1]) + 1 :], layer_codes).all(),
+    }
+
+
+def _open_edges(cuts: IntArray, n_events: int, whole_edges: dict[str, bool]) -> list[str]:
+    """Sides of the pass that decided the count whose edge the trace may have cut.
+
+    A pass between two boundaries is whole. With one boundary the longer side decided, so only its
+    outer edge counts; with none, both edges of the one pass.
+    """
+    if len(cuts) >= 2:
+        return []
     sides = ["start", "end"]
     if len(cuts) == 1:
-        head, tail = int(cuts[0]) + 1, len(events) - int(cuts[0]) - 1
-        sides = ["start"] if head >= tail else ["end"]
-    edges = {"start": codes[: int(events[0])], "end": codes[int(events[-1]) + 1 :]}
-    return [side for side in sides if np.isin(edges[side], layer_codes).all()]
+        sides = ["start"] if _head_is_longer(cuts, n_events) else ["end"]
+    return [side for side in sides if not whole_edges[side]]
+
+
+def _head_is_longer(cuts: IntArray, n_events: int) -> bool:
+    return int(cuts[0]) + 1 >= n_events - int(cuts[0]) - 1
+
+
+def _short_side_problems(
+    inference: PassInference, n_events: int, per_layer: int, whole_edges: dict[str, bool]
+) -> list[str]:
+    """With one boundary, the shorter side is taken as cut by the trace; if the trace holds its outer
+    edge (embedding before it / sampling after it), it is a whole pass too and the two disagree."""
+    cuts = inference.cuts
+    if len(cuts) != 1:
+        return []
+    head, tail = int(cuts[0]) + 1, n_events - int(cuts[0]) - 1
+    side, short = ("end", tail) if _head_is_longer(cuts, n_events) else ("start", head)
+    if not whole_edges[side] or head == tail:
+        return []
+    where = "after its last layer" if side == "end" else "before its first layer"
+    return [
+        f"the {short // per_layer}-layer pass at the trace's {side} is whole too (kernels that no layer "
+        f"runs {where}), so the two passes disagree: {inference.layers} vs {short // per_layer} layers"
+    ]
 
 
 def _decide(
