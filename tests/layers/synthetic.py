@@ -88,11 +88,13 @@ def build(
     step_gap_ns: int = 500_000,
     drop_first: int = 0,
     alternate: bool = False,
+    bare: bool = False,
 ) -> Built:
     """``passes`` forward passes of ``layers`` layers: embedding + all-reduce, the layers, final norm,
     lm_head, argmax; ``step_gap_ns`` idle between passes; ``drop_first`` kernels cut off the start;
     ``alternate``: every even layer is a sliding-window layer with one more kernel (gpt-oss alternates
-    sliding-window and full attention layers)."""
+    sliding-window and full attention layers); ``bare``: no embedding / lm_head / argmax (a CUDA-graph
+    replay whose sampling runs on another stream), only the step gap separates the passes."""
     names: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -109,8 +111,9 @@ def build(
         clock += duration + 1000  # 1 µs launch gap
 
     for _ in range(passes):
-        emit(EMBED)
-        emit(ALLREDUCE)
+        if not bare:
+            emit(EMBED)
+            emit(ALLREDUCE)
         pass_starts: list[int] = []
         pass_ends: list[int] = []
         for layer in range(layers):
@@ -125,9 +128,10 @@ def build(
             for name in kernels:
                 emit(name)
             pass_ends.append(ends[-1])
-        emit(ADD_NORM)
-        emit(GEMM)
-        emit(ARGMAX)
+        if not bare:
+            emit(ADD_NORM)
+            emit(GEMM)
+            emit(ARGMAX)
         built_starts.append(pass_starts)
         built_ends.append(pass_ends)
         clock += step_gap_ns

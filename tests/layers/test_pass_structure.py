@@ -210,3 +210,17 @@ def test_a_one_off_kernel_inside_a_pass_is_reported_not_split_silently() -> None
     assert report.pass_structure is not None and not report.pass_structure.plausible
     assert any("disagree: 34 vs 2 layers" in p for p in report.pass_structure.problems)
     assert any("implausible" in w for w in report.warnings)
+
+
+def test_idle_gaps_decide_when_no_kernel_marks_the_boundary() -> None:
+    """Graph replays with no boundary kernels on the layer stream: the host gap between steps cuts."""
+    report = analyze_layers(synthetic.build(passes=4, layers=24, bare=True, drop_first=50).trace)
+    assert [p.layer_count for p in report.passes] == [20, 24, 24, 24]
+    assert _structure(report) == (24, "idle-gaps", True)
+    halves = analyze_layers(synthetic.build(passes=2, layers=24, bare=True).trace)  # one gap, halfway
+    assert [p.layer_count for p in halves.passes] == [24, 24]
+    assert _structure(halves) == (24, "idle-gaps", True)
+    uneven = analyze_layers(synthetic.build(passes=2, layers=24, bare=True, drop_first=30).trace)
+    assert _structure(uneven)[1] == "single-pass"  # one gap off-centre: a host stall is as likely
+    assert uneven.pass_structure is not None
+    assert "long idle gaps at no constant spacing" in uneven.pass_structure.reason

@@ -45,7 +45,7 @@ Method = Literal["boundary-kernels", "idle-gaps", "single-pass"]
 MIN_BOUNDARY_EXTRA = 2  # kernels a pass boundary adds at least: final norm + lm_head (+ sampling, embedding)
 MAX_LAYER_TYPE_PERIOD = 4  # longest repeating layer-type pattern looked for (longer: like short passes)
 PERIODIC_SHARE = 0.8  # share of intervals equal to the one q layers on that makes q the layer-type period
-MIN_CONSISTENT_PASSES = 2  # whole passes with the same count that idle gaps must cut to be trusted
+MIN_CONSISTENT_PASSES = 2  # whole passes of one count that idle gaps / weak boundaries must cut
 MIN_PLAUSIBLE_LAYERS = 4  # fewer layers per pass is no LLM decoder (methodology §5)
 IDLE_FACTOR = 5.0  # an interval's longest idle gap this many times the median one ...
 IDLE_FLOOR_NS = 20_000  # ... plus this floor is host work between steps
@@ -202,12 +202,17 @@ def _decided(inference: PassInference, evidence: str) -> PassInference:
 
 
 def _consistent(cuts: IntArray, n_events: int) -> bool:
-    """Cuts that delimit at least MIN_CONSISTENT_PASSES whole passes, all of one length, with no
-    longer pass at the trace's edges."""
+    """Cuts that split the anchors into passes of one length: at least MIN_CONSISTENT_PASSES whole
+    passes with no longer one at the trace's edges, or every pass, edges included, alike (one cut
+    exactly halfway is no random host stall)."""
+    if len(cuts) == 0:
+        return False
     whole = _whole_lengths(cuts)
+    edges = [int(cuts[0]) + 1, n_events - int(cuts[-1]) - 1]
+    if len(set(whole + edges)) == 1:
+        return True
     if len(whole) < MIN_CONSISTENT_PASSES or len(set(whole)) != 1:
         return False
-    edges = [int(cuts[0]) + 1, n_events - int(cuts[-1]) - 1]
     return max(edges) <= whole[0]
 
 
