@@ -224,3 +224,11 @@ def test_idle_gaps_decide_when_no_kernel_marks_the_boundary() -> None:
     assert _structure(uneven)[1] == "single-pass"  # one gap off-centre: a host stall is as likely
     assert uneven.pass_structure is not None
     assert "long idle gaps at no constant spacing" in uneven.pass_structure.reason
+
+
+def test_user_anchor_with_two_events_per_layer() -> None:
+    """--anchor-kernel on the two RMSNorms of every layer (+ layer 0's plain one): still 80 x 10."""
+    report = analyze_layers(api.load([shared_file(VLLM_70B)])[0], anchor_kernel="rsqrt")
+    assert report.anchor.anchors_per_layer == 2 and report.anchor.occurrences == 10 * (2 * 80 + 1)
+    assert [p.layer_count for p in report.passes] == [80] * 10
+    assert _structure(report) == (80, "boundary-kernels", True)
