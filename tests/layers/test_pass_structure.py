@@ -24,6 +24,7 @@ from infersight.cli import run
 from infersight.layers.analysis import analyze_layers
 from infersight.layers.results import LayerReport
 from infersight.model import Trace
+from infersight.model.trace import RANGE_COLUMNS, make_table
 
 VLLM_70B = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
 QWEN_05B = "kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz"
@@ -114,17 +115,22 @@ def test_qwen15_05b_24_layers_and_a_truncated_first_pass() -> None:
     ("relative", "anchor", "layers"),
     [
         (SGLANG, r"FmhaBatchPrefillWithPagedKVCacheKernel", 36),  # Qwen3-8B: 36 layers
-        (B200_GPT_OSS, r"fmhaSm100", 36),  # gpt-oss-120b: 36 layers (was 1 + 35 before)
+        (B200_GPT_OSS, r"fmhaSm100", 36),  # gpt-oss-120b: 36 layers (1 + 35 before)
         (MI300X_GPT_OSS, r"kernel_unified_attention_2d", 24),  # gpt-oss-20b class: 24 layers
     ],
 )
 def test_one_pass_traces(relative: str, anchor: str, layers: int) -> None:
     report, path = _no_config(relative)
     assert [p.layer_count for p in report.passes] == [layers]
-    assert _structure(report) == (layers, "single-pass", True)
+    assert _structure(report) == (layers, "step-ranges", True)  # the engine's one step annotation
     assert report.pass_structure is not None and not report.pass_structure.lower_bound
     assert sum(bool(re.search(anchor, name)) for name in _kernel_names(path)) == layers  # independent
     assert not any("implausible" in w for w in report.warnings)
+    # without the step annotations the kernels alone give the same pass
+    trace = api.load([path])[0]
+    bare = analyze_layers(dataclasses.replace(trace, ranges=trace.ranges.iloc[:0]))
+    assert [p.layer_count for p in bare.passes] == [layers]
+    assert _structure(bare) == (layers, "single-pass", True)
 
 
 def test_two_layer_passes_are_implausible_not_a_finding() -> None:
@@ -159,7 +165,7 @@ def test_config_path_is_unchanged_and_says_so() -> None:
 def test_cli_shows_the_method_and_the_implausible_case(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["layers", str(shared_file(SGLANG))]) == 0
     out = capsys.readouterr().out
-    assert "pass structure: 36 layers per pass (method: single-pass)" in out
+    assert "pass structure: 36 layers per pass (method: step-ranges)" in out
     assert run(["layers", str(shared_file("kineto/hta_sampled_128ranks/rank-0.json.gz"))]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "layers per pass unknown" in out and "implausible" in out and "--layers N" in out
@@ -232,3 +238,26 @@ def test_user_anchor_with_two_events_per_layer() -> None:
     assert report.anchor.anchors_per_layer == 2 and report.anchor.occurrences == 10 * (2 * 80 + 1)
     assert [p.layer_count for p in report.passes] == [80] * 10
     assert _structure(report) == (80, "boundary-kernels", True)
+
+
+def test_engine_step_ranges_decide_when_no_kernel_or_gap_marks_the_boundary() -> None:
+    """Back-to-back graph replays with no boundary kernels and no host gap: vLLM's per-step GPU
+    annotations cut the passes (and a 2-layer split of them would be reported, not shown as fact)."""
+    built = synthetic.build(passes=3, layers=24, bare=True, step_gap_ns=0)
+    ranges = make_table(
+        RANGE_COLUMNS,
+        {
+            "start": [starts[0] - 1 for starts in built.layer_starts_ns],
+            "end": [ends[-1] + 1 for ends in built.layer_ends_ns],
+            "name": [f"execute_context_0(0)_generation_8({step})" for step in range(3)],
+            "source": ["gpu_user_annotation"] * 3,
+            "device": [0] * 3,
+        },
+        "ranges",
+    )
+    report = analyze_layers(dataclasses.replace(built.trace, ranges=ranges))
+    assert [p.layer_count for p in report.passes] == [24, 24, 24]
+    assert _structure(report) == (24, "step-ranges", True)
+    without = analyze_layers(built.trace)
+    assert _structure(without) == (72, "single-pass", True)  # nothing in the kernels says otherwise
+    assert without.pass_structure is not None and without.pass_structure.lower_bound

@@ -40,7 +40,7 @@ import numpy as np
 
 from infersight.layers.kernels import IntArray
 
-Method = Literal["boundary-kernels", "idle-gaps", "single-pass"]
+Method = Literal["boundary-kernels", "step-ranges", "idle-gaps", "single-pass"]
 
 MIN_BOUNDARY_EXTRA = 2  # kernels a pass boundary adds at least: final norm + lm_head (+ sampling, embedding)
 MAX_LAYER_TYPE_PERIOD = 4  # longest repeating layer-type pattern looked for (longer: like short passes)
@@ -71,17 +71,20 @@ class PassInference:
         return not self.problems and self.layers is not None
 
 
-def infer_passes(codes: IntArray, events: IntArray, idle_ns: IntArray, per_layer: int) -> PassInference:
+def infer_passes(
+    codes: IntArray, events: IntArray, idle_ns: IntArray, per_layer: int, steps: list[IntArray] | None = None
+) -> PassInference:
     """The pass structure of the structural kernel sequence (see the module docstring).
 
     ``codes`` are the simplified-name codes of the structural kernels, ``events`` the positions of
     the anchor events among them, ``idle_ns[i]`` the longest idle gap between events ``i`` and
-    ``i + 1``, and ``per_layer`` the anchor events per layer.
+    ``i + 1``, ``per_layer`` the anchor events per layer, and ``steps`` the anchor events of every
+    engine step annotation range (:mod:`.steps`).
     """
     counts = np.diff(events).astype(np.int64)
     window = _layer_windows(counts, per_layer)
     q = _layer_type_period(window, per_layer)
-    inference = _decide(codes, events, idle_ns, counts, window, per_layer, q)
+    inference = _decide(codes, events, idle_ns, counts, window, per_layer, q, steps or [])
     inference.problems.extend(repeat_problems(window, inference.cuts, per_layer, q))
     whole_edges = _whole_edges(codes, events, inference.cuts)
     inference.open_edges = _open_edges(inference.cuts, len(events), whole_edges)
@@ -158,17 +161,24 @@ def _decide(
     window: IntArray,
     per_layer: int,
     q: int,
+    steps: list[IntArray],
 ) -> PassInference:
-    """The first evidence that applies: boundary kernels, then idle gaps, then a single pass."""
+    """The first evidence that applies: boundary kernels that no layer runs, engine step ranges,
+    periodic boundary kernels, idle gaps, else a single pass."""
     n_events = len(events)
     candidates = np.flatnonzero(_boundary_extra(counts, window, per_layer, q) >= MIN_BOUNDARY_EXTRA)
     strong = candidates[_has_foreign_kernels(codes, events, candidates)].astype(np.int64)
     if len(strong):
-        return _decided(
+        inference = _decided(
             _from_cuts(strong, n_events, per_layer, q, "boundary-kernels"),
             f"{_boundaries(len(strong))} with >= {MIN_BOUNDARY_EXTRA} more kernels than the same-type "
             "layers around them, among them kernels no layer runs (final norm, lm_head, sampling, embedding)",
         )
+        inference.reason += _step_agreement(steps, strong)
+        return inference
+    by_steps = _step_inference(steps, n_events, per_layer, q)
+    if by_steps is not None:
+        return by_steps
     weak = candidates.astype(np.int64)
     if _consistent(weak, n_events):
         return _decided(
@@ -190,6 +200,52 @@ def _decide(
     if len(idle):
         ignored.append(f"{len(idle)} long idle gaps at no constant spacing")
     return _single_pass(n_events, per_layer, q, ignored)
+
+
+def _step_cuts(steps: list[IntArray], n_events: int) -> IntArray:
+    """Pass ends implied by step ranges: after each step's last anchor and before its first."""
+    ends = [int(g[-1]) for g in steps if int(g[-1]) < n_events - 1]
+    befores = [int(g[0]) - 1 for g in steps if int(g[0]) > 0]
+    return np.unique(np.asarray(ends + befores, dtype=np.int64))
+
+
+def _step_inference(steps: list[IntArray], n_events: int, per_layer: int, q: int) -> PassInference | None:
+    """Passes = engine steps, when every step range holds the same number of anchor events."""
+    lengths = {len(group) for group in steps}
+    if len(lengths) != 1:
+        return None
+    length = lengths.pop()
+    cuts = _step_cuts(steps, n_events)
+    evidence = (
+        f"the engine's step annotation range holds {length} anchor events (no boundary kernels between them)"
+        if len(steps) == 1
+        else f"{len(steps)} engine step annotation ranges hold {length} anchor events each (no boundary "
+        "kernels between anchors)"
+    )
+    if len(cuts) == 0:
+        layers = max(1, length // per_layer)
+        return PassInference(
+            cuts,
+            layers,
+            "step-ranges",
+            f"{evidence}: one pass of {layers} layers",
+            q,
+            _size_problems(layers, q),
+        )
+    return _decided(_from_cuts(cuts, n_events, per_layer, q, "step-ranges"), evidence)
+
+
+def _step_agreement(steps: list[IntArray], cuts: IntArray) -> str:
+    """A note on whether the engine's step ranges start and end where the boundary kernels cut."""
+    if not steps:
+        return ""
+    inner = _step_cuts(steps, int(max(int(g[-1]) for g in steps)) + 2)
+    if np.isin(inner, cuts).all():
+        return f"; the {len(steps)} engine step annotation ranges agree"
+    return (
+        f"; {len(steps)} engine step annotation ranges cut elsewhere (a step may run several passes, "
+        "e.g. speculative decoding)"
+    )
 
 
 def _boundaries(count: int) -> str:

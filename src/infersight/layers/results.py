@@ -49,9 +49,12 @@ class PassStructure(BaseModel):
     layers_per_pass: int | None = Field(
         description="layers of a whole pass; None when the evidence gives no plausible count"
     )
-    method: Literal["config", "--num-layers", "boundary-kernels", "idle-gaps", "single-pass"] = Field(
+    method: Literal[
+        "config", "--num-layers", "boundary-kernels", "step-ranges", "idle-gaps", "single-pass"
+    ] = Field(
         description="what decided: the model config, --num-layers, anchor intervals with extra kernels "
-        "(final norm / lm_head / sampling / embedding), long idle gaps between steps, or no boundary at all"
+        "(final norm / lm_head / sampling / embedding), the engine's step annotation ranges, long idle "
+        "gaps between steps, or no boundary at all"
     )
     plausible: bool = Field(description="False: the split is shown but is not a layer count to rely on")
     reason: str

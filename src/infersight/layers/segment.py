@@ -31,6 +31,7 @@ import pandas as pd
 from infersight.layers.anchors import Anchor
 from infersight.layers.kernels import ATTENTION, COPY, GEMM, MOE, NCCL, NORM, DeviceKernels, IntArray
 from infersight.layers.passes import PassInference, infer_passes
+from infersight.layers.steps import step_event_groups
 
 WINDOW = 9  # intervals in the neighbourhood an interval is compared with
 MAX_QKV_GEMMS = 3  # separate q, k, v projections
@@ -82,7 +83,8 @@ def segment(
     inference: PassInference | None = None
     if expected_layers is None:
         idle = _interval_idle(kernels, structural, events)
-        inference = infer_passes(kernels.short_code[structural], events, idle, per_layer)
+        steps = step_event_groups(kernels, structural, events)
+        inference = infer_passes(kernels.short_code[structural], events, idle, per_layer, steps)
         groups = [g for g in np.split(np.arange(len(events), dtype=np.int64), inference.cuts + 1) if len(g)]
         layers, inferred = inference.layers, True
     else:
