@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import REPO_ROOT, shared_file
 from tests.layers import synthetic
 
 from infersight import api
@@ -261,3 +261,11 @@ def test_engine_step_ranges_decide_when_no_kernel_or_gap_marks_the_boundary() ->
     without = analyze_layers(built.trace)
     assert _structure(without) == (72, "single-pass", True)  # nothing in the kernels says otherwise
     assert without.pass_structure is not None and without.pass_structure.lower_bound
+
+
+def test_cpu_capture_without_a_layer_count() -> None:
+    """CPU operators stand in for kernels, so layers differ by a kernel or two: still 17 x 4."""
+    demo = REPO_ROOT / "src" / "infersight" / "data" / "demo" / "tiny_llama_cpu.pt.trace.json.gz"
+    report = analyze_layers(api.load([demo], cpu_ops_as_kernels=True)[0])
+    assert [p.layer_count for p in report.passes] == [4] * 17  # prefill + 16 decode steps
+    assert _structure(report) == (4, "boundary-kernels", True)

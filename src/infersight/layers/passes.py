@@ -47,6 +47,10 @@ MAX_LAYER_TYPE_PERIOD = 4  # longest repeating layer-type pattern looked for (lo
 PERIODIC_SHARE = 0.8  # share of intervals equal to the one q layers on that makes q the layer-type period
 MIN_CONSISTENT_PASSES = 2  # whole passes of one count that idle gaps / weak boundaries must cut
 MIN_PLAUSIBLE_LAYERS = 4  # fewer layers per pass is no LLM decoder (methodology §5)
+REPEAT_SLACK_KERNELS = 2  # layers "repeat" within this many kernels (CPU operators standing in for kernels,
+REPEAT_SLACK_SHARE = (
+    0.1  # ... lazily launched helpers) or this share of the layer's kernels, whichever is more
+)
 IDLE_FACTOR = 5.0  # an interval's longest idle gap this many times the median one ...
 IDLE_FLOOR_NS = 20_000  # ... plus this floor is host work between steps
 
@@ -372,9 +376,10 @@ def _from_cuts(cuts: IntArray, n_events: int, per_layer: int, q: int, method: Me
 def repeat_problems(window: IntArray, cuts: IntArray, per_layer: int, q: int) -> list[str]:
     """Layers of a pass repeat: the intervals q layers apart inside a pass hold as many kernels.
 
-    Intervals next to a pass boundary are left out (they hold the boundary's extra kernels). Fewer
-    than PERIODIC_SHARE repeating means the anchor does not mark a repeating layer (a training
-    step's forward and backward kernels, a CNN, a wrong --anchor-kernel).
+    Intervals next to a pass boundary are left out (they hold the boundary's extra kernels); two
+    intervals repeat when their counts differ by at most REPEAT_SLACK_KERNELS or REPEAT_SLACK_SHARE
+    of the larger. Fewer than PERIODIC_SHARE repeating means the anchor does not mark a repeating
+    layer (a training step's forward and backward kernels, a CNN, a wrong --anchor-kernel).
     """
     shift = q * per_layer
     if len(window) <= shift:
@@ -385,13 +390,15 @@ def repeat_problems(window: IntArray, cuts: IntArray, per_layer: int, q: int) ->
     usable = ~near_cut[shift:] & ~near_cut[:-shift]
     if not usable.any():
         return []
-    share = float(np.mean((window[shift:] == window[:-shift])[usable]))
+    a, b = window[shift:], window[:-shift]
+    alike = np.abs(a - b) <= np.maximum(REPEAT_SLACK_KERNELS, REPEAT_SLACK_SHARE * np.maximum(a, b))
+    share = float(np.mean(alike[usable]))
     if share >= PERIODIC_SHARE:
         return []
     return [
         f"the kernels between anchors do not repeat layer after layer (only {share:.0%} of the "
-        f"intervals inside a pass hold as many kernels as the one {q} layer{'s' if q > 1 else ''} on; "
-        f"a decoder's layers repeat in >= {PERIODIC_SHARE:.0%})"
+        f"intervals inside a pass hold about as many kernels as the one {q} layer{'s' if q > 1 else ''} "
+        f"on; a decoder's layers repeat in >= {PERIODIC_SHARE:.0%})"
     ]
 
 

@@ -73,8 +73,9 @@ def _step_ranges(kernels: DeviceKernels) -> pd.DataFrame:
     ranges = ranges[on_device]
     if ranges.empty:
         return ranges
-    names = ranges["name"].astype(str)
-    marked = names.map(lambda name: classify_range_name(name) is not None).to_numpy(dtype=bool)
+    names = pd.Categorical(ranges["name"].astype(str))
+    by_name = np.array([classify_range_name(str(name)) is not None for name in names.categories], dtype=bool)
+    marked = by_name[names.codes] if len(by_name) else np.zeros(len(ranges), dtype=bool)
     return ranges[marked]
 
 
