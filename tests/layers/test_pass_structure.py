@@ -269,3 +269,13 @@ def test_cpu_capture_without_a_layer_count() -> None:
     report = analyze_layers(api.load([demo], cpu_ops_as_kernels=True)[0])
     assert [p.layer_count for p in report.passes] == [4] * 17  # prefill + 16 decode steps
     assert _structure(report) == (4, "boundary-kernels", True)
+
+
+def test_html_report_skips_an_implausible_layer_chart() -> None:
+    from infersight.agent.html_data import html_extras
+
+    extras = html_extras(api.load([shared_file("kineto/hta_sampled_128ranks/rank-0.json.gz")]))
+    assert extras.layers is None
+    assert any("per-layer chart skipped: the anchor count per pass is implausible" in n for n in extras.notes)
+    good = html_extras(api.load([shared_file(SGLANG)]))
+    assert good.layers is not None and len(good.layers.layers) == 36
