@@ -240,27 +240,39 @@ def test_user_anchor_with_two_events_per_layer() -> None:
     assert _structure(report) == (80, "boundary-kernels", True)
 
 
-def test_engine_step_ranges_decide_when_no_kernel_or_gap_marks_the_boundary() -> None:
-    """Back-to-back graph replays with no boundary kernels and no host gap: vLLM's per-step GPU
-    annotations cut the passes (and a 2-layer split of them would be reported, not shown as fact)."""
-    built = synthetic.build(passes=3, layers=24, bare=True, step_gap_ns=0)
-    ranges = make_table(
+def _step_ranges(built: synthetic.Built) -> pd.DataFrame:
+    """vLLM-style per-step GPU annotations around every built pass."""
+    steps = len(built.layer_starts_ns)
+    return make_table(
         RANGE_COLUMNS,
         {
             "start": [starts[0] - 1 for starts in built.layer_starts_ns],
             "end": [ends[-1] + 1 for ends in built.layer_ends_ns],
-            "name": [f"execute_context_0(0)_generation_8({step})" for step in range(3)],
-            "source": ["gpu_user_annotation"] * 3,
-            "device": [0] * 3,
+            "name": [f"execute_context_0(0)_generation_8({step})" for step in range(steps)],
+            "source": ["gpu_user_annotation"] * steps,
+            "device": [0] * steps,
         },
         "ranges",
     )
-    report = analyze_layers(dataclasses.replace(built.trace, ranges=ranges))
+
+
+def test_engine_step_ranges_decide_when_no_kernel_or_gap_marks_the_boundary() -> None:
+    """Back-to-back graph replays with no boundary kernels and no host gap: vLLM's per-step GPU
+    annotations cut the passes; with boundary kernels, the kernels decide and the steps agree."""
+    built = synthetic.build(passes=3, layers=24, bare=True, step_gap_ns=0)
+    report = analyze_layers(dataclasses.replace(built.trace, ranges=_step_ranges(built)))
     assert [p.layer_count for p in report.passes] == [24, 24, 24]
     assert _structure(report) == (24, "step-ranges", True)
     without = analyze_layers(built.trace)
     assert _structure(without) == (72, "single-pass", True)  # nothing in the kernels says otherwise
     assert without.pass_structure is not None and without.pass_structure.lower_bound
+    marked = synthetic.build(passes=3, layers=24)
+    agreed = analyze_layers(dataclasses.replace(marked.trace, ranges=_step_ranges(marked)))
+    assert _structure(agreed) == (24, "boundary-kernels", True)
+    assert (
+        agreed.pass_structure is not None
+        and "engine step annotation ranges agree" in agreed.pass_structure.reason
+    )
 
 
 def test_cpu_capture_without_a_layer_count() -> None:

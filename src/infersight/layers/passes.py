@@ -47,10 +47,10 @@ MAX_LAYER_TYPE_PERIOD = 4  # longest repeating layer-type pattern looked for (lo
 PERIODIC_SHARE = 0.8  # share of intervals equal to the one q layers on that makes q the layer-type period
 MIN_CONSISTENT_PASSES = 2  # whole passes of one count that idle gaps / weak boundaries must cut
 MIN_PLAUSIBLE_LAYERS = 4  # fewer layers per pass is no LLM decoder (methodology §5)
-REPEAT_SLACK_KERNELS = 2  # layers "repeat" within this many kernels (CPU operators standing in for kernels,
-REPEAT_SLACK_SHARE = (
-    0.1  # ... lazily launched helpers) or this share of the layer's kernels, whichever is more
-)
+# two layers "repeat" when their kernel counts differ by at most this many kernels or this share of
+# the larger count, whichever is more (CPU operators standing in for kernels, lazily launched helpers)
+REPEAT_SLACK_KERNELS = 2
+REPEAT_SLACK_SHARE = 0.1
 IDLE_FACTOR = 5.0  # an interval's longest idle gap this many times the median one ...
 IDLE_FLOOR_NS = 20_000  # ... plus this floor is host work between steps
 
@@ -65,9 +65,8 @@ class PassInference:
     reason: str
     layer_type_period: int
     problems: list[str] = field(default_factory=list)
-    open_edges: list[str] = field(
-        default_factory=list
-    )  # "start" / "end": the trace may cut the deciding pass
+    # "start" / "end": edges of the deciding pass with no prologue / epilogue kernel in the trace
+    open_edges: list[str] = field(default_factory=list)
 
     @property
     def plausible(self) -> bool:
@@ -178,7 +177,7 @@ def _decide(
             f"{_boundaries(len(strong))} with >= {MIN_BOUNDARY_EXTRA} more kernels than the same-type "
             "layers around them, among them kernels no layer runs (final norm, lm_head, sampling, embedding)",
         )
-        inference.reason += _step_agreement(steps, strong)
+        inference.reason += _step_agreement(steps, strong, n_events)
         return inference
     by_steps = _step_inference(steps, n_events, per_layer, q)
     if by_steps is not None:
@@ -239,12 +238,11 @@ def _step_inference(steps: list[IntArray], n_events: int, per_layer: int, q: int
     return _decided(_from_cuts(cuts, n_events, per_layer, q, "step-ranges"), evidence)
 
 
-def _step_agreement(steps: list[IntArray], cuts: IntArray) -> str:
+def _step_agreement(steps: list[IntArray], cuts: IntArray, n_events: int) -> str:
     """A note on whether the engine's step ranges start and end where the boundary kernels cut."""
     if not steps:
         return ""
-    inner = _step_cuts(steps, int(max(int(g[-1]) for g in steps)) + 2)
-    if np.isin(inner, cuts).all():
+    if np.isin(_step_cuts(steps, n_events), cuts).all():
         return f"; the {len(steps)} engine step annotation ranges agree"
     return (
         f"; {len(steps)} engine step annotation ranges cut elsewhere (a step may run several passes, "
