@@ -89,12 +89,15 @@ def build(
     drop_first: int = 0,
     alternate: bool = False,
     bare: bool = False,
+    heavy_every: int | None = None,
 ) -> Built:
     """``passes`` forward passes of ``layers`` layers: embedding + all-reduce, the layers, final norm,
     lm_head, argmax; ``step_gap_ns`` idle between passes; ``drop_first`` kernels cut off the start;
     ``alternate``: every even layer is a sliding-window layer with one more kernel (gpt-oss alternates
     sliding-window and full attention layers); ``bare``: no embedding / lm_head / argmax (a CUDA-graph
-    replay whose sampling runs on another stream), only the step gap separates the passes."""
+    replay whose sampling runs on another stream), only the step gap separates the passes;
+    ``heavy_every`` N: every Nth layer runs two more of the layer kernels (a global-attention layer
+    among sliding-window ones, as Gemma-3 has one in 6)."""
     names: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -125,6 +128,8 @@ def build(
             )
             if alternate and layer % 2 == 0:
                 kernels = [*kernels[:4], SLIDING_MASK, *kernels[4:]]
+            if heavy_every is not None and layer % heavy_every == heavy_every - 1:
+                kernels = [*kernels[:2], ROPE, GEMM, *kernels[2:]]
             for name in kernels:
                 emit(name)
             pass_ends.append(ends[-1])

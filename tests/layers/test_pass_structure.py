@@ -291,3 +291,14 @@ def test_html_report_skips_an_implausible_layer_chart() -> None:
     assert any("per-layer chart skipped: the anchor count per pass is implausible" in n for n in extras.notes)
     good = html_extras(api.load([shared_file(SGLANG)]))
     assert good.layers is not None and len(good.layers.layers) == 36
+
+
+def test_a_heavier_layer_every_six_is_no_pass_boundary() -> None:
+    """One 36-layer pass whose every 6th layer runs two more kernels: 36 layers, not 6 passes of 6."""
+    report = analyze_layers(synthetic.build(passes=1, layers=36, heavy_every=6).trace)
+    assert [p.layer_count for p in report.passes] == [36]
+    assert _structure(report) == (36, "single-pass", True)
+    assert report.pass_structure is not None
+    assert "every 6 layers: a repeating layer-type pattern" in report.pass_structure.reason
+    several = analyze_layers(synthetic.build(passes=3, layers=36, heavy_every=6).trace)  # real boundaries
+    assert [p.layer_count for p in several.passes] == [36, 36, 36]

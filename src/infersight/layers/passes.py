@@ -8,26 +8,38 @@ attention layers alternate, as gpt-oss does): the shortest q for which at least
 evidence for a pass boundary, strongest first — the first that applies decides and is recorded as
 ``method``:
 
-1. ``boundary-kernels``: an anchor interval with at least :data:`MIN_BOUNDARY_EXTRA` more kernels
-   than the larger of its same-type neighbours (q layers before and after) — the final norm,
-   lm_head, sampling and the next pass's embedding run there. Comparing with neighbours of the same
-   layer type keeps an alternating layer pattern from looking like a pass boundary (the "12 passes
-   x 2 layers" of a 24-layer model); comparing with the larger one keeps a dense -> MoE transition
-   from looking like one. Such an interval decides alone when it runs a kernel that no other
-   interval runs (sampling, embedding); without one, only when the intervals cut at least
-   :data:`MIN_CONSISTENT_PASSES` whole passes of one length (an extra copy in one layer, a lazily
-   launched helper, is no pass boundary).
-2. ``idle-gaps``: intervals holding an idle gap of more than :data:`IDLE_FACTOR` x the median one
+1. ``boundary-kernels`` (pass markers): an anchor interval with at least :data:`MIN_BOUNDARY_EXTRA`
+   more kernels than the larger of its same-type neighbours (q layers before and after) that runs
+   a kernel no other interval runs — the final norm, lm_head, sampling and the next pass's
+   embedding run there. Comparing with neighbours of the same layer type keeps an alternating layer
+   pattern from looking like a pass boundary (the "12 passes x 2 layers" of a 24-layer model);
+   comparing with the larger one keeps a dense -> MoE transition from looking like one; anchor
+   kernels never count as a kernel of its own (a global-attention variant among sliding-window
+   layers).
+2. ``step-ranges``: the engine's step annotation ranges (:mod:`.steps`), when each holds the same
+   number of anchor events. A step may run several passes (speculative decoding), so they only
+   decide where no boundary kernel does, and otherwise are reported as agreeing or not.
+3. ``boundary-kernels`` (periodic): intervals with extra kernels but none of their own, only when
+   they cut at least :data:`MIN_CONSISTENT_PASSES` whole passes of one length, of at least
+   :data:`MIN_PERIODIC_PASS_LAYERS` layers (an extra copy in one layer, a lazily launched helper, a
+   global-attention layer every 6 is no pass boundary).
+4. ``idle-gaps``: intervals holding an idle gap of more than :data:`IDLE_FACTOR` x the median one
    plus :data:`IDLE_FLOOR_NS` (the host between two steps), trusted only when they too cut at
-   least :data:`MIN_CONSISTENT_PASSES` whole passes of one length — eager runs stall the host at
-   random points as well.
-3. ``single-pass``: no boundary between anchors — every anchor event belongs to one pass.
+   least :data:`MIN_CONSISTENT_PASSES` whole passes of one length, or the anchors exactly in half —
+   eager runs stall the host at random points as well.
+5. ``single-pass``: no boundary between anchors — every anchor event belongs to one pass.
+
+A pass that decided the count and sits at the trace's start (end) is whole when a kernel that no
+layer runs precedes its first (follows its last) anchor; otherwise the count is marked as a lower
+bound.
 
 Then the result is checked for plausibility, and every problem is reported with the advice to give
 ``--config`` or ``--num-layers N`` instead of being shown as a layer count: whole passes that
-disagree in their layer count, an edge pass longer than the whole ones, a pass of fewer than
+disagree in their layer count, an edge pass longer than the whole ones, a shorter side of a single
+boundary that is whole too (its prologue / epilogue is in the trace), a pass of fewer than
 :data:`MIN_PLAUSIBLE_LAYERS` layers or no longer than the layer-type period, and anchor intervals
-that do not repeat inside a pass (fewer than :data:`PERIODIC_SHARE` equal to the one q layers on).
+that do not repeat inside a pass (fewer than :data:`PERIODIC_SHARE` within
+:data:`REPEAT_SLACK_KERNELS` kernels or :data:`REPEAT_SLACK_SHARE` of the one q layers on).
 """
 
 from __future__ import annotations
@@ -47,6 +59,9 @@ MAX_LAYER_TYPE_PERIOD = 4  # longest repeating layer-type pattern looked for (lo
 PERIODIC_SHARE = 0.8  # share of intervals equal to the one q layers on that makes q the layer-type period
 MIN_CONSISTENT_PASSES = 2  # whole passes of one count that idle gaps / weak boundaries must cut
 MIN_PLAUSIBLE_LAYERS = 4  # fewer layers per pass is no LLM decoder (methodology §5)
+# boundaries without kernels of their own, at a constant spacing, cut passes only this long: a shorter
+# repeat is rather a layer-type pattern (Gemma-3: 5 sliding-window + 1 global layer; Jamba: 1 attention in 8)
+MIN_PERIODIC_PASS_LAYERS = 12
 # two layers "repeat" when their kernel counts differ by at most this many kernels or this share of
 # the larger count, whichever is more (CPU operators standing in for kernels, lazily launched helpers)
 REPEAT_SLACK_KERNELS = 2
@@ -183,7 +198,7 @@ def _decide(
     if by_steps is not None:
         return by_steps
     weak = candidates.astype(np.int64)
-    if _consistent(weak, n_events):
+    if _consistent(weak, n_events) and _pass_events(weak, n_events) >= MIN_PERIODIC_PASS_LAYERS * per_layer:
         return _decided(
             _from_cuts(weak, n_events, per_layer, q, "boundary-kernels"),
             f"{_boundaries(len(weak))} with >= {MIN_BOUNDARY_EXTRA} more kernels than the same-type layers "
@@ -198,7 +213,12 @@ def _decide(
     ignored = []
     if len(weak):
         ignored.append(
-            f"{len(weak)} intervals with extra kernels that every layer also runs, at no constant spacing"
+            f"{len(weak)} intervals with extra kernels that the layers run too, "
+            + (
+                f"every {_pass_events(weak, n_events) // per_layer} layers: a repeating layer-type pattern"
+                if _consistent(weak, n_events)
+                else "at no constant spacing"
+            )
         )
     if len(idle):
         ignored.append(f"{len(idle)} long idle gaps at no constant spacing")
@@ -259,6 +279,12 @@ def _decided(inference: PassInference, evidence: str) -> PassInference:
     return inference
 
 
+def _pass_events(cuts: IntArray, n_events: int) -> int:
+    """Anchor events of a pass that consistent cuts delimit (the whole passes', else the edges')."""
+    whole = _whole_lengths(cuts)
+    return whole[0] if whole else int(cuts[0]) + 1
+
+
 def _consistent(cuts: IntArray, n_events: int) -> bool:
     """Cuts that split the anchors into passes of one length: at least MIN_CONSISTENT_PASSES whole
     passes with no longer one at the trace's edges, or every pass, edges included, alike (one cut
@@ -279,14 +305,16 @@ def _has_foreign_kernels(codes: IntArray, events: IntArray, candidates: IntArray
 
     A pass boundary holds the final norm, lm_head, sampling and the next pass's embedding; sampling
     and embedding kernels run in no layer. An interval that merely repeats a layer kernel (a lazy
-    helper, a CPU stall splitting a launch) has none.
+    helper, a CPU stall splitting a launch) has none, and neither does a layer of a rarer type whose
+    only own kernel is its attention variant (a global-attention layer among sliding-window ones):
+    anchor kernels never count as foreign.
     """
     if len(candidates) == 0:
         return np.zeros(0, dtype=bool)
     positions = np.arange(int(events[0]), int(events[-1]))
     interval = np.searchsorted(events, positions, side="right") - 1
     is_candidate = np.isin(interval, candidates)
-    ordinary = np.unique(codes[positions[~is_candidate]])
+    ordinary = np.union1d(codes[positions[~is_candidate]], codes[events])  # anchors run in every layer
     foreign = ~np.isin(codes[positions], ordinary) & is_candidate
     return np.isin(candidates, interval[foreign])
 
