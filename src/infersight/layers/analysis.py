@@ -95,7 +95,11 @@ def analyze_layers(
     passes = _pass_rows(kernels, seg, times, pass_bounds, pass_of, layer_of)
     anchor_names = sorted({kernels.short_names[c] for c in np.unique(kernels.short_code[anchor.matches])})
     structure = _pass_structure(seg, expected_source, anchor_names)
-    warnings.extend(_count_warnings(passes, seg, expected_source, structure))
+    warnings = _count_warnings(passes, seg, expected_source, structure) + warnings
+    if structure is not None and not structure.plausible and seg.warnings:
+        # per-pass segmentation details of a split that is not trusted are noise: count them only
+        warnings = [w for w in warnings if w not in seg.warnings]
+        warnings.append(f"{len(seg.warnings)} warnings on the layers of individual passes left out")
     selected, selected_reason = _select_pass(passes, fwd_pass)
     layers = _layer_rows(kernels, times, layer_of, selected) if selected is not None else []
     clusters = _clusters(layers)

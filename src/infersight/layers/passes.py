@@ -379,7 +379,7 @@ def _from_cuts(cuts: IntArray, n_events: int, per_layer: int, q: int, method: Me
     problems: list[str] = []
     if whole:
         events, seen = Counter(whole).most_common(1)[0]
-        reason = f"the {len(whole)} whole pass{'es' if len(whole) > 1 else ''} between them"
+        reason = f"the {len(whole)} whole pass{'es' if len(whole) > 1 else ''} between them give{{}}"
         if seen < len(whole):
             layer_counts = sorted({w // per_layer for w in whole})
             problems.append(
@@ -393,10 +393,14 @@ def _from_cuts(cuts: IntArray, n_events: int, per_layer: int, q: int, method: Me
             )
     else:
         events = max(edges)
-        reason = "the longer side of the one boundary (the shorter one is cut by the trace's start or end)"
+        short_side = "start" if edges[0] < edges[1] else "end"
+        reason = (
+            "the longer side of the one boundary gives{} (the shorter one is cut by the trace's "
+            f"{short_side})"
+        )
     layers = max(1, events // per_layer)
     problems.extend(_size_problems(layers, q))
-    return PassInference(cuts, layers, method, f"{reason} give {layers} layers per pass", q, problems)
+    return PassInference(cuts, layers, method, reason.format(f" {layers} layers per pass"), q, problems)
 
 
 def repeat_problems(window: IntArray, cuts: IntArray, per_layer: int, q: int) -> list[str]:
