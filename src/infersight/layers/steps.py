@@ -34,34 +34,43 @@ def step_event_groups(kernels: DeviceKernels, structural: IntArray, events: IntA
     if ranges.empty or len(events) == 0:
         return []
     anchor_rows = kernels.row[structural[events]]
-    starts = kernels.start[structural[events]]
+    groups: dict[tuple[int, ...], IntArray] = {}
+    for members in _members(kernels, ranges, anchor_rows, kernels.start[structural[events]]):
+        if len(members) and members[-1] - members[0] + 1 == len(members):
+            groups.setdefault(tuple(members.tolist()), members)
+    return sorted(_outermost(list(groups.values())), key=lambda g: int(g[0]))
+
+
+def _members(
+    kernels: DeviceKernels, ranges: pd.DataFrame, anchor_rows: IntArray, anchor_starts: IntArray
+) -> list[IntArray]:
+    """Anchor-event indices inside every range: GPU annotations by the anchor's start, host ranges
+    by its launching call (same process and thread)."""
+    on_gpu = ranges["source"].astype(str).to_numpy() == GPU_SOURCE
+    gpu = ranges[on_gpu]
+    found = _inside(np.arange(len(anchor_rows)), anchor_starts, gpu["start"], gpu["end"])
+    host = ranges[~on_gpu]
+    if host.empty:
+        return found
     launch = kernel_launch_info(kernels.trace)
     launch_start = launch["launch_start"].to_numpy(np.int64)[anchor_rows]
     launch_thread = launch["launch_thread"].to_numpy(np.int64)[anchor_rows]
     process = kernels.trace.kernels["process"].to_numpy(np.int64)[anchor_rows]
-    groups: dict[tuple[int, ...], IntArray] = {}
-    columns = zip(
-        ranges["source"].astype(str).to_numpy() == GPU_SOURCE,
-        ranges["process"].to_numpy(np.int64),
-        ranges["thread"].to_numpy(np.int64),
-        ranges["start"].to_numpy(np.int64),
-        ranges["end"].to_numpy(np.int64),
-        strict=True,
-    )
-    for on_gpu, range_process, range_thread, range_start, range_end in columns:
-        if on_gpu:
-            inside = (starts >= range_start) & (starts < range_end)
-        else:
-            inside = (
-                (process == range_process)
-                & (launch_thread == range_thread)
-                & (launch_start >= range_start)
-                & (launch_start < range_end)
-            )
-        members = np.flatnonzero(inside).astype(np.int64)
-        if len(members) and members[-1] - members[0] + 1 == len(members):
-            groups.setdefault(tuple(members.tolist()), members)
-    return sorted(_outermost(list(groups.values())), key=lambda g: int(g[0]))
+    for (range_process, range_thread), group in host.groupby(["process", "thread"], sort=False):
+        mine = np.flatnonzero(
+            (process == range_process) & (launch_thread == range_thread) & (launch_start >= 0)
+        )
+        found.extend(_inside(mine, launch_start[mine], group["start"], group["end"]))
+    return found
+
+
+def _inside(indices: IntArray, times: IntArray, starts: pd.Series, ends: pd.Series) -> list[IntArray]:
+    """``indices`` whose ``times`` fall in [start, end) of every range (binary search, not a scan)."""
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    low = np.searchsorted(ordered, starts.to_numpy(np.int64), side="left")
+    high = np.searchsorted(ordered, ends.to_numpy(np.int64), side="left")
+    return [np.sort(indices[order[a:b]]).astype(np.int64) for a, b in zip(low, high, strict=True)]
 
 
 def _step_ranges(kernels: DeviceKernels) -> pd.DataFrame:
