@@ -111,6 +111,9 @@ def test_profile_table_is_valid_and_has_reasons() -> None:
     table = load_profiles()
     assert {p.name for p in table.profiles} >= {"generic", "vllm", "sglang", "hf-transformers"}
     assert all(p.reason for p in table.profiles)
+    assert table.plausibility.min_layers_per_pass >= 1
+    assert table.plausibility.backward_anchor.search("softmax_warp_backward")
+    assert not table.plausibility.backward_anchor.search("flash::FlashAttnFwdSm90")
 
 
 def test_layer_types_from_configs() -> None:

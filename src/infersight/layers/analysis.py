@@ -7,7 +7,6 @@ clusters, the compute flow of one layer, a two-layer diff, and Perfetto time ran
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from infersight.errors import InputError
 from infersight.layers.anchors import anchor_events, choose_anchor
 from infersight.layers.kernels import ATTENTION, GEMM, MOE, NCCL, DeviceKernels, IntArray, device_kernels
 from infersight.layers.launch_shapes import GRAPH_REASON, NO_DIMS_REASON, LaunchShapes, perfetto_origin
-from infersight.layers.profiles import detect_engine, layer_types, select_profile
+from infersight.layers.profiles import detect_engine, layer_types, load_profiles, select_profile
 from infersight.layers.results import (
     AnchorChoice,
     ComputeFlow,
@@ -47,7 +46,6 @@ from infersight.theory.model_config import ModelConfig
 HEAVY_CATEGORIES = np.array([GEMM, ATTENTION, NCCL, MOE])
 SHAPE_DURATION_JUMP = 1.5  # passes of one shape differ less than this in duration
 COLD_START_FACTOR = 1.15  # first pass of a shape this much slower than the others' median: cold start
-_BACKWARD_RE = re.compile(r"backward|_bwd|bwd_|grad", re.IGNORECASE)  # kernels of a training backward pass
 
 
 @dataclass(frozen=True)
@@ -363,7 +361,8 @@ def _pass_structure(
             reason=f"{expected_source} says {seg.layers_per_pass} layers",
         )
     problems = list(inference.problems)
-    backward = [name for name in anchor_names if _BACKWARD_RE.search(name)]
+    backward_anchor = load_profiles().plausibility.backward_anchor  # data/model_profiles.toml
+    backward = [name for name in anchor_names if backward_anchor.search(name)]
     if backward and len(backward) == len(anchor_names):
         problems.append(
             f"the anchor ({', '.join(backward[:2])}) runs in a backward pass: this looks like a training "

@@ -37,7 +37,8 @@ Then the result is checked for plausibility, and every problem is reported with 
 ``--config`` or ``--num-layers N`` instead of being shown as a layer count: whole passes that
 disagree in their layer count, an edge pass longer than the whole ones, a shorter side of a single
 boundary that is whole too (its prologue / epilogue is in the trace), a pass of fewer than
-:data:`MIN_PLAUSIBLE_LAYERS` layers or no longer than the layer-type period, and anchor intervals
+``min_layers_per_pass`` layers (``[plausibility]`` in
+``data/model_profiles.toml``) or no longer than the layer-type period, and anchor intervals
 that do not repeat inside a pass (fewer than :data:`PERIODIC_SHARE` within
 :data:`REPEAT_SLACK_KERNELS` kernels or :data:`REPEAT_SLACK_SHARE` of the one q layers on).
 """
@@ -51,6 +52,7 @@ from typing import Literal
 import numpy as np
 
 from infersight.layers.kernels import IntArray
+from infersight.layers.profiles import load_profiles
 
 Method = Literal["boundary-kernels", "step-ranges", "idle-gaps", "single-pass"]
 
@@ -58,7 +60,6 @@ MIN_BOUNDARY_EXTRA = 2  # kernels a pass boundary adds at least: final norm + lm
 MAX_LAYER_TYPE_PERIOD = 4  # longest repeating layer-type pattern looked for (longer: like short passes)
 PERIODIC_SHARE = 0.8  # share of intervals equal to the one q layers on that makes q the layer-type period
 MIN_CONSISTENT_PASSES = 2  # whole passes of one count that idle gaps / weak boundaries must cut
-MIN_PLAUSIBLE_LAYERS = 4  # fewer layers per pass is no LLM decoder (methodology §5)
 # boundaries without kernels of their own, at a constant spacing, cut passes only this long: a shorter
 # repeat is rather a layer-type pattern (Gemma-3: 5 sliding-window + 1 global layer; Jamba: 1 attention in 8)
 MIN_PERIODIC_PASS_LAYERS = 12
@@ -447,10 +448,11 @@ def _single_pass(n_events: int, per_layer: int, q: int, ignored: list[str]) -> P
 def _size_problems(layers: int, q: int) -> list[str]:
     """A pass too short to be an LLM decoder, or no longer than its repeating layer pattern."""
     problems: list[str] = []
-    if layers < MIN_PLAUSIBLE_LAYERS:
+    minimum = load_profiles().plausibility.min_layers_per_pass
+    if layers < minimum:
         problems.append(
             f"a pass of {layers} layer{'s' if layers > 1 else ''} is no LLM decoder (fewer than "
-            f"{MIN_PLAUSIBLE_LAYERS}); the anchor may not run once per layer, or this is not a decoder trace"
+            f"{minimum}); the anchor may not run once per layer, or this is not a decoder trace"
         )
     elif q > 1 and layers <= q:
         problems.append(
