@@ -8,9 +8,9 @@ How it works (methodology §5):
    neighbourhood (the 25th percentile of a 9-interval window). With a known layer count L, passes
    repeat with a period of ``anchors_per_layer * L (+ extra anchors)`` events, so the boundaries
    are the residue class (mod that period) with the largest mean excess. Without one, the pass
-   structure comes from the trace itself (:mod:`.passes`: boundary kernels, idle gaps, or one
-   pass, with a plausibility check). A trace that begins or ends mid-pass yields shorter edge
-   passes (labelled truncated) instead of shifted layers.
+   structure comes from the trace itself (:mod:`.passes`: boundary kernels, step ranges, idle
+   gaps, or one pass, with a plausibility check). A trace that begins or ends mid-pass yields
+   shorter edge passes (labelled truncated) instead of shifted layers.
 2. **Layer starts.** Every ``anchors_per_layer``-th event marks a layer. With the
    ``attention_walk_back`` boundary the layer opens at its input norm: from the attention kernel
    walk back over RoPE / KV-cache writes to the q/k/v projection GEMM(s), then over the norm to
