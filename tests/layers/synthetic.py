@@ -19,6 +19,7 @@ ROUTER = "void moe::dev::routing::routingIndicesOffsetsKernel()"
 EXPERTS = "bmm_Bfloat16_E4m3_Fp32_t128x16x256_dynBatch_sm100"
 EMBED = "void at::native::vectorized_gather_kernel<>()"
 ARGMAX = "void at::native::reduce_kernel<512, 1, at::native::ReduceOp<float, at::native::ArgMaxOps<float>>>()"
+SLIDING_MASK = "triton_poi_fused_sliding_window_mask_0"
 
 LAYER_DURATIONS = {
     NORM: 3,
@@ -33,6 +34,7 @@ LAYER_DURATIONS = {
     EXPERTS: 30,
     EMBED: 2,
     ARGMAX: 3,
+    SLIDING_MASK: 1,
 }
 
 
@@ -79,10 +81,23 @@ class Built:
 
 
 def build(
-    passes: int, layers: int, *, moe_from: int | None = None, step_gap_ns: int = 500_000, drop_first: int = 0
+    passes: int,
+    layers: int,
+    *,
+    moe_from: int | None = None,
+    step_gap_ns: int = 500_000,
+    drop_first: int = 0,
+    alternate: bool = False,
+    bare: bool = False,
+    heavy_every: int | None = None,
 ) -> Built:
     """``passes`` forward passes of ``layers`` layers: embedding + all-reduce, the layers, final norm,
-    lm_head, argmax; ``step_gap_ns`` idle between passes; ``drop_first`` kernels cut off the start."""
+    lm_head, argmax; ``step_gap_ns`` idle between passes; ``drop_first`` kernels cut off the start;
+    ``alternate``: every even layer is a sliding-window layer with one more kernel (gpt-oss alternates
+    sliding-window and full attention layers); ``bare``: no embedding / lm_head / argmax (a CUDA-graph
+    replay whose sampling runs on another stream), only the step gap separates the passes;
+    ``heavy_every`` N: every Nth layer runs two more of the layer kernels (a global-attention layer
+    among sliding-window ones, as Gemma-3 has one in 6)."""
     names: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -99,8 +114,9 @@ def build(
         clock += duration + 1000  # 1 µs launch gap
 
     for _ in range(passes):
-        emit(EMBED)
-        emit(ALLREDUCE)
+        if not bare:
+            emit(EMBED)
+            emit(ALLREDUCE)
         pass_starts: list[int] = []
         pass_ends: list[int] = []
         for layer in range(layers):
@@ -110,12 +126,17 @@ def build(
                 if moe_from is not None and layer >= moe_from
                 else dense_layer(layer == 0)
             )
+            if alternate and layer % 2 == 0:
+                kernels = [*kernels[:4], SLIDING_MASK, *kernels[4:]]
+            if heavy_every is not None and layer % heavy_every == heavy_every - 1:
+                kernels = [*kernels[:2], ROPE, GEMM, *kernels[2:]]
             for name in kernels:
                 emit(name)
             pass_ends.append(ends[-1])
-        emit(ADD_NORM)
-        emit(GEMM)
-        emit(ARGMAX)
+        if not bare:
+            emit(ADD_NORM)
+            emit(GEMM)
+            emit(ARGMAX)
         built_starts.append(pass_starts)
         built_ends.append(pass_ends)
         clock += step_gap_ns

@@ -32,7 +32,9 @@ def test_layer_count_inferred_without_config() -> None:
     report = analyze_layers(synthetic.build(passes=4, layers=5).trace)
     assert report.layers_expected is None
     assert [p.layer_count for p in report.passes] == [5, 5, 5, 5]
-    assert "inferred" in report.anchor.reason
+    structure = report.pass_structure
+    assert structure is not None and structure.plausible and structure.layers_per_pass == 5
+    assert structure.method == "boundary-kernels"
 
 
 def test_trace_starting_mid_pass_gives_a_truncated_first_pass() -> None:
@@ -109,6 +111,9 @@ def test_profile_table_is_valid_and_has_reasons() -> None:
     table = load_profiles()
     assert {p.name for p in table.profiles} >= {"generic", "vllm", "sglang", "hf-transformers"}
     assert all(p.reason for p in table.profiles)
+    assert table.plausibility.min_layers_per_pass >= 1
+    assert table.plausibility.backward_anchor.search("softmax_warp_backward")
+    assert not table.plausibility.backward_anchor.search("flash::FlashAttnFwdSm90")
 
 
 def test_layer_types_from_configs() -> None:

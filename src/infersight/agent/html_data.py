@@ -94,7 +94,13 @@ def html_extras(
         except InputError as exc:
             extras.notes.append(f"per-layer chart skipped: {exc.one_line()}")
         else:
-            if report.layers:
+            structure = report.pass_structure
+            if structure is not None and not structure.plausible:
+                extras.notes.append(
+                    "per-layer chart skipped: the anchor count per pass is implausible: "
+                    f"{'; '.join(structure.problems)} (infersight layers --config / --layers N)"
+                )
+            elif report.layers:
                 extras.layers = report
             else:
                 extras.notes.append(f"per-layer chart skipped: {report.selected_reason or report.verdict}")

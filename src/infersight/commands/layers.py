@@ -51,7 +51,13 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         num_layers: Annotated[
             int | None,
-            typer.Option("--num-layers", min=1, metavar="N", help="Layer count when no config is at hand."),
+            typer.Option(
+                "--num-layers",
+                "--layers",
+                min=1,
+                metavar="N",
+                help="Layers per forward pass when no config is at hand (else found from the trace).",
+            ),
         ] = None,
         profile: Annotated[
             str | None,

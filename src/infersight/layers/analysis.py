@@ -17,7 +17,7 @@ from infersight.errors import InputError
 from infersight.layers.anchors import anchor_events, choose_anchor
 from infersight.layers.kernels import ATTENTION, GEMM, MOE, NCCL, DeviceKernels, IntArray, device_kernels
 from infersight.layers.launch_shapes import GRAPH_REASON, NO_DIMS_REASON, LaunchShapes, perfetto_origin
-from infersight.layers.profiles import detect_engine, layer_types, select_profile
+from infersight.layers.profiles import detect_engine, layer_types, load_profiles, select_profile
 from infersight.layers.results import (
     AnchorChoice,
     ComputeFlow,
@@ -29,6 +29,7 @@ from infersight.layers.results import (
     LayerTypeCluster,
     PassRow,
     PassState,
+    PassStructure,
     PerfettoRange,
 )
 from infersight.layers.segment import Segmentation, segment
@@ -90,7 +91,13 @@ def analyze_layers(
     pass_bounds = _pass_bounds(kernels, seg, times)
     layer_of, pass_of = _assign(kernels, times, pass_bounds)
     passes = _pass_rows(kernels, seg, times, pass_bounds, pass_of, layer_of)
-    warnings.extend(_count_warnings(passes, seg, expected, expected_source))
+    anchor_names = sorted({kernels.short_names[c] for c in np.unique(kernels.short_code[anchor.matches])})
+    structure = _pass_structure(seg, expected_source, anchor_names)
+    warnings = _count_warnings(passes, seg, expected_source, structure) + warnings
+    if structure is not None and not structure.plausible and seg.warnings:
+        # per-pass segmentation details of a split that is not trusted are noise: count them only
+        warnings = [w for w in warnings if w not in seg.warnings]
+        warnings.append(f"{len(seg.warnings)} warnings on the layers of individual passes left out")
     selected, selected_reason = _select_pass(passes, fwd_pass)
     layers = _layer_rows(kernels, times, layer_of, selected) if selected is not None else []
     clusters = _clusters(layers)
@@ -120,19 +127,15 @@ def analyze_layers(
             profile=chosen_profile.name,
             source=anchor.source,  # type: ignore[arg-type]
             pattern=anchor.pattern,
-            names=sorted({kernels.short_names[c] for c in np.unique(kernels.short_code[anchor.matches])}),
+            names=anchor_names,
             occurrences=len(events),
             anchors_per_layer=anchor.anchors_per_layer,
             boundary=anchor.boundary,
             period_kernels=seg.period_kernels,
             period_stability=seg.period_stability,
-            reason=f"profile {chosen_profile.name} ({profile_reason}); {anchor.reason}"
-            + (
-                f"; layers per pass inferred from the pass period: {seg.layers_per_pass}"
-                if seg.layers_inferred
-                else ""
-            ),
+            reason=f"profile {chosen_profile.name} ({profile_reason}); {anchor.reason}",
         ),
+        pass_structure=structure,
         passes=passes,
         selected_pass=selected,
         selected_reason=selected_reason,
@@ -338,17 +341,62 @@ def _label_states(rows: list[PassRow]) -> None:
             row.state = "steady-state"
 
 
+def _pass_structure(
+    seg: Segmentation, expected_source: str | None, anchor_names: list[str]
+) -> PassStructure | None:
+    """Layers per pass and the evidence that decided it (a config, --num-layers, or the trace itself).
+
+    Without a layer count, an anchor that only runs in a backward pass is a problem too: the trace is
+    a training step, whose forward and backward kernels do not form inference passes.
+    """
+    if not seg.passes:
+        return None
+    inference = seg.inference
+    if inference is None:
+        method = "--num-layers" if expected_source == "--num-layers" else "config"
+        return PassStructure(
+            layers_per_pass=seg.layers_per_pass,
+            method=method,  # type: ignore[arg-type]
+            plausible=True,
+            reason=f"{expected_source} says {seg.layers_per_pass} layers",
+        )
+    problems = list(inference.problems)
+    backward_anchor = load_profiles().plausibility.backward_anchor  # data/model_profiles.toml
+    backward = [name for name in anchor_names if backward_anchor.search(name)]
+    if backward and len(backward) == len(anchor_names):
+        problems.append(
+            f"the anchor ({', '.join(backward[:2])}) runs in a backward pass: this looks like a training "
+            "step, not inference passes"
+        )
+    return PassStructure(
+        layers_per_pass=inference.layers if not problems else None,
+        method=inference.method,
+        plausible=not problems,
+        reason=inference.reason,
+        layer_type_period=inference.layer_type_period,
+        problems=problems,
+        lower_bound=bool(inference.open_edges),
+    )
+
+
 def _count_warnings(
-    passes: list[PassRow], seg: Segmentation, expected: int | None, source: str | None
+    passes: list[PassRow], seg: Segmentation, source: str | None, structure: PassStructure | None
 ) -> list[str]:
     warnings: list[str] = []
+    expected = seg.layers_per_pass
+    if structure is not None and not structure.plausible:
+        warnings.append(
+            f"the anchor count per pass is implausible: {'; '.join(structure.problems)} — the passes "
+            "below are how the anchors fell, not a layer count; pass --config or --layers N"
+        )
     for row in passes:
         if row.state == "truncated":
+            of = f"{row.layer_count} of {expected} layers" if expected else f"{row.layer_count} layers"
             warnings.append(
-                f"pass {row.index} is truncated ({row.layer_count} of {expected} layers: the trace "
+                f"pass {row.index} is truncated ({of}: the trace "
                 f"{'starts' if row.index == 0 else 'ends'} inside it)"
             )
-        elif expected is not None and row.layer_count != expected:
+        elif source is not None and expected is not None and row.layer_count != expected:
             warnings.append(
                 f"pass {row.index}: {row.layer_count} layers found, {source} says {expected}; the "
                 "table is a best effort (a missed or extra pass boundary, or a different model?)"

@@ -51,6 +51,7 @@ class DeviceKernels:
     is_allreduce: BoolArray
     origin_ns: int  # the trace's first event (Perfetto's time zero)
     correlation: IntArray  # launch correlation id (-1 unknown)
+    row: IntArray  # position of every kernel in ``trace.kernels`` (to join per-kernel tables)
 
     def __len__(self) -> int:
         return len(self.start)
@@ -77,7 +78,11 @@ def device_kernels(trace: Trace, device: int | None, origin_ns: int) -> DeviceKe
             f"--device {device}: no kernels on that device; devices with kernels: "
             f"{sorted(int(d) for d in devices.index)}",
         )
-    frame = kernels[kernels["device"] == chosen].sort_values("start", kind="stable")
+    on_device = (kernels["device"] == chosen).to_numpy()
+    frame = kernels[on_device]
+    order = np.argsort(frame["start"].to_numpy(), kind="stable")
+    rows = np.flatnonzero(on_device)[order].astype(np.int64)
+    frame = frame.iloc[order]
     names: pd.Categorical = pd.Categorical(frame["name"].astype(object))
     short = simplify_names(names)
     categories = categorize(names)
@@ -106,4 +111,5 @@ def device_kernels(trace: Trace, device: int | None, origin_ns: int) -> DeviceKe
         is_allreduce=allreduce_by_name[name_code] & (category == NCCL),
         origin_ns=origin_ns,
         correlation=frame["correlation"].to_numpy(dtype=np.int64),
+        row=rows,
     )

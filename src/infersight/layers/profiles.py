@@ -56,10 +56,19 @@ class LayerTypeRule:
 
 
 @dataclass(frozen=True)
+class Plausibility:
+    """The ``[plausibility]`` table: what a layer count found without a config must satisfy."""
+
+    min_layers_per_pass: int
+    backward_anchor: re.Pattern[str]
+
+
+@dataclass(frozen=True)
 class ProfileTable:
     profiles: tuple[ModelProfile, ...]
     engines: tuple[EngineSignature, ...]
     layer_type_rules: tuple[LayerTypeRule, ...]
+    plausibility: Plausibility
 
     def by_name(self, name: str) -> ModelProfile:
         """The profile called ``name``; an unknown name is the user's input error."""
@@ -92,7 +101,7 @@ def load_profiles() -> ProfileTable:
     rules = tuple(_layer_type_rule(row, path) for row in _rows(raw, "layer_type_rule", path))
     if not any(p.name == "generic" for p in profiles):
         raise InputError(path, "model profile table has no 'generic' profile")
-    return ProfileTable(profiles, engines, rules)
+    return ProfileTable(profiles, engines, rules, _plausibility(raw.get("plausibility"), path))
 
 
 def detect_engine(names: Iterable[str]) -> str | None:
@@ -184,6 +193,18 @@ def _layer_type_rule(row: dict[str, Any], path: Path) -> LayerTypeRule:
             path, f"layer_type_rule: unknown feature {feature!r}; expected moe or sliding_window"
         )
     return LayerTypeRule(feature=feature, when_true=str(row["when_true"]), when_false=str(row["when_false"]))
+
+
+def _plausibility(row: object, path: Path) -> Plausibility:
+    if not isinstance(row, dict):
+        raise InputError(path, "model profile table has no [plausibility] table")
+    minimum = row.get("min_layers_per_pass")
+    if not isinstance(minimum, int) or minimum < 1:
+        raise InputError(path, "[plausibility] min_layers_per_pass must be a positive integer")
+    pattern = row.get("backward_anchor_pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise InputError(path, "[plausibility] backward_anchor_pattern must be a regular expression")
+    return Plausibility(minimum, check_regex(pattern, f"{path}: [plausibility]"))
 
 
 def check_regex(pattern: str, where: str) -> re.Pattern[str]:

@@ -5,9 +5,11 @@ How it works (methodology §5):
 1. **Pass boundaries.** Between two consecutive anchor events there are ``n_j`` kernels. Inside a
    pass ``n_j`` repeats layer after layer; the interval that spans a pass boundary also holds the
    final norm, lm_head, sampling and the next pass's embedding, so it has *excess* kernels over its
-   neighbourhood (the 25th percentile of a 9-interval window). Passes repeat with a period of
-   ``anchors_per_layer * L (+ extra anchors)`` events, so the boundaries are the residue class
-   (mod that period) with the largest mean excess. A trace that begins or ends mid-pass yields
+   neighbourhood (the 25th percentile of a 9-interval window). With a known layer count L, passes
+   repeat with a period of ``anchors_per_layer * L (+ extra anchors)`` events, so the boundaries
+   are the residue class (mod that period) with the largest mean excess. Without one, the pass
+   structure comes from the trace itself (:mod:`.passes`: boundary kernels, step ranges, idle
+   gaps, or one pass, with a plausibility check). A trace that begins or ends mid-pass yields
    shorter edge passes (labelled truncated) instead of shifted layers.
 2. **Layer starts.** Every ``anchors_per_layer``-th event marks a layer. With the
    ``attention_walk_back`` boundary the layer opens at its input norm: from the attention kernel
@@ -28,6 +30,8 @@ import pandas as pd
 
 from infersight.layers.anchors import Anchor
 from infersight.layers.kernels import ATTENTION, COPY, GEMM, MOE, NCCL, NORM, DeviceKernels, IntArray
+from infersight.layers.passes import PassInference, infer_passes
+from infersight.layers.steps import step_event_groups
 
 WINDOW = 9  # intervals in the neighbourhood an interval is compared with
 MAX_QKV_GEMMS = 3  # separate q, k, v projections
@@ -57,6 +61,7 @@ class Segmentation:
     period_kernels: int | None
     period_stability: float | None
     warnings: list[str] = field(default_factory=list)
+    inference: PassInference | None = None  # how the passes were found without a layer count
 
 
 def segment(
@@ -75,10 +80,18 @@ def segment(
     period_kernels, stability = _period_stats(intervals)
     if len(events) == 0:
         return Segmentation(structural, events, [], expected_layers, False, None, None, warnings)
-    extra_kernels, long_idle = _excess(kernels, structural, events, per_layer)
-    groups, layers, inferred = _pass_groups(
-        extra_kernels, long_idle, len(events), per_layer, expected_layers, warnings
-    )
+    inference: PassInference | None = None
+    if expected_layers is None:
+        idle = _interval_idle(kernels, structural, events)
+        steps = step_event_groups(kernels, structural, events)
+        inference = infer_passes(kernels.short_code[structural], events, idle, per_layer, steps)
+        groups = [g for g in np.split(np.arange(len(events), dtype=np.int64), inference.cuts + 1) if len(g)]
+        layers, inferred = inference.layers, True
+    else:
+        extra_kernels, long_idle = _excess(kernels, structural, events, per_layer)
+        groups, layers, inferred = _pass_groups(
+            extra_kernels, long_idle, len(events), per_layer, expected_layers, warnings
+        )
     passes: list[PassSpan] = []
     for number, group in enumerate(groups):
         mark_events, first_layer = _layer_marks(group, per_layer, layers, at_start=number == 0)
@@ -90,7 +103,9 @@ def segment(
         passes.append(PassSpan(marks, marks.copy(), first, truncated))
     _place_starts(passes, category, kernels.short_code[structural], anchor, warnings)
     _place_ends(passes, kernels, structural, layer_types, warnings)
-    return Segmentation(structural, events, passes, layers, inferred, period_kernels, stability, warnings)
+    return Segmentation(
+        structural, events, passes, layers, inferred, period_kernels, stability, warnings, inference
+    )
 
 
 def _period_stats(intervals: IntArray) -> tuple[int | None, float | None]:
@@ -122,12 +137,20 @@ def _excess(
     padding = np.full(n_intervals - len(windows), np.inf)  # the last intervals lie in fewer windows
     window_excess = np.r_[np.clip(windows - reference, 0.0, None), padding]
     excess = pd.Series(window_excess).rolling(span, min_periods=1).min().to_numpy()
+    idle_max = _interval_idle(kernels, structural, events)
+    threshold = 5 * float(np.median(idle_max)) + 20_000
+    return excess, idle_max > threshold
+
+
+def _interval_idle(kernels: DeviceKernels, structural: IntArray, events: IntArray) -> IntArray:
+    """The longest idle gap of the structural stream inside every inter-event interval."""
+    if len(events) < 2:
+        return np.zeros(0, dtype=np.int64)
     starts = kernels.start[structural]
     ends = np.maximum.accumulate(kernels.end[structural])
     idle = np.r_[np.clip(starts[1:] - ends[:-1], 0, None), 0]
-    idle_max = np.maximum.reduceat(idle[: events[-1]], events[:-1])
-    threshold = 5 * float(np.median(idle_max)) + 20_000
-    return excess, idle_max > threshold
+    result: IntArray = np.maximum.reduceat(idle[: events[-1]], events[:-1]).astype(np.int64)
+    return result
 
 
 def _pass_groups(
@@ -135,20 +158,15 @@ def _pass_groups(
     long_idle: np.ndarray,
     n_events: int,
     per_layer: int,
-    expected: int | None,
+    expected: int,
     warnings: list[str],
-) -> tuple[list[IntArray], int | None, bool]:
-    """Event indices of every pass, the layers per pass, and whether that number was inferred."""
+) -> tuple[list[IntArray], int, bool]:
+    """Event indices of every pass for a known layer count (config or --num-layers)."""
     excess = extra_kernels + IDLE_BONUS * long_idle
     everything = [np.arange(n_events, dtype=np.int64)]
-    if expected is not None:
-        periods = [per_layer * expected + extra for extra in range(per_layer + 1)]
-        if n_events <= periods[-1]:
-            return _at_most_one_cut(extra_kernels, long_idle, n_events), expected, False
-    else:
-        periods = _inferred_periods(excess)
-        if not periods:
-            return everything, max(1, n_events // per_layer), True
+    periods = [per_layer * expected + extra for extra in range(per_layer + 1)]
+    if n_events <= periods[-1]:
+        return _at_most_one_cut(extra_kernels, long_idle, n_events), expected, False
     best: tuple[float, int, int] | None = None
     for period in periods:
         for residue in range(min(period, len(excess))):
@@ -156,8 +174,6 @@ def _pass_groups(
             if best is None or score > best[0] + 1e-9:
                 best = (score, period, residue)
     if best is None or best[0] < MIN_BREAK_EXCESS:
-        if expected is None:
-            return everything, max(1, n_events // per_layer), True
         return everything, expected, False
     _, period, residue = best
     cuts = np.arange(residue, len(excess), period)
@@ -167,9 +183,8 @@ def _pass_groups(
             f"{len(weak)} expected pass boundaries (after anchor events {weak[:5]}) show no extra kernels "
             "(final norm / lm_head / sampling): passes may be cut where they should not be"
         )
-    layers = expected if expected is not None else max(1, period // per_layer)
     groups = np.split(np.arange(n_events, dtype=np.int64), cuts + 1)
-    return [g for g in groups if len(g)], layers, expected is None
+    return [g for g in groups if len(g)], expected, False
 
 
 def _at_most_one_cut(extra_kernels: np.ndarray, long_idle: np.ndarray, n_events: int) -> list[IntArray]:
@@ -185,18 +200,6 @@ def _at_most_one_cut(extra_kernels: np.ndarray, long_idle: np.ndarray, n_events:
         return [events]
     candidate = int(np.argmax(candidates))
     return [events[: candidate + 1], events[candidate + 1 :]]
-
-
-def _inferred_periods(excess: np.ndarray) -> list[int]:
-    """Without a config: the spacing of the strongest excess intervals (their mode)."""
-    if len(excess) == 0 or excess.max() < MIN_BREAK_EXCESS:
-        return []
-    strong = np.flatnonzero(excess >= max(MIN_BREAK_EXCESS, 0.5 * excess.max()))
-    if len(strong) >= 2:
-        spacing = Counter(np.diff(strong).tolist()).most_common(1)[0][0]
-        return [int(spacing)]
-    first = int(strong[0])
-    return [max(first + 1, len(excess) - first)]
 
 
 def _layer_marks(group: IntArray, per_layer: int, layers: int | None, at_start: bool) -> tuple[IntArray, int]:

@@ -33,6 +33,8 @@ def render_layers(report: LayerReport, console: Console, *, show_all_passes: boo
     )
     if passes:
         title = "forward passes" if show_all_passes else f"selected pass ({report.selected_reason})"
+        if report.pass_structure is not None and not report.pass_structure.plausible:
+            title += " — split not trusted: see the pass structure above"
         console.print(_pass_table(passes, title))
     if not show_all_passes and len(report.passes) > 1:
         states = ", ".join(f"{sum(p.state == s for p in report.passes)} {s}" for s in _states(report.passes))
@@ -72,13 +74,14 @@ def _header(report: LayerReport, console: Console) -> None:
     expected = (
         f"{report.layers_expected} layers ({report.layers_expected_source})"
         if report.layers_expected
-        else "layer count not given (inferred)"
+        else "layer count not given (inferred from the trace)"
     )
     model = report.model or "no model config"
     console.print(
         Text.assemble(("layers ", "bold"), f"{report.trace} · device {report.device} · {model} · {expected}")
     )
     console.print(Text.assemble(("anchor: ", "bold"), report.anchor.reason))
+    _print_pass_structure(report, console)
     if report.anchor.period_kernels is not None and report.anchor.period_stability is not None:
         console.print(
             Text(
@@ -88,6 +91,32 @@ def _header(report: LayerReport, console: Console) -> None:
                 style="dim",
             )
         )
+
+
+def _print_pass_structure(report: LayerReport, console: Console) -> None:
+    """Layers per pass and the evidence that decided it; an implausible split says so first."""
+    structure = report.pass_structure
+    if structure is None or structure.method in ("config", "--num-layers"):
+        return
+    if structure.plausible:
+        console.print(
+            Text.assemble(
+                ("pass structure: ", "bold"),
+                f"{'at least ' if structure.lower_bound else ''}{structure.layers_per_pass} layers per pass "
+                f"(method: {structure.method}) — "
+                f"{structure.reason}",
+            )
+        )
+        return
+    console.print(
+        Text.assemble(
+            ("pass structure: ", "bold"),
+            ("layers per pass unknown", "yellow"),
+            f" (method: {structure.method}) — the anchor count per pass is implausible: "
+            f"{'; '.join(structure.problems)}. Evidence: {structure.reason}. Pass --config or --layers N "
+            "(docs/methodology.md §5).",
+        )
+    )
 
 
 def _has_theory(report: LayerReport) -> bool:
