@@ -309,18 +309,26 @@ def host_handoff(report: HostReport) -> dict[str, object]:
 
 
 def diff_findings(report: DiffReport) -> list[Finding]:
-    """One finding per regressed operation that explains a visible share of the wall delta."""
+    """Environment and workload caveats first, then the regressed operations that carry the delta.
+
+    Per-operation blame needs the same workload (methodology §4, diff): when the traces share too
+    little kernel time, no operation is blamed. An operation's finding names the bucket its delta
+    falls in; host-preparation advice only follows a delta that lands in the host bucket.
+    """
     wall = next((r for r in report.summary if r.name == "step wall"), None)
-    findings: list[Finding] = []
+    findings = _environment_findings(report)
+    if report.similarity is not None and not report.similarity.comparable:
+        return findings
     for row in report.ops[:3]:
         if row.status not in ("REGRESSION", "NEW"):
             continue
         share = row.delta / wall.delta if wall is not None and wall.delta > 0 else None
+        where = f", {row.bucket} bucket" if row.bucket else ""
         findings.append(
             Finding(
                 id=f"diff_regression/{row.name}",
                 type="diff_regression",
-                title=f"{row.name}: +{row.delta:.1f} µs/step ({row.status})",
+                title=f"{row.name}: +{row.delta:.1f} µs/step ({row.status}{where})",
                 location=Location(scope="range", range_name=row.name),
                 evidence=[
                     Evidence(metric="baseline self time", value=row.baseline, unit="µs/step"),
@@ -328,14 +336,65 @@ def diff_findings(report: DiffReport) -> list[Finding]:
                     Evidence(
                         metric="share of step wall delta", value=None if share is None else round(share, 3)
                     ),
+                    Evidence(
+                        metric="bucket of the delta",
+                        value=row.bucket,
+                        note="what the GPU did while the host was in this operation",
+                    ),
                 ],
-                advice=patterns_for("host_prep_exposed") if share is not None and share > 0.5 else [],
+                advice=(
+                    patterns_for("host_prep_exposed")
+                    if share is not None and share > 0.5 and row.bucket in (None, "host")
+                    else []
+                ),
                 confidence="high" if report.target.steps >= MIN_STEPS_FOR_HIGH_CONFIDENCE else "low",
                 confidence_reason=f"{report.baseline.steps} vs {report.target.steps} steady-state steps",
                 verification=[f"infersight diff {report.baseline.trace} {report.target.trace}"],
+                bucket=row.bucket,
             )
         )
     return findings
+
+
+def _environment_findings(report: DiffReport) -> list[Finding]:
+    """A finding per caveat the reader must see before any per-operation delta."""
+    out = []
+    hardware = [c for c in report.environment_changes if c.hardware]
+    if hardware:
+        out.append(
+            Finding(
+                id="diff_environment/hardware",
+                type="diff_environment",
+                title=next((w for w in report.warnings if w.startswith("the comparison mixes hardware")), "")
+                or "the comparison mixes hardware",
+                evidence=[Evidence(metric=c.field, value=f"{c.baseline} -> {c.target}") for c in hardware],
+                confidence="high",
+                confidence_reason="read from the traces' device properties and distributed info",
+                bucket="gpu",
+            )
+        )
+    sim = report.similarity
+    if sim is not None and not sim.comparable:
+        out.append(
+            Finding(
+                id="diff_environment/different_workloads",
+                type="diff_different_workloads",
+                title=f"different workloads: {sim.shared_kernel_time:.0%} of kernel time on shared kernels",
+                evidence=[
+                    Evidence(
+                        metric="shared kernel time",
+                        value=round(sim.shared_kernel_time, 3),
+                        threshold=sim.threshold,
+                        comparison="<",
+                        note=sim.threshold_source,
+                    ),
+                    Evidence(metric="shared kernel names", value=sim.shared_names),
+                ],
+                confidence="high",
+                confidence_reason="kernel names of both traces compared after simplification",
+            )
+        )
+    return out
 
 
 def diff_handoff(report: DiffReport) -> dict[str, object]:
@@ -348,7 +407,14 @@ def diff_handoff(report: DiffReport) -> dict[str, object]:
             r.name: {"baseline": r.baseline, "target": r.target, "delta_pct": r.delta_pct}
             for r in report.summary
         },
+        "warnings": list(report.warnings),
+        "environment_changes": [c.model_dump() for c in report.environment_changes],
+        "wall_delta_by_bucket": (
+            {r.name: r.delta for r in report.decomposition.buckets} if report.decomposition else {}
+        ),
+        "shared_kernel_time": report.similarity.shared_kernel_time if report.similarity else None,
         "top_ops": [
-            {"name": r.name, "status": r.status, "delta_us_per_step": r.delta} for r in report.ops[:5]
+            {"name": r.name, "status": r.status, "delta_us_per_step": r.delta, "bucket": r.bucket}
+            for r in report.ops[:5]
         ],
     }
