@@ -82,6 +82,12 @@ def test_hardware_pair_wall_delta_is_mostly_gpu_time(hardware_pair: DiffReport) 
     op = next(r for r in hardware_pair.ops if r.name == "aten::_local_scalar_dense")
     assert op.bucket == "gpu"
     assert sum(op.bucket_delta.values()) == pytest.approx(op.delta, rel=0.01)
+    memcpy = next(r for r in hardware_pair.apis if r.name == "cudaMemcpyAsync")
+    assert memcpy.bucket == "gpu"  # the synchronous copy call waits for the kernels ahead of it
+    types = [f.type for f in hardware_pair.findings]
+    assert types.index("diff_bucket") < types.index("diff_regression")
+    blamed = [f for f in hardware_pair.findings if f.type == "diff_regression"]
+    assert all(f.severity == "info" and f.bucket == "gpu" for f in blamed)  # waits, not causes
 
 
 def test_profiler_steps_are_not_operations(hardware_pair: DiffReport) -> None:

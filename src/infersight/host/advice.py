@@ -18,6 +18,14 @@ from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding
 
 SYNC_API = re.compile(r"Synchroni[sz]e|^(cuda|cu|hip)Memcpy(?!.*Async)|EventSynchron")
 MIN_STEPS_FOR_HIGH_CONFIDENCE = 3
+# What the GPU runs in each bucket (methodology §3.2), and the bucket as a quantity.
+BUCKET_WORDS = {"gpu": "kernels", "communication": "collectives", "copy": "copies", "host": "nothing"}
+BUCKET_TITLES = {
+    "gpu": "GPU kernel time (gpu bucket)",
+    "communication": "communication no kernel hides",
+    "copy": "copy time no kernel hides",
+    "host": "host time (nothing on the GPU)",
+}
 
 
 @cache
@@ -319,16 +327,23 @@ def diff_findings(report: DiffReport) -> list[Finding]:
     findings = _environment_findings(report)
     if report.similarity is not None and not report.similarity.comparable:
         return findings
+    findings += _bucket_findings(report)
     for row in report.ops[:3]:
         if row.status not in ("REGRESSION", "NEW"):
             continue
         share = row.delta / wall.delta if wall is not None and wall.delta > 0 else None
-        where = f", {row.bucket} bucket" if row.bucket else ""
+        waits = row.bucket is not None and row.bucket != "host"
+        where = (
+            f", {row.bucket} bucket: the host waited while the GPU ran {BUCKET_WORDS.get(row.bucket or '')}"
+            if waits
+            else (f", {row.bucket} bucket" if row.bucket else "")
+        )
         findings.append(
             Finding(
                 id=f"diff_regression/{row.name}",
                 type="diff_regression",
                 title=f"{row.name}: +{row.delta:.1f} µs/step ({row.status}{where})",
+                severity="info" if waits else "warning",
                 location=Location(scope="range", range_name=row.name),
                 evidence=[
                     Evidence(metric="baseline self time", value=row.baseline, unit="µs/step"),
@@ -354,6 +369,41 @@ def diff_findings(report: DiffReport) -> list[Finding]:
             )
         )
     return findings
+
+
+def _bucket_findings(report: DiffReport) -> list[Finding]:
+    """When the wall grew and a non-host bucket carries most of it, say so before any operation."""
+    d = report.decomposition
+    if d is None or d.wall.delta <= 0:
+        return []
+    top = max(d.buckets, key=lambda r: r.delta)
+    if top.name == "host" or top.delta <= 0:
+        return []
+    share = top.share_of_wall_delta or 0.0
+    evidence = [
+        Evidence(metric=f"{top.name} bucket delta", value=round(top.delta, 1), unit="µs/step"),
+        Evidence(metric="share of step wall delta", value=round(share, 3)),
+    ]
+    detail = ""
+    if top.name == "gpu" and d.gpu_categories:
+        lead = [r for r in d.gpu_categories if r.delta > 0][:3]
+        detail = ", led by " + ", ".join(f"{r.name.removeprefix('gpu:')} {r.delta:+,.1f} µs" for r in lead)
+        evidence += [Evidence(metric=r.name, value=round(r.delta, 1), unit="µs/step") for r in lead]
+    return [
+        Finding(
+            id=f"diff_bucket/{top.name}",
+            type="diff_bucket",
+            title=(
+                f"{BUCKET_TITLES[top.name]} per step {top.delta:+,.1f} µs "
+                f"({share:.0%} of the step wall delta){detail}"
+            ),
+            evidence=evidence,
+            confidence="high" if report.target.steps >= MIN_STEPS_FOR_HIGH_CONFIDENCE else "low",
+            confidence_reason=f"{report.baseline.steps} vs {report.target.steps} steady-state steps",
+            verification=[f"infersight analyze {report.target.trace}"],
+            bucket=top.name,
+        )
+    ]
 
 
 def _environment_findings(report: DiffReport) -> list[Finding]:

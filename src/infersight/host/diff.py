@@ -40,6 +40,7 @@ from infersight.host.results import (
 from infersight.model import Trace
 
 NS_PER_US = 1_000.0
+Spans = tuple[np.ndarray, np.ndarray]
 RowKind = Literal["range", "api", "total"]
 
 
@@ -113,6 +114,8 @@ def step_breakdown(
     op_parts: list[pd.DataFrame] = []
     api_parts: list[pd.DataFrame] = []
     bucket_parts: list[pd.DataFrame] = []
+    api_bucket_parts: list[pd.DataFrame] = []
+    a_ends = api["end"].to_numpy(np.int64)
     for device in sorted({s.device for s in steps}):  # per device: its own steps and host processes
         dev_steps = [s for s in steps if s.device == device]
         h_start, h_end = _host_windows(frame, dev_steps)
@@ -121,8 +124,12 @@ def step_breakdown(
         windows = (h_start[steady], h_end[steady])
         mine = _in_windows_mask(ranges.starts, _own(ranges.processes, processes), windows) & ranges.is_op
         op_parts.append(pd.DataFrame({"name": ranges.names[mine], "value": ranges.self_ns[mine]}))
-        api_parts.append(_in_windows(a_names, a_starts, a_dur, _own(a_proc, processes), windows))
-        bucket_parts.append(_op_buckets(trace, device, k_labels, ranges, mine))
+        api_mine = _in_windows_mask(a_starts, _own(a_proc, processes), windows)
+        api_parts.append(pd.DataFrame({"name": a_names[api_mine], "value": a_dur[api_mine]}))
+        spans = diff_explain.bucket_spans(device_activity(trace, device, k_labels))
+        bucket_parts.append(_op_buckets(spans, ranges, mine))
+        inside = diff_explain.pieces_in_buckets(spans, a_starts[api_mine], a_ends[api_mine])
+        api_bucket_parts.append(pd.DataFrame({"name": a_names[api_mine], **inside}))
     ops, op_counts = _per_step(op_parts, n)
     apis, api_counts = _per_step(api_parts, n)
     return StepBreakdown(
@@ -140,6 +147,7 @@ def step_breakdown(
         apis=apis,
         api_counts=api_counts,
         op_buckets=_op_buckets_per_step(bucket_parts, n),
+        api_buckets=_op_buckets_per_step(api_bucket_parts, n),
         step_markers_excluded=sorted(set(ranges.names[~ranges.is_op].tolist())),
         na_reason=None if not api.empty else "no CUDA API calls in the trace",
     )
@@ -182,13 +190,10 @@ def _host_ranges(trace: Trace, config: HostConfig) -> HostRanges:
     )
 
 
-def _op_buckets(
-    trace: Trace, device: int, labels: pd.DataFrame, ranges: HostRanges, selected: np.ndarray
-) -> pd.DataFrame:
-    """Per self-time piece of the selected ranges: its name and ns in each bucket of this device."""
+def _op_buckets(spans: dict[str, Spans], ranges: HostRanges, selected: np.ndarray) -> pd.DataFrame:
+    """Per self-time piece of the selected ranges: its name and ns in each bucket of the device."""
     index, ps, pe = ranges.pieces
     keep = selected[index] if index.size else np.zeros(0, dtype=bool)
-    spans = diff_explain.bucket_spans(device_activity(trace, device, labels))
     inside = diff_explain.pieces_in_buckets(spans, ps[keep], pe[keep])
     return pd.DataFrame({"name": ranges.names[index[keep]], **inside})
 
@@ -218,18 +223,6 @@ def _in_windows_mask(
         return np.zeros(starts.size, dtype=bool)
     idx = np.searchsorted(ws, starts, side="right") - 1
     return rows & (idx >= 0) & (starts < we[np.maximum(idx, 0)])
-
-
-def _in_windows(
-    names: np.ndarray,
-    starts: np.ndarray,
-    values: np.ndarray,
-    rows: np.ndarray,
-    windows: tuple[np.ndarray, np.ndarray],
-) -> pd.DataFrame:
-    """(name, value) of the selected events that start inside one of the (disjoint) windows."""
-    inside = _in_windows_mask(starts, rows, windows)
-    return pd.DataFrame({"name": names[inside], "value": values[inside]})
 
 
 def _per_step(parts: list[pd.DataFrame], n: int) -> tuple[dict[str, float], dict[str, float]]:
@@ -339,7 +332,10 @@ def diff_traces(
         _with_bucket(r, base, tgt)
         for r in _rows(base.ops, tgt.ops, "range", config, base.op_counts, tgt.op_counts)
     ]
-    apis = _rows(base.apis, tgt.apis, "api", config, base.api_counts, tgt.api_counts)
+    apis = [
+        _with_bucket(r, base, tgt)
+        for r in _rows(base.apis, tgt.apis, "api", config, base.api_counts, tgt.api_counts)
+    ]
     environment = (
         diff_explain.run_environment(baseline, base.iterations, cfg),
         diff_explain.run_environment(target, tgt.iterations, cfg),
@@ -372,7 +368,8 @@ def diff_traces(
 
 def _with_bucket(row: OpRow, base: StepBreakdown, tgt: StepBreakdown) -> OpRow:
     """The op row with its delta split by the GPU bucket it overlapped, and the leading bucket."""
-    a, b = base.op_buckets.get(row.name, {}), tgt.op_buckets.get(row.name, {})
+    source = (base.op_buckets, tgt.op_buckets) if row.kind == "range" else (base.api_buckets, tgt.api_buckets)
+    a, b = source[0].get(row.name, {}), source[1].get(row.name, {})
     if not a and not b:
         return row
     delta = {k: b.get(k, 0.0) - a.get(k, 0.0) for k in BUCKETS}

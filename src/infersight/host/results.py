@@ -297,6 +297,10 @@ class StepBreakdown(BaseModel):
         default_factory=dict,
         description="range name -> bucket -> self µs/step spent while the GPU was in that bucket",
     )
+    api_buckets: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="API name -> bucket -> µs/step spent while the GPU was in that bucket",
+    )
     step_markers_excluded: list[str] = Field(
         default_factory=list, description="step-marker range names left out of ops (they are steps)"
     )

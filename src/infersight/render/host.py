@@ -263,7 +263,9 @@ def render_diff(report: DiffReport, console: Console) -> None:
     if not comparable:
         title += " — different workloads: not comparable, not blame"
     console.print(_op_table(title, changed, report.labels, bucket=True))
-    console.print(_op_table("CUDA API (µs/step, by |delta|)", report.apis[: MAX_OPS // 2], report.labels))
+    console.print(
+        _op_table("CUDA API (µs/step, by |delta|)", report.apis[: MAX_OPS // 2], report.labels, bucket=True)
+    )
     for finding in report.findings:
         console.print(
             Text.assemble((finding.severity, "bold"), f" {finding.title} ", (f"({finding.id})", "dim"))
