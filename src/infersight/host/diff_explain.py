@@ -144,8 +144,8 @@ def hardware_warning(base: RunEnvironment, target: RunEnvironment, gpu_share: fl
     """The sentence that says the comparison mixes hardware, and what that does to the delta."""
 
     def side(env: RunEnvironment) -> str:
-        ranks = env.world_size if env.world_size is not None else env.gpus_active
-        return f"{env.gpu_model or 'unknown GPU'} ×{ranks} rank{'s' if ranks != 1 else ''}"
+        count, unit = (env.world_size, "rank") if env.world_size is not None else (env.gpus_active, "GPU")
+        return f"{env.gpu_model or 'unknown GPU'} ×{count} {unit}{'s' if count != 1 else ''}"
 
     text = f"the comparison mixes hardware: {side(base)} vs {side(target)}"
     if gpu_share is not None and gpu_share >= 0.5:
@@ -266,9 +266,10 @@ def wall_decomposition(base: StepBuckets, target: StepBuckets) -> WallDecomposit
         ),
         key=lambda r: -abs(r.delta),
     )
+    sides = [name for name, side in (("baseline", base), ("target", target)) if side.window == "activity"]
     note = None
-    if "activity" in (base.window, target.window):
-        note = "no steps isolated on one side: its whole activity window counts as one step"
+    if sides:
+        note = f"no steps isolated in the {' and '.join(sides)}: the whole activity window counts as one step"
     return WallDecomposition(
         baseline=base,
         target=target,
