@@ -70,6 +70,18 @@ def test_hardware_change_is_named_first(hardware_pair: DiffReport) -> None:
     assert hardware_pair.findings[0].type == "diff_environment"
 
 
+def test_matmul_dtype_hint_from_kernel_names(hardware_pair: DiffReport, unrelated: DiffReport) -> None:
+    """A100 runs cutlass s1688gemm (TF32 tensor cores), V100 volta_sgemm (FP32); vLLM H100 is BF16."""
+    assert hardware_pair.environment is not None and unrelated.environment is not None
+    a100, v100 = hardware_pair.environment
+    assert max(a100.kernel_dtypes, key=lambda k: a100.kernel_dtypes[k]) == "tf32"
+    assert max(v100.kernel_dtypes, key=lambda k: v100.kernel_dtypes[k]) == "fp32"
+    assert sum(a100.kernel_dtypes.values()) == pytest.approx(1.0, abs=1e-3)
+    change = next(c for c in hardware_pair.environment_changes if c.field.startswith("dtype:matmul"))
+    assert (change.baseline, change.target, change.hardware) == ("tf32", "fp32", False)
+    assert unrelated.environment[0].kernel_dtypes.get("bf16", 0) > 0.9
+
+
 def test_hardware_pair_wall_delta_is_mostly_gpu_time(hardware_pair: DiffReport) -> None:
     _assert_buckets_sum(hardware_pair)
     d = hardware_pair.decomposition

@@ -337,8 +337,8 @@ def diff_traces(
         for r in _rows(base.apis, tgt.apis, "api", config, base.api_counts, tgt.api_counts)
     ]
     environment = (
-        diff_explain.run_environment(baseline, base.iterations, cfg),
-        diff_explain.run_environment(target, tgt.iterations, cfg),
+        diff_explain.run_environment(baseline, base.iterations, cfg, k_labels[0]),
+        diff_explain.run_environment(target, tgt.iterations, cfg, k_labels[1]),
     )
     changes = diff_explain.environment_changes(*environment)
     decomposition = diff_explain.wall_decomposition(

@@ -62,7 +62,9 @@ def active_devices(trace: Trace) -> list[int]:
     return sorted(d for d in found if d >= 0)
 
 
-def run_environment(trace: Trace, iterations: IterationSet, cfg: dict[str, Any]) -> RunEnvironment:
+def run_environment(
+    trace: Trace, iterations: IterationSet, cfg: dict[str, Any], labels: pd.DataFrame | None = None
+) -> RunEnvironment:
     """The environment facts one trace records (None / empty where it records nothing)."""
     devices = active_devices(trace)
     names = sorted({str(trace.gpus[d].name) for d in devices if d in trace.gpus and trace.gpus[d].name})
@@ -76,7 +78,37 @@ def run_environment(trace: Trace, iterations: IterationSet, cfg: dict[str, Any])
         versions=_versions(trace.metadata, cfg),
         dtypes=_matching(trace.metadata, str(cfg["dtype_key_pattern"])),
         batch={**_matching(trace.metadata, str(cfg["batch_key_pattern"])), **_step_batch(iterations, cfg)},
+        kernel_dtypes=kernel_dtype_hint(trace, labels if labels is not None else kernel_labels(trace), cfg),
     )
+
+
+def kernel_dtype_hint(trace: Trace, labels: pd.DataFrame, cfg: dict[str, Any]) -> dict[str, float]:
+    """Share of matmul-class kernel time per dtype token found in the kernel names.
+
+    Headers rarely record the dtype; GEMM/attention kernel names usually do (bf16, e4m3, sgemm).
+    The first matching token of ``dtype_hint_tokens`` wins; names with none are ``unknown``.
+    """
+    k = trace.kernels
+    pick = np.isin(labels["category"].to_numpy(), list(cfg["dtype_hint_categories"]))
+    if not pick.any():
+        return {}
+    names = pd.Categorical(k["name"].to_numpy()[pick])
+    tokens = [(str(t), re.compile(str(p))) for t, p in cfg["dtype_hint_tokens"]]
+    per_name = np.array(
+        [next((t for t, p in tokens if p.search(str(n))), "unknown") for n in names.categories], dtype=object
+    )
+    duration = (k["end"] - k["start"]).to_numpy(np.int64)[pick]
+    totals = pd.Series(duration).groupby(per_name[np.asarray(names.codes)]).sum()
+    grand = float(totals.sum())
+    if grand <= 0:
+        return {}
+    return {str(t): round(float(v) / grand, 4) for t, v in totals.sort_values(ascending=False).items()}
+
+
+def dominant_dtype(hint: dict[str, float]) -> str | None:
+    """The dtype token with most matmul-class kernel time (``unknown`` does not count)."""
+    known = {k: v for k, v in hint.items() if k != "unknown"}
+    return max(known, key=lambda k: known[k]) if known else None
 
 
 def _matching(meta: dict[str, str], pattern: str) -> dict[str, str]:
@@ -125,6 +157,13 @@ def environment_changes(base: RunEnvironment, target: RunEnvironment) -> list[En
     for field, a, b, hardware in scalar:
         if a is not None and b is not None and a != b:
             changes.append(EnvironmentChange(field=field, baseline=str(a), target=str(b), hardware=hardware))
+    dtype_a, dtype_b = dominant_dtype(base.kernel_dtypes), dominant_dtype(target.kernel_dtypes)
+    if dtype_a is not None and dtype_b is not None and dtype_a != dtype_b:
+        changes.append(
+            EnvironmentChange(
+                field="dtype:matmul kernels (hint)", baseline=dtype_a, target=dtype_b, hardware=False
+            )
+        )
     for prefix, da, db in (
         ("version", base.versions, target.versions),
         ("dtype", base.dtypes, target.dtypes),

@@ -317,6 +317,10 @@ class RunEnvironment(BaseModel):
     rank: int | None
     versions: dict[str, str] = Field(default_factory=dict, description="header key -> software version")
     dtypes: dict[str, str] = Field(default_factory=dict, description="header key -> dtype / precision")
+    kernel_dtypes: dict[str, float] = Field(
+        default_factory=dict,
+        description="hint: dtype token in matmul-class kernel names -> share of their kernel time",
+    )
     batch: dict[str, str] = Field(
         default_factory=dict, description="header batch keys, and requests/tokens per step from step markers"
     )

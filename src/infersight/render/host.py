@@ -210,6 +210,14 @@ def _environment_table(report: DiffReport) -> Table | None:
         ("world_size", "world size", _opt(base.world_size), _opt(tgt.world_size)),
         ("gpus_active", "GPUs in this trace", str(base.gpus_active), str(tgt.gpus_active)),
     ]
+    rows.append(
+        (
+            "dtype:matmul kernels (hint)",
+            "matmul kernel dtypes (hint, from names)",
+            _dtype_text(base.kernel_dtypes),
+            _dtype_text(tgt.kernel_dtypes),
+        )
+    )
     for prefix, a, b in (("version", base.versions, tgt.versions), ("dtype", base.dtypes, tgt.dtypes)):
         rows += [(f"{prefix}:{k}", k, a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b))]
     rows += [
@@ -220,6 +228,10 @@ def _environment_table(report: DiffReport) -> Table | None:
         style = "bold" if field in changed else ""
         table.add_row(name, a_text[:60], b_text[:60], style=style)
     return table
+
+
+def _dtype_text(hint: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0%}" for k, v in list(hint.items())[:3]) or "-"
 
 
 def _opt(value: int | None) -> str:
