@@ -15,11 +15,11 @@ from tests.conftest import shared_file
 from tests.interval_oracle import length, merge, overlap
 
 from infersight import api
-from infersight.analyses.attribution import BUCKETS
+from infersight.analyses.attribution import BUCKETS, kernel_labels
 from infersight.cli import run
 from infersight.host.config import load_config
 from infersight.host.diff import diff_traces, self_times
-from infersight.host.diff_explain import self_pieces, step_buckets
+from infersight.host.diff_explain import self_pieces, step_buckets, workload_similarity
 from infersight.host.results import DiffReport, IterationSet
 from infersight.model import Trace
 
@@ -36,8 +36,12 @@ def a100() -> Trace:
 
 
 @pytest.fixture(scope="module")
-def hardware_pair(a100: Trace) -> DiffReport:
-    v100 = api.load([shared_file(V100)])[0]
+def v100() -> Trace:
+    return api.load([shared_file(V100)])[0]
+
+
+@pytest.fixture(scope="module")
+def hardware_pair(a100: Trace, v100: Trace) -> DiffReport:
     return diff_traces(a100, v100, CONFIG, ("a100", "v100"))
 
 
@@ -170,8 +174,6 @@ def test_environment_reads_versions_and_step_marker_batch(unrelated: DiffReport)
 
 
 def test_no_steps_uses_the_activity_window(a100: Trace) -> None:
-    from infersight.analyses.attribution import kernel_labels
-
     empty = IterationSet(method="none", reason="test")
     split = step_buckets(a100, empty, kernel_labels(a100))
     k, m, s = a100.kernels, a100.memcpy, a100.memset
@@ -202,3 +204,14 @@ def test_cli_prints_caveats_and_split_before_the_op_table(
     assert "ProfilerStep#" not in text.split("operations", 1)[1]
     doc = out.read_text()
     assert '"environment_changes"' in doc and '"decomposition"' in doc and '"similarity"' in doc
+
+
+def test_similarity_threshold_is_data(a100: Trace, v100: Trace, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Same model family on two GPUs shares ~78% of kernel time; a stricter threshold file flips it."""
+    labels = (kernel_labels(a100), kernel_labels(v100))
+    default = workload_similarity(a100, v100, CONFIG.section("diff"), labels)
+    assert default.comparable and default.shared_kernel_time == pytest.approx(0.776, abs=0.01)
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[diff]\nmin_shared_kernel_time = 0.9\n")
+    cfg = load_config(strict).section("diff")
+    assert not workload_similarity(a100, v100, cfg, labels).comparable
