@@ -172,7 +172,7 @@ def _host_ranges(trace: Trace, config: HostConfig) -> HostRanges:
     starts, ends = r["start"].to_numpy(np.int64), r["end"].to_numpy(np.int64)
     threads = r["thread"].to_numpy(np.int64) * 1_000_003 + r["process"].to_numpy(np.int64)
     names = r["name"].astype("category")
-    categories = [str(c) for c in names.cat.categories]
+    categories = [str(c) for c in names.cat.categories] or [""]  # all-null names: one empty category
     normal = np.array([normalise_range_name(c) for c in categories], dtype=object)
     step = re.compile(str(config.section("iterations")["step_pattern"]))
     marker = np.array(

@@ -303,7 +303,7 @@ def wall_decomposition(base: StepBuckets, target: StepBuckets) -> WallDecomposit
             )
             for c in names
         ),
-        key=lambda r: -abs(r.delta),
+        key=lambda r: (-abs(r.delta), -r.baseline),
     )
     sides = [name for name, side in (("baseline", base), ("target", target)) if side.window == "activity"]
     note = None
@@ -396,8 +396,3 @@ def op_bucket(bucket_delta: dict[str, float], delta: float) -> str | None:
     sign = 1.0 if delta > 0 else -1.0
     best = max(BUCKETS, key=lambda b: sign * bucket_delta.get(b, 0.0))
     return best if sign * bucket_delta.get(best, 0.0) > 0 else None
-
-
-def labels_of(trace: Trace) -> pd.DataFrame:
-    """Per-kernel category / simplified name / collective flag (re-exported for the diff)."""
-    return kernel_labels(trace)
