@@ -18,6 +18,14 @@ from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding
 
 SYNC_API = re.compile(r"Synchroni[sz]e|^(cuda|cu|hip)Memcpy(?!.*Async)|EventSynchron")
 MIN_STEPS_FOR_HIGH_CONFIDENCE = 3
+# What the GPU runs in each bucket (methodology §3.2), and the bucket as a quantity.
+BUCKET_WORDS = {"gpu": "kernels", "communication": "collectives", "copy": "copies", "host": "nothing"}
+BUCKET_TITLES = {
+    "gpu": "GPU kernel time (gpu bucket)",
+    "communication": "communication no kernel hides",
+    "copy": "copy time no kernel hides",
+    "host": "host time (nothing on the GPU)",
+}
 
 
 @cache
@@ -309,18 +317,33 @@ def host_handoff(report: HostReport) -> dict[str, object]:
 
 
 def diff_findings(report: DiffReport) -> list[Finding]:
-    """One finding per regressed operation that explains a visible share of the wall delta."""
+    """Environment and workload caveats first, then the regressed operations that carry the delta.
+
+    Per-operation blame needs the same workload (methodology §4, diff): when the traces share too
+    little kernel time, no operation is blamed. An operation's finding names the bucket its delta
+    falls in; host-preparation advice only follows a delta that lands in the host bucket.
+    """
     wall = next((r for r in report.summary if r.name == "step wall"), None)
-    findings: list[Finding] = []
+    findings = _environment_findings(report)
+    if report.similarity is not None and not report.similarity.comparable:
+        return findings
+    findings += _bucket_findings(report)
     for row in report.ops[:3]:
         if row.status not in ("REGRESSION", "NEW"):
             continue
         share = row.delta / wall.delta if wall is not None and wall.delta > 0 else None
+        waits = row.bucket is not None and row.bucket != "host"
+        where = (
+            f", {row.bucket} bucket: the host waited while the GPU ran {BUCKET_WORDS.get(row.bucket or '')}"
+            if waits
+            else (f", {row.bucket} bucket" if row.bucket else "")
+        )
         findings.append(
             Finding(
                 id=f"diff_regression/{row.name}",
                 type="diff_regression",
-                title=f"{row.name}: +{row.delta:.1f} µs/step ({row.status})",
+                title=f"{row.name}: +{row.delta:.1f} µs/step ({row.status}{where})",
+                severity="info" if waits else "warning",
                 location=Location(scope="range", range_name=row.name),
                 evidence=[
                     Evidence(metric="baseline self time", value=row.baseline, unit="µs/step"),
@@ -328,14 +351,100 @@ def diff_findings(report: DiffReport) -> list[Finding]:
                     Evidence(
                         metric="share of step wall delta", value=None if share is None else round(share, 3)
                     ),
+                    Evidence(
+                        metric="bucket of the delta",
+                        value=row.bucket,
+                        note="what the GPU did while the host was in this operation",
+                    ),
                 ],
-                advice=patterns_for("host_prep_exposed") if share is not None and share > 0.5 else [],
+                advice=(
+                    patterns_for("host_prep_exposed")
+                    if share is not None and share > 0.5 and row.bucket in (None, "host")
+                    else []
+                ),
                 confidence="high" if report.target.steps >= MIN_STEPS_FOR_HIGH_CONFIDENCE else "low",
                 confidence_reason=f"{report.baseline.steps} vs {report.target.steps} steady-state steps",
                 verification=[f"infersight diff {report.baseline.trace} {report.target.trace}"],
+                bucket=row.bucket,
             )
         )
     return findings
+
+
+def _bucket_findings(report: DiffReport) -> list[Finding]:
+    """When the wall grew and a non-host bucket carries most of it, say so before any operation."""
+    d = report.decomposition
+    if d is None or d.wall.delta <= 0:
+        return []
+    top = max(d.buckets, key=lambda r: r.delta)
+    if top.name == "host" or top.delta <= 0:
+        return []
+    share = top.share_of_wall_delta or 0.0
+    evidence = [
+        Evidence(metric=f"{top.name} bucket delta", value=round(top.delta, 1), unit="µs/step"),
+        Evidence(metric="share of step wall delta", value=round(share, 3)),
+    ]
+    detail = ""
+    if top.name == "gpu" and d.gpu_categories:
+        lead = [r for r in d.gpu_categories if r.delta > 0][:3]
+        detail = ", led by " + ", ".join(f"{r.name.removeprefix('gpu:')} {r.delta:+,.1f} µs" for r in lead)
+        evidence += [Evidence(metric=r.name, value=round(r.delta, 1), unit="µs/step") for r in lead]
+    return [
+        Finding(
+            id=f"diff_bucket/{top.name}",
+            type="diff_bucket",
+            title=(
+                f"{BUCKET_TITLES[top.name]} per step {top.delta:+,.1f} µs "
+                f"({share:.0%} of the step wall delta){detail}"
+            ),
+            evidence=evidence,
+            confidence="high" if report.target.steps >= MIN_STEPS_FOR_HIGH_CONFIDENCE else "low",
+            confidence_reason=f"{report.baseline.steps} vs {report.target.steps} steady-state steps",
+            verification=[f"infersight analyze {report.target.trace}"],
+            bucket=top.name,
+        )
+    ]
+
+
+def _environment_findings(report: DiffReport) -> list[Finding]:
+    """A finding per caveat the reader must see before any per-operation delta."""
+    out = []
+    hardware = [c for c in report.environment_changes if c.hardware]
+    if hardware:
+        out.append(
+            Finding(
+                id="diff_environment/hardware",
+                type="diff_environment",
+                title=next((w for w in report.warnings if w.startswith("the comparison mixes hardware")), "")
+                or "the comparison mixes hardware",
+                evidence=[Evidence(metric=c.field, value=f"{c.baseline} -> {c.target}") for c in hardware],
+                confidence="high",
+                confidence_reason="read from the traces' device properties and distributed info",
+                bucket="gpu",
+            )
+        )
+    sim = report.similarity
+    if sim is not None and not sim.comparable:
+        out.append(
+            Finding(
+                id="diff_environment/different_workloads",
+                type="diff_different_workloads",
+                title=f"different workloads: {sim.shared_kernel_time:.0%} of kernel time on shared kernels",
+                evidence=[
+                    Evidence(
+                        metric="shared kernel time",
+                        value=round(sim.shared_kernel_time, 3),
+                        threshold=sim.threshold,
+                        comparison="<",
+                        note=sim.threshold_source,
+                    ),
+                    Evidence(metric="shared kernel names", value=sim.shared_names),
+                ],
+                confidence="high",
+                confidence_reason="kernel names of both traces compared after simplification",
+            )
+        )
+    return out
 
 
 def diff_handoff(report: DiffReport) -> dict[str, object]:
@@ -348,7 +457,14 @@ def diff_handoff(report: DiffReport) -> dict[str, object]:
             r.name: {"baseline": r.baseline, "target": r.target, "delta_pct": r.delta_pct}
             for r in report.summary
         },
+        "warnings": list(report.warnings),
+        "environment_changes": [c.model_dump() for c in report.environment_changes],
+        "wall_delta_by_bucket": (
+            {r.name: r.delta for r in report.decomposition.buckets} if report.decomposition else {}
+        ),
+        "shared_kernel_time": report.similarity.shared_kernel_time if report.similarity else None,
         "top_ops": [
-            {"name": r.name, "status": r.status, "delta_us_per_step": r.delta} for r in report.ops[:5]
+            {"name": r.name, "status": r.status, "delta_us_per_step": r.delta, "bucket": r.bucket}
+            for r in report.ops[:5]
         ],
     }

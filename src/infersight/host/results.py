@@ -269,6 +269,12 @@ class OpRow(BaseModel):
     unit: str = "µs/step"
     baseline_count: float | None = Field(default=None, description="occurrences per step")
     target_count: float | None = None
+    bucket: Bucket | None = Field(
+        default=None, description="the wall-time bucket the op's delta falls in (what the GPU did meanwhile)"
+    )
+    bucket_delta: dict[str, float] = Field(
+        default_factory=dict, description="µs/step delta of the op's self time per GPU bucket"
+    )
 
 
 class StepBreakdown(BaseModel):
@@ -287,7 +293,98 @@ class StepBreakdown(BaseModel):
     op_counts: dict[str, float] = Field(default_factory=dict)
     apis: dict[str, float] = Field(default_factory=dict, description="API name -> µs/step")
     api_counts: dict[str, float] = Field(default_factory=dict)
+    op_buckets: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="range name -> bucket -> self µs/step spent while the GPU was in that bucket",
+    )
+    api_buckets: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="API name -> bucket -> µs/step spent while the GPU was in that bucket",
+    )
+    step_markers_excluded: list[str] = Field(
+        default_factory=list, description="step-marker range names left out of ops (they are steps)"
+    )
     na_reason: str | None = None
+
+
+class RunEnvironment(BaseModel):
+    """What one trace says about where and how it ran (GPU, world size, versions, dtype, batch)."""
+
+    gpu_model: str | None = Field(description="device name of the GPU(s) that ran this rank's work")
+    gpus_active: int = Field(description="devices with GPU activity in this trace")
+    gpus_visible: int = Field(description="devices the trace describes (the node's GPUs)")
+    world_size: int | None = Field(description="distributed world size (Kineto distributedInfo)")
+    rank: int | None
+    versions: dict[str, str] = Field(default_factory=dict, description="header key -> software version")
+    dtypes: dict[str, str] = Field(default_factory=dict, description="header key -> dtype / precision")
+    kernel_dtypes: dict[str, float] = Field(
+        default_factory=dict,
+        description="hint: dtype token in matmul-class kernel names -> share of their kernel time",
+    )
+    batch: dict[str, str] = Field(
+        default_factory=dict, description="header batch keys, and requests/tokens per step from step markers"
+    )
+
+
+class EnvironmentChange(BaseModel):
+    """One environment fact that differs between baseline and target."""
+
+    field: str = Field(description="gpu_model, world_size, gpus_active, version:KEY, dtype:KEY, batch:KEY")
+    baseline: str | None
+    target: str | None
+    hardware: bool = Field(description="GPU model or GPU count: kernel times are not comparable")
+
+
+class BucketRow(BaseModel):
+    """One wall-time bucket (or one operator category of the gpu bucket) per step, in µs."""
+
+    name: str = Field(description="gpu, communication, copy, host; or gpu:CATEGORY")
+    baseline: float
+    target: float
+    delta: float = Field(description="target - baseline, µs/step")
+    share_of_wall_delta: float | None = Field(
+        description="delta / step wall delta (None when the wall did not change); buckets sum to 1"
+    )
+
+
+class StepBuckets(BaseModel):
+    """One trace's steady-step windows split into the wall-time buckets (methodology §3.2)."""
+
+    steps: int = Field(description="steady steps averaged over (1 when the whole window stands in)")
+    window: Literal["steps", "activity"] = Field(
+        description="steps: the steady steps' first-kernel-start to last-kernel-end windows; "
+        "activity: no steps were isolated, the device activity window counts as one step"
+    )
+    wall_ns: int = Field(description="sum of the windows, ns")
+    times_ns: dict[str, int] = Field(description="bucket -> ns over all windows; sums to wall_ns")
+    gpu_categories_ns: dict[str, float] = Field(
+        default_factory=dict, description="gpu bucket split by operator category (kernel-time shares)"
+    )
+
+
+class WallDecomposition(BaseModel):
+    """The per-step wall delta split into buckets, before any per-operation blame."""
+
+    baseline: StepBuckets
+    target: StepBuckets
+    wall: BucketRow = Field(description="step wall µs/step")
+    buckets: list[BucketRow] = Field(description="gpu, communication, copy, host: sum to the wall delta")
+    gpu_categories: list[BucketRow] = Field(description="the gpu bucket's delta by operator category")
+    note: str | None = None
+
+
+class WorkloadSimilarity(BaseModel):
+    """How much of the two traces' kernel time runs kernels both traces run."""
+
+    shared_kernel_time: float = Field(description="fraction of both traces' kernel time on shared names")
+    baseline_shared: float
+    target_shared: float
+    shared_names: int
+    baseline_names: int
+    target_names: int
+    threshold: float
+    threshold_source: str
+    comparable: bool
 
 
 class DiffReport(BaseModel):
@@ -301,5 +398,12 @@ class DiffReport(BaseModel):
     ops: list[OpRow] = Field(description="range self time µs/step, by |delta|")
     apis: list[OpRow] = Field(description="CUDA API time µs/step, by |delta|")
     root_cause: str
+    environment: tuple[RunEnvironment, RunEnvironment] | None = Field(
+        default=None, description="baseline and target environment"
+    )
+    environment_changes: list[EnvironmentChange] = Field(default_factory=list)
+    decomposition: WallDecomposition | None = None
+    similarity: WorkloadSimilarity | None = None
+    warnings: list[str] = Field(default_factory=list, description="read these before the per-op table")
     findings: list[Finding] = Field(default_factory=list)
     handoff: dict[str, object] = Field(default_factory=dict)

@@ -178,31 +178,106 @@ def _render_gaps(report: HostReport, console: Console) -> None:
             )
 
 
-def _op_table(title: str, rows: list[OpRow], labels: tuple[str, str]) -> Table:
+def _op_table(title: str, rows: list[OpRow], labels: tuple[str, str], *, bucket: bool = False) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    for col in ("name", labels[0], labels[1], "delta", "delta %", "status"):
-        table.add_column(col, justify="left" if col == "name" else "right")
+    columns = ["name", labels[0], labels[1], "delta", "delta %", "status"] + (["bucket"] if bucket else [])
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("name", "bucket") else "right")
     for r in rows:
-        table.add_row(
+        cells = [
             r.name[:70],
             "-" if r.baseline is None else f"{r.baseline:,.1f}",
             "-" if r.target is None else f"{r.target:,.1f}",
             f"{r.delta:+,.1f}",
             "-" if r.delta_pct is None else f"{r.delta_pct:+.1f}%",
             r.status,
+        ]
+        table.add_row(*cells, *([r.bucket or "-"] if bucket else []))
+    return table
+
+
+def _environment_table(report: DiffReport) -> Table | None:
+    """GPU, ranks, versions, dtype and batch of both sides; changed rows in bold."""
+    if report.environment is None:
+        return None
+    base, tgt = report.environment
+    changed = {c.field for c in report.environment_changes}
+    table = Table(title="environment", box=box.SIMPLE_HEAD)
+    for col in ("", report.labels[0], report.labels[1]):
+        table.add_column(col)
+    rows: list[tuple[str, str, str, str]] = [
+        ("gpu_model", "GPU", base.gpu_model or "-", tgt.gpu_model or "-"),
+        ("world_size", "world size", _opt(base.world_size), _opt(tgt.world_size)),
+        ("gpus_active", "GPUs in this trace", str(base.gpus_active), str(tgt.gpus_active)),
+    ]
+    rows.append(
+        (
+            "dtype:matmul kernels (hint)",
+            "matmul kernel dtypes (hint, from names)",
+            _dtype_text(base.kernel_dtypes),
+            _dtype_text(tgt.kernel_dtypes),
         )
+    )
+    for prefix, a, b in (("version", base.versions, tgt.versions), ("dtype", base.dtypes, tgt.dtypes)):
+        rows += [(f"{prefix}:{k}", k, a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b))]
+    rows += [
+        (f"batch:{k}", k, base.batch.get(k, "-"), tgt.batch.get(k, "-"))
+        for k in sorted(set(base.batch) | set(tgt.batch))
+    ]
+    for field, name, a_text, b_text in rows:
+        style = "bold" if field in changed else ""
+        table.add_row(name, a_text[:60], b_text[:60], style=style)
+    return table
+
+
+def _dtype_text(hint: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0%}" for k, v in list(hint.items())[:3]) or "-"
+
+
+def _opt(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _decomposition_table(report: DiffReport) -> Table | None:
+    """The step-wall delta split into buckets (and the gpu bucket by category), µs/step."""
+    d = report.decomposition
+    if d is None:
+        return None
+    table = Table(
+        title="where the step wall changed (µs/step, docs/methodology.md §3.2)", box=box.SIMPLE_HEAD
+    )
+    for col in ("bucket", report.labels[0], report.labels[1], "delta", "share of wall delta"):
+        table.add_column(col, justify="left" if col == "bucket" else "right")
+    for r in [d.wall, *d.buckets, *d.gpu_categories[:6]]:
+        share = "-" if r.share_of_wall_delta is None else f"{r.share_of_wall_delta:+.0%}"
+        name = f"  {r.name}" if r.name.startswith("gpu:") else r.name
+        table.add_row(name, f"{r.baseline:,.1f}", f"{r.target:,.1f}", f"{r.delta:+,.1f}", share)
     return table
 
 
 def render_diff(report: DiffReport, console: Console) -> None:
-    """Summary per step, then operations and API calls ranked by |delta|."""
+    """Caveats and environment, the bucket split of the wall delta, then per-op deltas by |delta|."""
+    for warning in report.warnings:
+        console.print(Text.assemble(("warning: ", "bold yellow"), warning))
+    env = _environment_table(report)
+    if env is not None:
+        console.print(env)
     console.print(Text.assemble(("root cause: ", "bold"), report.root_cause))
     for b in (report.baseline, report.target):
         console.print(f"{b.label}: {b.steps} steady steps ({b.iterations.method}: {b.iterations.reason})")
+    split = _decomposition_table(report)
+    if split is not None:
+        console.print(split)
     console.print(_op_table("per step", report.summary, report.labels))
     changed = [r for r in report.ops if r.status != "same"][:MAX_OPS] or report.ops[:5]
-    console.print(_op_table("operations (self time µs/step, by |delta|)", changed, report.labels))
-    console.print(_op_table("CUDA API (µs/step, by |delta|)", report.apis[: MAX_OPS // 2], report.labels))
+    comparable = report.similarity is None or report.similarity.comparable
+    title = "operations (self time µs/step, by |delta|; bucket: what the GPU did meanwhile)"
+    if not comparable:
+        title += " — different workloads: not comparable, not blame"
+    console.print(_op_table(title, changed, report.labels, bucket=True))
+    console.print(
+        _op_table("CUDA API (µs/step, by |delta|)", report.apis[: MAX_OPS // 2], report.labels, bucket=True)
+    )
     for finding in report.findings:
         console.print(
             Text.assemble((finding.severity, "bold"), f" {finding.title} ", (f"({finding.id})", "dim"))
