@@ -10,8 +10,9 @@ from typing import Annotated, TypeVar
 import typer
 
 from infersight.commands import kb as kb_cli
-from infersight.commands._io import stdout_console
+from infersight.commands._io import check_outputs, read_analysis_report, stdout_console
 from infersight.errors import InputError
+from infersight.render.sanitize import sanitize_text, sanitizing_console
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int, str], None]
@@ -67,8 +68,13 @@ def register(app: typer.Typer) -> None:
         fresh: Annotated[bool, typer.Option("--fresh", help="Ignore the saved state in --workdir.")] = False,
     ) -> None:
         """KB lookup -> theory -> profile -> focus -> ncu -> rules (+narrator) -> report -> A/B plan -> KB."""
-        from infersight.agent.workflow import AgentInputs, run_agent
+        from infersight.agent.workflow import WORKDIR_FILES, AgentInputs, run_agent
 
+        if workdir.is_dir():  # a new work directory holds no input
+            kb_path = None if no_kb else kb_cli.kb_file(kb)
+            check_outputs(
+                [workdir / name for name in WORKDIR_FILES], [config, kb_path], output_dirs=[workdir]
+            )
         inputs = AgentInputs(
             traces=[str(t) for t in trace],
             model=model,
@@ -106,35 +112,35 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """LLM prose for a report's findings; sentences stating numbers not in the evidence are dropped."""
         from infersight.agent.narrator import narrate
-        from infersight.analyses.results import AnalysisReport
 
         if not llm_url or not llm_model:
             raise InputError(None, "give --llm-url and --llm-model (the narrator is off by default)")
-        try:
-            parsed = AnalysisReport.model_validate_json(report.read_bytes())
-        except OSError as exc:
-            raise InputError(report, f"cannot read: {exc.strerror or exc}") from None
-        except ValueError:
-            raise InputError(report, "not an infersight analyze --json report") from None
+        parsed = read_analysis_report(report)
         narration = narrate(parsed.findings, url=llm_url, model=llm_model)
-        print(narration.text or "(no sentence passed the evidence check)")
+        print(sanitize_text(narration.text or "(no sentence passed the evidence check)"))
         for dropped in narration.dropped:
-            print(f"dropped: {dropped.text} — {dropped.reason}", file=sys.stderr)
+            print(sanitize_text(f"dropped: {dropped.text} — {dropped.reason}"), file=sys.stderr)
 
 
 def _with_progress(work: Callable[[ProgressFn], T]) -> T:
     """Run ``work(progress)`` with a rich progress bar on an interactive stderr, plain lines otherwise."""
     if not sys.stderr.isatty():
-        return work(lambda done, total, message: print(f"agent [{done}/{total}] {message}", file=sys.stderr))
-    from rich.console import Console
+        return work(
+            lambda done, total, message: print(
+                sanitize_text(f"agent [{done}/{total}] {message}"), file=sys.stderr
+            )
+        )
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True)
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=sanitizing_console(stderr=True),
     ) as bar:
         task = bar.add_task("agent", total=1)
 
         def progress(done: int, total: int, message: str) -> None:
-            bar.update(task, total=total, completed=done, description=f"agent: {message}")
+            bar.update(task, total=total, completed=done, description=sanitize_text(f"agent: {message}"))
 
         return work(progress)
