@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-LAYERS_SCHEMA_VERSION = "1.1"  # 1.1: optional per-layer theory fields
+LAYERS_SCHEMA_VERSION = "1.2"  # 1.1: optional per-layer theory fields; 1.2: pass_structure
 
 PassState = Literal["cold-start", "steady-state", "single", "truncated"]
 
@@ -42,6 +42,34 @@ class AnchorChoice(BaseModel):
         default=None, description="share of anchor intervals equal to the mode"
     )
     reason: str
+
+
+class PassStructure(BaseModel):
+    """How many layers a forward pass has, which evidence decided it, and whether it is plausible."""
+
+    layers_per_pass: int | None = Field(
+        description="layers of a whole pass; None when the evidence gives no plausible count"
+    )
+    method: Literal[
+        "config", "--num-layers", "boundary-kernels", "step-ranges", "idle-gaps", "single-pass"
+    ] = Field(
+        description="what decided: the model config, --num-layers, anchor intervals with extra kernels "
+        "(final norm / lm_head / sampling / embedding), the engine's step annotation ranges, long idle "
+        "gaps between steps, or no boundary at all"
+    )
+    plausible: bool = Field(description="False: the split is shown but is not a layer count to rely on")
+    reason: str
+    layer_type_period: int | None = Field(
+        default=None,
+        description="period (in layers) of the repeating layer pattern, e.g. 2 for alternating "
+        "sliding-window / full attention; None with a config",
+    )
+    problems: list[str] = Field(default_factory=list, description="why the split is implausible")
+    lower_bound: bool = Field(
+        default=False,
+        description="True: the pass that gave the count shows no prologue / epilogue kernels at the trace's "
+        "start or end, so the trace may cut it and layers_per_pass is a lower bound",
+    )
 
 
 class PassRow(BaseModel):
@@ -207,6 +235,9 @@ class LayerReport(BaseModel):
     layers_expected: int | None = Field(description="from the model config (or --num-layers)")
     layers_expected_source: str | None
     anchor: AnchorChoice
+    pass_structure: PassStructure | None = Field(
+        default=None, description="layers per pass and the evidence for it (None when no anchor occurs)"
+    )
     passes: list[PassRow]
     selected_pass: int | None
     selected_reason: str
