@@ -9,6 +9,7 @@ section would collect it.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from typing import Any
 from infersight.ncu.reader import MetricValue, NcuLaunch
 
 STRICT_UNITS = frozenset({"ns", "byte", "byte/second", "hz", "%"})
+# Canonical metrics that are divisors downstream: below these they are not a measurement.
+MINIMUM_VALUE = {"duration_ns": 1.0, "sm_frequency": 1.0}
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,17 @@ def _lookup(
         return None, f"not a number ({cell.value!r})"
     if spec is not None and not spec.unit_fits(cell.unit):
         return None, f"unit {cell.raw_unit!r} does not fit (expected {spec.unit or 'a count'})"
+    if spec is not None and (problem := _below_minimum(spec, float(cell.value))):
+        return None, problem
     return float(cell.value), ""
+
+
+def _below_minimum(spec: MetricSpec, value: float) -> str | None:
+    """Why ``value`` cannot stand for ``spec`` (a 0 ns duration divides by zero later), or None."""
+    least = MINIMUM_VALUE.get(spec.name)
+    if least is None or value >= least:
+        return None
+    return f"{value:g} {spec.unit} is below {least:g} {spec.unit}: not a measurement"
 
 
 def resolve(launch: NcuLaunch, table: MetricTable | None = None) -> ResolvedMetrics:
@@ -142,11 +155,18 @@ def resolve(launch: NcuLaunch, table: MetricTable | None = None) -> ResolvedMetr
     return out
 
 
-def _term(name: str, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> tuple[float | None, str]:
+def _term(
+    name: str, values: Mapping[str, MetricValue], out: ResolvedMetrics, spec: MetricSpec | None = None
+) -> tuple[float | None, str]:
+    """One term of a sum or ratio: a canonical metric already resolved, else a raw cell.
+
+    A raw term of a sum must fit the unit of the sum (``spec``): adding "2.33" read from a
+    blank-unit cell to bytes would mix scales silently.
+    """
     if name in out.values:
         value = out.values[name]
         return (value, "") if isinstance(value, float) else (None, out.missing.get(name, "missing"))
-    return _lookup(values, name, None)
+    return _lookup(values, name, spec)
 
 
 def _resolve_direct(spec: MetricSpec, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> None:
@@ -164,17 +184,27 @@ def _resolve_derived(spec: MetricSpec, values: Mapping[str, MetricValue], out: R
         if candidate in values
     ]
     for terms in spec.sum_of:
-        looked = [_term(term, values, out) for term in terms]
+        looked = [_term(term, values, out, spec) for term in terms]
         if all(value is not None for value, _ in looked):
             out.values[spec.name] = sum(value for value, _ in looked if value is not None)
             out.sources[spec.name] = " + ".join(terms)
             return
+        reasons += [f"{term}: {reason}" for term, (_, reason) in zip(terms, looked, strict=True) if reason]
     if spec.ratio_of is not None:
         (numerator, _), (denominator, _) = (_term(name, values, out) for name in spec.ratio_of)
-        if numerator is not None and denominator is not None and denominator > 0:
-            out.values[spec.name] = numerator / denominator * spec.ratio_scale
+        ratio = (
+            numerator / denominator * spec.ratio_scale
+            if numerator is not None and denominator is not None and denominator > 0
+            else None
+        )
+        if ratio is not None and math.isfinite(ratio) and not _below_minimum(spec, ratio):
+            out.values[spec.name] = ratio
             out.sources[spec.name] = " / ".join(spec.ratio_of)
             return
+        if ratio is not None and (
+            problem := _below_minimum(spec, ratio) or ("" if math.isfinite(ratio) else "overflows")
+        ):
+            reasons.append(f"{' / '.join(spec.ratio_of)}: {problem}")
         if denominator == 0:
             reasons.append(f"{spec.ratio_of[1]} is 0 (no such accesses)")
             out.not_applicable.add(spec.name)

@@ -1,4 +1,4 @@
-"""Theory operator points for the kernel deep dive's roofline (methodology §6: "plotted with the theory points").
+"""Theory operator points for the deep dive's roofline (methodology §6: plotted with the theory points).
 
 The measured kernels (ncu counters) and the theory engine's operators for the user's scenario
 (both phases) share one roofline: x = F / bytes, y = FLOP/s. A theory operator sits on its
