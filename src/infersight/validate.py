@@ -285,3 +285,37 @@ def json_object(value: object, source: str | Path, what: str) -> JsonFields:
     if not isinstance(value, dict):
         raise InputError(source, f"{what}: expected a JSON object, got {shown(value)}")
     return JsonFields(value, source)
+
+
+# ---------------------------------------------------------------- scenario bounds
+
+MAX_BATCH = 2**20  # sequences per pass (1,048,576)
+MAX_SEQUENCE_TOKENS = 2**31  # prompt or context tokens per sequence
+MAX_TP = 4096  # tensor-parallel degree
+
+
+def optional_float(
+    value: float | None,
+    what: str,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+) -> float | None:
+    """:func:`finite_float` for an optional option (None passes): the API's request models use it."""
+    if value is None:
+        return None
+    return finite_float(value, what, minimum=minimum, above=above, maximum=maximum)
+
+
+def check_scenario(batch: int, prompt: int, context: int | None, tp: int) -> None:
+    """Scenario sizes within the documented bounds (validate.MAX_BATCH ...); else InputError.
+
+    The bounds keep every FLOP and byte count finite and exact enough (a batch of 10^30
+    sequences would still be "a number", just not one any run can have).
+    """
+    bounded_int(batch, "--batch", maximum=MAX_BATCH)
+    bounded_int(prompt, "--prompt", maximum=MAX_SEQUENCE_TOKENS)
+    if context is not None:
+        bounded_int(context, "--context", maximum=MAX_SEQUENCE_TOKENS)
+    bounded_int(tp, "--tp", maximum=MAX_TP)

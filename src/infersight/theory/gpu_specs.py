@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from infersight.errors import InputError
+from infersight.validate import finite_float
 
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
 DTYPE_ALIASES = {
@@ -105,8 +106,8 @@ def _dtype_order(dtype: str) -> int:
 
 
 def _check_positive(value: float, option: str) -> None:
-    if not value > 0:
-        raise InputError(None, f"{option} must be a positive number, got {value}")
+    """A user's GPU figure: finite and > 0 (``inf`` would print "memory inf PB/s")."""
+    finite_float(value, option, above=0.0)
 
 
 def custom_gpu(peak_tflops: float, bandwidth_gb_per_s: float, dtype: str = "bf16") -> GpuSpec:

@@ -52,10 +52,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from infersight.errors import InputError
 from infersight.theory.model_config import ModelConfig
+from infersight.validate import check_scenario, finite_float
 
 Phase = Literal["prefill", "decode"]
 PHASES: tuple[Phase, ...] = ("prefill", "decode")
@@ -91,6 +92,13 @@ class Scenario(BaseModel):
         ge=1.0,
         description="β: multiplier on bytes of materialised temporaries",
     )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Scenario:
+        """Sizes within the documented bounds, whichever front end built the scenario (InputError)."""
+        check_scenario(self.batch, self.prompt_len, self.context_len, self.tp)
+        finite_float(self.temporary_factor, "temporary factor", minimum=1.0)
+        return self
 
 
 class Operator(BaseModel):
