@@ -85,7 +85,8 @@ def finite_float(
     if minimum is not None and number < minimum:
         raise InputError(source, f"{what} must be at least {minimum:g}, got {number:g}")
     if above is not None and number <= above:
-        raise InputError(source, f"{what} must be greater than {above:g}, got {number:g}")
+        bound = "a positive number" if above == 0 else f"greater than {above:g}"
+        raise InputError(source, f"{what} must be {bound}, got {number:g}")
     if maximum is not None and number > maximum:
         raise InputError(source, f"{what} must be at most {maximum:g}, got {number:g}")
     return number

@@ -74,6 +74,9 @@ class ResolvedMetrics:
     sources: dict[str, str] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     not_applicable: set[str] = field(default_factory=set)  # ratios whose denominator is 0 (no such accesses)
+    # why a metric's direct candidates were refused (blank unit, negative ...), for the reasons of the
+    # sums and ratios that use it before it is resolved itself
+    candidate_reasons: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @cache
@@ -166,15 +169,22 @@ def _term(
     if name in out.values:
         value = out.values[name]
         return (value, "") if isinstance(value, float) else (None, out.missing.get(name, "missing"))
+    if name in out.candidate_reasons:
+        return None, out.candidate_reasons[name]
     return _lookup(values, name, spec)
 
 
 def _resolve_direct(spec: MetricSpec, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> None:
+    refused = []
     for candidate in spec.candidates:
-        value, _ = _lookup(values, candidate, spec)
+        value, reason = _lookup(values, candidate, spec)
         if value is not None:
             out.values[spec.name], out.sources[spec.name] = value, candidate
             return
+        if candidate in values:
+            refused.append(f"{candidate}: {reason}")
+    if refused:
+        out.candidate_reasons[spec.name] = "; ".join(refused)
 
 
 def _resolve_derived(spec: MetricSpec, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> None:
@@ -191,7 +201,8 @@ def _resolve_derived(spec: MetricSpec, values: Mapping[str, MetricValue], out: R
             return
         reasons += [f"{term}: {reason}" for term, (_, reason) in zip(terms, looked, strict=True) if reason]
     if spec.ratio_of is not None:
-        (numerator, _), (denominator, _) = (_term(name, values, out) for name in spec.ratio_of)
+        (numerator, why_n), (denominator, why_d) = (_term(name, values, out) for name in spec.ratio_of)
+        reasons += [f"{name}: {why}" for name, why in zip(spec.ratio_of, (why_n, why_d), strict=True) if why]
         ratio = (
             numerator / denominator * spec.ratio_scale
             if numerator is not None and denominator is not None and denominator > 0
