@@ -1,4 +1,4 @@
-"""``infersight roofline``: per-operator FLOPs, bytes and roofline time for prefill and decode (methodology §2)."""
+"""``infersight roofline``: per-operator FLOPs, bytes, roofline time; prefill and decode (methodology §2)."""
 
 from __future__ import annotations
 
