@@ -320,3 +320,35 @@ def check_scenario(batch: int, prompt: int, context: int | None, tp: int) -> Non
     if context is not None:
         bounded_int(context, "--context", maximum=MAX_SEQUENCE_TOKENS)
     bounded_int(tp, "--tp", maximum=MAX_TP)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def first_non_finite(node: Any, path: str = "") -> str | None:
+    """The path of the first nan/inf float in a (model_dump'ed) output tree, or None."""
+    if isinstance(node, float):
+        return None if math.isfinite(node) else path or "<root>"
+    if isinstance(node, dict):
+        items: Any = node.items()
+    elif isinstance(node, list | tuple):
+        items = enumerate(node)
+    else:
+        return None
+    for key, value in items:
+        found = first_non_finite(value, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def ensure_finite(node: Any, what: str) -> None:
+    """The last guard before an output is written: a nan/inf that got this far is our bug.
+
+    Pydantic writes a non-finite float as ``null`` in JSON and the terminal would print "inf";
+    either way a wrong number would pass as fact. Raising here turns it into the CLI's
+    "internal error ... please report it" (exit 1) instead.
+    """
+    found = first_non_finite(node)
+    if found is not None:
+        raise ArithmeticError(f"{what}: non-finite number at {found}; refusing to print it")

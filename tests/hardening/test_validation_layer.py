@@ -31,7 +31,7 @@ from infersight.theory.gpu_specs import custom_gpu, lookup_gpu
 from infersight.theory.inputs import TheoryOptions, resolve_hardware
 from infersight.theory.operators import Scenario
 from infersight.theory.run import TheoryRequest
-from infersight.validate import JsonFields, bounded_int, finite_float, parse_json, shown
+from infersight.validate import JsonFields, bounded_int, ensure_finite, finite_float, parse_json, shown
 
 NAN, INF = float("nan"), float("inf")
 
@@ -149,6 +149,12 @@ def test_json_fields_name_the_key_path() -> None:
     assert child is not None
     with pytest.raises(InputError, match=r"config.json: q.bits must be an integer, got 'four'"):
         child.integer("bits")
+
+
+def test_ensure_finite_is_the_last_guard() -> None:
+    ensure_finite({"a": [1.0, {"b": 2}], "c": "inf"}, "report")
+    with pytest.raises(ArithmeticError, match=r"report: non-finite number at a\.1\.b"):
+        ensure_finite({"a": [1.0, {"b": INF}]}, "report")
 
 
 # ---------------------------------------------------------------- properties

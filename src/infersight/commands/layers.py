@@ -23,6 +23,7 @@ from infersight.commands.roofline import (
     TpOpt,
 )
 from infersight.errors import InputError
+from infersight.validate import MAX_LAYERS
 
 if TYPE_CHECKING:
     from infersight.layers.theory import LayerTheoryRequest
@@ -50,7 +51,13 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         num_layers: Annotated[
             int | None,
-            typer.Option("--num-layers", min=1, metavar="N", help="Layer count when no config is at hand."),
+            typer.Option(
+                "--num-layers",
+                min=1,
+                max=MAX_LAYERS,
+                metavar="N",
+                help="Layer count when no config is at hand.",
+            ),
         ] = None,
         profile: Annotated[
             str | None,
