@@ -690,6 +690,7 @@ OPTION_CASES: list[tuple[str, list[str], str]] = [
     ("layers", ["--bandwidth", "inf"], "--bandwidth"),
     ("report", ["--bandwidth", "inf"], "--bandwidth"),
     ("report", ["--peak-tflops", "nan"], "--peak-tflops"),
+    ("roofline", ["--gpu", "H100-SXM MIG 0g.0gb"], "MIG 0g.0gb"),
     ("layers", ["--num-layers", "100000"], "--num-layers"),
     ("layers", ["--num-layers", "99999999999999999999"], "--num-layers"),
 ]

@@ -231,7 +231,17 @@ MIG_SOURCE = (
 
 
 def mig_slice(whole: GpuSpec, compute_slices: int, memory_gb: float, sm_count: int | None = None) -> GpuSpec:
-    """A MIG instance: compute scaled by its SMs (or g/7), bandwidth and L2 by its memory share."""
+    """A MIG instance: compute scaled by its SMs (or g/7), bandwidth and L2 by its memory share.
+
+    A "0g" or "0gb" instance would give a GPU with no compute or no bandwidth (a division by
+    zero further on): refused as a bad GPU name.
+    """
+    if not 1 <= compute_slices <= MIG_COMPUTE_SLICES or not memory_gb > 0:
+        raise InputError(
+            None,
+            f"GPU name: MIG {compute_slices}g.{memory_gb:g}gb is not a MIG instance "
+            f"(1 to {MIG_COMPUTE_SLICES} compute slices and a positive memory size)",
+        )
     if whole.sm_count and sm_count:
         compute_share = sm_count / whole.sm_count
     else:
