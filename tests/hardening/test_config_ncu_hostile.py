@@ -568,6 +568,7 @@ def _ncu_run(export: Path, tmp: Path, gpu: str, capsys: pytest.CaptureFixture[st
         assert not NON_FINITE_WORD.search(text), NON_FINITE_WORD.search(text)
     document = _strict_json(out.read_text())
     assert_finite_non_negative(document["kernels"])
+    assert_finite_non_negative(document["findings"])
     return document
 
 

@@ -265,6 +265,7 @@ def test_junk_in_ncu_cells(ncu_rows: list[list[str]], edits: list[tuple[int, str
     report = analyze_ncu([export], gpu="A100-SXM-40GB")
     document = json.loads(render_ncu_json(report), parse_constant=lambda token: pytest.fail(token))
     assert_finite_non_negative(document["kernels"])
+    assert_finite_non_negative(document["findings"])
     for kernel in document["kernels"]:
         for name, value in kernel["metrics"].items():
             assert value is not None or kernel["missing"].get(name), name
