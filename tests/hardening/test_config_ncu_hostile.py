@@ -191,6 +191,9 @@ CONFIG_CASES: dict[str, ConfigCase] = {
     "layer_types_numbers": ConfigCase(
         _edited({"layer_types": [1, 2]}, GPT_OSS), ("layer_types[0]", "string")
     ),
+    "layer_types_too_many": ConfigCase(
+        _edited({"layer_types": ["sliding_attention"] * 72}, GPT_OSS), ("layer_types has 72 entries", "24")
+    ),
     "mlp_only_layers_int": ConfigCase(
         _edited({"mlp_only_layers": 3}, QWEN3_MOE), ("mlp_only_layers", "list")
     ),

@@ -435,6 +435,11 @@ def _sliding_window(fields: JsonFields, layers: int) -> tuple[int | None, tuple[
     if window is None or use_window is False:
         return None, ()
     layer_types = fields.strings("layer_types", max_items=MAX_LAYERS)
+    if layer_types and len(layer_types) != layers:  # else a group of -n full-attention layers follows
+        raise InputError(
+            fields.source,
+            f"layer_types has {len(layer_types)} entries but num_hidden_layers is {layers}",
+        )
     if layer_types:
         sliding = tuple(i for i, kind in enumerate(layer_types) if kind == "sliding_attention")
         return (window, sliding) if sliding else (None, ())

@@ -435,7 +435,7 @@ def _window_groups(model: ModelConfig) -> list[tuple[int, int | None]]:
         return [(model.num_layers, None)]
     if not model.sliding_window_layers:
         return [(model.num_layers, model.sliding_window)]
-    windowed = len(set(model.sliding_window_layers))
+    windowed = len({layer for layer in model.sliding_window_layers if 0 <= layer < model.num_layers})
     groups: list[tuple[int, int | None]] = [(windowed, model.sliding_window)]
     if model.num_layers - windowed:
         groups.insert(0, (model.num_layers - windowed, None))
