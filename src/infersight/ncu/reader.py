@@ -12,7 +12,9 @@ Three inputs, one result (a list of :class:`NcuLaunch`, one per profiled kernel 
   the exact export command.
 
 Values are converted to base units (:mod:`infersight.ncu.units`); an "n/a" cell or one with a
-unit we cannot convert is kept as a missing value with the reason, never as 0. In a details
+unit we cannot convert is kept as a missing value with the reason, never as 0 — and so is a
+number that cannot be a measurement: non-finite, negative, above ``MAX_METRIC_VALUE``, or a
+metric whose name carries a dimension (bytes, duration, rate, %) with a blank unit cell. In a details
 export a metric of the "Command line profiler metrics" section keeps its raw name
 (``dram__bytes_read.sum``); any other row is keyed ``"<Section Name>: <Metric Name>"``
 (``"Memory Workload Analysis: L2 Hit Rate"``) because labels repeat across sections.
