@@ -285,6 +285,7 @@ def _config_commands(config: Path, tmp: Path) -> dict[str, list[str]]:
         "analyze": ["analyze", trace, "--config", str(config), "--gpu", "H100-SXM", *SCENARIO],
         "layers": ["layers", trace, "--config", str(config)],
         "ncu": ["ncu", str(shared_file(NCU_GEMV)), "--config", str(config), *SCENARIO],
+        "ncu-plan": ["ncu-plan", trace, "--config", str(config), *SCENARIO],
         "report": ["report", trace, "-o", str(tmp / "out.html"), "--config", str(config), *SCENARIO],
     }
 
