@@ -717,13 +717,15 @@ def test_numeric_option_is_refused(
     [
         ["kb", "lookup", "--min-similarity", "nan"],
         ["ncu-plan", "TRACE", "--top", "99999999999999999999"],
-        ["verify", "--timeout", "nan", "a", "b"],
+        ["verify", "--baseline", "TRACE", "--candidate", "TRACE", "--timeout", "nan"],
+        ["verify", "--baseline", "TRACE", "--candidate", "TRACE", "--repeats", "5000000"],
+        ["verify", "--baseline", "TRACE", "--candidate", "TRACE", "--timeout", "1e300"],
     ],
 )
 def test_numeric_options_of_other_commands(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     argv = [str(shared_file(TRACE)) if arg == "TRACE" else arg for arg in argv]
     code, _, err = _run(argv, capsys)
-    option = next(arg for arg in argv if arg.startswith("--"))
+    option = next(arg for arg in reversed(argv) if arg.startswith("--"))
     assert_one_line_error(code, err, option)
 
 
