@@ -25,6 +25,7 @@ from infersight import __version__, api
 from infersight.commands import register_all
 from infersight.commands import roofline as theory_cli
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
+from infersight.commands._options import guard_numeric_options
 from infersight.errors import EXIT_BAD_INPUT, InputError
 from infersight.model import Trace
 from infersight.render.sanitize import sanitize_text
@@ -317,7 +318,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     result: object = None
     try:
         with _guarded_stdout():
-            result = app(
+            command = guard_numeric_options(typer.main.get_command(app))
+            result = command.main(
                 args=list(argv) if argv is not None else None, prog_name="infersight", standalone_mode=False
             )
         return result if isinstance(result, int) else EXIT_OK

@@ -24,6 +24,7 @@ from infersight.commands.roofline import (
 )
 from infersight.errors import InputError
 from infersight.render.sanitize import json_for_terminal
+from infersight.validate import MAX_LAYERS
 
 if TYPE_CHECKING:
     from infersight.layers.theory import LayerTheoryRequest
@@ -55,6 +56,7 @@ def register(app: typer.Typer) -> None:
                 "--num-layers",
                 "--layers",
                 min=1,
+                max=MAX_LAYERS,
                 metavar="N",
                 help="Layers per forward pass when no config is at hand (else found from the trace).",
             ),

@@ -20,6 +20,7 @@ from infersight.commands.roofline import (
 )
 from infersight.errors import InputError
 from infersight.render.sanitize import sanitize_text
+from infersight.validate import ensure_finite
 
 
 def register(app: typer.Typer) -> None:
@@ -104,6 +105,7 @@ def register(app: typer.Typer) -> None:
             options = TheoryOptions(model=model, config=config, gpu=report.gpu_name, dtype=dtype)
             estimate = theory_report(options, batch=batch, prompt=prompt, context=context, tp=tp).estimate
             report.theory = theory_overlay(estimate)
+        ensure_finite(report.model_dump(), "ncu report")
         if json_out is not None:
             write_output(json_out, render_ncu_json(report).encode())
         if md_out is not None:

@@ -9,6 +9,7 @@ import typer
 
 from infersight.commands._io import check_outputs, stdout_console, write_output
 from infersight.errors import InputError
+from infersight.validate import ensure_finite
 
 if TYPE_CHECKING:
     from infersight.theory.run import TheoryRequest
@@ -235,6 +236,7 @@ def register(app: typer.Typer) -> None:
             measured_tps=measured_tps,
             retest_delta=retest_delta,
         )
+        ensure_finite(report.model_dump(), "roofline report")
         if json_out is not None:
             write_output(json_out, report.model_dump_json(indent=2).encode())
         if plot_out is not None:

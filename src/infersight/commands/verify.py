@@ -20,6 +20,12 @@ from infersight.render.sanitize import sanitize_text
 EXIT_INCONCLUSIVE = 3
 
 
+# Sane bounds of the options that set how long verify runs (a typo such as --repeats 5000000 would
+# otherwise run for days): documented in docs/methodology.md with the other input bounds.
+MAX_RUNS = 1000
+MAX_TIMEOUT_S = 86_400.0
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``verify`` command."""
 
@@ -32,13 +38,17 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--candidate", metavar="CMD_OR_TRACES", help="Command line, or trace file(s).")
         ],
         repeats: Annotated[
-            int, typer.Option("--repeats", min=1, help="Measured runs per side (commands).")
+            int, typer.Option("--repeats", min=1, max=MAX_RUNS, help="Measured runs per side (commands).")
         ] = 5,
         warmup: Annotated[
-            int, typer.Option("--warmup", min=0, help="Discarded runs per side (commands) / steps (traces).")
+            int,
+            typer.Option(
+                "--warmup", min=0, max=MAX_RUNS, help="Discarded runs per side (commands) / steps (traces)."
+            ),
         ] = 1,
         timeout: Annotated[
-            float | None, typer.Option("--timeout", min=0.001, metavar="S", help="Per-run time limit.")
+            float | None,
+            typer.Option("--timeout", min=0.001, max=MAX_TIMEOUT_S, metavar="S", help="Per-run time limit."),
         ] = None,
         recommendation: Annotated[
             str | None,

@@ -42,6 +42,7 @@ from infersight.layers.theory import (
 )
 from infersight.model import Trace
 from infersight.theory.model_config import ModelConfig
+from infersight.validate import MAX_LAYERS, bounded_int
 
 HEAVY_CATEGORIES = np.array([GEMM, ATTENTION, NCCL, MOE])
 SHAPE_DURATION_JUMP = 1.5  # passes of one shape differ less than this in duration
@@ -151,8 +152,8 @@ def analyze_layers(
 
 
 def _expected_layers(config: ModelConfig | None, num_layers: int | None) -> tuple[int | None, str | None]:
-    if num_layers is not None:
-        return num_layers, "--num-layers"
+    if num_layers is not None:  # bounded as a config's layer count is: per-layer loops follow
+        return bounded_int(num_layers, "--num-layers", maximum=MAX_LAYERS), "--num-layers"
     if config is not None:
         return config.num_layers, f"config {config.name}"
     return None, None

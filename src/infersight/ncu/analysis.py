@@ -123,7 +123,8 @@ def _trace_matches(trace: AnalysisReport | None) -> dict[str, TraceMatch]:
 def _rule_metrics(kernel: KernelProfile, trace_wall_ns: int | None) -> Metrics:
     m: Metrics = dict(kernel.metrics)
     l2_hit = kernel.metrics.get("l2_hit_rate_pct")
-    m["l2_miss_pct"] = 100.0 - l2_hit if l2_hit is not None else None
+    # a hit rate above 100% is damage, not a negative miss rate
+    m["l2_miss_pct"] = 100.0 - l2_hit if l2_hit is not None and l2_hit <= 100.0 else None
     units = [
         v
         for v in (kernel.metrics.get("sm_throughput_pct"), kernel.metrics.get("memory_throughput_pct"))

@@ -9,6 +9,7 @@ section would collect it.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from typing import Any
 from infersight.ncu.reader import MetricValue, NcuLaunch
 
 STRICT_UNITS = frozenset({"ns", "byte", "byte/second", "hz", "%"})
+# Canonical metrics that are divisors downstream: below these they are not a measurement.
+MINIMUM_VALUE = {"duration_ns": 1.0, "sm_frequency": 1.0}
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class ResolvedMetrics:
     sources: dict[str, str] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     not_applicable: set[str] = field(default_factory=set)  # ratios whose denominator is 0 (no such accesses)
+    # why a metric's direct candidates were refused (blank unit, negative ...), for the reasons of the
+    # sums and ratios that use it before it is resolved itself
+    candidate_reasons: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @cache
@@ -127,7 +133,17 @@ def _lookup(
         return None, f"not a number ({cell.value!r})"
     if spec is not None and not spec.unit_fits(cell.unit):
         return None, f"unit {cell.raw_unit!r} does not fit (expected {spec.unit or 'a count'})"
+    if spec is not None and (problem := _below_minimum(spec, float(cell.value))):
+        return None, problem
     return float(cell.value), ""
+
+
+def _below_minimum(spec: MetricSpec, value: float) -> str | None:
+    """Why ``value`` cannot stand for ``spec`` (a 0 ns duration divides by zero later), or None."""
+    least = MINIMUM_VALUE.get(spec.name)
+    if least is None or value >= least:
+        return None
+    return f"{value:g} {spec.unit} is below {least:g} {spec.unit}: not a measurement"
 
 
 def resolve(launch: NcuLaunch, table: MetricTable | None = None) -> ResolvedMetrics:
@@ -142,19 +158,33 @@ def resolve(launch: NcuLaunch, table: MetricTable | None = None) -> ResolvedMetr
     return out
 
 
-def _term(name: str, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> tuple[float | None, str]:
+def _term(
+    name: str, values: Mapping[str, MetricValue], out: ResolvedMetrics, spec: MetricSpec | None = None
+) -> tuple[float | None, str]:
+    """One term of a sum or ratio: a canonical metric already resolved, else a raw cell.
+
+    A raw term of a sum must fit the unit of the sum (``spec``): adding "2.33" read from a
+    blank-unit cell to bytes would mix scales silently.
+    """
     if name in out.values:
         value = out.values[name]
         return (value, "") if isinstance(value, float) else (None, out.missing.get(name, "missing"))
-    return _lookup(values, name, None)
+    if name in out.candidate_reasons:
+        return None, out.candidate_reasons[name]
+    return _lookup(values, name, spec)
 
 
 def _resolve_direct(spec: MetricSpec, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> None:
+    refused = []
     for candidate in spec.candidates:
-        value, _ = _lookup(values, candidate, spec)
+        value, reason = _lookup(values, candidate, spec)
         if value is not None:
             out.values[spec.name], out.sources[spec.name] = value, candidate
             return
+        if candidate in values:
+            refused.append(f"{candidate}: {reason}")
+    if refused:
+        out.candidate_reasons[spec.name] = "; ".join(refused)
 
 
 def _resolve_derived(spec: MetricSpec, values: Mapping[str, MetricValue], out: ResolvedMetrics) -> None:
@@ -164,17 +194,28 @@ def _resolve_derived(spec: MetricSpec, values: Mapping[str, MetricValue], out: R
         if candidate in values
     ]
     for terms in spec.sum_of:
-        looked = [_term(term, values, out) for term in terms]
+        looked = [_term(term, values, out, spec) for term in terms]
         if all(value is not None for value, _ in looked):
             out.values[spec.name] = sum(value for value, _ in looked if value is not None)
             out.sources[spec.name] = " + ".join(terms)
             return
+        reasons += [f"{term}: {reason}" for term, (_, reason) in zip(terms, looked, strict=True) if reason]
     if spec.ratio_of is not None:
-        (numerator, _), (denominator, _) = (_term(name, values, out) for name in spec.ratio_of)
-        if numerator is not None and denominator is not None and denominator > 0:
-            out.values[spec.name] = numerator / denominator * spec.ratio_scale
+        (numerator, why_n), (denominator, why_d) = (_term(name, values, out) for name in spec.ratio_of)
+        reasons += [f"{name}: {why}" for name, why in zip(spec.ratio_of, (why_n, why_d), strict=True) if why]
+        ratio = (
+            numerator / denominator * spec.ratio_scale
+            if numerator is not None and denominator is not None and denominator > 0
+            else None
+        )
+        if ratio is not None and math.isfinite(ratio) and not _below_minimum(spec, ratio):
+            out.values[spec.name] = ratio
             out.sources[spec.name] = " / ".join(spec.ratio_of)
             return
+        if ratio is not None and (
+            problem := _below_minimum(spec, ratio) or ("" if math.isfinite(ratio) else "overflows")
+        ):
+            reasons.append(f"{' / '.join(spec.ratio_of)}: {problem}")
         if denominator == 0:
             reasons.append(f"{spec.ratio_of[1]} is 0 (no such accesses)")
             out.not_applicable.add(spec.name)

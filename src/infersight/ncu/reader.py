@@ -12,7 +12,9 @@ Three inputs, one result (a list of :class:`NcuLaunch`, one per profiled kernel 
   the exact export command.
 
 Values are converted to base units (:mod:`infersight.ncu.units`); an "n/a" cell or one with a
-unit we cannot convert is kept as a missing value with the reason, never as 0. In a details
+unit we cannot convert is kept as a missing value with the reason, never as 0 — and so is a
+number that cannot be a measurement: non-finite, negative, above ``MAX_METRIC_VALUE``, or a
+metric whose name carries a dimension (bytes, duration, rate, %) with a blank unit cell. In a details
 export a metric of the "Command line profiler metrics" section keeps its raw name
 (``dram__bytes_read.sum``); any other row is keyed ``"<Section Name>: <Metric Name>"``
 (``"Memory Workload Analysis: L2 Hit Rate"``) because labels repeat across sections.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import shutil
 import subprocess
@@ -37,6 +40,7 @@ from infersight.ncu.units import (
     parse_unit,
     to_base,
 )
+from infersight.safe_io import MAX_CSV_BYTES, check_regular_file, read_bounded_bytes
 
 CLI_METRICS_SECTION = "Command line profiler metrics"
 IDENTITY_COLUMNS = (
@@ -46,7 +50,14 @@ IDENTITY_COLUMNS = (
 DETAILS_COLUMNS = ("Section Name", "Metric Name", "Metric Unit", "Metric Value")
 RULE_COLUMNS = ("Rule Name", "Rule Type", "Rule Description", "Estimated Speedup Type", "Estimated Speedup")
 IMPORT_TIMEOUT_S = 600
-_DIMS = re.compile(r"^\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\)$")
+_DIMS = re.compile(r"^\(\s*(\d{1,10})\s*,\s*(\d{1,10})\s*,\s*(\d{1,10})\s*\)$")
+MAX_LAUNCH_DIM = 2**31 - 1  # CUDA grid/block dimensions fit in 31 bits
+MAX_DEVICE_ID = 2**31 - 1
+# Above any real counter, time (ns), rate or clock (1e24 bytes is a yottabyte): a larger value is
+# damage, and kept out so that products and quotients of counters stay finite.
+MAX_METRIC_VALUE = 1e24
+# Raw metric names that always carry a unit: a blank unit cell leaves their scale unknown.
+_DIMENSIONED = re.compile(r"__bytes|_bytes\b|bytes_|time_duration|\.per_second|\.pct|_pct_|__throughput")
 
 
 @dataclass
@@ -100,18 +111,22 @@ class NcuExport:
 
 
 def read_ncu(path: str | Path) -> NcuExport:
-    """Read a CSV export or a ``.ncu-rep`` report; raises :class:`InputError` for bad input."""
+    """Read a CSV export or a ``.ncu-rep`` report; raises :class:`InputError` for bad input.
+
+    Only a regular file is read (a FIFO or a device would block or never end), a CSV at most
+    ``MAX_CSV_BYTES``.
+    """
     file = Path(path)
-    if not file.is_file():
+    if not file.exists() and not file.is_symlink():
         raise InputError(file, "no such file")
+    check_regular_file(file, "ncu export")
     if file.suffix == ".ncu-rep":
         return _read_report(file)
+    data = read_bounded_bytes(file, MAX_CSV_BYTES, "ncu export")
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(file, "not a text file: expected an ncu CSV export or a .ncu-rep report") from None
-    except OSError as exc:
-        raise InputError(file, f"cannot read: {exc.strerror or exc}") from None
     return parse_ncu_csv(text, str(file))
 
 
@@ -196,8 +211,12 @@ def _complete_rows(
 
 
 def _dims(text: str) -> tuple[int, int, int] | None:
+    """ "(x, y, z)" launch dimensions, each 1..2^31-1; None for anything else (not a crash)."""
     match = _DIMS.match(text.strip())
-    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+    if not match:
+        return None
+    dims = (int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    return dims if all(1 <= d <= MAX_LAUNCH_DIM for d in dims) else None
 
 
 def _launch_id(text: str, source: str) -> int:
@@ -215,15 +234,24 @@ def _new_launch(cells: dict[str, str], source: str, layout: str) -> NcuLaunch:
         source=source,
         layout=layout,
         process_id=cells.get("Process ID", ""),
-        device=int(device) if device.isdigit() else None,
+        device=int(device)
+        if device.isdigit() and len(device) <= 10 and int(device) <= MAX_DEVICE_ID
+        else None,
         compute_capability=cells.get("CC") or None,
         block=_dims(cells.get("Block Size", "")),
         grid=_dims(cells.get("Grid Size", "")),
     )
 
 
-def _metric(text: str, unit: str, style: NumberStyle) -> MetricValue:
-    """A cell in base units; text that is not a number (names, "(128, 1, 1)") stays a string."""
+def _metric(text: str, unit: str, style: NumberStyle, name: str = "") -> MetricValue:
+    """A cell in base units; text that is not a number (names, "(128, 1, 1)") stays a string.
+
+    A number that cannot be a measurement is kept as missing with the reason, never passed on:
+    non-finite ("1e400" overflows to inf), negative (no counter, time, rate or percentage is), or
+    a metric whose name says it has a dimension (bytes, a duration, a rate, a percentage) given
+    with a blank unit cell — "4.74" with no unit may be 4.74 Mbyte, and reading it as 4.74 bytes
+    would inflate the arithmetic intensity a millionfold.
+    """
     stripped = text.strip()
     try:
         base = parse_unit(unit)
@@ -238,7 +266,24 @@ def _metric(text: str, unit: str, style: NumberStyle) -> MetricValue:
     problem = (
         "ncu reported n/a (metric not available for this kernel/GPU)" if stripped in ("n/a", "N/A") else None
     )
+    if value is not None:
+        problem = _implausible(value, unit, name)
+        if problem is not None:
+            value = None
     return MetricValue(value, base_unit, stripped, unit, problem=problem)
+
+
+def _implausible(value: float, unit: str, name: str) -> str | None:
+    """Why a parsed number cannot stand as a measurement, or None when it can."""
+    if not math.isfinite(value):
+        return "not a finite number"
+    if value < 0:
+        return f"negative ({value:g}): counters, times, rates and percentages are never negative"
+    if value > MAX_METRIC_VALUE:
+        return f"{value:g} exceeds {MAX_METRIC_VALUE:g}: no kernel counter reaches it"
+    if not unit.strip() and _DIMENSIONED.search(name):
+        return "blank unit cell for a metric with a unit (bytes, time, rate or %): its scale is unknown"
+    return None
 
 
 def _style(cells: list[str], source: str) -> NumberStyle:
@@ -261,7 +306,7 @@ def _raw_launches(header: list[str], body: list[list[str]], source: str) -> list
     for row in data:
         cells = dict(zip(header, row, strict=True))
         launch = _new_launch(cells, source, "raw")
-        launch.values = {header[i]: _metric(row[i], units[i], style) for i in metric_cols}
+        launch.values = {header[i]: _metric(row[i], units[i], style, header[i]) for i in metric_cols}
         launches.append(launch)
     return launches
 
@@ -279,7 +324,7 @@ def _details_launches(header: list[str], body: list[list[str]], source: str) -> 
         section, name = cells["Section Name"].strip(), cells["Metric Name"].strip()
         if name:
             key = name if section == CLI_METRICS_SECTION else f"{section}: {name}"
-            launch.values[key] = _metric(cells["Metric Value"], cells["Metric Unit"], style)
+            launch.values[key] = _metric(cells["Metric Value"], cells["Metric Unit"], style, name)
         rule = cells.get("Rule Name", "").strip()
         if rule:
             speedup = cells.get("Estimated Speedup", "").strip()
@@ -301,9 +346,10 @@ def _details_launches(header: list[str], body: list[list[str]], source: str) -> 
 
 def _speedup(text: str, style: NumberStyle) -> float | None:
     try:
-        return to_base(text, "%", style)[0] if text else None
+        value = to_base(text, "%", style)[0] if text else None
     except UnitError:
         return None
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
 
 
 def _dims_from_count(launch: NcuLaunch, key: str) -> tuple[int, int, int] | None:
@@ -311,6 +357,8 @@ def _dims_from_count(launch: NcuLaunch, key: str) -> tuple[int, int, int] | None
     metric = launch.values.get(key)
     if metric is None or not isinstance(metric.value, float):
         return None
+    if not (math.isfinite(metric.value) and 1 <= metric.value <= MAX_LAUNCH_DIM):
+        return None  # not a launch size: no dims rather than a crash or a wrapped number
     return (round(metric.value), 1, 1)
 
 
@@ -362,7 +410,12 @@ def _wheel_value(metric: object) -> MetricValue:
         base = parse_unit(unit)
     except UnitError as exc:
         return MetricValue(None, unit, str(value), unit, problem=str(exc))
-    return MetricValue(float(value) * base.scale, base.base, str(value), unit)
+    try:
+        number = float(value) * base.scale
+    except (TypeError, ValueError, OverflowError):
+        return MetricValue(None, base.base, str(value)[:80], unit, problem="not a number")
+    problem = _implausible(number, unit or base.base or "-", "")
+    return MetricValue(None if problem else number, base.base, str(value), unit, problem=problem)
 
 
 def _read_with_wheel(ncu_report: object, path: Path) -> NcuExport:

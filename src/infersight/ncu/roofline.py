@@ -14,6 +14,7 @@ achieved bandwidth / peak bandwidth, which is how a kernel without FLOPs (a copy
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,10 +108,10 @@ def roofline_point(
         )
     if duration:
         seconds = duration * 1e-9
-        point.achieved_flop_per_s = point.flops / seconds if point.flops is not None else None
-        point.achieved_bytes_per_s = dram_bytes / seconds if dram_bytes is not None else None
+        point.achieved_flop_per_s = _ratio(point.flops, seconds)
+        point.achieved_bytes_per_s = _ratio(dram_bytes, seconds)
     if point.flops is not None and dram_bytes:
-        point.intensity = point.flops / dram_bytes
+        point.intensity = _ratio(point.flops, dram_bytes)
     if point.flops:
         point.precision = max(by_precision, key=lambda k: by_precision[k])
     tensor_instructions = metrics.get("tensor_instructions")
@@ -128,6 +129,21 @@ def roofline_point(
         )
     _e_roof(point, peaks, complete)
     return point
+
+
+def _ratio(numerator: float | None, denominator: float) -> float | None:
+    """numerator / denominator, or None when it is unknown or not a finite number.
+
+    Counters are validated finite and non-negative when read, but a huge counter over a tiny
+    duration can still overflow: no ``inf`` may reach the report.
+    """
+    if numerator is None or not denominator > 0:
+        return None
+    try:
+        value = numerator / denominator
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _peak_dtype(precision: str) -> str:
@@ -148,7 +164,7 @@ def _e_roof(point: RooflinePoint, peaks: GpuPeaks, flops_complete: bool) -> None
     bandwidth, peak = point.peak_bytes_per_s, point.peak_flop_per_s
     achieved = point.achieved_flop_per_s
     if bandwidth and point.achieved_bytes_per_s is not None:
-        point.dram_efficiency = point.achieved_bytes_per_s / bandwidth
+        point.dram_efficiency = _ratio(point.achieved_bytes_per_s, bandwidth)
     if not point.flops and not flops_complete:
         point.e_roof_na_reason = (
             f"FLOPs unknown: {point.flops_na_reason}; "
@@ -157,17 +173,17 @@ def _e_roof(point: RooflinePoint, peaks: GpuPeaks, flops_complete: bool) -> None
         return
     if not point.flops and point.achieved_bytes_per_s is not None and bandwidth:
         point.bound = "memory"  # no FLOPs: the memory roof at I -> 0, i.e. bandwidth efficiency
-        point.e_roof = point.achieved_bytes_per_s / bandwidth
+        point.e_roof = _ratio(point.achieved_bytes_per_s, bandwidth)
         return
     if point.flops and achieved is not None and peak:
         if point.intensity is not None and bandwidth:
-            memory_roof = point.intensity * bandwidth
+            memory_roof = point.intensity * bandwidth  # finite: intensity and bandwidth are bounded
             point.upper_flop_per_s = min(peak, memory_roof)
             point.bound = "memory" if memory_roof < peak else "compute"
         elif point.dram_bytes == 0:  # everything hit in cache: only the compute roof bounds it
             point.upper_flop_per_s, point.bound = peak, "compute"
         if point.upper_flop_per_s:
-            point.e_roof = achieved / point.upper_flop_per_s
+            point.e_roof = _ratio(achieved, point.upper_flop_per_s)
             return
     reasons = []
     if point.dram_bytes is None:

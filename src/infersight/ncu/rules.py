@@ -9,6 +9,7 @@ expected gain is computed by a named estimator from the kernel's own measured nu
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -105,7 +106,9 @@ def parse_kernel_rules(data: Mapping[str, Any]) -> RuleSet:
 
 def _num(m: Metrics, name: str) -> float | None:
     value = m.get(name)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None  # a non-finite metric never reaches an estimate (it would print nan/inf)
+    return float(value)
 
 
 def _clamp(value: float) -> float:
@@ -136,7 +139,9 @@ def estimate_sol_headroom(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | 
 def _floor_cap(m: Metrics, p: Mapping[str, float]) -> float:
     """The largest fraction of a kernel's time any change can save: 1 - floor / duration."""
     duration = _num(m, "duration_ns")
-    return 1.0 if duration is None else _clamp(1 - p["min_kernel_ns"] / duration)
+    if duration is None or duration <= 0:  # no measured duration: no floor to cap by
+        return 1.0
+    return _clamp(1 - p["min_kernel_ns"] / duration)
 
 
 def estimate_fewer_bytes(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
@@ -174,7 +179,7 @@ def estimate_tensor_headroom(m: Metrics, p: Mapping[str, float]) -> ExpectedGain
 def estimate_bank_conflicts(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
     """Conflicts replay shared-memory wavefronts: removing c per request saves c/(1+c) of them."""
     conflicts = _num(m, "bank_conflicts_per_request")
-    if conflicts is None:
+    if conflicts is None or conflicts < 0:
         return None
     saved = conflicts / (1 + conflicts)
     busiest = _num(m, "busiest_unit_pct")
@@ -191,7 +196,7 @@ def estimate_bank_conflicts(m: Metrics, p: Mapping[str, float]) -> ExpectedGain 
 def estimate_coalescing(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
     """Excess sectors are wasted traffic: coalescing saves 1 - ideal/actual of the load traffic."""
     sectors = _num(m, "global_load_sectors_per_request")
-    if sectors is None:
+    if sectors is None or sectors <= 0:
         return None
     ideal = p["coalesced_sectors_per_request"]
     wasted = _clamp(1 - ideal / sectors)

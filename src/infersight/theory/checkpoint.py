@@ -10,7 +10,6 @@ are simply not counted.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from dataclasses import dataclass
@@ -18,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from infersight.errors import InputError
+from infersight.safe_io import MAX_CONFIG_BYTES, check_regular_file, read_bounded_text
+from infersight.validate import MAX_EXACT_INT, JsonFields, json_object, parse_json, shown
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
 HEADER_LENGTH_BYTES = 8
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors format caps headers at 100 MB
+MAX_TENSOR_RANK = 16  # dimensions of one tensor (real checkpoints use 1-4)
 
 # safetensors dtype -> (our label, bytes per element); packed int types hold quantised weights
 SAFETENSORS_DTYPES: dict[str, tuple[str, float]] = {
@@ -64,9 +66,14 @@ class Checkpoint:
 
 
 def read_safetensors_header(path: Path) -> dict[str, Any]:
-    """The JSON header of one ``.safetensors`` file (tensor name -> dtype/shape/offsets)."""
+    """The JSON header of one ``.safetensors`` file (tensor name -> dtype/shape/offsets).
+
+    Only a regular file is opened (a FIFO named like a shard would block ``open()``), and only
+    its first ``8 + length`` bytes are read, with ``length`` capped by the format's own limit.
+    """
+    resolved = check_regular_file(path, "safetensors shard")
     try:
-        with path.open("rb") as handle:
+        with resolved.open("rb") as handle:
             prefix = handle.read(HEADER_LENGTH_BYTES)
             if len(prefix) < HEADER_LENGTH_BYTES:
                 raise InputError(path, "truncated safetensors file (no header length)")
@@ -77,31 +84,62 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
                 )
             header_bytes = handle.read(length)
     except OSError as error:
-        raise InputError(path, f"cannot read: {error}") from error
+        raise InputError(path, f"cannot read: {error.strerror or error}") from error
     if len(header_bytes) < length:
         raise InputError(path, "truncated safetensors header")
-    try:
-        header = json.loads(header_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(path, f"safetensors header is not JSON ({error})") from error
+    header = parse_json(header_bytes, path, "safetensors header")
     if not isinstance(header, dict):
         raise InputError(path, "safetensors header is not a JSON object")
     return header
 
 
+def _tensor_elements(tensor: JsonFields) -> int:
+    """Elements of one tensor: the product of its shape (non-negative ints, bounded product)."""
+    shape = tensor.integers("shape", minimum=0, maximum=MAX_EXACT_INT, max_items=MAX_TENSOR_RANK)
+    if shape is None:
+        raise InputError(tensor.source, f"{tensor.name('shape')} is missing")
+    elements = math.prod(shape)
+    if elements > MAX_EXACT_INT:
+        raise InputError(tensor.source, f"{tensor.name('shape')} holds {elements:.3g} elements: implausible")
+    return elements
+
+
+def _tensor_bytes(tensor: JsonFields) -> int:
+    """Bytes of one tensor from its ``data_offsets`` [begin, end] (0 when absent)."""
+    offsets = tensor.integers("data_offsets", minimum=0, maximum=MAX_EXACT_INT, max_items=2)
+    if not offsets:
+        return 0
+    if len(offsets) != 2 or offsets[1] < offsets[0]:
+        raise InputError(
+            tensor.source, f"{tensor.name('data_offsets')} must be [begin, end] with end >= begin"
+        )
+    return offsets[1] - offsets[0]
+
+
 def _count(header: dict[str, Any], path: Path, params: dict[str, int]) -> int:
     """Add a header's element counts to ``params`` by dtype; return its tensor bytes."""
     data_bytes = 0
-    for name, tensor in header.items():
+    fields = JsonFields(header, path)
+    for name in header:
         if name == "__metadata__":
             continue
-        if not isinstance(tensor, dict) or "dtype" not in tensor or "shape" not in tensor:
-            raise InputError(path, f"safetensors tensor {name!r} lacks dtype/shape")
-        label = SAFETENSORS_DTYPES.get(str(tensor["dtype"]), (str(tensor["dtype"]).lower(), 0.0))[0]
-        params[label] = params.get(label, 0) + math.prod(int(dim) for dim in tensor["shape"])
-        offsets = tensor.get("data_offsets") or (0, 0)
-        data_bytes += int(offsets[1]) - int(offsets[0])
+        tensor = fields.child(name)
+        if tensor is None or "dtype" not in tensor.data or "shape" not in tensor.data:
+            raise InputError(path, f"safetensors tensor {shown(name)} lacks dtype/shape")
+        dtype = tensor.text("dtype") or ""
+        label = SAFETENSORS_DTYPES.get(dtype, (dtype.lower(), 0.0))[0]
+        params[label] = params.get(label, 0) + _tensor_elements(tensor)
+        data_bytes += _tensor_bytes(tensor)
     return data_bytes
+
+
+def _shard_path(folder: Path, index_path: Path, shard: object) -> Path:
+    """A shard named by the index: a plain file name inside the folder, nothing else."""
+    if not isinstance(shard, str) or not shard or "/" in shard or "\\" in shard or shard in (".", ".."):
+        raise InputError(
+            index_path, f"weight_map names shard {shown(shard)}: expected a file name in the folder"
+        )
+    return folder / shard
 
 
 def read_checkpoint(folder: Path) -> Checkpoint | None:
@@ -110,27 +148,26 @@ def read_checkpoint(folder: Path) -> Checkpoint | None:
     total: int | None = None
     names: tuple[str, ...] = ()
     shard_files: list[Path] = []
-    if index_path.exists():
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise InputError(index_path, f"not a readable JSON safetensors index ({error})") from error
-        if not isinstance(index, dict):
-            raise InputError(index_path, "expected a JSON object")
-        size = (index.get("metadata") or {}).get("total_size")
-        if not isinstance(size, int | float) or isinstance(size, bool) or size <= 0:
+    if index_path.exists() or index_path.is_symlink():
+        text = read_bounded_text(index_path, MAX_CONFIG_BYTES, "safetensors index")
+        index = json_object(
+            parse_json(text, index_path, "safetensors index"), index_path, "safetensors index"
+        )
+        metadata = index.child("metadata")
+        size = metadata.raw("total_size") if metadata is not None else None
+        if isinstance(size, bool) or not isinstance(size, int | float) or not size > 0:
             raise InputError(index_path, "no positive metadata.total_size in the safetensors index")
-        total = int(size)
-        weight_map = index.get("weight_map") or {}
-        if not isinstance(weight_map, dict):
-            raise InputError(index_path, "weight_map must be a JSON object")
-        names = tuple(weight_map)
-        shard_files = [folder / shard for shard in sorted(set(map(str, weight_map.values())))]
+        assert metadata is not None
+        total = int(metadata.number("total_size", above=0, maximum=MAX_EXACT_INT))
+        weight_map = index.child("weight_map")
+        mapping = weight_map.data if weight_map is not None else {}
+        names = tuple(mapping)
+        shard_files = sorted({_shard_path(folder, index_path, shard) for shard in mapping.values()})
     elif (folder / SINGLE_FILE).exists():
         shard_files = [folder / SINGLE_FILE]
     else:
         return None
-    present = [path for path in shard_files if path.exists()]
+    present = [path for path in shard_files if path.exists() or path.is_symlink()]
     if not present:
         return Checkpoint(total, names, None, len(shard_files))
     params: dict[str, int] = {}

@@ -20,9 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from infersight.errors import InputError
+from infersight.safe_io import MAX_CONFIG_BYTES, read_bounded_text
 from infersight.theory.checkpoint import Checkpoint, read_checkpoint
 from infersight.theory.model_config import MLAConfig, ModelConfig, MoEConfig
 from infersight.theory.quantization import dtype_of, parse_quantization
+from infersight.validate import (
+    MAX_EXPERTS,
+    MAX_HEADS,
+    MAX_LAYERS,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    JsonFields,
+    json_object,
+    parse_json,
+)
 
 CHECKPOINT_MISMATCH = 0.05  # relative gap between checkpoint and config above which we say so
 
@@ -112,36 +123,47 @@ def checkpoint_notes(config: ModelConfig, checkpoint: Checkpoint, raw: dict[str,
 def parse_config(
     raw: dict[str, Any], source: str | Path, name: str, checkpoint_bytes: int | None = None
 ) -> ModelConfig:
-    """Normalise the dict of a HuggingFace config; ``source`` names it in errors."""
-    if isinstance(raw.get("text_config"), dict) and not any(key in raw for key in HIDDEN_KEYS):
-        raw = {**raw, **raw["text_config"]}  # multimodal wrapper: the language model is inside
+    """Normalise the dict of a HuggingFace config; ``source`` names it in errors.
+
+    Every field goes through :class:`~infersight.validate.JsonFields`: a wrong type, a
+    non-finite number or a size beyond the documented bounds (``MAX_LAYERS`` ...) is an
+    InputError naming the file and the key, before any FLOP is counted.
+    """
+    fields = json_object(raw, source, "model config")
+    text_config = fields.child("text_config")
+    if text_config is not None and not any(fields.has(key) for key in HIDDEN_KEYS):
+        # multimodal wrapper: the language model is inside
+        raw = {**raw, **text_config.data}
+        fields = JsonFields(raw, source)
     notes: list[str] = []
-    model_type = str(raw.get("model_type") or "unknown")
-    hidden = _positive_int(raw, HIDDEN_KEYS, source)
-    layers = _positive_int(raw, LAYER_KEYS, source)
-    heads = _positive_int(raw, HEAD_KEYS, source)
-    vocab = _positive_int(raw, ("vocab_size",), source)
-    kv_heads = _kv_heads(raw, heads, source)
-    mla = _mla(raw, source)
-    head_dim = _head_dim(raw, hidden, heads, mla, source)
-    intermediate = _intermediate(raw, hidden, model_type, source, notes)
-    moe = _moe(raw, model_type, layers, intermediate, source)
+    model_type = fields.text("model_type") or "unknown"
+    hidden = _size(fields, HIDDEN_KEYS, MAX_WIDTH)
+    layers = _size(fields, LAYER_KEYS, MAX_LAYERS)
+    heads = _size(fields, HEAD_KEYS, MAX_HEADS)
+    vocab = _size(fields, ("vocab_size",), MAX_WIDTH)
+    kv_heads = _kv_heads(fields, heads)
+    mla = _mla(fields)
+    head_dim = _head_dim(fields, hidden, heads, mla)
+    intermediate = _intermediate(fields, hidden, model_type, notes)
+    moe = _moe(fields, model_type, layers, intermediate)
     activation_dtype, activation_bytes, dtype_note = dtype_of(raw, source)
     if dtype_note:
         notes.append(dtype_note)
     quant = parse_quantization(raw, source, activation_dtype, activation_bytes)
     notes.extend(quant.notes)
-    if raw.get("num_nextn_predict_layers"):
+    mtp_layers = fields.optional_integer("num_nextn_predict_layers", minimum=0, maximum=MAX_LAYERS)
+    if mtp_layers:
         notes.append(
-            f"{raw['num_nextn_predict_layers']} multi-token-prediction layer(s) in the checkpoint are "
+            f"{mtp_layers} multi-token-prediction layer(s) in the checkpoint are "
             "not counted (used only for speculative decoding)"
         )
-    if "tie_word_embeddings" in raw:
-        tied = bool(raw["tie_word_embeddings"])
+    if fields.has("tie_word_embeddings"):
+        tied = fields.flag("tie_word_embeddings", False)
     else:
         tied = model_type in TIED_BY_DEFAULT
         notes.append(f"tie_word_embeddings not given: assumed {tied} for model_type {model_type}")
-    window, window_layers = _sliding_window(raw, layers)
+    window, window_layers = _sliding_window(fields, layers)
+    bias_key = "attention_bias" if fields.has("attention_bias") else "bias"
     return ModelConfig(
         name=name,
         model_type=model_type,
@@ -154,10 +176,10 @@ def parse_config(
         vocab_size=vocab,
         tie_word_embeddings=tied,
         gated_mlp=model_type not in UNGATED_MODEL_TYPES,
-        attention_bias=bool(raw.get("attention_bias", raw.get("bias", model_type in QKV_BIAS_MODEL_TYPES))),
+        attention_bias=fields.flag(bias_key, model_type in QKV_BIAS_MODEL_TYPES),
         sliding_window=window,
         sliding_window_layers=window_layers,
-        max_position_embeddings=_optional_int(raw.get("max_position_embeddings")),
+        max_position_embeddings=_optional_size(fields, "max_position_embeddings", MAX_POSITIONS),
         moe=moe,
         mla=mla,
         weight_bytes=quant.weight_bytes,
@@ -167,7 +189,7 @@ def parse_config(
         compute_dtype=quant.compute_dtype,
         embedding_weight_bytes=quant.embedding_weight_bytes,
         attention_weight_bytes=quant.attention_weight_bytes,
-        mlp_bias=bool(raw.get("mlp_bias", False)),
+        mlp_bias=fields.flag("mlp_bias", False),
         attention_sinks=model_type == "gpt_oss",
         checkpoint_bytes=checkpoint_bytes,
         source=str(source),
@@ -280,16 +302,11 @@ def resolve_model(name_or_path: str) -> ModelConfig:
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise InputError(path, "file not found") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(path, f"cannot read: {error}") from error
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(path, f"not valid JSON (line {error.lineno}: {error.msg})") from error
+    """The config's JSON object: a regular file of bounded size, strict JSON (see validate.parse_json)."""
+    if not path.exists() and not path.is_symlink():
+        raise InputError(path, "file not found")
+    text = read_bounded_text(path, MAX_CONFIG_BYTES, "model config")
+    raw = parse_json(text, path, "model config")
     if not isinstance(raw, dict):
         raise InputError(path, "expected a JSON object (a HuggingFace config.json)")
     return raw
@@ -303,107 +320,94 @@ def _name_from(raw: dict[str, Any], path: Path) -> str:
     return path.parent.name if path.name == "config.json" and path.parent.name else path.stem
 
 
-def _optional_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+def _size(fields: JsonFields, keys: tuple[str, ...], maximum: int) -> int:
+    """The first present spelling of a required size, a positive int up to ``maximum``."""
+    key = fields.first(keys) or keys[0]
+    return fields.integer(key, maximum=maximum)
 
 
-def _first(raw: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any]:
-    for key in keys:
-        if raw.get(key) is not None:
-            return key, raw[key]
-    return keys[0], None
+def _optional_size(fields: JsonFields, key: str, maximum: int) -> int | None:
+    """An optional size: absent, null or 0 mean "not given"; anything else must be a valid int."""
+    value = fields.optional_integer(key, minimum=0, maximum=maximum)
+    return value or None
 
 
-def _positive_int(raw: dict[str, Any], keys: tuple[str, ...], source: str | Path) -> int:
-    key, value = _first(raw, keys)
-    if value is None:
-        raise InputError(source, f"missing {key} in the model config")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(source, f"{key} must be an integer, got {value!r}")
-    if value <= 0:
-        raise InputError(source, f"{key} must be positive, got {value}")
-    return value
-
-
-def _kv_heads(raw: dict[str, Any], heads: int, source: str | Path) -> int:
-    key, value = _first(raw, KV_HEAD_KEYS)
-    if value is None:
-        kv_heads = 1 if raw.get("multi_query") else heads  # Falcon-style MQA flag, else MHA
+def _kv_heads(fields: JsonFields, heads: int) -> int:
+    key = fields.first(KV_HEAD_KEYS)
+    if key is None:
+        kv_heads = 1 if fields.flag("multi_query", False) else heads  # Falcon-style MQA flag, else MHA
     else:
-        kv_heads = _positive_int(raw, (key,), source)
+        kv_heads = fields.integer(key, maximum=MAX_HEADS)
     if heads % kv_heads:
         raise InputError(
-            source, f"num_attention_heads ({heads}) is not divisible by num_key_value_heads ({kv_heads})"
+            fields.source,
+            f"num_attention_heads ({heads}) is not divisible by num_key_value_heads ({kv_heads})",
         )
     return kv_heads
 
 
-def _mla(raw: dict[str, Any], source: str | Path) -> MLAConfig | None:
-    if raw.get("kv_lora_rank") is None:
+def _mla(fields: JsonFields) -> MLAConfig | None:
+    if not fields.has("kv_lora_rank"):
         return None
-    q_rank = raw.get("q_lora_rank")
     return MLAConfig(
-        q_lora_rank=_positive_int(raw, ("q_lora_rank",), source) if q_rank is not None else None,
-        kv_lora_rank=_positive_int(raw, ("kv_lora_rank",), source),
-        qk_nope_head_dim=_positive_int(raw, ("qk_nope_head_dim",), source),
-        qk_rope_head_dim=_positive_int(raw, ("qk_rope_head_dim",), source),
-        v_head_dim=_positive_int(raw, ("v_head_dim",), source),
+        q_lora_rank=fields.optional_integer("q_lora_rank", maximum=MAX_WIDTH),
+        kv_lora_rank=fields.integer("kv_lora_rank", maximum=MAX_WIDTH),
+        qk_nope_head_dim=fields.integer("qk_nope_head_dim", maximum=MAX_WIDTH),
+        qk_rope_head_dim=fields.integer("qk_rope_head_dim", maximum=MAX_WIDTH),
+        v_head_dim=fields.integer("v_head_dim", maximum=MAX_WIDTH),
     )
 
 
-def _head_dim(raw: dict[str, Any], hidden: int, heads: int, mla: MLAConfig | None, source: str | Path) -> int:
+def _head_dim(fields: JsonFields, hidden: int, heads: int, mla: MLAConfig | None) -> int:
     """Explicit ``head_dim`` (Qwen3, gpt-oss), MLA's q/k width, else hidden / heads."""
     if mla is not None:
         return mla.qk_nope_head_dim + mla.qk_rope_head_dim
-    if raw.get("head_dim") is not None:
-        return _positive_int(raw, ("head_dim",), source)
+    if fields.has("head_dim"):
+        return fields.integer("head_dim", maximum=MAX_WIDTH)
     if hidden % heads:
         raise InputError(
-            source, f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads}); give head_dim"
+            fields.source,
+            f"hidden_size ({hidden}) is not divisible by num_attention_heads ({heads}); give head_dim",
         )
     return hidden // heads
 
 
-def _intermediate(
-    raw: dict[str, Any], hidden: int, model_type: str, source: str | Path, notes: list[str]
-) -> int:
-    key, value = _first(raw, INTERMEDIATE_KEYS)
-    if value is None and model_type in UNGATED_MODEL_TYPES:
+def _intermediate(fields: JsonFields, hidden: int, model_type: str, notes: list[str]) -> int:
+    key = fields.first(INTERMEDIATE_KEYS)
+    if key is None and model_type in UNGATED_MODEL_TYPES:
         notes.append("no intermediate size in the config: assumed 4 x hidden_size")
         return 4 * hidden
-    return _positive_int(raw, (key,), source)
+    return fields.integer(key or INTERMEDIATE_KEYS[0], maximum=MAX_WIDTH)
 
 
-def _moe(
-    raw: dict[str, Any], model_type: str, layers: int, intermediate: int, source: str | Path
-) -> MoEConfig | None:
+def _moe(fields: JsonFields, model_type: str, layers: int, intermediate: int) -> MoEConfig | None:
     """Routed experts, shared experts and which layers are MoE, by each family's own rule."""
-    count_key, count = _first(raw, EXPERT_COUNT_KEYS)
-    if not count:  # absent or 0: dense
+    count_key = fields.first(EXPERT_COUNT_KEYS)
+    if count_key is None:
         return None
-    num_experts = _positive_int(raw, (count_key,), source)
-    top_k = _positive_int(raw, TOPK_KEYS, source)
+    num_experts = fields.integer(count_key, minimum=0, maximum=MAX_EXPERTS)
+    if num_experts == 0:  # 0: dense
+        return None
+    top_k = _size(fields, TOPK_KEYS, MAX_EXPERTS)
     if top_k > num_experts:
-        raise InputError(source, f"experts per token ({top_k}) exceeds the number of experts ({num_experts})")
-    expert_width = (
-        _positive_int(raw, ("moe_intermediate_size",), source)
-        if raw.get("moe_intermediate_size")
-        else intermediate
-    )
+        raise InputError(
+            fields.source, f"experts per token ({top_k}) exceeds the number of experts ({num_experts})"
+        )
+    expert_width = _optional_size(fields, "moe_intermediate_size", MAX_WIDTH) or intermediate
     shared_count, shared_width, shared_gate = 0, 0, False
-    if raw.get("n_shared_experts"):  # DeepSeek: n shared experts of the routed width
-        shared_count, shared_width = _positive_int(raw, ("n_shared_experts",), source), expert_width
-    elif raw.get("shared_expert_intermediate_size"):  # Qwen2-MoE: one wide gated shared expert
-        shared_count = 1
-        shared_width = _positive_int(raw, ("shared_expert_intermediate_size",), source)
-        shared_gate = True
-    first_dense = int(raw.get("first_k_dense_replace") or 0)
-    freq = int(raw.get("moe_layer_freq") or 1)
-    if "n_routed_experts" in raw:  # DeepSeek: layer >= first_k_dense_replace and layer % freq == 0
+    n_shared = fields.optional_integer("n_shared_experts", minimum=0, maximum=MAX_EXPERTS)
+    qwen_shared = _optional_size(fields, "shared_expert_intermediate_size", MAX_WIDTH)
+    if n_shared:  # DeepSeek: n shared experts of the routed width
+        shared_count, shared_width = n_shared, expert_width
+    elif qwen_shared:  # Qwen2-MoE: one wide gated shared expert
+        shared_count, shared_width, shared_gate = 1, qwen_shared, True
+    first_dense = fields.integer("first_k_dense_replace", 0, minimum=0, maximum=MAX_LAYERS)
+    freq = _optional_size(fields, "moe_layer_freq", MAX_LAYERS) or 1
+    if "n_routed_experts" in fields.data:  # DeepSeek: layer >= first_k_dense_replace and layer % freq == 0
         moe_layers = tuple(i for i in range(layers) if i >= first_dense and i % freq == 0)
-    elif "decoder_sparse_step" in raw or "mlp_only_layers" in raw:  # Qwen-MoE
-        step = int(raw.get("decoder_sparse_step") or 1)
-        dense_only = set(raw.get("mlp_only_layers") or ())
+    elif "decoder_sparse_step" in fields.data or "mlp_only_layers" in fields.data:  # Qwen-MoE
+        step = _optional_size(fields, "decoder_sparse_step", MAX_LAYERS) or 1
+        dense_only = set(fields.integers("mlp_only_layers", maximum=MAX_LAYERS) or ())
         moe_layers = tuple(i for i in range(layers) if i not in dense_only and (i + 1) % step == 0)
     else:  # Mixtral, gpt-oss: every layer
         moe_layers = tuple(range(layers))
@@ -416,23 +420,31 @@ def _moe(
         first_k_dense_layers=first_dense,
         moe_layer_freq=freq,
         moe_layers=moe_layers,
-        router_bias=model_type == "gpt_oss" or raw.get("topk_method") == "noaux_tc",
+        router_bias=model_type == "gpt_oss" or fields.text("topk_method") == "noaux_tc",
         expert_bias=model_type == "gpt_oss",
         shared_expert_gate=shared_gate,
     )
 
 
-def _sliding_window(raw: dict[str, Any], layers: int) -> tuple[int | None, tuple[int, ...]]:
+def _sliding_window(fields: JsonFields, layers: int) -> tuple[int | None, tuple[int, ...]]:
     """(window, layers using it); empty layers with a window means every layer uses it."""
-    window = _optional_int(raw.get("sliding_window"))
-    if window is None or raw.get("use_sliding_window") is False:
+    window = _optional_size(fields, "sliding_window", MAX_POSITIONS)
+    use_window = fields.raw("use_sliding_window")
+    if use_window is not None:
+        use_window = fields.flag("use_sliding_window", True)
+    if window is None or use_window is False:
         return None, ()
-    layer_types = raw.get("layer_types")
-    if isinstance(layer_types, list) and layer_types:
+    layer_types = fields.strings("layer_types", max_items=MAX_LAYERS)
+    if layer_types and len(layer_types) != layers:  # else a group of -n full-attention layers follows
+        raise InputError(
+            fields.source,
+            f"layer_types has {len(layer_types)} entries but num_hidden_layers is {layers}",
+        )
+    if layer_types:
         sliding = tuple(i for i, kind in enumerate(layer_types) if kind == "sliding_attention")
         return (window, sliding) if sliding else (None, ())
-    if raw.get("use_sliding_window") and raw.get("max_window_layers") is not None:  # Qwen2
-        first = int(raw["max_window_layers"])
+    if use_window and fields.has("max_window_layers"):  # Qwen2
+        first = fields.integer("max_window_layers", minimum=0, maximum=MAX_LAYERS)
         sliding = tuple(range(first, layers))
         return (window, sliding) if sliding else (None, ())
     return window, ()

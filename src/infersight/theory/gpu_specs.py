@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from infersight.errors import InputError
+from infersight.validate import finite_float
 
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
 DTYPE_ALIASES = {
@@ -105,8 +106,8 @@ def _dtype_order(dtype: str) -> int:
 
 
 def _check_positive(value: float, option: str) -> None:
-    if not value > 0:
-        raise InputError(None, f"{option} must be a positive number, got {value}")
+    """A user's GPU figure: finite and > 0 (``inf`` would print "memory inf PB/s")."""
+    finite_float(value, option, above=0.0)
 
 
 def custom_gpu(peak_tflops: float, bandwidth_gb_per_s: float, dtype: str = "bf16") -> GpuSpec:
@@ -230,7 +231,17 @@ MIG_SOURCE = (
 
 
 def mig_slice(whole: GpuSpec, compute_slices: int, memory_gb: float, sm_count: int | None = None) -> GpuSpec:
-    """A MIG instance: compute scaled by its SMs (or g/7), bandwidth and L2 by its memory share."""
+    """A MIG instance: compute scaled by its SMs (or g/7), bandwidth and L2 by its memory share.
+
+    A "0g" or "0gb" instance would give a GPU with no compute or no bandwidth (a division by
+    zero further on): refused as a bad GPU name.
+    """
+    if not 1 <= compute_slices <= MIG_COMPUTE_SLICES or not memory_gb > 0:
+        raise InputError(
+            None,
+            f"GPU name: MIG {compute_slices}g.{memory_gb:g}gb is not a MIG instance "
+            f"(1 to {MIG_COMPUTE_SLICES} compute slices and a positive memory size)",
+        )
     if whole.sm_count and sm_count:
         compute_share = sm_count / whole.sm_count
     else:

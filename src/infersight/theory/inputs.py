@@ -10,12 +10,19 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from infersight.errors import InputError
 from infersight.theory.model_config import ModelConfig
 from infersight.theory.roofline import DEFAULT_KAPPA, DEFAULT_MEMORY_EFFICIENCY, Hardware, hardware_from_gpu
+from infersight.validate import finite_float, optional_float
 
+KAPPA_MAX = 10.0  # the CLI allows 1-2; the API a wider range for calibration experiments
+OPTION_NAMES = {
+    "peak_tflops": "--peak-tflops",
+    "bandwidth_gb_per_s": "--bandwidth",
+    "link_bandwidth_gb_per_s": "--link-bandwidth",
+}
 WEIGHT_BYTES_BY_DTYPE = {"fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0}
 
 
@@ -31,6 +38,24 @@ class TheoryOptions(BaseModel):
     dtype: str | None = Field(default=None, description="override: compute dtype and weight element width")
     kappa: float = DEFAULT_KAPPA
     memory_efficiency: float = DEFAULT_MEMORY_EFFICIENCY
+
+    @field_validator("peak_tflops", "bandwidth_gb_per_s", "link_bandwidth_gb_per_s")
+    @classmethod
+    def _positive_rate(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A GPU figure is finite and > 0 (``nan`` made an all-reduce take 4.3 ns; ``inf``: "inf PB/s")."""
+        return optional_float(value, OPTION_NAMES[info.field_name or ""], above=0.0)
+
+    @field_validator("kappa")
+    @classmethod
+    def _kappa(cls, value: float) -> float:
+        """κ multiplies every roofline time: finite and in [1, KAPPA_MAX] (it only ever adds overhead)."""
+        return finite_float(value, "--kappa", minimum=1.0, maximum=KAPPA_MAX)
+
+    @field_validator("memory_efficiency")
+    @classmethod
+    def _memory_efficiency(cls, value: float) -> float:
+        """η scales the bandwidth: a fraction in (0, 1]."""
+        return finite_float(value, "--mem-efficiency", above=0.0, maximum=1.0)
 
 
 def load_model(options: TheoryOptions) -> ModelConfig:

@@ -52,10 +52,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from infersight.errors import InputError
 from infersight.theory.model_config import ModelConfig
+from infersight.validate import check_scenario, finite_float
 
 Phase = Literal["prefill", "decode"]
 PHASES: tuple[Phase, ...] = ("prefill", "decode")
@@ -91,6 +92,13 @@ class Scenario(BaseModel):
         ge=1.0,
         description="β: multiplier on bytes of materialised temporaries",
     )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Scenario:
+        """Sizes within the documented bounds, whichever front end built the scenario (InputError)."""
+        check_scenario(self.batch, self.prompt_len, self.context_len, self.tp)
+        finite_float(self.temporary_factor, "temporary factor", minimum=1.0)
+        return self
 
 
 class Operator(BaseModel):
@@ -427,7 +435,7 @@ def _window_groups(model: ModelConfig) -> list[tuple[int, int | None]]:
         return [(model.num_layers, None)]
     if not model.sliding_window_layers:
         return [(model.num_layers, model.sliding_window)]
-    windowed = len(set(model.sliding_window_layers))
+    windowed = len({layer for layer in model.sliding_window_layers if 0 <= layer < model.num_layers})
     groups: list[tuple[int, int | None]] = [(windowed, model.sliding_window)]
     if model.num_layers - windowed:
         groups.insert(0, (model.num_layers - windowed, None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from infersight.errors import InputError
 from infersight.theory.estimates import DEFAULT_RETEST_DELTA, estimate, measured_vs_theory_findings
@@ -13,6 +13,7 @@ from infersight.theory.inputs import TheoryOptions, load_model, resolve_hardware
 from infersight.theory.measured import DEFAULT_TAU_E, DEFAULT_TOP_K, focus_set, measured_vs_theory
 from infersight.theory.operators import Scenario
 from infersight.theory.report import TheoryReport
+from infersight.validate import check_scenario, finite_float, optional_float
 
 if TYPE_CHECKING:
     from infersight.model import Trace
@@ -33,6 +34,16 @@ class TheoryRequest(BaseModel):
     measured_tpot_ms: float | None = None
     measured_tps: float | None = None
     retest_delta: float = DEFAULT_RETEST_DELTA
+
+    @model_validator(mode="after")
+    def _in_range(self) -> TheoryRequest:
+        """Front ends other than the CLI (MCP tools, the API) get the same refusals as its options."""
+        check_scenario(self.batch, self.prompt, self.context, self.tp)
+        optional_float(self.measured_ttft_ms, "--measured-ttft", minimum=0.0)
+        optional_float(self.measured_tpot_ms, "--measured-tpot", minimum=0.0)
+        optional_float(self.measured_tps, "--measured-tps", minimum=0.0)
+        finite_float(self.retest_delta, "--retest-delta", minimum=0.0)
+        return self
 
 
 def theory_for_traces(
@@ -79,6 +90,11 @@ def theory_report(
     """
     if attention not in ATTENTION_FORMS:
         raise InputError(None, f"--attention {attention!r}: expected one of {', '.join(ATTENTION_FORMS)}")
+    check_scenario(batch, prompt, context, tp)
+    optional_float(measured_ttft_ms, "--measured-ttft", minimum=0.0)
+    optional_float(measured_tpot_ms, "--measured-tpot", minimum=0.0)
+    optional_float(measured_tps, "--measured-tps", minimum=0.0)
+    finite_float(retest_delta, "--retest-delta", minimum=0.0)
     model = load_model(options)
     scenario = Scenario(
         batch=batch,
