@@ -161,7 +161,21 @@ SECTION_KEYS: dict[str, dict[str, str]] = {
         "min_kernels_per_iteration": "positive_int",
         "warmup_factor": "positive",
     },
-    "diff": {"min_delta_us": "nonneg", "min_delta_ratio": "nonneg", "source": "text"},
+    "diff": {
+        "min_delta_us": "nonneg",
+        "min_delta_ratio": "nonneg",
+        "source": "text",
+        "min_shared_kernel_time": "nonneg",
+        "shared_kernel_time_source": "text",
+        "version_key_pattern": "regex",
+        "dtype_key_pattern": "regex",
+        "batch_key_pattern": "regex",
+        "ignored_version_keys": "texts",
+        "packages": "texts",
+        "dtype_hint_categories": "texts",
+        "dtype_hint_tokens": "text_pairs",
+        "batch_step_pattern": "regex",
+    },
     "drilldown": {"top_gaps": "count", "bucket_edges_ns": "edges", "bucket_causes": "texts"},
     "attribution": {"migration_kind": "regex", "source": "text"},
     "verdict": {
@@ -266,6 +280,11 @@ def _problem(kind: str, value: Any) -> str | None:
     if kind == "texts":
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return None if ok else "expected a list of strings"
+    if kind == "text_pairs":
+        ok = isinstance(value, list) and all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in value
+        )
+        return None if ok else "expected a list of [name, regex] pairs of strings"
     if kind == "edges":
         if not isinstance(value, list) or not value or not all(_is_int(v, 0) for v in value):
             return "expected a non-empty list of integers >= 0 (nanoseconds)"
