@@ -1,7 +1,10 @@
 """Nsight Systems SQLite export (``nsys export --type sqlite``) -> :class:`Trace`.
 
 The export is opened read-only and immutable (``mode=ro&immutable=1``): nothing is ever written
-next to or into the user's file, not even a journal or a lock.
+next to or into the user's file, not even a journal or a lock. When a ``-wal`` or ``-journal``
+lies beside it, the immutable view would be wrong (committed changes missed, half-written pages
+read), so the committed state is read from a settled private copy instead
+(:mod:`infersight.ingest.sqlite_snapshot`).
 
 Schemas differ between nsys versions (checked on exports from 2021 to 2026.2), so every table
 and column is looked up in ``sqlite_master`` / ``PRAGMA table_info`` before it is used, and a
@@ -52,6 +55,7 @@ from pandas.api.types import union_categoricals
 
 from infersight.errors import InputError
 from infersight.ingest.checks import stream_overlap_note
+from infersight.ingest.sqlite_snapshot import committed_database
 from infersight.model.trace import (
     API_COLUMNS,
     KERNEL_COLUMNS,
@@ -62,6 +66,7 @@ from infersight.model.trace import (
     Trace,
     make_table,
 )
+from infersight.safe_io import check_regular_file
 
 KERNEL_TABLE = "CUPTI_ACTIVITY_KIND_KERNEL"
 RUNTIME_TABLE = "CUPTI_ACTIVITY_KIND_RUNTIME"
@@ -142,9 +147,11 @@ def read_nsys_sqlite(path: Path) -> Trace:
     holds no GPU kernels.
     """
     path = Path(path)
+    check_regular_file(path, "Nsight Systems export")
     try:
-        with closing(_connect(path)) as conn:
-            trace = _read(path, conn)
+        with committed_database(path) as snapshot, closing(_connect(snapshot.path)) as conn:
+            trace = _read(path, snapshot.path, conn)
+            trace.notes[:0] = snapshot.notes
     except sqlite3.DatabaseError as exc:
         raise InputError(path, f"cannot read the SQLite database (truncated or corrupt?): {exc}") from None
     trace.check_schema()
@@ -154,10 +161,9 @@ def read_nsys_sqlite(path: Path) -> Trace:
 def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     """Read-only, immutable connection: SQLite creates no journal/WAL/lock file and never writes.
 
+    ``path`` must have no ``-wal``/``-journal`` beside it (see :func:`committed_database`).
     ``any_thread``: the connection is handed to another thread (:class:`_BackgroundRead`).
     """
-    if not path.is_file():
-        raise InputError(path, "no such file")
     conn = sqlite3.connect(
         f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=not any_thread
     )
@@ -166,7 +172,8 @@ def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _read(path: Path, conn: sqlite3.Connection) -> Trace:
+def _read(path: Path, database: Path, conn: sqlite3.Connection) -> Trace:
+    """The trace of ``path`` (named in messages), read from ``database`` (its committed state)."""
     tables = frozenset(
         r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")
     )
@@ -174,8 +181,8 @@ def _read(path: Path, conn: sqlite3.Connection) -> Trace:
     _check_is_nsys_export(path, schema)
     trace = Trace(source=str(path), format="nsys-sqlite")
     with (
-        _BackgroundRead(path, tables, _nvtx_ranges) as nvtx,
-        _BackgroundRead(path, tables, functools.partial(_kernel_columns, path)) as kernel_read,
+        _BackgroundRead(database, tables, _nvtx_ranges) as nvtx,
+        _BackgroundRead(database, tables, functools.partial(_kernel_columns, path)) as kernel_read,
     ):
         trace.metadata = _metadata(schema, trace.notes)
         trace.api = _time_ordered(_api_table(schema, trace.notes))
@@ -426,7 +433,13 @@ def _unused_character(text: str) -> str:
 
 
 def _rowid_slices(conn: sqlite3.Connection, table: str) -> list[tuple[int, int] | None]:
-    """Inclusive rowid ranges of at most _SLICE_ROWS ids ([None]: one slice, no rowid)."""
+    """Inclusive rowid ranges of at most _SLICE_ROWS ids ([None]: one slice, no rowid).
+
+    A view has no rowid (``MIN(rowid)`` is NULL there, which read as "no rows"): one slice.
+    """
+    kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    if kind is not None and kind[0] == "view":
+        return [None]
     try:  # two queries: each is a B-tree edge lookup; MIN and MAX in one query scan the table
         low = conn.execute(f"SELECT MIN(rowid) FROM {_quote(table)}").fetchone()[0]
         high = conn.execute(f"SELECT MAX(rowid) FROM {_quote(table)}").fetchone()[0]
