@@ -66,7 +66,8 @@ def read_bounded_bytes(path: str | Path, limit_bytes: int, what: str = "file") -
     size = resolved.stat().st_size
     if size > limit_bytes:
         raise InputError(
-            path, f"{what}: {size:,} bytes is larger than the {limit_bytes:,}-byte limit for this kind of file"
+            path,
+            f"{what}: {size:,} bytes is larger than the {limit_bytes:,}-byte limit for this kind of file",
         )
     try:
         with open(resolved, "rb") as handle:

@@ -14,6 +14,25 @@ from infersight.model import Trace
 
 # Overlaps up to this much are timestamp rounding (Kineto writes µs), not real overlap.
 OVERLAP_TOLERANCE_NS = 1_000
+# Time limits every reader applies at the edge (see docs/methodology.md): start and end within
+# ±2**62 ns (±146 years: epoch-based ns are ~1.8e18) so any difference of two times fits in
+# int64; a single interval at most 2**50 ns (~13 days) so sums of thousands of them fit too.
+# Beyond them int64 arithmetic wraps (busy = -3 ns, wall = 2**64 - 3) instead of failing.
+MAX_ABS_TIME_NS = 2**62
+MAX_DURATION_NS = 2**50
+
+
+def time_in_limits(times: np.ndarray) -> np.ndarray:
+    """Times strictly inside ±MAX_ABS_TIME_NS (compared, not ``abs``: abs(-2**63) wraps)."""
+    return (times > -MAX_ABS_TIME_NS) & (times < MAX_ABS_TIME_NS)
+
+
+def interval_in_limits(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Rows whose int64 interval is usable: end >= start, both times and the length in limits."""
+    in_range = time_in_limits(start) & time_in_limits(end)
+    with np.errstate(over="ignore"):
+        length = np.where(in_range, end - start, -1)  # no overflow where both are in range
+    return in_range & (length >= 0) & (length <= MAX_DURATION_NS)
 
 
 def stream_overlap_note(kernels: pd.DataFrame) -> str | None:

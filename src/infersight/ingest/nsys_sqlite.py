@@ -54,7 +54,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from infersight.errors import InputError
-from infersight.ingest.checks import stream_overlap_note
+from infersight.ingest.checks import interval_in_limits, stream_overlap_note
 from infersight.ingest.sqlite_snapshot import committed_database
 from infersight.model.trace import (
     API_COLUMNS,
@@ -121,6 +121,7 @@ _TEXT_SEPARATOR = "\x1f"  # ASCII unit separator: joins the texts of a bulk read
 _HAS_TEXT = -2  # in an int field of a bulk read: this row has a (non-NULL) text value
 # start/end of a bulk read where the column is NULL (rows then dropped, see _interval_fields)
 _NULL_TIME = -(2**63) + 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 Read = TypeVar("Read")  # what a background table read returns
 
 
@@ -315,7 +316,10 @@ def _dropped_note(dropped: int, what: str, table: str) -> list[str]:
     """The note for rows left out by their interval (none when no row was)."""
     if not dropped:
         return []
-    return [f"{dropped} {what} rows of {table} with a missing start/end or end < start were dropped"]
+    return [
+        f"{dropped} {what} rows of {table} with a missing, reversed (end < start) or out-of-range "
+        "start/end were dropped"
+    ]
 
 
 def _fetch_int_columns(
@@ -413,8 +417,7 @@ def _valid_rows(piece: Slice) -> Slice:
     """
     if "start" not in piece.ints or "end" not in piece.ints:
         return piece
-    start, end = piece.ints["start"], piece.ints["end"]
-    valid = (start != _NULL_TIME) & (end != _NULL_TIME) & (end >= start)
+    valid = interval_in_limits(piece.ints["start"], piece.ints["end"])  # NULL -> _NULL_TIME: out
     dropped = len(valid) - int(valid.sum())
     if not dropped:
         return piece
@@ -600,11 +603,34 @@ def _kernel_columns(path: Path, schema: Schema, notes: list[str]) -> dict[str, o
     }
     arrays, dropped = _fetch_int_columns(schema.conn, KERNEL_TABLE, fields, "1")
     notes.extend(_dropped_note(dropped, "kernel", KERNEL_TABLE))
+    read = len(arrays["start"])
+    arrays = _usable_devices(arrays, KERNEL_TABLE, notes)
+    for key in ("grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "registers"):
+        arrays[key] = arrays[key].clip(0, INT32_MAX)  # int32 in the model: never wrapped
     if not len(arrays["start"]):
+        if dropped or read:
+            raise InputError(path, f"none of the kernel rows of {KERNEL_TABLE} is usable: {notes[-1]}")
         raise InputError(path, NO_KERNELS)
     data: dict[str, object] = dict(arrays)
     data["name"] = _categorical_from_ids(arrays["name"], _string_lookup(schema.conn, arrays["name"]))
     return data
+
+
+def _usable_devices(arrays: dict[str, np.ndarray], table: str, notes: list[str]) -> dict[str, np.ndarray]:
+    """The rows whose deviceId fits the model's int32 (-1: unknown); the others dropped, noted.
+
+    Why: the int32 cast would fold deviceId 2**32 into device 0 and merge two devices' timelines.
+    """
+    device = arrays["device"]
+    valid = (device >= INT32_MIN) & (device <= INT32_MAX)
+    if bool(valid.all()):
+        return arrays
+    bad = int((~valid).sum())
+    example = int(device[~valid][0])
+    notes.append(
+        f"{bad} rows of {table} with a deviceId that is not a 32-bit integer (e.g. {example}) were dropped"
+    )
+    return {key: values[valid] for key, values in arrays.items()}
 
 
 def _kernel_table(data: dict[str, object], api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -653,7 +679,7 @@ def _gpu_activity_columns(
     }
     arrays, dropped = _fetch_int_columns(schema.conn, table, fields, "1")
     notes.extend(_dropped_note(dropped, what, table))
-    return arrays
+    return _usable_devices(arrays, table, notes)
 
 
 def _memcpy_table(schema: Schema, api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -828,7 +854,10 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
     }
     rows = _nvtx_rows(schema.conn, fields, where, ('"text"', "text_id") if "text" in cols else None)
     if rows.dropped:
-        notes.append(f"{rows.dropped} NVTX ranges with a missing start/end or end < start were dropped")
+        notes.append(
+            f"{rows.dropped} NVTX ranges with a missing, reversed (end < start) or out-of-range "
+            "start/end were dropped"
+        )
     count = len(rows.inline)
     if not count:
         return make_table(RANGE_COLUMNS, {}, "ranges")
@@ -1009,7 +1038,8 @@ def _gpus(schema: Schema, kernels: pd.DataFrame, notes: list[str]) -> dict[int, 
       ``coreClockRate`` in kHz, ``globalMemoryBandwidth`` in kB/s.
     """
     gpus: dict[int, GpuInfo] = {}
-    for info in [*_gpus_from_cuda_gpu(schema), *_gpus_from_target_info(schema)]:
+    bad: set[str] = set()
+    for info in [*_gpus_from_cuda_gpu(schema, bad), *_gpus_from_target_info(schema, bad)]:
         current = gpus.get(info.device)
         gpus[info.device] = _merge_gpu(current, info) if current else info
     devices = sorted(int(d) for d in np.unique(kernels["device"].to_numpy()))
@@ -1020,6 +1050,11 @@ def _gpus(schema: Schema, kernels: pd.DataFrame, notes: list[str]) -> dict[int, 
         notes.append(
             f"the export does not describe GPU(s) {unnamed} (no TARGET_INFO_GPU row): pass the GPU "
             "model to get hardware peaks"
+        )
+    if bad:
+        notes.append(
+            f"GPU description field(s) {sorted(bad)} hold a value that is not a finite positive "
+            "number (NaN, Infinity, text or out of range): ignored, as if not recorded"
         )
     return dict(sorted(gpus.items()))
 
@@ -1038,8 +1073,19 @@ def _merge_gpu(first: GpuInfo, second: GpuInfo) -> GpuInfo:
     )
 
 
-def _positive(value: object) -> int | None:
-    return int(value) if isinstance(value, int | float) and value > 0 else None
+def _positive(row: dict[str, object], key: str, bad: set[str]) -> int | None:
+    """``row[key]`` as a positive int below 2**63; None when absent, zero or unusable.
+
+    Unusable values (NaN, Infinity — ``int(inf)`` raised OverflowError —, text, huge) are
+    recorded in ``bad`` by their field name so that one note can say they were ignored.
+    """
+    value = row.get(key)
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value == 0):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 2**63:
+        return int(value)
+    bad.add(key)
+    return None
 
 
 def _capability(major: object, minor: object) -> str | None:
@@ -1057,7 +1103,7 @@ def _select_rows(schema: Schema, table: str, wanted: Iterable[str]) -> list[dict
     return [dict(zip(present, row, strict=True)) for row in cursor]
 
 
-def _gpus_from_target_info(schema: Schema) -> list[GpuInfo]:
+def _gpus_from_target_info(schema: Schema, bad: set[str]) -> list[GpuInfo]:
     rows = _select_rows(
         schema,
         "TARGET_INFO_GPU",
@@ -1076,14 +1122,14 @@ def _gpus_from_target_info(schema: Schema) -> list[GpuInfo]:
         device = _target_info_ordinal(row, ordinal_of_gpu)
         if device is None:
             continue
-        bandwidth = _positive(row.get("memoryBandwidth"))
-        clock = _positive(row.get("clockRate"))
+        bandwidth = _positive(row, "memoryBandwidth", bad)
+        clock = _positive(row, "clockRate", bad)
         infos.append(
             GpuInfo(
                 device=device,
                 name=str(row["name"]) if row.get("name") else None,
-                sm_count=_positive(row.get("smCount")),
-                memory_bytes=_positive(row.get("totalMemory")),
+                sm_count=_positive(row, "smCount", bad),
+                memory_bytes=_positive(row, "totalMemory", bad),
                 compute_capability=_capability(row.get("computeMajor"), row.get("computeMinor")),
                 clock_khz=clock // 1000 if clock else None,
                 memory_bandwidth_bytes_per_s=float(bandwidth) if bandwidth else None,
@@ -1103,7 +1149,7 @@ def _target_info_ordinal(row: dict[str, object], ordinal_of_gpu: dict[int, int])
     return None
 
 
-def _gpus_from_cuda_gpu(schema: Schema) -> list[GpuInfo]:
+def _gpus_from_cuda_gpu(schema: Schema, bad: set[str]) -> list[GpuInfo]:
     rows = _select_rows(
         schema,
         "TARGET_INFO_CUDA_GPU",
@@ -1115,17 +1161,17 @@ def _gpus_from_cuda_gpu(schema: Schema) -> list[GpuInfo]:
         device = row.get("deviceId")
         if not isinstance(device, int):
             continue
-        bandwidth_kb = _positive(row.get("globalMemoryBandwidth"))
+        bandwidth_kb = _positive(row, "globalMemoryBandwidth", bad)
         infos.append(
             GpuInfo(
                 device=device,
                 name=str(row["name"]) if row.get("name") else None,
-                sm_count=_positive(row.get("numMultiprocessors")),
-                memory_bytes=_positive(row.get("globalMemorySize")),
+                sm_count=_positive(row, "numMultiprocessors", bad),
+                memory_bytes=_positive(row, "globalMemorySize", bad),
                 compute_capability=_capability(
                     row.get("computeCapabilityMajor"), row.get("computeCapabilityMinor")
                 ),
-                clock_khz=_positive(row.get("coreClockRate")),
+                clock_khz=_positive(row, "coreClockRate", bad),
                 memory_bandwidth_bytes_per_s=bandwidth_kb * 1000.0 if bandwidth_kb else None,
             )
         )
