@@ -7,8 +7,11 @@ figure may look surprising.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_string_dtype
 
 from infersight.model import Trace
 
@@ -33,6 +36,63 @@ def interval_in_limits(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         length = np.where(in_range, end - start, -1)  # no overflow where both are in range
     return in_range & (length >= 0) & (length <= MAX_DURATION_NS)
+
+
+# Names (kernels, NVTX ranges, API calls, domains) longer than this are cut for display and
+# keep a hash of the full name for grouping: a 10 MiB kernel name made every name regex and
+# report line cost seconds. Real demangled C++ template names stay below ~3 kiB.
+MAX_NAME_CHARS = 4096
+_NAME_HASH_CHARS = 12
+TRACE_TABLES = ("kernels", "memcpy", "memset", "api", "ranges")
+
+
+def shorten_long_names(trace: Trace) -> None:
+    """Cut every name longer than :data:`MAX_NAME_CHARS` in the trace's tables, with a note.
+
+    The shortened name keeps its head, its full length and a hash of the whole name, so two
+    long names that differ only past the cut stay two groups, and the same name gets the same
+    short form in every file and run. Works on the distinct categories only: costs nothing per
+    row, and nothing at all when no name is long.
+    """
+    shortened = 0
+    for table in TRACE_TABLES:
+        frame = getattr(trace, table)
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.CategoricalDtype):
+                values, count = _shortened(frame[column].array)
+                if count:
+                    frame[column] = values
+                    shortened += count
+    if shortened:
+        trace.notes.append(
+            f"{shortened} name(s) longer than {MAX_NAME_CHARS:,} characters were shortened for display "
+            "(head of the name, its length and a hash of the full name, which keeps them apart)"
+        )
+
+
+def short_name(name: str) -> str:
+    """``name`` itself, or its first characters + ``…[<length> chars #<hash>]`` when too long."""
+    if len(name) <= MAX_NAME_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_NAME_HASH_CHARS]
+    tail = f"…[{len(name):,} chars #{digest}]"
+    return name[: MAX_NAME_CHARS - len(tail)] + tail
+
+
+def _shortened(values: pd.Categorical) -> tuple[pd.Categorical, int]:
+    """(the column with long categories shortened, how many were); merges any that collide."""
+    categories = values.categories
+    if not len(categories) or not is_string_dtype(categories.dtype):
+        return values, 0
+    names = categories.tolist()
+    if max(map(len, map(str, names))) <= MAX_NAME_CHARS:
+        return values, 0
+    new_names = [short_name(n) if isinstance(n, str) else n for n in names]
+    count = sum(a is not b for a, b in zip(names, new_names, strict=True))
+    position, distinct = pd.factorize(pd.Index(new_names, dtype=categories.dtype))
+    codes = np.asarray(values.codes, dtype=np.int64)
+    new_codes = np.where(codes >= 0, position[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(new_codes, categories=distinct), count
 
 
 def stream_overlap_note(kernels: pd.DataFrame) -> str | None:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from infersight.errors import InputError
 from infersight.ingest import kineto_text
-from infersight.ingest.checks import stream_overlap_note
+from infersight.ingest.checks import shorten_long_names, stream_overlap_note
 from infersight.ingest.kineto_columns import (
     Event,
     EventBatch,
@@ -134,6 +134,7 @@ def read_kineto(
         overlap = stream_overlap_note(trace.kernels)
         if overlap:
             notes.append(overlap)
+    shorten_long_names(trace)
     trace.check_schema()
     return trace
 
