@@ -193,12 +193,14 @@ def _read_bytes(path: Path, limit: int) -> bytes | bytearray:
     )
     check_regular_file(path, "trace")
     try:
-        if path.stat().st_size > limit:
+        size = path.stat().st_size
+        if size > limit:
             raise InputError(path, too_big)
         with path.open("rb") as handle:
             compressed = handle.read(2) == GZIP_MAGIC
             handle.seek(0)
-            data = _gunzip(path, handle, limit, too_big) if compressed else handle.read(limit + 1)
+            # read(n) reserves n bytes up front: ask for the file's size (+1 to see it grow)
+            data = _gunzip(path, handle, limit, too_big) if compressed else handle.read(size + 1)
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
     if len(data) > limit:  # the file grew while it was read
