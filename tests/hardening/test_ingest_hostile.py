@@ -406,6 +406,52 @@ def test_target_info_infinity_and_nan_are_ignored_with_a_note(
     _assert_finite(json.dumps(profile))
 
 
+def _negative_numbers(value: object, key: str = "") -> list[str]:
+    """Keys of negative byte/bandwidth figures anywhere in a JSON document."""
+    if isinstance(value, dict):
+        return [k for sub, item in value.items() for k in _negative_numbers(item, str(sub))]
+    if isinstance(value, list):
+        return [k for item in value for k in _negative_numbers(item, key)]
+    sized = any(word in key.lower() for word in ("bytes", "bandwidth", "gbps"))
+    return [key] if sized and isinstance(value, int | float) and value < 0 else []
+
+
+@pytest.mark.parametrize("reader", ["nsys", "kineto"])
+def test_negative_copy_sizes_become_unknown(
+    reader: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if reader == "nsys":
+        path = _nsys_edit(tmp_path, "UPDATE CUPTI_ACTIVITY_KIND_MEMCPY SET bytes = -4096")
+    else:
+        document = _kineto_document()
+        for event in document["traceEvents"]:
+            if event.get("cat") == "gpu_memcpy":
+                event["args"]["bytes"] = -4096
+        path = _folder(tmp_path) / "trace.json"
+        path.write_text(json.dumps(document))
+    profile = _profile(path, tmp_path, capsys)
+    assert _has_note(profile, "negative byte count")
+    out = tmp_path / "overlap.json"
+    code, lines = _run(["overlap", str(path), "--json", str(out)], capsys)
+    assert code == 0, lines
+    assert _negative_numbers(json.loads(out.read_text())) == []
+
+
+def test_kineto_device_properties_out_of_range_are_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _kineto_document()
+    document["deviceProperties"][0].update(numSms=True, totalGlobalMem=2**70, computeMajor=-8)
+    document["deviceProperties"].append({"id": 2**40, "name": "ghost", "numSms": 10})
+    path = _folder(tmp_path) / "trace.json"
+    path.write_text(json.dumps(document))
+    profile = _profile(path, tmp_path, capsys)
+    assert [d["device"] for d in profile["devices"]] == [0]
+    gpus = [gpu for trace in profile["traces"] for gpu in trace["gpus"]]
+    assert all("ghost" not in json.dumps(gpu) for gpu in gpus)
+    assert str(2**70) not in json.dumps(profile)
+
+
 @pytest.mark.parametrize("empty", ["zero_bytes", "empty_gzip"])
 def test_empty_rank_file_in_a_folder_is_reported(
     empty: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -70,6 +70,21 @@ def shorten_long_names(trace: Trace) -> None:
         )
 
 
+def negative_sizes_unknown(trace: Trace) -> None:
+    """Copy/memset byte counts below zero become 0 (the model's "unknown"), with a note.
+
+    Why: a negative size gives a negative bandwidth downstream, a wrong number shown as fact.
+    """
+    for table in ("memcpy", "memset"):
+        frame = getattr(trace, table)
+        sizes = frame["bytes"].to_numpy()
+        negative = sizes < 0
+        count = int(negative.sum())
+        if count:
+            frame["bytes"] = np.where(negative, 0, sizes).astype(sizes.dtype)
+            trace.notes.append(f"{count} {table} rows have a negative byte count: size taken as unknown (0)")
+
+
 def short_name(name: str) -> str:
     """``name`` itself, or its first characters + ``…[<length> chars #<hash>]`` when too long."""
     if len(name) <= MAX_NAME_CHARS:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from infersight.errors import InputError
 from infersight.ingest import kineto_text
-from infersight.ingest.checks import shorten_long_names, stream_overlap_note
+from infersight.ingest.checks import negative_sizes_unknown, shorten_long_names, stream_overlap_note
 from infersight.ingest.kineto_columns import (
     Event,
     EventBatch,
@@ -134,6 +134,7 @@ def read_kineto(
         overlap = stream_overlap_note(trace.kernels)
         if overlap:
             notes.append(overlap)
+    negative_sizes_unknown(trace)
     shorten_long_names(trace)
     trace.check_schema()
     return trace
@@ -479,8 +480,8 @@ def _gpus(top: dict[str, Any]) -> dict[int, GpuInfo]:
     gpus: dict[int, GpuInfo] = {}
     props = top.get("deviceProperties")
     for prop in props if isinstance(props, list) else []:
-        if not isinstance(prop, dict) or not isinstance(prop.get("id"), int):
-            continue
+        if not isinstance(prop, dict) or type(prop.get("id")) is not int or not 0 <= prop["id"] < 2**31:
+            continue  # not a device id the kernel tables can hold (see _check_devices)
         major, minor = prop.get("computeMajor"), prop.get("computeMinor")
         gpus[prop["id"]] = GpuInfo(
             device=prop["id"],
@@ -488,7 +489,7 @@ def _gpus(top: dict[str, Any]) -> dict[int, GpuInfo]:
             sm_count=_int_or_none(prop.get("numSms")),
             memory_bytes=_int_or_none(prop.get("totalGlobalMem")),
             compute_capability=f"{major}.{minor}"
-            if isinstance(major, int) and isinstance(minor, int)
+            if _int_or_none(major) is not None and type(minor) is int and 0 <= minor < 100
             else None,
         )
     return gpus
@@ -520,7 +521,8 @@ def _complete_gpus(trace: Trace) -> None:
 
 
 def _int_or_none(value: Any) -> int | None:
-    return value if type(value) is int else None
+    """A positive int64 count (SMs, bytes); anything else (bool, float, huge, <= 0) is unknown."""
+    return value if type(value) is int and 0 < value < 2**63 else None
 
 
 def _rank(top: dict[str, Any], path: Path) -> int | None:

@@ -54,7 +54,12 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from infersight.errors import InputError
-from infersight.ingest.checks import interval_in_limits, shorten_long_names, stream_overlap_note
+from infersight.ingest.checks import (
+    interval_in_limits,
+    negative_sizes_unknown,
+    shorten_long_names,
+    stream_overlap_note,
+)
 from infersight.ingest.sqlite_snapshot import committed_database
 from infersight.model.trace import (
     API_COLUMNS,
@@ -200,6 +205,7 @@ def _read(path: Path, database: Path, conn: sqlite3.Connection) -> Trace:
     overlap = stream_overlap_note(trace.kernels)
     if overlap:
         trace.notes.append(overlap)
+    negative_sizes_unknown(trace)
     shorten_long_names(trace)
     return trace
 
