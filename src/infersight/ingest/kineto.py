@@ -34,7 +34,12 @@ import pandas as pd
 
 from infersight.errors import InputError
 from infersight.ingest import kineto_text
-from infersight.ingest.checks import negative_sizes_unknown, shorten_long_names, stream_overlap_note
+from infersight.ingest.checks import (
+    negative_sizes_unknown,
+    shorten_long_names,
+    stream_overlap_note,
+    time_in_limits,
+)
 from infersight.ingest.kineto_columns import (
     Event,
     EventBatch,
@@ -470,6 +475,7 @@ def first_event_ns(batches: dict[str, EventBatch], others: list[Any], *, ts_in_n
     phases = values(others, "ph")
     stamps = values(list(compress(others, map(operator.ne, phases, repeat("M")))), "ts")
     ns, valid = exact_int_column(stamps) if ts_in_ns else us_to_ns(stamps)
+    valid &= time_in_limits(ns)  # as the tables' times: differences must fit in int64
     if valid.any():
         starts.append(int(ns[valid].min()))
     return min(starts) if starts else None
