@@ -33,6 +33,7 @@ from tests.conftest import REPO_ROOT, shared_file
 
 from infersight.cli import run
 from infersight.ingest import load_traces
+from infersight.ingest.checks import MAX_NAME_CHARS
 
 KINETO_SOURCE = "kineto/hta_alexnet_a100.json.gz"  # 79 kernels on one A100
 NSYS_SOURCE = "nsys/tensorrt_conv_rtx3090.sqlite"  # 36 kernels, wall 6457677 ns
@@ -668,10 +669,12 @@ def test_ten_mib_kernel_name_costs_what_a_short_one_costs(
         code, lines = _run([command, str(path)], capsys)
         assert _read_fine(command, code, lines), (command, lines)
     assert time.monotonic() - started < 90  # was > 120 s for host alone; seconds now
-    assert _has_note(profile, f"{expected_long} name(s) longer than 4,096 characters were shortened")
+    assert _has_note(
+        profile, f"{expected_long} name(s) longer than {MAX_NAME_CHARS:,} characters were shortened"
+    )
     long_names = [k["full_name"] for k in profile["kernels"] if "chars #" in k["full_name"]]
-    assert long_names and all(len(n) <= 4096 for n in long_names)
+    assert long_names and all(len(n) <= MAX_NAME_CHARS for n in long_names)
     [trace] = load_traces(path)
     names = trace.kernels["name"].cat.categories
     assert sum("chars #" in n for n in names) == expected_long  # kept apart past the cut
-    assert max(map(len, names)) <= 4096
+    assert max(map(len, names)) <= MAX_NAME_CHARS

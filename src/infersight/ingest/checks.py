@@ -40,8 +40,9 @@ def interval_in_limits(start: np.ndarray, end: np.ndarray) -> np.ndarray:
 
 # Names (kernels, NVTX ranges, API calls, domains) longer than this are cut for display and
 # keep a hash of the full name for grouping: a 10 MiB kernel name made every name regex and
-# report line cost seconds. Real demangled C++ template names stay below ~3 kiB.
-MAX_NAME_CHARS = 4096
+# report line cost minutes. The longest real name in the test traces is a 5,123-character
+# PyTorch lambda kernel (HTA's AlexNet trace); 16 kiB leaves room for three times that.
+MAX_NAME_CHARS = 16384
 _NAME_HASH_CHARS = 12
 TRACE_TABLES = ("kernels", "memcpy", "memset", "api", "ranges")
 
