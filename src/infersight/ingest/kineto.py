@@ -36,6 +36,7 @@ from infersight.errors import InputError
 from infersight.ingest import kineto_text
 from infersight.ingest.checks import (
     negative_sizes_unknown,
+    short_name,
     shorten_long_names,
     stream_overlap_note,
     time_in_limits,
@@ -491,7 +492,7 @@ def _gpus(top: dict[str, Any]) -> dict[int, GpuInfo]:
         major, minor = prop.get("computeMajor"), prop.get("computeMinor")
         gpus[prop["id"]] = GpuInfo(
             device=prop["id"],
-            name=(prop.get("name") or None) if isinstance(prop.get("name"), str) else None,
+            name=(short_name(prop["name"]) or None) if isinstance(prop.get("name"), str) else None,
             sm_count=_int_or_none(prop.get("numSms")),
             memory_bytes=_int_or_none(prop.get("totalGlobalMem")),
             compute_capability=f"{major}.{minor}"

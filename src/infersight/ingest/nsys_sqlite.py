@@ -57,6 +57,7 @@ from infersight.errors import InputError
 from infersight.ingest.checks import (
     interval_in_limits,
     negative_sizes_unknown,
+    short_name,
     shorten_long_names,
     stream_overlap_note,
 )
@@ -541,7 +542,7 @@ def _metadata(schema: Schema, notes: list[str]) -> dict[str, str]:
     raw: dict[str, str] = {}
     for name, value in schema.conn.execute(f"SELECT name, value FROM {_quote(table)}"):
         if isinstance(name, str) and value is not None:
-            raw.setdefault(name, str(value))
+            raw.setdefault(name, short_name(str(value)))
     wanted = {
         "nsys_version": "EXPORT_PRODUCT_VERSION",
         "export_schema_version": "EXPORT_SCHEMA_VERSION",
@@ -1134,7 +1135,7 @@ def _gpus_from_target_info(schema: Schema, bad: set[str]) -> list[GpuInfo]:
         infos.append(
             GpuInfo(
                 device=device,
-                name=str(row["name"]) if row.get("name") else None,
+                name=short_name(str(row["name"])) if row.get("name") else None,
                 sm_count=_positive(row, "smCount", bad),
                 memory_bytes=_positive(row, "totalMemory", bad),
                 compute_capability=_capability(row.get("computeMajor"), row.get("computeMinor")),
@@ -1172,7 +1173,7 @@ def _gpus_from_cuda_gpu(schema: Schema, bad: set[str]) -> list[GpuInfo]:
         infos.append(
             GpuInfo(
                 device=device,
-                name=str(row["name"]) if row.get("name") else None,
+                name=short_name(str(row["name"])) if row.get("name") else None,
                 sm_count=_positive(row, "numMultiprocessors", bad),
                 memory_bytes=_positive(row, "globalMemorySize", bad),
                 compute_capability=_capability(
