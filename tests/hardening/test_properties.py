@@ -1,19 +1,32 @@
 """Property tests (hypothesis): interval algebra and timeline invariants on random kernel sets.
 
 A brute-force reference works on a per-nanosecond coverage array, so every property is checked
-against an answer that shares no code with ``analyses.intervals``.
+against an answer that shares no code with ``analyses.intervals``. The reader properties (end of
+the file) inject extreme values (int64 bounds, huge ids, booleans, NaN/Infinity) into real traces.
 """
 
 from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import sqlite3
+import tempfile
+from contextlib import closing
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import shared_file
 
 from infersight.analyses import intervals
 from infersight.analyses.ranges import grouped_union_length
 from infersight.analyses.timeline import device_timelines
+from infersight.api import analyze
+from infersight.errors import InputError
 from infersight.model import Trace
 from infersight.model.trace import KERNEL_COLUMNS, make_table
 
@@ -124,3 +137,99 @@ def test_diff_of_a_trace_with_itself_shows_no_change(relative: str) -> None:
     assert rows and all(r.status not in ("REGRESSION", "NEW", "IMPROVED", "REMOVED") for r in rows)
     assert all(not r.delta for r in rows if r.delta is not None)
     assert not report.findings
+
+
+# ---------------------------------------------------------------- readers on extreme values
+# Hostile values injected into real traces (a copy per example): the readers either refuse the
+# file (InputError: one clear line) or the report holds 0 <= busy <= wall, an idle ratio in
+# [0, 1] and no NaN/inf anywhere, and the input is left byte-for-byte as it was.
+
+INT64_EDGES = [0, 1, -1, 2**31 - 1, 2**31, 2**32, 2**53, 2**62 - 1, 2**62, 2**63 - 1, -(2**62), -(2**63)]
+extreme_ints = st.sampled_from(INT64_EDGES) | st.integers(-(2**63), 2**63 - 1)
+odd_json_values = st.one_of(
+    extreme_ints,
+    st.integers(2**63, 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "", "7"]),
+    st.none(),
+)
+KINETO_FIELDS = ("ts", "dur", "device")
+
+
+def _finite_everywhere(value: object) -> None:
+    """Every float in a model dump is finite (the JSON writer would turn NaN into null)."""
+    if isinstance(value, float):
+        assert np.isfinite(value), value
+    elif isinstance(value, dict):
+        for item in value.values():
+            _finite_everywhere(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _finite_everywhere(item)
+
+
+def _check_report_or_input_error(path: Path) -> None:
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        report = analyze([path])
+    except InputError as error:
+        assert "\n" not in error.one_line()
+    else:
+        for device in report.profile.devices:
+            assert 0 <= device.busy_ns <= device.wall_ns < 2**63
+            assert device.idle_ratio is None or 0.0 <= device.idle_ratio <= 1.0
+        _finite_everywhere(report.model_dump())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(KINETO_FIELDS), odd_json_values), max_size=6))
+def test_kineto_reader_on_extreme_values(edits: list[tuple[int, str, object]]) -> None:
+    with gzip.open(shared_file("kineto/hta_event_sync_multi_stream_a100.json.gz"), "rb") as fh:
+        document = json.loads(fh.read())
+    kernels = [e for e in document["traceEvents"] if e.get("cat") == "kernel" and e.get("ph") == "X"]
+    for index, field, value in edits:
+        target = kernels[index % len(kernels)]
+        if field == "device":
+            target.setdefault("args", {})["device"] = value
+        else:
+            target[field] = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trace.json"
+        path.write_text(json.dumps(document))
+        _check_report_or_input_error(path)
+
+
+NSYS_COLUMNS = ("start", "end", "deviceId")
+odd_reals = st.sampled_from([float("inf"), float("-inf"), 1e308, -1.0, 0.0, 2.0**64]) | st.floats(
+    allow_nan=False
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 36), st.sampled_from(NSYS_COLUMNS), extreme_ints), max_size=6),
+    st.lists(
+        st.tuples(st.sampled_from(("clockRate", "memoryBandwidth", "smCount", "totalMemory")), odd_reals),
+        max_size=3,
+    ),
+)
+def test_nsys_reader_on_extreme_values(
+    kernel_edits: list[tuple[int, str, int]], gpu_edits: list[tuple[str, float]]
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "report.sqlite"
+        shutil.copyfile(shared_file("nsys/tensorrt_conv_rtx3090.sqlite"), path)
+        with closing(sqlite3.connect(path)) as conn:
+            for row, column, value in kernel_edits:
+                conn.execute(
+                    f'UPDATE CUPTI_ACTIVITY_KIND_KERNEL SET "{column}" = ? WHERE rowid = '
+                    "(SELECT rowid FROM CUPTI_ACTIVITY_KIND_KERNEL ORDER BY rowid LIMIT 1 OFFSET ?)",
+                    (value, row - 1),
+                )
+            for column, real in gpu_edits:
+                conn.execute(f'UPDATE TARGET_INFO_GPU SET "{column}" = ?', (real,))
+            conn.commit()
+        _check_report_or_input_error(path)

@@ -589,6 +589,27 @@ def test_decompressed_size_cap(tmp_path: Path) -> None:
         read_kineto(plain, max_decompressed_bytes=100_000)
 
 
+def test_streamed_gunzip_reads_members_padding_and_the_exact_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The streamed decompression (small pieces forced) reads what one zlib call read."""
+    from infersight.ingest import kineto
+
+    monkeypatch.setattr(kineto, "_GZIP_READ_BYTES", 4096)
+    monkeypatch.setattr(kineto, "_GZIP_OUTPUT_BYTES", 65536)
+    source = shared_file("kineto/hta_alexnet_a100.json.gz")
+    text = gzip.decompress(source.read_bytes())
+    middle = len(text) // 2
+    members = tmp_path / "members.json.gz"  # two gzip members with zero padding in between
+    members.write_bytes(gzip.compress(text[:middle]) + b"\x00" * 5000 + gzip.compress(text[middle:]))
+    expected = read_kineto(source)
+    for path in (source, members):
+        got = read_kineto(path, max_decompressed_bytes=len(text))  # exactly at the cap: fine
+        assert got.kernels.equals(expected.kernels)
+        with pytest.raises(InputError, match="once decompressed"):
+            read_kineto(path, max_decompressed_bytes=len(text) - 1)
+
+
 def test_load_traces_dispatches_bad_kineto_to_input_error(tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
     path.write_bytes(b'{"traceEvents": [{"ph": "X", "cat": "kernel"')

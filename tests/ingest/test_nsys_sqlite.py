@@ -480,7 +480,7 @@ def test_invalid_ranges_and_backtrace_rows_are_counted_like_a_full_table_scan(te
         'UPDATE CUPTI_ACTIVITY_KIND_RUNTIME SET "end" = start - 1 WHERE rowid = 3',
     )
     trace = read_nsys_sqlite(tensorrt_copy)
-    assert "3 NVTX ranges with a missing start/end or end < start were dropped" in trace.notes
+    assert any(note.startswith("3 NVTX ranges with a missing, reversed") for note in trace.notes)
     assert any(note.startswith("2 API rows of CUPTI_ACTIVITY_KIND_RUNTIME") for note in trace.notes)
     assert len(trace.api) == 5668 - 1  # the valid backtrace row is skipped, row 3 dropped
     with closing(sqlite3.connect(tensorrt_copy)) as conn:

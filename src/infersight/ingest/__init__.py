@@ -15,6 +15,7 @@ from infersight.executors import Executor
 from infersight.ingest.checks import clock_offset_notes
 from infersight.ingest.parallel import load_files
 from infersight.model import Trace
+from infersight.safe_io import check_regular_file
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -45,14 +46,17 @@ def trace_files(path: Path) -> list[Path]:
     them), sorted by name.
 
     JSON files that are not Chrome traces (e.g. a ``report.json`` written by an earlier run) are
-    skipped, so re-analysing a folder does not trip over our own outputs. Raises InputError when
-    the path does not exist or the folder holds no trace.
+    skipped, so re-analysing a folder does not trip over our own outputs; an empty file named like
+    a trace is not skipped (its reader says it is empty), nor is a member named like a trace that
+    is not a regular file (a FIFO would block, a device never end, a symlink loop never resolve):
+    both are errors, as any other unreadable rank file. Raises InputError when the path does not
+    exist, is not a regular file or folder, or the folder holds no trace.
     """
-    if not path.exists():
-        raise InputError(path, "no such file or directory")
     if not path.is_dir():
+        check_regular_file(path, "trace")
         return [path]
-    files = sorted(f for f in path.iterdir() if f.is_file() and _looks_like_trace(f))
+    files = sorted(f for f in path.iterdir() if _named_like_trace(f) and _regular_trace_member(f))
+    files = [f for f in files if _looks_like_trace(f)]
     if not files:
         raise InputError(path, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)")
     return files
@@ -62,13 +66,27 @@ TRACE_JSON_KEYS = (b'"traceEvents"', b'"schemaVersion"', b'"deviceProperties"')
 _SNIFF_BYTES = 1 << 20
 
 
+def _named_like_trace(path: Path) -> bool:
+    return path.suffix in (".sqlite", *NSYS_REPORT_SUFFIXES) or path.name.endswith(KINETO_SUFFIXES)
+
+
+def _regular_trace_member(path: Path) -> bool:
+    """False for a sub-folder (not read); InputError for anything else that is not a regular file."""
+    if path.is_dir():
+        return False
+    check_regular_file(path, "trace file in the folder")
+    return True
+
+
 def _looks_like_trace(path: Path) -> bool:
-    """True for nsys exports/reports and for JSON whose head has a Chrome-trace key."""
+    """True for nsys exports/reports, empty files, and JSON whose head has a Chrome-trace key."""
     if path.suffix in (".sqlite", *NSYS_REPORT_SUFFIXES):
         return True
     if not path.name.endswith(KINETO_SUFFIXES):
         return False
     try:
+        if path.stat().st_size == 0:
+            return True  # a rank that wrote nothing: its reader reports "file is empty"
         if path.name.endswith(".gz"):
             import gzip
 
@@ -80,11 +98,14 @@ def _looks_like_trace(path: Path) -> bool:
     except (OSError, EOFError):
         return True  # unreadable: let the reader report it with a clear message
     stripped = head.lstrip()
+    if not stripped:
+        return True  # empty once decompressed: its reader says so, rather than a silent skip
     return stripped.startswith(b"[") or any(key in head for key in TRACE_JSON_KEYS)
 
 
 def load_file(path: Path, *, cpu_ops_as_kernels: bool = False) -> Trace:
     """Read one trace file (format recognised by content and extension)."""
+    check_regular_file(path, "trace")
     if path.suffix in NSYS_REPORT_SUFFIXES:
         from infersight.ingest.nsys_rep import export_nsys_report
 

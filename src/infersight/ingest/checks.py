@@ -7,13 +7,108 @@ figure may look surprising.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_string_dtype
 
 from infersight.model import Trace
 
 # Overlaps up to this much are timestamp rounding (Kineto writes µs), not real overlap.
 OVERLAP_TOLERANCE_NS = 1_000
+# Time limits every reader applies at the edge (see docs/methodology.md): start and end within
+# ±2**62 ns (±146 years: epoch-based ns are ~1.8e18) so any difference of two times fits in
+# int64; a single interval at most 2**50 ns (~13 days) so sums of thousands of them fit too.
+# Beyond them int64 arithmetic wraps (busy = -3 ns, wall = 2**64 - 3) instead of failing.
+MAX_ABS_TIME_NS = 2**62
+MAX_DURATION_NS = 2**50
+
+
+def time_in_limits(times: np.ndarray) -> np.ndarray:
+    """Times strictly inside ±MAX_ABS_TIME_NS (compared, not ``abs``: abs(-2**63) wraps)."""
+    return (times > -MAX_ABS_TIME_NS) & (times < MAX_ABS_TIME_NS)
+
+
+def interval_in_limits(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Rows whose int64 interval is usable: end >= start, both times and the length in limits."""
+    in_range = time_in_limits(start) & time_in_limits(end)
+    with np.errstate(over="ignore"):
+        length = np.where(in_range, end - start, -1)  # no overflow where both are in range
+    return in_range & (length >= 0) & (length <= MAX_DURATION_NS)
+
+
+# Names (kernels, NVTX ranges, API calls, domains) longer than this are cut for display and
+# keep a hash of the full name for grouping: a 10 MiB kernel name made every name regex and
+# report line cost minutes. The longest real name in the test traces is a 5,123-character
+# PyTorch lambda kernel (HTA's AlexNet trace); 16 kiB leaves room for three times that.
+MAX_NAME_CHARS = 16384
+_NAME_HASH_CHARS = 12
+TRACE_TABLES = ("kernels", "memcpy", "memset", "api", "ranges")
+
+
+def shorten_long_names(trace: Trace) -> None:
+    """Cut every name longer than :data:`MAX_NAME_CHARS` in the trace's tables, with a note.
+
+    The shortened name keeps its head, its full length and a hash of the whole name, so two
+    long names that differ only past the cut stay two groups, and the same name gets the same
+    short form in every file and run. Works on the distinct categories only: costs nothing per
+    row, and nothing at all when no name is long.
+    """
+    shortened = 0
+    for table in TRACE_TABLES:
+        frame = getattr(trace, table)
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.CategoricalDtype):
+                values, count = _shortened(frame[column].array)
+                if count:
+                    frame[column] = values
+                    shortened += count
+    if shortened:
+        trace.notes.append(
+            f"{shortened} name(s) longer than {MAX_NAME_CHARS:,} characters were shortened for display "
+            "(head of the name, its length and a hash of the full name, which keeps them apart)"
+        )
+
+
+def negative_sizes_unknown(trace: Trace) -> None:
+    """Copy/memset byte counts below zero become 0 (the model's "unknown"), with a note.
+
+    Why: a negative size gives a negative bandwidth downstream, a wrong number shown as fact.
+    """
+    for table in ("memcpy", "memset"):
+        frame = getattr(trace, table)
+        sizes = frame["bytes"].to_numpy()
+        negative = sizes < 0
+        count = int(negative.sum())
+        if count:
+            frame["bytes"] = np.where(negative, 0, sizes).astype(sizes.dtype)
+            trace.notes.append(f"{count} {table} rows have a negative byte count: size taken as unknown (0)")
+
+
+def short_name(name: str) -> str:
+    """``name`` itself, or its first characters + ``…[<length> chars #<hash>]`` when too long."""
+    if len(name) <= MAX_NAME_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_NAME_HASH_CHARS]
+    tail = f"…[{len(name):,} chars #{digest}]"
+    return name[: MAX_NAME_CHARS - len(tail)] + tail
+
+
+def _shortened(values: pd.Categorical) -> tuple[pd.Categorical, int]:
+    """(the column with long categories shortened, how many were); merges any that collide."""
+    categories = values.categories
+    if not len(categories) or not is_string_dtype(categories.dtype):
+        return values, 0
+    names = categories.tolist()
+    if max(map(len, map(str, names))) <= MAX_NAME_CHARS:
+        return values, 0
+    new_names = [short_name(n) if isinstance(n, str) else n for n in names]
+    count = sum(a is not b for a, b in zip(names, new_names, strict=True))
+    position, distinct = pd.factorize(pd.Index(new_names, dtype=categories.dtype))
+    codes = np.asarray(values.codes, dtype=np.int64)
+    new_codes = np.where(codes >= 0, position[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(new_codes, categories=distinct), count
 
 
 def stream_overlap_note(kernels: pd.DataFrame) -> str | None:

@@ -19,13 +19,14 @@ into integer ns in the text before parsing, so no digit is lost.
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import re
 import zlib
 from itertools import compress, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -33,10 +34,17 @@ import pandas as pd
 
 from infersight.errors import InputError
 from infersight.ingest import kineto_text
-from infersight.ingest.checks import stream_overlap_note
+from infersight.ingest.checks import (
+    negative_sizes_unknown,
+    short_name,
+    shorten_long_names,
+    stream_overlap_note,
+    time_in_limits,
+)
 from infersight.ingest.kineto_columns import (
     Event,
     EventBatch,
+    device_column,
     event_batch,
     exact_int_column,
     us_to_ns,
@@ -53,8 +61,14 @@ from infersight.ingest.kineto_tables import (
     ranges_table,
 )
 from infersight.model.trace import GpuInfo, Trace
+from infersight.safe_io import check_regular_file
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024**3
+MAX_DECOMPRESSED_CAP = 2**50  # 1 PiB: the largest cap the environment variable may set
+_GZIP_READ_BYTES = 1 << 20  # compressed bytes fed to zlib at a time
+_GZIP_OUTPUT_BYTES = 16 << 20  # decompressed bytes per zlib call
+BLANK_RUN_BYTES = 64 << 10  # JSON whitespace runs this long are cut to one space before parsing
+_BLANK_RUN = re.compile(rb"[ \t\r\n]{%d,}" % BLANK_RUN_BYTES)
 # Environment override of the cap (bytes), e.g. INFERSIGHT_MAX_DECOMPRESSED_BYTES=17179869184 for 16 GiB.
 MAX_DECOMPRESSED_ENV = "INFERSIGHT_MAX_DECOMPRESSED_BYTES"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -108,6 +122,7 @@ def read_kineto(
     buckets, others = _bucket_by_category(path, events)
     batches = {cat: event_batch(buckets[cat], ts_in_ns=ts_in_ns) for cat in WANTED_CATS}
     _note_dropped(batches, notes)
+    _check_devices(batches, notes)
 
     trace = Trace(source=str(path), format="kineto", notes=notes)
     trace.metadata = _metadata(top)
@@ -125,22 +140,45 @@ def read_kineto(
         overlap = stream_overlap_note(trace.kernels)
         if overlap:
             notes.append(overlap)
+    negative_sizes_unknown(trace)
+    shorten_long_names(trace)
     trace.check_schema()
     return trace
 
 
 def decompressed_limit(path: Path) -> int:
-    """The decompressed-size cap: ``$INFERSIGHT_MAX_DECOMPRESSED_BYTES`` if set, else 4 GiB."""
+    """The decompressed-size cap: ``$INFERSIGHT_MAX_DECOMPRESSED_BYTES`` if set, else 4 GiB.
+
+    The value must be a whole number of bytes from 1 to :data:`MAX_DECOMPRESSED_CAP` (``1e9``
+    is accepted); anything else (``1e400``, ``nan``, ``-1``, ``4G``) is an input error rather
+    than a crash or a silently ignored setting.
+    """
     raw = os.environ.get(MAX_DECOMPRESSED_ENV, "").strip()
     if not raw:
         return DEFAULT_MAX_DECOMPRESSED_BYTES
-    try:
-        value = int(float(raw))
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise InputError(path, f"{MAX_DECOMPRESSED_ENV}={raw!r} is not a positive number of bytes")
+    value = _byte_count(raw)
+    if value is None or not 1 <= value <= MAX_DECOMPRESSED_CAP:
+        raise InputError(
+            path,
+            f"{MAX_DECOMPRESSED_ENV}={raw[:40]!r} is not a whole number of bytes from 1 to "
+            f"{MAX_DECOMPRESSED_CAP:,} (e.g. 17179869184 for 16 GiB)",
+        )
     return value
+
+
+def _byte_count(raw: str) -> int | None:
+    """``raw`` as an integer number of bytes (``"1e9"`` too); None when it is not one."""
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number != int(number):
+        return None
+    return int(number)
 
 
 def _size_text(size: int) -> str:
@@ -150,70 +188,112 @@ def _size_text(size: int) -> str:
     return f"{size} bytes"
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
-    """The file's (decompressed) bytes, refusing anything larger than ``limit``."""
+def _read_bytes(path: Path, limit: int) -> bytes | bytearray:
+    """The file's (decompressed) bytes, refusing anything larger than ``limit``.
+
+    A gzip file is decompressed as a stream and stops as soon as the output passes ``limit``,
+    so a bomb costs about ``limit`` of memory, never twice that (:func:`_gunzip`).
+    """
     too_big = (
         f"larger than {_size_text(limit)} once decompressed (a gzip bomb, or a huge trace); if it is "
         f"genuine, raise the cap with {MAX_DECOMPRESSED_ENV}=<bytes>"
     )
+    check_regular_file(path, "trace")
     try:
-        if path.stat().st_size > limit:
+        size = path.stat().st_size
+        if size > limit:
             raise InputError(path, too_big)
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            compressed = handle.read(2) == GZIP_MAGIC
+            handle.seek(0)
+            # read(n) reserves n bytes up front: ask for the file's size (+1 to see it grow)
+            data = _gunzip(path, handle, limit, too_big) if compressed else handle.read(size + 1)
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
-    compressed = data[:2] == GZIP_MAGIC
-    if compressed:
-        data = _gunzip(path, data, limit, too_big)
+    if len(data) > limit:  # the file grew while it was read
+        raise InputError(path, too_big)
     if not data or data.isspace():
         raise InputError(path, "file is empty" + (" after decompression" if compressed else ""))
-    return data
+    return _without_long_blanks(data)
 
 
-def _gunzip(path: Path, data: bytes, limit: int, too_big: str) -> bytes:
-    """Decompress every gzip member in one zlib call each, capped at ``limit`` bytes of output.
+def _without_long_blanks(data: bytes | bytearray) -> bytes | bytearray:
+    """``data`` with runs of :data:`BLANK_RUN_BYTES`+ JSON whitespace bytes cut to one space.
 
-    zlib checks each member's CRC and length, so a corrupt or truncated file is caught here.
+    Why: orjson copies its input, so a file that is mostly whitespace (2 GiB of padding) peaked
+    at twice its size for nothing. Long blank runs are found by a fast substring search (only in
+    files of 8 runs or more); a run that long can only sit inside a JSON string if a name holds
+    64 kiB of blanks, and such names are shortened anyway (see ``ingest.checks``).
     """
-    members: list[bytes] = []
-    total = 0
-    while data:
-        inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
+    if len(data) < 8 * BLANK_RUN_BYTES:
+        return data
+    if all(data.find(blank * BLANK_RUN_BYTES) < 0 for blank in (b" ", b"\n")):
+        return data
+    return _BLANK_RUN.sub(b" ", data)
+
+
+def _gunzip(path: Path, handle: BinaryIO, limit: int, too_big: str) -> bytearray:
+    """Decompress every gzip member, streamed, into one bytearray of at most ``limit`` bytes.
+
+    Compressed input is fed :data:`_GZIP_READ_BYTES` at a time and each zlib call yields at most
+    :data:`_GZIP_OUTPUT_BYTES`, appended in place (a large bytearray grows by ``mremap``, not by
+    copying); the first byte past ``limit`` stops it. zlib checks each member's CRC and length,
+    so a corrupt or truncated file is caught here. Zero padding between members is allowed.
+    """
+    out = bytearray()
+    inflater: Any = zlib.decompressobj(wbits=_GZIP_WBITS)
+    pending = b""
+    more_output = False  # the last call filled its output: zlib may hold more without new input
+    while True:
+        if not pending and not more_output:
+            pending = handle.read(_GZIP_READ_BYTES)
+            if not pending:
+                break
+        if inflater is None:  # between members
+            pending = pending.lstrip(b"\x00")
+            if not pending:
+                continue
+            inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
+        want = min(_GZIP_OUTPUT_BYTES, limit - len(out) + 1)
         try:
-            member = inflater.decompress(data, limit - total + 1)
+            piece = inflater.decompress(pending, want)
         except zlib.error as exc:
             raise InputError(path, f"corrupt gzip data ({exc})") from None
-        total += len(member)
-        if total > limit:
+        out += piece
+        if len(out) > limit:
             raise InputError(path, too_big)
-        if not inflater.eof:
-            raise InputError(path, "truncated gzip file (it ends before the end-of-stream marker)")
-        members.append(member)
-        data = inflater.unused_data.lstrip(b"\x00")  # next member; zero padding is allowed
-    return members[0] if len(members) == 1 else b"".join(members)
+        more_output = len(piece) == want
+        if inflater.eof:
+            pending, inflater, more_output = inflater.unused_data, None, False
+        else:
+            pending = inflater.unconsumed_tail
+    if inflater is not None:
+        raise InputError(path, "truncated gzip file (it ends before the end-of-stream marker)")
+    return out
 
 
-def _load_document(path: Path, raw: bytes, notes: list[str]) -> tuple[Any, bool]:
+def _load_document(path: Path, raw: bytes | bytearray, notes: list[str]) -> tuple[Any, bool]:
     """(parsed JSON, whether ``ts`` values are integer ns): the slimmed text when it parses."""
     slim = kineto_text.slim_text(raw)
     if slim is not None:
-        slim, ts_in_ns = kineto_text.exact_ns_timestamps(slim)
-        document = _parse_json_or_none(slim)
+        text, ts_in_ns = kineto_text.exact_ns_timestamps(slim)
+        del slim
+        document = _parse_json_or_none(text)
         if document is not None:
             return document, ts_in_ns
-    del slim  # not a layout we can slim, or the slimmed text did not parse: parse it all
+        del text  # the slimmed text did not parse: parse it all
     raw, ts_in_ns = kineto_text.exact_ns_timestamps(raw)
     return _parse_json(path, raw, notes), ts_in_ns
 
 
-def _parse_json_or_none(raw: bytes) -> Any:
+def _parse_json_or_none(raw: bytes | bytearray) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
 
 
-def _parse_json(path: Path, raw: bytes, notes: list[str]) -> Any:
+def _parse_json(path: Path, raw: bytes | bytearray, notes: list[str]) -> Any:
     """Parse with orjson; invalid UTF-8 inside strings is replaced (and noted), not fatal."""
     try:
         return orjson.loads(raw)
@@ -299,8 +379,48 @@ def _note_dropped(batches: dict[str, EventBatch], notes: list[str]) -> None:
         if batch.dropped:
             notes.append(
                 f"{batch.dropped} '{cat}' events without a usable ts/dur (missing, "
-                "non-numeric or negative) were dropped"
+                "non-numeric, boolean, negative or out of range) were dropped"
             )
+
+
+# GPU events whose device id is checked: args.device else pid (annotations: pid only).
+_DEVICE_CATS = (KERNEL_CAT, MEMCPY_CAT, MEMSET_CAT, "gpu_user_annotation")
+
+
+def _check_devices(batches: dict[str, EventBatch], notes: list[str]) -> None:
+    """Drop GPU events whose device id does not fit the model's int32 (with a note).
+
+    Why: the cast to int32 would fold device 2**32 into device 0, merging two timelines into a
+    wrong busy/idle figure without a word. Booleans are not device ids either.
+    """
+    for cat in _DEVICE_CATS:
+        batch = batches[cat]
+        if not len(batch):
+            continue
+        pids = batch.field("pid")
+        raw = (
+            pids
+            if cat == "gpu_user_annotation"
+            else list(map(dict.get, batch.args(), repeat("device"), pids))
+        )
+        device, valid = device_column(raw)
+        if bool(valid.all()):
+            batch.device = device
+            continue
+        bad = int((~valid).sum())
+        example = raw[int(np.flatnonzero(~valid)[0])]
+        batches[cat] = EventBatch(
+            list(compress(batch.events, valid.tolist())),
+            batch.start[valid],
+            batch.end[valid],
+            dropped=batch.dropped,
+            device=device[valid],
+            bad_device=bad,
+        )
+        notes.append(
+            f"{bad} '{cat}' events with a device id that is not a 32-bit integer (e.g. "
+            f"{str(example)[:40]!r}) were dropped"
+        )
 
 
 def _fill_kernels(
@@ -313,8 +433,12 @@ def _fill_kernels(
         if cpu_ops_as_kernels:
             trace.notes.append("cpu_ops_as_kernels ignored: the trace has GPU kernels")
         return
-    if kernels.dropped:
-        raise InputError(path, f"none of the {kernels.dropped} GPU kernel events has a usable ts/dur")
+    if kernels.dropped or kernels.bad_device:
+        raise InputError(
+            path,
+            f"none of the {kernels.dropped + kernels.bad_device} GPU kernel events is usable (ts/dur "
+            "missing, non-numeric or out of range, or a device id that is not a 32-bit integer)",
+        )
     if not cpu_ops_as_kernels:
         raise InputError(path, NO_GPU_KERNELS)
     cpu_ops = batches[CPU_OP_CAT]
@@ -352,6 +476,7 @@ def first_event_ns(batches: dict[str, EventBatch], others: list[Any], *, ts_in_n
     phases = values(others, "ph")
     stamps = values(list(compress(others, map(operator.ne, phases, repeat("M")))), "ts")
     ns, valid = exact_int_column(stamps) if ts_in_ns else us_to_ns(stamps)
+    valid &= time_in_limits(ns)  # as the tables' times: differences must fit in int64
     if valid.any():
         starts.append(int(ns[valid].min()))
     return min(starts) if starts else None
@@ -362,16 +487,16 @@ def _gpus(top: dict[str, Any]) -> dict[int, GpuInfo]:
     gpus: dict[int, GpuInfo] = {}
     props = top.get("deviceProperties")
     for prop in props if isinstance(props, list) else []:
-        if not isinstance(prop, dict) or not isinstance(prop.get("id"), int):
-            continue
+        if not isinstance(prop, dict) or type(prop.get("id")) is not int or not 0 <= prop["id"] < 2**31:
+            continue  # not a device id the kernel tables can hold (see _check_devices)
         major, minor = prop.get("computeMajor"), prop.get("computeMinor")
         gpus[prop["id"]] = GpuInfo(
             device=prop["id"],
-            name=(prop.get("name") or None) if isinstance(prop.get("name"), str) else None,
+            name=(short_name(prop["name"]) or None) if isinstance(prop.get("name"), str) else None,
             sm_count=_int_or_none(prop.get("numSms")),
             memory_bytes=_int_or_none(prop.get("totalGlobalMem")),
             compute_capability=f"{major}.{minor}"
-            if isinstance(major, int) and isinstance(minor, int)
+            if _int_or_none(major) is not None and type(minor) is int and 0 <= minor < 100
             else None,
         )
     return gpus
@@ -403,7 +528,8 @@ def _complete_gpus(trace: Trace) -> None:
 
 
 def _int_or_none(value: Any) -> int | None:
-    return value if type(value) is int else None
+    """A positive int64 count (SMs, bytes); anything else (bool, float, huge, <= 0) is unknown."""
+    return value if type(value) is int and 0 < value < 2**63 else None
 
 
 def _rank(top: dict[str, Any], path: Path) -> int | None:

@@ -18,11 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infersight.ingest.checks import interval_in_limits
+
 Event = dict[str, Any]
 _EMPTY_ARGS: dict[str, Any] = {}
 _NO_DIM = (0, 0, 0)
 # float64 µs values beyond this cannot be turned into int64 ns (year 2262): treat them as invalid.
 _MAX_ABS_US = 9.0e15
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass
@@ -37,6 +40,8 @@ class EventBatch:
     start: np.ndarray
     end: np.ndarray
     dropped: int = 0
+    device: np.ndarray | None = None  # int64 device ids, once checked (see device_column)
+    bad_device: int = 0  # events dropped because their device id is unusable
 
     def __len__(self) -> int:
         return len(self.events)
@@ -58,11 +63,22 @@ def values(dicts: list[dict[str, Any]], key: str, default: Any = None) -> list[A
     return list(map(dict.get, dicts, repeat(key), repeat(default)))
 
 
+def has_bool(values: Sequence[Any]) -> bool:
+    """True when a JSON ``true``/``false`` is among ``values`` (one C-level pass over the types).
+
+    numpy reads booleans as 1/0, so ``"ts": true`` would silently become 1 µs: booleans are not
+    numbers, and the columns that need numbers check for them first.
+    """
+    return bool in set(map(type, values))
+
+
 def float_column(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """(float64 array, valid mask) of numeric JSON values; None/strings/bools become invalid."""
     try:
+        if has_bool(values):
+            raise TypeError("booleans are not numbers")
         arr = np.array(values, dtype=np.float64)  # None -> nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         cleaned = [v if isinstance(v, int | float) and not isinstance(v, bool) else None for v in values]
         arr = np.array(cleaned, dtype=np.float64)
     valid = np.isfinite(arr)
@@ -72,6 +88,8 @@ def float_column(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
 def exact_int_column(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """(int64 array, valid mask) for values that must stay exact integers (ns timestamps)."""
     try:
+        if has_bool(values):
+            raise TypeError("booleans are not numbers")
         return np.array(values, dtype=np.int64), np.ones(len(values), dtype=bool)
     except (TypeError, ValueError, OverflowError):
         valid = np.array([type(v) is int and abs(v) < 2**63 for v in values], dtype=bool)
@@ -94,15 +112,21 @@ def us_to_ns(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def event_batch(events: list[Event], *, ts_in_ns: bool) -> EventBatch:
-    """Convert ``ts``/``dur`` of complete ("X") events; drop those without a usable interval."""
+    """Convert ``ts``/``dur`` of complete ("X") events; drop those without a usable interval.
+
+    Usable: numeric (not boolean), ``dur`` >= 0, and within the time limits of
+    :func:`~infersight.ingest.checks.interval_in_limits` (so ``ts + dur`` and every later
+    difference of two times fit in int64).
+    """
     ts_values = values(events, "ts")
     if ts_in_ns:
         start, ts_ok = exact_int_column(ts_values)
     else:
         start, ts_ok = us_to_ns(ts_values)
     dur, dur_ok = us_to_ns(values(events, "dur"))
-    valid = ts_ok & dur_ok & (dur >= 0)
-    end = start + dur
+    with np.errstate(over="ignore"):  # a wrapped sum gives end < start: caught just below
+        end = start + np.where(dur_ok, dur, 0)
+    valid = ts_ok & dur_ok & interval_in_limits(start, end)
     if bool(valid.all()):
         return EventBatch(events, start, end)
     kept = [e for e, ok in zip(events, valid, strict=True) if ok]
@@ -134,14 +158,63 @@ def int_column(values: Sequence[Any], dtype: str = "int64") -> np.ndarray:
         return np.array(values, dtype=dtype)
     except (TypeError, ValueError, OverflowError):
         pass
-    mapping: dict[Any, int] = {}
+    return _int_column_slow(values, dtype)
+
+
+def _int_column_slow(values: Sequence[Any], dtype: str) -> np.ndarray:
+    """:func:`int_column` for columns holding strings, None, booleans or out-of-range ints.
+
+    Looked up once per distinct value (keyed with the type: ``True == 1`` in Python). Booleans
+    and integers that do not fit ``dtype`` are unusable (-1), never wrapped.
+    """
+    info = np.iinfo(dtype)
+    mapping: dict[tuple[type, Any], int] = {}
     out = np.empty(len(values), dtype=dtype)
     for i, value in enumerate(values):  # only reached when ids are strings/None: few distinct
-        key = value if isinstance(value, str | int | float) else None
+        key = (type(value), value if isinstance(value, str | int | float) else None)
         if key not in mapping:
-            mapping[key] = value if type(value) is int else _string_id(value)
+            if type(value) is int:
+                mapping[key] = value if info.min <= value <= info.max else -1
+            else:
+                mapping[key] = _string_id(value) if not isinstance(value, bool) else -1
         out[i] = mapping[key]
     return out
+
+
+def device_column(raw: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 device ids, valid mask): ids must fit the model's int32 device column.
+
+    A device id of 2**32 would wrap to device 0 and merge two devices' timelines without a
+    word: such ids (and booleans) are marked invalid for the reader to drop with a note.
+    Strings map as in :func:`int_column`.
+    """
+    if not has_bool(raw):
+        try:
+            device = np.array(raw, dtype=np.int64)
+            return device, (device >= INT32_MIN) & (device <= INT32_MAX)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    cache: dict[tuple[type, Any], tuple[int, bool]] = {}
+    device = np.empty(len(raw), dtype=np.int64)
+    valid = np.empty(len(raw), dtype=bool)
+    for i, value in enumerate(raw):  # rare path (strings, None, booleans, huge ids): per distinct value
+        key = (type(value), value if isinstance(value, str | int | float) else None)
+        if key not in cache:
+            cache[key] = _device_id(value)
+        device[i], valid[i] = cache[key]
+    return device, valid
+
+
+def _device_id(value: Any) -> tuple[int, bool]:
+    """(id, usable) of one raw device value; string ids stay distinct negative int32 values."""
+    if isinstance(value, bool):
+        return -1, False
+    if type(value) is int:
+        return (value, True) if INT32_MIN <= value <= INT32_MAX else (-1, False)
+    ident = _string_id(value) if isinstance(value, str | float) else -1
+    if isinstance(value, str) and ident < INT32_MIN:  # a CRC-based id: a name, kept distinct
+        ident = -2 - (-2 - ident) % (2**31 - 2)
+    return (ident, True) if INT32_MIN <= ident <= INT32_MAX else (-1, False)
 
 
 def arg_ints(args: list[dict[str, Any]], key: str, fallback: Sequence[Any] | int) -> np.ndarray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from itertools import compress
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,11 @@ def _sorted(
     return pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1)
 
 
+def batch_devices(batch: EventBatch, args: list[dict[str, Any]]) -> np.ndarray:
+    """Device per GPU event: ``args.device`` else ``pid`` (checked by the reader when it can)."""
+    return batch.device if batch.device is not None else arg_ints(args, "device", batch.field("pid"))
+
+
 def kernels_table(batch: EventBatch, operator_ids: np.ndarray | None = None) -> pd.DataFrame:
     """GPU kernel rows from ``cat == "kernel"`` events.
 
@@ -100,7 +106,7 @@ def kernels_table(batch: EventBatch, operator_ids: np.ndarray | None = None) -> 
     args = batch.args()
     grid, block = dims(args, "grid"), dims(args, "block")
     data = {
-        "device": arg_ints(args, "device", batch.field("pid")),
+        "device": batch_devices(batch, args),
         "stream": arg_ints(args, "stream", batch.field("tid")),
         "start": batch.start,
         "end": batch.end,
@@ -184,7 +190,7 @@ def memcpy_table(batch: EventBatch) -> pd.DataFrame:
         return empty_table(MEMCPY_COLUMNS)
     args = batch.args()
     data = {
-        "device": arg_ints(args, "device", batch.field("pid")),
+        "device": batch_devices(batch, args),
         "stream": arg_ints(args, "stream", batch.field("tid")),
         "start": batch.start,
         "end": batch.end,
@@ -202,7 +208,7 @@ def memset_table(batch: EventBatch) -> pd.DataFrame:
         return empty_table(MEMSET_COLUMNS)
     args = batch.args()
     data = {
-        "device": arg_ints(args, "device", batch.field("pid")),
+        "device": batch_devices(batch, args),
         "stream": arg_ints(args, "stream", batch.field("tid")),
         "start": batch.start,
         "end": batch.end,
@@ -257,9 +263,7 @@ def ranges_table(batches: dict[str, EventBatch]) -> pd.DataFrame:
             "end": batch.end,
             "name": range_names,
             "source": pd.Categorical([source] * len(batch)),
-            "device": int_column(batch.field("pid"), "int32")
-            if on_gpu
-            else np.full(len(batch), -1, dtype=np.int32),
+            "device": _annotation_devices(batch) if on_gpu else np.full(len(batch), -1, dtype=np.int32),
         }
         if source == "cpu_op":
             args = batch.args()
@@ -269,6 +273,11 @@ def ranges_table(batches: dict[str, EventBatch]) -> pd.DataFrame:
     total = sum(len(part) for part in parts)
     optional = {name: spread(column, operator_offset, total) for name, column in operator_columns.items()}
     return _concat(parts, RANGE_COLUMNS, optional, RANGE_OPTIONAL_COLUMNS)
+
+
+def _annotation_devices(batch: EventBatch) -> np.ndarray:
+    """Device of ``gpu_user_annotation`` ranges: their ``pid`` (checked by the reader)."""
+    return batch.device if batch.device is not None else int_column(batch.field("pid"))
 
 
 def _concat(

@@ -40,6 +40,7 @@ import operator
 import re
 from dataclasses import dataclass
 from itertools import compress, islice, repeat
+from typing import Any
 
 MIN_EVENTS_TO_SLIM = 1000  # below this the full parse costs nothing worth saving
 _PROBE_BYTES = 1 << 20
@@ -84,7 +85,7 @@ INPUT_DIMS_KEY = "Input Dims"
 _DIMS_VALUE = re.compile(rb"[\[\]0-9, \-]*")
 
 
-def slim_text(raw: bytes) -> bytes | None:
+def slim_text(raw: bytes | bytearray) -> bytes | None:
     """The trace text without unused events and range ``args``; None if no known layout fits."""
     for layout in LAYOUTS:
         if layout.event_start in raw[:_PROBE_BYTES]:
@@ -94,16 +95,18 @@ def slim_text(raw: bytes) -> bytes | None:
     return None
 
 
-def _slim(raw: bytes, layout: Layout) -> bytes | None:
-    parts = raw.split(layout.event_start)
+def _slim(raw: bytes | bytearray, layout: Layout) -> bytes | None:
+    # a gunzipped trace is a bytearray (see kineto._gunzip): its parts are too
+    kind: Any = bytearray if isinstance(raw, bytearray) else bytes
+    parts: list[Any] = raw.split(layout.event_start)
     if len(parts) < MIN_EVENTS_TO_SLIM:
         return None
     middle = parts[1:-1]  # parts[0]: header (+ first event); parts[-1]: last event + the rest
-    if not all(map(bytes.endswith, middle, repeat(layout.event_end))):
+    if not all(map(kind.endswith, middle, repeat(layout.event_end))):
         return None
-    unused = map(bytes.startswith, middle, repeat(layout.headers(*_UNUSED_EVENTS)))
+    unused = map(kind.startswith, middle, repeat(layout.headers(*_UNUSED_EVENTS)))
     kept = list(compress(middle, map(operator.not_, unused)))
-    args_unused = map(bytes.startswith, kept, repeat(layout.headers(*_ARGS_UNUSED_EVENTS)))
+    args_unused = map(kind.startswith, kept, repeat(layout.headers(*_ARGS_UNUSED_EVENTS)))
     args_kept = layout.named("X", "cpu_op", ARGS_KEPT_OPERATOR)
     dims_key = b'"%s"%s' % (INPUT_DIMS_KEY.encode(), layout.key)
     for i in compress(range(len(kept)), args_unused):
@@ -112,7 +115,7 @@ def _slim(raw: bytes, layout: Layout) -> bytes | None:
     return layout.event_start.join([parts[0], *kept, parts[-1]])
 
 
-def _without_args(event: bytes, layout: Layout, dims_key: bytes) -> bytes:
+def _without_args(event: bytes | bytearray, layout: Layout, dims_key: bytes) -> bytes | bytearray:
     """One event with its trailing ``args`` object cut off (kept if ``dur`` does not precede it),
     all but its ``"Input Dims"``, which stays as a string of its text."""
     cut = event.find(layout.args_start)
@@ -139,7 +142,7 @@ _TS_SHORT_DECIMALS = re.compile(rb'("ts"\s*:\s*-?\d+)\.(\d{1,2})(?![\deE])')
 _TS_LEFTOVER = re.compile(rb'"ts"\s*:\s*-?\d+[.eE]')
 
 
-def exact_ns_timestamps(raw: bytes) -> tuple[bytes, bool]:
+def exact_ns_timestamps(raw: bytes | bytearray) -> tuple[bytes | bytearray, bool]:
     """Rewrite every ``ts`` as integer ns when float64 µs would lose digits.
 
     Recent Kineto makes ``ts`` relative to ``baseTimeNanoseconds`` (a few 1e12 µs: float64 keeps

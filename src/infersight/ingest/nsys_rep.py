@@ -4,12 +4,14 @@ The binary report format is private to Nsight Systems; only ``nsys export`` read
 ``nsys`` is on PATH the report is exported once into a cache directory (``$INFERSIGHT_CACHE``,
 else ``~/.cache/infersight``), under a name keyed by the report's path, size and modification
 time, and later runs reuse it. Nothing is ever written next to the user's report. Without
-``nsys`` the user gets the exact command to run.
+``nsys`` the user gets the exact command to run; an export that runs past
+``$INFERSIGHT_NSYS_EXPORT_TIMEOUT`` seconds (default 30 minutes) is stopped with the same advice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shlex
 import shutil
@@ -17,9 +19,14 @@ import subprocess
 from pathlib import Path
 
 from infersight.errors import InputError
+from infersight.safe_io import check_regular_file
 
 CACHE_ENV = "INFERSIGHT_CACHE"
 DEFAULT_CACHE = Path("~/.cache/infersight")
+# nsys export of a multi-GB report takes minutes; one that runs past this is stuck (a licence
+# prompt, a hung daemon, a report on a dead network mount) and is killed.
+EXPORT_TIMEOUT_ENV = "INFERSIGHT_NSYS_EXPORT_TIMEOUT"
+DEFAULT_EXPORT_TIMEOUT_S = 1800.0
 
 
 def export_command(report: Path, output: str | Path = "report.sqlite") -> list[str]:
@@ -47,8 +54,8 @@ def export_nsys_report(path: Path) -> Path:
     holds the command to run by hand), or the export fails.
     """
     report = Path(path)
-    if not report.is_file():
-        raise InputError(report, "no such file")
+    check_regular_file(report, "Nsight Systems report")
+    timeout = export_timeout(report)
     manual = shlex.join(export_command(report))
     nsys = shutil.which("nsys")
     if nsys is None:
@@ -60,11 +67,25 @@ def export_nsys_report(path: Path) -> Path:
     target = cached_export_path(report)
     if target.is_file() and target.stat().st_size > 0:
         return target
-    _run_export(report, nsys, target, manual)
+    _run_export(report, nsys, target, manual, timeout)
     return target
 
 
-def _run_export(report: Path, nsys: str, target: Path, manual: str) -> None:
+def export_timeout(report: Path) -> float:
+    """Seconds ``nsys export`` may run: ``$INFERSIGHT_NSYS_EXPORT_TIMEOUT``, else 30 minutes."""
+    raw = os.environ.get(EXPORT_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_EXPORT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(report, f"{EXPORT_TIMEOUT_ENV}={raw[:40]!r} is not a positive number of seconds")
+    return value
+
+
+def _run_export(report: Path, nsys: str, target: Path, manual: str, timeout: float) -> None:
     """Export into a temporary name, then rename: an interrupted export is never reused."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +97,14 @@ def _run_export(report: Path, nsys: str, target: Path, manual: str) -> None:
     partial.unlink(missing_ok=True)  # left by a crashed run with the same pid: nsys will not overwrite
     command = [nsys, *export_command(report, partial)[1:]]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:  # run() has killed nsys
+        partial.unlink(missing_ok=True)
+        raise InputError(
+            report,
+            f"nsys export did not finish within {timeout:g} s and was stopped; for a very large "
+            f"report raise {EXPORT_TIMEOUT_ENV}=<seconds>, or export by hand: {manual}",
+        ) from None
     except OSError as exc:
         raise InputError(
             report, f"cannot run nsys ({exc.strerror or exc}); export by hand: {manual}"

@@ -1,7 +1,10 @@
 """Nsight Systems SQLite export (``nsys export --type sqlite``) -> :class:`Trace`.
 
 The export is opened read-only and immutable (``mode=ro&immutable=1``): nothing is ever written
-next to or into the user's file, not even a journal or a lock.
+next to or into the user's file, not even a journal or a lock. When a ``-wal`` or ``-journal``
+lies beside it, the immutable view would be wrong (committed changes missed, half-written pages
+read), so the committed state is read from a settled private copy instead
+(:mod:`infersight.ingest.sqlite_snapshot`).
 
 Schemas differ between nsys versions (checked on exports from 2021 to 2026.2), so every table
 and column is looked up in ``sqlite_master`` / ``PRAGMA table_info`` before it is used, and a
@@ -51,7 +54,14 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from infersight.errors import InputError
-from infersight.ingest.checks import stream_overlap_note
+from infersight.ingest.checks import (
+    interval_in_limits,
+    negative_sizes_unknown,
+    short_name,
+    shorten_long_names,
+    stream_overlap_note,
+)
+from infersight.ingest.sqlite_snapshot import committed_database
 from infersight.model.trace import (
     API_COLUMNS,
     KERNEL_COLUMNS,
@@ -62,6 +72,7 @@ from infersight.model.trace import (
     Trace,
     make_table,
 )
+from infersight.safe_io import check_regular_file
 
 KERNEL_TABLE = "CUPTI_ACTIVITY_KIND_KERNEL"
 RUNTIME_TABLE = "CUPTI_ACTIVITY_KIND_RUNTIME"
@@ -146,6 +157,7 @@ _TEXT_SEPARATOR = "\x1f"  # ASCII unit separator: joins the texts of a bulk read
 _HAS_TEXT = -2  # in an int field of a bulk read: this row has a (non-NULL) text value
 # start/end of a bulk read where the column is NULL (rows then dropped, see _interval_fields)
 _NULL_TIME = -(2**63) + 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 Read = TypeVar("Read")  # what a background table read returns
 
 
@@ -172,9 +184,11 @@ def read_nsys_sqlite(path: Path) -> Trace:
     holds no GPU kernels.
     """
     path = Path(path)
+    check_regular_file(path, "Nsight Systems export")
     try:
-        with closing(_connect(path)) as conn:
-            trace = _read(path, conn)
+        with committed_database(path) as snapshot, closing(_connect(snapshot.path)) as conn:
+            trace = _read(path, snapshot.path, conn)
+            trace.notes[:0] = snapshot.notes
     except sqlite3.DatabaseError as exc:
         raise InputError(path, f"cannot read the SQLite database (truncated or corrupt?): {exc}") from None
     trace.check_schema()
@@ -184,10 +198,9 @@ def read_nsys_sqlite(path: Path) -> Trace:
 def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     """Read-only, immutable connection: SQLite creates no journal/WAL/lock file and never writes.
 
+    ``path`` must have no ``-wal``/``-journal`` beside it (see :func:`committed_database`).
     ``any_thread``: the connection is handed to another thread (:class:`_BackgroundRead`).
     """
-    if not path.is_file():
-        raise InputError(path, "no such file")
     conn = sqlite3.connect(
         f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=not any_thread
     )
@@ -196,7 +209,8 @@ def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _read(path: Path, conn: sqlite3.Connection) -> Trace:
+def _read(path: Path, database: Path, conn: sqlite3.Connection) -> Trace:
+    """The trace of ``path`` (named in messages), read from ``database`` (its committed state)."""
     tables = frozenset(
         r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")
     )
@@ -204,8 +218,8 @@ def _read(path: Path, conn: sqlite3.Connection) -> Trace:
     _check_is_nsys_export(path, schema)
     trace = Trace(source=str(path), format="nsys-sqlite")
     with (
-        _BackgroundRead(path, tables, _nvtx_ranges) as nvtx,
-        _BackgroundRead(path, tables, functools.partial(_kernel_columns, path)) as kernel_read,
+        _BackgroundRead(database, tables, _nvtx_ranges) as nvtx,
+        _BackgroundRead(database, tables, functools.partial(_kernel_columns, path)) as kernel_read,
     ):
         trace.metadata = _metadata(schema, trace.notes)
         trace.api = _time_ordered(_api_table(schema, trace.notes))
@@ -222,6 +236,8 @@ def _read(path: Path, conn: sqlite3.Connection) -> Trace:
     overlap = stream_overlap_note(trace.kernels)
     if overlap:
         trace.notes.append(overlap)
+    negative_sizes_unknown(trace)
+    shorten_long_names(trace)
     return trace
 
 
@@ -338,7 +354,10 @@ def _dropped_note(dropped: int, what: str, table: str) -> list[str]:
     """The note for rows left out by their interval (none when no row was)."""
     if not dropped:
         return []
-    return [f"{dropped} {what} rows of {table} with a missing start/end or end < start were dropped"]
+    return [
+        f"{dropped} {what} rows of {table} with a missing, reversed (end < start) or out-of-range "
+        "start/end were dropped"
+    ]
 
 
 def _fetch_int_columns(
@@ -436,8 +455,7 @@ def _valid_rows(piece: Slice) -> Slice:
     """
     if "start" not in piece.ints or "end" not in piece.ints:
         return piece
-    start, end = piece.ints["start"], piece.ints["end"]
-    valid = (start != _NULL_TIME) & (end != _NULL_TIME) & (end >= start)
+    valid = interval_in_limits(piece.ints["start"], piece.ints["end"])  # NULL -> _NULL_TIME: out
     dropped = len(valid) - int(valid.sum())
     if not dropped:
         return piece
@@ -456,7 +474,13 @@ def _unused_character(text: str) -> str:
 
 
 def _rowid_slices(conn: sqlite3.Connection, table: str) -> list[tuple[int, int] | None]:
-    """Inclusive rowid ranges of at most _SLICE_ROWS ids ([None]: one slice, no rowid)."""
+    """Inclusive rowid ranges of at most _SLICE_ROWS ids ([None]: one slice, no rowid).
+
+    A view has no rowid (``MIN(rowid)`` is NULL there, which read as "no rows"): one slice.
+    """
+    kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    if kind is not None and kind[0] == "view":
+        return [None]
     try:  # two queries: each is a B-tree edge lookup; MIN and MAX in one query scan the table
         low = conn.execute(f"SELECT MIN(rowid) FROM {_quote(table)}").fetchone()[0]
         high = conn.execute(f"SELECT MAX(rowid) FROM {_quote(table)}").fetchone()[0]
@@ -548,7 +572,7 @@ def _metadata(schema: Schema, notes: list[str]) -> dict[str, str]:
     raw: dict[str, str] = {}
     for name, value in schema.conn.execute(f"SELECT name, value FROM {_quote(table)}"):
         if isinstance(name, str) and value is not None:
-            raw.setdefault(name, str(value))
+            raw.setdefault(name, short_name(str(value)))
     wanted = {
         "nsys_version": "EXPORT_PRODUCT_VERSION",
         "export_schema_version": "EXPORT_SCHEMA_VERSION",
@@ -617,11 +641,34 @@ def _kernel_columns(path: Path, schema: Schema, notes: list[str]) -> dict[str, o
     }
     arrays, dropped = _fetch_int_columns(schema.conn, KERNEL_TABLE, fields, "1")
     notes.extend(_dropped_note(dropped, "kernel", KERNEL_TABLE))
+    read = len(arrays["start"])
+    arrays = _usable_devices(arrays, KERNEL_TABLE, notes)
+    for key in ("grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "registers"):
+        arrays[key] = arrays[key].clip(0, INT32_MAX)  # int32 in the model: never wrapped
     if not len(arrays["start"]):
+        if dropped or read:
+            raise InputError(path, f"none of the kernel rows of {KERNEL_TABLE} is usable: {notes[-1]}")
         raise InputError(path, NO_KERNELS)
     data: dict[str, object] = dict(arrays)
     data["name"] = _categorical_from_ids(arrays["name"], _string_lookup(schema.conn, arrays["name"]))
     return data
+
+
+def _usable_devices(arrays: dict[str, np.ndarray], table: str, notes: list[str]) -> dict[str, np.ndarray]:
+    """The rows whose deviceId fits the model's int32 (-1: unknown); the others dropped, noted.
+
+    Why: the int32 cast would fold deviceId 2**32 into device 0 and merge two devices' timelines.
+    """
+    device = arrays["device"]
+    valid = (device >= INT32_MIN) & (device <= INT32_MAX)
+    if bool(valid.all()):
+        return arrays
+    bad = int((~valid).sum())
+    example = int(device[~valid][0])
+    notes.append(
+        f"{bad} rows of {table} with a deviceId that is not a 32-bit integer (e.g. {example}) were dropped"
+    )
+    return {key: values[valid] for key, values in arrays.items()}
 
 
 def _kernel_table(data: dict[str, object], api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -670,7 +717,7 @@ def _gpu_activity_columns(
     }
     arrays, dropped = _fetch_int_columns(schema.conn, table, fields, "1")
     notes.extend(_dropped_note(dropped, what, table))
-    return arrays
+    return _usable_devices(arrays, table, notes)
 
 
 def _memcpy_table(schema: Schema, api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -845,7 +892,10 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
     }
     rows = _nvtx_rows(schema.conn, fields, where, ('"text"', "text_id") if "text" in cols else None)
     if rows.dropped:
-        notes.append(f"{rows.dropped} NVTX ranges with a missing start/end or end < start were dropped")
+        notes.append(
+            f"{rows.dropped} NVTX ranges with a missing, reversed (end < start) or out-of-range "
+            "start/end were dropped"
+        )
     count = len(rows.inline)
     if not count:
         return make_table(RANGE_COLUMNS, {}, "ranges")
@@ -1026,7 +1076,8 @@ def _gpus(schema: Schema, kernels: pd.DataFrame, notes: list[str]) -> dict[int, 
       ``coreClockRate`` in kHz, ``globalMemoryBandwidth`` in kB/s.
     """
     gpus: dict[int, GpuInfo] = {}
-    for info in [*_gpus_from_cuda_gpu(schema), *_gpus_from_target_info(schema)]:
+    bad: set[str] = set()
+    for info in [*_gpus_from_cuda_gpu(schema, bad), *_gpus_from_target_info(schema, bad)]:
         current = gpus.get(info.device)
         gpus[info.device] = _merge_gpu(current, info) if current else info
     devices = sorted(int(d) for d in np.unique(kernels["device"].to_numpy()))
@@ -1037,6 +1088,11 @@ def _gpus(schema: Schema, kernels: pd.DataFrame, notes: list[str]) -> dict[int, 
         notes.append(
             f"the export does not describe GPU(s) {unnamed} (no TARGET_INFO_GPU row): pass the GPU "
             "model to get hardware peaks"
+        )
+    if bad:
+        notes.append(
+            f"GPU description field(s) {sorted(bad)} hold a value that is not a finite positive "
+            "number (NaN, Infinity, text or out of range): ignored, as if not recorded"
         )
     return dict(sorted(gpus.items()))
 
@@ -1055,8 +1111,19 @@ def _merge_gpu(first: GpuInfo, second: GpuInfo) -> GpuInfo:
     )
 
 
-def _positive(value: object) -> int | None:
-    return int(value) if isinstance(value, int | float) and value > 0 else None
+def _positive(row: dict[str, object], key: str, bad: set[str]) -> int | None:
+    """``row[key]`` as a positive int below 2**63; None when absent, zero or unusable.
+
+    Unusable values (NaN, Infinity — ``int(inf)`` raised OverflowError —, text, huge) are
+    recorded in ``bad`` by their field name so that one note can say they were ignored.
+    """
+    value = row.get(key)
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value == 0):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 2**63:
+        return int(value)
+    bad.add(key)
+    return None
 
 
 def _capability(major: object, minor: object) -> str | None:
@@ -1074,7 +1141,7 @@ def _select_rows(schema: Schema, table: str, wanted: Iterable[str]) -> list[dict
     return [dict(zip(present, row, strict=True)) for row in cursor]
 
 
-def _gpus_from_target_info(schema: Schema) -> list[GpuInfo]:
+def _gpus_from_target_info(schema: Schema, bad: set[str]) -> list[GpuInfo]:
     rows = _select_rows(
         schema,
         "TARGET_INFO_GPU",
@@ -1093,14 +1160,14 @@ def _gpus_from_target_info(schema: Schema) -> list[GpuInfo]:
         device = _target_info_ordinal(row, ordinal_of_gpu)
         if device is None:
             continue
-        bandwidth = _positive(row.get("memoryBandwidth"))
-        clock = _positive(row.get("clockRate"))
+        bandwidth = _positive(row, "memoryBandwidth", bad)
+        clock = _positive(row, "clockRate", bad)
         infos.append(
             GpuInfo(
                 device=device,
-                name=str(row["name"]) if row.get("name") else None,
-                sm_count=_positive(row.get("smCount")),
-                memory_bytes=_positive(row.get("totalMemory")),
+                name=short_name(str(row["name"])) if row.get("name") else None,
+                sm_count=_positive(row, "smCount", bad),
+                memory_bytes=_positive(row, "totalMemory", bad),
                 compute_capability=_capability(row.get("computeMajor"), row.get("computeMinor")),
                 clock_khz=clock // 1000 if clock else None,
                 memory_bandwidth_bytes_per_s=float(bandwidth) if bandwidth else None,
@@ -1120,7 +1187,7 @@ def _target_info_ordinal(row: dict[str, object], ordinal_of_gpu: dict[int, int])
     return None
 
 
-def _gpus_from_cuda_gpu(schema: Schema) -> list[GpuInfo]:
+def _gpus_from_cuda_gpu(schema: Schema, bad: set[str]) -> list[GpuInfo]:
     rows = _select_rows(
         schema,
         "TARGET_INFO_CUDA_GPU",
@@ -1132,17 +1199,17 @@ def _gpus_from_cuda_gpu(schema: Schema) -> list[GpuInfo]:
         device = row.get("deviceId")
         if not isinstance(device, int):
             continue
-        bandwidth_kb = _positive(row.get("globalMemoryBandwidth"))
+        bandwidth_kb = _positive(row, "globalMemoryBandwidth", bad)
         infos.append(
             GpuInfo(
                 device=device,
-                name=str(row["name"]) if row.get("name") else None,
-                sm_count=_positive(row.get("numMultiprocessors")),
-                memory_bytes=_positive(row.get("globalMemorySize")),
+                name=short_name(str(row["name"])) if row.get("name") else None,
+                sm_count=_positive(row, "numMultiprocessors", bad),
+                memory_bytes=_positive(row, "globalMemorySize", bad),
                 compute_capability=_capability(
                     row.get("computeCapabilityMajor"), row.get("computeCapabilityMinor")
                 ),
-                clock_khz=_positive(row.get("coreClockRate")),
+                clock_khz=_positive(row, "coreClockRate", bad),
                 memory_bandwidth_bytes_per_s=bandwidth_kb * 1000.0 if bandwidth_kb else None,
             )
         )
