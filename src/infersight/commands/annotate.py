@@ -19,12 +19,13 @@ if TYPE_CHECKING:
     from infersight.render.perfetto import ByteSink
 
 HELP = (
-    "Write a Chrome-trace / Perfetto JSON file (gzip when OUT ends in .gz) that holds the traces' own "
-    "GPU and host tracks (kernels and copies per stream, CUDA API calls and annotation ranges per "
-    "thread) plus infersight's tracks per GPU: where the time goes (gpu / communication / copy / host "
-    "slices, docs/methodology.md §3.2), idle gaps named by their likely cause, phases and steps, and "
-    "each finding over the time it is about. Open it at https://ui.perfetto.dev or chrome://tracing. "
-    "The input files are only read."
+    "Write the trace plus infersight's tracks (attribution, gaps, findings) for Perfetto.\n\n"
+    "The file (Chrome trace-event JSON, gzip when OUT ends in .gz) holds the traces' own GPU and "
+    "host tracks (kernels and copies per stream, CUDA API calls and annotation ranges per thread) "
+    "plus infersight's tracks per GPU: where the time goes (gpu / communication / copy / host slices, "
+    "docs/methodology.md §3.2), idle gaps named by their likely cause, phases and steps, and each "
+    "finding over the time it is about. Open it at https://ui.perfetto.dev. The input files are "
+    "only read."
 )
 
 
