@@ -41,7 +41,7 @@ VLLM_H100 = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace
 NSYS_VECADD = "nsys/vecadd_t4_nsys2022.sqlite"
 NSYS_H100X2 = "nsys/h100x2_llm_train_nsys2026.sqlite"
 TRACES = [VLLM_H100, NSYS_VECADD, NSYS_H100X2]
-EVENT_PHASES = {"X", "M"}
+EVENT_PHASES = {"X", "M", "s", "f"}
 METADATA_NAMES = {"process_name", "process_sort_index", "thread_name", "thread_sort_index"}
 # catapult's reserved colour names (tracing/tracing/base/color_scheme.html)
 RESERVED_COLOURS = {
@@ -112,10 +112,15 @@ def test_output_is_a_valid_chrome_trace(annotation: Annotation) -> None:
         assert isinstance(event["name"], str)
         if event["ph"] == "X":
             assert isinstance(event["dur"], int | float) and event["dur"] >= 0
-        else:
+        elif event["ph"] == "M":
             assert event["name"] in METADATA_NAMES and isinstance(event["args"], dict)
+        else:  # flow start / end: an id shared by exactly one "s" and one "f"
+            assert isinstance(event["id"], int) and event["cat"] == "launch"
         if "cname" in event:
             assert event["cname"] in RESERVED_COLOURS
+    flows = Counter((e["id"], e["ph"]) for e in doc["traceEvents"] if e["ph"] in {"s", "f"})
+    assert all(n == 1 for n in flows.values())
+    assert {i for i, ph in flows if ph == "s"} == {i for i, ph in flows if ph == "f"}
     named = set(annotation.names("thread_name")) | {pid for pid, _ in annotation.names("process_name")}
     for event in doc["traceEvents"]:
         if event["ph"] == "X":
@@ -199,6 +204,14 @@ def test_tracks_and_slice_counts_on_the_vllm_trace(tmp_path: Path) -> None:
     assert counts["kernel"] == 13_508
     assert counts["memcpy"] == len(trace.memcpy) and counts["memset"] == len(trace.memset)
     assert counts["cuda_api"] == len(trace.api)
+    # a launch arrow per kernel / copy whose launching call the trace recorded (process + correlation)
+    api_keys = set(zip(trace.api["process"], trace.api["correlation"], strict=True))
+    launched = sum(
+        (p, c) in api_keys and c >= 0
+        for table in (trace.kernels, trace.memcpy, trace.memset)
+        for p, c in zip(table["process"], table["correlation"], strict=True)
+    )
+    assert sum(e["ph"] == "f" for e in doc["traceEvents"]) == launched > 0
     threads = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "thread_name"}
     assert {ATTRIBUTION_TRACK, GAPS_TRACK, PHASES_TRACK, STEPS_TRACK, FINDINGS_TRACK} <= threads
     phases = [

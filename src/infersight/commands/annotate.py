@@ -78,7 +78,8 @@ def register(app: typer.Typer) -> None:
         own = sum(counts.get(k, 0) for k in ("kernels", "memcpy", "memset", "api", "ranges", "gpu_ranges"))
         ours = sum(counts.get(k, 0) for k in ("attribution", "gaps", "phases", "steps", "findings"))
         print(
-            f"wrote {output} ({own:,} trace events, {ours:,} infersight slices; "
+            f"wrote {output} ({own:,} trace events, {counts.get('flows', 0) // 2:,} launch arrows, "
+            f"{ours:,} infersight slices; "
             "open it at https://ui.perfetto.dev)",
             file=sys.stderr,
         )

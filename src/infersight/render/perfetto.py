@@ -9,7 +9,9 @@ processor alike. Layout:
   kernels, memcpys and memsets, plus the GPU-side annotations;
 * one process per host process, with two threads per host thread: its annotation / NVTX /
   operator ranges, and its CUDA/HIP API calls;
-* findings not tied to one device on a process of their own.
+* findings not tied to one device on a process of their own;
+* a flow arrow (``ph: "s"`` / ``"f"``) from each launching API call to the kernel or copy it
+  launched (joined on process + correlation id, as Kineto's own ``ac2g`` flows).
 
 Events are complete events (``ph: "X"``) with ``ts``/``dur`` in microseconds (floats; the model's
 integer nanoseconds divided by 1000, so ``round(dur * 1000)`` gives the nanoseconds back) and
@@ -180,8 +182,9 @@ class _Writer:
 def write_chrome_trace(annotated: Annotated, stream: ByteSink) -> dict[str, int]:
     """Write the traces' own tracks and infersight's tracks; returns the event count per kind.
 
-    Kinds: kernels, memcpy, memset, api, ranges, gpu_ranges (the traces' own events), attribution,
-    gaps, phases, steps, findings (infersight's slices), metadata (track names).
+    Kinds: kernels, memcpy, memset, api, ranges, gpu_ranges (the traces' own events), flows (two
+    events per launch arrow), attribution, gaps, phases, steps, findings (infersight's slices),
+    metadata (track names).
     """
     layout = _Layout()
     out = _Writer(stream)
@@ -189,8 +192,9 @@ def write_chrome_trace(annotated: Annotated, stream: ByteSink) -> dict[str, int]
     device_pids: dict[tuple[int, int], int] = {}
     for index, annotation in enumerate(annotated.annotations):
         prefix = f"{annotation.trace.label()} · " if several else ""
-        device_pids.update(_gpu_tracks(out, layout, index, prefix, annotation, annotated.gap_causes))
-        _host_tracks(out, layout, index, prefix, annotation.trace)
+        pids, gpu_work = _gpu_tracks(out, layout, index, prefix, annotation, annotated.gap_causes)
+        device_pids.update(pids)
+        _launch_flows(out, _host_tracks(out, layout, index, prefix, annotation.trace), gpu_work)
     _finding_tracks(out, layout, annotated, device_pids)
     out.add("metadata", [layout.metadata])
     out.close(_other_data(annotated))
@@ -230,8 +234,11 @@ def _gpu_process_name(trace: Trace, device: int, prefix: str) -> str:
 
 def _gpu_tracks(
     out: _Writer, layout: _Layout, index: int, prefix: str, annotation: TraceAnnotation, causes: GapCauses
-) -> dict[tuple[int, int], int]:
-    """Each device's process: infersight tracks, then streams; returns (trace, device) -> pid."""
+) -> tuple[dict[tuple[int, int], int], pd.DataFrame]:
+    """Each device's process: infersight tracks, then streams.
+
+    Returns (trace, device) -> pid, and where each kernel / copy was drawn (for the launch flows).
+    """
     trace = annotation.trace
     pids = {
         (index, d): layout.process(("gpu", index, d), _gpu_process_name(trace, d, prefix), index * 1000 + d)
@@ -240,8 +247,7 @@ def _gpu_tracks(
     for device in annotation.devices:
         _attribution_tracks(out, layout, pids[(index, device.device)], device, causes)
     _step_tracks(out, layout, index, annotation, pids)
-    _stream_tracks(out, layout, index, trace, pids)
-    return pids
+    return pids, _stream_tracks(out, layout, index, trace, pids)
 
 
 def _attribution_tracks(
@@ -352,12 +358,18 @@ def _stream_tids(
 
 def _stream_tracks(
     out: _Writer, layout: _Layout, index: int, trace: Trace, pids: dict[tuple[int, int], int]
-) -> None:
+) -> pd.DataFrame:
+    """Kernels, memcpys and memsets on their stream tracks; returns where each one was drawn."""
     pid_of = {d: pid for (t, d), pid in pids.items() if t == index}
+    drawn = []
     k = trace.kernels
     if len(k):
         dev = k["device"].to_numpy()
         labels = kernel_labels(trace)
+        place = _placed(
+            k, _device_pids(pid_of, dev), _stream_tids(layout, pid_of, dev, k["stream"].to_numpy())
+        )
+        drawn.append(place)
         out.add(
             "kernels",
             _slices(
@@ -365,8 +377,8 @@ def _stream_tracks(
                 _names(k["name"]),
                 k["start"].to_numpy(np.int64),
                 k["end"].to_numpy(np.int64),
-                np.asarray([pid_of[int(d)] for d in np.unique(dev)])[np.searchsorted(np.unique(dev), dev)],
-                _stream_tids(layout, pid_of, dev, k["stream"].to_numpy()),
+                place["pid"].to_numpy(),
+                place["tid"].to_numpy(),
                 args={
                     "category": labels["category"].to_numpy(object),
                     "correlation": k["correlation"].to_numpy(np.int64),
@@ -386,6 +398,10 @@ def _stream_tracks(
             args |= {"src": _names(table["src_kind"]), "dst": _names(table["dst_kind"])}
         else:
             names = np.full(len(table), "Memset", dtype=object)
+        place = _placed(
+            table, _device_pids(pid_of, dev), _stream_tids(layout, pid_of, dev, table["stream"].to_numpy())
+        )
+        drawn.append(place)
         out.add(
             kind,
             _slices(
@@ -393,12 +409,31 @@ def _stream_tracks(
                 names,
                 table["start"].to_numpy(np.int64),
                 table["end"].to_numpy(np.int64),
-                np.asarray([pid_of[int(d)] for d in np.unique(dev)])[np.searchsorted(np.unique(dev), dev)],
-                _stream_tids(layout, pid_of, dev, table["stream"].to_numpy()),
+                place["pid"].to_numpy(),
+                place["tid"].to_numpy(),
                 args=args,
             ),
         )
     _gpu_range_track(out, layout, trace, pid_of)
+    return pd.concat(drawn, ignore_index=True) if drawn else _placed(trace.kernels, np.empty(0), np.empty(0))
+
+
+def _device_pids(pid_of: dict[int, int], devices: np.ndarray) -> np.ndarray:
+    unique = np.unique(devices)
+    return np.asarray([pid_of[int(d)] for d in unique], dtype=np.int64)[np.searchsorted(unique, devices)]
+
+
+def _placed(rows: pd.DataFrame, pids: np.ndarray, tids: np.ndarray) -> pd.DataFrame:
+    """Rows' launch keys (process, correlation), start and the track they were drawn on."""
+    return pd.DataFrame(
+        {
+            "process": rows["process"].to_numpy(np.int64),
+            "correlation": rows["correlation"].to_numpy(np.int64),
+            "start": rows["start"].to_numpy(np.int64),
+            "pid": np.asarray(pids, dtype=np.int64),
+            "tid": np.asarray(tids, dtype=np.int64),
+        }
+    )
 
 
 def _gpu_range_track(out: _Writer, layout: _Layout, trace: Trace, pid_of: dict[int, int]) -> None:
@@ -447,7 +482,8 @@ def _host_tids(
     return np.asarray(pid_list, dtype=np.int64)[flat], np.asarray(tid_list, dtype=np.int64)[flat]
 
 
-def _host_tracks(out: _Writer, layout: _Layout, index: int, prefix: str, trace: Trace) -> None:
+def _host_tracks(out: _Writer, layout: _Layout, index: int, prefix: str, trace: Trace) -> pd.DataFrame:
+    """Ranges and API calls on their host-thread tracks; returns where each API call was drawn."""
     r = trace.ranges
     r = r[r["device"].to_numpy() < 0]
     if len(r):
@@ -483,6 +519,60 @@ def _host_tracks(out: _Writer, layout: _Layout, index: int, prefix: str, trace: 
                 args={"correlation": api["correlation"].to_numpy(np.int64)},
             ),
         )
+        return _placed(api, pids, tids)
+    return _placed(api, np.empty(0), np.empty(0))
+
+
+def _launch_flows(out: _Writer, api: pd.DataFrame, gpu: pd.DataFrame) -> None:
+    """An arrow from each launching API call to the GPU work it launched (same process + correlation).
+
+    Why: Perfetto then follows a kernel back to the host thread and the Python scope that issued
+    it, as Kineto's own ``ac2g`` flows do. Rows without a correlation id (-1) get none.
+    """
+    api = api[api["correlation"].to_numpy() >= 0]
+    gpu = gpu[gpu["correlation"].to_numpy() >= 0]
+    pairs = gpu.merge(api, on=["process", "correlation"], suffixes=("_gpu", "_api"))
+    if pairs.empty:
+        return
+    ids = np.arange(1, len(pairs) + 1, dtype=np.int64) + out.counts["flows"] // 2
+    for a in range(0, len(pairs), CHUNK):
+        part = pairs.iloc[a : a + CHUNK]
+        columns = zip(
+            ids[a : a + CHUNK].tolist(),
+            (part["start_api"].to_numpy(np.int64) / NS_PER_US).tolist(),
+            part["pid_api"].tolist(),
+            part["tid_api"].tolist(),
+            (part["start_gpu"].to_numpy(np.int64) / NS_PER_US).tolist(),
+            part["pid_gpu"].tolist(),
+            part["tid_gpu"].tolist(),
+            strict=True,
+        )
+        events: list[dict[str, Any]] = []
+        for flow, ts0, pid0, tid0, ts1, pid1, tid1 in columns:
+            events.append(
+                {
+                    "ph": "s",
+                    "cat": "launch",
+                    "name": "launch",
+                    "id": flow,
+                    "ts": ts0,
+                    "pid": pid0,
+                    "tid": tid0,
+                }
+            )
+            events.append(
+                {
+                    "ph": "f",
+                    "bp": "e",
+                    "cat": "launch",
+                    "name": "launch",
+                    "id": flow,
+                    "ts": ts1,
+                    "pid": pid1,
+                    "tid": tid1,
+                }
+            )
+        out.add("flows", [events])
 
 
 # ---------------------------------------------------------------- findings
