@@ -221,6 +221,9 @@ def test_tracks_and_slice_counts_on_the_vllm_trace(tmp_path: Path) -> None:
     assert [(e["name"], e["args"]["steps"]) for e in phases] == [("prefill", 1), ("decode", 9)]
     steps = [e for e in doc["traceEvents"] if e.get("cat") == "infersight" and " step " in e["name"]]
     assert len(steps) == 10
+    # each step carries its own bucket shares from the report's per-step attribution
+    assert all(e["args"]["where the time goes"].startswith("gpu ") for e in steps)
+    assert all(e["args"]["where the time goes (whole phase)"].startswith("gpu ") for e in phases)
 
 
 def test_output_equal_to_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

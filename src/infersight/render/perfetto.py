@@ -33,6 +33,7 @@ import pandas as pd
 from infersight import __version__
 from infersight.analyses.annotations import Annotated, DeviceAnnotation, GapCauses, TraceAnnotation
 from infersight.analyses.attribution import BUCKETS, kernel_labels
+from infersight.analyses.results import DeviceAttribution
 from infersight.model import Trace
 from infersight.rules.finding import Finding
 
@@ -192,7 +193,7 @@ def write_chrome_trace(annotated: Annotated, stream: ByteSink) -> dict[str, int]
     device_pids: dict[tuple[int, int], int] = {}
     for index, annotation in enumerate(annotated.annotations):
         prefix = f"{annotation.trace.label()} · " if several else ""
-        pids, gpu_work = _gpu_tracks(out, layout, index, prefix, annotation, annotated.gap_causes)
+        pids, gpu_work = _gpu_tracks(out, layout, index, prefix, annotation, annotated)
         device_pids.update(pids)
         _launch_flows(out, _host_tracks(out, layout, index, prefix, annotation.trace), gpu_work)
     _finding_tracks(out, layout, annotated, device_pids)
@@ -233,20 +234,23 @@ def _gpu_process_name(trace: Trace, device: int, prefix: str) -> str:
 
 
 def _gpu_tracks(
-    out: _Writer, layout: _Layout, index: int, prefix: str, annotation: TraceAnnotation, causes: GapCauses
+    out: _Writer, layout: _Layout, index: int, prefix: str, annotation: TraceAnnotation, annotated: Annotated
 ) -> tuple[dict[tuple[int, int], int], pd.DataFrame]:
     """Each device's process: infersight tracks, then streams.
 
     Returns (trace, device) -> pid, and where each kernel / copy was drawn (for the launch flows).
     """
-    trace = annotation.trace
+    trace, report = annotation.trace, annotated.report
     pids = {
         (index, d): layout.process(("gpu", index, d), _gpu_process_name(trace, d, prefix), index * 1000 + d)
         for d in _gpu_devices(trace, annotation)
     }
     for device in annotation.devices:
-        _attribution_tracks(out, layout, pids[(index, device.device)], device, causes)
-    _step_tracks(out, layout, index, annotation, pids)
+        _attribution_tracks(out, layout, pids[(index, device.device)], device, annotated.gap_causes)
+    attribution = [
+        d for d in report.profile.time_attribution if d.trace == trace.source and d.rank == trace.rank
+    ]
+    _step_tracks(out, layout, index, annotation, pids, attribution)
     return pids, _stream_tracks(out, layout, index, trace, pids)
 
 
@@ -293,14 +297,32 @@ def _us(ns: int) -> str:
     return f"{ns / 1e6:g} ms" if ns >= 1_000_000 else f"{ns / 1e3:g} µs"
 
 
+def _part_shares(
+    attribution: list[DeviceAttribution], device: int, *, steps: bool
+) -> dict[tuple[str, int | None], str]:
+    """(phase, step) -> "gpu 85% · communication 9% · ..." from the report, for a slice's args."""
+    out: dict[tuple[str, int | None], str] = {}
+    for part in (p for d in attribution if d.device == device for p in (d.steps if steps else d.phases)):
+        text = " · ".join(f"{b} {getattr(part.shares, b):.0%}" for b in BUCKETS)
+        out[(part.phase, part.step)] = f"{text} (docs/methodology.md §3.2)"
+    return out
+
+
 def _step_tracks(
-    out: _Writer, layout: _Layout, index: int, annotation: TraceAnnotation, pids: dict[tuple[int, int], int]
+    out: _Writer,
+    layout: _Layout,
+    index: int,
+    annotation: TraceAnnotation,
+    pids: dict[tuple[int, int], int],
+    attribution: list[DeviceAttribution],
 ) -> None:
+    """Phase runs and steps per device, each with its share of the buckets from the report."""
     runs = annotation.phase_runs()
     for device in np.unique(runs["device"].to_numpy(np.int64)):
         group = runs[runs["device"].to_numpy(np.int64) == device]
         pid = pids[(index, int(device))]
         tid = layout.thread(pid, ("phases",), PHASES_TRACK, 2)
+        shares = _part_shares(attribution, int(device), steps=False)
         out.add(
             "phases",
             _slices(
@@ -313,6 +335,9 @@ def _step_tracks(
                 args={
                     "steps": group["steps"].to_numpy(np.int64),
                     "labelled by": np.full(len(group), annotation.phase_method, dtype=object),
+                    "where the time goes (whole phase)": np.asarray(
+                        [shares.get((p, None), "") for p in group["phase"].tolist()], dtype=object
+                    ),
                 },
             ),
         )
@@ -324,6 +349,8 @@ def _step_tracks(
         phase = group["phase"].astype(str).to_numpy(object)
         step = group["step"].to_numpy(np.int64)
         names = np.asarray([f"{p} step {s}".lstrip() for p, s in zip(phase, step, strict=True)], dtype=object)
+        shares = _part_shares(attribution, int(device), steps=True)
+        where = [shares.get((p, s), "") for p, s in zip(phase.tolist(), step.tolist(), strict=True)]
         out.add(
             "steps",
             _slices(
@@ -333,7 +360,7 @@ def _step_tracks(
                 group["end"].to_numpy(np.int64),
                 pid,
                 tid,
-                args={"phase": phase, "step": step},
+                args={"phase": phase, "step": step, "where the time goes": np.asarray(where, dtype=object)},
             ),
         )
 
