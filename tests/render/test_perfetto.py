@@ -178,7 +178,7 @@ def test_host_gaps_carry_their_likely_cause(annotation: Annotation) -> None:
     gaps = annotation.slices_on(GAPS_TRACK)
     assert len(gaps) == len(host)
     for gap in gaps:
-        assert gap["args"]["likely cause"] == gap["name"]
+        assert gap["name"] == f"{gap['args']['likely cause']} ({gap['args']['gap length']})"
         assert "µs" in gap["args"]["gap length"] or "ms" in gap["args"]["gap length"]
 
 

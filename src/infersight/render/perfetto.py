@@ -54,6 +54,10 @@ BUCKET_COLOURS = {
 }
 # gap causes from short (normal dispatch) to long (host sync): yellow -> orange -> red
 CAUSE_COLOURS = ("good", "good", "yellow", "yellow", "bad", "bad", "terrible", "terrible", "terrible")
+GAP_NAMING = (
+    "by its length alone: the host activity a gap of this length usually means in LLM serving "
+    "(docs/methodology.md §4 gap buckets); `infersight host` looks at what the host did"
+)
 SEVERITY_COLOURS = {"critical": "terrible", "warning": "bad", "info": "generic_work"}
 STREAM_SORT = 100
 NS_PER_US = 1000.0
@@ -210,7 +214,7 @@ def _other_data(annotated: Annotated) -> dict[str, Any]:
         "primary_bottleneck": primary.bucket if primary is not None else None,
         "attribution": "each instant of a device's activity window is one of gpu / communication / copy / "
         "host (docs/methodology.md §3.2)",
-        "gap_causes": "host-bucket stretches named by their length (docs/methodology.md §4 gap buckets)",
+        "gap_causes": f"each host-bucket stretch is named {GAP_NAMING}",
     }
 
 
@@ -268,20 +272,24 @@ def _attribution_tracks(
     if starts.size == 0:
         return
     gap_tid = layout.thread(pid, ("gaps",), GAPS_TRACK, 1)
-    cause_text = np.asarray(causes.causes, dtype=object)[device.host_cause]
+    which = device.host_cause
+    cause = np.asarray(causes.causes, dtype=object)
     ranges = np.asarray([_bucket_range(causes, i) for i in range(len(causes.causes))], dtype=object)
     colours = np.asarray([CAUSE_COLOURS[min(i, len(CAUSE_COLOURS) - 1)] for i in range(len(causes.causes))])
     out.add(
         "gaps",
         _slices(
             "infersight",
-            cause_text,
+            (cause + " (" + ranges + ")")[which],
             starts,
             ends,
             pid,
             gap_tid,
-            args={"gap length": ranges[device.host_cause], "likely cause": cause_text},
-            cname=colours.astype(object)[device.host_cause],
+            args={
+                "gap length": ranges[which],
+                "likely cause": cause[which],
+            },
+            cname=colours.astype(object)[which],
         ),
     )
 
