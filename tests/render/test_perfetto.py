@@ -254,3 +254,38 @@ def test_loads_in_perfetto_trace_processor(annotation: Annotation) -> None:
         assert rows[0].n == annotation.kernels
     finally:
         tp.close()
+
+
+def test_a_folder_of_ranks_gets_one_process_per_rank_and_gpu(tmp_path: Path) -> None:
+    folder = shared_file("kineto/hta_sampled_128ranks")
+    output = tmp_path / "ranks.json.gz"
+    assert run(["annotate", str(folder), "-o", str(output)]) == 0
+    with gzip.open(output, "rb") as fh:
+        doc = json.load(fh)
+    traces = api.load([folder])
+    kernels = sum(1 for e in doc["traceEvents"] if e.get("cat") == "kernel")
+    assert kernels == sum(len(t.kernels) for t in traces) == 1154 + 1104
+    processes = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "process_name"}
+    for trace in traces:
+        for device in trace.kernels["device"].unique():
+            assert any(p.startswith(f"{trace.label()} · GPU {device}") for p in processes), processes
+
+
+def test_output_over_a_rank_file_of_a_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "ranks"
+    shutil.copytree(shared_file("kineto/hta_sampled_128ranks"), folder)
+    folder.chmod(0o755)  # the shared copy is read-only; the temporary one must be removable
+    target = folder / "rank-0.json.gz"
+    before = _sha256(target)
+    assert run(["annotate", str(folder), "-o", str(target)]) == 2
+    assert "output path is one of the input traces" in capsys.readouterr().err
+    assert _sha256(target) == before
+    assert sorted(p.name for p in folder.iterdir()) == ["rank-0.json.gz", "rank-1.json.gz"]
+
+
+def test_help_names_the_format_and_the_methodology(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["annotate", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Perfetto" in text and "docs/methodology.md §3.2" in text and "-o, --output" in text
