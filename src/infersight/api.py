@@ -20,7 +20,7 @@ from infersight.model import Trace
 from infersight.theory.run import TheoryRequest
 
 if TYPE_CHECKING:
-    from infersight.analyses.annotations import Annotated
+    from infersight.analyses.annotations import AnnotatedTraces
 
 __all__ = [
     "analyze",
@@ -161,7 +161,7 @@ def annotate(
     *,
     window_nvtx: str | None = None,
     cpu_ops_as_kernels: bool = False,
-) -> Annotated:
+) -> AnnotatedTraces:
     """Load the traces, analyse them, and compute what ``infersight annotate`` lays over them.
 
     The result holds the traces themselves (their own tracks are written back out), the report
@@ -169,13 +169,13 @@ def annotate(
     gaps' likely causes and the phase/step spans, all from the same windows as the report, so the
     timeline's bucket slices sum to the report's ``time_attribution`` exactly.
     """
-    from infersight.analyses.annotations import Annotated, annotate_trace, gap_causes
+    from infersight.analyses.annotations import AnnotatedTraces, annotate_trace, gap_causes
 
     check_window_regex(window_nvtx)
     traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
     report = report_from_traces(traces, window_nvtx=window_nvtx)
     causes = gap_causes()
-    return Annotated(
+    return AnnotatedTraces(
         traces=traces,
         report=report,
         annotations=[annotate_trace(t, causes, window_nvtx) for t in traces],

@@ -73,7 +73,7 @@ class TraceAnnotation:
 
 
 @dataclass(frozen=True)
-class Annotated:
+class AnnotatedTraces:
     """The traces, the report on them, and the annotations: what ``annotate`` writes out."""
 
     traces: list[Trace]

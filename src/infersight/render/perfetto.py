@@ -31,7 +31,7 @@ import orjson
 import pandas as pd
 
 from infersight import __version__
-from infersight.analyses.annotations import Annotated, DeviceAnnotation, GapCauses, TraceAnnotation
+from infersight.analyses.annotations import AnnotatedTraces, DeviceAnnotation, GapCauses, TraceAnnotation
 from infersight.analyses.attribution import BUCKETS, kernel_labels
 from infersight.analyses.results import DeviceAttribution
 from infersight.model import Trace
@@ -184,7 +184,7 @@ class _Writer:
 # ---------------------------------------------------------------- the file
 
 
-def write_chrome_trace(annotated: Annotated, stream: ByteSink) -> dict[str, int]:
+def write_chrome_trace(annotated: AnnotatedTraces, stream: ByteSink) -> dict[str, int]:
     """Write the traces' own tracks and infersight's tracks; returns the event count per kind.
 
     Kinds: kernels, memcpy, memset, api, ranges, gpu_ranges (the traces' own events), flows (two
@@ -206,7 +206,7 @@ def write_chrome_trace(annotated: Annotated, stream: ByteSink) -> dict[str, int]
     return dict(out.counts)
 
 
-def _other_data(annotated: Annotated) -> dict[str, Any]:
+def _other_data(annotated: AnnotatedTraces) -> dict[str, Any]:
     primary = annotated.report.profile.primary_bottleneck
     return {
         "producer": f"infersight {__version__} annotate",
@@ -238,7 +238,12 @@ def _gpu_process_name(trace: Trace, device: int, prefix: str) -> str:
 
 
 def _gpu_tracks(
-    out: _Writer, layout: _Layout, index: int, prefix: str, annotation: TraceAnnotation, annotated: Annotated
+    out: _Writer,
+    layout: _Layout,
+    index: int,
+    prefix: str,
+    annotation: TraceAnnotation,
+    annotated: AnnotatedTraces,
 ) -> tuple[dict[tuple[int, int], int], pd.DataFrame]:
     """Each device's process: infersight tracks, then streams.
 
@@ -613,7 +618,7 @@ def _launch_flows(out: _Writer, api: pd.DataFrame, gpu: pd.DataFrame) -> None:
 # ---------------------------------------------------------------- findings
 
 
-def finding_span(annotated: Annotated, finding: Finding) -> tuple[int | None, int, int]:
+def finding_span(annotated: AnnotatedTraces, finding: Finding) -> tuple[int | None, int, int]:
     """(trace index or None, start, end) of the time a finding is about.
 
     Its evidence's time range when it has one, else the window of its device, else the span of
@@ -640,7 +645,7 @@ def finding_span(annotated: Annotated, finding: Finding) -> tuple[int | None, in
 
 
 def _finding_tracks(
-    out: _Writer, layout: _Layout, annotated: Annotated, device_pids: dict[tuple[int, int], int]
+    out: _Writer, layout: _Layout, annotated: AnnotatedTraces, device_pids: dict[tuple[int, int], int]
 ) -> None:
     """Each finding as a slice, on its device's findings track (lanes where they overlap)."""
     lanes: dict[int, list[int]] = {}  # pid -> end of the last slice in each lane
