@@ -32,22 +32,25 @@ TRACES = [
     "nsys/vectoradd_a4500_memcpy.sqlite",
     "kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz",
     "kineto/hta_nccl_a100_rank0.json.gz",
+    "nsys/h100x2_llm_train_nsys2026.sqlite",
+    "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz",
 ]
 
 
-def _inside(merged: list[Interval], t: int) -> bool:
-    i = bisect.bisect_right([s for s, _ in merged], t) - 1
+def _inside(merged: list[Interval], starts: list[int], t: int) -> bool:
+    i = bisect.bisect_right(starts, t) - 1
     return i >= 0 and merged[i][0] <= t < merged[i][1]
 
 
 def _oracle(compute: list[Interval], comm: list[Interval], copy: list[Interval], window: Interval) -> dict:
     sets = [merge(compute), merge(comm), merge(copy)]
+    firsts = [[s for s, _ in merged] for merged in sets]
     points = sorted(
         {window[0], window[1]} | {p for s in sets for i in s for p in i if window[0] < p < window[1]}
     )
     out: dict[str, list[Interval]] = {b: [] for b in BUCKETS}
     for p, q in itertools.pairwise(points):
-        bucket = next((b for b, s in zip(BUCKETS, sets, strict=False) if _inside(s, p)), "host")
+        bucket = next((b for b, s, f in zip(BUCKETS, sets, firsts, strict=False) if _inside(s, f, p)), "host")
         pieces = out[bucket]
         if pieces and pieces[-1][1] == p:
             pieces[-1] = (pieces[-1][0], q)

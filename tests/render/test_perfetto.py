@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import shared_file
 
 from infersight import api
+from infersight.analyses.annotations import AnnotatedTraces
 from infersight.analyses.attribution import BUCKETS
 from infersight.analyses.results import AnalysisReport
 from infersight.cli import run
@@ -62,9 +63,13 @@ class Annotation:
     source: Path
     output: Path
     doc: dict[str, Any]
-    report: AnalysisReport
+    reference: AnnotatedTraces
     kernels: int
     input_sha_before: str
+
+    @property
+    def report(self) -> AnalysisReport:
+        return self.reference.report
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -95,9 +100,8 @@ def annotation(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     assert run(["annotate", str(source), "-o", str(output)]) == 0
     with gzip.open(output, "rb") as fh:
         doc = json.load(fh)
-    report = api.analyze([source])
-    kernels = len(api.load([source])[0].kernels)
-    return Annotation(source, output, doc, report, kernels, before)
+    reference = api.annotate([source])
+    return Annotation(source, output, doc, reference, len(reference.traces[0].kernels), before)
 
 
 def test_output_is_a_valid_chrome_trace(annotation: Annotation) -> None:
@@ -160,6 +164,23 @@ def test_attribution_slices_sum_to_the_report_per_device(annotation: Annotation)
         for bucket in BUCKETS:
             expected = int(getattr(device.times_ns, bucket))
             assert totals[(f"GPU {device.device}", bucket)] == expected, (device.device, bucket)
+
+
+def test_slice_counts_equal_the_analysis_intervals(annotation: Annotation) -> None:
+    """Per device: one slice per bucket interval (checked against an oracle in test_annotations)."""
+    processes = annotation.names("process_name")
+    counts: Counter[tuple[str, str]] = Counter()
+    for event in annotation.slices_on(ATTRIBUTION_TRACK):
+        counts[(processes[(event["pid"], 0)].split(" · ")[0], event["name"])] += 1
+    gaps: Counter[str] = Counter(
+        processes[(e["pid"], 0)].split(" · ")[0] for e in annotation.slices_on(GAPS_TRACK)
+    )
+    (trace,) = annotation.reference.annotations
+    assert trace.devices
+    for device in trace.devices:
+        for bucket in BUCKETS:
+            assert counts[(f"GPU {device.device}", bucket)] == device.buckets[bucket][0].size
+        assert gaps[f"GPU {device.device}"] == device.buckets["host"][0].size
 
 
 def test_attribution_slices_tile_each_window(annotation: Annotation) -> None:
