@@ -310,3 +310,20 @@ def test_help_names_the_format_and_the_methodology(capsys: pytest.CaptureFixture
     assert run(["annotate", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "Perfetto" in text and "docs/methodology.md §3.2" in text and "-o, --output" in text
+
+
+def test_window_nvtx_cuts_the_attribution_slices_like_the_report(tmp_path: Path) -> None:
+    source = shared_file("kineto/hta_nccl_a100_rank0.json.gz")
+    output = tmp_path / "window.json.gz"
+    assert run(["annotate", str(source), "--window-nvtx", "ProfilerStep", "-o", str(output)]) == 0
+    with gzip.open(output, "rb") as fh:
+        events = json.load(fh)["traceEvents"]
+    report = api.analyze([source], window_nvtx="ProfilerStep")
+    (device,) = report.profile.time_attribution
+    assert device.window_source.startswith("nvtx")
+    totals: Counter[str] = Counter()
+    for event in events:
+        if event.get("cat") == "infersight" and event["name"] in BUCKETS:
+            totals[event["name"]] += round(event["dur"] * 1000)
+    assert {b: totals[b] for b in BUCKETS} == {b: int(getattr(device.times_ns, b)) for b in BUCKETS}
+    assert sum(totals.values()) == device.window_ns
