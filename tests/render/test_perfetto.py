@@ -327,3 +327,20 @@ def test_window_nvtx_cuts_the_attribution_slices_like_the_report(tmp_path: Path)
             totals[event["name"]] += round(event["dur"] * 1000)
     assert {b: totals[b] for b in BUCKETS} == {b: int(getattr(device.times_ns, b)) for b in BUCKETS}
     assert sum(totals.values()) == device.window_ns
+
+
+def test_phase_findings_cover_their_phase(annotation: Annotation) -> None:
+    """A finding about one phase (no time range of its own) spans that phase's steps."""
+    phase_slices: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in annotation.slices_on(PHASES_TRACK):
+        phase_slices[event["name"]].append(event)
+    about_phase = [f for f in annotation.report.findings if f.location.phase and not f.location.time_range_ns]
+    if annotation.source.name.startswith("vllm"):
+        assert {f.location.phase for f in about_phase} == {"prefill", "decode"}
+    by_title = {e["args"]["title"]: e for e in annotation.slices_on(FINDINGS_TRACK)}
+    for finding in about_phase:
+        runs = phase_slices[str(finding.location.phase)]
+        event = by_title[finding.title]
+        assert event["ts"] == min(r["ts"] for r in runs)
+        assert event["ts"] + event["dur"] == pytest.approx(max(r["ts"] + r["dur"] for r in runs), abs=1e-3)
+        assert event["pid"] == runs[0]["pid"]  # on the GPU the phase ran on

@@ -618,30 +618,72 @@ def _launch_flows(out: _Writer, api: pd.DataFrame, gpu: pd.DataFrame) -> None:
 # ---------------------------------------------------------------- findings
 
 
-def finding_span(annotated: AnnotatedTraces, finding: Finding) -> tuple[int | None, int, int]:
-    """(trace index or None, start, end) of the time a finding is about.
+PHASE_ALIASES = {"context": "prefill", "generation": "decode"}  # the host analysis' phase names
 
-    Its evidence's time range when it has one, else the window of its device, else the span of
-    every device window of its rank (of all traces when it names no rank).
+
+def finding_span(annotated: AnnotatedTraces, finding: Finding) -> tuple[int | None, int | None, int, int]:
+    """(trace index, device, start, end) of the time a finding is about; None: no single one.
+
+    The time: its evidence's time range when it has one, else the steps of its phase, else the
+    window of its device, else the span of every device window of its rank (of all traces when it
+    names no rank). The place: its device, else the one device its time belongs to, if only one.
     """
     loc = finding.location
     indexes = [
         i
         for i, a in enumerate(annotated.annotations)
         if loc.rank is None or a.trace.rank == loc.rank or len(annotated.annotations) == 1
-    ]
-    index = indexes[0] if len(indexes) == 1 else None
+    ] or list(range(len(annotated.annotations)))
     devices = [
-        d
+        (i, d)
         for i in indexes
         for d in annotated.annotations[i].devices
         if loc.device is None or d.device == loc.device
-    ] or [d for a in annotated.annotations for d in a.devices]
+    ]
+    runs = _phase_runs_of(annotated, indexes, loc.device, loc.phase)
+    places = {(i, int(d)) for i, d, _, _ in runs} or {(i, d.device) for i, d in devices}
+    index, device = next(iter(places)) if len(places) == 1 else (None, None)
+    if len(indexes) == 1:
+        index = indexes[0]
+    if loc.device is not None:
+        device = loc.device
     if loc.time_range_ns is not None:
-        return index, int(loc.time_range_ns[0]), int(loc.time_range_ns[1])
+        return index, device, int(loc.time_range_ns[0]), int(loc.time_range_ns[1])
+    if runs:
+        return index, device, min(r[2] for r in runs), max(r[3] for r in runs)
     if not devices:
-        return index, 0, 0
-    return index, min(int(d.window[0].min()) for d in devices), max(int(d.window[1].max()) for d in devices)
+        return index, device, 0, 0
+    return (
+        index,
+        device,
+        min(int(d.window[0].min()) for _, d in devices),
+        max(int(d.window[1].max()) for _, d in devices),
+    )
+
+
+def _phase_runs_of(
+    annotated: AnnotatedTraces, indexes: list[int], device: int | None, phase: str | None
+) -> list[tuple[int, int, int, int]]:
+    """(trace index, device, start, end) of each run of the phase's steps; [] without a phase."""
+    if phase is None:
+        return []
+    wanted = PHASE_ALIASES.get(phase, phase)
+    out = []
+    for i in indexes:
+        runs = annotated.annotations[i].phase_runs()
+        keep = runs["phase"].astype(str).to_numpy() == wanted
+        if device is not None:
+            keep &= runs["device"].to_numpy(np.int64) == device
+        out += [
+            (i, int(d), int(s), int(e))
+            for d, s, e in zip(
+                runs["device"].to_numpy(np.int64)[keep],
+                runs["start"].to_numpy(np.int64)[keep],
+                runs["end"].to_numpy(np.int64)[keep],
+                strict=True,
+            )
+        ]
+    return out
 
 
 def _finding_tracks(
@@ -651,8 +693,7 @@ def _finding_tracks(
     lanes: dict[int, list[int]] = {}  # pid -> end of the last slice in each lane
     events = []
     for finding in annotated.report.findings:
-        index, start, end = finding_span(annotated, finding)
-        device = finding.location.device
+        index, device, start, end = finding_span(annotated, finding)
         pid = device_pids.get((index, device)) if index is not None and device is not None else None
         if pid is None:
             pid = layout.process(("findings",), RUN_FINDINGS_PROCESS, -1)
