@@ -10,6 +10,7 @@ import contextlib
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infersight import __version__
 from infersight.analyses.results import AnalysisReport, GlobalProfile
@@ -18,7 +19,17 @@ from infersight.executors import Executor
 from infersight.model import Trace
 from infersight.theory.run import TheoryRequest
 
-__all__ = ["analyze", "check_window_regex", "load", "report_from_profile", "report_from_traces"]
+if TYPE_CHECKING:
+    from infersight.analyses.annotations import AnnotatedTraces
+
+__all__ = [
+    "analyze",
+    "annotate",
+    "check_window_regex",
+    "load",
+    "report_from_profile",
+    "report_from_traces",
+]
 
 
 def load(
@@ -143,3 +154,30 @@ def check_window_regex(pattern: str | None) -> None:
         re.compile(pattern)
     except re.error as exc:
         raise InputError(None, f"--window-nvtx: invalid regular expression {pattern!r}: {exc}") from None
+
+
+def annotate(
+    paths: Sequence[str | Path],
+    *,
+    window_nvtx: str | None = None,
+    cpu_ops_as_kernels: bool = False,
+) -> AnnotatedTraces:
+    """Load the traces, analyse them, and compute what ``infersight annotate`` lays over them.
+
+    The result holds the traces themselves (their own tracks are written back out), the report
+    (its findings become slices), and per trace the wall-time attribution intervals, the host
+    gaps' likely causes and the phase/step spans, all from the same windows as the report, so the
+    timeline's bucket slices sum to the report's ``time_attribution`` exactly.
+    """
+    from infersight.analyses.annotations import AnnotatedTraces, annotate_trace, gap_causes
+
+    check_window_regex(window_nvtx)
+    traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    report = report_from_traces(traces, window_nvtx=window_nvtx)
+    causes = gap_causes()
+    return AnnotatedTraces(
+        traces=traces,
+        report=report,
+        annotations=[annotate_trace(t, causes, window_nvtx) for t in traces],
+        gap_causes=causes,
+    )

@@ -189,6 +189,58 @@ def bucket_times(activity: DeviceActivity, window: Spans) -> dict[str, int]:
     }
 
 
+def bucket_intervals(activity: DeviceActivity, window: Spans) -> dict[str, Spans]:
+    """Each bucket's disjoint, sorted interval set inside the window (same priority as bucket_times).
+
+    Why: a timeline needs *where* each bucket's time lies, not only its length; the lengths of
+    these sets are exactly :func:`bucket_times` (each instant in one bucket), so a picture drawn
+    from them never disagrees with the table.
+    """
+    compute, comm, copy = activity.compute, activity.comm, activity.copy
+    gpu = intervals.clip(*compute, window)
+    with_comm = intervals.clip(*_concat(compute, comm), window)
+    everything = intervals.clip(*_concat(compute, comm, copy), window)
+    return {
+        "gpu": gpu,
+        "communication": intervals.subtract(*with_comm, *gpu),
+        "copy": intervals.subtract(*everything, *with_comm),
+        "host": intervals.subtract(*intervals.union(*window), *everything),
+    }
+
+
+def trace_bucket_intervals(
+    trace: Trace, window_nvtx: str | None = None, *, windows: dict[int, Window] | None = None
+) -> dict[int, tuple[Spans, dict[str, Spans]]]:
+    """Per device: its attribution window and each bucket's interval set in it.
+
+    The devices and windows are the ones :func:`trace_attribution` uses, so the interval
+    lengths sum to each :class:`DeviceAttribution`'s ``times_ns`` exactly.
+    """
+    if trace.device_kind == "cpu":
+        return {}
+    if windows is None:
+        windows = analysis_windows(trace, window_nvtx) if not trace.kernels.empty else {}
+    labels = kernel_labels(trace)
+    out: dict[int, tuple[Spans, dict[str, Spans]]] = {}
+    for device in _devices(trace):
+        activity = device_activity(trace, device, labels)
+        window = _attribution_window(activity, windows.get(device), window_nvtx)
+        if window is not None:
+            out[device] = (window[0], bucket_intervals(activity, window[0]))
+    return out
+
+
+def _devices(trace: Trace) -> list[int]:
+    """Every device with a kernel, memcpy or memset, ascending."""
+    return sorted(
+        {
+            int(d)
+            for t in (trace.kernels, trace.memcpy, trace.memset)
+            for d in np.unique(t["device"].to_numpy())
+        }
+    )
+
+
 def _length_in(spans: Spans, window: Spans) -> int:
     s, e = intervals.clip(spans[0], spans[1], window)
     return int((e - s).sum())
@@ -444,13 +496,7 @@ def trace_attribution(
     """
     if trace.device_kind == "cpu":
         return []
-    devices = sorted(
-        {
-            int(d)
-            for t in (trace.kernels, trace.memcpy, trace.memset)
-            for d in np.unique(t["device"].to_numpy())
-        }
-    )
+    devices = _devices(trace)
     if not devices:
         return []
     if windows is None:
