@@ -53,7 +53,21 @@ KNOWN_KERNELS = {
     "vecadd_t4_nsys2022.sqlite": 4,
     "vectoradd_a4500_memcpy.sqlite": 1,
 }
-COPY_KIND_NAMES = {1: "HtoD", 2: "DtoH", 8: "DtoD", 9: "HtoH", 10: "PtoP"}
+COPY_KIND_NAMES = {
+    1: "HtoD",
+    2: "DtoH",
+    3: "HtoA",
+    4: "AtoH",
+    5: "AtoA",
+    6: "AtoD",
+    7: "DtoA",
+    8: "DtoD",
+    9: "HtoH",
+    10: "PtoP",
+    11: "UVM HtoD",
+    12: "UVM DtoH",
+    13: "UVM DtoD",
+}
 BACKTRACE_CLASSES = "(67, 68, 69)"  # CUDA backtrace rows duplicate runtime calls
 
 
@@ -397,7 +411,7 @@ def test_unified_memory_copies_are_other() -> None:
     trace = trace_of("vectoradd_a4500_memcpy.sqlite")
     assert len(trace.kernels) == 1
     assert len(trace.memcpy) == 227
-    assert set(trace.memcpy["kind"]) == {"other"}  # copyKind 11/12: unified-memory migrations
+    assert set(trace.memcpy["kind"]) == {"UVM HtoD", "UVM DtoH"}  # copyKind 11/12: unified-memory migrations
     assert trace.metadata["nsys_version"].startswith("2026.1")
 
 
