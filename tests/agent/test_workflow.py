@@ -86,7 +86,7 @@ def test_agent_with_narrator(tmp_path: Path) -> None:
         state = run_agent(inputs.model_copy(update={"llm_url": url}), tmp_path / "run")
     assert state.steps["narrate"].status == "done", state.steps["narrate"].message
     narration = json.loads((tmp_path / "run" / "narration.json").read_text())
-    assert len(narration["kept"]) == 1 and narration["dropped"][0]["reason"].endswith("99.7")
+    assert len(narration["kept"]) == 1 and narration["dropped"][0]["reason"].startswith("99.7%")
     html = (tmp_path / "run" / "report.html").read_text()
     assert "every number checked against the evidence" in html and "99.7%" in html  # shown as dropped
     assert "dropped:" in (tmp_path / "run" / "report.md").read_text()
