@@ -20,7 +20,8 @@ INSTRUCTIONS = (
     "infersight diagnoses LLM inference performance from profiler traces (Nsight Systems .sqlite, "
     "PyTorch/Kineto .json[.gz]). Start with `analyze` on the traces; `roofline` compares with theory "
     "(model + GPU); `host`, `overlap`, `layers`, `diff` drill down; `ncu_plan` gives Nsight Compute "
-    "commands for the focus kernels; `kb_lookup` finds similar stored runs; `verify` A/B-tests a change."
+    "commands for the focus kernels; `kb_lookup` finds similar stored runs; `verify` A/B-tests a change "
+    "(trace files; command lines only when the server was started with --allow-commands)."
 )
 
 

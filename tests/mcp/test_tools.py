@@ -51,3 +51,39 @@ def test_tools_raise_input_errors() -> None:
         "kb_lookup",
         "verify",
     }
+
+
+def test_verify_tool_runs_no_command_without_the_opt_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(tools.ALLOW_COMMANDS_ENV, raising=False)
+    marker = tmp_path / "ran"
+    with pytest.raises(InputError, match="does not run commands"):
+        tools.verify_tool(f"touch {marker}", f"touch {marker}", use_kb=False)
+    assert not marker.exists()
+
+
+def test_verify_tool_never_runs_a_mistyped_trace_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tools.ALLOW_COMMANDS_ENV, "1")
+    with pytest.raises(InputError, match="no such trace file"):
+        tools.verify_tool("/nonexistent/base.json.gz", "/nonexistent/cand.json.gz", use_kb=False)
+    with pytest.raises(InputError, match="no such program"):
+        tools.verify_tool("/nonexistent/bin/serve --x", "true", use_kb=False)
+    with pytest.raises(InputError, match="command not found on this host: no-such-program-xyz"):
+        tools.verify_tool("true", "no-such-program-xyz", use_kb=False)
+
+
+def test_verify_tool_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tools.ALLOW_COMMANDS_ENV, "1")
+    with pytest.raises(InputError, match="timeout_s must be in"):
+        tools.verify_tool("true", "true", timeout_s=1e9, use_kb=False)
+    with pytest.raises(InputError, match=r"timed out after 0\.3 s"):
+        tools.verify_tool("sleep 5", "true", timeout_s=0.3, warmup=0, repeats=1, use_kb=False)
+    done = tools.verify_tool("true", "true", repeats=1, warmup=0, use_kb=False)
+    assert done["ran"] == {
+        "baseline": ["true"],
+        "candidate": ["true"],
+        "runs_per_side": 1,
+        "timeout_s": tools.DEFAULT_TIMEOUT_S,
+        "shell": False,
+    }

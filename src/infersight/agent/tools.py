@@ -7,14 +7,17 @@ input raises :class:`~infersight.errors.InputError` (the MCP server turns it int
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from infersight.errors import InputError
 
 __all__ = [
+    "ALLOW_COMMANDS_ENV",
     "TOOLS",
     "analyze_tool",
+    "commands_allowed",
     "diff_tool",
     "host_tool",
     "kb_lookup_tool",
@@ -26,6 +29,9 @@ __all__ = [
 ]
 
 JsonDict = dict[str, Any]
+ALLOW_COMMANDS_ENV = "INFERSIGHT_MCP_ALLOW_COMMANDS"
+DEFAULT_TIMEOUT_S = 300.0
+MAX_TIMEOUT_S = 3600.0
 
 
 def _paths(traces: list[str]) -> list[Path]:
@@ -153,6 +159,17 @@ def kb_lookup_tool(
     return result.model_dump(mode="json")
 
 
+def commands_allowed() -> bool:
+    """Whether this server may run command lines: only when started with the explicit opt-in."""
+    return os.environ.get(ALLOW_COMMANDS_ENV, "") == "1"
+
+
+def _timeout(timeout_s: float) -> float:
+    if not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise InputError(None, f"timeout_s must be in (0, {MAX_TIMEOUT_S:.0f}] seconds, got {timeout_s}")
+    return timeout_s
+
+
 def verify_tool(
     baseline: str,
     candidate: str,
@@ -161,20 +178,41 @@ def verify_tool(
     recommendation: str | None = None,
     kb: str | None = None,
     use_kb: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> JsonDict:
-    """A/B: run (commands, on this machine) or read (traces) both sides; gain with a 95% CI; KB write-back."""
+    """A/B of two trace sets (or, only on a server started with --allow-commands, two command lines run
+    without a shell, each run limited to timeout_s): gain with a 95% CI; KB write-back."""
+    from infersight.agent.verify import parse_side
     from infersight.agent.verify_flow import verify_and_record
 
+    limit = _timeout(timeout_s)
+    sides = [parse_side(baseline), parse_side(candidate)]  # paths checked, commands' programs found
+    commands = [side.argv for side in sides if side.mode == "command"]
+    if commands and not commands_allowed():
+        raise InputError(
+            None,
+            "verify: this MCP server does not run commands (start it with `infersight mcp --allow-commands` "
+            f"or {ALLOW_COMMANDS_ENV}=1); give trace files instead",
+        )
     outcome = verify_and_record(
         baseline,
         candidate,
         repeats=repeats,
         warmup=warmup,
+        timeout_s=limit,
         recommendation=recommendation,
         kb=kb,
         use_kb=use_kb,
-    )
-    return outcome.model_dump(mode="json")
+    ).model_dump(mode="json")
+    if commands:
+        outcome["ran"] = {
+            "baseline": sides[0].argv,
+            "candidate": sides[1].argv,
+            "runs_per_side": warmup + repeats,
+            "timeout_s": limit,
+            "shell": False,
+        }
+    return outcome
 
 
 TOOLS = {

@@ -16,7 +16,9 @@ variation exceeds 10% or has fewer than ``MIN_SAMPLES`` samples.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -84,7 +86,22 @@ def parse_side(text: str) -> Side:
     paths = [Path(t) for t in tokens]
     if all(p.is_dir() or (p.is_file() and p.name.lower().endswith(TRACE_SUFFIXES)) for p in paths):
         return Side(mode="traces", text=text, paths=paths)
+    for path in paths:  # a mistyped trace path must not become a command line
+        if path.name.lower().endswith(TRACE_SUFFIXES) and not path.exists():
+            raise InputError(path, "no such trace file (a trace path is never run as a command)")
     return Side(mode="command", text=text, argv=tokens)
+
+
+def check_runnable(program: str) -> None:
+    """Refuse, before anything runs, a first word that is not an executable on this host."""
+    if "/" in program:
+        path = Path(program).expanduser()
+        if not path.is_file():
+            raise InputError(path, "no such program (the first word of a command line must be one)")
+        if not os.access(path, os.X_OK):
+            raise InputError(path, "not executable")
+    elif shutil.which(program) is None:
+        raise InputError(None, f"command not found on this host: {program}")
 
 
 def _stats(samples: Sequence[float], note: str = "") -> SideStats:
@@ -236,6 +253,8 @@ def run_verify(
         samples_b, note_b = step_samples(side_b.paths, warmup)
         samples_c, note_c = step_samples(side_c.paths, warmup)
         return compare_samples(samples_b, samples_c, mode="traces", warmup=warmup, notes=(note_b, note_c))
+    check_runnable(side_b.argv[0])  # both programs found before either side runs
+    check_runnable(side_c.argv[0])
     for index in range(warmup):
         if progress:
             progress(f"warm-up {index + 1}/{warmup}")
