@@ -179,9 +179,11 @@ def verify_tool(
     kb: str | None = None,
     use_kb: bool = True,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    allow_env_change: bool = False,
 ) -> JsonDict:
     """A/B of two trace sets (or, only on a server started with --allow-commands, two command lines run
-    without a shell, each run limited to timeout_s): gain with a 95% CI; KB write-back."""
+    without a shell, each run limited to timeout_s): gain with a 95% CI; KB write-back. Sides from
+    different environments (GPU, GPU count, ...) are refused unless allow_env_change (then marked)."""
     from infersight.agent.verify import parse_side
     from infersight.agent.verify_flow import verify_and_record
 
@@ -203,6 +205,7 @@ def verify_tool(
         recommendation=recommendation,
         kb=kb,
         use_kb=use_kb,
+        allow_env_change=allow_env_change,
     ).model_dump(mode="json")
     if commands:
         outcome["ran"] = {

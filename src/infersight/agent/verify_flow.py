@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from infersight.agent.verify import VerifyResult, run_verify
+from infersight.errors import InputError
 from infersight.kb.confidence import RecommendationConfidence, recommendation_confidence
 from infersight.kb.fingerprint import Fingerprint, fingerprint_from_report
+
+if TYPE_CHECKING:
+    from infersight.kb.store import StoredAb
 
 __all__ = ["VerifyOutcome", "verify_and_record"]
 
@@ -39,15 +43,33 @@ def verify_and_record(
     overrides: Mapping[str, Any] | None = None,
     kb: str | None = None,
     use_kb: bool = True,
+    allow_env_change: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> VerifyOutcome:
-    """Run :func:`run_verify`; conclusive results go to the KB (new version, never overwriting)."""
+    """Run :func:`run_verify`; conclusive results go to the KB (new version, never overwriting).
+
+    Two sides from different environments (GPU model or count, engine, model, dtype, TP, shapes)
+    measure the environment, not the change: refused unless ``allow_env_change``, and then marked
+    not comparable and never stored. An A/B identical to a stored one (same inputs, same samples)
+    is not stored again, so re-running a command cannot inflate the recommendation's confidence.
+    """
     from infersight.kb.store import AbRecord, KnowledgeBase, load_report_json
 
     result = run_verify(
         baseline, candidate, repeats=repeats, warmup=warmup, timeout_s=timeout_s, progress=progress
     )
+    if not result.comparable:
+        differences = "; ".join(result.environment_differences)
+        if not allow_env_change:
+            raise InputError(
+                None,
+                f"baseline and candidate ran in different environments ({differences}): the A/B would "
+                "measure the environment, not the change; pass --allow-env-change to compare anyway",
+            )
+        result.reason = f"NOT COMPARABLE ({differences}); {result.reason}"
     base = fingerprint_from_report(load_report_json(env_report)) if env_report is not None else Fingerprint()
+    if env_report is None and result.baseline.environment is not None:
+        base = result.baseline.environment  # the traces say which GPU the A/B ran on
     fingerprint = base.merged(overrides or {})
     cv = max(result.baseline.cv, result.candidate.cv)
     if not use_kb:
@@ -63,7 +85,17 @@ def verify_and_record(
         )
     with KnowledgeBase.open(kb) as store:
         stored = None
-        if result.verdict != "inconclusive":
+        history = store.ab_history(recommendation) if recommendation else store.ab_history()
+        if not result.comparable:
+            note = "not stored: baseline and candidate ran in different environments"
+        elif result.verdict == "inconclusive":
+            note = "not stored: the comparison was inconclusive"
+        elif (
+            same := _identical(history, fingerprint, recommendation, baseline, candidate, result)
+        ) is not None:
+            stored = same
+            note = f"not stored again: identical to A/B result #{same.id} (same inputs and measurements)"
+        else:
             stored = store.record_ab(
                 AbRecord(
                     recommendation_type=recommendation,
@@ -87,8 +119,6 @@ def verify_and_record(
                 )
             )
             note = f"stored A/B result #{stored.id} (version {stored.version})"
-        else:
-            note = "not stored: the comparison was inconclusive"
         confidence = None
         if recommendation:
             confidence = recommendation_confidence(
@@ -103,3 +133,25 @@ def verify_and_record(
         confidence=confidence,
         kb_note=note,
     )
+
+
+def _identical(
+    history: list[StoredAb],
+    fingerprint: Fingerprint,
+    recommendation: str | None,
+    baseline: str,
+    candidate: str,
+    result: VerifyResult,
+) -> StoredAb | None:
+    """A stored A/B with the same inputs, environment and samples: re-recording it adds no evidence."""
+    samples = {"baseline": result.baseline.samples_s, "candidate": result.candidate.samples_s}
+    for ab in reversed(history):
+        if (
+            ab.recommendation_type == recommendation
+            and ab.baseline == baseline
+            and ab.candidate == candidate
+            and ab.fingerprint.key() == fingerprint.key()
+            and ab.samples == samples
+        ):
+            return ab
+    return None

@@ -58,6 +58,13 @@ def register(app: typer.Typer) -> None:
         engine: kb_cli.EngineOpt = None,
         batch: kb_cli.BatchOpt = None,
         json_out: kb_cli.JsonOpt = None,
+        allow_env_change: Annotated[
+            bool,
+            typer.Option(
+                "--allow-env-change",
+                help="Compare sides from different environments (GPU, count, ...): marked, never stored.",
+            ),
+        ] = False,
     ) -> None:
         """Run or read baseline and candidate: median/std, gain with a 95% CI; conclusive results go to KB."""
         from infersight.agent.verify_flow import verify_and_record
@@ -75,12 +82,21 @@ def register(app: typer.Typer) -> None:
             overrides=kb_cli.overrides(gpu=gpu, model=model, dtype=dtype, tp=tp, engine=engine, batch=batch),
             kb=None if no_kb else kb,
             use_kb=not no_kb,
+            allow_env_change=allow_env_change,
             progress=lambda message: print(f"verify: {message}", file=sys.stderr),
         )
         if json_out is not None:
             write_output(json_out, orjson.dumps(outcome.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
         console = stdout_console()
         r = outcome.result
+        if not r.comparable:
+            console.print(
+                "WARNING: NOT COMPARABLE — baseline and candidate ran in different environments "
+                f"({'; '.join(r.environment_differences)}); the gain below is not the change's",
+                style="bold red",
+                highlight=False,
+                markup=False,
+            )
         for name, side in (("baseline", r.baseline), ("candidate", r.candidate)):
             console.print(
                 f"{name:9}: median {side.median_s * 1e3:.3f} ms, std {side.std_s * 1e3:.3f} ms, "
