@@ -7,7 +7,8 @@
 * torch: vLLM and SGLang start the PyTorch profiler when ``VLLM_TORCH_PROFILER_DIR`` /
   ``SGLANG_TORCH_PROFILER_DIR`` point at a directory; the wrapper sets both and runs the command.
 * ncu: the commands of an ``infersight ncu-plan`` (Top-K focus kernels), with the user's command
-  in place of the plan's placeholder.
+  (after ``--``) in place of the plan's placeholder — or, for a plan written with the command
+  already in it (``ncu-plan --app``, the agent's ``--app``), the plan's lines as they are.
 """
 
 from __future__ import annotations
@@ -102,8 +103,20 @@ def torch_command(command: Sequence[str], output_dir: Path) -> CaptureCommand:
 def ncu_commands(
     plan_commands: Sequence[str], command: Sequence[str], *, check_tool: bool = True
 ) -> list[CaptureCommand]:
-    """The plan's ncu command lines with the placeholder replaced by the user's command."""
-    _check_command(command)
+    """The plan's ncu command lines, the placeholder replaced by ``command`` (module docstring)."""
+    filled = [line for line in plan_commands if PLAN_PLACEHOLDER not in line]
+    if command and filled:
+        raise InputError(
+            None,
+            "the plan already holds the inference command; run it without a command after -- "
+            f"(or write the plan without --app): {filled[0][:120]}",
+        )
+    if not command and len(filled) != len(plan_commands):
+        raise InputError(
+            None, f"the plan has the {PLAN_PLACEHOLDER!r} placeholder: put your command after --"
+        )
+    if not plan_commands:
+        raise InputError(None, "the plan has no ncu command")
     if check_tool:
         _require(
             "ncu", "install Nsight Compute (https://developer.nvidia.com/nsight-compute) or add it to PATH"
@@ -111,8 +124,6 @@ def ncu_commands(
     out = []
     app = shlex.join(command)
     for line in plan_commands:
-        if PLAN_PLACEHOLDER not in line:
-            raise InputError(None, f"plan command has no {PLAN_PLACEHOLDER!r} placeholder: {line[:120]}")
         argv = shlex.split(line.replace(PLAN_PLACEHOLDER, app))
         if "--log-file" in argv:
             produces = argv[argv.index("--log-file") + 1]
