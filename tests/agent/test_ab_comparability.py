@@ -132,3 +132,28 @@ def test_kb_lookup_gpu_a100_finds_the_pg509_run(tmp_path: Path, capsys: pytest.C
     match = json.loads(out.read_text())["matches"][0]
     assert match["fingerprint"]["gpu"] == "NVIDIA A100-PG509-200"
     assert match["similarity"]["env"] == 1.0 and match["similarity"]["score"] > 0.0
+
+
+def test_kb_history_shows_the_part_of_each_path_that_differs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "a_rather_long_folder_name_of_the_team" / "llm_serving_runs_december"
+    folder.mkdir(parents=True)
+    base, cand = folder / "baseline_eager_run.json", folder / "candidate_graphs_run.json"
+    write_step_trace(base, BASE_US)
+    write_step_trace(cand, CAND_US)
+    kb = str(tmp_path / "kb.sqlite")
+    assert run(["verify", "--baseline", str(base), "--candidate", str(cand), "--kb", kb]) == 0
+    monkeypatch.setenv("COLUMNS", "150")  # too narrow for two full paths side by side
+    capsys.readouterr()
+    assert run(["kb", "history", "--kb", kb]) == 0
+    out = capsys.readouterr().out
+    assert "…/baseline_eager_run.json" in out and "…/candidate_graphs_run.json" in out
+
+
+def test_distinguishing_parts() -> None:
+    from infersight.commands.kb import distinguishing_parts
+
+    assert distinguishing_parts("/d/x/a.json", "/d/x/b.json") == ("…/a.json", "…/b.json")
+    assert distinguishing_parts("python a.py", "python b.py") == ("python a.py", "python b.py")
+    assert distinguishing_parts("/d/a.json", "/e/a.json") == ("/d/a.json", "/e/a.json")
