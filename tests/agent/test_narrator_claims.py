@@ -32,6 +32,11 @@ TRUTHFUL = [
     f"GPU utilisation is 91.5% {G}.",
     f"The GPU idle ratio is 0.085 {S}.",
     f"The GPU sat idle for eight percent of the window {S}.",
+    f"3.37 ms of 49.7 ms wall time is in gaps shorter than 100 µs {S}.",
+    f"The GPU is busy 92% of the time {G}.",
+    f"With 1465 kernels at an average of 31.0 µs, the run is launch-bound {S}.",
+    f"Expected gain from CUDA graphs and fusion is 3.4-6.8% of wall time {S}.",
+    f"Graph coverage is 0% {S}.",
 ]
 LIES = {
     "another metric's value (launch overhead said to be idle)": f"The GPU idle ratio is 8.3% {S}.",
@@ -61,6 +66,7 @@ LIES = {
     "doubling in words": f"Fusing kernels will double throughput {S}.",
     "expected gain invented": f"The expected gain is 12.9% {S}.",
     "rounded to a wrong digit": f"The GPU was idle 8.6% of the window {S}.",
+    "a range beyond the expected gain": f"CUDA graphs should save 3.4-12% of wall time {S}.",
     "cited finding lacks the number": f"The launch-overhead ratio is 8.3% {G}.",
 }
 

@@ -127,7 +127,9 @@ WORD_MULTIPLIERS = {
     "triple": 3,
 }
 METRIC_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
-CLAUSE_BREAK = re.compile(r"[,;:]|\band\b|\bwhile\b|\bwhereas\b|\bbut\b")
+RANGE = re.compile(r"(?<![\w.\-])(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*(%|x|×|ms|µs|us|ns|s)(?![\w/])")
+CLAUSE_COST = 1000
+CLAUSE_BREAK = re.compile(r"[,;:]|\bwhile\b|\bwhereas\b|\bbut\b")
 WORD_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
@@ -237,7 +239,7 @@ def normalise(text: str) -> str:
     text = WORD_RUN.sub(spelled, text)
     for pattern, symbol in UNIT_WORDS:
         text = pattern.sub(symbol, text)
-    return text
+    return RANGE.sub(r"\1\3 to \2\3", text)  # "3.4-6.8%" states 3.4% and 6.8%
 
 
 def _numbers(text: str) -> list[Number]:
@@ -335,14 +337,14 @@ def findings_facts(findings: Iterable[Finding]) -> list[Fact]:
 
 
 def _distance(number: Number, mention: Mention, text: str = "") -> int:
-    """Characters between them; a clause boundary (comma, semicolon, "and") in between costs 1000."""
+    """Characters between them; a clause boundary (comma, semicolon, "while", "but") costs CLAUSE_COST."""
     if mention.end <= number.start:
         between = text[mention.end : number.start]
     elif mention.start >= number.end:
         between = text[number.end : mention.start]
     else:
         return 0
-    return len(between) + (1000 if CLAUSE_BREAK.search(between) else 0)
+    return len(between) + (CLAUSE_COST if CLAUSE_BREAK.search(between) else 0)
 
 
 def _nearest(
@@ -409,6 +411,9 @@ def _check_number(
     pool = (
         [f for f in facts if _metric_of(f, mention.keys)] if mention else [f for f in facts if f.low is None]
     )
+    if mention is not None and not own_unit:  # word order varies: any metric named in the same clause
+        same_clause = [m for m in mentions if _distance(number, m, text) < CLAUSE_COST and fits(m.keys)]
+        pool += [f for m in same_clause if m != mention for f in facts if _metric_of(f, m.keys)]
     for fact in pool:
         matched = _holds(number, fact)
         if matched is not None:
