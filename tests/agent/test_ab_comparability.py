@@ -41,7 +41,7 @@ def test_allow_env_change_marks_and_never_stores(tmp_path: Path, capsys: pytest.
     printed = capsys.readouterr().out
     assert printed.startswith("WARNING: NOT COMPARABLE") and "gpu: Tesla V100-SXM2-16GB" in printed
     data = json.loads(out.read_text())
-    assert data["result"]["comparable"] is False
+    assert data["schema_version"] == "1.1" and data["result"]["comparable"] is False
     assert data["result"]["environment_differences"] == ["gpu: Tesla V100-SXM2-16GB vs NVIDIA A100-SXM4-40GB"]
     assert data["result"]["reason"].startswith("NOT COMPARABLE") and data["stored_ab_id"] is None
     with KnowledgeBase.open(str(kb)) as store:
@@ -129,7 +129,9 @@ def test_kb_lookup_gpu_a100_finds_the_pg509_run(tmp_path: Path, capsys: pytest.C
     assert run(["analyze", str(shared_file("kineto/hta_alexnet_a100.json.gz")), "--json", str(report)]) == 0
     assert run(["kb", "record", str(report), "--kb", str(kb)]) == 0
     assert run(["kb", "lookup", "--gpu", "A100", "--kb", str(kb), "--json", str(out)]) == 0
-    match = json.loads(out.read_text())["matches"][0]
+    lookup = json.loads(out.read_text())
+    assert lookup["schema_version"] == "1.1"
+    match = lookup["matches"][0]
     assert match["fingerprint"]["gpu"] == "NVIDIA A100-PG509-200"
     assert match["similarity"]["env"] == 1.0 and match["similarity"]["score"] > 0.0
 

@@ -16,12 +16,15 @@ from infersight.kb.fingerprint import Fingerprint, fingerprint_from_report
 if TYPE_CHECKING:
     from infersight.kb.store import StoredAb
 
-__all__ = ["VerifyOutcome", "verify_and_record"]
+__all__ = ["VERIFY_SCHEMA_VERSION", "VerifyOutcome", "verify_and_record"]
+
+VERIFY_SCHEMA_VERSION = "1.1"  # 1.1: comparable, environment_differences, per-side environment
 
 
 class VerifyOutcome(BaseModel):
     """The A/B result, where it was stored, and the recommendation's confidence afterwards."""
 
+    schema_version: str = VERIFY_SCHEMA_VERSION
     result: VerifyResult
     fingerprint: Fingerprint
     recommendation: str | None

@@ -1,4 +1,4 @@
-"""``infersight verify --baseline A --candidate B``: A/B verification with a confidence interval.
+"""``infersight verify BASE TARGET`` (or ``--baseline A --candidate B``): A/B with a confidence interval.
 
 Exit status: 0 when the comparison concluded (improved, regressed or no change), 3 when it
 refused to conclude (samples too noisy or too few), 2 for bad input.
@@ -15,6 +15,7 @@ import typer
 
 from infersight.commands import kb as kb_cli
 from infersight.commands._io import check_outputs, stdout_console, write_output
+from infersight.errors import InputError
 
 EXIT_INCONCLUSIVE = 3
 
@@ -24,12 +25,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("verify")
     def verify(
-        baseline: Annotated[
-            str, typer.Option("--baseline", metavar="CMD_OR_TRACES", help="Command line, or trace file(s).")
-        ],
-        candidate: Annotated[
-            str, typer.Option("--candidate", metavar="CMD_OR_TRACES", help="Command line, or trace file(s).")
-        ],
+        base: Annotated[
+            str | None,
+            typer.Argument(metavar="BASE", help="Baseline (as --baseline), like `diff BASE TARGET`."),
+        ] = None,
+        target: Annotated[
+            str | None, typer.Argument(metavar="TARGET", help="Candidate (as --candidate).")
+        ] = None,
+        baseline_opt: Annotated[
+            str | None,
+            typer.Option("--baseline", metavar="CMD_OR_TRACES", help="Command line, or trace file(s)."),
+        ] = None,
+        candidate_opt: Annotated[
+            str | None,
+            typer.Option("--candidate", metavar="CMD_OR_TRACES", help="Command line, or trace file(s)."),
+        ] = None,
         repeats: Annotated[
             int, typer.Option("--repeats", min=1, help="Measured runs per side (commands).")
         ] = 5,
@@ -69,6 +79,7 @@ def register(app: typer.Typer) -> None:
         """Run or read baseline and candidate: median/std, gain with a 95% CI; conclusive results go to KB."""
         from infersight.agent.verify_flow import verify_and_record
 
+        baseline, candidate = _sides(base, target, baseline_opt, candidate_opt)
         if json_out is not None:
             check_outputs([json_out], [env_report] if env_report else [])
         outcome = verify_and_record(
@@ -117,3 +128,15 @@ def register(app: typer.Typer) -> None:
         console.print(f"knowledge base: {outcome.kb_note}", highlight=False)
         if r.verdict == "inconclusive":
             raise typer.Exit(EXIT_INCONCLUSIVE)
+
+
+def _sides(
+    base: str | None, target: str | None, baseline: str | None, candidate: str | None
+) -> tuple[str, str]:
+    """BASE TARGET (positional, like ``diff``) or --baseline/--candidate: one form, both sides."""
+    if base is not None and (baseline is not None or candidate is not None):
+        raise InputError(None, "give BASE TARGET or --baseline/--candidate, not both")
+    first, second = (base, target) if base is not None else (baseline, candidate)
+    if first is None or second is None:
+        raise InputError(None, "verify needs both sides: BASE TARGET, or --baseline A --candidate B")
+    return first, second
