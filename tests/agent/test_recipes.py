@@ -8,8 +8,10 @@ import pytest
 from tests.conftest import shared_file
 
 from infersight import api
+from infersight.agent.profiling import ncu_commands
 from infersight.agent.recipes import serving_recipe
 from infersight.agent.workflow import ncu_device_mismatches
+from infersight.cli import run
 from infersight.ncu.reader import read_ncu
 
 LOAD = "--dataset-name random --num-prompts 200 --random-input-len 512 --random-output-len 128"
@@ -63,3 +65,39 @@ def test_ncu_export_from_another_gpu_is_flagged() -> None:
     assert "compute capability 12.0" in warning and "NVIDIA H100 80GB HBM3" in warning
     unknown = read_ncu(shared_file("ncu/gpt2_flashattn_ampere_oldlayout.csv"))  # no device columns
     assert ncu_device_mismatches([unknown], h100) == []
+
+
+NSYS_GOLDEN = {
+    "vllm serve Qwen/Qwen3-8B --tensor-parallel-size 2": "vllm serve Qwen/Qwen3-8B --tensor-parallel-size 2",
+    "python -m sglang.launch_server --model-path Qwen/Qwen3-8B --tp 2": (
+        "python -m sglang.launch_server --model-path Qwen/Qwen3-8B --tp 2"
+    ),
+    "trtllm-serve meta-llama/Llama-3.1-8B --tp_size 2": "trtllm-serve meta-llama/Llama-3.1-8B --tp_size 2",
+}
+NSYS_PREFIX = (
+    "nsys profile --trace=cuda,nvtx,osrt --cuda-graph-trace=node --export=sqlite --force-overwrite=false "
+    "--trace-fork-before-exec=true --capture-range=cudaProfilerApi --capture-range-end=stop --delay=30 "
+    "--duration=20 --output=serve"
+)
+
+
+@pytest.mark.parametrize("app", sorted(NSYS_GOLDEN))
+def test_profile_nsys_lines_for_servers_golden(app: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["profile", "--nsys", "--dry-run", "--capture-range", "cudaProfilerApi", "--delay", "30"]
+    argv += ["--duration", "20", "-o", "serve", "--", *shlex.split(app)]
+    assert run(argv) == 0
+    assert capsys.readouterr().out.strip() == f"{NSYS_PREFIX} {NSYS_GOLDEN[app]}"
+
+
+def test_profile_limits_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["profile", "--nsys", "--dry-run", "--capture-range", "hotkey", "--", "python"]) == 2
+    assert "--capture-range must be one of" in capsys.readouterr().err
+    assert run(["profile", "--torch", "--delay", "3", "--", "python"]) == 2
+    assert "nsys options" in capsys.readouterr().err
+
+
+def test_ncu_lines_follow_tp_workers() -> None:
+    (capture,) = ncu_commands(
+        ["ncu --launch-count 1 -o k <your inference command>"], ["vllm", "serve", "m"], check_tool=False
+    )
+    assert capture.shell() == "ncu --target-processes all --launch-count 1 -o k vllm serve m"
