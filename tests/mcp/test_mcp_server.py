@@ -28,6 +28,9 @@ EXPECTED_TOOLS = {
     "ncu_plan",
     "overlap",
     "kb_lookup",
+    "kb_record",
+    "ncu",
+    "narrate",
     "verify",
 }
 
@@ -46,7 +49,8 @@ async def _session_calls(kb: Path, trace: Path) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
+        init = await session.initialize()
+        out["server_info"] = getattr(init, "server_info", None) or init.serverInfo
         listed = await session.list_tools()
         out["tools"] = {tool.name: tool for tool in listed.tools}
         out["analyze"] = await session.call_tool("analyze", {"traces": [str(trace)]})
@@ -67,6 +71,13 @@ def test_tools_are_listed_with_schemas(session_results: dict[str, Any]) -> None:
     assert set(tools) == EXPECTED_TOOLS
     schema = getattr(tools["analyze"], "input_schema", None) or tools["analyze"].inputSchema
     assert "traces" in schema["properties"] and "traces" in schema.get("required", [])
+
+
+def test_server_reports_its_version(session_results: dict[str, Any]) -> None:
+    from infersight import __version__
+
+    assert session_results["server_info"].name == "infersight"
+    assert session_results["server_info"].version == __version__
 
 
 def test_analyze_tool_returns_the_report_json(session_results: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.agent._support import FakeOpenAI, fake_openai_server
 from tests.conftest import shared_file
 
 from infersight.agent import tools
@@ -87,3 +88,30 @@ def test_verify_tool_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "timeout_s": tools.DEFAULT_TIMEOUT_S,
         "shell": False,
     }
+
+
+def test_loop_tools_analyze_top_ncu_kb_record(tmp_path: Path) -> None:
+    trace = str(shared_file("kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz"))
+    report = tools.analyze_tool([trace], top=3)
+    assert len(report["profile"]["kernels"]) == 3
+    assert report["truncated"]["profile.kernels"]["shown"] == 3
+    assert report["truncated"]["profile.kernels"]["total"] > 3
+    with pytest.raises(InputError, match="top must be >= 1"):
+        tools.analyze_tool([trace], top=0)
+    export = str(shared_file("ncu/dsocr_decode_cublas_gemv_rtx5090.details.csv"))
+    ncu = tools.ncu_tool([export], traces=[trace])
+    assert ncu["kernels"] and "compute capability 12.0" in ncu["device_warnings"][0]
+    saved = tmp_path / "report.json"
+    saved.write_text(json.dumps(tools.analyze_tool([trace], top=10_000)))
+    kb = str(tmp_path / "kb.sqlite")
+    first = tools.kb_record_tool(str(saved), kb=kb)
+    again = tools.kb_record_tool(str(saved), kb=kb)
+    assert first["created"] and not again["created"] and again["run_id"] == first["run_id"]
+    FakeOpenAI.reply = lambda _body: (
+        "The GPU was idle 8.5% of the window [small_kernel_storm/dev0]. "
+        "The GPU idle ratio is 8.3% [small_kernel_storm/dev0]."
+    )
+    with fake_openai_server() as url:
+        narration = tools.narrate_tool(str(saved), llm_url=url, llm_model="fake-1")
+    assert narration["text"] == "The GPU was idle 8.5% of the window [small_kernel_storm/dev0]."
+    assert "not the value of idle_ratio" in narration["dropped"][0]["reason"]

@@ -21,8 +21,11 @@ __all__ = [
     "diff_tool",
     "host_tool",
     "kb_lookup_tool",
+    "kb_record_tool",
     "layers_tool",
+    "narrate_tool",
     "ncu_plan_tool",
+    "ncu_tool",
     "overlap_tool",
     "roofline_tool",
     "verify_tool",
@@ -41,13 +44,65 @@ def _paths(traces: list[str]) -> list[Path]:
 
 
 def analyze_tool(
-    traces: list[str], window_nvtx: str | None = None, cpu_ops_as_kernels: bool = False
+    traces: list[str], window_nvtx: str | None = None, cpu_ops_as_kernels: bool = False, top: int = 50
 ) -> JsonDict:
-    """The global profile (busy/idle, kernels, categories, ranges, phases) and rule findings."""
+    """The global profile (busy/idle, kernels, categories, ranges, phases) and rule findings; the kernel
+    table is cut to the `top` kernels by GPU time (the rest counted in `truncated`) to keep replies small."""
     from infersight import api
 
+    if top < 1:
+        raise InputError(None, f"top must be >= 1, got {top}")
     report = api.analyze(_paths(traces), window_nvtx=window_nvtx, cpu_ops_as_kernels=cpu_ops_as_kernels)
-    return report.model_dump(mode="json")
+    data = report.model_dump(mode="json")
+    kernels = data["profile"]["kernels"]
+    if len(kernels) > top:
+        data["profile"]["kernels"] = kernels[:top]
+        data["truncated"] = {"profile.kernels": {"shown": top, "total": len(kernels)}}
+    return data
+
+
+def ncu_tool(exports: list[str], gpu: str | None = None, traces: list[str] | None = None) -> JsonDict:
+    """Nsight Compute exports (CSV or .ncu-rep): per-kernel bound, roofline distance, findings; with the
+    traces, kernels are matched to trace time and an export from another GPU is flagged."""
+    from infersight import api
+    from infersight.agent.workflow import ncu_device_mismatches
+    from infersight.ncu.analysis import analyze_ncu
+    from infersight.ncu.reader import read_ncu
+
+    if not exports:
+        raise InputError(None, "no ncu export given")
+    read = [read_ncu(Path(p).expanduser()) for p in exports]
+    loaded = api.load(_paths(traces)) if traces else []
+    report = api.report_from_traces(loaded) if loaded else None
+    data = analyze_ncu(read, gpu=gpu, trace=report).model_dump(mode="json")
+    data["device_warnings"] = ncu_device_mismatches(read, loaded)
+    return data
+
+
+def kb_record_tool(report: str, kb: str | None = None, label: str | None = None) -> JsonDict:
+    """Store an analyze --json report in the knowledge base (a new version only when its content changed)."""
+    from infersight.kb.store import KnowledgeBase, load_report_json
+
+    loaded = load_report_json(Path(report).expanduser())
+    with KnowledgeBase.open(kb) as store:
+        return store.record_report(loaded, label=label).model_dump(mode="json")
+
+
+def narrate_tool(report: str, llm_url: str, llm_model: str) -> JsonDict:
+    """LLM prose for an analyze --json report's findings; every sentence's claims checked against the
+    cited findings (dropped sentences listed with the reason)."""
+    from infersight.agent.narrator import narrate
+    from infersight.analyses.results import AnalysisReport
+
+    path = Path(report).expanduser()
+    try:
+        parsed = AnalysisReport.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    except ValueError:
+        raise InputError(path, "not an infersight analyze --json report") from None
+    narration = narrate(parsed.findings, url=llm_url, model=llm_model)
+    return {**narration.model_dump(mode="json"), "text": narration.text}
 
 
 def roofline_tool(
@@ -227,5 +282,8 @@ TOOLS = {
     "ncu_plan": ncu_plan_tool,
     "overlap": overlap_tool,
     "kb_lookup": kb_lookup_tool,
+    "kb_record": kb_record_tool,
+    "ncu": ncu_tool,
+    "narrate": narrate_tool,
     "verify": verify_tool,
 }
