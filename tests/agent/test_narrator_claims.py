@@ -146,3 +146,38 @@ def test_narrate_cli_json_and_exit_code(
     assert code == 2
     assert err.strip().splitlines()[-1].startswith("infersight: error:") and "all dropped" in err
     assert json.loads(out.read_text())["kept"] == []  # the JSON still lists what was dropped, and why
+
+
+C = "[copy_bound/dev0]"
+IDLE = "[gpu_idle/dev0]"
+COPY_TRUTHFUL = [
+    f"The GPU was idle 91.5% of the 1.04 s window {IDLE}.",
+    f"Only 5 kernels ran {IDLE}.",
+    f"Copies alone fill 26% of the activity window, about 285 ms {C}.",
+    f"There were 15 pageable copies {C}.",
+    f"The largest copies are host-to-device at 14.1 GB/s over PCIe Gen4 x16, 44.7% of the link {C}.",
+    f"Pinning host memory could save 13% to 25.9% of the wall time {C}.",
+    f"The GPU share of the window is only 8.1%, while the host share is 66% {C}.",
+    f"Moving 2.62 GB host-to-device dominates {C}.",
+]
+COPY_LIES = [
+    f"Copies fill 66% of the activity window {C}.",  # the host share
+    f"The copies run at 44.7 GB/s {C}.",  # the link ratio as a bandwidth
+    f"There were 5 pageable copies {C}.",  # the kernel count of another finding
+    f"Pinning host memory will eliminate the copies {C}.",
+    f"Pinning host memory could save 40% of the wall time {C}.",
+]
+
+
+def test_copy_bound_report_truthful_and_lying(tmp_path: Path) -> None:
+    """The MPI saxpy export (A100): a copy-bound and an idle finding, both with expected gains."""
+    out = tmp_path / "saxpy.json"
+    assert (
+        run(["analyze", str(shared_file("nsys/saxpy_mpi_a100_nvtx_oldschema.sqlite")), "--json", str(out)])
+        == 0
+    )
+    findings = AnalysisReport.model_validate_json(out.read_bytes()).findings
+    truthful = check_narration(" ".join(COPY_TRUTHFUL), findings)
+    assert [d.reason for d in truthful.dropped] == [] and len(truthful.kept) == len(COPY_TRUTHFUL)
+    lying = check_narration(" ".join(COPY_LIES), findings)
+    assert lying.kept == [] and len(lying.dropped) == len(COPY_LIES)

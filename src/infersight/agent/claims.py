@@ -45,7 +45,9 @@ VOCABULARY: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"utili[sz]ation|\bbusy\b|gpu[- ]bound|gpu share|kernels run", ("gpu_share", "busy", "gpu_bucket")),
     (r"\bcop(?:y|ies|ying)\b|memcpy|\bh2d\b|\bd2h\b|transfer", ("copy", "uvm")),
     (r"communicat\w*|nccl|all[- ]?reduce|collective", ("comm", "nccl", "collective", "busbw")),
-    (r"\bhost\b|\bcpu\b", ("host",)),
+    (r"host[- ]to[- ]device|device[- ]to[- ]host|\bhtod\b|\bdtoh\b", ("copy",)),
+    (r"(?<!to-)(?<!to )\bhost\b(?![- ]to[- ])|\bcpu\b", ("host",)),
+    (r"\blink\b|pcie|nvlink", ("link",)),
     (r"\bkernels?\b(?! time)", ("kernel_count", "avg_kernel", "kernel_time")),
     (r"average kernel|averag\w*|mean kernel", ("avg_",)),
     (r"\bgraphs?\b", ("graph",)),
@@ -87,7 +89,7 @@ COUNT_UNITS = {
 }  # fmt: skip
 COUNT_UNIT_MENTION = {"kernels": "kernel", "launches": "launch_count", "gaps": "gap", "copies": "copy"}
 NUMBER = re.compile(
-    r"(?<![\w./\-])([-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?)(\s?(?:%|gb/s|tb/s|mb/s|[a-zA-Zµ×]+))?"
+    r"(?<![\w./\-])([-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?)(\s?(?:%|(?i:gb/s|tb/s|mb/s)|[a-zA-Zµ×]+))?"
 )
 CERTAINTY = re.compile(
     r"\bwill (?:fix|solve|eliminate|remove|resolve|cure)\b|\b(?:guarantee[sd]?|definitely|certainly|always"
