@@ -146,3 +146,16 @@ def test_serving_app_gets_a_benchmark_client_ab_plan(tmp_path: Path) -> None:
     assert plan[0]["start_candidate_server"].startswith(
         "vllm serve Qwen/Qwen3-8B --tensor-parallel-size 2 --port 8001"
     )
+
+
+def test_the_ab_plan_template_is_refused_until_filled_in(
+    first_run: tuple[Path, AgentInputs, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    work, _inputs, _state = first_run
+    plan = json.loads((work / "run" / "ab_plan.json").read_text())
+    argv = shlex.split(plan[0]["verify"])
+    assert argv[:2] == ["infersight", "verify"]
+    capsys.readouterr()
+    assert run([*argv[1:], "--no-kb"]) == 2  # as printed: nothing runs, one line says what to fill in
+    err = capsys.readouterr().err
+    assert "replace the placeholder <with the change>" in err and len(err.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ variation exceeds 10% or has fewer than ``MIN_SAMPLES`` samples.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Side", "SideStats", "VerifyResult", "compare_samples", "parse_side", "run_verify"]
 
+PLACEHOLDER = re.compile(r"<(?:your [^<>]*|with the change|model)>")
 BOOTSTRAP_RESAMPLES = 4000
 MIN_SAMPLES = 3
 TRACE_SUFFIXES = (".sqlite", ".json", ".json.gz", ".nsys-rep", ".qdrep")
@@ -97,6 +99,9 @@ def parse_side(text: str) -> Side:
     paths = [Path(t) for t in tokens]
     if all(p.is_dir() or (p.is_file() and p.name.lower().endswith(TRACE_SUFFIXES)) for p in paths):
         return Side(mode="traces", text=text, paths=paths)
+    placeholder = PLACEHOLDER.search(text)
+    if placeholder:  # a plan's template, printed for the user to fill in
+        raise InputError(None, f"{text!r}: replace the placeholder {placeholder.group(0)} before running it")
     for path in paths:  # a mistyped trace path must not become a command line
         if path.name.lower().endswith(TRACE_SUFFIXES) and not path.exists():
             raise InputError(path, "no such trace file (a trace path is never run as a command)")
