@@ -37,6 +37,7 @@ TRUTHFUL = [
     f"With 1465 kernels at an average of 31.0 µs, the run is launch-bound {S}.",
     f"Expected gain from CUDA graphs and fusion is 3.4-6.8% of wall time {S}.",
     f"Graph coverage is 0% {S}.",
+    f"On device 0 of rank 7, 8.5% of the window was idle (methodology §3) {S}.",
 ]
 LIES = {
     "another metric's value (launch overhead said to be idle)": f"The GPU idle ratio is 8.3% {S}.",

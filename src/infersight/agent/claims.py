@@ -130,6 +130,8 @@ WORD_MULTIPLIERS = {
 }
 METRIC_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 RANGE = re.compile(r"(?<![\w.\-])(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*(%|x|×|ms|µs|us|ns|s)(?![\w/])")
+# "rank 3", "device 0", "step 12", "§3.2": a number that names something states no value
+IDENTIFIER_BEFORE = re.compile(r"(?:\b(?:rank|device|dev|gpu|step|layer|stream|tp|pp|ep|id)|§|#)\s*$", re.I)
 CLAUSE_COST = 1000
 CLAUSE_BREAK = re.compile(r"[,;:]|\bwhile\b|\bwhereas\b|\bbut\b")
 WORD_NUMBERS = {
@@ -245,7 +247,8 @@ def normalise(text: str) -> str:
 
 
 def _numbers(text: str) -> list[Number]:
-    """Numbers with their unit; digits glued to letters (H100, fp8, Llama-3-8B) are names."""
+    """Numbers with their unit; digits glued to letters (H100, fp8, Llama-3-8B) and numbers after
+    "rank", "device", "step", "§", … are names, not claims."""
     out = []
     for match in NUMBER.finditer(text):
         unit_raw = match.group(2) or ""
@@ -258,7 +261,7 @@ def _numbers(text: str) -> list[Number]:
             value = float(match.group(1).replace(",", ""))
         except ValueError:
             continue
-        if not math.isfinite(value):
+        if not math.isfinite(value) or IDENTIFIER_BEFORE.search(text, 0, match.start()):
             continue
         kind: Kind
         if unit in UNIT_KIND:
