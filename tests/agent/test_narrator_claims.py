@@ -38,6 +38,7 @@ TRUTHFUL = [
     f"Expected gain from CUDA graphs and fusion is 3.4-6.8% of wall time {S}.",
     f"Graph coverage is 0% {S}.",
     f"On device 0 of rank 7, 8.5% of the window was idle (methodology §3) {S}.",
+    f"Fusing memory-bound element-wise kernels could reduce kernel time {G}.",  # advice, no number
 ]
 LIES = {
     "another metric's value (launch overhead said to be idle)": f"The GPU idle ratio is 8.3% {S}.",
@@ -65,6 +66,8 @@ LIES = {
     "a time of another metric": f"Kernels average 49.7 µs {S}.",
     "metric absent from the cited finding": f"The GPU was idle 92% of the window {G}.",
     "doubling in words": f"Fusing kernels will double throughput {S}.",
+    "doubling without an expected gain": f"Fusing kernels will double throughput {G}.",
+    "a lever no finding advises": f"Quantising to INT8 could reduce time {G}.",
     "expected gain invented": f"The expected gain is 12.9% {S}.",
     "rounded to a wrong digit": f"The GPU was idle 8.6% of the window {S}.",
     "a range beyond the expected gain": f"CUDA graphs should save 3.4-12% of wall time {S}.",
