@@ -19,7 +19,8 @@ unit scalings, almost any number appears somewhere ("idle 0.73" matched 729 grap
 Causal and gain claims ("will fix", "will give a 2x speedup", "disabling X …") need a cited
 finding that states them: certainty words are never evidence, every lever the sentence names
 must be in the cited findings' advice (with the same direction: "disabling CUDA graphs" is not
-"capture in CUDA graphs"), and a stated gain must lie in the finding's expected gain.
+"capture in CUDA graphs"), and a stated gain (a number, "double", "twice") must lie in a cited
+finding's expected gain — a qualitative one ("fusing could reduce kernel time") only restates advice.
 """
 
 from __future__ import annotations
