@@ -476,9 +476,33 @@ def _unquote(body: str, cited: Sequence[Finding]) -> str:
     return body
 
 
+SCOPE = re.compile(r"\b(device|dev|gpu|rank)\s*(\d+)\b", re.IGNORECASE)
+
+
+def _in_scope(text: str, cited: Sequence[Finding]) -> list[Finding]:
+    """The cited findings about the devices/ranks the sentence names (all of them when it names none)."""
+    named: dict[str, set[int]] = {}
+    for kind, number in SCOPE.findall(text):
+        axis = "rank" if kind.lower() == "rank" else "device"
+        named.setdefault(axis, set()).add(int(number))
+
+    def about(f: Finding) -> bool:
+        for axis, values in named.items():
+            where = f.location.rank if axis == "rank" else f.location.device
+            if where is not None and where not in values:
+                return False
+        return True
+
+    return [f for f in cited if about(f)]
+
+
 def check_sentence(body: str, cited: Sequence[Finding]) -> ClaimCheck:
     """Check one sentence (citations removed) against the findings it cites."""
     text = normalise(_unquote(body, cited))
+    scoped = _in_scope(text, cited)
+    if not scoped:
+        return ClaimCheck(ok=False, reason="speaks of a device/rank that no cited finding is about")
+    cited = scoped
     reason = _check_causal(text, cited)
     if reason:
         return ClaimCheck(ok=False, reason=reason)
