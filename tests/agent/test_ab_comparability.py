@@ -117,6 +117,7 @@ def test_gpu_names_match_through_the_spec_table() -> None:
     assert gpu_match("A100", "NVIDIA A100-PG509-200") == 1.0
     assert gpu_match("H100", "NVIDIA H100 80GB HBM3") == 1.0
     assert gpu_match("NVIDIA A100-SXM4-40GB", "NVIDIA A100-SXM4-80GB") == 0.9
+    assert gpu_match("Tesla V100-SXM2-16GB", "Tesla V100-SXM2-32GB") == 1.0  # same rates and bandwidth
     assert gpu_match("V100", "A100") == 0.0
     differences = environment_differences(
         Fingerprint(gpu="V100", gpu_count=1), Fingerprint(gpu="A100", gpu_count=8)

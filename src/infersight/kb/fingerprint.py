@@ -16,8 +16,9 @@ lacks the data is left out and the remaining weights are renormalised)::
               match_f = 1 for equal values; for version strings 0.5 when only the major.minor
               prefix agrees ... 0.25 when only the major agrees, else 0; GPU names are matched
               through the GPU spec table (aliases, board names, families): 1 for the same
-              entry ("A100" typed vs "NVIDIA A100-PG509-200" from a trace), 0.9 for the same
-              family but different variants (A100 40GB vs 80GB), else 0
+              entry ("A100" typed vs "NVIDIA A100-PG509-200" from a trace) or a variant with
+              the same peak rates and bandwidth, 0.9 for the same family but different
+              variants (A100 40GB vs 80GB), else 0
     S_shape = mean over shape dimensions d known on both sides of min(a_d, b_d) / max(a_d, b_d)
     S_ops   = cosine similarity of the two operator-share vectors (categories as axes)
 
@@ -152,13 +153,29 @@ def _gpu_identity(name: str) -> tuple[str | None, str | None]:
     return None, family
 
 
+def _same_rates(key_a: str, key_b: str) -> bool:
+    """Two table entries with the same peak rates and bandwidth (V100 16GB vs 32GB) run alike."""
+    from infersight.theory.gpu_specs import list_gpus
+
+    specs = {spec.key: spec for spec in list_gpus()}
+    a, b = specs.get(key_a), specs.get(key_b)
+    return (
+        a is not None
+        and b is not None
+        and a.family == b.family
+        and a.peak_tflops == b.peak_tflops
+        and a.memory_bandwidth_gb_per_s == b.memory_bandwidth_gb_per_s
+    )
+
+
 def gpu_match(a: str, b: str) -> float:
-    """1 for the same GPU (by spec entry or equal name), 0.9 for the same family, else 0."""
+    """1 for the same GPU (by spec entry, equal name, or a variant with the same rates), 0.9 for the
+    same family, else 0."""
     if _normalise(a) == _normalise(b):
         return 1.0
     key_a, family_a = _gpu_identity(a)
     key_b, family_b = _gpu_identity(b)
-    if key_a is not None and key_a == key_b:
+    if key_a is not None and (key_a == key_b or (key_b is not None and _same_rates(key_a, key_b))):
         return 1.0
     if family_a is not None and family_a == family_b:
         unspecific = key_a is None or key_b is None or _normalise(a) == family_a.lower()
