@@ -11,16 +11,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from infersight import __version__
 from infersight.agent.tools import TOOLS
 from infersight.errors import InputError
 
 __all__ = ["build_server", "serve_stdio"]
 
 INSTRUCTIONS = (
-    "infersight diagnoses LLM inference performance from profiler traces (Nsight Systems .sqlite, "
-    "PyTorch/Kineto .json[.gz]). Start with `analyze` on the traces; `roofline` compares with theory "
+    f"infersight {__version__} diagnoses LLM inference performance from profiler traces "
+    "(Nsight Systems .sqlite, PyTorch/Kineto .json[.gz]). Start with `analyze` on the traces; "
+    "`roofline` compares with theory "
     "(model + GPU); `host`, `overlap`, `layers`, `diff` drill down; `ncu_plan` gives Nsight Compute "
-    "commands for the focus kernels; `kb_lookup` finds similar stored runs; `verify` A/B-tests a change."
+    "commands for the focus kernels and `ncu` reads their exports; `kb_lookup`/`kb_record` read and fill the "
+    "knowledge base; `narrate` writes evidence-checked prose; `verify` A/B-tests a change "
+    "(trace files; command lines only when the server was started with --allow-commands)."
 )
 
 
@@ -36,7 +40,10 @@ def _server_class() -> Any:
 def build_server() -> Any:
     """An MCP server with one tool per entry of :data:`infersight.agent.tools.TOOLS`."""
     server_class = _server_class()
-    server = server_class(name="infersight", instructions=INSTRUCTIONS)
+    import inspect
+
+    extra = {"version": __version__} if "version" in inspect.signature(server_class).parameters else {}
+    server = server_class(name="infersight", instructions=INSTRUCTIONS, **extra)
     for name, function in TOOLS.items():
         server.tool(name=name, description=(function.__doc__ or name).strip())(_tool_error_wrapper(function))
     return server

@@ -15,9 +15,15 @@ STEP_GAP_US = 3000  # > 1 ms: the density method ends a step here
 
 
 def write_step_trace(
-    path: Path, kernel_us: Sequence[float], kernels_per_step: int = 20, gap_us: float = 10
+    path: Path,
+    kernel_us: Sequence[float],
+    kernels_per_step: int = 20,
+    gap_us: float = 10,
+    gpu: str | None = None,
 ) -> list[float]:
-    """A Kineto trace of len(kernel_us) steps; step i has kernels of kernel_us[i]. Returns step seconds."""
+    """A Kineto trace of len(kernel_us) steps; step i has kernels of kernel_us[i]. Returns step seconds.
+
+    ``gpu``: the device name written in ``deviceProperties`` (as PyTorch's profiler does)."""
     events = []
     ts = 1000.0
     correlation = 1
@@ -42,7 +48,10 @@ def write_step_trace(
         end = ts - gap_us
         steps.append((end - start) / 1e6)
         ts = end + STEP_GAP_US
-    path.write_text(json.dumps({"schemaVersion": 1, "traceEvents": events}))
+    header: dict[str, Any] = {"schemaVersion": 1}
+    if gpu is not None:
+        header["deviceProperties"] = [{"id": 0, "name": gpu}]
+    path.write_text(json.dumps({**header, "traceEvents": events}))
     return steps
 
 

@@ -35,7 +35,7 @@ def test_check_keeps_evidence_and_drops_inventions() -> None:
     )
     assert [s.text for s in narration.kept] == [GOOD, NAMES]
     reasons = {d.text: d.reason for d in narration.dropped}
-    assert reasons[INVENTED] == "number(s) not in the evidence: 47"
+    assert reasons[INVENTED].startswith("47%: not the value of gain")
     assert reasons[UNCITED] == "cites no finding id"
     assert "made_up/dev9" in reasons[UNKNOWN]
     assert "35.9" in reasons[WRONG_PRECISION]
@@ -58,3 +58,22 @@ def test_narrate_through_a_local_endpoint(monkeypatch: pytest.MonkeyPatch) -> No
 def test_unreachable_endpoint_is_an_input_error() -> None:
     with pytest.raises(InputError, match="cannot reach"):
         narrate([FINDING], url="http://127.0.0.1:9/v1", model="m", timeout_s=2)
+
+
+def test_a_number_is_checked_in_the_scope_the_sentence_names() -> None:
+    other = FINDING.model_copy(
+        update={
+            "id": "gpu_idle/dev1",
+            "location": Location(scope="device", device=1),
+            "evidence": [Evidence(metric="idle_ratio", value=0.5, unit="fraction")],
+        }
+    )
+    both = "[gpu_idle/dev0] [gpu_idle/dev1]"
+    right = f"Device 1 was idle 50.0% of the time {both}."
+    wrong = f"Device 0 was idle 50.0% of the time {both}."
+    nowhere = f"Device 7 was idle 35.3% of the time {both}."
+    narration = check_narration(" ".join([right, wrong, nowhere]), [FINDING, other])
+    assert [s.text for s in narration.kept] == [right]
+    reasons = {d.text: d.reason for d in narration.dropped}
+    assert "not the value of idle_ratio" in reasons[wrong]
+    assert "no cited finding is about" in reasons[nowhere]

@@ -52,3 +52,13 @@ def test_ncu_plan_commands_take_the_user_command() -> None:
     assert capture.argv[-4:] == ["python", "serve.py", "--tp", "2"]
     assert capture.produces == "f.csv"
     assert shlex.split(capture.shell()) == capture.argv
+
+
+def test_ncu_plan_with_the_command_filled_in_runs_as_it_is() -> None:
+    plan = ["ncu --kernel-name regex:^k$ --launch-count 1 --log-file f.csv python serve.py --tp 2"]
+    (capture,) = ncu_commands(plan, [], check_tool=False)
+    assert capture.argv[-4:] == ["python", "serve.py", "--tp", "2"]
+    with pytest.raises(InputError, match="already holds the inference command"):
+        ncu_commands(plan, ["python", "other.py"], check_tool=False)
+    with pytest.raises(InputError, match="put your command after --"):
+        ncu_commands(["ncu -o a <your inference command>"], [], check_tool=False)

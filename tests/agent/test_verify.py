@@ -115,3 +115,15 @@ def test_verify_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "verdict  : improved" in captured.out
     assert run(["verify", "--baseline", "false", "--candidate", "true", "--repeats", "1", "--no-kb"]) == 2
     assert "command exited 1: false" in capsys.readouterr().err
+
+
+def test_verify_takes_base_target_like_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, cand = tmp_path / "base.json", tmp_path / "cand.json"
+    write_step_trace(base, [100, 100, 101, 99, 100, 100])
+    write_step_trace(cand, [80, 80, 81, 79, 80, 80])
+    assert run(["verify", str(base), str(cand), "--no-kb"]) == 0
+    assert "verdict  : improved" in capsys.readouterr().out
+    assert run(["verify", str(base), str(cand), "--baseline", str(base), "--no-kb"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert run(["verify", str(base), "--no-kb"]) == 2
+    assert "needs both sides" in capsys.readouterr().err

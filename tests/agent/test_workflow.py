@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,75 @@ def test_agent_with_narrator(tmp_path: Path) -> None:
         state = run_agent(inputs.model_copy(update={"llm_url": url}), tmp_path / "run")
     assert state.steps["narrate"].status == "done", state.steps["narrate"].message
     narration = json.loads((tmp_path / "run" / "narration.json").read_text())
-    assert len(narration["kept"]) == 1 and narration["dropped"][0]["reason"].endswith("99.7")
+    assert len(narration["kept"]) == 1 and narration["dropped"][0]["reason"].startswith("99.7%")
     html = (tmp_path / "run" / "report.html").read_text()
     assert "every number checked against the evidence" in html and "99.7%" in html  # shown as dropped
     assert "dropped:" in (tmp_path / "run" / "report.md").read_text()
+
+
+def _printed_command(message: str) -> list[str]:
+    """The command a step message tells the user to run (between backticks), as argv."""
+    return shlex.split(message.split("`")[1])
+
+
+def test_the_ncu_next_step_runs_as_printed(
+    first_run: tuple[Path, AgentInputs, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _work, _inputs, state = first_run
+    argv = _printed_command(state.steps["ncu"].message)  # type: ignore[attr-defined]
+    assert argv[:3] == ["infersight", "profile", "--ncu"] and "--" not in argv  # --app filled the plan in
+    capsys.readouterr()
+    assert run([*argv[1:], "--dry-run"]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out.splitlines()
+    assert printed and all(line.startswith("ncu ") and line.endswith("python serve.py") for line in printed)
+
+
+def test_the_ncu_next_step_without_app_takes_the_command_after_dashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = AgentInputs(traces=[str(shared_file("kineto/hta_alexnet_a100.json.gz"))], use_kb=False)
+    state = run_agent(inputs, tmp_path / "run")
+    printed = state.steps["ncu"].message.split("`")[1]
+    assert printed.endswith(" -- <your inference command>")  # the user puts the command there
+    argv = shlex.split(printed.replace("<your inference command>", "python serve.py"))
+    capsys.readouterr()
+    assert run([argv[1], "--dry-run", *argv[2:]]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip().endswith("python serve.py")
+
+
+def test_serving_app_gets_a_benchmark_client_ab_plan(tmp_path: Path) -> None:
+    inputs = AgentInputs(
+        traces=[str(shared_file("kineto/hta_alexnet_a100.json.gz"))],
+        use_kb=False,
+        app_command="vllm serve Qwen/Qwen3-8B --tensor-parallel-size 2",
+    )
+    run_agent(inputs, tmp_path / "run")
+    plan = json.loads((tmp_path / "run" / "ab_plan.json").read_text())
+    assert plan and all(entry["engine"] == "vllm" for entry in plan)
+    verify = shlex.split(plan[0]["verify"])
+    baseline = shlex.split(verify[verify.index("--baseline") + 1])
+    candidate = shlex.split(verify[verify.index("--candidate") + 1])
+    assert (
+        baseline[:3] == ["vllm", "bench", "serve"]
+        and baseline[baseline.index("--model") + 1] == "Qwen/Qwen3-8B"
+    )
+    assert (
+        baseline[baseline.index("--port") + 1] == "8000"
+        and candidate[candidate.index("--port") + 1] == "8001"
+    )
+    assert plan[0]["start_candidate_server"].startswith(
+        "vllm serve Qwen/Qwen3-8B --tensor-parallel-size 2 --port 8001"
+    )
+
+
+def test_the_ab_plan_template_is_refused_until_filled_in(
+    first_run: tuple[Path, AgentInputs, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    work, _inputs, _state = first_run
+    plan = json.loads((work / "run" / "ab_plan.json").read_text())
+    argv = shlex.split(plan[0]["verify"])
+    assert argv[:2] == ["infersight", "verify"]
+    capsys.readouterr()
+    assert run([*argv[1:], "--no-kb"]) == 2  # as printed: nothing runs, one line says what to fill in
+    err = capsys.readouterr().err
+    assert "replace the placeholder <with the change>" in err and len(err.strip().splitlines()) == 1

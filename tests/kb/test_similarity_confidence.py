@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -85,10 +86,15 @@ def test_fingerprint_from_report() -> None:
     assert fingerprint_from_report({}).gpu is None
 
 
+_IDS = itertools.count(1)
+
+
 def _ab(verdict: str, fingerprint: Fingerprint) -> StoredAb:
+    """A distinct stored A/B (its own id and key: another baseline/candidate pair)."""
+    ab_id = next(_IDS)
     return StoredAb(
-        id=1,
-        ab_key="k",
+        id=ab_id,
+        ab_key=f"k{ab_id}",
         version=1,
         created_at="t",
         recommendation_type="r",

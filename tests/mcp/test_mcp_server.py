@@ -28,6 +28,9 @@ EXPECTED_TOOLS = {
     "ncu_plan",
     "overlap",
     "kb_lookup",
+    "kb_record",
+    "ncu",
+    "narrate",
     "verify",
 }
 
@@ -46,7 +49,8 @@ async def _session_calls(kb: Path, trace: Path) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
+        init = await session.initialize()
+        out["server_info"] = getattr(init, "server_info", None) or init.serverInfo
         listed = await session.list_tools()
         out["tools"] = {tool.name: tool for tool in listed.tools}
         out["analyze"] = await session.call_tool("analyze", {"traces": [str(trace)]})
@@ -69,6 +73,13 @@ def test_tools_are_listed_with_schemas(session_results: dict[str, Any]) -> None:
     assert "traces" in schema["properties"] and "traces" in schema.get("required", [])
 
 
+def test_server_reports_its_version(session_results: dict[str, Any]) -> None:
+    from infersight import __version__
+
+    assert session_results["server_info"].name == "infersight"
+    assert session_results["server_info"].version == __version__
+
+
 def test_analyze_tool_returns_the_report_json(session_results: dict[str, Any]) -> None:
     import gzip
 
@@ -85,3 +96,23 @@ def test_kb_lookup_and_errors(session_results: dict[str, Any]) -> None:
     assert lookup["matches"] == [] and lookup["query"]["gpu"] == "H100"
     bad = session_results["bad"]
     assert _is_error(bad) and "missing.json" in _text(bad)
+
+
+async def _verify_calls(kb: Path, allow: bool) -> Any:
+    env = {k: v for k, v in os.environ.items() if k != "INFERSIGHT_MCP_ALLOW_COMMANDS"}
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "infersight", "mcp", *(["--allow-commands"] if allow else [])],
+        env={**env, "INFERSIGHT_KB": str(kb)},
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        arguments = {"baseline": "sleep 5", "candidate": "true", "repeats": 1, "warmup": 0, "timeout_s": 0.5}
+        return await session.call_tool("verify", arguments)
+
+
+def test_verify_refused_without_the_flag_and_timed_out_with_it(tmp_path: Path) -> None:
+    refused = anyio.run(_verify_calls, tmp_path / "kb.sqlite", False)
+    assert _is_error(refused) and "does not run commands" in _text(refused)
+    timed_out = anyio.run(_verify_calls, tmp_path / "kb.sqlite", True)
+    assert _is_error(timed_out) and "timed out after 0.5 s" in _text(timed_out)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.agent._support import FakeOpenAI, fake_openai_server
 from tests.conftest import shared_file
 
 from infersight.agent import tools
@@ -51,3 +52,66 @@ def test_tools_raise_input_errors() -> None:
         "kb_lookup",
         "verify",
     }
+
+
+def test_verify_tool_runs_no_command_without_the_opt_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(tools.ALLOW_COMMANDS_ENV, raising=False)
+    marker = tmp_path / "ran"
+    with pytest.raises(InputError, match="does not run commands"):
+        tools.verify_tool(f"touch {marker}", f"touch {marker}", use_kb=False)
+    assert not marker.exists()
+
+
+def test_verify_tool_never_runs_a_mistyped_trace_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tools.ALLOW_COMMANDS_ENV, "1")
+    with pytest.raises(InputError, match="no such trace file"):
+        tools.verify_tool("/nonexistent/base.json.gz", "/nonexistent/cand.json.gz", use_kb=False)
+    with pytest.raises(InputError, match="no such program"):
+        tools.verify_tool("/nonexistent/bin/serve --x", "true", use_kb=False)
+    with pytest.raises(InputError, match="command not found on this host: no-such-program-xyz"):
+        tools.verify_tool("true", "no-such-program-xyz", use_kb=False)
+
+
+def test_verify_tool_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tools.ALLOW_COMMANDS_ENV, "1")
+    with pytest.raises(InputError, match="timeout_s must be in"):
+        tools.verify_tool("true", "true", timeout_s=1e9, use_kb=False)
+    with pytest.raises(InputError, match=r"timed out after 0\.3 s"):
+        tools.verify_tool("sleep 5", "true", timeout_s=0.3, warmup=0, repeats=1, use_kb=False)
+    done = tools.verify_tool("true", "true", repeats=1, warmup=0, use_kb=False)
+    assert done["ran"] == {
+        "baseline": ["true"],
+        "candidate": ["true"],
+        "runs_per_side": 1,
+        "timeout_s": tools.DEFAULT_TIMEOUT_S,
+        "shell": False,
+    }
+
+
+def test_loop_tools_analyze_top_ncu_kb_record(tmp_path: Path) -> None:
+    trace = str(shared_file("kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz"))
+    report = tools.analyze_tool([trace], top=3)
+    assert len(report["profile"]["kernels"]) == 3
+    assert report["truncated"]["profile.kernels"]["shown"] == 3
+    assert report["truncated"]["profile.kernels"]["total"] > 3
+    with pytest.raises(InputError, match="top must be >= 1"):
+        tools.analyze_tool([trace], top=0)
+    export = str(shared_file("ncu/dsocr_decode_cublas_gemv_rtx5090.details.csv"))
+    ncu = tools.ncu_tool([export], traces=[trace])
+    assert ncu["kernels"] and "compute capability 12.0" in ncu["device_warnings"][0]
+    saved = tmp_path / "report.json"
+    saved.write_text(json.dumps(tools.analyze_tool([trace], top=10_000)))
+    kb = str(tmp_path / "kb.sqlite")
+    first = tools.kb_record_tool(str(saved), kb=kb)
+    again = tools.kb_record_tool(str(saved), kb=kb)
+    assert first["created"] and not again["created"] and again["run_id"] == first["run_id"]
+    FakeOpenAI.reply = lambda _body: (
+        "The GPU was idle 8.5% of the window [small_kernel_storm/dev0]. "
+        "The GPU idle ratio is 8.3% [small_kernel_storm/dev0]."
+    )
+    with fake_openai_server() as url:
+        narration = tools.narrate_tool(str(saved), llm_url=url, llm_model="fake-1")
+    assert narration["text"] == "The GPU was idle 8.5% of the window [small_kernel_storm/dev0]."
+    assert "not the value of idle_ratio" in narration["dropped"][0]["reason"]

@@ -12,12 +12,15 @@ from sqlalchemy.engine import make_url
 from infersight.kb.fingerprint import Fingerprint, fingerprint_from_report
 from infersight.kb.store import DIRECT_ANSWER_SIMILARITY, KnowledgeBase, LookupMatch, load_report_json
 
-__all__ = ["LookupResult", "kb_lookup"]
+__all__ = ["LOOKUP_SCHEMA_VERSION", "LookupResult", "kb_lookup"]
+
+LOOKUP_SCHEMA_VERSION = "1.1"  # 1.1: GPU names matched through the GPU spec table
 
 
 class LookupResult(BaseModel):
     """What the lookup found, with a one-line summary for humans and agents."""
 
+    schema_version: str = LOOKUP_SCHEMA_VERSION
     kb_url_redacted: str
     query: Fingerprint
     runs_searched: int

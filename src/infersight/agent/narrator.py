@@ -8,10 +8,13 @@ and is told to cite a finding id in square brackets in every sentence.
 The check (:func:`check_narration`) keeps a sentence only when
 
 1. it cites at least one known finding id (``[small_kernel_storm/dev0]``), and
-2. every number it states matches a number of the evidence: a value, threshold, expected gain
-   or a number written in the findings' own text, directly or in a display unit (fraction ->
-   percent, ns -> µs/ms/s, bytes -> KB/MB/GB), equal at the precision the sentence states it
-   (``12.8`` matches 12.83; ``13`` matches 12.83; ``12.9`` and ``99.7`` for 99.92 do not).
+2. every claim it makes holds in the *cited* findings (:mod:`infersight.agent.claims`): each
+   number is the value of the metric the sentence says it is ("idle 12.9%" is refused when 12.9%
+   is the launch-overhead ratio), in a display unit of its kind (fraction -> percent, ns ->
+   µs/ms/s), equal at the precision it is written (``12.8`` and ``13`` match 12.83; ``12.9``
+   does not); "pct", "percent" and spelled-out numbers are read too; causal and gain claims
+   ("will fix it", "a 2x speed-up") hold only when a cited finding advises that lever and its
+   expected gain contains the stated gain.
 
 Sentences that fail are dropped and listed with the reason, so an invented number never reaches
 the report. Without an LLM the rules' own text is the report.
@@ -20,60 +23,23 @@ the report. Without an LLM the rules' own text is the report.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from infersight.agent.claims import Claim, check_sentence
 from infersight.errors import InputError
 from infersight.rules.finding import Finding
 
 __all__ = ["DroppedSentence", "Narration", "check_narration", "evidence_payload", "narrate"]
 
-TOKEN = re.compile(r"(?<![\w./\-])([-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?)(\s?(?:%|[a-zA-Zµ×/]+))?")
 CITATION = re.compile(r"\[([^\[\]]+)\]")
-UNITS = {
-    "%",
-    "x",
-    "×",
-    "ns",
-    "µs",
-    "us",
-    "ms",
-    "s",
-    "b",
-    "kb",
-    "mb",
-    "gb",
-    "tb",
-    "kib",
-    "mib",
-    "gib",
-    "gb/s",
-    "tb/s",
-    "mb/s",
-    "flop/s",
-    "tflop/s",
-    "gflop/s",
-    "tflops",
-    "gflops",
-    "kernels",
-    "steps",
-    "launches",
-    "calls",
-    "gaps",
-    "times",
-    "devices",
-    "gpus",
-    "ranks",
-    "layers",
-}
-SCALES = (1.0, 100.0, 1e-3, 1e-6, 1e-9, 1e-12, 1e3)
+NARRATION_SCHEMA_VERSION = "1.0"
 SYSTEM_PROMPT = (
     "You are writing the summary of an LLM-inference performance report. Use ONLY the findings given as "
     "JSON. Every sentence must cite the id of the finding it is based on in square brackets, e.g. "
@@ -88,6 +54,7 @@ class NarratedSentence(BaseModel):
 
     text: str
     cites: list[str]
+    claims: list[Claim] = Field(default_factory=list, description="each number and the evidence value it is")
 
 
 class DroppedSentence(BaseModel):
@@ -100,6 +67,7 @@ class DroppedSentence(BaseModel):
 class Narration(BaseModel):
     """The checked narration: what is shown, what was dropped (flagged), and from which model."""
 
+    schema_version: str = NARRATION_SCHEMA_VERSION
     model: str | None = None
     kept: list[NarratedSentence] = Field(default_factory=list)
     dropped: list[DroppedSentence] = Field(default_factory=list)
@@ -128,72 +96,6 @@ def evidence_payload(findings: Sequence[Finding]) -> list[dict[str, Any]]:
     ]
 
 
-def _parse(token: str) -> float | None:
-    try:
-        value = float(token.replace(",", ""))
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _claims(text: str) -> list[tuple[str, float]]:
-    """The numbers a text states, as (written form, value).
-
-    Digits glued to letters or a hyphen (H100, fp8, Llama-3-8B, v2) are names, not numbers;
-    a glued unit (35%, 12ms, 3x) keeps the number.
-    """
-    out = []
-    for match in TOKEN.finditer(text):
-        unit_raw = match.group(2) or ""
-        glued = bool(unit_raw) and not unit_raw[0].isspace()
-        if glued and unit_raw.strip().lower() not in UNITS:
-            continue
-        value = _parse(match.group(1))
-        if value is not None:
-            out.append((match.group(1).replace(",", ""), value))
-    return out
-
-
-def _numbers_in(text: str) -> list[float]:
-    return [value for _written, value in _claims(text)]
-
-
-def _evidence_numbers(findings: Sequence[Finding]) -> list[float]:
-    values: list[float] = []
-    for f in findings:
-        for e in f.evidence:
-            for v in (e.value, e.threshold):
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    values.append(float(v))
-                elif isinstance(v, str):
-                    values += _numbers_in(v)
-            values += _numbers_in(e.note)
-        if f.expected_gain is not None:
-            values += [f.expected_gain.low, f.expected_gain.high]
-            values += _numbers_in(f.expected_gain.basis)
-        if f.location.time_range_ns is not None:
-            start, end = f.location.time_range_ns
-            values.append(float(end - start))
-        for text in (f.title, f.confidence_reason, *f.advice, *f.verification):
-            values += _numbers_in(text)
-    return values
-
-
-def _decimals(written: str) -> int:
-    return len(written.split(".")[1]) if "." in written and "e" not in written.lower() else 0
-
-
-def _matches(stated: float, written: str, evidence: Iterable[float]) -> bool:
-    """Equal at the stated precision (half a unit of the last written digit), in any display scale."""
-    half_ulp = 0.5 * 10 ** (-_decimals(written))
-    for value in evidence:
-        for scale in SCALES:
-            candidate = value * scale
-            if abs(abs(stated) - abs(candidate)) <= half_ulp + 1e-12:
-                return True
-    return False
-
-
 def _sentences(text: str) -> list[str]:
     parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()]
     merged: list[str] = []
@@ -206,27 +108,21 @@ def _sentences(text: str) -> list[str]:
 
 
 def check_narration(text: str, findings: Sequence[Finding], *, model: str | None = None) -> Narration:
-    """Keep the sentences that cite a known finding and state only evidence numbers (module docstring)."""
-    known = {f.id for f in findings}
-    evidence = _evidence_numbers(findings)
+    """Keep the sentences that cite a known finding and whose every claim the cited evidence holds."""
+    by_id = {f.id: f for f in findings}
     narration = Narration(model=model)
     for sentence in _sentences(text):
         cites = [c.strip() for c in CITATION.findall(sentence)]
-        valid = [c for c in cites if c in known]
+        valid = [c for c in cites if c in by_id]
         if not valid:
             reason = f"cites unknown finding(s) {', '.join(cites)}" if cites else "cites no finding id"
             narration.dropped.append(DroppedSentence(text=sentence, reason=reason))
             continue
-        body = CITATION.sub("", sentence)
-        unmatched = [written for written, value in _claims(body) if not _matches(value, written, evidence)]
-        if unmatched:
-            narration.dropped.append(
-                DroppedSentence(
-                    text=sentence, reason=f"number(s) not in the evidence: {', '.join(unmatched)}"
-                )
-            )
+        verdict = check_sentence(CITATION.sub("", sentence), [by_id[c] for c in valid])
+        if not verdict.ok:
+            narration.dropped.append(DroppedSentence(text=sentence, reason=verdict.reason))
             continue
-        narration.kept.append(NarratedSentence(text=sentence, cites=valid))
+        narration.kept.append(NarratedSentence(text=sentence, cites=valid, claims=verdict.claims))
     return narration
 
 

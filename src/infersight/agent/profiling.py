@@ -3,11 +3,16 @@
 * nsys: ``nsys profile --trace=cuda,nvtx,osrt --cuda-graph-trace=node --export=sqlite`` — CUDA API
   + kernels, NVTX ranges (engine step annotations), OS runtime (host stalls), kernels inside
   CUDA graphs traced per node (otherwise a graph is one opaque launch), and the SQLite export
-  infersight reads.
+  infersight reads; ``--trace-fork-before-exec=true`` so forked engine workers (TP ranks,
+  vLLM/SGLang schedulers) are traced too. A server runs for hours: limit the capture to the
+  steady state with ``--capture-range=cudaProfilerApi`` (the engine's profiler start/stop
+  endpoints call cudaProfilerStart/Stop) or ``--delay``/``--duration`` seconds.
 * torch: vLLM and SGLang start the PyTorch profiler when ``VLLM_TORCH_PROFILER_DIR`` /
   ``SGLANG_TORCH_PROFILER_DIR`` point at a directory; the wrapper sets both and runs the command.
-* ncu: the commands of an ``infersight ncu-plan`` (Top-K focus kernels), with the user's command
-  in place of the plan's placeholder.
+* ncu: ``--target-processes all`` (TP workers are child processes), then the commands of an
+  ``infersight ncu-plan`` (Top-K focus kernels), with the user's command
+  (after ``--``) in place of the plan's placeholder — or, for a plan written with the command
+  already in it (``ncu-plan --app``, the agent's ``--app``), the plan's lines as they are.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ NSYS_FLAGS = (
     "--cuda-graph-trace=node",
     "--export=sqlite",
     "--force-overwrite=false",
+    "--trace-fork-before-exec=true",
 )
+CAPTURE_RANGES = ("none", "cudaProfilerApi")
 TORCH_PROFILER_ENV = ("VLLM_TORCH_PROFILER_DIR", "SGLANG_TORCH_PROFILER_DIR")
 PLAN_PLACEHOLDER = "<your inference command>"
 
@@ -71,9 +78,33 @@ def _check_command(command: Sequence[str]) -> None:
         )
 
 
-def nsys_command(command: Sequence[str], output: Path, *, check_tool: bool = True) -> CaptureCommand:
+def _capture_flags(capture_range: str | None, delay_s: float | None, duration_s: float | None) -> list[str]:
+    """nsys flags that limit the capture to a range (engine profiler calls) or a time window."""
+    flags = []
+    if capture_range not in (None, "none"):
+        if capture_range not in CAPTURE_RANGES:
+            raise InputError(None, f"--capture-range must be one of {', '.join(CAPTURE_RANGES)}")
+        flags += [f"--capture-range={capture_range}", "--capture-range-end=stop"]
+    for option, value in (("delay", delay_s), ("duration", duration_s)):
+        if value is not None:
+            if value <= 0:
+                raise InputError(None, f"--{option} must be > 0 seconds")
+            flags.append(f"--{option}={value:g}")
+    return flags
+
+
+def nsys_command(
+    command: Sequence[str],
+    output: Path,
+    *,
+    check_tool: bool = True,
+    capture_range: str | None = None,
+    delay_s: float | None = None,
+    duration_s: float | None = None,
+) -> CaptureCommand:
     """``nsys profile`` with the flags infersight needs; writes OUTPUT.nsys-rep and OUTPUT.sqlite."""
     _check_command(command)
+    limits = _capture_flags(capture_range, delay_s, duration_s)
     nsys = (
         _require(
             "nsys", "install Nsight Systems (https://developer.nvidia.com/nsight-systems) or add it to PATH"
@@ -81,7 +112,7 @@ def nsys_command(command: Sequence[str], output: Path, *, check_tool: bool = Tru
         if check_tool
         else "nsys"
     )
-    argv = [nsys, "profile", *NSYS_FLAGS, f"--output={output}", *command]
+    argv = [nsys, "profile", *NSYS_FLAGS, *limits, f"--output={output}", *command]
     return CaptureCommand(argv=argv, produces=f"{output}.nsys-rep and {output}.sqlite", tool="nsys")
 
 
@@ -102,8 +133,20 @@ def torch_command(command: Sequence[str], output_dir: Path) -> CaptureCommand:
 def ncu_commands(
     plan_commands: Sequence[str], command: Sequence[str], *, check_tool: bool = True
 ) -> list[CaptureCommand]:
-    """The plan's ncu command lines with the placeholder replaced by the user's command."""
-    _check_command(command)
+    """The plan's ncu command lines, the placeholder replaced by ``command`` (module docstring)."""
+    filled = [line for line in plan_commands if PLAN_PLACEHOLDER not in line]
+    if command and filled:
+        raise InputError(
+            None,
+            "the plan already holds the inference command; run it without a command after -- "
+            f"(or write the plan without --app): {filled[0][:120]}",
+        )
+    if not command and len(filled) != len(plan_commands):
+        raise InputError(
+            None, f"the plan has the {PLAN_PLACEHOLDER!r} placeholder: put your command after --"
+        )
+    if not plan_commands:
+        raise InputError(None, "the plan has no ncu command")
     if check_tool:
         _require(
             "ncu", "install Nsight Compute (https://developer.nvidia.com/nsight-compute) or add it to PATH"
@@ -111,9 +154,9 @@ def ncu_commands(
     out = []
     app = shlex.join(command)
     for line in plan_commands:
-        if PLAN_PLACEHOLDER not in line:
-            raise InputError(None, f"plan command has no {PLAN_PLACEHOLDER!r} placeholder: {line[:120]}")
         argv = shlex.split(line.replace(PLAN_PLACEHOLDER, app))
+        if argv and Path(argv[0]).name == "ncu" and "--target-processes" not in argv:
+            argv[1:1] = ["--target-processes", "all"]  # TP workers are child processes of the command
         if "--log-file" in argv:
             produces = argv[argv.index("--log-file") + 1]
         elif "-o" in argv:

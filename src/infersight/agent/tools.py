@@ -7,25 +7,34 @@ input raises :class:`~infersight.errors.InputError` (the MCP server turns it int
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from infersight.errors import InputError
 
 __all__ = [
+    "ALLOW_COMMANDS_ENV",
     "TOOLS",
     "analyze_tool",
+    "commands_allowed",
     "diff_tool",
     "host_tool",
     "kb_lookup_tool",
+    "kb_record_tool",
     "layers_tool",
+    "narrate_tool",
     "ncu_plan_tool",
+    "ncu_tool",
     "overlap_tool",
     "roofline_tool",
     "verify_tool",
 ]
 
 JsonDict = dict[str, Any]
+ALLOW_COMMANDS_ENV = "INFERSIGHT_MCP_ALLOW_COMMANDS"
+DEFAULT_TIMEOUT_S = 300.0
+MAX_TIMEOUT_S = 3600.0
 
 
 def _paths(traces: list[str]) -> list[Path]:
@@ -35,13 +44,65 @@ def _paths(traces: list[str]) -> list[Path]:
 
 
 def analyze_tool(
-    traces: list[str], window_nvtx: str | None = None, cpu_ops_as_kernels: bool = False
+    traces: list[str], window_nvtx: str | None = None, cpu_ops_as_kernels: bool = False, top: int = 50
 ) -> JsonDict:
-    """The global profile (busy/idle, kernels, categories, ranges, phases) and rule findings."""
+    """The global profile (busy/idle, kernels, categories, ranges, phases) and rule findings; the kernel
+    table is cut to the `top` kernels by GPU time (the rest counted in `truncated`) to keep replies small."""
     from infersight import api
 
+    if top < 1:
+        raise InputError(None, f"top must be >= 1, got {top}")
     report = api.analyze(_paths(traces), window_nvtx=window_nvtx, cpu_ops_as_kernels=cpu_ops_as_kernels)
-    return report.model_dump(mode="json")
+    data = report.model_dump(mode="json")
+    kernels = data["profile"]["kernels"]
+    if len(kernels) > top:
+        data["profile"]["kernels"] = kernels[:top]
+        data["truncated"] = {"profile.kernels": {"shown": top, "total": len(kernels)}}
+    return data
+
+
+def ncu_tool(exports: list[str], gpu: str | None = None, traces: list[str] | None = None) -> JsonDict:
+    """Nsight Compute exports (CSV or .ncu-rep): per-kernel bound, roofline distance, findings; with the
+    traces, kernels are matched to trace time and an export from another GPU is flagged."""
+    from infersight import api
+    from infersight.agent.workflow import ncu_device_mismatches
+    from infersight.ncu.analysis import analyze_ncu
+    from infersight.ncu.reader import read_ncu
+
+    if not exports:
+        raise InputError(None, "no ncu export given")
+    read = [read_ncu(Path(p).expanduser()) for p in exports]
+    loaded = api.load(_paths(traces)) if traces else []
+    report = api.report_from_traces(loaded) if loaded else None
+    data = analyze_ncu(read, gpu=gpu, trace=report).model_dump(mode="json")
+    data["device_warnings"] = ncu_device_mismatches(read, loaded)
+    return data
+
+
+def kb_record_tool(report: str, kb: str | None = None, label: str | None = None) -> JsonDict:
+    """Store an analyze --json report in the knowledge base (a new version only when its content changed)."""
+    from infersight.kb.store import KnowledgeBase, load_report_json
+
+    loaded = load_report_json(Path(report).expanduser())
+    with KnowledgeBase.open(kb) as store:
+        return store.record_report(loaded, label=label).model_dump(mode="json")
+
+
+def narrate_tool(report: str, llm_url: str, llm_model: str) -> JsonDict:
+    """LLM prose for an analyze --json report's findings; every sentence's claims checked against the
+    cited findings (dropped sentences listed with the reason)."""
+    from infersight.agent.narrator import narrate
+    from infersight.analyses.results import AnalysisReport
+
+    path = Path(report).expanduser()
+    try:
+        parsed = AnalysisReport.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    except ValueError:
+        raise InputError(path, "not an infersight analyze --json report") from None
+    narration = narrate(parsed.findings, url=llm_url, model=llm_model)
+    return {**narration.model_dump(mode="json"), "text": narration.text}
 
 
 def roofline_tool(
@@ -153,6 +214,17 @@ def kb_lookup_tool(
     return result.model_dump(mode="json")
 
 
+def commands_allowed() -> bool:
+    """Whether this server may run command lines: only when started with the explicit opt-in."""
+    return os.environ.get(ALLOW_COMMANDS_ENV, "") == "1"
+
+
+def _timeout(timeout_s: float) -> float:
+    if not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise InputError(None, f"timeout_s must be in (0, {MAX_TIMEOUT_S:.0f}] seconds, got {timeout_s}")
+    return timeout_s
+
+
 def verify_tool(
     baseline: str,
     candidate: str,
@@ -161,20 +233,44 @@ def verify_tool(
     recommendation: str | None = None,
     kb: str | None = None,
     use_kb: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    allow_env_change: bool = False,
 ) -> JsonDict:
-    """A/B: run (commands, on this machine) or read (traces) both sides; gain with a 95% CI; KB write-back."""
+    """A/B of two trace sets (or, only on a server started with --allow-commands, two command lines run
+    without a shell, each run limited to timeout_s): gain with a 95% CI; KB write-back. Sides from
+    different environments (GPU, GPU count, ...) are refused unless allow_env_change (then marked)."""
+    from infersight.agent.verify import parse_side
     from infersight.agent.verify_flow import verify_and_record
 
+    limit = _timeout(timeout_s)
+    sides = [parse_side(baseline), parse_side(candidate)]  # paths checked, commands' programs found
+    commands = [side.argv for side in sides if side.mode == "command"]
+    if commands and not commands_allowed():
+        raise InputError(
+            None,
+            "verify: this MCP server does not run commands (start it with `infersight mcp --allow-commands` "
+            f"or {ALLOW_COMMANDS_ENV}=1); give trace files instead",
+        )
     outcome = verify_and_record(
         baseline,
         candidate,
         repeats=repeats,
         warmup=warmup,
+        timeout_s=limit,
         recommendation=recommendation,
         kb=kb,
         use_kb=use_kb,
-    )
-    return outcome.model_dump(mode="json")
+        allow_env_change=allow_env_change,
+    ).model_dump(mode="json")
+    if commands:
+        outcome["ran"] = {
+            "baseline": sides[0].argv,
+            "candidate": sides[1].argv,
+            "runs_per_side": warmup + repeats,
+            "timeout_s": limit,
+            "shell": False,
+        }
+    return outcome
 
 
 TOOLS = {
@@ -186,5 +282,8 @@ TOOLS = {
     "ncu_plan": ncu_plan_tool,
     "overlap": overlap_tool,
     "kb_lookup": kb_lookup_tool,
+    "kb_record": kb_record_tool,
+    "ncu": ncu_tool,
+    "narrate": narrate_tool,
     "verify": verify_tool,
 }

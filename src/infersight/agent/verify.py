@@ -16,21 +16,29 @@ variation exceeds 10% or has fewer than ``MIN_SAMPLES`` samples.
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from infersight.errors import InputError
 from infersight.kb.confidence import CV_LIMIT
+from infersight.kb.fingerprint import Fingerprint, environment_differences
+
+if TYPE_CHECKING:
+    from infersight.model.trace import Trace
 
 __all__ = ["Side", "SideStats", "VerifyResult", "compare_samples", "parse_side", "run_verify"]
 
+PLACEHOLDER = re.compile(r"<(?:your [^<>]*|with the change|model)>")
 BOOTSTRAP_RESAMPLES = 4000
 MIN_SAMPLES = 3
 TRACE_SUFFIXES = (".sqlite", ".json", ".json.gz", ".nsys-rep", ".qdrep")
@@ -55,6 +63,9 @@ class SideStats(BaseModel):
     std_s: float
     cv: float = Field(description="std / mean")
     sample_note: str = ""
+    environment: Fingerprint | None = Field(
+        default=None, description="what the side's traces say of their environment (GPU, count)"
+    )
 
 
 class VerifyResult(BaseModel):
@@ -71,6 +82,10 @@ class VerifyResult(BaseModel):
     mode: str
     repeats: int
     warmup: int
+    comparable: bool = Field(
+        default=True, description="False: the two sides ran in different environments (see differences)"
+    )
+    environment_differences: list[str] = Field(default_factory=list)
 
 
 def parse_side(text: str) -> Side:
@@ -84,7 +99,25 @@ def parse_side(text: str) -> Side:
     paths = [Path(t) for t in tokens]
     if all(p.is_dir() or (p.is_file() and p.name.lower().endswith(TRACE_SUFFIXES)) for p in paths):
         return Side(mode="traces", text=text, paths=paths)
+    placeholder = PLACEHOLDER.search(text)
+    if placeholder:  # a plan's template, printed for the user to fill in
+        raise InputError(None, f"{text!r}: replace the placeholder {placeholder.group(0)} before running it")
+    for path in paths:  # a mistyped trace path must not become a command line
+        if path.name.lower().endswith(TRACE_SUFFIXES) and not path.exists():
+            raise InputError(path, "no such trace file (a trace path is never run as a command)")
     return Side(mode="command", text=text, argv=tokens)
+
+
+def check_runnable(program: str) -> None:
+    """Refuse, before anything runs, a first word that is not an executable on this host."""
+    if "/" in program:
+        path = Path(program).expanduser()
+        if not path.is_file():
+            raise InputError(path, "no such program (the first word of a command line must be one)")
+        if not os.access(path, os.X_OK):
+            raise InputError(path, "not executable")
+    elif shutil.which(program) is None:
+        raise InputError(None, f"command not found on this host: {program}")
 
 
 def _stats(samples: Sequence[float], note: str = "") -> SideStats:
@@ -183,8 +216,25 @@ def time_command(argv: Sequence[str], *, timeout_s: float | None = None) -> floa
     return elapsed
 
 
-def step_samples(paths: Sequence[Path], warmup: int) -> tuple[list[float], str]:
-    """Step wall times (seconds) of the traces: isolated iterations, warm-up steps dropped."""
+def trace_environment(traces: Sequence[Trace]) -> Fingerprint:
+    """GPU name and count of the devices that ran kernels in ``traces`` (unknowns stay None)."""
+    devices = [
+        (index, int(device))
+        for index, trace in enumerate(traces)
+        if not trace.kernels.empty
+        for device in sorted(trace.kernels["device"].dropna().unique())
+    ]
+    names = [
+        info.name
+        for index, device in devices
+        for info in [traces[index].gpus.get(device)]
+        if info is not None and info.name
+    ]
+    return Fingerprint(gpu=names[0] if names else None, gpu_count=len(devices) or None)
+
+
+def step_samples(paths: Sequence[Path], warmup: int) -> tuple[list[float], str, Fingerprint]:
+    """Step wall times (seconds) of the traces, warm-up steps dropped, and the traces' environment."""
     from infersight import api
     from infersight.host.config import load_config
     from infersight.host.iterations import isolate_iterations
@@ -192,7 +242,8 @@ def step_samples(paths: Sequence[Path], warmup: int) -> tuple[list[float], str]:
     config = load_config(None)
     samples: list[float] = []
     methods: list[str] = []
-    for trace in api.load(list(paths)):
+    loaded = api.load(list(paths))
+    for trace in loaded:
         iterations, _frame = isolate_iterations(trace, config)
         steps = [s for s in iterations.steps if not s.warmup]
         if steps:
@@ -214,7 +265,7 @@ def step_samples(paths: Sequence[Path], warmup: int) -> tuple[list[float], str]:
             )
         else:
             raise InputError(trace.source, "no GPU kernels: no step times to compare")
-    return samples, "; ".join(methods)
+    return samples, "; ".join(methods), trace_environment(loaded)
 
 
 def run_verify(
@@ -233,9 +284,16 @@ def run_verify(
     if side_b.mode != side_c.mode:
         raise InputError(None, "baseline and candidate must both be commands or both be traces")
     if side_b.mode == "traces":
-        samples_b, note_b = step_samples(side_b.paths, warmup)
-        samples_c, note_c = step_samples(side_c.paths, warmup)
-        return compare_samples(samples_b, samples_c, mode="traces", warmup=warmup, notes=(note_b, note_c))
+        samples_b, note_b, env_b = step_samples(side_b.paths, warmup)
+        samples_c, note_c, env_c = step_samples(side_c.paths, warmup)
+        result = compare_samples(samples_b, samples_c, mode="traces", warmup=warmup, notes=(note_b, note_c))
+        result.baseline.environment, result.candidate.environment = env_b, env_c
+        differences = environment_differences(env_b, env_c)
+        if differences:
+            result.comparable, result.environment_differences = False, differences
+        return result
+    check_runnable(side_b.argv[0])  # both programs found before either side runs
+    check_runnable(side_c.argv[0])
     # progress is reported after each pair succeeded: a command that fails on its first run
     # ends with its one error line, not with a "repeat 1/1" line that suggests it ran
     for index in range(warmup):

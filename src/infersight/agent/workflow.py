@@ -17,18 +17,22 @@ cannot run (no config, no ncu data, no LLM) is recorded as
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field
 
+from infersight.agent.profiling import PLAN_PLACEHOLDER
 from infersight.analyses.results import AnalysisReport
 from infersight.errors import InputError
 from infersight.kb import MissingDependencyError
 from infersight.model import Trace
+
+if TYPE_CHECKING:
+    from infersight.ncu.reader import NcuExport
 
 __all__ = ["STEPS", "AgentInputs", "AgentState", "StepRecord", "run_agent"]
 
@@ -128,6 +132,44 @@ ProgressFn = Callable[[int, int, str], None]
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _export_devices(export: NcuExport) -> tuple[set[str], set[str]]:
+    """(GPU names, compute capabilities) an ncu export records."""
+    from infersight.ncu.metrics import gpu_name_of
+
+    names = {n for launch in export.launches if (n := gpu_name_of(launch))}
+    ccs = {launch.compute_capability for launch in export.launches if launch.compute_capability}
+    return names, ccs
+
+
+def ncu_device_mismatches(exports: Sequence[NcuExport], traces: Sequence[Trace]) -> list[str]:
+    """Exports profiled on another GPU than the traces ran on: their bounds describe that other GPU.
+
+    Compared by name (through the GPU spec table) when the export records one, else by compute
+    capability (details-page CSVs carry only the ``CC`` column).
+    """
+    from infersight.kb.fingerprint import gpu_match
+
+    infos = [info for trace in traces for info in trace.gpus.values()]
+    trace_names = {info.name for info in infos if info.name}
+    trace_ccs = {info.compute_capability for info in infos if info.compute_capability}
+    out = []
+    for export in exports:
+        names, ccs = _export_devices(export)
+        file = Path(export.source).name
+        if names and trace_names and not any(gpu_match(a, b) == 1.0 for a in names for b in trace_names):
+            out.append(
+                f"ncu export {file} is from {', '.join(sorted(names))}, the trace from "
+                f"{', '.join(sorted(trace_names))}: its bounds describe the other GPU"
+            )
+        elif not names and ccs and trace_ccs and not ccs & trace_ccs:
+            out.append(
+                f"ncu export {file} is from a GPU of compute capability {', '.join(sorted(ccs))}, the trace "
+                f"from {', '.join(sorted(trace_names)) or 'a GPU'} (CC {', '.join(sorted(trace_ccs))}): "
+                "its bounds describe the other GPU"
+            )
+    return out
 
 
 class _Run:
@@ -273,13 +315,15 @@ class _Run:
             from infersight.ncu.analysis import analyze_ncu
             from infersight.ncu.reader import read_ncu
 
-            ncu_report = analyze_ncu(
-                [read_ncu(p) for p in self.inputs.ncu], gpu=self.inputs.gpu, trace=self.report()
-            )
+            exports = [read_ncu(p) for p in self.inputs.ncu]
+            ncu_report = analyze_ncu(exports, gpu=self.inputs.gpu, trace=self.report())
+            warnings = ncu_device_mismatches(exports, self.traces())
+            message = f"{len(ncu_report.kernels)} kernel(s) profiled, {len(ncu_report.findings)} finding(s)"
+            data = {**ncu_report.model_dump(mode="json"), "device_warnings": warnings}
             return (
                 "done",
-                f"{len(ncu_report.kernels)} kernel(s) profiled, {len(ncu_report.findings)} finding(s)",
-                [self.write_json("ncu.json", ncu_report.model_dump(mode="json"))],
+                "; ".join([*(f"WARNING: {w}" for w in warnings), message]),
+                [self.write_json("ncu.json", data)],
             )
         import pandas as pd
 
@@ -289,10 +333,12 @@ class _Run:
         if not report.profile.kernels:
             return "skipped", "no GPU kernels: nothing to profile with ncu", []
         names = sorted({str(n) for t in self.traces() for n in pd.unique(t.kernels["name"].astype(str))})
-        app = self.inputs.app_command or "<your inference command>"
+        app = self.inputs.app_command or PLAN_PLACEHOLDER
         plan = build_plan(report, names, app=app)
         plan_file = self.write_json("ncu_plan.json", plan.model_dump(mode="json"))
-        run_line = f"infersight profile --ncu --plan {self.path(plan_file)} -- <your inference command>"
+        run_line = shlex.join(["infersight", "profile", "--ncu", "--plan", str(self.path(plan_file))])
+        if not self.inputs.app_command:  # the plan keeps the placeholder: the command goes after --
+            run_line += f" -- {PLAN_PLACEHOLDER}"
         return "needs_input", f"no ncu data: run `{run_line}`, then rerun with --ncu the CSVs", [plan_file]
 
     def findings(self) -> list[Any]:
@@ -361,24 +407,27 @@ class _Run:
         return "done", "report.md and report.html written", [*artifacts, "report.html"]
 
     def ab_plan(self) -> tuple[StepStatus, str, list[str]]:
-        app = self.inputs.app_command or "<your inference command>"
-        env = self.path("report.json")
+        from infersight.agent.recipes import serving_recipe
+
+        app = self.inputs.app_command or PLAN_PLACEHOLDER
+        env = str(self.path("report.json"))
         lines = []
         for finding in self.findings():
-            verify = (
-                f"infersight verify --baseline {shlex.quote(app)} "
-                f"--candidate {shlex.quote(app + ' <with the change>')} --repeats 5 --warmup 1 "
-                f"--recommendation {shlex.quote(finding.type)} --env {shlex.quote(str(env))}"
-            )
-            lines.append(
-                {
-                    "finding": finding.id,
-                    "title": finding.title,
-                    "advice": finding.advice[:1],
-                    "verify": verify,
-                    "also": finding.verification,
-                }
-            )
+            entry: dict[str, Any] = {
+                "finding": finding.id,
+                "title": finding.title,
+                "advice": finding.advice[:1],
+            }
+            recipe = serving_recipe(app, recommendation=finding.type, env_report=env)
+            if recipe is not None:  # a server never exits: time the engine's benchmark client instead
+                entry |= recipe.model_dump()
+            else:
+                entry["verify"] = shlex.join(
+                    ["infersight", "verify", "--baseline", app, "--candidate", f"{app} <with the change>",
+                     "--repeats", "5", "--warmup", "1", "--recommendation", finding.type, "--env", env]
+                )  # fmt: skip
+            entry["also"] = finding.verification
+            lines.append(entry)
         return "done", f"{len(lines)} A/B command(s) suggested", [self.write_json("ab_plan.json", lines)]
 
     def kb_record(self) -> tuple[StepStatus, str, list[str]]:

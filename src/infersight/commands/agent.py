@@ -109,17 +109,31 @@ def register(app: typer.Typer) -> None:
         report: Annotated[Path, typer.Argument(metavar="REPORT.json", help="An analyze --json report.")],
         llm_url: LlmUrlOpt = None,
         llm_model: LlmModelOpt = None,
+        json_out: Annotated[
+            Path | None,
+            typer.Option(
+                "--json", metavar="OUT", help="Also write kept sentences (with claims) and dropped ones."
+            ),
+        ] = None,
     ) -> None:
-        """LLM prose for a report's findings; sentences stating numbers not in the evidence are dropped."""
+        """LLM prose for a report's findings; a sentence with a claim the evidence lacks is dropped."""
         from infersight.agent.narrator import narrate
+        from infersight.commands._io import check_outputs, write_output
 
         if not llm_url or not llm_model:
             raise InputError(None, "give --llm-url and --llm-model (the narrator is off by default)")
+        check_outputs([json_out] if json_out is not None else [], [report])
         parsed = read_analysis_report(report)
         narration = narrate(parsed.findings, url=llm_url, model=llm_model)
-        print(sanitize_text(narration.text or "(no sentence passed the evidence check)"))
+        if json_out is not None:
+            write_output(json_out, narration.model_dump_json(indent=2).encode())
         for dropped in narration.dropped:
             print(sanitize_text(f"dropped: {dropped.text} — {dropped.reason}"), file=sys.stderr)
+        if parsed.findings and not narration.kept:
+            raise InputError(
+                None, f"--llm-url {llm_url}: no sentence of the reply passed the evidence check (all dropped)"
+            )
+        print(sanitize_text(narration.text or "(no findings to narrate)"))
 
 
 def _with_progress(work: Callable[[ProgressFn], T]) -> T:

@@ -239,8 +239,9 @@ def register(app: typer.Typer) -> None:
             "baseline",
             "candidate",
         ):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for ab in rows:
+            baseline, candidate = distinguishing_parts(ab.baseline, ab.candidate)
             table.add_row(
                 str(ab.id),
                 str(ab.version),
@@ -249,7 +250,24 @@ def register(app: typer.Typer) -> None:
                 f"{ab.gain:+.1%}",
                 f"[{ab.gain_ci_low:+.1%}, {ab.gain_ci_high:+.1%}]",
                 f"{ab.baseline_cv:.1%}/{ab.candidate_cv:.1%}",
-                ab.baseline,
-                ab.candidate,
+                baseline,
+                candidate,
             )
         stdout_console().print(table)
+
+
+def distinguishing_parts(baseline: str, candidate: str) -> tuple[str, str]:
+    """Both sides without the directory prefix they share ("…/"), so a narrow table shows what differs.
+
+    Long shared folders (``/work/shared/data/kineto/hta_trace_diff_…``) otherwise fill the column
+    and a terminal cuts both cells to the same text.
+    """
+    if baseline == candidate:
+        return baseline, candidate
+    pairs = enumerate(zip(baseline, candidate, strict=False))
+    length = next((i for i, (a, b) in pairs if a != b), min(len(baseline), len(candidate)))
+    shared = baseline[:length]
+    cut = shared.rfind("/") + 1
+    if cut <= 1 or " " in shared[:cut]:  # no common folder, or the prefix spans a command's words
+        return baseline, candidate
+    return "…/" + baseline[cut:], "…/" + candidate[cut:]

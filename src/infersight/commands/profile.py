@@ -37,6 +37,20 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Print the command(s), run nothing.")
         ] = False,
+        capture_range: Annotated[
+            str | None,
+            typer.Option(
+                "--capture-range",
+                metavar="cudaProfilerApi",
+                help="nsys: capture only between cudaProfilerStart/Stop (engine profiler endpoints).",
+            ),
+        ] = None,
+        delay: Annotated[
+            float | None, typer.Option("--delay", metavar="S", help="nsys: start capturing after S seconds.")
+        ] = None,
+        duration: Annotated[
+            float | None, typer.Option("--duration", metavar="S", help="nsys: capture for S seconds.")
+        ] = None,
     ) -> None:
         """Run CMD (after --) under a profiler with the flags infersight's analyses need."""
         from infersight.agent.profiling import ncu_commands, nsys_command, run_capture, torch_command
@@ -44,8 +58,19 @@ def register(app: typer.Typer) -> None:
         command = list(ctx.args)
         if sum((nsys, torch, ncu)) != 1:
             raise InputError(None, "choose exactly one of --nsys, --torch, --ncu")
+        if not nsys and (capture_range or delay or duration):
+            raise InputError(None, "--capture-range, --delay and --duration are nsys options: add --nsys")
         if nsys:
-            captures = [nsys_command(command, output, check_tool=not dry_run)]
+            captures = [
+                nsys_command(
+                    command,
+                    output,
+                    check_tool=not dry_run,
+                    capture_range=capture_range,
+                    delay_s=delay,
+                    duration_s=duration,
+                )
+            ]
         elif torch:
             captures = [torch_command(command, output)]
         else:

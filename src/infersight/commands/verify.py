@@ -1,4 +1,4 @@
-"""``infersight verify --baseline A --candidate B``: A/B verification with a confidence interval.
+"""``infersight verify BASE TARGET`` (or ``--baseline A --candidate B``): A/B with a confidence interval.
 
 Exit status: 0 when the comparison concluded (improved, regressed or no change), 3 when it
 refused to conclude (samples too noisy or too few), 2 for bad input.
@@ -15,6 +15,7 @@ import typer
 
 from infersight.commands import kb as kb_cli
 from infersight.commands._io import check_outputs, stdout_console, write_output
+from infersight.errors import InputError
 from infersight.render.sanitize import sanitize_text
 
 EXIT_INCONCLUSIVE = 3
@@ -31,12 +32,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("verify")
     def verify(
-        baseline: Annotated[
-            str, typer.Option("--baseline", metavar="CMD_OR_TRACES", help="Command line, or trace file(s).")
-        ],
-        candidate: Annotated[
-            str, typer.Option("--candidate", metavar="CMD_OR_TRACES", help="Command line, or trace file(s).")
-        ],
+        base: Annotated[
+            str | None,
+            typer.Argument(metavar="BASE", help="Baseline (as --baseline), like `diff BASE TARGET`."),
+        ] = None,
+        target: Annotated[
+            str | None, typer.Argument(metavar="TARGET", help="Candidate (as --candidate).")
+        ] = None,
+        baseline_opt: Annotated[
+            str | None,
+            typer.Option("--baseline", metavar="CMD_OR_TRACES", help="Command line, or trace file(s)."),
+        ] = None,
+        candidate_opt: Annotated[
+            str | None,
+            typer.Option("--candidate", metavar="CMD_OR_TRACES", help="Command line, or trace file(s)."),
+        ] = None,
         repeats: Annotated[
             int, typer.Option("--repeats", min=1, max=MAX_RUNS, help="Measured runs per side (commands).")
         ] = 5,
@@ -69,10 +79,18 @@ def register(app: typer.Typer) -> None:
         engine: kb_cli.EngineOpt = None,
         batch: kb_cli.BatchOpt = None,
         json_out: kb_cli.JsonOpt = None,
+        allow_env_change: Annotated[
+            bool,
+            typer.Option(
+                "--allow-env-change",
+                help="Compare sides from different environments (GPU, count, ...): marked, never stored.",
+            ),
+        ] = False,
     ) -> None:
         """Run or read baseline and candidate: median/std, gain with a 95% CI; conclusive results go to KB."""
         from infersight.agent.verify_flow import verify_and_record
 
+        baseline, candidate = _sides(base, target, baseline_opt, candidate_opt)
         if json_out is not None:
             sides = [t for side in (baseline, candidate) for t in _trace_tokens(side)]
             check_outputs([json_out], [*sides, None if no_kb else kb_cli.kb_file(kb)])
@@ -87,12 +105,21 @@ def register(app: typer.Typer) -> None:
             overrides=kb_cli.overrides(gpu=gpu, model=model, dtype=dtype, tp=tp, engine=engine, batch=batch),
             kb=None if no_kb else kb,
             use_kb=not no_kb,
+            allow_env_change=allow_env_change,
             progress=lambda message: print(sanitize_text(f"verify: {message}"), file=sys.stderr),
         )
         if json_out is not None:
             write_output(json_out, orjson.dumps(outcome.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
         console = stdout_console()
         r = outcome.result
+        if not r.comparable:
+            console.print(
+                "WARNING: NOT COMPARABLE — baseline and candidate ran in different environments "
+                f"({'; '.join(r.environment_differences)}); the gain below is not the change's",
+                style="bold red",
+                highlight=False,
+                markup=False,
+            )
         for name, side in (("baseline", r.baseline), ("candidate", r.candidate)):
             console.print(
                 f"{name:9}: median {side.median_s * 1e3:.3f} ms, std {side.std_s * 1e3:.3f} ms, "
@@ -125,3 +152,13 @@ def _trace_tokens(side: str) -> list[Path]:
     except ValueError:
         return []
     return [Path(t) for t in tokens if Path(t).exists()]
+def _sides(
+    base: str | None, target: str | None, baseline: str | None, candidate: str | None
+) -> tuple[str, str]:
+    """BASE TARGET (positional, like ``diff``) or --baseline/--candidate: one form, both sides."""
+    if base is not None and (baseline is not None or candidate is not None):
+        raise InputError(None, "give BASE TARGET or --baseline/--candidate, not both")
+    first, second = (base, target) if base is not None else (baseline, candidate)
+    if first is None or second is None:
+        raise InputError(None, "verify needs both sides: BASE TARGET, or --baseline A --candidate B")
+    return first, second

@@ -14,6 +14,11 @@ of the environments those A/B runs were made in, and the stability of the sample
                 medium if score >= 0.35
                 low    otherwise (and always low when CV > 10%: stability is 0)
 
+The history counts each A/B once: versions of one A/B key (same environment, recommendation,
+baseline and candidate — re-running the same command) count as their latest version only, and
+records with the same environment and identical samples (the same traces stored under another
+path) count once, so repeating an identical verify cannot raise the confidence.
+
 So with no history a recommendation is at most 0.25 (low); one improved A/B result in an
 identical environment with steady samples gives 0.67 (high); a failed one pulls it to 0.33.
 """
@@ -31,7 +36,7 @@ from infersight.rules.finding import Confidence
 if TYPE_CHECKING:  # no SQLAlchemy needed to compute a confidence
     from infersight.kb.store import StoredAb
 
-__all__ = ["CV_LIMIT", "RecommendationConfidence", "recommendation_confidence"]
+__all__ = ["CV_LIMIT", "RecommendationConfidence", "distinct_evidence", "recommendation_confidence"]
 
 CV_LIMIT = 0.10
 HIGH_SCORE = 0.60
@@ -59,10 +64,27 @@ def stability_from_cv(cv: float | None) -> float:
     return max(0.0, 1.0 - (cv / CV_LIMIT) ** 2)
 
 
+def distinct_evidence(history: Sequence[StoredAb]) -> list[StoredAb]:
+    """The latest version per A/B key, without repeats of identical samples in one environment."""
+    latest: dict[str, StoredAb] = {}
+    for ab in history:
+        if ab.ab_key not in latest or ab.version > latest[ab.ab_key].version:
+            latest[ab.ab_key] = ab
+    seen: set[tuple[str, str]] = set()
+    distinct = []
+    for ab in sorted(latest.values(), key=lambda a: a.id):
+        content = (ab.fingerprint.key(), repr(sorted(ab.samples.items())))
+        if not any(ab.samples.values()) or content not in seen:
+            seen.add(content)
+            distinct.append(ab)
+    return distinct
+
+
 def recommendation_confidence(
     current: Fingerprint, history: Sequence[StoredAb], *, sample_cv: float | None = None
 ) -> RecommendationConfidence:
     """Apply the module formula to the A/B ``history`` of one recommendation type."""
+    history = distinct_evidence(history)
     weights = [similarity(current, ab.fingerprint).score for ab in history]
     successes = sum(w for w, ab in zip(weights, history, strict=True) if ab.verdict == "improved")
     total = sum(weights)

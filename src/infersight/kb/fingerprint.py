@@ -14,7 +14,11 @@ lacks the data is left out and the remaining weights are renormalised)::
               weights ENV_WEIGHTS (GPU 0.30, model 0.20, dtype 0.10, TP 0.10, EP 0.04, PP 0.02,
               engine 0.08, engine version 0.04, torch 0.04, CUDA 0.04, driver 0.02, GPU count 0.02),
               match_f = 1 for equal values; for version strings 0.5 when only the major.minor
-              prefix agrees ... 0.25 when only the major agrees, else 0
+              prefix agrees ... 0.25 when only the major agrees, else 0; GPU names are matched
+              through the GPU spec table (aliases, board names, families): 1 for the same
+              entry ("A100" typed vs "NVIDIA A100-PG509-200" from a trace) or a variant with
+              the same peak rates and bandwidth, 0.9 for the same family but different
+              variants (A100 40GB vs 80GB), else 0
     S_shape = mean over shape dimensions d known on both sides of min(a_d, b_d) / max(a_d, b_d)
     S_ops   = cosine similarity of the two operator-share vectors (categories as axes)
 
@@ -25,8 +29,10 @@ was compared) is returned with the score and lookups demand a minimum coverage.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,10 +40,13 @@ import orjson
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "COMPARABILITY_FIELDS",
     "ENV_WEIGHTS",
     "Fingerprint",
     "Similarity",
+    "environment_differences",
     "fingerprint_from_report",
+    "gpu_match",
     "similarity",
 ]
 
@@ -58,6 +67,12 @@ ENV_WEIGHTS: dict[str, float] = {
 VERSION_FIELDS = frozenset({"engine_version", "torch", "cuda", "driver"})
 SHAPE_FIELDS = ("batch", "prompt_len", "context_len")
 COMPONENT_WEIGHTS = {"env": 0.60, "shape": 0.25, "ops": 0.15}
+SAME_FAMILY_MATCH = 0.9
+# what must agree for an A/B comparison to measure the change and not the environment
+COMPARABILITY_FIELDS = (
+    "gpu", "gpu_count", "engine", "engine_version", "model", "dtype", "tp", "ep", "pp",
+    "batch", "prompt_len", "context_len",
+)  # fmt: skip
 
 
 class Fingerprint(BaseModel):
@@ -121,6 +136,70 @@ def _version_match(a: str, b: str) -> float:
     return 0.25 if pa[0] == pb[0] else 0.0
 
 
+@functools.lru_cache(maxsize=256)
+def _gpu_identity(name: str) -> tuple[str | None, str | None]:
+    """(spec key, family) of a GPU name through the spec table; unknown parts stay None."""
+    from infersight.errors import InputError
+    from infersight.theory.gpu_specs import list_gpus, lookup_gpu
+
+    try:
+        spec = lookup_gpu(name)
+        return spec.key, spec.family or spec.key
+    except InputError:
+        pass
+    bare = re.sub(r"^(nvidia|amd)\s+", "", name.strip(), flags=re.IGNORECASE).lower()
+    families = {spec.family for spec in list_gpus() if spec.family}
+    family = next((f for f in families if re.match(rf"{re.escape(f.lower())}\b", bare)), None)
+    return None, family
+
+
+def _same_rates(key_a: str, key_b: str) -> bool:
+    """Two table entries with the same peak rates and bandwidth (V100 16GB vs 32GB) run alike."""
+    from infersight.theory.gpu_specs import list_gpus
+
+    specs = {spec.key: spec for spec in list_gpus()}
+    a, b = specs.get(key_a), specs.get(key_b)
+    return (
+        a is not None
+        and b is not None
+        and a.family == b.family
+        and a.peak_tflops == b.peak_tflops
+        and a.memory_bandwidth_gb_per_s == b.memory_bandwidth_gb_per_s
+    )
+
+
+def gpu_match(a: str, b: str) -> float:
+    """1 for the same GPU (by spec entry, equal name, or a variant with the same rates), 0.9 for the
+    same family, else 0."""
+    if _normalise(a) == _normalise(b):
+        return 1.0
+    key_a, family_a = _gpu_identity(a)
+    key_b, family_b = _gpu_identity(b)
+    if key_a is not None and (key_a == key_b or (key_b is not None and _same_rates(key_a, key_b))):
+        return 1.0
+    if family_a is not None and family_a == family_b:
+        unspecific = key_a is None or key_b is None or _normalise(a) == family_a.lower()
+        return 1.0 if unspecific or _normalise(b) == family_b.lower() else SAME_FAMILY_MATCH
+    return 0.0
+
+
+def _field_match(name: str, va: Any, vb: Any) -> float:
+    if name == "gpu":
+        return gpu_match(str(va), str(vb))
+    na, nb = _normalise(va), _normalise(vb)
+    return _version_match(na, nb) if name in VERSION_FIELDS else float(na == nb)
+
+
+def environment_differences(a: Fingerprint, b: Fingerprint) -> list[str]:
+    """The comparability fields known on both sides that differ ("gpu: V100 vs A100")."""
+    out = []
+    for name in COMPARABILITY_FIELDS:
+        va, vb = getattr(a, name), getattr(b, name)
+        if va is not None and vb is not None and _field_match(name, va, vb) < 1.0:
+            out.append(f"{name}: {va} vs {vb}")
+    return out
+
+
 def _env_similarity(a: Fingerprint, b: Fingerprint) -> tuple[float | None, float, list[str]]:
     total = compared = 0.0
     score = 0.0
@@ -131,8 +210,7 @@ def _env_similarity(a: Fingerprint, b: Fingerprint) -> tuple[float | None, float
         if va is None or vb is None:
             continue
         compared += weight
-        na, nb = _normalise(va), _normalise(vb)
-        match = _version_match(na, nb) if name in VERSION_FIELDS else float(na == nb)
+        match = _field_match(name, va, vb)
         if match < 1.0:
             differences.append(f"{name}: {va} vs {vb}")
         score += weight * match
