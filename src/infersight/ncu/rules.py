@@ -18,7 +18,9 @@ from typing import Any
 
 from infersight.ncu.metrics import metric_table
 from infersight.ncu.results import RuleCheck
-from infersight.rules.engine import Condition, Metrics, render
+from infersight.rules.schema import Condition
+from infersight.rules.templates import render
+from infersight.rules.values import Metrics
 from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location, Severity
 
 DURATION_CV_LIMIT = 0.10  # methodology §7: run-to-run variation above 10% lowers confidence
