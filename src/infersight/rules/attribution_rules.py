@@ -59,12 +59,6 @@ def estimate_exposed_communication(m: Metrics) -> ExpectedGain | None:
     )
 
 
-@estimator("not_sized")
-def estimate_not_sized(m: Metrics) -> ExpectedGain | None:
-    """No gain figure: sizing kernel speed-ups needs the roofline (--model) or Nsight Compute."""
-    return None
-
-
 @confidence_rule("bucket")
 def confidence_bucket(m: Metrics) -> tuple[Confidence, str]:
     """The attribution's own confidence: its margin when the rule's bucket is the primary one."""

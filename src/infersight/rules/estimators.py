@@ -30,6 +30,13 @@ def estimator(name: str) -> Callable[[Estimator], Estimator]:
     return register
 
 
+@estimator("not_sized")
+def estimate_not_sized(m: Metrics) -> ExpectedGain | None:
+    """No gain figure: the rule names a problem whose size the measured numbers do not give
+    (e.g. kernel speed-ups need the roofline (--model) or Nsight Compute)."""
+    return None
+
+
 def _t(ns: float) -> str:
     return fmt_duration(ns)
 

@@ -7,16 +7,28 @@ for all of them. A finding whose estimated gain is zero is dropped: there is not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import cast
 
-from infersight.rules.confidence import CONFIDENCES
+from infersight.rules.confidence import CONFIDENCES, LEVELS
 from infersight.rules.estimators import ESTIMATORS
-from infersight.rules.finding import Evidence, Finding, Location
-from infersight.rules.schema import Condition, Rule
+from infersight.rules.finding import Confidence, Evidence, Finding, Location
+from infersight.rules.schema import Condition, Rule, Variant
 from infersight.rules.templates import render
 from infersight.rules.values import Metrics
 
 FRACTION_METRICS = frozenset({"utilization", "graph_coverage"})
+UnitOf = Callable[[str], str]
+
+
+def unit_of(metric: str) -> str:
+    """The evidence unit, from the metric's name (the renderer formats values by it)."""
+    if metric.endswith("_ns"):
+        return "ns"
+    if metric.endswith("_ratio") or metric in FRACTION_METRICS:
+        return "fraction"
+    return "count" if metric.endswith("count") or metric == "steps" else ""
 
 
 @dataclass(frozen=True)
@@ -30,10 +42,18 @@ class Scope:
     phase: str | None = None
     device_kind: str = "gpu"
     same_as: str | None = None  # key of a scope holding exactly the same kernels (its findings win)
+    notes: Mapping[str, str] = field(default_factory=dict)  # metric -> where its value comes from
 
 
-def _context_evidence(names: tuple[str, ...], m: Metrics, cited: set[str]) -> list[Evidence]:
+def _with_note(note: str, extra: str | None) -> str:
+    if not extra:
+        return note
+    return f"{note}; {extra}" if note else extra
+
+
+def _context_evidence(names: tuple[str, ...], scope: Scope, cited: set[str], unit: UnitOf) -> list[Evidence]:
     """Evidence rows for metrics that explain a finding without being one of its conditions."""
+    m = scope.metrics
     rows = []
     for name in names:
         if name in cited:
@@ -42,7 +62,9 @@ def _context_evidence(names: tuple[str, ...], m: Metrics, cited: set[str]) -> li
         value = m.get(name)
         reason = _na_reason(name, m)
         note = "" if value is not None else "not applicable" + (f": {reason}" if reason else "")
-        rows.append(Evidence(metric=name, value=value, unit=_unit(name), note=note))
+        rows.append(
+            Evidence(metric=name, value=value, unit=unit(name), note=_with_note(note, scope.notes.get(name)))
+        )
     return rows
 
 
@@ -57,48 +79,60 @@ def _na_reason(metric: str, m: Metrics) -> str | None:
 
 
 def _condition_evidence(
-    conditions: tuple[Condition, ...], m: Metrics, phase: str | None, note: str
+    conditions: tuple[Condition, ...], scope: Scope, note: str, unit: UnitOf
 ) -> list[Evidence]:
     return [
         Evidence(
             metric=c.metric,
-            value=m.get(c.metric),
-            unit=_unit(c.metric),
-            threshold=c.threshold_for(phase),
+            value=scope.metrics.get(c.metric),
+            unit=unit(c.metric),
+            threshold=c.threshold_for(scope.phase),
             comparison=c.op,
-            note=note,
+            note=_with_note(note, scope.notes.get(c.metric)),
         )
         for c in conditions
     ]
 
 
-def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
-    """The finding of one rule on one scope, or None when a condition does not hold."""
+def _variant_note(variant: Variant) -> str:
+    return f"selects the '{variant.name}' " + ("advice" if variant.advice else "variant")
+
+
+def confidence_of(rule: Rule, m: Metrics) -> tuple[Confidence, str]:
+    """The rule's confidence: its named function, or its fixed level with its reason text."""
+    if rule.confidence in LEVELS:
+        return cast(Confidence, rule.confidence), render(rule.confidence_reason, m)
+    return CONFIDENCES[rule.confidence](m)
+
+
+def evaluate_rule(rule: Rule, scope: Scope, *, unit: UnitOf = unit_of) -> Finding | None:
+    """The finding of one rule on one scope, or None when a condition does not hold.
+
+    ``unit`` names the evidence unit of a metric (the domain's naming convention).
+    """
     if scope.kind not in rule.scopes or scope.device_kind not in rule.device_kinds:
         return None
     m = scope.metrics
     if not all(c.holds(m, scope.phase) for c in rule.conditions):
         return None
     variant = rule.variant_for(m, scope.phase)
-    evidence = _condition_evidence(rule.conditions, m, scope.phase, rule.source)
+    evidence = _condition_evidence(rule.conditions, scope, rule.source, unit)
     cited = {c.metric for c in rule.conditions}
     if variant is not None:
-        evidence += _condition_evidence(
-            variant.conditions, m, scope.phase, f"selects the '{variant.name}' advice"
-        )
+        evidence += _condition_evidence(variant.conditions, scope, _variant_note(variant), unit)
         cited |= {c.metric for c in variant.conditions}
-    evidence += _context_evidence(rule.evidence + (variant.evidence if variant else ()), m, cited)
+    evidence += _context_evidence(rule.evidence + (variant.evidence if variant else ()), scope, cited, unit)
     advice = (variant.advice if variant else ()) + rule.advice
     estimator = (variant.estimator if variant else None) or rule.estimator
     gain = ESTIMATORS[estimator](m)
-    if gain is not None and gain.high <= 0.0:
+    if rule.drop_zero_gain and gain is not None and gain.high <= 0.0:
         return None  # the measured numbers leave nothing to recover (e.g. launch time fully hidden)
-    confidence, why = CONFIDENCES[rule.confidence](m)
+    confidence, why = confidence_of(rule, m)
     return Finding(
         id=f"{rule.id}/{scope.key}",
         type=rule.id,
         title=render(rule.title, m),
-        severity=rule.severity,
+        severity=(variant.severity if variant else None) or rule.severity,
         location=scope.location,
         evidence=evidence,
         advice=[render(a, m) for a in advice],
@@ -108,12 +142,3 @@ def evaluate_rule(rule: Rule, scope: Scope) -> Finding | None:
         verification=[render(v, m) for v in rule.verification],
         bucket=rule.bucket,
     )
-
-
-def _unit(metric: str) -> str:
-    """The evidence unit, from the metric's name (the renderer formats values by it)."""
-    if metric.endswith("_ns"):
-        return "ns"
-    if metric.endswith("_ratio") or metric in FRACTION_METRICS:
-        return "fraction"
-    return "count" if metric.endswith("count") or metric == "steps" else ""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from infersight.analyses.attribution import BUCKETS
-from infersight.rules.confidence import CONFIDENCES
+from infersight.rules.confidence import CONFIDENCES, LEVELS
 from infersight.rules.estimators import ESTIMATORS
 from infersight.rules.finding import Severity
 from infersight.rules.values import Metrics, is_number
@@ -67,6 +67,7 @@ class Variant:
     advice: tuple[str, ...]
     estimator: str | None = None
     evidence: tuple[str, ...] = ()
+    severity: Severity | None = None  # overrides the rule's severity when chosen
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Rule:
     variants: tuple[Variant, ...] = ()
     device_kinds: tuple[str, ...] = DEFAULT_DEVICE_KINDS
     bucket: str | None = None  # the wall-time bucket the rule addresses (gpu/communication/copy/host)
+    confidence_reason: str = ""  # the reason text of a fixed confidence level (confidence = "medium")
+    drop_zero_gain: bool = True  # a finding whose estimated gain is zero has nothing to act on
 
     def variant_for(self, metrics: Metrics, phase: str | None) -> Variant | None:
         """The first variant whose conditions all hold in this scope."""
@@ -117,18 +120,24 @@ def _variant(rule_id: str, raw: Mapping[str, Any]) -> Variant:
         advice=tuple(raw.get("advice", [])),
         estimator=estimator,
         evidence=tuple(raw.get("evidence", [])),
+        severity=raw.get("severity"),
     )
 
 
-def parse_rules(data: Mapping[str, Any], *, default_evidence: tuple[str, ...] = ()) -> tuple[Rule, ...]:
+def parse_rules(
+    data: Mapping[str, Any], *, default_evidence: tuple[str, ...] = (), drop_zero_gain: bool = True
+) -> tuple[Rule, ...]:
     """Rules from parsed TOML; unknown estimators/confidences/operators fail loudly here.
 
     ``default_evidence``: the metrics cited after the conditions by a rule that names none.
+    ``confidence`` names a registered confidence function, or is a fixed level ("high",
+    "medium", "low") whose reason is the rule's ``confidence_reason`` text.
+    ``drop_zero_gain``: drop findings whose estimated gain is zero (the table's default).
     """
     rules = []
     for raw in data.get("rule", []):
         _check_estimator(raw["id"], raw["estimator"])
-        if raw["confidence"] not in CONFIDENCES:
+        if raw["confidence"] not in CONFIDENCES and raw["confidence"] not in LEVELS:
             raise ValueError(f"rule {raw['id']}: unknown confidence rule {raw['confidence']!r}")
         rules.append(
             Rule(
@@ -146,6 +155,8 @@ def parse_rules(data: Mapping[str, Any], *, default_evidence: tuple[str, ...] = 
                 variants=tuple(_variant(raw["id"], v) for v in raw.get("variant", [])),
                 device_kinds=_device_kinds(raw["id"], raw.get("device_kinds", list(DEFAULT_DEVICE_KINDS))),
                 bucket=_bucket(raw["id"], raw.get("bucket")),
+                confidence_reason=raw.get("confidence_reason", ""),
+                drop_zero_gain=raw.get("drop_zero_gain", drop_zero_gain),
             )
         )
     _check_one_rule_per_kind(rules)
