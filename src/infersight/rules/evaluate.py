@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Literal, cast
 
 from infersight.rules.confidence import CONFIDENCES, LEVELS
 from infersight.rules.estimators import ESTIMATORS
 from infersight.rules.finding import Confidence, Evidence, Finding, Location
 from infersight.rules.schema import Condition, Rule, Variant
 from infersight.rules.templates import render
-from infersight.rules.values import Metrics
+from infersight.rules.values import Metrics, number
 
 FRACTION_METRICS = frozenset({"utilization", "graph_coverage"})
 UnitOf = Callable[[str], str]
@@ -43,6 +43,24 @@ class Scope:
     device_kind: str = "gpu"
     same_as: str | None = None  # key of a scope holding exactly the same kernels (its findings win)
     notes: Mapping[str, str] = field(default_factory=dict)  # metric -> where its value comes from
+    category: str | None = None  # what a rule's ``categories`` select on (a kernel's category)
+    # metric -> how to measure it, for metrics the scope lacks (named when a rule cannot be checked)
+    missing: Mapping[str, str] = field(default_factory=dict)
+    not_applicable: frozenset[str] = frozenset()  # metrics that cannot exist here: rules on them do not apply
+
+
+Status = Literal["fired", "passed", "not_evaluated", "not_applicable"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """What evaluating one rule on one scope gave: its status, the finding when it fired, and the
+    metrics it lacked (with how to measure them): conditions when not evaluated, supporting
+    conditions when it fired anyway."""
+
+    status: Status
+    finding: Finding | None = None
+    missing: tuple[str, ...] = ()
 
 
 def _with_note(note: str, extra: str | None) -> str:
@@ -105,19 +123,47 @@ def confidence_of(rule: Rule, m: Metrics) -> tuple[Confidence, str]:
     return CONFIDENCES[rule.confidence](m)
 
 
-def evaluate_rule(rule: Rule, scope: Scope, *, unit: UnitOf = unit_of) -> Finding | None:
-    """The finding of one rule on one scope, or None when a condition does not hold.
+def missing_hint(metric: str, scope: Scope) -> str:
+    """'metric: how to measure it' for a metric the scope lacks."""
+    return f"{metric}: {scope.missing.get(metric, 'not measured')}"
 
-    ``unit`` names the evidence unit of a metric (the domain's naming convention).
+
+def evaluate_rule(rule: Rule, scope: Scope, *, unit: UnitOf = unit_of, prefix: str = "") -> Finding | None:
+    """The finding of one rule on one scope, or None when it does not fire (see :func:`check_rule`)."""
+    return check_rule(rule, scope, unit=unit, prefix=prefix).finding
+
+
+def check_rule(rule: Rule, scope: Scope, *, unit: UnitOf = unit_of, prefix: str = "") -> Check:
+    """One rule on one scope: not applicable (other scope kind, capture kind or category, or its
+    metrics cannot exist here), not evaluated (a condition's metric is missing), passed (a
+    condition or a measured supporting condition does not hold) or fired, with the finding.
+
+    ``unit`` names the evidence unit of a metric (the domain's naming convention); ``prefix``
+    namespaces finding ids and types (``ncu`` -> ``ncu/<rule>/<scope>``, ``ncu_<rule>``).
     """
     if scope.kind not in rule.scopes or scope.device_kind not in rule.device_kinds:
-        return None
+        return Check("not_applicable")
+    if rule.categories and scope.category not in rule.categories:
+        return Check("not_applicable")
     m = scope.metrics
+    absent = [c.metric for c in rule.conditions if number(m, c.metric) is None]
+    if absent and all(metric in scope.not_applicable for metric in absent):
+        return Check("not_applicable")
+    if absent:
+        return Check("not_evaluated", missing=tuple(missing_hint(metric, scope) for metric in absent))
     if not all(c.holds(m, scope.phase) for c in rule.conditions):
-        return None
+        return Check("passed")
+    unmeasured = [c for c in rule.supporting if number(m, c.metric) is None]
+    if any(not c.holds(m, scope.phase) for c in rule.supporting if c not in unmeasured):
+        return Check("passed")
+    missing = tuple(missing_hint(c.metric, scope) for c in unmeasured)
     variant = rule.variant_for(m, scope.phase)
     evidence = _condition_evidence(rule.conditions, scope, rule.source, unit)
-    cited = {c.metric for c in rule.conditions}
+    evidence += [
+        e if e.value is not None else e.model_copy(update={"note": "not measured"})
+        for e in _condition_evidence(rule.supporting, scope, "supporting condition", unit)
+    ]
+    cited = {c.metric for c in rule.conditions + rule.supporting}
     if variant is not None:
         evidence += _condition_evidence(variant.conditions, scope, _variant_note(variant), unit)
         cited |= {c.metric for c in variant.conditions}
@@ -126,11 +172,18 @@ def evaluate_rule(rule: Rule, scope: Scope, *, unit: UnitOf = unit_of) -> Findin
     estimator = (variant.estimator if variant else None) or rule.estimator
     gain = ESTIMATORS[estimator](m)
     if rule.drop_zero_gain and gain is not None and gain.high <= 0.0:
-        return None  # the measured numbers leave nothing to recover (e.g. launch time fully hidden)
-    confidence, why = confidence_of(rule, m)
-    return Finding(
-        id=f"{rule.id}/{scope.key}",
-        type=rule.id,
+        return Check("passed")  # the measured numbers leave nothing to recover (e.g. launch time hidden)
+    seen = m
+    if rule.supporting:
+        seen = {
+            **m,
+            "unmeasured_supporting": "; ".join(missing) or None,
+            "unmeasured_supporting_count": len(missing),
+        }
+    confidence, why = confidence_of(rule, seen)
+    finding = Finding(
+        id=f"{prefix}/{rule.id}/{scope.key}" if prefix else f"{rule.id}/{scope.key}",
+        type=f"{prefix}_{rule.id}" if prefix else rule.id,
         title=render(rule.title, m),
         severity=(variant.severity if variant else None) or rule.severity,
         location=scope.location,
@@ -142,3 +195,4 @@ def evaluate_rule(rule: Rule, scope: Scope, *, unit: UnitOf = unit_of) -> Findin
         verification=[render(v, m) for v in rule.verification],
         bucket=rule.bucket,
     )
+    return Check("fired", finding, missing)

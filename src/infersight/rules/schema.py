@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infersight.analyses.attribution import BUCKETS
 from infersight.rules.confidence import CONFIDENCES, LEVELS
 from infersight.rules.estimators import ESTIMATORS
 from infersight.rules.finding import Severity
@@ -89,6 +88,10 @@ class Rule:
     device_kinds: tuple[str, ...] = DEFAULT_DEVICE_KINDS
     bucket: str | None = None  # the wall-time bucket the rule addresses (gpu/communication/copy/host)
     confidence_reason: str = ""  # the reason text of a fixed confidence level (confidence = "medium")
+    # Must hold when measured; an unmeasured one does not stop the rule but is named and lowers the
+    # confidence (the confidence function sees ``unmeasured_supporting``).
+    supporting: tuple[Condition, ...] = ()
+    categories: tuple[str, ...] = ()  # only scopes of these categories (e.g. kernel categories); () = all
     drop_zero_gain: bool = True  # a finding whose estimated gain is zero has nothing to act on
 
     def variant_for(self, metrics: Metrics, phase: str | None) -> Variant | None:
@@ -156,6 +159,8 @@ def parse_rules(
                 device_kinds=_device_kinds(raw["id"], raw.get("device_kinds", list(DEFAULT_DEVICE_KINDS))),
                 bucket=_bucket(raw["id"], raw.get("bucket")),
                 confidence_reason=raw.get("confidence_reason", ""),
+                supporting=_conditions(raw["id"], raw.get("supporting", [])),
+                categories=tuple(raw.get("categories", [])),
                 drop_zero_gain=raw.get("drop_zero_gain", drop_zero_gain),
             )
         )
@@ -164,6 +169,8 @@ def parse_rules(
 
 
 def _bucket(rule_id: str, bucket: str | None) -> str | None:
+    from infersight.analyses.attribution import BUCKETS  # the analyses import the domains' rule tables
+
     if bucket is not None and bucket not in BUCKETS:
         raise ValueError(f"rule {rule_id}: bucket must be one of {list(BUCKETS)}, got {bucket!r}")
     return bucket
