@@ -1,20 +1,29 @@
 """Findings with evidence and verification from a host report, plus the machine-readable handoff.
 
-The advice text lives in ``data/host_advice.toml`` (optimisation patterns with sources); this
-module only decides which findings the measured numbers support and attaches the patterns.
+The advice text lives in ``data/host_advice.toml`` (optimisation patterns with sources), and so
+do the rules that turn a scope's verdict (host/verdict.py) into findings: the shared rules engine
+evaluates them on one scope per aggregate/phase built here. Findings whose evidence is not a
+scope's verdict (gaps filled by copies or collectives, sync gaps, stragglers, diff regressions)
+are built here from the report.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from infersight.host.results import DiffReport, HostReport, MetricValue, ScopeVerdict
 from infersight.host.verdict import fill_detail
-from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location, Severity
+from infersight.rules.confidence import confidence_rule
+from infersight.rules.estimators import estimator
+from infersight.rules.evaluate import Scope, evaluate_rule
+from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location
+from infersight.rules.schema import Rule, parse_rules
+from infersight.rules.values import Metrics, number
 
 SYNC_API = re.compile(r"Synchroni[sz]e|^(cuda|cu|hip)Memcpy(?!.*Async)|EventSynchron")
 MIN_STEPS_FOR_HIGH_CONFIDENCE = 3
@@ -24,6 +33,15 @@ MIN_STEPS_FOR_HIGH_CONFIDENCE = 3
 def _advice() -> dict[str, Any]:
     text = resources.files("infersight").joinpath("data/host_advice.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
+
+
+@cache
+def host_rules() -> tuple[Rule, ...]:
+    """The [[rule]]s of host_advice.toml, with their patterns' advice and the [verify] commands."""
+    return tuple(
+        replace(rule, advice=tuple(patterns_for(rule.id)), verification=tuple(_advice()["verify"].values()))
+        for rule in parse_rules(_advice(), drop_zero_gain=False)
+    )
 
 
 def patterns_for(finding_type: str) -> list[str]:
@@ -45,97 +63,82 @@ def _evidence(m: MetricValue) -> Evidence:
     )
 
 
-def _location(scope: ScopeVerdict) -> Location:
-    return Location(scope="run") if scope.scope == "aggregate" else Location(scope="phase", phase=scope.scope)
+def _rule_scope(report: HostReport, scope: ScopeVerdict, trace: str, steady: int) -> Scope:
+    """One host scope for the rules: the verdict's decisions as 1/0 flags, the M-values (for the
+    estimators) and, as evidence, the M-metrics as the verdict judged them and the largest gaps."""
+    m = {x.id: x for x in scope.metrics}
+    metrics: Metrics = {
+        "scope": scope.scope,
+        "trace": trace,
+        "steady_steps": steady,
+        "host_bound": int(bool(scope.host_bound)),
+        "host_prep_confirmed": int(bool(scope.host_prep_confirmed)),
+        "launch_crossed": int(bool(m["M2"].crossed)),
+        "nccl_crossed": int(bool(m["M5"].crossed)),
+        **{x.id: x.value for x in scope.metrics},
+    }
+    evidence: dict[str, tuple[Evidence, ...]] = {x.id: (_evidence(x),) for x in scope.metrics}
+    evidence["largest_gaps"] = tuple(_gap_evidence(report, scope))
+    return Scope("host", scope.scope, _location(scope), metrics, evidence=evidence)
 
 
-def _confidence(report: HostReport) -> tuple[Confidence, str]:
-    steady = sum(len(it.steady()) for it in report.iterations)
+@estimator("host_prep_hidden")
+def estimate_host_prep_hidden(m: Metrics) -> ExpectedGain | None:
+    """Hiding half to all of the exposed host prep (M3b)."""
+    exposed = number(m, "M3b") or 0.0
+    return ExpectedGain(
+        low=exposed * 0.5, high=exposed, basis="hiding half to all of the exposed host prep (M3b)"
+    )
+
+
+@estimator("exposed_launches")
+def estimate_exposed_launches(m: Metrics) -> ExpectedGain | None:
+    """Launch time while the GPU waits: M2 bounded by the host-attributable idle (M1h)."""
+    exposed = min(number(m, "M2") or 0.0, number(m, "M1h") or 0.0)
+    return ExpectedGain(
+        low=exposed * 0.5,
+        high=exposed,
+        basis="launch time while the GPU waits, bounded by the host-attributable idle (M1h)",
+    )
+
+
+@estimator("host_idle")
+def estimate_host_idle(m: Metrics) -> ExpectedGain | None:
+    """A quarter to three quarters of the host-attributable idle (M1h)."""
+    idle = number(m, "M1h") or 0.0
+    return ExpectedGain(
+        low=idle * 0.25,
+        high=idle * 0.75,
+        basis="a quarter to three quarters of the host-attributable idle (M1h) recovered",
+    )
+
+
+@confidence_rule("steady_steps")
+def confidence_steady_steps(m: Metrics) -> tuple[Confidence, str]:
+    """High with at least MIN_STEPS_FOR_HIGH_CONFIDENCE steady-state steps, low otherwise."""
+    steady = int(number(m, "steady_steps") or 0)
     if steady < MIN_STEPS_FOR_HIGH_CONFIDENCE:
         return "low", f"only {steady} steady-state step(s): re-measure with more steps after warm-up"
     return "high", f"{steady} steady-state steps; thresholds crossed as listed"
 
 
+def _location(scope: ScopeVerdict) -> Location:
+    return Location(scope="run") if scope.scope == "aggregate" else Location(scope="phase", phase=scope.scope)
+
+
 def host_findings(report: HostReport) -> list[Finding]:
     """Findings for every host-bound scope, collective caveats, sync gaps and stragglers."""
     trace = report.traces[0] if report.traces else "TRACE"
-    confidence, why = _confidence(report)
+    steady = sum(len(it.steady()) for it in report.iterations)
     findings: list[Finding] = []
     for scope in report.scopes:
         if not scope.applicable or scope.times is None:
             continue
-        m = {x.id: x for x in scope.metrics}
         filled = _filled_finding(scope, trace)
         if filled is not None:
             findings.append(filled)
-        if scope.host_prep_confirmed and scope.host_bound:
-            exposed = m["M3b"].value or 0.0
-            findings.append(
-                _finding(
-                    "host_prep_exposed",
-                    scope,
-                    "Host input preparation is exposed on the GPU timeline",
-                    [m["M3a"], m["M3b"], m["M3c"], m["M1"]],
-                    trace,
-                    confidence,
-                    why,
-                    ExpectedGain(
-                        low=exposed * 0.5,
-                        high=exposed,
-                        basis="hiding half to all of the exposed host prep (M3b)",
-                    ),
-                )
-            )
-        if m["M2"].crossed and scope.host_bound:  # launches the GPU waits for (M1h or M2e crossed)
-            ratio = m["M2"].value or 0.0
-            findings.append(
-                _finding(
-                    "launch_overhead",
-                    scope,
-                    "Kernel launch calls take a large share of the wall time",
-                    [m["M2"], m["M2e"], m["M1h"]],
-                    trace,
-                    confidence,
-                    why,
-                    ExpectedGain(
-                        low=min(ratio, m["M1h"].value or 0.0) * 0.5,
-                        high=min(ratio, m["M1h"].value or 0.0),
-                        basis="launch time while the GPU waits, bounded by the host-attributable idle (M1h)",
-                    ),
-                )
-            )
-        if scope.host_bound and not scope.host_prep_confirmed and not m["M2"].crossed:
-            idle = m["M1h"].value or 0.0
-            finding = _finding(
-                "host_idle_gaps",
-                scope,
-                "The GPU idles between kernels while the host works",
-                [m["M1"], m["M1h"], m["M4"], m["M3c"]],
-                trace,
-                "medium",
-                "idle is measured; its host cause is inferred from the largest gaps",
-                ExpectedGain(
-                    low=idle * 0.25,
-                    high=idle * 0.75,
-                    basis="a quarter to three quarters of the host-attributable idle (M1h) recovered",
-                ),
-            )
-            finding.evidence += _gap_evidence(report, scope)
-            findings.append(finding)
-        if m["M5"].crossed:
-            findings.append(
-                _finding(
-                    "nccl_heavy",
-                    scope,
-                    "Collectives dominate GPU active time (M5 caveat)",
-                    [m["M5"], m["M1"]],
-                    trace,
-                    "medium",
-                    "collective wait cannot be told from transfer time",
-                    None,
-                    severity="info",
-                )
-            )
+        rule_scope = _rule_scope(report, scope, trace, steady)
+        findings += [f for rule in host_rules() if (f := evaluate_rule(rule, rule_scope)) is not None]
     syncs = [g for g in report.drilldown.top_gaps if g.host_api and SYNC_API.search(g.host_api)]
     if syncs and any(s.applicable and s.host_bound for s in report.scopes):
         total = sum(g.length_ns for g in syncs)
@@ -253,32 +256,6 @@ def _gap_evidence(report: HostReport, scope: ScopeVerdict) -> list[Evidence]:
             )
         )
     return out
-
-
-def _finding(
-    kind: str,
-    scope: ScopeVerdict,
-    title: str,
-    metrics: list[MetricValue],
-    trace: str,
-    confidence: Confidence,
-    why: str,
-    gain: ExpectedGain | None,
-    severity: Severity = "warning",
-) -> Finding:
-    return Finding(
-        id=f"{kind}/{scope.scope}",
-        type=kind,
-        title=f"{title} ({scope.scope})",
-        severity=severity,
-        location=_location(scope),
-        evidence=[_evidence(x) for x in metrics],
-        advice=patterns_for(kind),
-        expected_gain=gain,
-        confidence=confidence,
-        confidence_reason=why,
-        verification=_verify(trace),
-    )
 
 
 def host_handoff(report: HostReport) -> dict[str, object]:

@@ -47,6 +47,8 @@ class Scope:
     # metric -> how to measure it, for metrics the scope lacks (named when a rule cannot be checked)
     missing: Mapping[str, str] = field(default_factory=dict)
     not_applicable: frozenset[str] = frozenset()  # metrics that cannot exist here: rules on them do not apply
+    # evidence the domain judged itself (its own thresholds, several rows): cited as is by name
+    evidence: Mapping[str, tuple[Evidence, ...]] = field(default_factory=dict)
 
 
 Status = Literal["fired", "passed", "not_evaluated", "not_applicable"]
@@ -72,11 +74,14 @@ def _with_note(note: str, extra: str | None) -> str:
 def _context_evidence(names: tuple[str, ...], scope: Scope, cited: set[str], unit: UnitOf) -> list[Evidence]:
     """Evidence rows for metrics that explain a finding without being one of its conditions."""
     m = scope.metrics
-    rows = []
+    rows: list[Evidence] = []
     for name in names:
         if name in cited:
             continue
         cited.add(name)
+        if name in scope.evidence:
+            rows += scope.evidence[name]
+            continue
         value = m.get(name)
         reason = _na_reason(name, m)
         note = "" if value is not None else "not applicable" + (f": {reason}" if reason else "")
