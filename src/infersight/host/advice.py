@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from infersight.host.results import DiffReport, HostReport, MetricValue, ScopeVerdict
+from infersight.host.results import Bucket, DiffReport, GapFill, HostReport, MetricValue, ScopeVerdict
 from infersight.host.verdict import fill_detail
 from infersight.rules.confidence import confidence_rule
 from infersight.rules.estimators import estimator
@@ -77,8 +77,11 @@ def _rule_scope(report: HostReport, scope: ScopeVerdict, trace: str, steady: int
         "nccl_crossed": int(bool(m["M5"].crossed)),
         **{x.id: x.value for x in scope.metrics},
     }
+    fill, fill_evidence = _fill_metrics(scope)
+    metrics.update(fill)
     evidence: dict[str, tuple[Evidence, ...]] = {x.id: (_evidence(x),) for x in scope.metrics}
     evidence["largest_gaps"] = tuple(_gap_evidence(report, scope))
+    evidence["gap_fill"] = fill_evidence
     return Scope("host", scope.scope, _location(scope), metrics, evidence=evidence)
 
 
@@ -113,6 +116,27 @@ def estimate_host_idle(m: Metrics) -> ExpectedGain | None:
     )
 
 
+@estimator("gap_fill_hidden")
+def estimate_gap_fill_hidden(m: Metrics) -> ExpectedGain | None:
+    """A quarter to three quarters of the time the filling bucket (copy / communication) takes."""
+    share = number(m, "fill_share")
+    if share is None:
+        return None
+    return ExpectedGain(
+        low=share * 0.25,
+        high=share * 0.75,
+        basis=f"a quarter to three quarters of the {m.get('fill_bucket')} time hidden",
+    )
+
+
+@confidence_rule("gap_fill_share")
+def confidence_gap_fill_share(m: Metrics) -> tuple[Confidence, str]:
+    """High when the filling bucket takes over half of the window, medium otherwise."""
+    share = number(m, "fill_share") or 0.0
+    reason = f"{m.get('fill_bucket')} time measured on the GPU timeline: {share:.0%} of the window"
+    return ("high" if share > 0.5 else "medium"), reason
+
+
 @confidence_rule("steady_steps")
 def confidence_steady_steps(m: Metrics) -> tuple[Confidence, str]:
     """High with at least MIN_STEPS_FOR_HIGH_CONFIDENCE steady-state steps, low otherwise."""
@@ -134,9 +158,6 @@ def host_findings(report: HostReport) -> list[Finding]:
     for scope in report.scopes:
         if not scope.applicable or scope.times is None:
             continue
-        filled = _filled_finding(scope, trace)
-        if filled is not None:
-            findings.append(filled)
         rule_scope = _rule_scope(report, scope, trace, steady)
         findings += [f for rule in host_rules() if (f := evaluate_rule(rule, rule_scope)) is not None]
     syncs = [g for g in report.drilldown.top_gaps if g.host_api and SYNC_API.search(g.host_api)]
@@ -192,8 +213,8 @@ def host_findings(report: HostReport) -> list[Finding]:
     return findings
 
 
-def _filled_finding(scope: ScopeVerdict, trace: str) -> Finding | None:
-    """When copies or collectives fill the gaps: say so, with the bucket's advice, not host advice."""
+def _gap_fill(scope: ScopeVerdict) -> tuple[Bucket, GapFill] | None:
+    """When copies or collectives fill the gaps: the bucket and the window that shows it best."""
     bucket = scope.explained_by
     if bucket not in ("copy", "communication") or scope.host_bound:
         return None
@@ -202,9 +223,17 @@ def _filled_finding(scope: ScopeVerdict, trace: str) -> Finding | None:
         fill is None or scope.activity_attribution.share(bucket) > fill.share(bucket)
     ):
         fill = scope.activity_attribution
-    if fill is None:
-        return None
-    kind = f"{bucket}_fills_gaps"
+    return None if fill is None else (bucket, fill)
+
+
+def _fill_metrics(scope: ScopeVerdict) -> tuple[Metrics, tuple[Evidence, ...]]:
+    """The gap-fill metrics of a scope (fills_gaps_copy / fills_gaps_communication 1/0, the filling
+    bucket's share and words) and the evidence rows: every bucket's share and the bucket's parts."""
+    found = _gap_fill(scope)
+    metrics: Metrics = {"fills_gaps_copy": 0, "fills_gaps_communication": 0}
+    if found is None:
+        return metrics, ()
+    bucket, fill = found
     parts = fill.copy_by_direction if bucket == "copy" else fill.communication_by_collective
     evidence = [
         Evidence(metric=f"{name} share of the {fill.window} window", value=round(fill.share(name), 4))
@@ -213,24 +242,15 @@ def _filled_finding(scope: ScopeVerdict, trace: str) -> Finding | None:
         Evidence(metric=f"{bucket}: {label}", value=ns, unit="ns", note="time no compute kernel runs")
         for label, ns in list(parts.items())[:4]
     ]
-    share = fill.share(bucket)
-    return Finding(
-        id=f"{kind}/{scope.scope}",
-        type=kind,
-        title=f"{fill_detail(fill, bucket)} fill the GPU's gaps: {bucket}-bound, not host ({scope.scope})",
-        severity="warning",
-        location=_location(scope),
-        evidence=evidence,
-        advice=patterns_for(kind),
-        expected_gain=ExpectedGain(
-            low=share * 0.25,
-            high=share * 0.75,
-            basis=f"a quarter to three quarters of the {bucket} time hidden",
-        ),
-        confidence="high" if share > 0.5 else "medium",
-        confidence_reason=f"{bucket} time measured on the GPU timeline: {share:.0%} of the window",
-        verification=_verify(trace),
+    metrics.update(
+        {
+            f"fills_gaps_{bucket}": 1,
+            "fill_bucket": bucket,
+            "fill_share": fill.share(bucket),
+            "fill_detail": fill_detail(fill, bucket),
+        }
     )
+    return metrics, tuple(evidence)
 
 
 def _gap_evidence(report: HostReport, scope: ScopeVerdict) -> list[Evidence]:
