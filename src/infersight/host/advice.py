@@ -146,6 +146,45 @@ def confidence_steady_steps(m: Metrics) -> tuple[Confidence, str]:
     return "high", f"{steady} steady-state steps; thresholds crossed as listed"
 
 
+def _sync_scope(report: HostReport, trace: str) -> Scope:
+    """The run: how many of the largest gaps start while the host waits in a sync call (evidence:
+    those gaps and their total) and how many scopes the verdict calls host-bound."""
+    syncs = [g for g in report.drilldown.top_gaps if g.host_api and SYNC_API.search(g.host_api)]
+    metrics: Metrics = {
+        "trace": trace,
+        "sync_gaps": len(syncs),
+        "host_bound_scopes": sum(1 for s in report.scopes if s.applicable and s.host_bound),
+    }
+    rows = [
+        Evidence(
+            metric="gap",
+            value=g.length_ns,
+            unit="ns",
+            note=f"device {g.device}; host in {g.host_api}; range {g.host_range or '-'}",
+        )
+        for g in syncs[:5]
+    ] + [Evidence(metric="total of these gaps", value=sum(g.length_ns for g in syncs), unit="ns")]
+    location = Location(scope="run", time_range_ns=(syncs[0].start_ns, syncs[0].end_ns) if syncs else None)
+    return Scope("host_run", "run", location, metrics, evidence={"sync_gaps_list": tuple(rows)})
+
+
+def _rank_scope(report: HostReport, rank: str, straggler: bool, trace: str) -> Scope:
+    """One rank of a multi-rank set: whether it is the straggler; evidence: every rank's step."""
+    rows = tuple(
+        Evidence(
+            metric=f"{x.rank} avg step",
+            value=x.avg_step_ns,
+            unit="ns",
+            note=f"collective {x.collective_ns_per_step:.0f} ns/step"
+            if x.collective_ns_per_step is not None
+            else "",
+        )
+        for x in report.stragglers
+    )
+    metrics: Metrics = {"trace": trace, "rank": rank, "straggler": int(straggler)}
+    return Scope("host_rank", rank, Location(scope="run"), metrics, evidence={"rank_steps": rows})
+
+
 def _location(scope: ScopeVerdict) -> Location:
     return Location(scope="run") if scope.scope == "aggregate" else Location(scope="phase", phase=scope.scope)
 
@@ -160,56 +199,10 @@ def host_findings(report: HostReport) -> list[Finding]:
             continue
         rule_scope = _rule_scope(report, scope, trace, steady)
         findings += [f for rule in host_rules() if (f := evaluate_rule(rule, rule_scope)) is not None]
-    syncs = [g for g in report.drilldown.top_gaps if g.host_api and SYNC_API.search(g.host_api)]
-    if syncs and any(s.applicable and s.host_bound for s in report.scopes):
-        total = sum(g.length_ns for g in syncs)
-        findings.append(
-            Finding(
-                id="host_sync_gaps/run",
-                type="host_sync_gaps",
-                title=f"{len(syncs)} of the largest GPU gaps start while the host waits in a sync call",
-                location=Location(scope="run", time_range_ns=(syncs[0].start_ns, syncs[0].end_ns)),
-                evidence=[
-                    Evidence(
-                        metric="gap",
-                        value=g.length_ns,
-                        unit="ns",
-                        note=f"device {g.device}; host in {g.host_api}; range {g.host_range or '-'}",
-                    )
-                    for g in syncs[:5]
-                ]
-                + [Evidence(metric="total of these gaps", value=total, unit="ns")],
-                advice=patterns_for("host_sync_gaps"),
-                confidence="medium",
-                confidence_reason="the call in progress at the gap start is a synchronisation",
-                verification=_verify(trace),
-            )
-        )
-    for s in report.stragglers:
-        if s.straggler:
-            findings.append(
-                Finding(
-                    id=f"straggler_rank/{s.rank}",
-                    type="straggler_rank",
-                    title=f"{s.rank} is the straggler: longest steps, least time waiting in collectives",
-                    location=Location(scope="run"),
-                    evidence=[
-                        Evidence(
-                            metric=f"{x.rank} avg step",
-                            value=x.avg_step_ns,
-                            unit="ns",
-                            note=f"collective {x.collective_ns_per_step:.0f} ns/step"
-                            if x.collective_ns_per_step is not None
-                            else "",
-                        )
-                        for x in report.stragglers
-                    ],
-                    advice=patterns_for("straggler_rank"),
-                    confidence="medium",
-                    confidence_reason="per-rank durations only (clocks may be offset)",
-                    verification=_verify(trace),
-                )
-            )
+    scopes = [_sync_scope(report, trace)] if report.scopes else []
+    scopes += [_rank_scope(report, s.rank, s.straggler, trace) for s in report.stragglers]
+    for rule_scope in scopes:
+        findings += [f for rule in host_rules() if (f := evaluate_rule(rule, rule_scope)) is not None]
     return findings
 
 
