@@ -253,7 +253,7 @@ def test_output_equal_to_input_is_refused(tmp_path: Path, capsys: pytest.Capture
     before = _sha256(copy)
     assert run(["annotate", str(copy), "-o", str(copy)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "output path is one of the input traces" in err[0]
+    assert len(err) == 1 and "refusing to overwrite" in err[0]
     assert _sha256(copy) == before
 
 
@@ -301,7 +301,8 @@ def test_output_over_a_rank_file_of_a_folder_is_refused(
     target = folder / "rank-0.json.gz"
     before = _sha256(target)
     assert run(["annotate", str(folder), "-o", str(target)]) == 2
-    assert "output path is one of the input traces" in capsys.readouterr().err
+    err_text = capsys.readouterr().err
+    assert "output path is one of the input traces" in err_text or "refusing to overwrite" in err_text
     assert _sha256(target) == before
     assert sorted(p.name for p in folder.iterdir()) == ["rank-0.json.gz", "rank-1.json.gz"]
 

@@ -1,20 +1,29 @@
 """Findings with evidence and verification from a host report, plus the machine-readable handoff.
 
-The advice text lives in ``data/host_advice.toml`` (optimisation patterns with sources); this
-module only decides which findings the measured numbers support and attaches the patterns.
+The advice text lives in ``data/host_advice.toml`` (optimisation patterns with sources), and so
+do the rules that turn a scope's verdict (host/verdict.py) into findings: the shared rules engine
+evaluates them on one scope per aggregate/phase built here. Findings whose evidence is not a
+scope's verdict (gaps filled by copies or collectives, sync gaps, stragglers, diff regressions)
+are built here from the report.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from infersight.host.results import DiffReport, HostReport, MetricValue, ScopeVerdict
+from infersight.host.results import Bucket, DiffReport, GapFill, HostReport, MetricValue, ScopeVerdict
 from infersight.host.verdict import fill_detail
-from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location, Severity
+from infersight.rules.confidence import confidence_rule
+from infersight.rules.estimators import estimator
+from infersight.rules.evaluate import Scope, evaluate_rule
+from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location
+from infersight.rules.schema import Rule, parse_rules
+from infersight.rules.values import Metrics, number
 
 SYNC_API = re.compile(r"Synchroni[sz]e|^(cuda|cu|hip)Memcpy(?!.*Async)|EventSynchron")
 MIN_STEPS_FOR_HIGH_CONFIDENCE = 3
@@ -32,6 +41,15 @@ BUCKET_TITLES = {
 def _advice() -> dict[str, Any]:
     text = resources.files("infersight").joinpath("data/host_advice.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
+
+
+@cache
+def host_rules() -> tuple[Rule, ...]:
+    """The [[rule]]s of host_advice.toml, with their patterns' advice and the [verify] commands."""
+    return tuple(
+        replace(rule, advice=tuple(patterns_for(rule.id)), verification=tuple(_advice()["verify"].values()))
+        for rule in parse_rules(_advice(), drop_zero_gain=False)
+    )
 
 
 def patterns_for(finding_type: str) -> list[str]:
@@ -53,152 +71,151 @@ def _evidence(m: MetricValue) -> Evidence:
     )
 
 
-def _location(scope: ScopeVerdict) -> Location:
-    return Location(scope="run") if scope.scope == "aggregate" else Location(scope="phase", phase=scope.scope)
+def _rule_scope(report: HostReport, scope: ScopeVerdict, trace: str, steady: int) -> Scope:
+    """One host scope for the rules: the verdict's decisions as 1/0 flags, the M-values (for the
+    estimators) and, as evidence, the M-metrics as the verdict judged them and the largest gaps."""
+    m = {x.id: x for x in scope.metrics}
+    metrics: Metrics = {
+        "scope": scope.scope,
+        "trace": trace,
+        "steady_steps": steady,
+        "host_bound": int(bool(scope.host_bound)),
+        "host_prep_confirmed": int(bool(scope.host_prep_confirmed)),
+        "launch_crossed": int(bool(m["M2"].crossed)),
+        "nccl_crossed": int(bool(m["M5"].crossed)),
+        **{x.id: x.value for x in scope.metrics},
+    }
+    fill, fill_evidence = _fill_metrics(scope)
+    metrics.update(fill)
+    evidence: dict[str, tuple[Evidence, ...]] = {x.id: (_evidence(x),) for x in scope.metrics}
+    evidence["largest_gaps"] = tuple(_gap_evidence(report, scope))
+    evidence["gap_fill"] = fill_evidence
+    return Scope("host", scope.scope, _location(scope), metrics, evidence=evidence)
 
 
-def _confidence(report: HostReport) -> tuple[Confidence, str]:
-    steady = sum(len(it.steady()) for it in report.iterations)
+@estimator("host_prep_hidden")
+def estimate_host_prep_hidden(m: Metrics) -> ExpectedGain | None:
+    """Hiding half to all of the exposed host prep (M3b)."""
+    exposed = number(m, "M3b") or 0.0
+    return ExpectedGain(
+        low=exposed * 0.5, high=exposed, basis="hiding half to all of the exposed host prep (M3b)"
+    )
+
+
+@estimator("exposed_launches")
+def estimate_exposed_launches(m: Metrics) -> ExpectedGain | None:
+    """Launch time while the GPU waits: M2 bounded by the host-attributable idle (M1h)."""
+    exposed = min(number(m, "M2") or 0.0, number(m, "M1h") or 0.0)
+    return ExpectedGain(
+        low=exposed * 0.5,
+        high=exposed,
+        basis="launch time while the GPU waits, bounded by the host-attributable idle (M1h)",
+    )
+
+
+@estimator("host_idle")
+def estimate_host_idle(m: Metrics) -> ExpectedGain | None:
+    """A quarter to three quarters of the host-attributable idle (M1h)."""
+    idle = number(m, "M1h") or 0.0
+    return ExpectedGain(
+        low=idle * 0.25,
+        high=idle * 0.75,
+        basis="a quarter to three quarters of the host-attributable idle (M1h) recovered",
+    )
+
+
+@estimator("gap_fill_hidden")
+def estimate_gap_fill_hidden(m: Metrics) -> ExpectedGain | None:
+    """A quarter to three quarters of the time the filling bucket (copy / communication) takes."""
+    share = number(m, "fill_share")
+    if share is None:
+        return None
+    return ExpectedGain(
+        low=share * 0.25,
+        high=share * 0.75,
+        basis=f"a quarter to three quarters of the {m.get('fill_bucket')} time hidden",
+    )
+
+
+@confidence_rule("gap_fill_share")
+def confidence_gap_fill_share(m: Metrics) -> tuple[Confidence, str]:
+    """High when the filling bucket takes over half of the window, medium otherwise."""
+    share = number(m, "fill_share") or 0.0
+    reason = f"{m.get('fill_bucket')} time measured on the GPU timeline: {share:.0%} of the window"
+    return ("high" if share > 0.5 else "medium"), reason
+
+
+@confidence_rule("steady_steps")
+def confidence_steady_steps(m: Metrics) -> tuple[Confidence, str]:
+    """High with at least MIN_STEPS_FOR_HIGH_CONFIDENCE steady-state steps, low otherwise."""
+    steady = int(number(m, "steady_steps") or 0)
     if steady < MIN_STEPS_FOR_HIGH_CONFIDENCE:
         return "low", f"only {steady} steady-state step(s): re-measure with more steps after warm-up"
     return "high", f"{steady} steady-state steps; thresholds crossed as listed"
 
 
+def _sync_scope(report: HostReport, trace: str) -> Scope:
+    """The run: how many of the largest gaps start while the host waits in a sync call (evidence:
+    those gaps and their total) and how many scopes the verdict calls host-bound."""
+    syncs = [g for g in report.drilldown.top_gaps if g.host_api and SYNC_API.search(g.host_api)]
+    metrics: Metrics = {
+        "trace": trace,
+        "sync_gaps": len(syncs),
+        "host_bound_scopes": sum(1 for s in report.scopes if s.applicable and s.host_bound),
+    }
+    rows = [
+        Evidence(
+            metric="gap",
+            value=g.length_ns,
+            unit="ns",
+            note=f"device {g.device}; host in {g.host_api}; range {g.host_range or '-'}",
+        )
+        for g in syncs[:5]
+    ] + [Evidence(metric="total of these gaps", value=sum(g.length_ns for g in syncs), unit="ns")]
+    location = Location(scope="run", time_range_ns=(syncs[0].start_ns, syncs[0].end_ns) if syncs else None)
+    return Scope("host_run", "run", location, metrics, evidence={"sync_gaps_list": tuple(rows)})
+
+
+def _rank_scope(report: HostReport, rank: str, straggler: bool, trace: str) -> Scope:
+    """One rank of a multi-rank set: whether it is the straggler; evidence: every rank's step."""
+    rows = tuple(
+        Evidence(
+            metric=f"{x.rank} avg step",
+            value=x.avg_step_ns,
+            unit="ns",
+            note=f"collective {x.collective_ns_per_step:.0f} ns/step"
+            if x.collective_ns_per_step is not None
+            else "",
+        )
+        for x in report.stragglers
+    )
+    metrics: Metrics = {"trace": trace, "rank": rank, "straggler": int(straggler)}
+    return Scope("host_rank", rank, Location(scope="run"), metrics, evidence={"rank_steps": rows})
+
+
+def _location(scope: ScopeVerdict) -> Location:
+    return Location(scope="run") if scope.scope == "aggregate" else Location(scope="phase", phase=scope.scope)
+
+
 def host_findings(report: HostReport) -> list[Finding]:
     """Findings for every host-bound scope, collective caveats, sync gaps and stragglers."""
     trace = report.traces[0] if report.traces else "TRACE"
-    confidence, why = _confidence(report)
+    steady = sum(len(it.steady()) for it in report.iterations)
     findings: list[Finding] = []
     for scope in report.scopes:
         if not scope.applicable or scope.times is None:
             continue
-        m = {x.id: x for x in scope.metrics}
-        filled = _filled_finding(scope, trace)
-        if filled is not None:
-            findings.append(filled)
-        if scope.host_prep_confirmed and scope.host_bound:
-            exposed = m["M3b"].value or 0.0
-            findings.append(
-                _finding(
-                    "host_prep_exposed",
-                    scope,
-                    "Host input preparation is exposed on the GPU timeline",
-                    [m["M3a"], m["M3b"], m["M3c"], m["M1"]],
-                    trace,
-                    confidence,
-                    why,
-                    ExpectedGain(
-                        low=exposed * 0.5,
-                        high=exposed,
-                        basis="hiding half to all of the exposed host prep (M3b)",
-                    ),
-                )
-            )
-        if m["M2"].crossed and scope.host_bound:  # launches the GPU waits for (M1h or M2e crossed)
-            ratio = m["M2"].value or 0.0
-            findings.append(
-                _finding(
-                    "launch_overhead",
-                    scope,
-                    "Kernel launch calls take a large share of the wall time",
-                    [m["M2"], m["M2e"], m["M1h"]],
-                    trace,
-                    confidence,
-                    why,
-                    ExpectedGain(
-                        low=min(ratio, m["M1h"].value or 0.0) * 0.5,
-                        high=min(ratio, m["M1h"].value or 0.0),
-                        basis="launch time while the GPU waits, bounded by the host-attributable idle (M1h)",
-                    ),
-                )
-            )
-        if scope.host_bound and not scope.host_prep_confirmed and not m["M2"].crossed:
-            idle = m["M1h"].value or 0.0
-            finding = _finding(
-                "host_idle_gaps",
-                scope,
-                "The GPU idles between kernels while the host works",
-                [m["M1"], m["M1h"], m["M4"], m["M3c"]],
-                trace,
-                "medium",
-                "idle is measured; its host cause is inferred from the largest gaps",
-                ExpectedGain(
-                    low=idle * 0.25,
-                    high=idle * 0.75,
-                    basis="a quarter to three quarters of the host-attributable idle (M1h) recovered",
-                ),
-            )
-            finding.evidence += _gap_evidence(report, scope)
-            findings.append(finding)
-        if m["M5"].crossed:
-            findings.append(
-                _finding(
-                    "nccl_heavy",
-                    scope,
-                    "Collectives dominate GPU active time (M5 caveat)",
-                    [m["M5"], m["M1"]],
-                    trace,
-                    "medium",
-                    "collective wait cannot be told from transfer time",
-                    None,
-                    severity="info",
-                )
-            )
-    syncs = [g for g in report.drilldown.top_gaps if g.host_api and SYNC_API.search(g.host_api)]
-    if syncs and any(s.applicable and s.host_bound for s in report.scopes):
-        total = sum(g.length_ns for g in syncs)
-        findings.append(
-            Finding(
-                id="host_sync_gaps/run",
-                type="host_sync_gaps",
-                title=f"{len(syncs)} of the largest GPU gaps start while the host waits in a sync call",
-                location=Location(scope="run", time_range_ns=(syncs[0].start_ns, syncs[0].end_ns)),
-                evidence=[
-                    Evidence(
-                        metric="gap",
-                        value=g.length_ns,
-                        unit="ns",
-                        note=f"device {g.device}; host in {g.host_api}; range {g.host_range or '-'}",
-                    )
-                    for g in syncs[:5]
-                ]
-                + [Evidence(metric="total of these gaps", value=total, unit="ns")],
-                advice=patterns_for("host_sync_gaps"),
-                confidence="medium",
-                confidence_reason="the call in progress at the gap start is a synchronisation",
-                verification=_verify(trace),
-            )
-        )
-    for s in report.stragglers:
-        if s.straggler:
-            findings.append(
-                Finding(
-                    id=f"straggler_rank/{s.rank}",
-                    type="straggler_rank",
-                    title=f"{s.rank} is the straggler: longest steps, least time waiting in collectives",
-                    location=Location(scope="run"),
-                    evidence=[
-                        Evidence(
-                            metric=f"{x.rank} avg step",
-                            value=x.avg_step_ns,
-                            unit="ns",
-                            note=f"collective {x.collective_ns_per_step:.0f} ns/step"
-                            if x.collective_ns_per_step is not None
-                            else "",
-                        )
-                        for x in report.stragglers
-                    ],
-                    advice=patterns_for("straggler_rank"),
-                    confidence="medium",
-                    confidence_reason="per-rank durations only (clocks may be offset)",
-                    verification=_verify(trace),
-                )
-            )
+        rule_scope = _rule_scope(report, scope, trace, steady)
+        findings += [f for rule in host_rules() if (f := evaluate_rule(rule, rule_scope)) is not None]
+    scopes = [_sync_scope(report, trace)] if report.scopes else []
+    scopes += [_rank_scope(report, s.rank, s.straggler, trace) for s in report.stragglers]
+    for rule_scope in scopes:
+        findings += [f for rule in host_rules() if (f := evaluate_rule(rule, rule_scope)) is not None]
     return findings
 
 
-def _filled_finding(scope: ScopeVerdict, trace: str) -> Finding | None:
-    """When copies or collectives fill the gaps: say so, with the bucket's advice, not host advice."""
+def _gap_fill(scope: ScopeVerdict) -> tuple[Bucket, GapFill] | None:
+    """When copies or collectives fill the gaps: the bucket and the window that shows it best."""
     bucket = scope.explained_by
     if bucket not in ("copy", "communication") or scope.host_bound:
         return None
@@ -207,9 +224,17 @@ def _filled_finding(scope: ScopeVerdict, trace: str) -> Finding | None:
         fill is None or scope.activity_attribution.share(bucket) > fill.share(bucket)
     ):
         fill = scope.activity_attribution
-    if fill is None:
-        return None
-    kind = f"{bucket}_fills_gaps"
+    return None if fill is None else (bucket, fill)
+
+
+def _fill_metrics(scope: ScopeVerdict) -> tuple[Metrics, tuple[Evidence, ...]]:
+    """The gap-fill metrics of a scope (fills_gaps_copy / fills_gaps_communication 1/0, the filling
+    bucket's share and words) and the evidence rows: every bucket's share and the bucket's parts."""
+    found = _gap_fill(scope)
+    metrics: Metrics = {"fills_gaps_copy": 0, "fills_gaps_communication": 0}
+    if found is None:
+        return metrics, ()
+    bucket, fill = found
     parts = fill.copy_by_direction if bucket == "copy" else fill.communication_by_collective
     evidence = [
         Evidence(metric=f"{name} share of the {fill.window} window", value=round(fill.share(name), 4))
@@ -218,24 +243,15 @@ def _filled_finding(scope: ScopeVerdict, trace: str) -> Finding | None:
         Evidence(metric=f"{bucket}: {label}", value=ns, unit="ns", note="time no compute kernel runs")
         for label, ns in list(parts.items())[:4]
     ]
-    share = fill.share(bucket)
-    return Finding(
-        id=f"{kind}/{scope.scope}",
-        type=kind,
-        title=f"{fill_detail(fill, bucket)} fill the GPU's gaps: {bucket}-bound, not host ({scope.scope})",
-        severity="warning",
-        location=_location(scope),
-        evidence=evidence,
-        advice=patterns_for(kind),
-        expected_gain=ExpectedGain(
-            low=share * 0.25,
-            high=share * 0.75,
-            basis=f"a quarter to three quarters of the {bucket} time hidden",
-        ),
-        confidence="high" if share > 0.5 else "medium",
-        confidence_reason=f"{bucket} time measured on the GPU timeline: {share:.0%} of the window",
-        verification=_verify(trace),
+    metrics.update(
+        {
+            f"fills_gaps_{bucket}": 1,
+            "fill_bucket": bucket,
+            "fill_share": fill.share(bucket),
+            "fill_detail": fill_detail(fill, bucket),
+        }
     )
+    return metrics, tuple(evidence)
 
 
 def _gap_evidence(report: HostReport, scope: ScopeVerdict) -> list[Evidence]:
@@ -261,32 +277,6 @@ def _gap_evidence(report: HostReport, scope: ScopeVerdict) -> list[Evidence]:
             )
         )
     return out
-
-
-def _finding(
-    kind: str,
-    scope: ScopeVerdict,
-    title: str,
-    metrics: list[MetricValue],
-    trace: str,
-    confidence: Confidence,
-    why: str,
-    gain: ExpectedGain | None,
-    severity: Severity = "warning",
-) -> Finding:
-    return Finding(
-        id=f"{kind}/{scope.scope}",
-        type=kind,
-        title=f"{title} ({scope.scope})",
-        severity=severity,
-        location=_location(scope),
-        evidence=[_evidence(x) for x in metrics],
-        advice=patterns_for(kind),
-        expected_gain=gain,
-        confidence=confidence,
-        confidence_reason=why,
-        verification=_verify(trace),
-    )
 
 
 def host_handoff(report: HostReport) -> dict[str, object]:

@@ -221,7 +221,7 @@ def analyze_ncu(
         key=lambda k: -(k.trace.total_ns if k.trace else 0) - (k.metrics.get("duration_ns") or 0) * 1e-9
     )
     overview = _trace_overview(trace, {k.short_name for k in kernels}) if trace is not None else None
-    rule_set = load_kernel_rules()
+    rules = load_kernel_rules()
     findings: list[Finding] = []
     checks: list[RuleCheck] = []
     for index, kernel in enumerate(kernels):
@@ -236,9 +236,9 @@ def analyze_ncu(
             duration_cv=kernel.duration_cv,
             launches=kernel.launches,
         )
-        for rule in rule_set.rules:
-            if rule.scope == "kernel":
-                finding, check = evaluate(rule, scope, rule_set.params)
+        for rule in rules:
+            if "kernel" in rule.scopes:
+                finding, check = evaluate(rule, scope)
                 checks.append(check)
                 findings += [finding] if finding else []
     run_scope = KernelScope(
@@ -247,10 +247,11 @@ def analyze_ncu(
         location=Location(scope="run"),
         metrics={"nccl_share": overview.nccl_share if overview else None},
         missing={},
+        kind="run",
     )
-    for rule in rule_set.rules:
-        if rule.scope == "run":
-            finding, check = evaluate(rule, run_scope, rule_set.params)
+    for rule in rules:
+        if "run" in rule.scopes:
+            finding, check = evaluate(rule, run_scope)
             checks.append(check)
             findings += [finding] if finding else []
     notes = [note for export in exports for note in export.notes]

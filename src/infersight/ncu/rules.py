@@ -1,15 +1,16 @@
-"""The kernel deep-dive rules (``data/ncu_rules.toml``, methodology §6) -> findings with evidence.
+"""The kernel deep-dive rules (``data/ncu_rules.toml``) -> findings with evidence.
 
-Each rule reads one kernel's canonical metrics (or the run's, for communication-bound). Its
-conditions decide whether it fires; a missing condition metric means "not evaluated" and the
-check names the metric and the ncu section that would settle it. Supporting conditions that
-are missing do not stop the rule but lower the confidence, and the reason names them too. The
-expected gain is computed by a named estimator from the kernel's own measured numbers.
+The rules are evaluated by the shared engine (:mod:`infersight.rules.evaluate`) on one scope per
+profiled kernel (its canonical metrics) and one for the run (communication-bound). A missing
+condition metric means "not evaluated" and the check names the metric and the ncu section that
+would settle it. Supporting conditions that are missing do not stop the rule but lower the
+confidence, and the reason names them too. The expected gain is computed by a named estimator
+(registered here) from the kernel's own measured numbers and the table's ``[estimators]``
+parameters.
 """
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,96 +20,39 @@ from typing import Any
 
 from infersight.ncu.metrics import metric_table
 from infersight.ncu.results import RuleCheck
-from infersight.rules.engine import Condition, Metrics, render
-from infersight.rules.finding import Confidence, Evidence, ExpectedGain, Finding, Location, Severity
+from infersight.rules.confidence import confidence_rule
+from infersight.rules.estimators import estimator
+from infersight.rules.evaluate import Scope, check_rule
+from infersight.rules.finding import Confidence, ExpectedGain, Finding, Location
+from infersight.rules.schema import Rule, parse_rules
+from infersight.rules.values import Metrics, number
 
-DURATION_CV_LIMIT = 0.10  # methodology §7: run-to-run variation above 10% lowers confidence
-
-
-@dataclass(frozen=True)
-class Variant:
-    """Extra advice chosen when its conditions hold."""
-
-    name: str
-    conditions: tuple[Condition, ...]
-    advice: tuple[str, ...]
+DURATION_CV_LIMIT = 0.10  # run-to-run variation above 10% lowers confidence (docs/methodology.md §7)
+PREFIX = "ncu"  # finding ids ncu/<rule>/<kernel>, types ncu_<rule>
 
 
-@dataclass(frozen=True)
-class KernelRule:
-    """One rule of ncu_rules.toml."""
-
-    id: str
-    scope: str
-    title: str
-    verdict: str
-    severity: Severity
-    source: str
-    conditions: tuple[Condition, ...]
-    supporting: tuple[Condition, ...]
-    categories: tuple[str, ...]
-    estimator: str
-    advice: tuple[str, ...]
-    variants: tuple[Variant, ...]
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """The rules and the estimator parameters."""
-
-    rules: tuple[KernelRule, ...]
-    params: Mapping[str, float]
-
-
-def _conditions(raw: list[Mapping[str, Any]]) -> tuple[Condition, ...]:
-    return tuple(Condition(c["metric"], c["op"], float(c["threshold"])) for c in raw)
+def _table() -> Mapping[str, Any]:
+    text = resources.files("infersight").joinpath("data/ncu_rules.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
 
 
 @cache
-def load_kernel_rules() -> RuleSet:
-    """The rules shipped in infersight/data/ncu_rules.toml."""
-    text = resources.files("infersight").joinpath("data/ncu_rules.toml").read_text(encoding="utf-8")
-    return parse_kernel_rules(tomllib.loads(text))
+def estimator_params() -> Mapping[str, float]:
+    """The ``[estimators]`` parameters of ncu_rules.toml."""
+    return {k: float(v) for k, v in _table()["estimators"].items()}
 
 
-def parse_kernel_rules(data: Mapping[str, Any]) -> RuleSet:
-    """Rules from parsed TOML; unknown estimators or scopes fail here, not at evaluation."""
-    rules = []
-    for raw in data["rule"]:
-        if raw["estimator"] not in ESTIMATORS:
-            raise ValueError(f"ncu rule {raw['id']}: unknown estimator {raw['estimator']!r}")
-        if raw["scope"] not in ("kernel", "run"):
-            raise ValueError(f"ncu rule {raw['id']}: unknown scope {raw['scope']!r}")
-        rules.append(
-            KernelRule(
-                id=raw["id"],
-                scope=raw["scope"],
-                title=raw["title"],
-                verdict=raw["verdict"],
-                severity=raw.get("severity", "warning"),
-                source=raw.get("source", ""),
-                conditions=_conditions(raw["conditions"]),
-                supporting=_conditions(raw.get("supporting", [])),
-                categories=tuple(raw.get("categories", [])),
-                estimator=raw["estimator"],
-                advice=tuple(raw.get("advice", [])),
-                variants=tuple(
-                    Variant(v["name"], _conditions(v.get("conditions", [])), tuple(v.get("advice", [])))
-                    for v in raw.get("variant", [])
-                ),
-            )
-        )
-    return RuleSet(tuple(rules), {k: float(v) for k, v in data["estimators"].items()})
+@cache
+def load_kernel_rules() -> tuple[Rule, ...]:
+    """The rules shipped in infersight/data/ncu_rules.toml (a zero gain is still reported)."""
+    return parse_rules(_table(), drop_zero_gain=False)
 
 
 # ---------------------------------------------------------------- estimators
 
 
 def _num(m: Metrics, name: str) -> float | None:
-    value = m.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None  # a non-finite metric never reaches an estimate (it would print nan/inf)
-    return float(value)
+    return number(m, name)
 
 
 def _clamp(value: float) -> float:
@@ -240,7 +184,8 @@ def estimate_nccl_overlap(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | 
     )
 
 
-ESTIMATORS: dict[str, Callable[[Metrics, Mapping[str, float]], ExpectedGain | None]] = {
+ParamEstimator = Callable[[Metrics, Mapping[str, float]], ExpectedGain | None]
+ESTIMATORS: dict[str, ParamEstimator] = {
     "sol_headroom": estimate_sol_headroom,
     "fewer_bytes": estimate_fewer_bytes,
     "tensor_headroom": estimate_tensor_headroom,
@@ -249,6 +194,41 @@ ESTIMATORS: dict[str, Callable[[Metrics, Mapping[str, float]], ExpectedGain | No
     "launch_overhead": estimate_launch_overhead,
     "nccl_overlap": estimate_nccl_overlap,
 }
+
+
+def _register(name: str, fn: ParamEstimator) -> None:
+    estimator(f"ncu_{name}")(lambda m: fn(m, estimator_params()))
+
+
+for _name, _fn in ESTIMATORS.items():
+    _register(_name, _fn)
+
+
+# ---------------------------------------------------------------- confidence
+
+
+@confidence_rule("ncu_counters")
+def confidence_counters(m: Metrics) -> tuple[Confidence, str]:
+    """High when every condition is measured and launches agree; lowered by unmeasured supporting
+    counters, launch-to-launch variation (> 10%) and a single profiled launch."""
+    reasons: list[str] = []
+    unmeasured = m.get("unmeasured_supporting")
+    if isinstance(unmeasured, str) and unmeasured:
+        reasons.append("not measured: " + unmeasured)
+    cv = number(m, "launch_duration_cv")
+    if cv is not None and cv > DURATION_CV_LIMIT:
+        reasons.append(
+            f"launch durations vary by {cv:.0%} (> 10%): re-measure with warm-up and "
+            "repeats and compare medians"
+        )
+    launches = number(m, "profiled_launches")
+    if launches is not None and launches < 2:
+        reasons.append("one profiled launch: profile a few (--launch-count 5) to see the variation")
+    if not reasons:
+        return "high", "every condition measured on the kernel's counters; launches agree within 10%"
+    count = int(number(m, "unmeasured_supporting_count") or 0)
+    level: Confidence = "low" if count > 1 or (count and len(reasons) > 1) else "medium"
+    return level, "; ".join(reasons)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -267,6 +247,15 @@ def _missing_hint(metric: str, missing: Mapping[str, str]) -> str:
     return f"{metric}: not measured"
 
 
+def unit(metric: str) -> str:
+    """Evidence units of the ncu metrics: percentages of peak, durations, shares of kernel time."""
+    if metric.endswith("_pct"):
+        return "%"
+    if metric.endswith("_ns"):
+        return "ns"
+    return "fraction" if metric.endswith("_share") else ""
+
+
 @dataclass
 class KernelScope:
     """What a rule sees: one kernel (or the run) and its metrics."""
@@ -279,88 +268,28 @@ class KernelScope:
     duration_cv: float | None = None
     launches: int = 1
     not_applicable: frozenset[str] = frozenset()
+    kind: str = "kernel"
+
+    def scope(self, rules: tuple[Rule, ...]) -> Scope:
+        """The shared engine's scope: metrics plus what confidence reads, hints for every rule metric."""
+        names = {c.metric for r in rules for c in r.conditions + r.supporting}
+        extra: Metrics = {"launch_duration_cv": self.duration_cv}
+        if self.kind == "kernel":
+            extra["profiled_launches"] = self.launches
+        return Scope(
+            kind=self.kind,
+            key=self.key,
+            location=self.location,
+            metrics={**self.metrics, **extra},
+            category=self.category,
+            missing={n: _missing_hint(n, self.missing).removeprefix(f"{n}: ") for n in names},
+            not_applicable=self.not_applicable,
+        )
 
 
-def evaluate(
-    rule: KernelRule, scope: KernelScope, params: Mapping[str, float]
-) -> tuple[Finding | None, RuleCheck]:
+def evaluate(rule: Rule, scope: KernelScope) -> tuple[Finding | None, RuleCheck]:
     """One rule on one scope: the finding (or None) and the check record for the report."""
-    if rule.categories and scope.category not in rule.categories:
-        return None, RuleCheck(rule=rule.id, kernel=scope.key, status="not_applicable")
-    m = scope.metrics
-    absent = [c.metric for c in rule.conditions if _num(m, c.metric) is None]
-    if absent and all(metric in scope.not_applicable for metric in absent):
-        return None, RuleCheck(rule=rule.id, kernel=scope.key, status="not_applicable")
-    if absent:
-        hints = [_missing_hint(metric, scope.missing) for metric in absent]
-        return None, RuleCheck(rule=rule.id, kernel=scope.key, status="not_evaluated", missing=hints)
-    if not all(c.holds(m, None) for c in rule.conditions):
-        return None, RuleCheck(rule=rule.id, kernel=scope.key, status="passed")
-    unmeasured = [c for c in rule.supporting if _num(m, c.metric) is None]
-    if any(not c.holds(m, None) for c in rule.supporting if c not in unmeasured):
-        return None, RuleCheck(rule=rule.id, kernel=scope.key, status="passed")
-    variant = next((v for v in rule.variants if all(c.holds(m, None) for c in v.conditions)), None)
-    evidence = [_evidence(c, m, rule.source) for c in rule.conditions]
-    evidence += [_evidence(c, m, "supporting condition") for c in rule.supporting]
-    if variant is not None:
-        evidence += [_evidence(c, m, f"selects the '{variant.name}' advice") for c in variant.conditions]
-    confidence, reason = _confidence(rule, scope, unmeasured)
-    advice = [render(a, m) for a in (variant.advice if variant else ()) + rule.advice]
-    finding = Finding(
-        id=f"ncu/{rule.id}/{scope.key}",
-        type=f"ncu_{rule.id}",
-        title=render(rule.title, m),
-        severity=rule.severity,
-        location=scope.location,
-        evidence=evidence,
-        advice=advice,
-        expected_gain=ESTIMATORS[rule.estimator](m, params),
-        confidence=confidence,
-        confidence_reason=reason,
-        verification=_verification(rule, scope),
+    check = check_rule(rule, scope.scope(load_kernel_rules()), unit=unit, prefix=PREFIX)
+    return check.finding, RuleCheck(
+        rule=rule.id, kernel=scope.key, status=check.status, missing=list(check.missing)
     )
-    missing = [_missing_hint(c.metric, scope.missing) for c in unmeasured]
-    return finding, RuleCheck(rule=rule.id, kernel=scope.key, status="fired", missing=missing)
-
-
-def _evidence(condition: Condition, m: Metrics, note: str) -> Evidence:
-    value = m.get(condition.metric)
-    unit = "%" if condition.metric.endswith("_pct") else ("ns" if condition.metric.endswith("_ns") else "")
-    return Evidence(
-        metric=condition.metric,
-        value=value if not isinstance(value, bool) else None,
-        unit="fraction" if condition.metric.endswith("_share") else unit,
-        threshold=condition.threshold,
-        comparison=condition.op,
-        note=note if value is not None else "not measured",
-    )
-
-
-def _confidence(rule: KernelRule, scope: KernelScope, unmeasured: list[Condition]) -> tuple[Confidence, str]:
-    reasons: list[str] = []
-    if unmeasured:
-        reasons.append(
-            "not measured: " + "; ".join(_missing_hint(c.metric, scope.missing) for c in unmeasured)
-        )
-    if scope.duration_cv is not None and scope.duration_cv > DURATION_CV_LIMIT:
-        reasons.append(
-            f"launch durations vary by {scope.duration_cv:.0%} (> 10%): re-measure with warm-up and "
-            "repeats and compare medians"
-        )
-    if rule.scope == "kernel" and scope.launches < 2:
-        reasons.append("one profiled launch: profile a few (--launch-count 5) to see the variation")
-    if not reasons:
-        return "high", "every condition measured on the kernel's counters; launches agree within 10%"
-    level: Confidence = "low" if len(unmeasured) > 1 or (unmeasured and len(reasons) > 1) else "medium"
-    return level, "; ".join(reasons)
-
-
-def _verification(rule: KernelRule, scope: KernelScope) -> list[str]:
-    if rule.scope == "run":
-        return [
-            "nsys profile -t cuda,nvtx -o after <your command>  # then: infersight analyze after.nsys-rep"
-        ]
-    return [
-        "infersight ncu-plan <trace>  # prints the ncu command for this kernel; rerun it after the change",
-        f"infersight ncu after.csv  # compare {rule.conditions[0].metric} and the kernel duration",
-    ]

@@ -36,7 +36,7 @@ from infersight.overlap.comm import comm_overlap
 from infersight.overlap.comm_args import CommArgs, comm_args, parse_kernel_name
 from infersight.overlap.copies import comm_kernel_mask
 from infersight.overlap.results import MultiRankView, RankRow
-from infersight.overlap.rules_data import rule
+from infersight.overlap.rules_data import threshold
 
 STEP_RANGE = re.compile(r"^ProfilerStep#\d+$")
 MOE_CATEGORY = "MoE"
@@ -333,22 +333,21 @@ def _row(
 
 def straggler(view: MultiRankView) -> int | None:
     """The rank arriving last at most collectives, if it does so often and by a clear margin."""
-    limits = rule("straggler")
     rows = [r for r in view.ranks if r.late_count is not None and r.late_mean_ns is not None]
     if not rows or view.matched_collectives == 0 or not view.alignment_ok:
         return None
     worst = max(rows, key=lambda r: (r.late_count or 0, r.late_mean_ns or 0.0))
     share = (worst.late_count or 0) / view.matched_collectives
-    median_duration = _median_comm_duration(view)
+    median_duration = median_comm_duration(view)
     if (
-        share > limits["min_late_share"]
-        and (worst.late_mean_ns or 0.0) >= limits["min_mean_late_ratio"] * median_duration
+        share > threshold("straggler", "late_share")
+        and (worst.late_mean_ns or 0.0) >= threshold("straggler", "late_mean_ratio") * median_duration
     ):
         return worst.rank
     return None
 
 
-def _median_comm_duration(view: MultiRankView) -> float:
+def median_comm_duration(view: MultiRankView) -> float:
     """Mean comm kernel time per matched collective over ranks (a scale for lateness)."""
     per_rank = [r.comm_ns / r.collectives_matched for r in view.ranks if r.collectives_matched]
     return float(np.median(per_rank)) if per_rank else 0.0

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from infersight.host.results import DiffReport, GapFill, HostReport, OpRow
+from infersight.render.findings import print_findings
 
 MAX_OPS = 15
 
@@ -100,16 +101,7 @@ def render_host(report: HostReport, console: Console) -> None:
             f"{len(it.steady())} steady steps, {it.warmup_dropped} warm-up dropped"
         )
     _render_gaps(report, console)
-    for finding in report.findings:
-        console.print(
-            Text.assemble(
-                (finding.severity, "bold"),
-                f" {finding.title} ",
-                (f"({finding.id}, {finding.confidence})", "dim"),
-            )
-        )
-        for line in finding.advice[:2]:
-            console.print(f"   → {line}")
+    print_findings(console, report.findings, summary=True)
     for note in report.notes:
         console.print(Text(f"note: {note}", style="dim"))
 

@@ -22,6 +22,7 @@ from infersight.layers.results import LayerReport
 from infersight.render import sections as sec
 from infersight.render import theory as theory_sections
 from infersight.render.attribution import attribution_section, breakdown_section, primary_line
+from infersight.render.findings import finding_card
 from infersight.render.sanitize import sanitize_text
 from infersight.rules.finding import Finding
 from infersight.theory.measured import MeasuredVsTheory
@@ -205,21 +206,6 @@ def layers_svg(layers: LayerReport) -> str:
 # ---------------------------------------------------------------- report structure
 
 
-def _finding_card(finding: Finding) -> dict[str, object]:
-    return {
-        "id": finding.id,
-        "title": finding.title,
-        "severity": finding.severity,
-        "location": sec.fmt_location(finding.location),
-        "evidence": [sec.fmt_evidence(e) for e in finding.evidence],
-        "advice": finding.advice,
-        "gain": sec.fmt_gain(finding.expected_gain),
-        "verification": finding.verification,
-        "confidence": f"{finding.confidence}"
-        + (f" — {finding.confidence_reason}" if finding.confidence_reason else ""),
-    }
-
-
 def _focus_operators(report: AnalysisReport) -> tuple[list[dict[str, Any]], set[str]]:
     """Focus set (theory) or the top-3 categories, each with the findings located on it; and their ids."""
     theory = report.theory
@@ -258,7 +244,7 @@ def _focus_operators(report: AnalysisReport) -> tuple[list[dict[str, Any]], set[
             if (kernel is not None and f.location.kernel == kernel)
             or (f.location.category is not None and f.location.category == category)
         ]
-        out.append({"title": title, "measured": measured, "findings": [_finding_card(f) for f in matched]})
+        out.append({"title": title, "measured": measured, "findings": [finding_card(f) for f in matched]})
         shown |= {f.id for f in matched}
     return out, shown
 
@@ -373,7 +359,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
     theory = report.theory
     roofline_tables = [_table(s) for s in theory_sections.report_sections(report)]
     focus, focus_ids = _focus_operators(report)
-    other = [_finding_card(f) for f in sec.ordered_findings(report.findings) if f.id not in focus_ids]
+    other = [finding_card(f) for f in sec.ordered_findings(report.findings) if f.id not in focus_ids]
     charts = {
         "timeline": timeline_svg(extras.timelines),
         "categories": bars_svg(

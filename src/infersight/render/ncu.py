@@ -16,12 +16,12 @@ from rich.text import Text
 from infersight.errors import InputError
 from infersight.ncu.plan import NcuPlan
 from infersight.ncu.results import KernelProfile, NcuReport
-from infersight.render.markdown import _findings as markdown_findings
+from infersight.render.findings import findings_markdown, print_findings
 from infersight.render.markdown import _md
 from infersight.render.markdown import _section as markdown_section
 from infersight.render.sanitize import one_line, sanitize_text, sanitizing_console
 from infersight.render.sections import Section, fmt_count, fmt_duration, fmt_pct
-from infersight.render.terminal import _print_findings, _print_section
+from infersight.render.terminal import _print_section
 
 if TYPE_CHECKING:
     from infersight.theory.estimates import ModelEstimate
@@ -216,7 +216,7 @@ def render_ncu_terminal(report: NcuReport, console: Console) -> None:
         _print_section(console, section)
     for note in report.notes:
         console.print(Text(f"note: {note}", style="dim"))
-    _print_findings(console, report.findings)
+    print_findings(console, report.findings)
 
 
 def render_ncu_text(report: NcuReport, width: int = 200) -> str:
@@ -242,7 +242,7 @@ def render_ncu_markdown(report: NcuReport) -> str:
         parts += markdown_section(section)
     if report.notes:
         parts += ["## Notes", ""] + [f"- {_md(note)}" for note in report.notes] + [""]
-    parts += markdown_findings(report.findings)
+    parts += findings_markdown(report.findings)
     parts += ["## Kernel names", ""] + [f"- {_md(name)}" for name in _kernel_names(report)] + [""]
     return sanitize_text("\n".join(parts).rstrip() + "\n")
 

@@ -14,18 +14,13 @@ from rich.table import Table
 from rich.text import Text
 
 from infersight.overlap.results import CommOverlap, CopyOverlap, MultiRankView, OverlapReport, RangeOverlap
+from infersight.render.findings import print_findings
 from infersight.render.sections import (
     fmt_bandwidth,
     fmt_bytes,
     fmt_duration,
-    fmt_evidence,
-    fmt_gain,
-    fmt_location,
     fmt_pct,
-    ordered_findings,
 )
-
-SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def render_overlap_json(report: OverlapReport) -> bytes:
@@ -227,22 +222,4 @@ def render_overlap(report: OverlapReport, console: Console, *, command: str = "o
             console.print(Text(f"note: {note}", style="yellow"))
     for note in report.notes:
         console.print(Text(f"note: {note}", style="yellow"))
-    findings = ordered_findings(report.findings)
-    console.print(Text(f"\nFindings ({len(findings)})", style="bold"))
-    for f in findings:
-        console.print(
-            Text.assemble((f"[{f.severity}] ", SEVERITY_STYLE.get(f.severity, "")), (f.title, "bold"))
-        )
-        console.print(Text(f"  where: {fmt_location(f.location)}", style="dim"))
-        for e in f.evidence:
-            console.print(Text(f"  • {fmt_evidence(e)}"))
-        for a in f.advice:
-            console.print(Text(f"  → {a}"))
-        console.print(
-            Text(
-                f"  gain: {fmt_gain(f.expected_gain)}; confidence {f.confidence} ({f.confidence_reason})",
-                style="dim",
-            )
-        )
-        for v in f.verification:
-            console.print(Text(f"  $ {v}", style="dim"))
+    print_findings(console, report.findings)

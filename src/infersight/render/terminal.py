@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
@@ -17,31 +17,26 @@ from rich.text import Text
 
 from infersight.analyses.results import AnalysisReport
 from infersight.render.attribution import attribution_section, breakdown_section, primary_line
+from infersight.render.findings import print_findings
 from infersight.render.sanitize import sanitizing_console
 from infersight.render.sections import (
     CPU_CAPTURE_WARNING,
     Section,
     categories_section,
     devices_section,
-    fmt_evidence,
-    fmt_gain,
-    fmt_location,
     gaps_section,
     has_cpu_capture,
     kernels_section,
-    ordered_findings,
     phases_section,
     ranges_section,
     traces_section,
     transfers_section,
 )
 from infersight.render.theory import report_sections as theory_sections
-from infersight.rules.finding import Finding
 
 DEFAULT_TOP = 15
 MIN_NAME_WIDTH = 32
 MIN_TEXT_WIDTH = 8
-SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def render_terminal(report: AnalysisReport, console: Console, *, top: int = DEFAULT_TOP) -> None:
@@ -71,7 +66,7 @@ def render_terminal(report: AnalysisReport, console: Console, *, top: int = DEFA
         *theory_sections(report),
     ):
         _print_section(console, section)
-    _print_findings(console, report.findings)
+    print_findings(console, report.findings)
 
 
 def render_terminal_text(report: AnalysisReport, *, top: int = DEFAULT_TOP, width: int = 200) -> str:
@@ -139,37 +134,3 @@ def _print_notes(console: Console, notes: list[str]) -> None:
     """Dim notes under a table, indented so wrapped lines stay aligned."""
     for note in notes:
         console.print(Padding(Text(note, style="dim"), (0, 0, 0, 2)))
-
-
-def _finding_body(finding: Finding) -> Group:
-    lines: list[Text] = [Text(f"where: {fmt_location(finding.location)}", style="dim")]
-    if finding.evidence:
-        lines.append(Text("evidence:", style="bold"))
-        lines.extend(Text(f"  • {fmt_evidence(e)}") for e in finding.evidence)
-    if finding.advice:
-        lines.append(Text("advice:", style="bold"))
-        lines.extend(Text(f"  • {a}") for a in finding.advice)
-    lines.append(Text.assemble(("expected gain: ", "bold"), fmt_gain(finding.expected_gain)))
-    lines.append(
-        Text.assemble(
-            ("confidence: ", "bold"),
-            finding.confidence,
-            f" — {finding.confidence_reason}" if finding.confidence_reason else "",
-        )
-    )
-    if finding.verification:
-        lines.append(Text("verify:", style="bold"))
-        lines.extend(Text(f"  $ {v}") for v in finding.verification)
-    return Group(*lines)
-
-
-def _print_findings(console: Console, findings: list[Finding]) -> None:
-    console.print()
-    if not findings:
-        console.print(Text("Findings", style="bold"), Text(" — no rule fired", style="dim"))
-        return
-    console.print(Text(f"Findings ({len(findings)})", style="bold"))
-    for finding in ordered_findings(findings):
-        style = SEVERITY_STYLE.get(finding.severity, "white")
-        title = Text.assemble((f"[{finding.severity}] ", style), (finding.title, "bold"), f"  ({finding.id})")
-        console.print(Panel(_finding_body(finding), title=title, title_align="left", border_style=style))

@@ -221,12 +221,13 @@ def report_sections(report: AnalysisReport) -> list[Section]:
 
 def print_sections(console: Console, sections: list[Section], findings: list[Finding] | None = None) -> None:
     """Print sections (and findings, when given) the way ``infersight analyze`` does."""
-    from infersight.render.terminal import _print_findings, _print_section
+    from infersight.render.findings import print_findings
+    from infersight.render.terminal import _print_section
 
     for section in sections:
         _print_section(console, section)
     if findings is not None:
-        _print_findings(console, findings)
+        print_findings(console, findings)
 
 
 def print_title(console: Console, text: str) -> None:

@@ -7,25 +7,18 @@ trace, and the confidence follows the attribution's margin.
 
 from __future__ import annotations
 
-import math
-
 from infersight.analyses.attribution import confidence_of
 from infersight.render.sections import fmt_duration
+from infersight.rules.confidence import confidence_rule
+from infersight.rules.estimators import estimator
 from infersight.rules.finding import Confidence, ExpectedGain
+from infersight.rules.values import Metrics, number
 
-Metrics = dict[str, float | int | str | None]
 PARTIAL_RECOVERY = 0.5  # overlap / prefetch rarely hides all of it: the floor is half
 
 
-def _number(m: Metrics, name: str) -> float | None:
-    value = m.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return None
-    return float(value)
-
-
 def _bucket_gain(m: Metrics, share_metric: str, ns_metric: str, what: str, how: str) -> ExpectedGain | None:
-    share, ns, window = _number(m, share_metric), _number(m, ns_metric), _number(m, "activity_window_ns")
+    share, ns, window = number(m, share_metric), number(m, ns_metric), number(m, "activity_window_ns")
     if share is None or ns is None or window is None or share <= 0:
         return None
     return ExpectedGain(
@@ -38,6 +31,7 @@ def _bucket_gain(m: Metrics, share_metric: str, ns_metric: str, what: str, how: 
     )
 
 
+@estimator("exposed_copy")
 def estimate_exposed_copy(m: Metrics) -> ExpectedGain | None:
     """All copy-only time at most; half of it when overlap / pinning / fewer copies works partly."""
     return _bucket_gain(
@@ -45,6 +39,7 @@ def estimate_exposed_copy(m: Metrics) -> ExpectedGain | None:
     )
 
 
+@estimator("uvm_migration")
 def estimate_uvm_migration(m: Metrics) -> ExpectedGain | None:
     """Migration time at most (prefetching moves it off the kernels' critical path)."""
     return _bucket_gain(
@@ -52,6 +47,7 @@ def estimate_uvm_migration(m: Metrics) -> ExpectedGain | None:
     )
 
 
+@estimator("exposed_communication")
 def estimate_exposed_communication(m: Metrics) -> ExpectedGain | None:
     """All collective-only time at most; half of it when compute overlap works partly."""
     return _bucket_gain(
@@ -63,14 +59,10 @@ def estimate_exposed_communication(m: Metrics) -> ExpectedGain | None:
     )
 
 
-def estimate_not_sized(m: Metrics) -> ExpectedGain | None:
-    """No gain figure: sizing kernel speed-ups needs the roofline (--model) or Nsight Compute."""
-    return None
-
-
+@confidence_rule("bucket")
 def confidence_bucket(m: Metrics) -> tuple[Confidence, str]:
     """The attribution's own confidence: its margin when the rule's bucket is the primary one."""
-    margin = _number(m, "primary_margin")
+    margin = number(m, "primary_margin")
     primary = m.get("primary_bucket")
     if margin is None:
         return "low", "no wall-time attribution for this scope"
