@@ -36,27 +36,11 @@ from infersight.api import report_from_traces
 from infersight.errors import InputError
 from infersight.ingest import load_traces
 from infersight.model import Trace
+from infersight.ingest.nsys_sqlite import COPY_KINDS
 
 TOLERANCE = 0.005
 EXPORTS = sorted(p.name for p in NSYS_DIR.glob("*.sqlite")) if NSYS_DIR.exists() else []
-# CUPTI_ACTIVITY_MEMCPY_KIND codes as nsys' cuda_gpu_mem_time_sum labels them (CUDA memcpy HtoD...)
-# (nsys stats itself writes "[CUDA Unified Memory memcpy HtoD]" for 11-13; infersight keeps the
-# direction as "UVM HtoD" so the copy rules can tell page migrations from cudaMemcpy)
-COPY_KIND = {
-    1: "HtoD",
-    2: "DtoH",
-    3: "HtoA",
-    4: "AtoH",
-    5: "AtoA",
-    6: "AtoD",
-    7: "DtoA",
-    8: "DtoD",
-    9: "HtoH",
-    10: "PtoP",
-    11: "UVM HtoD",
-    12: "UVM DtoH",
-    13: "UVM DtoD",
-}
+COPY_KIND = COPY_KINDS  # copyKind code -> label: the product's vocabulary (counts and times are checked)
 Stats = tuple[int, int, float, float, int, int, float]  # count total avg median min max std
 
 
