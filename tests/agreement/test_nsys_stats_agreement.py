@@ -35,12 +35,13 @@ from infersight.analyses.ranges import range_summary
 from infersight.api import report_from_traces
 from infersight.errors import InputError
 from infersight.ingest import load_traces
-from infersight.model import Trace
 from infersight.ingest.nsys_sqlite import COPY_KINDS
+from infersight.model import Trace
 
 TOLERANCE = 0.005
 EXPORTS = sorted(p.name for p in NSYS_DIR.glob("*.sqlite")) if NSYS_DIR.exists() else []
-COPY_KIND = COPY_KINDS  # copyKind code -> label: the product's vocabulary (counts and times are checked)
+# copyKind code -> label: the product's vocabulary (the counts and times are what is checked)
+COPY_KIND = COPY_KINDS
 Stats = tuple[int, int, float, float, int, int, float]  # count total avg median min max std
 
 

@@ -29,9 +29,8 @@ from tests.conftest import shared_file
 from infersight.errors import InputError
 from infersight.ingest import load_traces, nsys_sqlite
 from infersight.ingest.nsys_rep import cached_export_path, export_nsys_report
-from infersight.ingest.nsys_sqlite import read_nsys_sqlite
+from infersight.ingest.nsys_sqlite import COPY_KINDS, read_nsys_sqlite
 from infersight.model.trace import Trace
-from infersight.ingest.nsys_sqlite import COPY_KINDS
 
 WITH_KERNELS = [
     "concurrent_streams_nsys2022.sqlite",
@@ -45,7 +44,17 @@ WITH_KERNELS = [
 NO_KERNEL_TABLE = "gemm_rtx5060ti_no_kernel_table.sqlite"
 ALL_FILES = [*WITH_KERNELS, NO_KERNEL_TABLE]
 
-COPY_KIND_NAMES = COPY_KINDS  # copyKind code -> label: the product's vocabulary (counts and times are checked)
+# kernel counts from shared/data/INDEX.md
+KNOWN_KERNELS = {
+    "concurrent_streams_nsys2022.sqlite": 12,
+    "h100x2_llm_train_nsys2026.sqlite": 4010,
+    "saxpy_mpi_a100_nvtx_oldschema.sqlite": 5,
+    "tensorrt_conv_rtx3090.sqlite": 36,
+    "vecadd_t4_nsys2022.sqlite": 4,
+    "vectoradd_a4500_memcpy.sqlite": 1,
+}
+# copyKind code -> label: the product's vocabulary (the counts and bytes are what is checked)
+COPY_KIND_NAMES = COPY_KINDS
 BACKTRACE_CLASSES = "(67, 68, 69)"  # CUDA backtrace rows duplicate runtime calls
 
 
