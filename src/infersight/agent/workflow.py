@@ -34,7 +34,10 @@ from infersight.model import Trace
 if TYPE_CHECKING:
     from infersight.ncu.reader import NcuExport
 
-__all__ = ["STEPS", "AgentInputs", "AgentState", "StepRecord", "run_agent"]
+__all__ = ["AGENT_STATE_SCHEMA_VERSION", "STEPS", "AgentInputs", "AgentState", "StepRecord", "run_agent"]
+
+# MAJOR.MINOR of agent_state.json: a new optional field bumps the minor, a breaking change the major.
+AGENT_STATE_SCHEMA_VERSION = "1.0"
 
 STEPS = (
     "kb_lookup",
@@ -122,6 +125,7 @@ class StepRecord(BaseModel):
 class AgentState(BaseModel):
     """What ``agent_state.json`` holds."""
 
+    schema_version: str = AGENT_STATE_SCHEMA_VERSION
     inputs: AgentInputs
     workdir: str
     steps: dict[str, StepRecord] = Field(default_factory=dict)
