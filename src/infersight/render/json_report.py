@@ -79,11 +79,11 @@ def output_json_schema(command: str) -> dict[str, Any]:
 
 def output_json_schemas() -> dict[str, str]:
     """File name -> text of every output's schema: sorted keys, indent 2, trailing newline (deterministic)."""
-    return {
-        f"{command}.schema.json": json.dumps(output_json_schema(command), indent=2, sort_keys=True, ensure_ascii=False)
-        + "\n"
-        for command in sorted(JSON_OUTPUTS)
-    }
+    return {f"{name}.schema.json": _schema_text(output_json_schema(name)) for name in sorted(JSON_OUTPUTS)}
+
+
+def _schema_text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def write_json_schemas(folder: Path) -> list[Path]:
