@@ -38,6 +38,7 @@ __all__ = ["AGENT_STATE_SCHEMA_VERSION", "STEPS", "AgentInputs", "AgentState", "
 
 # MAJOR.MINOR of agent_state.json: a new optional field bumps the minor, a breaking change the major.
 AGENT_STATE_SCHEMA_VERSION = "1.0"
+FOCUS_SCHEMA_VERSION = "1.0"  # focus.json: {"schema_version", "method", "items"}
 
 STEPS = (
     "kb_lookup",
@@ -311,7 +312,11 @@ class _Run:
         return (
             "done",
             f"{len(items)} focus kernel(s) by {method}: {names}",
-            [self.write_json("focus.json", {"method": method, "items": items})],
+            [
+                self.write_json(
+                    "focus.json", {"schema_version": FOCUS_SCHEMA_VERSION, "method": method, "items": items}
+                )
+            ],
         )
 
     def ncu(self) -> tuple[StepStatus, str, list[str]]:

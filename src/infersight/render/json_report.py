@@ -42,6 +42,7 @@ JSON_OUTPUTS: dict[str, str] = {
     "ncu": "infersight.ncu.results:NcuReport",
     "ncu-plan": "infersight.ncu.plan:NcuPlan",
     "kb-lookup": "infersight.agent.lookup:LookupResult",
+    "kb-history": "infersight.kb.store:AbHistory",
     "verify": "infersight.agent.verify_flow:VerifyOutcome",
     "narrate": "infersight.agent.narrator:Narration",
     "agent-state": "infersight.agent.workflow:AgentState",
