@@ -144,7 +144,9 @@ def test_report_tool_writes_the_html_and_refuses_an_input(tmp_path: Path) -> Non
     assert copy.read_bytes() == before and (folder / "rank0.json.gz").read_bytes() == before
 
 
-def test_export_tool_inline_is_cut_to_top_and_the_file_is_whole(tmp_path: Path) -> None:
+def test_export_tool_inline_is_cut_to_top_and_the_file_is_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from infersight.render.trace_export import EXPORT_SCHEMA_VERSION, load_export
 
     source = shared_file("kineto/hta_alexnet_a100.json.gz")
@@ -167,6 +169,10 @@ def test_export_tool_inline_is_cut_to_top_and_the_file_is_whole(tmp_path: Path) 
         tools.export_tool([str(source)], output=str(tmp_path / "x.csv"))
     with pytest.raises(InputError, match="top must be >= 1"):
         tools.export_tool([str(source)], top=0)
+    monkeypatch.setattr(tools, "MAX_INLINE_EXPORT_BYTES", 1000)
+    with pytest.raises(InputError, match=r"inline export is .* MiB \(limit .*give output=PATH\.json"):
+        tools.export_tool([str(source)], top=10)
+    assert tools.export_tool([str(source)], output=str(out))["bytes"] > 1000  # a file has no such limit
     copy = tmp_path / "t.json"
     copy.write_bytes(out.read_bytes())
     with pytest.raises(InputError, match="output path is an input"):

@@ -38,6 +38,7 @@ ALLOW_COMMANDS_ENV = "INFERSIGHT_MCP_ALLOW_COMMANDS"
 DEFAULT_TIMEOUT_S = 300.0
 MAX_TIMEOUT_S = 3600.0
 DEFAULT_EXPORT_ROWS = 1000  # rows per table an inline export returns (the file holds them all)
+MAX_INLINE_EXPORT_BYTES = 8 * 1024 * 1024  # an inline export larger than this is refused: write a file
 
 
 def _paths(traces: list[str]) -> list[Path]:
@@ -334,6 +335,13 @@ def export_tool(
                 table["rows"] = top
     if truncated:
         data["truncated"] = truncated
+    size = len(orjson.dumps(data))
+    if size > MAX_INLINE_EXPORT_BYTES:
+        raise InputError(
+            None,
+            f"the inline export is {size / 2**20:.1f} MiB (limit {MAX_INLINE_EXPORT_BYTES / 2**20:.0f} MiB): "
+            "give output=PATH.json to write it to a file, or a smaller top",
+        )
     return data
 
 
