@@ -78,9 +78,9 @@ def ncu_tool(exports: list[str], gpu: str | None = None, traces: list[str] | Non
     read = [read_ncu(Path(p).expanduser()) for p in exports]
     loaded = api.load(_paths(traces)) if traces else []
     report = api.report_from_traces(loaded) if loaded else None
-    data = analyze_ncu(read, gpu=gpu, trace=report).model_dump(mode="json")
-    data["device_warnings"] = ncu_device_mismatches(read, loaded)
-    return data
+    result = analyze_ncu(read, gpu=gpu, trace=report)
+    result.device_warnings = ncu_device_mismatches(read, loaded)
+    return result.model_dump(mode="json")
 
 
 def kb_record_tool(report: str, kb: str | None = None, label: str | None = None) -> JsonDict:

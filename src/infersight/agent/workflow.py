@@ -328,7 +328,8 @@ class _Run:
             ncu_report = analyze_ncu(exports, gpu=self.inputs.gpu, trace=self.report())
             warnings = ncu_device_mismatches(exports, self.traces())
             message = f"{len(ncu_report.kernels)} kernel(s) profiled, {len(ncu_report.findings)} finding(s)"
-            data = {**ncu_report.model_dump(mode="json"), "device_warnings": warnings}
+            ncu_report.device_warnings = warnings
+            data = ncu_report.model_dump(mode="json")
             return (
                 "done",
                 "; ".join([*(f"WARNING: {w}" for w in warnings), message]),
