@@ -121,7 +121,7 @@ def test_json_report_validates_and_equals_api(vllm_run: tuple[Result, Path, Path
     assert result.returncode == 0, result.stderr
     text = json_out.read_text()
     report = AnalysisReport.model_validate_json(text)  # the schema is the pydantic model
-    assert report.schema_version == "1.1"
+    assert report.schema_version == "1.2"
     assert report.tool_version == __version__
     expected = api.analyze([shared_file(VLLM_H100)])
     assert json.loads(text) == json.loads(expected.model_dump_json())

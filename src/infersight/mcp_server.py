@@ -23,7 +23,8 @@ INSTRUCTIONS = (
     "`roofline` compares with theory "
     "(model + GPU); `host`, `overlap`, `layers`, `diff` drill down; `ncu_plan` gives Nsight Compute "
     "commands for the focus kernels and `ncu` reads their exports; `kb_lookup`/`kb_record` read and fill the "
-    "knowledge base; `narrate` writes evidence-checked prose; `verify` A/B-tests a change "
+    "knowledge base; `narrate` writes evidence-checked prose; `report` writes the HTML report to a path you "
+    "give and `export` the columnar trace model; `verify` A/B-tests a change "
     "(trace files; command lines only when the server was started with --allow-commands)."
 )
 

@@ -152,6 +152,14 @@ def test_kb_history_shows_the_part_of_each_path_that_differs(
     assert run(["kb", "history", "--kb", kb]) == 0
     out = capsys.readouterr().out
     assert "…/baseline_eager_run.json" in out and "…/candidate_graphs_run.json" in out
+    history_json = tmp_path / "history.json"
+    assert run(["kb", "history", "--kb", kb, "--json", str(history_json)]) == 0
+    history = json.loads(history_json.read_text())
+    assert history["schema_version"] == "1.0" and history["recommendation_type"] is None
+    assert [(r["baseline"], r["candidate"], r["version"]) for r in history["results"]] == [
+        (str(base), str(cand), 1)
+    ]
+    assert run(["kb", "history", "--kb", kb, "--json", kb]) == 2  # never over the knowledge base
 
 
 def test_distinguishing_parts() -> None:

@@ -42,6 +42,9 @@ def test_every_step_runs_and_is_logged(first_run: tuple[Path, AgentInputs, objec
     assert len(plan) == len(report["findings"])
     assert all("infersight verify --baseline 'python serve.py'" in line["verify"] for line in plan)
     assert (work / "run" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    for name in ("agent_state.json", "focus.json", "ncu_plan.json", "report.json"):  # versioned objects
+        version = json.loads((work / "run" / name).read_text())["schema_version"]
+        assert version.count(".") == 1 and all(part.isdigit() for part in version.split(".")), (name, version)
 
 
 def test_resume_skips_done_steps_and_reruns_changed_ones(first_run: tuple[Path, AgentInputs, object]) -> None:

@@ -50,8 +50,10 @@ def test_record_lookup_history(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "can answer directly" in capsys.readouterr().out
     assert run(["kb", "lookup", "--kb", kb, "--gpu", "T4", "--model", "other"]) == 0
     assert "use as a hint" in capsys.readouterr().out
-    assert run(["kb", "history", "--kb", kb]) == 0
+    history = tmp_path / "history.json"
+    assert run(["kb", "history", "--kb", kb, "--json", str(history)]) == 0
     assert "no A/B results" in capsys.readouterr().err
+    assert json.loads(history.read_text())["results"] == []
     bad = tmp_path / "bad.json"
     bad.write_text('{"x": 1}')
     assert run(["kb", "record", str(bad), "--kb", kb]) == 2

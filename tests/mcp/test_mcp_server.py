@@ -32,6 +32,8 @@ EXPECTED_TOOLS = {
     "ncu",
     "narrate",
     "verify",
+    "report",
+    "export",
 }
 
 
@@ -56,6 +58,13 @@ async def _session_calls(kb: Path, trace: Path) -> dict[str, Any]:
         out["analyze"] = await session.call_tool("analyze", {"traces": [str(trace)]})
         out["kb_lookup"] = await session.call_tool("kb_lookup", {"gpu": "H100"})
         out["bad"] = await session.call_tool("analyze", {"traces": [str(kb.parent / "missing.json")]})
+        html = kb.parent / "report.html"
+        out["report"] = await session.call_tool("report", {"traces": [str(trace)], "output": str(html)})
+        out["report_html"] = html.read_text(encoding="utf-8") if html.exists() else ""
+        out["report_over_input"] = await session.call_tool(
+            "report", {"traces": [str(trace)], "output": str(trace)}
+        )
+        out["export"] = await session.call_tool("export", {"traces": [str(trace)], "top": 5})
     return out
 
 
@@ -116,3 +125,20 @@ def test_verify_refused_without_the_flag_and_timed_out_with_it(tmp_path: Path) -
     assert _is_error(refused) and "does not run commands" in _text(refused)
     timed_out = anyio.run(_verify_calls, tmp_path / "kb.sqlite", True)
     assert _is_error(timed_out) and "timed out after 0.5 s" in _text(timed_out)
+
+
+def test_report_and_export_tools(session_results: dict[str, Any]) -> None:
+    report = session_results["report"]
+    assert not _is_error(report), _text(report)
+    written = json.loads(_text(report))
+    assert written["output"].endswith("report.html") and written["bytes"] > 0
+    assert "<html" in session_results["report_html"].lower()
+    refused = session_results["report_over_input"]
+    assert _is_error(refused) and "infersight: error:" in _text(refused)
+    exported = session_results["export"]
+    assert not _is_error(exported), _text(exported)
+    document = json.loads(_text(exported))
+    assert (
+        document["schema"] == "infersight.trace" and document["traces"][0]["tables"]["kernels"]["rows"] == 5
+    )
+    assert document["truncated"]["traces[0].tables.kernels"] == {"shown": 5, "total": 79}

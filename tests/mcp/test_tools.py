@@ -115,3 +115,80 @@ def test_loop_tools_analyze_top_ncu_kb_record(tmp_path: Path) -> None:
         narration = tools.narrate_tool(str(saved), llm_url=url, llm_model="fake-1")
     assert narration["text"] == "The GPU was idle 8.5% of the window [small_kernel_storm/dev0]."
     assert "not the value of idle_ratio" in narration["dropped"][0]["reason"]
+
+
+def test_report_tool_writes_the_html_and_refuses_an_input(tmp_path: Path) -> None:
+    source = shared_file("kineto/hta_alexnet_a100.json.gz")
+    out = tmp_path / "r.html"
+    result = tools.report_tool([str(source)], str(out), no_layers=True)
+    html = out.read_text(encoding="utf-8")
+    assert result["output"] == str(out) and result["bytes"] == len(html.encode())
+    assert html.lstrip().lower().startswith("<!doctype html") and result["traces"] == [str(source)]
+    copy = tmp_path / "trace.json.gz"
+    copy.write_bytes(source.read_bytes())
+    link = tmp_path / "alias.html"
+    link.symlink_to(copy)
+    before = copy.read_bytes()
+    with pytest.raises(InputError, match="output path is an input"):
+        tools.report_tool([str(copy)], str(link))
+    with pytest.raises(InputError, match=r"output must end with \.html"):
+        tools.report_tool([str(copy)], str(copy))
+    with pytest.raises(InputError, match="does not exist"):
+        tools.report_tool([str(copy)], str(tmp_path / "no" / "r.html"))
+    folder = tmp_path / "ranks"
+    folder.mkdir()
+    (folder / "rank0.json.gz").write_bytes(before)
+    (folder / "rank0.html").symlink_to(folder / "rank0.json.gz")
+    with pytest.raises(InputError, match="output path is an input"):
+        tools.report_tool([str(folder)], str(folder / "rank0.html"))  # a file the folder expands to
+    assert copy.read_bytes() == before and (folder / "rank0.json.gz").read_bytes() == before
+
+
+def test_export_tool_inline_is_cut_to_top_and_the_file_is_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infersight.render.trace_export import EXPORT_SCHEMA_VERSION, load_export
+
+    source = shared_file("kineto/hta_alexnet_a100.json.gz")
+    inline = tools.export_tool([str(source)], top=10)
+    kernels = inline["traces"][0]["tables"]["kernels"]
+    assert kernels["rows"] == 10 and all(len(v) == 10 for v in kernels["data"].values())
+    assert inline["truncated"]["traces[0].tables.kernels"] == {
+        "shown": 10,
+        "total": len(_kernel_names(str(source))),
+    }
+    assert inline["schema_version"] == EXPORT_SCHEMA_VERSION
+    load_export(json.dumps({k: v for k, v in inline.items() if k != "truncated"}))  # still a valid document
+    out = tmp_path / "export.json"
+    summary = tools.export_tool([str(source)], output=str(out))
+    whole = load_export(out.read_bytes())
+    assert summary["traces"][0]["rows"]["kernels"] == whole.traces[0].tables["kernels"].rows == 79
+    assert summary["bytes"] == out.stat().st_size and "truncated" not in summary
+    assert "truncated" not in tools.export_tool([str(source)], top=100_000)
+    with pytest.raises(InputError, match=r"output must end with \.json"):
+        tools.export_tool([str(source)], output=str(tmp_path / "x.csv"))
+    with pytest.raises(InputError, match="top must be >= 1"):
+        tools.export_tool([str(source)], top=0)
+    monkeypatch.setattr(tools, "MAX_INLINE_EXPORT_BYTES", 1000)
+    with pytest.raises(InputError, match=r"inline export is .* MiB \(limit .*give output=PATH\.json"):
+        tools.export_tool([str(source)], top=10)
+    assert tools.export_tool([str(source)], output=str(out))["bytes"] > 1000  # a file has no such limit
+    copy = tmp_path / "t.json"
+    copy.write_bytes(out.read_bytes())
+    with pytest.raises(InputError, match="output path is an input"):
+        tools.export_tool([str(copy)], output=str(copy))
+
+
+def test_tool_outputs_carry_a_major_minor_schema_version() -> None:
+    import re
+
+    trace = str(shared_file("kineto/hta_alexnet_a100.json.gz"))
+    outputs = {
+        "roofline": tools.roofline_tool(model="llama-3.1-8b", gpu="H100", batch=1, prompt=128),
+        "ncu_plan": tools.ncu_plan_tool([trace], top=2),
+        "overlap": tools.overlap_tool([trace]),
+        "host": tools.host_tool([trace]),
+        "analyze": tools.analyze_tool([trace], top=2),
+    }
+    for name, data in outputs.items():
+        assert re.fullmatch(r"\d+\.\d+", data["schema_version"]), (name, data.get("schema_version"))

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import shutil
 import sqlite3
 from collections import Counter, defaultdict
@@ -108,6 +109,7 @@ def test_output_is_a_valid_chrome_trace(annotation: Annotation) -> None:
     doc = annotation.doc
     assert isinstance(doc["traceEvents"], list) and doc["traceEvents"]
     assert doc["displayTimeUnit"] in {"ms", "ns"}
+    assert re.fullmatch(r"\d+\.\d+", doc["otherData"]["schema_version"])
     for event in doc["traceEvents"]:
         assert {"ph", "ts", "pid", "tid"} <= event.keys(), event
         assert event["ph"] in EVENT_PHASES

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from infersight.analyses.results import (
+    REPORT_SCHEMA_VERSION,
     AnalysisReport,
     CategoryStat,
     DeviceTimeline,
@@ -323,7 +324,7 @@ def test_json_report_round_trips_and_has_schema() -> None:
     report = build_report()
     text = render_json(report)
     data = json.loads(text)
-    assert data["schema_version"] == "1.1"
+    assert data["schema_version"] == REPORT_SCHEMA_VERSION
     assert data["profile"]["devices"][0]["idle_ratio"] == 0.35
     assert load_report(text) == report
     schema = report_json_schema()

@@ -19,6 +19,7 @@ __all__ = [
     "analyze_tool",
     "commands_allowed",
     "diff_tool",
+    "export_tool",
     "host_tool",
     "kb_lookup_tool",
     "kb_record_tool",
@@ -27,6 +28,7 @@ __all__ = [
     "ncu_plan_tool",
     "ncu_tool",
     "overlap_tool",
+    "report_tool",
     "roofline_tool",
     "verify_tool",
 ]
@@ -35,6 +37,8 @@ JsonDict = dict[str, Any]
 ALLOW_COMMANDS_ENV = "INFERSIGHT_MCP_ALLOW_COMMANDS"
 DEFAULT_TIMEOUT_S = 300.0
 MAX_TIMEOUT_S = 3600.0
+DEFAULT_EXPORT_ROWS = 1000  # rows per table an inline export returns (the file holds them all)
+MAX_INLINE_EXPORT_BYTES = 8 * 1024 * 1024  # an inline export larger than this is refused: write a file
 
 
 def _paths(traces: list[str]) -> list[Path]:
@@ -74,9 +78,9 @@ def ncu_tool(exports: list[str], gpu: str | None = None, traces: list[str] | Non
     read = [read_ncu(Path(p).expanduser()) for p in exports]
     loaded = api.load(_paths(traces)) if traces else []
     report = api.report_from_traces(loaded) if loaded else None
-    data = analyze_ncu(read, gpu=gpu, trace=report).model_dump(mode="json")
-    data["device_warnings"] = ncu_device_mismatches(read, loaded)
-    return data
+    result = analyze_ncu(read, gpu=gpu, trace=report)
+    result.device_warnings = ncu_device_mismatches(read, loaded)
+    return result.model_dump(mode="json")
 
 
 def kb_record_tool(report: str, kb: str | None = None, label: str | None = None) -> JsonDict:
@@ -214,6 +218,133 @@ def kb_lookup_tool(
     return result.model_dump(mode="json")
 
 
+def _output(path: str, suffixes: tuple[str, ...], traces: list[Path]) -> Path:
+    """An output path the client gave: the expected suffix (no stray file is overwritten with HTML or
+    JSON), never one of the inputs (symlinks and hard links included), in an existing folder."""
+    from infersight.commands._io import check_outputs
+
+    out = Path(path).expanduser()
+    if out.suffix.lower() not in suffixes:
+        raise InputError(out, f"output must end with {' or '.join(suffixes)}")
+    check_outputs([out], traces)
+    return out
+
+
+def report_tool(
+    traces: list[str],
+    output: str,
+    window_nvtx: str | None = None,
+    model: str | None = None,
+    config: str | None = None,
+    gpu: str | None = None,
+    batch: int | None = None,
+    prompt: int | None = None,
+    context: int | None = None,
+    tp: int = 1,
+    dtype: str | None = None,
+    top: int = 15,
+    no_layers: bool = False,
+    cpu_ops_as_kernels: bool = False,
+) -> JsonDict:
+    """Write the self-contained HTML report (timeline, ranking, roofline with model+gpu, per-layer bars,
+    findings) of the traces to `output` (.html; never one of the inputs); returns where and a summary."""
+    from infersight import api
+    from infersight.agent.html_data import html_extras
+    from infersight.commands._io import check_outputs, write_output
+    from infersight.commands.roofline import theory_request
+    from infersight.render.html import render_html
+
+    if top < 1:
+        raise InputError(None, f"top must be >= 1, got {top}")
+    paths = _paths(traces)
+    out = _output(output, (".html", ".htm"), paths)
+    api.check_window_regex(window_nvtx)
+    theory = theory_request(
+        model=model,
+        config=Path(config).expanduser() if config else None,
+        gpu=gpu,
+        peak_tflops=None,
+        bandwidth=None,
+        batch=batch,
+        prompt=prompt,
+        context=context,
+        tp=tp,
+        dtype=dtype,
+        measured_ttft=None,
+        measured_tpot=None,
+        measured_tps=None,
+    )
+    loaded = api.load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    check_outputs([out], [Path(t.source) for t in loaded])  # the files a trace folder expanded to
+    report = api.report_from_traces(loaded, window_nvtx=window_nvtx, theory=theory)
+    extras = html_extras(loaded, window_nvtx=window_nvtx, with_layers=not no_layers)
+    html = render_html(report, extras, top=top).encode()
+    write_output(out, html)
+    primary = report.profile.primary_bottleneck
+    return {
+        "output": str(out),
+        "bytes": len(html),
+        "traces": [t.source for t in loaded],
+        "findings": len(report.findings),
+        "primary_bottleneck": primary.bucket if primary is not None else None,
+    }
+
+
+def export_tool(
+    traces: list[str],
+    output: str | None = None,
+    top: int = DEFAULT_EXPORT_ROWS,
+    cpu_ops_as_kernels: bool = False,
+) -> JsonDict:
+    """The normalised trace model (kernels, memcpy, memset, api, ranges) as columnar `infersight.trace` JSON.
+    With `output` (.json, never an input) the whole document is written there and a summary returned;
+    without, it is returned inline with each table cut to its first `top` rows (totals in `truncated`)."""
+    import orjson
+
+    from infersight import api
+    from infersight.commands._io import check_outputs, write_output
+    from infersight.render.trace_export import export_traces
+
+    if top < 1:
+        raise InputError(None, f"top must be >= 1, got {top}")
+    paths = _paths(traces)
+    out = _output(output, (".json",), paths) if output is not None else None
+    loaded = api.load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    document = export_traces(loaded)
+    if out is not None:
+        check_outputs([out], [Path(t.source) for t in loaded])
+        write_output(out, document)
+        parsed = orjson.loads(document)
+        return {
+            "schema": parsed["schema"],
+            "schema_version": parsed["schema_version"],
+            "output": str(out),
+            "bytes": len(document),
+            "traces": [
+                {"source": t["source"], "rows": {name: table["rows"] for name, table in t["tables"].items()}}
+                for t in parsed["traces"]
+            ],
+        }
+    data: JsonDict = orjson.loads(document)
+    truncated: dict[str, JsonDict] = {}
+    for index, trace in enumerate(data["traces"]):
+        for name, table in trace["tables"].items():
+            if table["rows"] > top:
+                truncated[f"traces[{index}].tables.{name}"] = {"shown": top, "total": table["rows"]}
+                table["data"] = {col: values[:top] for col, values in table["data"].items()}
+                table["rows"] = top
+    if truncated:
+        data["truncated"] = truncated
+    size = len(orjson.dumps(data))
+    if size > MAX_INLINE_EXPORT_BYTES:
+        raise InputError(
+            None,
+            f"the inline export is {size / 2**20:.1f} MiB (limit {MAX_INLINE_EXPORT_BYTES / 2**20:.0f} MiB): "
+            "give output=PATH.json to write it to a file, or a smaller top",
+        )
+    return data
+
+
 def commands_allowed() -> bool:
     """Whether this server may run command lines: only when started with the explicit opt-in."""
     return os.environ.get(ALLOW_COMMANDS_ENV, "") == "1"
@@ -286,4 +417,6 @@ TOOLS = {
     "ncu": ncu_tool,
     "narrate": narrate_tool,
     "verify": verify_tool,
+    "report": report_tool,
+    "export": export_tool,
 }

@@ -34,7 +34,11 @@ from infersight.model import Trace
 if TYPE_CHECKING:
     from infersight.ncu.reader import NcuExport
 
-__all__ = ["STEPS", "AgentInputs", "AgentState", "StepRecord", "run_agent"]
+__all__ = ["AGENT_STATE_SCHEMA_VERSION", "STEPS", "AgentInputs", "AgentState", "StepRecord", "run_agent"]
+
+# MAJOR.MINOR of agent_state.json: a new optional field bumps the minor, a breaking change the major.
+AGENT_STATE_SCHEMA_VERSION = "1.0"
+FOCUS_SCHEMA_VERSION = "1.0"  # focus.json: {"schema_version", "method", "items"}
 
 STEPS = (
     "kb_lookup",
@@ -122,6 +126,7 @@ class StepRecord(BaseModel):
 class AgentState(BaseModel):
     """What ``agent_state.json`` holds."""
 
+    schema_version: str = AGENT_STATE_SCHEMA_VERSION
     inputs: AgentInputs
     workdir: str
     steps: dict[str, StepRecord] = Field(default_factory=dict)
@@ -307,7 +312,11 @@ class _Run:
         return (
             "done",
             f"{len(items)} focus kernel(s) by {method}: {names}",
-            [self.write_json("focus.json", {"method": method, "items": items})],
+            [
+                self.write_json(
+                    "focus.json", {"schema_version": FOCUS_SCHEMA_VERSION, "method": method, "items": items}
+                )
+            ],
         )
 
     def ncu(self) -> tuple[StepStatus, str, list[str]]:
@@ -319,7 +328,8 @@ class _Run:
             ncu_report = analyze_ncu(exports, gpu=self.inputs.gpu, trace=self.report())
             warnings = ncu_device_mismatches(exports, self.traces())
             message = f"{len(ncu_report.kernels)} kernel(s) profiled, {len(ncu_report.findings)} finding(s)"
-            data = {**ncu_report.model_dump(mode="json"), "device_warnings": warnings}
+            ncu_report.device_warnings = warnings
+            data = ncu_report.model_dump(mode="json")
             return (
                 "done",
                 "; ".join([*(f"WARNING: {w}" for w in warnings), message]),

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, computed_field
 from infersight.rules.finding import Finding
 from infersight.theory.report import TheoryReport
 
-REPORT_SCHEMA_VERSION = "1.1"
+REPORT_SCHEMA_VERSION = "1.2"  # 1.1: wall-time attribution; 1.2: theory.schema_version
 
 
 class Window(BaseModel):

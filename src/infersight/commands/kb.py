@@ -216,13 +216,19 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--recommendation", metavar="TYPE", help="Only this finding type.")
         ] = None,
         kb: KbOpt = None,
+        json_out: JsonOpt = None,
     ) -> None:
         """Stored A/B verification results, oldest first."""
-        from infersight.kb.store import KnowledgeBase
+        from infersight.kb.store import AbHistory, KnowledgeBase
 
+        if json_out is not None:
+            check_outputs([json_out], [kb_file(kb)])
         skipped: list[str] = []
         with KnowledgeBase.open(kb) as store:
             rows = store.ab_history(recommendation, skipped=skipped)
+        if json_out is not None:
+            history = AbHistory(recommendation_type=recommendation, results=rows, skipped=skipped)
+            write_output(json_out, orjson.dumps(history.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
         _print_skipped(skipped)
         if not rows:
             print("no A/B results stored", file=sys.stderr)

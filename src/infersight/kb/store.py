@@ -52,7 +52,9 @@ from infersight.kb.validate import (
 from infersight.safe_io import MAX_REPORT_BYTES, check_regular_file, read_bounded_bytes
 
 __all__ = [
+    "AB_HISTORY_SCHEMA_VERSION",
     "DEFAULT_KB_PATH",
+    "AbHistory",
     "AbRecord",
     "KnowledgeBase",
     "LookupMatch",
@@ -125,6 +127,19 @@ class StoredAb(AbRecord):
     ab_key: str
     version: int
     created_at: str
+
+
+# MAJOR.MINOR of `kb history --json`: a new optional field bumps the minor, a breaking change the major.
+AB_HISTORY_SCHEMA_VERSION = "1.0"
+
+
+class AbHistory(BaseModel):
+    """What ``infersight kb history --json`` writes: the stored A/B results, oldest first."""
+
+    schema_version: str = AB_HISTORY_SCHEMA_VERSION
+    recommendation_type: str | None = Field(default=None, description="the --recommendation filter, if any")
+    results: list[StoredAb]
+    skipped: list[str] = Field(default_factory=list, description="rows that could not be read back")
 
 
 class LookupMatch(BaseModel):

@@ -33,6 +33,8 @@ from infersight.ncu.metrics import metric_table
 if TYPE_CHECKING:
     from infersight.theory.measured import FocusSet
 
+# MAJOR.MINOR of the ncu-plan JSON: a new optional field bumps the minor, a breaking change the major.
+NCU_PLAN_SCHEMA_VERSION = "1.0"
 DEFAULT_TOP_K = 10
 DEFAULT_LAUNCH_COUNT = 5
 WARMUP_FRACTION = 0.1
@@ -64,6 +66,7 @@ class PlannedKernel(BaseModel):
 class NcuPlan(BaseModel):
     """All commands, plus how the focus set was chosen."""
 
+    schema_version: str = NCU_PLAN_SCHEMA_VERSION
     source: list[str]
     focus_method: str
     kernels: list[PlannedKernel]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from infersight.rules.finding import Finding
 
-NCU_REPORT_SCHEMA_VERSION = "1.0"
+NCU_REPORT_SCHEMA_VERSION = "1.1"  # 1.1: device_warnings
 
 
 class RooflinePoint(BaseModel):
@@ -170,3 +170,6 @@ class NcuReport(BaseModel):
         default=None, description="theory operator points of --model/--config's scenario (both phases)"
     )
     notes: list[str] = Field(default_factory=list)
+    device_warnings: list[str] = Field(
+        default_factory=list, description="exports profiled on another GPU than the traces (MCP ncu, agent)"
+    )

@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field
 from infersight.analyses.results import Window
 from infersight.rules.finding import Finding
 
+# MAJOR.MINOR of the overlap/ranks JSON: a new optional field bumps the minor, a breaking change the major.
+OVERLAP_SCHEMA_VERSION = "1.0"  # 1.0: was "1"
+
 
 class LinkSpec(BaseModel):
     """A physical link and its per-direction bandwidth (from data/interconnects.toml)."""
@@ -176,7 +179,7 @@ class MultiRankView(BaseModel):
 class OverlapReport(BaseModel):
     """Everything ``infersight overlap`` computes, plus the findings."""
 
-    schema_version: str = "1"
+    schema_version: str = OVERLAP_SCHEMA_VERSION
     tool_version: str
     copies: list[CopyOverlap]
     ranges: list[RangeOverlap]

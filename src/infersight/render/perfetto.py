@@ -38,6 +38,8 @@ from infersight.model import Trace
 from infersight.rules.finding import Finding
 
 CHUNK = 100_000
+# MAJOR.MINOR of the annotated trace's otherData: a new optional key bumps the minor.
+ANNOTATE_SCHEMA_VERSION = "1.0"
 ATTRIBUTION_TRACK = "infersight: where the time goes"
 GAPS_TRACK = "infersight: idle gaps by likely cause"
 PHASES_TRACK = "infersight: phases"
@@ -209,6 +211,7 @@ def write_chrome_trace(annotated: AnnotatedTraces, stream: ByteSink) -> dict[str
 def _other_data(annotated: AnnotatedTraces) -> dict[str, Any]:
     primary = annotated.report.profile.primary_bottleneck
     return {
+        "schema_version": ANNOTATE_SCHEMA_VERSION,
         "producer": f"infersight {__version__} annotate",
         "inputs": [t.source for t in annotated.traces],
         "primary_bottleneck": primary.bucket if primary is not None else None,
