@@ -9,6 +9,7 @@ small inline script only sorts tables when a header is clicked. Needs ``jinja2``
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from html import escape
@@ -203,6 +204,131 @@ def layers_svg(layers: LayerReport) -> str:
     return _svg(top + plot_h + 24, "".join(parts), "per-layer wall time")
 
 
+# ---------------------------------------------------------------- uPlot chart data
+
+BUCKETS = ("gpu", "communication", "copy", "host")
+BUCKET_COLORS = {"gpu": "#59a14f", "communication": "#4e79a7", "copy": "#edc948", "host": "#e15759"}
+CATEGORY_COLORS = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#9c755f",
+    "#edc948", "#ff9da7", "#e15759", "#17becf", "#bcbd22", "#7f7f7f", "#bab0ac",
+]  # fmt: skip
+
+
+def _stack(
+    labels: list[str], series: dict[str, list[float]], colors: dict[str, str], unit: str, axis: str
+) -> dict[str, Any]:
+    return {
+        "axis": axis,
+        "labels": labels,
+        "series": [{"label": k, "color": colors.get(k, "#999"), "values": v} for k, v in series.items()],
+        "unit": unit,
+    }
+
+
+def _attribution_data(report: AnalysisReport) -> dict[str, Any]:
+    """Stacked bars: each device's window and each phase (summed over devices) split into the four buckets."""
+    rows = report.profile.time_attribution
+    if not rows:
+        return {}
+    devices = [
+        (f"rank {a.rank} dev {a.device}" if a.rank is not None else f"dev {a.device}", a.times_ns)
+        for a in rows
+    ]
+    per_device = _stack(
+        [name for name, _ in devices],
+        {b: [round(getattr(t, b) / 1e6, 4) for _, t in devices] for b in BUCKETS},
+        BUCKET_COLORS,
+        "ms",
+        "device",
+    )
+    phases: dict[str, dict[str, float]] = {}
+    for a in rows:
+        for part in a.phases:
+            acc = phases.setdefault(part.phase, dict.fromkeys(BUCKETS, 0.0))
+            for b in BUCKETS:
+                acc[b] += getattr(part.times_ns, b)
+    suffix = f" (sum over {len(rows)} devices)" if len(rows) > 1 else ""
+    per_phase = _stack(
+        [f"{name}{suffix}" for name in phases],
+        {b: [round(phases[p][b] / 1e6, 4) for p in phases] for b in BUCKETS},
+        BUCKET_COLORS,
+        "ms",
+        "phase",
+    )
+    return {"devices": per_device, "phases": per_phase if phases else None}
+
+
+def _phase_data(report: AnalysisReport) -> dict[str, Any] | None:
+    """Prefill vs decode side by side: kernel time by category, in % of each phase's kernel time."""
+    phases = [p for p in report.profile.phases.phases if p.top_categories]
+    if not phases:
+        return None
+    cats: list[str] = []
+    for p in phases:
+        cats += [c.category for c in p.top_categories if c.category not in cats]
+    from infersight.analyses.categories import CATEGORIES
+
+    colors = {c: CATEGORY_COLORS[CATEGORIES.index(c) if c in CATEGORIES else -1] for c in cats}
+    series = {
+        c: [round(next((s.share * 100 for s in p.top_categories if s.category == c), 0.0), 2) for p in phases]
+        for c in cats
+    }
+    out = _stack([p.phase for p in phases], series, colors, "% of kernel time", "phase")
+    out["notes"] = [
+        f"{p.phase}: {sec.fmt_duration(p.wall_ns)} wall, {p.steps} step(s), "
+        f"{sec.fmt_count(p.kernel_count)} kernels, GPU idle {sec.fmt_pct(p.idle_ratio)}"
+        for p in phases
+    ]
+    return out
+
+
+def _gap_data(report: AnalysisReport) -> dict[str, Any] | None:
+    """Idle-gap histogram: idle time per gap-length bucket, stacked over devices (counts in the legend)."""
+    devices = [d for d in report.profile.devices if d.gap_buckets]
+    if not devices:
+        return None
+    labels: list[str] = []
+    for d in devices:
+        labels += [lbl for lbl in map(sec._bucket_label, d.gap_buckets) if lbl not in labels]
+    series: dict[str, list[float]] = {}
+    counts: dict[str, list[int]] = {}
+    for d in devices:
+        name = sec._device_label(d)
+        by_label = {sec._bucket_label(b): b for b in d.gap_buckets}
+        series[name] = [round(by_label[lbl].total_ns / 1e6, 4) if lbl in by_label else 0.0 for lbl in labels]
+        counts[name] = [by_label[lbl].count if lbl in by_label else 0 for lbl in labels]
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
+    out = _stack(labels, series, colors, "ms idle", "gap length")
+    for entry in out["series"]:
+        entry["counts"] = counts[entry["label"]]
+    return out
+
+
+def chart_data(report: AnalysisReport, extras: HtmlExtras) -> dict[str, Any]:
+    """Everything the inline uPlot script draws, as one JSON object embedded in the page."""
+    from infersight.analyses.categories import CATEGORIES
+
+    busy = {t.label: t.busy_ratio for t in extras.timelines}
+    return {
+        "categories": list(CATEGORIES),
+        "categoryColors": CATEGORY_COLORS[: len(CATEGORIES)],
+        "attribution": _attribution_data(report),
+        "phases": _phase_data(report),
+        "gaps": _gap_data(report),
+        "tracks": [{**t.model_dump(mode="json"), "busy": busy.get(t.label)} for t in extras.tracks],
+    }
+
+
+def _inline_json(data: object) -> str:
+    """JSON safe inside a <script> element (no '</script>', no HTML comment openers)."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _vendor(name: str) -> str:
+    return resources.files("infersight").joinpath(f"data/templates/vendor/{name}").read_text("utf-8")
+
+
 # ---------------------------------------------------------------- report structure
 
 
@@ -381,6 +507,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
         else "",
         "layers": layers_svg(extras.layers) if extras.layers is not None else "",
     }
+    data = chart_data(report, extras)
     template_text = resources.files("infersight").joinpath("data/templates/report.html.j2").read_text("utf-8")
     env = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
@@ -408,5 +535,10 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
         extras_notes=extras.notes,
         layers=extras.layers,
         narration=extras.narration,
+        chart_json=Markup(_inline_json(data)),
+        chart_notes=data,
+        charts_js=Markup(_vendor("../report_charts.js").replace("</script", "<\\/script")),
+        uplot_js=Markup(_vendor("uPlot.iife.min.js").replace("</script", "<\\/script")),
+        uplot_css=Markup(_vendor("uPlot.min.css")),
     )
     return sanitize_text(document)  # autoescape covers <>&"' but not control characters
