@@ -44,6 +44,8 @@ class DeviceTrack(BaseModel):
     """
 
     label: str
+    trace: str = Field(default="", description="source of the trace (matches DeviceAttribution.trace)")
+    device: int | None = None
     origin_ns: int
     window_us: tuple[int, int]
     bin_us: float | None = Field(
@@ -209,6 +211,8 @@ def device_tracks(
         out.append(
             DeviceTrack(
                 label=label,
+                trace=trace.source,
+                device=int(device),
                 origin_ns=origin,
                 window_us=(round((lo - origin) / 1e3), round((hi - origin) / 1e3)),
                 bin_us=bin_us,

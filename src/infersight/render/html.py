@@ -122,7 +122,7 @@ def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
     ys += [r.theory_flops / r.theory_roof_s for r in points if r.theory_roof_s]
     x_lo, x_hi = 10 ** math.floor(math.log10(min(xs)) - 0.5), 10 ** math.ceil(math.log10(max(xs)) + 0.5)
     y_lo, y_hi = 10 ** math.floor(math.log10(min(ys)) - 0.5), 10 ** math.ceil(math.log10(max(ys)) + 0.3)
-    left, top, plot_w, plot_h = 80, 12, WIDTH - 300, 330
+    left, top, plot_w, plot_h = 80, 12, WIDTH - 110, 330
 
     def px(x: float) -> float:
         return left + plot_w * (math.log10(x) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo))
@@ -147,7 +147,8 @@ def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
         f"<title>roof: min({sec.fmt_quantity(peak / 1e12, '')} TFLOP/s, I × "
         f"{bandwidth / 1e9:.0f} GB/s)</title></polyline>"
     )
-    legend_y = top + 8
+    legend_y = top + plot_h + 52  # below the plot, two columns: never clipped at the right edge
+    legend_cols, legend_w = 2, (WIDTH - left) // 2
     for index, r in enumerate(points):
         color = PALETTE[index % len(PALETTE)]
         intensity = r.theory_flops / r.theory_bytes
@@ -163,15 +164,19 @@ def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
             f'<circle cx="{px(intensity):.1f}" cy="{py(achieved):.1f}" r="5" fill="{color}">'
             f"<title>{escape(name)} measured: {achieved / 1e12:.3g} TFLOP/s, E_roof {eroof}</title></circle>"
         )
+        entry = f"{name} (E_roof {eroof})"
+        entry = entry if len(entry) <= 64 else entry[:62] + "…"
+        lx, ly = left + (index % legend_cols) * legend_w, legend_y + (index // legend_cols) * 16
         parts.append(
-            f'<text x="{left + plot_w + 16}" y="{legend_y + index * 16}" class="lbl" style="fill:{color}">'
-            f"● {escape(name)} (E_roof {eroof})</text>"
+            f'<text x="{lx}" y="{ly}" '
+            f'class="lbl" style="fill:{color}">● {escape(entry)}<title>{escape(name)}</title></text>'
         )
     parts.append(
         f'<text x="{left + plot_w / 2}" y="{top + plot_h + 30}" text-anchor="middle" class="tick">'
         "arithmetic intensity (FLOP/byte); ○ theory, ● measured per step; y: FLOP/s</text>"
     )
-    return _svg(top + plot_h + 40, "".join(parts), "roofline")
+    legend_rows = (len(points) + legend_cols - 1) // legend_cols
+    return _svg(legend_y + legend_rows * 16, "".join(parts), "roofline")
 
 
 def layers_svg(layers: LayerReport) -> str:
@@ -304,18 +309,56 @@ def _gap_data(report: AnalysisReport) -> dict[str, Any] | None:
     return out
 
 
+def trace_origins(report: AnalysisReport) -> dict[str, int]:
+    """The start of every trace (its first GPU activity over all devices), by trace source."""
+    origins: dict[str, int] = {}
+    for a in report.profile.time_attribution:
+        origins[a.trace] = min(origins.get(a.trace, a.window_start_ns), a.window_start_ns)
+    return origins
+
+
+def finding_origin(report: AnalysisReport, finding: Finding, origins: dict[str, int]) -> int | None:
+    """The trace start a finding's time range is relative to (its rank's trace when known)."""
+    if finding.location.time_range_ns is None or not origins:
+        return None
+    loc = finding.location
+    matches = {
+        origins[a.trace]
+        for a in report.profile.time_attribution
+        if (loc.rank is None or a.rank == loc.rank) and (loc.device is None or a.device == loc.device)
+    }
+    if len(matches) == 1:
+        return matches.pop()
+    return min(origins.values()) if len(set(origins.values())) == 1 else None
+
+
+def _shift_track(track: dict[str, Any], delta_us: int) -> dict[str, Any]:
+    """Re-base a timeline track on another origin (``delta_us`` = old origin - new origin)."""
+    if delta_us:
+        track["bars"] = [v + delta_us if i % 3 == 0 else v for i, v in enumerate(track["bars"])]
+        track["gaps"] = [v + delta_us if i % 2 == 0 else v for i, v in enumerate(track["gaps"])]
+        track["window_us"] = [v + delta_us for v in track["window_us"]]
+    return track
+
+
 def chart_data(report: AnalysisReport, extras: HtmlExtras) -> dict[str, Any]:
     """Everything the inline uPlot script draws, as one JSON object embedded in the page."""
     from infersight.analyses.categories import CATEGORIES
 
     busy = {t.label: t.busy_ratio for t in extras.timelines}
+    origins = trace_origins(report)
+    tracks = []
+    for t in extras.tracks:
+        origin = origins.get(t.trace, t.origin_ns)
+        track = {**t.model_dump(mode="json"), "busy": busy.get(t.label), "origin_ns": origin}
+        tracks.append(_shift_track(track, round((t.origin_ns - origin) / 1e3)))
     return {
         "categories": list(CATEGORIES),
         "categoryColors": CATEGORY_COLORS[: len(CATEGORIES)],
         "attribution": _attribution_data(report),
         "phases": _phase_data(report),
         "gaps": _gap_data(report),
-        "tracks": [{**t.model_dump(mode="json"), "busy": busy.get(t.label)} for t in extras.tracks],
+        "tracks": tracks,
     }
 
 
@@ -370,12 +413,16 @@ def _focus_operators(report: AnalysisReport) -> tuple[list[dict[str, Any]], set[
             if (kernel is not None and f.location.kernel == kernel)
             or (f.location.category is not None and f.location.category == category)
         ]
-        out.append({"title": title, "measured": measured, "findings": [finding_card(f) for f in matched]})
+        out.append({"title": title, "measured": measured, "findings": [_card(report, f) for f in matched]})
         shown |= {f.id for f in matched}
     return out, shown
 
 
-def _tasks(findings: list[Finding]) -> list[str]:
+def _card(report: AnalysisReport, finding: Finding) -> dict[str, object]:
+    return finding_card(finding, finding_origin(report, finding, trace_origins(report)))
+
+
+def _tasks(findings: list[Finding]) -> list[dict[str, str]]:
     """Findings ordered by severity, then by the upper end of the expected gain."""
     ranked = sorted(
         findings,
@@ -385,15 +432,13 @@ def _tasks(findings: list[Finding]) -> list[str]:
         ),
     )
     tasks = []
-    for f in ranked:
-        action = f.advice[0] if f.advice else f.title
+    for f in ranked:  # one line each: the advice, evidence and verification live in the card it links to
         gain = (
             ""
             if f.expected_gain is None
-            else f" (expected {sec.fmt_pct(f.expected_gain.low)}–{sec.fmt_pct(f.expected_gain.high)})"
+            else f"expected {sec.fmt_pct(f.expected_gain.low)}–{sec.fmt_pct(f.expected_gain.high)}"
         )
-        verify = f" Verify: {f.verification[0]}" if f.verification else ""
-        tasks.append(f"[{f.severity}] {f.title}: {action}{gain}.{verify} [{f.id}]")
+        tasks.append({"id": f.id, "severity": f.severity, "title": f.title, "gain": gain})
     return tasks
 
 
@@ -405,7 +450,8 @@ def _summary(report: AnalysisReport) -> str:
         s: sum(1 for f in report.findings if f.severity == s) for s in ("critical", "warning", "info")
     }
     text = (
-        f"Over {sec.fmt_duration(total.wall_ns)} of analysed wall time on {devices} device(s) the GPUs "
+        f"Over {sec.fmt_duration(total.wall_ns)} of analysed wall time{_sum_label(report)} on {devices} "
+        "device(s) the GPUs "
         f"were busy {sec.fmt_pct(total.utilization)} and idle {sec.fmt_pct(total.idle_ratio)}; "
         f"kernel time went mostly to {top}. "
         f"The rules raised {len(report.findings)} finding(s) ({severities['critical']} critical, "
@@ -449,12 +495,31 @@ def _environment(report: AnalysisReport) -> list[tuple[str, str]]:
     return rows
 
 
+def _sum_label(report: AnalysisReport) -> str:
+    """' (sum over 2 GPUs)' when the totals add up several devices' windows, else ''."""
+    devices = len(report.profile.devices)
+    return f" (sum over {devices} GPUs)" if devices > 1 else ""
+
+
 def _overall(report: AnalysisReport) -> list[tuple[str, str]]:
     total = report.profile.total
+    summed = _sum_label(report)
+    rows = [
+        ("wall time" + summed, sec.fmt_duration(total.wall_ns)),
+        ("GPU busy" + summed, f"{sec.fmt_duration(total.busy_ns)} ({sec.fmt_pct(total.utilization)})"),
+        ("GPU idle" + summed, f"{sec.fmt_duration(total.idle_ns)} ({sec.fmt_pct(total.idle_ratio)})"),
+    ]
+    if summed:
+        rows.append(
+            (
+                "wall time per GPU",
+                ", ".join(
+                    f"{sec._device_label(d)} {sec.fmt_duration(d.wall_ns)}" for d in report.profile.devices
+                ),
+            )
+        )
     return [
-        ("wall time", sec.fmt_duration(total.wall_ns)),
-        ("GPU busy", f"{sec.fmt_duration(total.busy_ns)} ({sec.fmt_pct(total.utilization)})"),
-        ("GPU idle", f"{sec.fmt_duration(total.idle_ns)} ({sec.fmt_pct(total.idle_ratio)})"),
+        *rows,
         ("kernels", sec.fmt_count(total.kernel_count)),
         (
             "top-3 operators",
@@ -485,7 +550,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
     theory = report.theory
     roofline_tables = [_table(s) for s in theory_sections.report_sections(report)]
     focus, focus_ids = _focus_operators(report)
-    other = [finding_card(f) for f in sec.ordered_findings(report.findings) if f.id not in focus_ids]
+    other = [_card(report, f) for f in sec.ordered_findings(report.findings) if f.id not in focus_ids]
     charts = {
         "timeline": timeline_svg(extras.timelines),
         "categories": bars_svg(

@@ -91,7 +91,7 @@
           ctx.fillStyle = D.categoryColors[t.bars[i + 2]] || "#999";
           ctx.fillRect(px, top + h * 0.12, pw, h * 0.5);
         }
-        ctx.fillStyle = "rgba(225,87,89,0.75)";
+        ctx.fillStyle = "rgba(40,40,40,0.8)";
         for (i = 0; i + 1 < t.gaps.length; i += 2) {
           s = t.gaps[i] / 1000; e = s + t.gaps[i + 1] / 1000;
           if (e < x0 || s > x1) { continue; }
@@ -131,7 +131,7 @@
       legend.appendChild(item);
     });
     var gap = document.createElement("span");
-    gap.innerHTML = '<i style="background:rgba(225,87,89,0.75)"></i>';
+    gap.innerHTML = '<i style="background:rgba(40,40,40,0.8)"></i>';
     gap.appendChild(document.createTextNode("idle gap (lower lane)"));
     legend.appendChild(gap);
     box.appendChild(legend);
