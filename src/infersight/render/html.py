@@ -80,7 +80,12 @@ def timeline_svg(timelines: Sequence[DeviceBusyBins]) -> str:
     return _svg(axis_y + 20, "".join(parts), "GPU busy/idle timeline per device")
 
 
-def bars_svg(items: Sequence[tuple[str, float, str]], label: str, value_fmt: str = "pct") -> str:
+def bars_svg(
+    items: Sequence[tuple[str, float, str]],
+    label: str,
+    value_fmt: str = "pct",
+    colors: Sequence[str] | None = None,
+) -> str:
     """Horizontal bars: (name, value, tooltip); values are shares in [0, 1] or absolute ns."""
     if not items:
         return ""
@@ -97,7 +102,8 @@ def bars_svg(items: Sequence[tuple[str, float, str]], label: str, value_fmt: str
         )
         parts.append(
             f'<rect x="{left}" y="{y}" width="{max(plot_w * value / peak, 1):.1f}" height="{bar_h}" '
-            f'fill="{PALETTE[index % len(PALETTE)]}"><title>{escape(tip)}</title></rect>'
+            f'fill="{colors[index] if colors else PALETTE[index % len(PALETTE)]}">'
+            f"<title>{escape(tip)}</title></rect>"
         )
         parts.append(
             f'<text x="{left + plot_w * value / peak + 6:.1f}" y="{y + 13}" class="tick">{text}</text>'
@@ -219,6 +225,17 @@ CATEGORY_COLORS = [
 ]  # fmt: skip
 
 
+def _category_color(category: str) -> str:
+    """The colour of a kernel category, the same in every chart (timeline, phases, ranking)."""
+    from infersight.analyses.categories import CATEGORIES
+
+    return (
+        CATEGORY_COLORS[CATEGORIES.index(category) % len(CATEGORY_COLORS)]
+        if category in CATEGORIES
+        else "#999"
+    )
+
+
 def _stack(
     labels: list[str], series: dict[str, list[float]], colors: dict[str, str], unit: str, axis: str
 ) -> dict[str, Any]:
@@ -271,9 +288,7 @@ def _phase_data(report: AnalysisReport) -> dict[str, Any] | None:
     cats: list[str] = []
     for p in phases:
         cats += [c.category for c in p.top_categories if c.category not in cats]
-    from infersight.analyses.categories import CATEGORIES
-
-    colors = {c: CATEGORY_COLORS[CATEGORIES.index(c) if c in CATEGORIES else -1] for c in cats}
+    colors = {c: _category_color(c) for c in cats}
     series = {
         c: [round(next((s.share * 100 for s in p.top_categories if s.category == c), 0.0), 2) for p in phases]
         for c in cats
@@ -559,6 +574,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
                 for c in report.profile.categories[:12]
             ],
             "operator ranking by category",
+            colors=[_category_color(c.category) for c in report.profile.categories[:12]],
         ),
         "kernels": bars_svg(
             [
