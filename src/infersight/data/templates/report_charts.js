@@ -63,7 +63,11 @@
       series: series,
       hooks: { draw: [function (u) { ink(u, box); }] }
     };
-    new uPlot(opts, data, box);
+    var u = new uPlot(opts, data, box);
+    var legend = u.root.querySelector(".u-legend");
+    if (legend) { legend.style.pointerEvents = "none"; }  // hiding one stacked series would break the stack
+    var rows = u.root.querySelectorAll(".u-legend .u-series");  // legend in stacking order, bottom first
+    for (i = rows.length - 1; i > 0; i--) { rows[i].parentNode.appendChild(rows[i]); }
     drawn++;
   }
 
@@ -118,9 +122,35 @@
       cursor: { drag: { x: true, y: false, setScale: true }, points: { show: false } },
       series: [{ label: "t", value: function (u, v) { return v == null ? "—" : v.toFixed(3) + " ms"; } }, { label: "", show: false }],
       legend: { show: true, live: true },
-      hooks: { draw: [draw] }
+      hooks: { draw: [draw], setCursor: [hover] }
     };
+    var info = document.createElement("div");
+    info.className = "note tl-hover";
+    info.textContent = "hover a bar for its category and time";
+    function find(list, stride, t) {  // last entry starting at or before t (entries sorted by start)
+      var lo = 0, hi = Math.floor(list.length / stride) - 1, mid, best = -1;
+      while (lo <= hi) { mid = (lo + hi) >> 1; if (list[mid * stride] / 1000 <= t) { best = mid; lo = mid + 1; } else { hi = mid - 1; } }
+      return best;
+    }
+    function hover(u) {
+      var left = u.cursor.left, top = u.cursor.top;
+      if (left == null || left < 0 || top == null || top < 0) { return; }
+      var t = u.posToVal(left, "x"), r = row(u.posToVal(top, "y")), track = tracks[r];
+      if (!track) { return; }
+      var slack = (u.scales.x.max - u.scales.x.min) / Math.max(u.bbox.width, 1) * 2;
+      var text = track.label + " at +" + t.toFixed(3) + " ms: ";
+      var b = find(track.bars, 3, t + slack), g = find(track.gaps, 2, t + slack);
+      if (b >= 0 && (track.bars[b * 3] + track.bars[b * 3 + 1]) / 1000 >= t - slack) {
+        text += D.categories[track.bars[b * 3 + 2]] + " for " + (track.bars[b * 3 + 1] / 1000).toFixed(3) + " ms from +" + (track.bars[b * 3] / 1000).toFixed(3) + " ms";
+      } else if (g >= 0 && (track.gaps[g * 2] + track.gaps[g * 2 + 1]) / 1000 >= t - slack) {
+        text += "idle gap of " + (track.gaps[g * 2 + 1] / 1000).toFixed(3) + " ms";
+      } else {
+        text += "no bar here";
+      }
+      info.textContent = text;
+    }
     new uPlot(opts, [[0, xmax], [null, null]], box);
+    box.appendChild(info);
     var legend = document.createElement("div");
     legend.className = "cat-legend";
     D.categories.forEach(function (c, i) {
