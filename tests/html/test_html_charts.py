@@ -173,3 +173,17 @@ def test_resource_detection_works(tmp_path: Path) -> None:
     assert REMOTE_LOAD.search(page.read_text())
     dom = _dump_dom(page, tmp_path / "p")
     assert 'data-resources="1"' in dom.stdout
+
+
+def test_decimation_helpers_edge_cases() -> None:
+    import numpy as np
+
+    from infersight.agent.html_data import _bins, _runs
+
+    starts = np.array([0, 10, 20, 100], dtype=np.int64)
+    ends = np.array([10, 20, 30, 110], dtype=np.int64)
+    cats = np.array([0, 0, 1, 1], dtype=np.int64)
+    assert _runs(starts, ends, cats, tol=0).tolist() == [[0, 20, 0], [20, 30, 1], [100, 110, 1]]
+    assert _runs(starts, ends, cats, tol=100).tolist() == [[0, 20, 0], [20, 110, 1]]
+    same = np.full(300, 5, dtype=np.int64)  # zero-length kernels at one instant: no division by zero
+    assert len(_bins(same, same, np.arange(300) % 3, 5, 5, 100)) == 0

@@ -119,7 +119,7 @@ def _runs(starts: np.ndarray, ends: np.ndarray, cats: np.ndarray, tol: float) ->
 
 def _bins(starts: np.ndarray, ends: np.ndarray, cats: np.ndarray, lo: int, hi: int, n: int) -> np.ndarray:
     """Decimate: ``n`` equal bins, each a bar over its busy extent, coloured by its dominant category."""
-    width = (hi - lo) / n
+    width = max(hi - lo, 1) / n
     index = np.clip(((starts - lo) / width).astype(np.int64), 0, n - 1)
     ncat = int(cats.max()) + 1 if len(cats) else 1
     weight = np.bincount(index * ncat + cats, weights=(ends - starts).astype(float), minlength=n * ncat)
