@@ -1,4 +1,6 @@
-"""Data the HTML report plots beyond the JSON report: per-device busy timelines and per-layer times.
+"""Data the HTML report plots beyond the JSON report: per-device busy timelines, kernel/idle-gap
+tracks for the zoomable timeline (:func:`device_tracks`, decimated to a bounded size) and
+per-layer times.
 
 The JSON report holds aggregates only; the busy/idle picture needs the kernel intervals, so it
 is computed here from the loaded traces (vectorised: the union of kernel intervals, then the

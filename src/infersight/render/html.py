@@ -1,9 +1,13 @@
 """Self-contained HTML report (methodology §8): one file, inline CSS/JS/SVG, nothing fetched from a network.
 
-Plots are inline SVG drawn from the report's numbers (GPU busy/idle timeline per device,
-operator ranking, roofline with theory and measured points, per-layer bars); tables reuse the
-sections the terminal and Markdown renderers print, so all three show the same figures. The
-small inline script only sorts tables when a header is clicked. Needs ``jinja2``
+Interactive charts use uPlot (vendored in ``data/templates/vendor``, MIT, inlined in the page)
+drawn by ``data/templates/report_charts.js`` from one JSON object (:func:`chart_data`): the
+wall-time attribution per device and per phase (stacked bars), a zoomable per-device timeline
+(kernel bars by category, idle gaps; decimated for big traces), prefill vs decode by category
+and the idle-gap histogram. Static plots stay inline SVG (operator ranking, roofline with
+theory and measured points, per-layer bars). Tables reuse the sections the terminal and
+Markdown renderers print, so all three show the same figures; finding cards give times from
+the trace start and the task list links to them. Needs ``jinja2``
 (``pip install 'infersight[html]'``).
 """
 
