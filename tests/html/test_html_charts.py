@@ -48,7 +48,8 @@ def test_vllm_report_small_and_self_contained(vllm_page: tuple[Path, str, object
     path, html, _report, _traces = vllm_page
     assert path.stat().st_size <= MAX_BYTES
     assert not REMOTE_LOAD.search(html), REMOTE_LOAD.search(html)
-    assert "uPlot" in html and "<script src" not in html and "<link" not in html
+    assert "uPlot 1.6.32, MIT licence" in html and "Leon Sorokin" in html  # licence notice inlined
+    assert "<script src" not in html and "<link" not in html
 
 
 def test_vllm_chart_data(vllm_page: tuple[Path, str, object, object]) -> None:

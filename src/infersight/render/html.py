@@ -391,6 +391,14 @@ def _vendor(name: str) -> str:
     return resources.files("infersight").joinpath(f"data/templates/vendor/{name}").read_text("utf-8")
 
 
+def _uplot_js() -> str:
+    """The vendored uPlot with its MIT licence notice in front (the licence asks for it in copies)."""
+    notice = _vendor("uPlot.LICENSE").replace("*/", "* /").strip()
+    return f"/*! uPlot 1.6.32, MIT licence:\n{notice}\n*/\n" + _vendor("uPlot.iife.min.js").replace(
+        "</script", "<\\/script"
+    )
+
+
 # ---------------------------------------------------------------- report structure
 
 
@@ -623,7 +631,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
         chart_json=Markup(_inline_json(data)),
         chart_notes=data,
         charts_js=Markup(_vendor("../report_charts.js").replace("</script", "<\\/script")),
-        uplot_js=Markup(_vendor("uPlot.iife.min.js").replace("</script", "<\\/script")),
+        uplot_js=Markup(_uplot_js()),
         uplot_css=Markup(_vendor("uPlot.min.css")),
     )
     return sanitize_text(document)  # autoescape covers <>&"' but not control characters
