@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NON_TTY_WIDTH",
+    "Stages",
     "check_outputs",
+    "input_size",
     "read_analysis_report",
     "stdout_console",
     "with_spinner",
@@ -53,6 +55,60 @@ def with_spinner(message: str, work: Callable[[], T]) -> T:
         return work()
     with Console(stderr=True).status(f"{message}…"):
         return work()
+
+
+class Stages:
+    """Numbered stages of a long command on stderr, only on an interactive terminal.
+
+    While a stage runs: a spinner, '[2/4] analysing…' and the elapsed time; when it ends, a kept
+    line '✓ [2/4] analysing 3.1 s', so the user sees what is done and what is running, and how
+    long each step took. (A reader that holds the GIL can still pause the redraw; the stage line
+    says which step that is.)
+    """
+
+    def __init__(self, total: int, console: Console | None = None) -> None:
+        self.total = total
+        self.done = 0
+        self.console = console if console is not None else Console(stderr=True)
+        self.active = console is not None or sys.stderr.isatty()
+
+    def run(self, message: str, work: Callable[[], T]) -> T:
+        """Run one stage: ``work()`` under the spinner; its result is returned unchanged."""
+        import time
+
+        self.done += 1
+        label = f"[{self.done}/{self.total}] {message}"
+        if not self.active:
+            return work()
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.text import Text
+
+        started = time.perf_counter()
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+            console=self.console, transient=True,
+        ) as progress:  # fmt: skip
+            progress.add_task(f"{label}…", total=None)
+            result = work()
+        self.console.print(Text(f"✓ {label} {time.perf_counter() - started:.1f} s", style="dim"))
+        return result
+
+
+def input_size(paths: Iterable[Path]) -> str:
+    """Total size of the input files (folders: their files, one level), e.g. '2.9 MB'."""
+    total = 0
+    for path in paths:
+        try:
+            if path.is_dir():
+                total += sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+            else:
+                total += path.stat().st_size
+        except OSError:
+            continue
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if total >= scale:
+            return f"{total / scale:.1f} {unit}"
+    return f"{total} B"
 
 
 # ---------------------------------------------------------------- outputs never overwrite inputs

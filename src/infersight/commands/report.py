@@ -9,7 +9,13 @@ from typing import Annotated
 import typer
 
 from infersight.commands import roofline as theory_cli
-from infersight.commands._io import check_outputs, read_analysis_report, with_spinner, write_output
+from infersight.commands._io import (
+    Stages,
+    check_outputs,
+    input_size,
+    read_analysis_report,
+    write_output,
+)
 from infersight.errors import InputError
 from infersight.render.sanitize import sanitize_text
 
@@ -91,15 +97,19 @@ def register(app: typer.Typer) -> None:
             measured_tps=None,
         )
         check_outputs([output], traces)
-        loaded = with_spinner(
-            "reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels)
+        stages = Stages(4)
+        loaded = stages.run(
+            f"reading {len(traces)} trace(s), {input_size(traces)}",
+            lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels),
         )
         check_outputs([output], [Path(t.source) for t in loaded])
-        analysed = with_spinner(
+        analysed = stages.run(
             "analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx, theory=theory)
         )
-        extras = with_spinner(
-            "plotting", lambda: html_extras(loaded, window_nvtx=window_nvtx, with_layers=not no_layers)
+        extras = stages.run(
+            "timeline and chart data",
+            lambda: html_extras(loaded, window_nvtx=window_nvtx, with_layers=not no_layers),
         )
-        write_output(output, render_html(analysed, extras, top=top).encode())
+        html = stages.run("rendering HTML", lambda: render_html(analysed, extras, top=top))
+        write_output(output, html.encode())
         print(sanitize_text(f"wrote {output}"), file=sys.stderr)

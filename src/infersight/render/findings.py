@@ -116,13 +116,14 @@ def findings_markdown(findings: list[Finding]) -> list[str]:
 # ---------------------------------------------------------------- HTML
 
 
-def finding_card(finding: Finding) -> dict[str, object]:
-    """The cells of one finding's card in the HTML report (the template escapes them)."""
+def finding_card(finding: Finding, origin_ns: int | None = None) -> dict[str, object]:
+    """The cells of one finding's card in the HTML report (the template escapes them); with
+    ``origin_ns`` (the trace start) its time range reads relative to the trace start."""
     return {
         "id": finding.id,
         "title": finding.title,
         "severity": finding.severity,
-        "location": fmt_location(finding.location),
+        "location": fmt_location(finding.location, origin_ns),
         "evidence": [fmt_evidence(e) for e in finding.evidence],
         "advice": finding.advice,
         "gain": fmt_gain(finding.expected_gain),

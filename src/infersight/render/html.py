@@ -1,14 +1,19 @@
 """Self-contained HTML report (methodology §8): one file, inline CSS/JS/SVG, nothing fetched from a network.
 
-Plots are inline SVG drawn from the report's numbers (GPU busy/idle timeline per device,
-operator ranking, roofline with theory and measured points, per-layer bars); tables reuse the
-sections the terminal and Markdown renderers print, so all three show the same figures. The
-small inline script only sorts tables when a header is clicked. Needs ``jinja2``
+Interactive charts use uPlot (vendored in ``data/templates/vendor``, MIT, inlined in the page)
+drawn by ``data/templates/report_charts.js`` from one JSON object (:func:`chart_data`): the
+wall-time attribution per device and per phase (stacked bars), a zoomable per-device timeline
+(kernel bars by category, idle gaps; decimated for big traces), prefill vs decode by category
+and the idle-gap histogram. Static plots stay inline SVG (operator ranking, roofline with
+theory and measured points, per-layer bars). Tables reuse the sections the terminal and
+Markdown renderers print, so all three show the same figures; finding cards give times from
+the trace start and the task list links to them. Needs ``jinja2``
 (``pip install 'infersight[html]'``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from html import escape
@@ -79,7 +84,12 @@ def timeline_svg(timelines: Sequence[DeviceBusyBins]) -> str:
     return _svg(axis_y + 20, "".join(parts), "GPU busy/idle timeline per device")
 
 
-def bars_svg(items: Sequence[tuple[str, float, str]], label: str, value_fmt: str = "pct") -> str:
+def bars_svg(
+    items: Sequence[tuple[str, float, str]],
+    label: str,
+    value_fmt: str = "pct",
+    colors: Sequence[str] | None = None,
+) -> str:
     """Horizontal bars: (name, value, tooltip); values are shares in [0, 1] or absolute ns."""
     if not items:
         return ""
@@ -96,7 +106,8 @@ def bars_svg(items: Sequence[tuple[str, float, str]], label: str, value_fmt: str
         )
         parts.append(
             f'<rect x="{left}" y="{y}" width="{max(plot_w * value / peak, 1):.1f}" height="{bar_h}" '
-            f'fill="{PALETTE[index % len(PALETTE)]}"><title>{escape(tip)}</title></rect>'
+            f'fill="{colors[index] if colors else PALETTE[index % len(PALETTE)]}">'
+            f"<title>{escape(tip)}</title></rect>"
         )
         parts.append(
             f'<text x="{left + plot_w * value / peak + 6:.1f}" y="{y + 13}" class="tick">{text}</text>'
@@ -121,7 +132,7 @@ def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
     ys += [r.theory_flops / r.theory_roof_s for r in points if r.theory_roof_s]
     x_lo, x_hi = 10 ** math.floor(math.log10(min(xs)) - 0.5), 10 ** math.ceil(math.log10(max(xs)) + 0.5)
     y_lo, y_hi = 10 ** math.floor(math.log10(min(ys)) - 0.5), 10 ** math.ceil(math.log10(max(ys)) + 0.3)
-    left, top, plot_w, plot_h = 80, 12, WIDTH - 300, 330
+    left, top, plot_w, plot_h = 80, 12, WIDTH - 110, 330
 
     def px(x: float) -> float:
         return left + plot_w * (math.log10(x) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo))
@@ -146,7 +157,8 @@ def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
         f"<title>roof: min({sec.fmt_quantity(peak / 1e12, '')} TFLOP/s, I × "
         f"{bandwidth / 1e9:.0f} GB/s)</title></polyline>"
     )
-    legend_y = top + 8
+    legend_y = top + plot_h + 52  # below the plot, two columns: never clipped at the right edge
+    legend_cols, legend_w = 2, (WIDTH - left) // 2
     for index, r in enumerate(points):
         color = PALETTE[index % len(PALETTE)]
         intensity = r.theory_flops / r.theory_bytes
@@ -162,15 +174,19 @@ def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
             f'<circle cx="{px(intensity):.1f}" cy="{py(achieved):.1f}" r="5" fill="{color}">'
             f"<title>{escape(name)} measured: {achieved / 1e12:.3g} TFLOP/s, E_roof {eroof}</title></circle>"
         )
+        entry = f"{name} (E_roof {eroof})"
+        entry = entry if len(entry) <= 64 else entry[:62] + "…"
+        lx, ly = left + (index % legend_cols) * legend_w, legend_y + (index // legend_cols) * 16
         parts.append(
-            f'<text x="{left + plot_w + 16}" y="{legend_y + index * 16}" class="lbl" style="fill:{color}">'
-            f"● {escape(name)} (E_roof {eroof})</text>"
+            f'<text x="{lx}" y="{ly}" '
+            f'class="lbl" style="fill:{color}">● {escape(entry)}<title>{escape(name)}</title></text>'
         )
     parts.append(
         f'<text x="{left + plot_w / 2}" y="{top + plot_h + 30}" text-anchor="middle" class="tick">'
         "arithmetic intensity (FLOP/byte); ○ theory, ● measured per step; y: FLOP/s</text>"
     )
-    return _svg(top + plot_h + 40, "".join(parts), "roofline")
+    legend_rows = (len(points) + legend_cols - 1) // legend_cols
+    return _svg(legend_y + legend_rows * 16, "".join(parts), "roofline")
 
 
 def layers_svg(layers: LayerReport) -> str:
@@ -201,6 +217,186 @@ def layers_svg(layers: LayerReport) -> str:
         f"{layers.selected_pass} (types: {escape(legend)})</text>"
     )
     return _svg(top + plot_h + 24, "".join(parts), "per-layer wall time")
+
+
+# ---------------------------------------------------------------- uPlot chart data
+
+BUCKETS = ("gpu", "communication", "copy", "host")
+BUCKET_COLORS = {"gpu": "#59a14f", "communication": "#4e79a7", "copy": "#edc948", "host": "#e15759"}
+CATEGORY_COLORS = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#9c755f",
+    "#edc948", "#ff9da7", "#e15759", "#17becf", "#bcbd22", "#7f7f7f", "#bab0ac",
+]  # fmt: skip
+
+
+def _category_color(category: str) -> str:
+    """The colour of a kernel category, the same in every chart (timeline, phases, ranking)."""
+    from infersight.analyses.categories import CATEGORIES
+
+    return (
+        CATEGORY_COLORS[CATEGORIES.index(category) % len(CATEGORY_COLORS)]
+        if category in CATEGORIES
+        else "#999"
+    )
+
+
+def _stack(
+    labels: list[str], series: dict[str, list[float]], colors: dict[str, str], unit: str, axis: str
+) -> dict[str, Any]:
+    return {
+        "axis": axis,
+        "labels": labels,
+        "series": [{"label": k, "color": colors.get(k, "#999"), "values": v} for k, v in series.items()],
+        "unit": unit,
+    }
+
+
+def _attribution_data(report: AnalysisReport) -> dict[str, Any]:
+    """Stacked bars: each device's window and each phase (summed over devices) split into the four buckets."""
+    rows = report.profile.time_attribution
+    if not rows:
+        return {}
+    devices = [
+        (f"rank {a.rank} dev {a.device}" if a.rank is not None else f"dev {a.device}", a.times_ns)
+        for a in rows
+    ]
+    per_device = _stack(
+        [name for name, _ in devices],
+        {b: [round(getattr(t, b) / 1e6, 4) for _, t in devices] for b in BUCKETS},
+        BUCKET_COLORS,
+        "ms",
+        "device",
+    )
+    phases: dict[str, dict[str, float]] = {}
+    for a in rows:
+        for part in a.phases:
+            acc = phases.setdefault(part.phase, dict.fromkeys(BUCKETS, 0.0))
+            for b in BUCKETS:
+                acc[b] += getattr(part.times_ns, b)
+    suffix = f" (sum over {len(rows)} devices)" if len(rows) > 1 else ""
+    per_phase = _stack(
+        [f"{name}{suffix}" for name in phases],
+        {b: [round(phases[p][b] / 1e6, 4) for p in phases] for b in BUCKETS},
+        BUCKET_COLORS,
+        "ms",
+        "phase",
+    )
+    return {"devices": per_device, "phases": per_phase if phases else None}
+
+
+def _phase_data(report: AnalysisReport) -> dict[str, Any] | None:
+    """Prefill vs decode side by side: kernel time by category, in % of each phase's kernel time."""
+    phases = [p for p in report.profile.phases.phases if p.top_categories]
+    if not phases:
+        return None
+    cats: list[str] = []
+    for p in phases:
+        cats += [c.category for c in p.top_categories if c.category not in cats]
+    colors = {c: _category_color(c) for c in cats}
+    series = {
+        c: [round(next((s.share * 100 for s in p.top_categories if s.category == c), 0.0), 2) for p in phases]
+        for c in cats
+    }
+    out = _stack([p.phase for p in phases], series, colors, "% of kernel time", "phase")
+    out["notes"] = [
+        f"{p.phase}: {sec.fmt_duration(p.wall_ns)} wall, {p.steps} step(s), "
+        f"{sec.fmt_count(p.kernel_count)} kernels, GPU idle {sec.fmt_pct(p.idle_ratio)}"
+        for p in phases
+    ]
+    return out
+
+
+def _gap_data(report: AnalysisReport) -> dict[str, Any] | None:
+    """Idle-gap histogram: idle time per gap-length bucket, stacked over devices (counts in the legend)."""
+    devices = [d for d in report.profile.devices if d.gap_buckets]
+    if not devices:
+        return None
+    labels: list[str] = []
+    for d in devices:
+        labels += [lbl for lbl in map(sec._bucket_label, d.gap_buckets) if lbl not in labels]
+    series: dict[str, list[float]] = {}
+    counts: dict[str, list[int]] = {}
+    for d in devices:
+        name = sec._device_label(d)
+        by_label = {sec._bucket_label(b): b for b in d.gap_buckets}
+        series[name] = [round(by_label[lbl].total_ns / 1e6, 4) if lbl in by_label else 0.0 for lbl in labels]
+        counts[name] = [by_label[lbl].count if lbl in by_label else 0 for lbl in labels]
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
+    out = _stack(labels, series, colors, "ms idle", "gap length")
+    for entry in out["series"]:
+        entry["counts"] = counts[entry["label"]]
+    return out
+
+
+def trace_origins(report: AnalysisReport) -> dict[str, int]:
+    """The start of every trace (its first GPU activity over all devices), by trace source."""
+    origins: dict[str, int] = {}
+    for a in report.profile.time_attribution:
+        origins[a.trace] = min(origins.get(a.trace, a.window_start_ns), a.window_start_ns)
+    return origins
+
+
+def finding_origin(report: AnalysisReport, finding: Finding, origins: dict[str, int]) -> int | None:
+    """The trace start a finding's time range is relative to (its rank's trace when known)."""
+    if finding.location.time_range_ns is None or not origins:
+        return None
+    loc = finding.location
+    matches = {
+        origins[a.trace]
+        for a in report.profile.time_attribution
+        if (loc.rank is None or a.rank == loc.rank) and (loc.device is None or a.device == loc.device)
+    }
+    if len(matches) == 1:
+        return matches.pop()
+    return min(origins.values()) if len(set(origins.values())) == 1 else None
+
+
+def _shift_track(track: dict[str, Any], delta_us: int) -> dict[str, Any]:
+    """Re-base a timeline track on another origin (``delta_us`` = old origin - new origin)."""
+    if delta_us:
+        track["bars"] = [v + delta_us if i % 3 == 0 else v for i, v in enumerate(track["bars"])]
+        track["gaps"] = [v + delta_us if i % 2 == 0 else v for i, v in enumerate(track["gaps"])]
+        track["window_us"] = [v + delta_us for v in track["window_us"]]
+    return track
+
+
+def chart_data(report: AnalysisReport, extras: HtmlExtras) -> dict[str, Any]:
+    """Everything the inline uPlot script draws, as one JSON object embedded in the page."""
+    from infersight.analyses.categories import CATEGORIES
+
+    busy = {t.label: t.busy_ratio for t in extras.timelines}
+    origins = trace_origins(report)
+    tracks = []
+    for t in extras.tracks:
+        origin = origins.get(t.trace, t.origin_ns)
+        track = {**t.model_dump(mode="json"), "busy": busy.get(t.label), "origin_ns": origin}
+        tracks.append(_shift_track(track, round((t.origin_ns - origin) / 1e3)))
+    return {
+        "categories": list(CATEGORIES),
+        "categoryColors": CATEGORY_COLORS[: len(CATEGORIES)],
+        "attribution": _attribution_data(report),
+        "phases": _phase_data(report),
+        "gaps": _gap_data(report),
+        "tracks": tracks,
+    }
+
+
+def _inline_json(data: object) -> str:
+    """JSON safe inside a <script> element (no '</script>', no HTML comment openers)."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _vendor(name: str) -> str:
+    return resources.files("infersight").joinpath(f"data/templates/vendor/{name}").read_text("utf-8")
+
+
+def _uplot_js() -> str:
+    """The vendored uPlot with its MIT licence notice in front (the licence asks for it in copies)."""
+    notice = _vendor("uPlot.LICENSE").replace("*/", "* /").strip()
+    return f"/*! uPlot 1.6.32, MIT licence:\n{notice}\n*/\n" + _vendor("uPlot.iife.min.js").replace(
+        "</script", "<\\/script"
+    )
 
 
 # ---------------------------------------------------------------- report structure
@@ -244,12 +440,16 @@ def _focus_operators(report: AnalysisReport) -> tuple[list[dict[str, Any]], set[
             if (kernel is not None and f.location.kernel == kernel)
             or (f.location.category is not None and f.location.category == category)
         ]
-        out.append({"title": title, "measured": measured, "findings": [finding_card(f) for f in matched]})
+        out.append({"title": title, "measured": measured, "findings": [_card(report, f) for f in matched]})
         shown |= {f.id for f in matched}
     return out, shown
 
 
-def _tasks(findings: list[Finding]) -> list[str]:
+def _card(report: AnalysisReport, finding: Finding) -> dict[str, object]:
+    return finding_card(finding, finding_origin(report, finding, trace_origins(report)))
+
+
+def _tasks(findings: list[Finding]) -> list[dict[str, str]]:
     """Findings ordered by severity, then by the upper end of the expected gain."""
     ranked = sorted(
         findings,
@@ -259,15 +459,13 @@ def _tasks(findings: list[Finding]) -> list[str]:
         ),
     )
     tasks = []
-    for f in ranked:
-        action = f.advice[0] if f.advice else f.title
+    for f in ranked:  # one line each: the advice, evidence and verification live in the card it links to
         gain = (
             ""
             if f.expected_gain is None
-            else f" (expected {sec.fmt_pct(f.expected_gain.low)}–{sec.fmt_pct(f.expected_gain.high)})"
+            else f"expected {sec.fmt_pct(f.expected_gain.low)}–{sec.fmt_pct(f.expected_gain.high)}"
         )
-        verify = f" Verify: {f.verification[0]}" if f.verification else ""
-        tasks.append(f"[{f.severity}] {f.title}: {action}{gain}.{verify} [{f.id}]")
+        tasks.append({"id": f.id, "severity": f.severity, "title": f.title, "gain": gain})
     return tasks
 
 
@@ -279,7 +477,8 @@ def _summary(report: AnalysisReport) -> str:
         s: sum(1 for f in report.findings if f.severity == s) for s in ("critical", "warning", "info")
     }
     text = (
-        f"Over {sec.fmt_duration(total.wall_ns)} of analysed wall time on {devices} device(s) the GPUs "
+        f"Over {sec.fmt_duration(total.wall_ns)} of analysed wall time{_sum_label(report)} on {devices} "
+        "device(s) the GPUs "
         f"were busy {sec.fmt_pct(total.utilization)} and idle {sec.fmt_pct(total.idle_ratio)}; "
         f"kernel time went mostly to {top}. "
         f"The rules raised {len(report.findings)} finding(s) ({severities['critical']} critical, "
@@ -323,12 +522,31 @@ def _environment(report: AnalysisReport) -> list[tuple[str, str]]:
     return rows
 
 
+def _sum_label(report: AnalysisReport) -> str:
+    """' (sum over 2 GPUs)' when the totals add up several devices' windows, else ''."""
+    devices = len(report.profile.devices)
+    return f" (sum over {devices} GPUs)" if devices > 1 else ""
+
+
 def _overall(report: AnalysisReport) -> list[tuple[str, str]]:
     total = report.profile.total
+    summed = _sum_label(report)
+    rows = [
+        ("wall time" + summed, sec.fmt_duration(total.wall_ns)),
+        ("GPU busy" + summed, f"{sec.fmt_duration(total.busy_ns)} ({sec.fmt_pct(total.utilization)})"),
+        ("GPU idle" + summed, f"{sec.fmt_duration(total.idle_ns)} ({sec.fmt_pct(total.idle_ratio)})"),
+    ]
+    if summed:
+        rows.append(
+            (
+                "wall time per GPU",
+                ", ".join(
+                    f"{sec._device_label(d)} {sec.fmt_duration(d.wall_ns)}" for d in report.profile.devices
+                ),
+            )
+        )
     return [
-        ("wall time", sec.fmt_duration(total.wall_ns)),
-        ("GPU busy", f"{sec.fmt_duration(total.busy_ns)} ({sec.fmt_pct(total.utilization)})"),
-        ("GPU idle", f"{sec.fmt_duration(total.idle_ns)} ({sec.fmt_pct(total.idle_ratio)})"),
+        *rows,
         ("kernels", sec.fmt_count(total.kernel_count)),
         (
             "top-3 operators",
@@ -359,7 +577,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
     theory = report.theory
     roofline_tables = [_table(s) for s in theory_sections.report_sections(report)]
     focus, focus_ids = _focus_operators(report)
-    other = [finding_card(f) for f in sec.ordered_findings(report.findings) if f.id not in focus_ids]
+    other = [_card(report, f) for f in sec.ordered_findings(report.findings) if f.id not in focus_ids]
     charts = {
         "timeline": timeline_svg(extras.timelines),
         "categories": bars_svg(
@@ -368,6 +586,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
                 for c in report.profile.categories[:12]
             ],
             "operator ranking by category",
+            colors=[_category_color(c.category) for c in report.profile.categories[:12]],
         ),
         "kernels": bars_svg(
             [
@@ -381,6 +600,7 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
         else "",
         "layers": layers_svg(extras.layers) if extras.layers is not None else "",
     }
+    data = chart_data(report, extras)
     template_text = resources.files("infersight").joinpath("data/templates/report.html.j2").read_text("utf-8")
     env = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
@@ -408,5 +628,10 @@ def render_html(report: AnalysisReport, extras: HtmlExtras | None = None, *, top
         extras_notes=extras.notes,
         layers=extras.layers,
         narration=extras.narration,
+        chart_json=Markup(_inline_json(data)),
+        chart_notes=data,
+        charts_js=Markup(_vendor("../report_charts.js").replace("</script", "<\\/script")),
+        uplot_js=Markup(_uplot_js()),
+        uplot_css=Markup(_vendor("uPlot.min.css")),
     )
     return sanitize_text(document)  # autoescape covers <>&"' but not control characters

@@ -506,8 +506,12 @@ def gaps_section(report: AnalysisReport) -> Section:
 # ---------------------------------------------------------------- findings
 
 
-def fmt_location(location: Location) -> str:
-    """Where a finding applies: 'phase: decode' or 'device: rank 0, dev 1, t=[t0, t1] ns (261 ms)'."""
+def fmt_location(location: Location, origin_ns: int | None = None) -> str:
+    """Where a finding applies: 'phase: decode' or 'device: rank 0, dev 1, t=[t0, t1] ns (261 ms)'.
+
+    With ``origin_ns`` (the trace start) the time range reads relative to it:
+    't=+1.2 ms … +262 ms from the trace start (261 ms)'.
+    """
     parts: list[str] = []
     if location.rank is not None:
         parts.append(f"rank {location.rank}")
@@ -523,8 +527,18 @@ def fmt_location(location: Location) -> str:
             parts.append(value if label == location.scope else f"{label} {value}")
     if location.time_range_ns is not None:
         start, end = location.time_range_ns
-        parts.append(f"t=[{start}, {end}] ns ({fmt_duration(end - start)})")
+        if origin_ns is None:
+            parts.append(f"t=[{start}, {end}] ns ({fmt_duration(end - start)})")
+        else:
+            parts.append(
+                f"t={_signed_duration(start - origin_ns)} … {_signed_duration(end - origin_ns)} "
+                f"from the trace start ({fmt_duration(end - start)})"
+            )
     return f"{location.scope}" + (f": {', '.join(parts)}" if parts else "")
+
+
+def _signed_duration(ns: int) -> str:
+    return ("+" if ns >= 0 else "−") + fmt_duration(abs(ns))
 
 
 def fmt_evidence(evidence: Evidence) -> str:
