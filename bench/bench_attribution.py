@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nsys_scale import SOURCE, build_scaled_export  # noqa: E402
+from bench_nsys_scale import SOURCE, build_scaled_export
 
-from infersight import api  # noqa: E402
-from infersight.analyses.attribution import trace_attribution  # noqa: E402
-from infersight.analyses.profile import build_global_profile  # noqa: E402
+from infersight import api
+from infersight.analyses.attribution import trace_attribution
+from infersight.analyses.profile import build_global_profile
 
 
 def timed(function, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
