@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any, Literal
 
@@ -95,19 +95,32 @@ class DeviceActivity:
     kernels: pd.DataFrame  # start, end, name, category, simple, comm
     copies: pd.DataFrame  # start, end, bytes, direction, pageable
 
-    @property
+    # The interval sets are unions, computed once per device: every bucket, breakdown and window
+    # (device, phase, step) is interval math over them, and re-sorting a million kernels for each
+    # would dominate the cost.
+    @cached_property
     def compute(self) -> Spans:
         k = self.kernels[~self.kernels["comm"].to_numpy()]
-        return k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
+        return intervals.union(k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64))
 
-    @property
+    @cached_property
     def comm(self) -> Spans:
         k = self.kernels[self.kernels["comm"].to_numpy()]
-        return k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64)
+        return intervals.union(k["start"].to_numpy(np.int64), k["end"].to_numpy(np.int64))
 
-    @property
+    @cached_property
     def copy(self) -> Spans:
-        return self.copies["start"].to_numpy(np.int64), self.copies["end"].to_numpy(np.int64)
+        return intervals.union(self.copies["start"].to_numpy(np.int64), self.copies["end"].to_numpy(np.int64))
+
+    @cached_property
+    def kernels_union(self) -> Spans:
+        """Compute and collective kernels together."""
+        return intervals.union(*_concat(self.compute, self.comm))
+
+    @cached_property
+    def everything(self) -> Spans:
+        """All GPU activity: kernels, copies, memsets."""
+        return intervals.union(*_concat(self.kernels_union, self.copy))
 
     def span(self) -> tuple[int, int] | None:
         starts = [f["start"].to_numpy(np.int64) for f in (self.kernels, self.copies) if len(f)]
@@ -176,11 +189,10 @@ def _device_copies(trace: Trace, device: int) -> pd.DataFrame:
 
 def bucket_times(activity: DeviceActivity, window: Spans) -> dict[str, int]:
     """ns of each bucket inside the window (a disjoint sorted interval set)."""
-    compute, comm, copy = activity.compute, activity.comm, activity.copy
     window_ns = int((window[1] - window[0]).sum())
-    gpu = _length_in(compute, window)
-    with_comm = _length_in(_concat(compute, comm), window)
-    everything = _length_in(_concat(compute, comm, copy), window)
+    gpu = _length_in(activity.compute, window)
+    with_comm = _length_in(activity.kernels_union, window)
+    everything = _length_in(activity.everything, window)
     return {
         "gpu": gpu,
         "communication": with_comm - gpu,
@@ -196,10 +208,9 @@ def bucket_intervals(activity: DeviceActivity, window: Spans) -> dict[str, Spans
     these sets are exactly :func:`bucket_times` (each instant in one bucket), so a picture drawn
     from them never disagrees with the table.
     """
-    compute, comm, copy = activity.compute, activity.comm, activity.copy
-    gpu = intervals.clip(*compute, window)
-    with_comm = intervals.clip(*_concat(compute, comm), window)
-    everything = intervals.clip(*_concat(compute, comm, copy), window)
+    gpu = intervals.clip(*activity.compute, window)
+    with_comm = intervals.clip(*activity.kernels_union, window)
+    everything = intervals.clip(*activity.everything, window)
     return {
         "gpu": gpu,
         "communication": intervals.subtract(*with_comm, *gpu),
@@ -317,7 +328,7 @@ def copy_directions(
     c = activity.copies
     if c.empty:
         return []
-    kernels = _concat(activity.compute, activity.comm)
+    kernels = activity.kernels_union
     rows = []
     for direction, group in c.groupby("direction", sort=False):
         s, e = group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64)
@@ -380,6 +391,9 @@ def host_breakdown(trace: Trace, device: int, idle: Spans) -> HostBreakdown:
             na_reason="no CUDA/HIP API calls recorded for this device's processes",
             ranges=ranges,
         )
+    # only the calls that meet host time matter: filter first (one searchsorted), then union few rows
+    touching = intervals.overlaps_any(api["start"].to_numpy(np.int64), api["end"].to_numpy(np.int64), idle)
+    api = api[touching]
     names = api["name"].astype(str)
     is_sync = names.isin(cfg["sync_api"]).to_numpy()
     is_launch = api.index.isin(launch_calls(trace).index) & ~is_sync
@@ -535,7 +549,7 @@ def _device_attribution(
     times = bucket_times(activity, spans)
     window_ns = _len(spans)
     primary, second, margin = rank_buckets(times)
-    everything = _concat(activity.compute, activity.comm, activity.copy)
+    everything = activity.everything
     idle = intervals.subtract(spans[0], spans[1], *everything)
     phases, steps = _phase_parts(activity, labelled, device)
     gpu = trace.gpus.get(device)
