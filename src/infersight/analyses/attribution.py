@@ -31,7 +31,7 @@ import pandas as pd
 from infersight.analyses import intervals
 from infersight.analyses.categories import categorize
 from infersight.analyses.kernel_names import simplify_names
-from infersight.analyses.launches import launch_calls
+from infersight.analyses.launches import launch_call_devices, launch_calls
 from infersight.analyses.phases import NO_PHASE, Labelled, label_trace
 from infersight.analyses.results import (
     AttributionPart,
@@ -482,14 +482,14 @@ def outside_kernel_window(trace: Trace, device: int, activity: DeviceActivity) -
     before = intervals.clip(cs, ce, (np.array([np.iinfo(np.int64).min]), np.array([k0])))
     after = intervals.clip(cs, ce, (np.array([k1]), np.array([np.iinfo(np.int64).max])))
     calls = launch_calls(trace)
-    calls = calls[calls["process"].isin(np.unique(trace.kernels["process"].to_numpy())).to_numpy()]
+    calls = calls[launch_call_devices(trace, calls) == device]  # the calls that launched this device's work
     cstart = calls["start"].to_numpy(np.int64)
     return OutsideKernelWindow(
         kernel_window_ns=k1 - k0,
         kernel_window_idle_ratio=1.0 - busy / (k1 - k0) if k1 > k0 else None,
         copies=int(outside.sum()),
         copy_ns=_len(before) + _len(after),
-        launch_calls=int(((cstart < k0) | (cstart >= k1)).sum()) if len(trace.gpus) <= 1 else 0,
+        launch_calls=int(((cstart < k0) | (cstart >= k1)).sum()),
     )
 
 
