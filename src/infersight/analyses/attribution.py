@@ -306,19 +306,28 @@ def collective_times(activity: DeviceActivity, window: Spans) -> list[Collective
     rows = []
     for name, group in k.groupby("simple", sort=False):
         s, e = group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64)
-        clipped = intervals.overlap_lengths(s, e, window)
+        clipped, exposed = _clipped_and_exposed(s, e, window, compute)
         if not clipped.sum():
             continue
-        alone = intervals.subtract(*intervals.clip(s, e, window), compute[0], compute[1])
         rows.append(
             CollectiveTime(
                 collective=str(name),
                 count=int((clipped > 0).sum()),
                 total_ns=int(clipped.sum()),
-                exposed_ns=int((alone[1] - alone[0]).sum()),
+                exposed_ns=exposed,
             )
         )
     return sorted(rows, key=lambda r: -r.exposed_ns)
+
+
+def _clipped_and_exposed(
+    starts: np.ndarray, ends: np.ndarray, window: Spans, hiding: Spans
+) -> tuple[np.ndarray, int]:
+    """Per interval its window-clipped length, and the ns of their union inside the window that
+    ``hiding`` (the kernels that would cover them) leaves exposed: shared by copies and collectives."""
+    clipped = intervals.overlap_lengths(starts, ends, window)
+    alone = intervals.subtract(*intervals.clip(starts, ends, window), hiding[0], hiding[1])
+    return clipped, _len(alone)
 
 
 def copy_directions(
@@ -332,16 +341,15 @@ def copy_directions(
     rows = []
     for direction, group in c.groupby("direction", sort=False):
         s, e = group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64)
-        clipped = intervals.overlap_lengths(s, e, window)
         inside = intervals.overlaps_any(s, e, window)
         if not inside.any():
             continue
-        alone = intervals.subtract(*intervals.clip(s, e, window), kernels[0], kernels[1])
+        clipped, exposed = _clipped_and_exposed(s, e, window, kernels)
         nbytes = int(group["bytes"].to_numpy(np.int64)[inside].sum())
         duration = int((e - s)[inside].sum())
         achieved = nbytes / duration if duration > 0 and nbytes > 0 else None  # bytes/ns = GB/s
         rows.append(
-            _direction_row(str(direction), group, inside, clipped, alone, nbytes, achieved, trace, device)
+            _direction_row(str(direction), group, inside, clipped, exposed, nbytes, achieved, trace, device)
         )
     return sorted(rows, key=lambda r: -r.exposed_ns)
 
@@ -351,7 +359,7 @@ def _direction_row(
     group: pd.DataFrame,
     inside: np.ndarray,
     clipped: np.ndarray,
-    alone: Spans,
+    exposed: int,
     nbytes: int,
     achieved: float | None,
     trace: Trace,
@@ -367,7 +375,7 @@ def _direction_row(
         count=int(inside.sum()),
         bytes=nbytes,
         total_ns=int(clipped.sum()),
-        exposed_ns=int((alone[1] - alone[0]).sum()),
+        exposed_ns=exposed,
         bandwidth_gb_per_s=achieved,
         pageable_count=int(group["pageable"].to_numpy(bool)[inside].sum()),
         link=link.name if link is not None else None,
