@@ -67,11 +67,20 @@ AttentionOpt = Annotated[
     typer.Option("--attention", metavar="FORM", help="flash (fused, default) or unfused (qk/softmax/sv)."),
 ]
 KappaOpt = Annotated[
-    float, typer.Option("--kappa", metavar="K", min=1.0, max=2.0, help="κ in T = max(F/P, B/B_eff)·κ.")
+    float,
+    typer.Option(
+        "--kappa", metavar="K", min=1.0, max=2.0, help="Extra margin: T_theory = T_model·κ (default 1)."
+    ),
 ]
 MemEffOpt = Annotated[
-    float,
-    typer.Option("--mem-efficiency", metavar="ETA", min=0.05, max=1.0, help="B_eff = bandwidth × ETA."),
+    float | None,
+    typer.Option(
+        "--mem-efficiency",
+        metavar="ETA",
+        min=0.05,
+        max=1.0,
+        help="B_eff = bandwidth × ETA (default: the GPU generation's calibrated figure).",
+    ),
 ]
 DeltaOpt = Annotated[
     float,
@@ -180,8 +189,8 @@ def register(app: typer.Typer) -> None:
         tp: TpOpt = 1,
         dtype: DtypeOpt = None,
         attention: AttentionOpt = "flash",
-        kappa: KappaOpt = 1.1,
-        mem_efficiency: MemEffOpt = 0.85,
+        kappa: KappaOpt = 1.0,
+        mem_efficiency: MemEffOpt = None,
         measured_ttft: Annotated[
             float | None, typer.Option("--measured-ttft", metavar="MS", min=0.0, help="Measured TTFT, ms.")
         ] = None,

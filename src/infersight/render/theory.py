@@ -15,7 +15,7 @@ from infersight.render.sections import Section, fmt_bytes, fmt_duration, fmt_pct
 from infersight.rules.finding import Finding
 from infersight.theory.estimates import ModelEstimate
 from infersight.theory.measured import FocusSet, MeasuredVsTheory
-from infersight.theory.roofline import OperatorTime, PhaseEstimate
+from infersight.theory.roofline import Hardware, OperatorTime, PhaseEstimate
 
 
 def fmt_flops(flops: float) -> str:
@@ -132,10 +132,23 @@ def summary_section(est: ModelEstimate) -> Section:
     notes = [
         f"{est.model} on {est.gpu}: matmul peak {matmul} ({hw.compute_dtype}), vector peak {vector}, "
         f"memory {memory} × η {hw.memory_efficiency:g} = B_eff {b_eff}, link {link}, κ {hw.kappa:g}",
-        "T_theory = max(F / P_peak, bytes / B_eff) · κ per operator; TTFT/TPOT = Σ over the pass.",
+        _time_model_note(hw),
         *est.notes,
     ]
     return Section("Whole-model estimate", ["figure", "value", "also"], rows, notes, right_aligned={1})
+
+
+def _time_model_note(hw: Hardware) -> str:
+    """The per-operator formula with the figures in use (plain roofline or the calibrated model)."""
+    if hw.overlap_exponent is None:
+        kernel = "max(F / (η_c·P_peak), bytes / B_eff)"
+    else:
+        kernel = f"(t_c^p + t_m^p)^(1/p) + t_floor, t_c = F / (η_c·P_peak), t_m = bytes / B_eff, p {hw.overlap_exponent:g}"
+    return (
+        f"T_theory = [{kernel}] · κ per kernel, η_c {hw.compute_efficiency:g}, t_floor "
+        f"{hw.kernel_floor_s * 1e6:g} µs; collectives α {hw.collective_alpha_s * 1e6:g} µs + bytes / link "
+        f"({hw.time_model}); TTFT/TPOT = Σ over the pass."
+    )
 
 
 def estimate_sections(est: ModelEstimate) -> list[Section]:

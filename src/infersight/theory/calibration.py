@@ -1,0 +1,224 @@
+"""Fit and check the time model against measured kernels and all-reduces (Vidur's profiling data).
+
+Used by ``bench/calibrate_theory.py`` (prints the accuracy tables and the fitted figures that go
+into ``data/time_model.toml``) and by the tests that pin the fit. The data are Vidur's public
+H100 measurements (microsoft/vidur ``data/profiling``, MIT): fp16 GEMM time of one transformer
+layer's projections for 6 models at TP 1–8 and 1–4096 tokens, and NCCL all-reduce time by
+message size and rank count on H100 (DGX, NVLink pairs) and A100 (DGX, also across nodes).
+
+Accuracy is ``|ln(measured / predicted)|`` (symmetric: 2× slow and 2× fast count the same);
+the fit minimises its mean with a small Nelder–Mead (no SciPy dependency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from infersight.errors import InputError
+from infersight.theory.time_model import (
+    CollectiveEfficiency,
+    FloatArray,
+    KernelEfficiency,
+    allreduce_time,
+    kernel_time,
+)
+
+GEMM_OPS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj")
+DECODE_MAX_TOKENS = 64  # M ≤ 64: decode-sized GEMMs (a batch of sequences, one token each)
+FP16_BYTES = 2.0
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """median and p90 of |ln(measured/predicted)| over ``count`` rows, and the median signed ln."""
+
+    count: int
+    median: float
+    p90: float
+    bias: float
+
+
+def accuracy(measured: FloatArray | pd.Series, predicted: FloatArray | pd.Series) -> Accuracy:
+    """|ln(measured/predicted)| statistics (NaN when there are no rows)."""
+    log_ratio = np.log(np.asarray(measured, dtype=np.float64) / np.asarray(predicted, dtype=np.float64))
+    if log_ratio.size == 0:
+        return Accuracy(0, float("nan"), float("nan"), float("nan"))
+    err = np.abs(log_ratio)
+    return Accuracy(
+        count=int(err.size),
+        median=float(np.median(err)),
+        p90=float(np.quantile(err, 0.9)),
+        bias=float(np.median(log_ratio)),
+    )
+
+
+def load_vidur_gemms(folder: Path) -> pd.DataFrame:
+    """One row per measured GEMM: model, op, m, n, k, tp, measured_s (Vidur ``*_mlp.csv``).
+
+    The GEMM shapes follow from each row's model columns (INDEX of the shared data):
+    QKV N=(heads+2·kv_heads)·head_dim/tp, K=hidden; O N=hidden, K=hidden/tp; up N=(2 if gated)·
+    ffn/tp, K=hidden; down N=hidden, K=ffn/tp; M = num_tokens.
+    """
+    files = sorted(folder.glob("*_mlp.csv"))
+    if not files:
+        raise InputError(folder, "no Vidur *_mlp.csv files")
+    return pd.concat([_gemm_rows(f) for f in files], ignore_index=True)
+
+
+def _gemm_rows(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path)
+    model = path.name.removesuffix("_mlp.csv")
+    tp = df["num_tensor_parallel_workers"].astype(int)
+    heads, kv = df["n_head"].astype(int), df["n_kv_head"].astype(int)
+    hidden, ffn = df["n_embd"].astype(int), df["n_expanded_embd"].astype(int)
+    gated = df["use_gated_mlp"].astype(str).str.lower().eq("true")
+    head_dim = hidden // heads
+    shapes = {
+        "attn_pre_proj": ((heads + 2 * kv) * head_dim // tp, hidden),
+        "attn_post_proj": (hidden, hidden // tp),
+        "mlp_up_proj": (np.where(gated, 2, 1) * ffn // tp, hidden),
+        "mlp_down_proj": (hidden, ffn // tp),
+    }
+    parts = []
+    for op, (n, k) in shapes.items():
+        column = f"time_stats.{op}.median"
+        if column not in df.columns:
+            continue
+        parts.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "op": op,
+                    "m": df["num_tokens"].astype(np.int64),
+                    "n": np.asarray(n, dtype=np.int64),
+                    "k": np.asarray(k, dtype=np.int64),
+                    "tp": tp,
+                    "measured_s": df[column].astype(float) * 1e-3,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def load_vidur_allreduce(path: Path) -> pd.DataFrame:
+    """One row per measured all-reduce: size (bytes), ranks, ranks_per_node, measured_s."""
+    df = pd.read_csv(path)
+    return pd.DataFrame(
+        {
+            "size": df["size"].astype(float),
+            "ranks": df["num_workers"].astype(int),
+            "ranks_per_node": df["devices_per_node"].astype(int),
+            "measured_s": df["time_stats.all_reduce.median"].astype(float) * 1e-3,
+        }
+    )
+
+
+def gemm_flops_bytes(
+    m: FloatArray, n: FloatArray, k: FloatArray, elem_bytes: float
+) -> tuple[FloatArray, FloatArray]:
+    """F = 2·M·N·K; bytes = (M·K + K·N + M·N)·element size (A and B read once, C written once)."""
+    m, n, k = (np.asarray(x, dtype=np.float64) for x in (m, n, k))
+    return 2.0 * m * n * k, (m * k + k * n + m * n) * elem_bytes
+
+
+def predict_gemms(df: pd.DataFrame, peak_flops: float, bandwidth: float, eff: KernelEfficiency) -> FloatArray:
+    """Predicted seconds of every fp16 GEMM row of ``df`` (columns m, n, k)."""
+    flops, bytes_ = gemm_flops_bytes(df["m"].to_numpy(), df["n"].to_numpy(), df["k"].to_numpy(), FP16_BYTES)
+    return kernel_time(flops, bytes_, peak_flops, bandwidth, eff)
+
+
+def predict_gemms_kappa(df: pd.DataFrame, peak_flops: float, bandwidth: float) -> FloatArray:
+    """The previous model, for the before/after table: ``max(F/P, B/(0.85·BW))·1.1``."""
+    flops, bytes_ = gemm_flops_bytes(df["m"].to_numpy(), df["n"].to_numpy(), df["k"].to_numpy(), FP16_BYTES)
+    return np.maximum(flops / peak_flops, bytes_ / (0.85 * bandwidth)) * 1.1
+
+
+def predict_allreduce(
+    df: pd.DataFrame,
+    intra_link: FloatArray | float,
+    network_link: float,
+    intra: CollectiveEfficiency,
+    network: CollectiveEfficiency,
+) -> FloatArray:
+    """Predicted seconds per row: rows whose ranks span nodes use the network link and its α/η."""
+    cross = (df["ranks_per_node"] < df["ranks"]).to_numpy()
+    t_intra = allreduce_time(df["size"].to_numpy(), df["ranks"].to_numpy(), intra_link, intra)
+    t_net = allreduce_time(df["size"].to_numpy(), df["ranks"].to_numpy(), network_link, network)
+    return np.where(cross, t_net, t_intra)
+
+
+def predict_allreduce_link_only(df: pd.DataFrame, link: FloatArray | float) -> FloatArray:
+    """The previous model: bytes over the link at 0.8 efficiency, no latency, no ring factor."""
+    return df["size"].to_numpy(dtype=np.float64) / (np.asarray(link, dtype=np.float64) * 0.8)
+
+
+def nelder_mead(
+    objective: Callable[[FloatArray], float], start: list[float], *, step: float = 0.15, iterations: int = 800
+) -> FloatArray:
+    """Minimise ``objective`` from ``start`` (standard reflect/expand/contract/shrink simplex)."""
+    points = [np.asarray(start, dtype=np.float64)]
+    for i in range(len(start)):
+        p = points[0].copy()
+        p[i] = p[i] * (1 + step) if p[i] != 0 else step
+        points.append(p)
+    values = [objective(p) for p in points]
+    for _ in range(iterations):
+        order = np.argsort(values)
+        points = [points[i] for i in order]
+        values = [values[i] for i in order]
+        if abs(values[-1] - values[0]) < 1e-10:
+            break
+        centre = np.mean(points[:-1], axis=0)
+        reflected = centre + (centre - points[-1])
+        f_r = objective(reflected)
+        if f_r < values[0]:
+            expanded = centre + 2 * (centre - points[-1])
+            f_e = objective(expanded)
+            points[-1], values[-1] = (expanded, f_e) if f_e < f_r else (reflected, f_r)
+        elif f_r < values[-2]:
+            points[-1], values[-1] = reflected, f_r
+        else:
+            contracted = centre + 0.5 * (points[-1] - centre)
+            f_c = objective(contracted)
+            if f_c < values[-1]:
+                points[-1], values[-1] = contracted, f_c
+            else:
+                points = [points[0]] + [points[0] + 0.5 * (p - points[0]) for p in points[1:]]
+                values = [values[0]] + [objective(p) for p in points[1:]]
+    return points[int(np.argmin(values))]
+
+
+def fit_kernel(df: pd.DataFrame, peak_flops: float, bandwidth: float, source: str) -> KernelEfficiency:
+    """η_c, η_m, p and t_floor minimising mean |ln error| on GEMM rows (efficiencies kept in (0, 1])."""
+
+    def eff(x: FloatArray) -> KernelEfficiency:
+        return KernelEfficiency(float(x[0]), float(x[1]), float(x[3]), float(x[2]) * 1e-6, source)
+
+    measured = df["measured_s"].to_numpy()
+
+    def objective(x: FloatArray) -> float:
+        if not (0 < x[0] <= 1 and 0 < x[1] <= 1 and x[2] >= 0 and x[3] >= 1):
+            return 1e9
+        return float(np.mean(np.abs(np.log(measured / predict_gemms(df, peak_flops, bandwidth, eff(x))))))
+
+    return eff(nelder_mead(objective, [0.75, 0.9, 5.0, 2.0], iterations=1500))
+
+
+def fit_collective(df: pd.DataFrame, link: FloatArray | float, source: str) -> CollectiveEfficiency:
+    """α and η_link minimising mean |ln error| on all-reduce rows that stay on one link type."""
+    measured = df["measured_s"].to_numpy()
+    sizes, ranks = df["size"].to_numpy(), df["ranks"].to_numpy()
+
+    def objective(x: FloatArray) -> float:
+        if not (x[0] > 0 and 0 < x[1] <= 1):
+            return 1e9
+        eff = CollectiveEfficiency(float(x[0]) * 1e-6, float(x[1]), source)
+        return float(np.mean(np.abs(np.log(measured / allreduce_time(sizes, ranks, link, eff)))))
+
+    x = nelder_mead(objective, [20.0, 0.7])
+    return CollectiveEfficiency(float(x[0]) * 1e-6, float(x[1]), source)
