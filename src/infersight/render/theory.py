@@ -143,7 +143,10 @@ def _time_model_note(hw: Hardware) -> str:
     if hw.overlap_exponent is None:
         kernel = "max(F / (η_c·P_peak), bytes / B_eff)"
     else:
-        kernel = f"(t_c^p + t_m^p)^(1/p) + t_floor, t_c = F / (η_c·P_peak), t_m = bytes / B_eff, p {hw.overlap_exponent:g}"
+        kernel = (
+            "(t_c^p + t_m^p)^(1/p) + t_floor, t_c = F / (η_c·P_peak), t_m = bytes / B_eff, "
+            f"p {hw.overlap_exponent:g}"
+        )
     return (
         f"T_theory = [{kernel}] · κ per kernel, η_c {hw.compute_efficiency:g}, t_floor "
         f"{hw.kernel_floor_s * 1e6:g} µs; collectives α {hw.collective_alpha_s * 1e6:g} µs + bytes / link "

@@ -133,7 +133,7 @@ class OperatorTime(BaseModel):
     t_compute_s: float = Field(description="F / (η_c·P_peak), per occurrence")
     t_memory_s: float | None = Field(description="bytes / B_eff (or over the link), per occurrence")
     t_roof_s: float | None = Field(
-        description="the time model per occurrence, without κ: (t_c^p + t_m^p)^(1/p) + t_floor (collectives: α + t_link)"
+        description="time model per occurrence, no κ: (t_c^p + t_m^p)^(1/p) + t_floor; collectives α + t_link"
     )
     t_theory_s: float | None = Field(description="t_roof · κ, per occurrence")
     total_t_theory_s: float | None = Field(description="t_theory · layers: this operator's share of the pass")
