@@ -15,6 +15,7 @@ from infersight.render.sections import Section, fmt_bytes, fmt_duration, fmt_pct
 from infersight.rules.finding import Finding
 from infersight.theory.estimates import ModelEstimate
 from infersight.theory.measured import FocusSet, MeasuredVsTheory
+from infersight.theory.ops import OpsPrediction
 from infersight.theory.roofline import Hardware, OperatorTime, PhaseEstimate
 
 
@@ -249,3 +250,41 @@ def print_sections(console: Console, sections: list[Section], findings: list[Fin
 def print_title(console: Console, text: str) -> None:
     """A bold heading line."""
     console.print(Text(text, style="bold"))
+
+
+OPS_TABLE_ROWS = 40  # the terminal shows the first rows; --json has them all
+
+
+def ops_sections(result: OpsPrediction) -> list[Section]:
+    """``roofline --ops``: the first rows with their predicted time and bound, and a bound summary."""
+    rows = [
+        [p.id, p.op, fmt_duration(p.predicted_s * 1e9), p.bound, _flops_or_dash(p.flops), fmt_bytes(p.bytes)]
+        for p in result.ops[:OPS_TABLE_ROWS]
+    ]
+    counts: dict[str, int] = {}
+    for p in result.ops:
+        counts[p.bound] = counts.get(p.bound, 0) + 1
+    link = "n/a" if result.intra_node_link is None else fmt_rate(result.intra_node_link, "B")
+    network = fmt_rate(result.network_link, "B") if result.network_link else "n/a"
+    peak, memory = fmt_rate(result.peak_flops, "FLOP"), fmt_rate(result.memory_bandwidth, "B")
+    notes = [
+        f"{len(result.ops):,} rows on {result.gpu} ({result.dtype}): peak {peak}, memory {memory}, "
+        f"link {link} (≤ {result.ranks_per_node} ranks), network {network}; "
+        f"time model: {result.time_model} (docs/methodology.md)",
+        "bounds: " + ", ".join(f"{bound} {n:,}" for bound, n in sorted(counts.items())),
+    ]
+    if len(result.ops) > OPS_TABLE_ROWS:
+        notes.append(f"first {OPS_TABLE_ROWS} of {len(result.ops):,} rows shown; --json OUT writes them all")
+    return [
+        Section(
+            "Predicted time per operator",
+            ["id", "op", "predicted", "bound", "FLOPs", "bytes"],
+            rows,
+            notes,
+            right_aligned={2, 4, 5},
+        )
+    ]
+
+
+def _flops_or_dash(flops: float) -> str:
+    return "—" if flops <= 0 else fmt_flops(flops)
