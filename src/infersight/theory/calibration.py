@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from infersight.errors import InputError
@@ -222,3 +223,113 @@ def fit_collective(df: pd.DataFrame, link: FloatArray | float, source: str) -> C
 
     x = nelder_mead(objective, [20.0, 0.7])
     return CollectiveEfficiency(float(x[0]) * 1e-6, float(x[1]), source)
+
+
+# ---------------------------------------------------------------- the accuracy tables of the bench
+
+H100_PEAK_FP16 = "h100"  # gpu_specs key the Vidur H100 data was measured on (H100 SXM, 80 GB HBM3)
+HELD_OUT_MODELS = ("codellama_CodeLlama-34b-Instruct-hf", "Qwen_Qwen-72B", "microsoft_phi-2")
+
+
+@dataclass(frozen=True)
+class VidurData:
+    """The shared Vidur measurements, loaded once."""
+
+    gemms: pd.DataFrame
+    h100_dgx: pd.DataFrame
+    h100_pairwise: pd.DataFrame
+    a100_dgx: pd.DataFrame
+
+
+def load_vidur(folder: Path) -> VidurData:
+    """All of ``measured/vidur``: H100 GEMMs, H100 DGX and NVLink-pair all-reduces, A100 DGX all-reduces."""
+    return VidurData(
+        gemms=load_vidur_gemms(folder / "h100"),
+        h100_dgx=load_vidur_allreduce(folder / "h100" / "h100_dgx_all_reduce.csv"),
+        h100_pairwise=load_vidur_allreduce(folder / "h100" / "h100_pairwise_nvlink_all_reduce.csv"),
+        a100_dgx=load_vidur_allreduce(folder / "a100" / "a100_dgx_all_reduce.csv"),
+    )
+
+
+def _link(link_id: str) -> float:
+    from infersight.overlap.links import link_by_id
+
+    return link_by_id(link_id).gb_per_s * 1e9
+
+
+def pairwise_links(df: pd.DataFrame) -> FloatArray:
+    """The H100 NVLink-pair machine: 2 ranks share an NVLink bridge, 4 ranks cross PCIe Gen5."""
+    return np.where(df["ranks"].to_numpy() <= 2, _link("nvlink4_bridge"), _link("pcie5_x16"))
+
+
+def gemm_table(data: VidurData, eff: KernelEfficiency | None) -> dict[str, Accuracy]:
+    """GEMM accuracy on H100 by op, decode/prefill size, held-out models and overall.
+
+    ``eff`` None is the previous model (``max(F/P, B/(0.85·BW))·1.1``).
+    """
+    from infersight.theory.gpu_specs import lookup_gpu
+
+    gpu = lookup_gpu(H100_PEAK_FP16)
+    peak, bandwidth = gpu.peak_flops("fp16"), gpu.memory_bandwidth_bytes_per_s
+    df = data.gemms
+    if eff is None:
+        predicted = predict_gemms_kappa(df, peak, bandwidth)
+    else:
+        predicted = predict_gemms(df, peak, bandwidth, eff)
+    measured = df["measured_s"].to_numpy()
+    masks: dict[str, npt.NDArray[np.bool_]] = {"all": np.ones(len(df), dtype=bool)}
+    for op in GEMM_OPS:
+        masks[op] = (df["op"] == op).to_numpy()
+    masks["decode (M ≤ 64)"] = (df["m"] <= DECODE_MAX_TOKENS).to_numpy()
+    masks["prefill (M > 64)"] = (df["m"] > DECODE_MAX_TOKENS).to_numpy()
+    held = df["model"].isin(HELD_OUT_MODELS).to_numpy()
+    masks["fit models (Llama-2-7B/70B, InternLM-20B)"] = ~held
+    masks["held-out models (CodeLlama-34B, Qwen-72B, Phi-2)"] = held
+    return {name: accuracy(measured[m], predicted[m]) for name, m in masks.items()}
+
+
+def allreduce_table(data: VidurData, old: bool = False) -> dict[str, Accuracy]:
+    """All-reduce accuracy: H100 (fit data), A100 with its own figures and with the generic ones."""
+    from infersight.theory.time_model import time_model_params
+
+    h100, a100, generic = time_model_params("H100"), time_model_params("A100"), time_model_params(None)
+    nv4, nv3 = _link("nvlink4_h100"), _link("nvlink3_a100")
+    net_h100, net_a100 = _link(h100.network_link), _link(a100.network_link)
+    a = data.a100_dgx
+    cross = (a["ranks_per_node"] < a["ranks"]).to_numpy()
+    four = (a["ranks"] == 4).to_numpy() & ~cross
+    if old:
+        a_link = np.where(cross, net_a100, nv3)
+        p = {
+            "dgx": predict_allreduce_link_only(data.h100_dgx, nv4),
+            "pair": predict_allreduce_link_only(data.h100_pairwise, pairwise_links(data.h100_pairwise)),
+            "a100": predict_allreduce_link_only(a, a_link),
+        }
+        p["a100_generic"] = p["a100"]
+    else:
+        p = {
+            "dgx": predict_allreduce(data.h100_dgx, nv4, net_h100, h100.intra_node, h100.network),
+            "pair": predict_allreduce(
+                data.h100_pairwise,
+                pairwise_links(data.h100_pairwise),
+                net_h100,
+                h100.intra_node,
+                h100.network,
+            ),
+            "a100": predict_allreduce(a, nv3, net_a100, a100.intra_node, a100.network),
+            "a100_generic": predict_allreduce(a, nv3, net_a100, generic.intra_node, generic.network),
+        }
+    h_measured = np.concatenate(
+        [data.h100_dgx["measured_s"].to_numpy(), data.h100_pairwise["measured_s"].to_numpy()]
+    )
+    am = a["measured_s"].to_numpy()
+    return {
+        "H100 all (DGX + NVLink pairs)": accuracy(h_measured, np.concatenate([p["dgx"], p["pair"]])),
+        "H100 DGX (NVLink 4)": accuracy(data.h100_dgx["measured_s"], p["dgx"]),
+        "H100 NVLink pairs / PCIe": accuracy(data.h100_pairwise["measured_s"], p["pair"]),
+        "A100 in-node, A100 figures": accuracy(am[~cross], p["a100"][~cross]),
+        "A100 in-node 4 ranks (held out of the A100 fit)": accuracy(am[four], p["a100"][four]),
+        "A100 in-node, generic (H100) figures": accuracy(am[~cross], p["a100_generic"][~cross]),
+        "A100 across nodes (IB HDR)": accuracy(am[cross], p["a100"][cross]),
+        "A100 all rows, A100 figures": accuracy(am, p["a100"]),
+    }
