@@ -26,11 +26,14 @@ from infersight.theory.calibration import (
     fit_collective,
     fit_kernel,
     gemm_table,
+    load_oneshot_latencies,
     load_vidur,
+    oneshot_accuracy,
     pairwise_links,
 )
 from infersight.theory.time_model import time_model_params
 
+ONESHOT = Path(__file__).resolve().parent / "data" / "sglang_custom_allreduce_h100.csv"
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "measured" / "vidur"
 
 
@@ -63,10 +66,16 @@ def refit(data_dir: Path) -> None:
             f"- {label}: η_c {e.compute_efficiency:.3f}, η_m {e.memory_efficiency:.3f}, "
             f"p {e.overlap_exponent:.3f}, t_floor {e.floor_s * 1e6:.2f} µs"
         )
+    from infersight.theory.calibration import fit_vector_floor
+
+    floor = fit_vector_floor(data.adds, bw, full.memory_efficiency)
+    print(f"- H100 vector-kernel floor (residual add, M ≤ 64): {floor * 1e6:.2f} µs")
     h = data.h100_dgx.assign(link=_link("nvlink4_h100"))
     pw = data.h100_pairwise.assign(link=pairwise_links(data.h100_pairwise))
     both = pd.concat([h, pw], ignore_index=True)
     c = fit_collective(both, both["link"].to_numpy(), "H100")
+    one = fit_collective(load_oneshot_latencies(ONESHOT), _link("nvlink4_h100"), "one-shot")
+    print(f"- H100 one-shot custom all-reduce: α {one.alpha_s * 1e6:.2f} µs, η_link {one.bus_efficiency:.3f}")
     print(f"- H100 all-reduce (DGX + pairs): α {c.alpha_s * 1e6:.1f} µs, η_link {c.bus_efficiency:.3f}")
     a = data.a100_dgx
     cross = a["ranks_per_node"] < a["ranks"]
@@ -123,10 +132,17 @@ def main() -> None:
     kernel = time_model_params("H100").kernel
     print(
         f"H100 kernel figures in use: η_c {kernel.compute_efficiency}, η_m {kernel.memory_efficiency}, "
-        f"p {kernel.overlap_exponent}, t_floor {kernel.floor_s * 1e6:g} µs"
+        f"p {kernel.overlap_exponent}, t_floor {kernel.floor_s * 1e6:g} µs, "
+        f"vector floor {kernel.vector_floor_s * 1e6:g} µs"
     )
     print_table("H100 fp16 GEMMs (21,924 measured shapes)", gemm_table(data, None), gemm_table(data, kernel))
     print_table("NCCL all-reduce", allreduce_table(data, old=True), allreduce_table(data))
+    oneshot = load_oneshot_latencies(ONESHOT)
+    acc = oneshot_accuracy(oneshot, time_model_params("H100").oneshot)
+    print(
+        f"\nOne-shot custom all-reduce (SGLang PR #2904, H100, {acc.count} points): "
+        f"median {acc.median:.3f}, p90 {acc.p90:.3f}, bias {acc.bias:+.3f}"
+    )
     if args.fit:
         refit(args.data)
     if args.ops_rows:

@@ -11,7 +11,13 @@ from tests.conftest import shared_file
 
 from infersight import api
 from infersight.cli import run
-from infersight.theory.calibration import allreduce_table, gemm_table, load_vidur
+from infersight.theory.calibration import (
+    allreduce_table,
+    gemm_table,
+    load_oneshot_latencies,
+    load_vidur,
+    oneshot_accuracy,
+)
 from infersight.theory.time_model import time_model_params
 
 VIDUR = "measured/vidur"
@@ -43,6 +49,13 @@ def test_allreduce_fit_is_pinned(vidur: object) -> None:
     assert after["A100 in-node 4 ranks (held out of the A100 fit)"].median <= 0.065
     assert after["A100 in-node, A100 figures"].median <= 0.065
     assert before["H100 all (DGX + NVLink pairs)"].median > 0.6  # no latency term: small messages far off
+
+
+def test_oneshot_fit_is_pinned() -> None:
+    """The one-shot custom all-reduce figures reproduce SGLang's published H100 latencies."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "data" / "sglang_custom_allreduce_h100.csv"
+    acc = oneshot_accuracy(load_oneshot_latencies(path), time_model_params("H100").oneshot)
+    assert acc.count == 18 and acc.median <= 0.10 and abs(acc.bias) <= 0.02
 
 
 def test_hand_checked_decode_gemm_and_allreduce(tmp_path: Path) -> None:
@@ -131,5 +144,7 @@ def test_vllm_tp4_trace_decode_collectives_are_no_longer_zero() -> None:
     )
     assert 0.080 <= report.estimate.ttft_s <= 0.095  # measured prefill ≈ 88.4 ms (was 60.9 ms)
     rows = {(r.phase, r.category): r for r in report.measured.rows} if report.measured else {}
-    assert rows[("decode", "NCCL")].e_roof is not None and rows[("decode", "NCCL")].e_roof > 0.3
+    # vLLM's one-shot custom all-reduce (5.3 µs a call): was E_roof 0.014 with no latency term
+    assert rows[("decode", "NCCL")].e_roof == pytest.approx(0.85, abs=0.2)
+    assert 0.014 <= report.estimate.tpot_s <= 0.019  # the decode step's kernels sum to 16.6 ms
     assert rows[("prefill", "GEMM")].e_roof == pytest.approx(1.0, abs=0.15)

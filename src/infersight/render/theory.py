@@ -150,7 +150,8 @@ def _time_model_note(hw: Hardware) -> str:
         )
     return (
         f"T_theory = [{kernel}] · κ per kernel, η_c {hw.compute_efficiency:g}, t_floor "
-        f"{hw.kernel_floor_s * 1e6:g} µs; collectives α {hw.collective_alpha_s * 1e6:g} µs + bytes / link "
+        f"{hw.kernel_floor_s * 1e6:g} µs (matmul) / {hw.vector_floor_s * 1e6:g} µs (other); "
+        f"collectives α {hw.collective_alpha_s * 1e6:g} µs + bytes / link "
         f"({hw.time_model}); TTFT/TPOT = Σ over the pass."
     )
 

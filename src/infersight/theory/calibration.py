@@ -106,6 +106,37 @@ def _gemm_rows(path: Path) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def load_vidur_adds(folder: Path) -> pd.DataFrame:
+    """Every Vidur row's residual add: m, bytes (reads 2·M·hidden, writes M·hidden, fp16), measured_s.
+
+    The add is one elementwise kernel with exactly known traffic, so its small-M time is the
+    floor of a non-matmul kernel.
+    """
+    parts = []
+    for path in sorted(folder.glob("*_mlp.csv")):
+        df = pd.read_csv(path)
+        if "time_stats.add.median" not in df.columns:
+            continue
+        m = df["num_tokens"].astype(float)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "model": path.name.removesuffix("_mlp.csv"),
+                    "m": m,
+                    "bytes": 3.0 * m * df["n_embd"].astype(float) * FP16_BYTES,
+                    "measured_s": df["time_stats.add.median"].astype(float) * 1e-3,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def fit_vector_floor(adds: pd.DataFrame, bandwidth: float, memory_efficiency: float) -> float:
+    """Median of measured − bytes/(η_m·BW) over the decode-sized (M ≤ 64) adds, seconds."""
+    small = adds[adds["m"] <= DECODE_MAX_TOKENS]
+    return float(np.median(small["measured_s"] - small["bytes"] / (memory_efficiency * bandwidth)))
+
+
 def load_vidur_allreduce(path: Path) -> pd.DataFrame:
     """One row per measured all-reduce: size (bytes), ranks, ranks_per_node, measured_s."""
     df = pd.read_csv(path)
@@ -198,7 +229,7 @@ def fit_kernel(df: pd.DataFrame, peak_flops: float, bandwidth: float, source: st
     """η_c, η_m, p and t_floor minimising mean |ln error| on GEMM rows (efficiencies kept in (0, 1])."""
 
     def eff(x: FloatArray) -> KernelEfficiency:
-        return KernelEfficiency(float(x[0]), float(x[1]), float(x[3]), float(x[2]) * 1e-6, source)
+        return KernelEfficiency(float(x[0]), float(x[1]), float(x[3]), float(x[2]) * 1e-6, 0.0, source)
 
     measured = df["measured_s"].to_numpy()
 
@@ -236,6 +267,7 @@ class VidurData:
     """The shared Vidur measurements, loaded once."""
 
     gemms: pd.DataFrame
+    adds: pd.DataFrame
     h100_dgx: pd.DataFrame
     h100_pairwise: pd.DataFrame
     a100_dgx: pd.DataFrame
@@ -245,6 +277,7 @@ def load_vidur(folder: Path) -> VidurData:
     """All of ``measured/vidur``: H100 GEMMs, H100 DGX and NVLink-pair all-reduces, A100 DGX all-reduces."""
     return VidurData(
         gemms=load_vidur_gemms(folder / "h100"),
+        adds=load_vidur_adds(folder / "h100"),
         h100_dgx=load_vidur_allreduce(folder / "h100" / "h100_dgx_all_reduce.csv"),
         h100_pairwise=load_vidur_allreduce(folder / "h100" / "h100_pairwise_nvlink_all_reduce.csv"),
         a100_dgx=load_vidur_allreduce(folder / "a100" / "a100_dgx_all_reduce.csv"),
@@ -285,7 +318,21 @@ def gemm_table(data: VidurData, eff: KernelEfficiency | None) -> dict[str, Accur
     held = df["model"].isin(HELD_OUT_MODELS).to_numpy()
     masks["fit models (Llama-2-7B/70B, InternLM-20B)"] = ~held
     masks["held-out models (CodeLlama-34B, Qwen-72B, Phi-2)"] = held
-    return {name: accuracy(measured[m], predicted[m]) for name, m in masks.items()}
+    table = {name: accuracy(measured[m], predicted[m]) for name, m in masks.items()}
+    adds = data.adds
+    if eff is None:
+        add_pred = adds["bytes"].to_numpy() / (0.85 * bandwidth) * 1.1
+    else:
+        add_pred = (
+            kernel_time(0.0, adds["bytes"].to_numpy(), peak, bandwidth, eff)
+            - eff.floor_s
+            + eff.vector_floor_s
+        )
+    small = (adds["m"] <= DECODE_MAX_TOKENS).to_numpy()
+    add_measured = adds["measured_s"].to_numpy()
+    table["elementwise add, M ≤ 64 (vector floor)"] = accuracy(add_measured[small], add_pred[small])
+    table["elementwise add, all M"] = accuracy(add_measured, add_pred)
+    return table
 
 
 def allreduce_table(data: VidurData, old: bool = False) -> dict[str, Accuracy]:
@@ -333,3 +380,24 @@ def allreduce_table(data: VidurData, old: bool = False) -> dict[str, Accuracy]:
         "A100 across nodes (IB HDR)": accuracy(am[cross], p["a100"][cross]),
         "A100 all rows, A100 figures": accuracy(am, p["a100"]),
     }
+
+
+def load_oneshot_latencies(path: Path) -> pd.DataFrame:
+    """Published one-shot custom all-reduce latencies (ranks, size, measured_s; CSV with # comments)."""
+    df = pd.read_csv(path, comment="#")
+    return pd.DataFrame(
+        {
+            "size": df["size"].astype(float),
+            "ranks": df["ranks"].astype(int),
+            "ranks_per_node": df["ranks"].astype(int),
+            "measured_s": df["latency_us"].astype(float) * 1e-6,
+        }
+    )
+
+
+def oneshot_accuracy(df: pd.DataFrame, eff: CollectiveEfficiency) -> Accuracy:
+    """Accuracy of the one-shot model on H100 NVLink 4 latencies."""
+    return accuracy(
+        df["measured_s"],
+        allreduce_time(df["size"].to_numpy(), df["ranks"].to_numpy(), _link("nvlink4_h100"), eff),
+    )

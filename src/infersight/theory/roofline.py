@@ -3,8 +3,10 @@
 The arithmetic (F, bytes) comes from :mod:`infersight.theory.operators`; turning it into time is
 the calibrated model of :mod:`infersight.theory.time_model`:
 ``T = (t_c^p + t_m^p)^(1/p) + t_floor`` with ``t_c = F / (η_c·P_peak)`` and ``t_m = B / (η_m·BW)``
-for kernels, ``T = α + bytes / (η_link·BW_link)`` for all-reduce / all-gather (their bytes already
-carry the ring factor). Matmul operators (categories GEMM, attention, MoE) use the tensor-core peak
+for kernels (t_floor: the matmul floor, or the smaller floor of other kernels),
+``T = α + bytes / (η_link·BW_link)`` for all-reduce / all-gather (their bytes already carry the
+ring factor), the faster of the NCCL ring and the one-shot custom all-reduce engines use for
+small messages. Matmul operators (categories GEMM, attention, MoE) use the tensor-core peak
 of the compute dtype; the others (norms, activations, RoPE, copies, sampling) run on the CUDA
 cores and use the fp32 vector peak. Without a link bandwidth a collective's time is not estimated
 (``None``, with the reason), never 0.
@@ -71,8 +73,19 @@ class Hardware(BaseModel):
     overlap_exponent: float | None = Field(
         default=None, ge=1, description="p in (t_c^p + t_m^p)^(1/p); None = max (the plain roofline)"
     )
-    kernel_floor_s: float = Field(default=0.0, ge=0, description="t_floor: fixed time of one kernel, s")
+    kernel_floor_s: float = Field(
+        default=0.0, ge=0, description="t_floor of one matmul kernel (GEMM, attention), s"
+    )
+    vector_floor_s: float = Field(
+        default=0.0, ge=0, description="t_floor of one non-matmul kernel (norm, copy), s"
+    )
     collective_alpha_s: float = Field(default=0.0, ge=0, description="α: fixed time of one collective, s")
+    oneshot_alpha_s: float | None = Field(
+        default=None, ge=0, description="α of a one-shot custom all-reduce inside a node (None: ring only), s"
+    )
+    oneshot_efficiency: float | None = Field(
+        default=None, gt=0, le=1, description="η_link of the one-shot custom all-reduce"
+    )
     time_model: str = Field(default="plain roofline", description="where η_c, η_m, p, t_floor, α come from")
     kappa: float = Field(default=DEFAULT_KAPPA, ge=1.0, description="κ: T_theory = T·κ")
 
@@ -117,7 +130,10 @@ def hardware_from_gpu(
         compute_efficiency=params.kernel.compute_efficiency,
         overlap_exponent=params.kernel.overlap_exponent,
         kernel_floor_s=params.kernel.floor_s,
+        vector_floor_s=params.kernel.vector_floor_s,
         collective_alpha_s=params.intra_node.alpha_s,
+        oneshot_alpha_s=params.oneshot.alpha_s,
+        oneshot_efficiency=params.oneshot.bus_efficiency,
         time_model=f"calibrated ({params.generation}): data/time_model.toml",
         kappa=kappa,
     )
@@ -183,11 +199,16 @@ def time_operator(op: Operator, hw: Hardware) -> OperatorTime:
             )
         t_memory = op.comm_bytes / (hw.link_bandwidth * hw.link_efficiency)
         t_roof = hw.collective_alpha_s + t_memory
+        if hw.oneshot_alpha_s is not None and hw.oneshot_efficiency is not None:
+            oneshot_link = op.comm_bytes / (hw.link_bandwidth * hw.oneshot_efficiency)
+            if hw.oneshot_alpha_s + oneshot_link < t_roof:  # small messages: the engine's one-shot kernel
+                t_memory, t_roof = oneshot_link, hw.oneshot_alpha_s + oneshot_link
         bound: Bound = "communication"
     else:
         t_memory = op.memory_bytes / hw.effective_bandwidth
         bound = "compute" if t_compute > t_memory else "memory"
-        t_roof = _kernel_time(t_compute, t_memory, hw)
+        floor = hw.kernel_floor_s if op.category in MATMUL_CATEGORIES else hw.vector_floor_s
+        t_roof = _kernel_time(t_compute, t_memory, hw, floor)
     bytes_ = op.memory_bytes
     return OperatorTime(
         operator=op,
@@ -203,7 +224,7 @@ def time_operator(op: Operator, hw: Hardware) -> OperatorTime:
     )
 
 
-def _kernel_time(t_compute: float, t_memory: float, hw: Hardware) -> float:
+def _kernel_time(t_compute: float, t_memory: float, hw: Hardware, floor: float) -> float:
     """(t_c^p + t_m^p)^(1/p) + t_floor; the plain max when p is None. An operator with no work takes 0."""
     if t_compute <= 0 and t_memory <= 0:
         return 0.0
@@ -211,7 +232,7 @@ def _kernel_time(t_compute: float, t_memory: float, hw: Hardware) -> float:
         busy = max(t_compute, t_memory)
     else:
         busy = float(combine(t_compute, t_memory, hw.overlap_exponent))
-    return busy + hw.kernel_floor_s
+    return busy + floor
 
 
 def phase_estimate(model: ModelConfig, scenario: Scenario, phase: Phase, hw: Hardware) -> PhaseEstimate:

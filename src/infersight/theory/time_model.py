@@ -9,10 +9,15 @@ limits and adds what the measurements show, with every figure in ``data/time_mod
 * kernel: ``T = (t_c^p + t_m^p)^(1/p) + t_floor`` with ``t_c = F / (η_c·P_peak)``,
   ``t_m = B / (η_m·BW)``. p → ∞ is the roofline's max (compute and memory overlap perfectly),
   p = 1 their sum; the fitted p ≈ 1.4 is the partial overlap a tiled GEMM achieves. t_floor is
-  the fixed cost of one kernel (launch, prologue, the tail of the last wave).
+  the fixed cost of one kernel (launch, prologue, the tail of the last wave): one figure for
+  matmul kernels (GEMM, attention: tiled, pipelined, sometimes split-K) and a smaller one for
+  the single-pass elementwise / reduction kernels (norms, activations, copies).
 * collective (ring all-reduce): ``T = α + S·2(n−1)/n / (η_link·BW_link)`` — α the per-call NCCL
   latency, BW_link the per-direction bandwidth of the link the ring crosses (NVLink/PCIe inside a
-  node, the network NIC across nodes, from ``data/interconnects.toml``).
+  node, the network NIC across nodes, from ``data/interconnects.toml``). Engines replace the ring
+  for small TP all-reduces by one-shot custom kernels (vLLM, SGLang, TensorRT-LLM): same form,
+  a much smaller α and a lower η (the kernel, not the link, limits it); a model's all-reduce
+  takes the faster of the two.
 
 The efficiencies and floors are per GPU generation where measurements exist and a generic
 default otherwise, so a GPU is described by its spec figures only (peak FLOP/s, bandwidth, link).
@@ -45,6 +50,7 @@ class KernelEfficiency:
     memory_efficiency: float
     overlap_exponent: float
     floor_s: float
+    vector_floor_s: float
     source: str
 
 
@@ -64,6 +70,7 @@ class TimeModelParams:
     generation: str
     kernel: KernelEfficiency
     intra_node: CollectiveEfficiency
+    oneshot: CollectiveEfficiency
     network: CollectiveEfficiency
     network_link: str
 
@@ -95,6 +102,7 @@ def time_model_params(family: str | None) -> TimeModelParams:
 
     kernel = section("kernel")
     intra = section("intra_node")
+    oneshot = section("oneshot")
     net = section("network")
     return TimeModelParams(
         generation=key,
@@ -103,9 +111,11 @@ def time_model_params(family: str | None) -> TimeModelParams:
             memory_efficiency=float(kernel["memory_efficiency"]),
             overlap_exponent=float(kernel["overlap_exponent"]),
             floor_s=float(kernel["floor_us"]) * 1e-6,
+            vector_floor_s=float(kernel["vector_floor_us"]) * 1e-6,
             source=str(kernel["source"]),
         ),
         intra_node=_collective(intra),
+        oneshot=_collective(oneshot),
         network=_collective(net),
         network_link=str(row.get("network_link", default["network_link"])),
     )
