@@ -345,6 +345,7 @@ def allreduce_table(data: VidurData, old: bool = False) -> dict[str, Accuracy]:
     a = data.a100_dgx
     cross = (a["ranks_per_node"] < a["ranks"]).to_numpy()
     four = (a["ranks"] == 4).to_numpy() & ~cross
+    cross_held = cross & a["ranks"].isin([4, 16]).to_numpy()
     if old:
         a_link = np.where(cross, net_a100, nv3)
         p = {
@@ -378,6 +379,9 @@ def allreduce_table(data: VidurData, old: bool = False) -> dict[str, Accuracy]:
         "A100 in-node 4 ranks (held out of the A100 fit)": accuracy(am[four], p["a100"][four]),
         "A100 in-node, generic (H100) figures": accuracy(am[~cross], p["a100_generic"][~cross]),
         "A100 across nodes (IB HDR)": accuracy(am[cross], p["a100"][cross]),
+        "A100 across nodes, held out (4 ranks/2 nodes, 16/2)": accuracy(
+            am[cross_held], p["a100"][cross_held]
+        ),
         "A100 all rows, A100 figures": accuracy(am, p["a100"]),
     }
 
