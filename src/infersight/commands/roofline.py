@@ -242,6 +242,20 @@ def register(app: typer.Typer) -> None:
         from infersight.theory.run import theory_report
 
         if ops is not None:
+            mixed = [
+                flag
+                for flag, value in (
+                    ("--model", model),
+                    ("--config", config),
+                    ("--batch", batch),
+                    ("--prompt", prompt),
+                    ("--context", context),
+                    ("--plot", plot_out),
+                )
+                if value is not None
+            ]
+            if mixed:
+                raise InputError(None, f"--ops predicts the CSV's shapes: drop {', '.join(mixed)}")
             _ops_mode(ops, gpu, dtype, peak_tflops, bandwidth, link_bandwidth, ranks_per_node, json_out)
             return
         if batch is None or prompt is None:
