@@ -22,6 +22,7 @@ import pandas as pd
 from infersight.theory.calibration import (
     HELD_OUT_MODELS,
     Accuracy,
+    accuracy,
     allreduce_table,
     fit_collective,
     fit_kernel,
@@ -30,6 +31,7 @@ from infersight.theory.calibration import (
     load_vidur,
     oneshot_accuracy,
     pairwise_links,
+    predict_gemms,
 )
 from infersight.theory.time_model import time_model_params
 
@@ -66,6 +68,16 @@ def refit(data_dir: Path) -> None:
             f"- {label}: η_c {e.compute_efficiency:.3f}, η_m {e.memory_efficiency:.3f}, "
             f"p {e.overlap_exponent:.3f}, t_floor {e.floor_s * 1e6:.2f} µs"
         )
+    small_tp = data.gemms[data.gemms["tp"] <= 2]
+    large_tp = data.gemms[data.gemms["tp"] >= 4]
+    by_tp = fit_kernel(small_tp, peak, bw, "TP 1-2")
+    held = accuracy(large_tp["measured_s"], predict_gemms(large_tp, peak, bw, by_tp))
+    print(
+        f"- H100 kernel fitted on TP 1–2 only: η_c {by_tp.compute_efficiency:.3f}, "
+        f"η_m {by_tp.memory_efficiency:.3f}, "
+        f"p {by_tp.overlap_exponent:.3f}, t_floor {by_tp.floor_s * 1e6:.2f} µs; on the held-out TP 4–8 GEMMs "
+        f"({held.count:,}): median {held.median:.3f}, p90 {held.p90:.3f}"
+    )
     from infersight.theory.calibration import fit_vector_floor
 
     floor = fit_vector_floor(data.adds, bw, full.memory_efficiency)
