@@ -201,7 +201,7 @@ def predict_ops(
 
     ``ops`` is a CSV path with the columns ``id,op,m,n,k,bytes,ranks`` or a DataFrame of those
     columns as strings; every row is validated (InputError naming the file line of the first bad
-    one). The time model is the calibrated one the estimates use (docs/methodology.md, "Time model").
+    one). The time model is the calibrated one the estimates use (docs/methodology.md §2).
     """
     import pandas
 

@@ -148,11 +148,16 @@ def _time_model_note(hw: Hardware) -> str:
             "(t_c^p + t_m^p)^(1/p) + t_floor, t_c = F / (η_c·P_peak), t_m = bytes / B_eff, "
             f"p {hw.overlap_exponent:g}"
         )
+    collectives = f"collectives α {hw.collective_alpha_s * 1e6:g} µs + bytes / link"
+    if hw.oneshot_alpha_s is not None and hw.oneshot_efficiency is not None:
+        collectives += (
+            f" (NCCL ring) or, when faster, α {hw.oneshot_alpha_s * 1e6:g} µs + bytes / "
+            f"(link × {hw.oneshot_efficiency:g}) (one-shot custom all-reduce)"
+        )
     return (
         f"T_theory = [{kernel}] · κ per kernel, η_c {hw.compute_efficiency:g}, t_floor "
-        f"{hw.kernel_floor_s * 1e6:g} µs (matmul) / {hw.vector_floor_s * 1e6:g} µs (other); "
-        f"collectives α {hw.collective_alpha_s * 1e6:g} µs + bytes / link "
-        f"({hw.time_model}); TTFT/TPOT = Σ over the pass."
+        f"{hw.kernel_floor_s * 1e6:g} µs (matmul) / {hw.vector_floor_s * 1e6:g} µs (other); {collectives}; "
+        f"{hw.time_model} (docs/methodology.md §2); TTFT/TPOT = Σ over the pass."
     )
 
 

@@ -1,4 +1,4 @@
-"""Time of each operator on a GPU (methodology §2, "Time model") and the whole-model sums.
+"""Time of each operator on a GPU (methodology §2) and the whole-model sums.
 
 The arithmetic (F, bytes) comes from :mod:`infersight.theory.operators`; turning it into time is
 the calibrated model of :mod:`infersight.theory.time_model`:
