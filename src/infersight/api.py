@@ -20,13 +20,17 @@ from infersight.model import Trace
 from infersight.theory.run import TheoryRequest
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from infersight.analyses.annotations import AnnotatedTraces
+    from infersight.theory.ops import OpsPrediction
 
 __all__ = [
     "analyze",
     "annotate",
     "check_window_regex",
     "load",
+    "predict_ops",
     "report_from_profile",
     "report_from_traces",
 ]
@@ -180,4 +184,39 @@ def annotate(
         report=report,
         annotations=[annotate_trace(t, causes, window_nvtx) for t in traces],
         gap_causes=causes,
+    )
+
+
+def predict_ops(
+    ops: str | Path | pd.DataFrame,
+    *,
+    gpu: str | None,
+    dtype: str,
+    peak_tflops: float | None = None,
+    bandwidth_gb_per_s: float | None = None,
+    link_bandwidth_gb_per_s: float | None = None,
+    ranks_per_node: int = 8,
+) -> OpsPrediction:
+    """Predicted time and bound of every GEMM / all-reduce shape (``infersight roofline --ops``).
+
+    ``ops`` is a CSV path with the columns ``id,op,m,n,k,bytes,ranks`` or a DataFrame of those
+    columns as strings; every row is validated (InputError naming the file line of the first bad
+    one). The time model is the calibrated one the estimates use (docs/methodology.md §2).
+    """
+    import pandas
+
+    from infersight.theory.ops import predict_ops_for_gpu, read_ops_csv, validate_ops
+
+    if isinstance(ops, pandas.DataFrame):
+        table = validate_ops(ops.fillna("").astype(str))
+    else:
+        table = read_ops_csv(Path(ops))
+    return predict_ops_for_gpu(
+        table,
+        gpu=gpu,
+        dtype=dtype,
+        peak_tflops=peak_tflops,
+        bandwidth_gb_per_s=bandwidth_gb_per_s,
+        link_bandwidth_gb_per_s=link_bandwidth_gb_per_s,
+        ranks_per_node=ranks_per_node,
     )

@@ -1,15 +1,17 @@
 """Per-layer theory time and E_roof (``infersight layers --batch ...``).
 
 The theory side is recomputed here from :func:`infersight.theory.operators.build_operators` with
-the roofline formula written out (``max(F/P_peak, bytes/B_eff)``, communication over the link),
-never through :mod:`infersight.layers.theory`; the measured side of the real trace is summed from
-the raw Kineto JSON.
+the time model written out (``(t_c^p + t_m^p)^(1/p) + t_floor``, collectives α + bytes/link, the
+figures read straight from ``data/time_model.toml``), never through :mod:`infersight.layers.theory`;
+the measured side of the real trace is summed from the raw Kineto JSON.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import tomllib
+from importlib import resources
 from pathlib import Path
 
 import orjson
@@ -32,12 +34,7 @@ from infersight.theory.gpu_specs import lookup_gpu
 from infersight.theory.inputs import TheoryOptions
 from infersight.theory.model_config import ModelConfig, MoEConfig
 from infersight.theory.operators import Operator, Phase, Scenario, build_operators
-from infersight.theory.roofline import (
-    DEFAULT_LINK_EFFICIENCY,
-    DEFAULT_MEMORY_EFFICIENCY,
-    Hardware,
-    phase_estimate,
-)
+from infersight.theory.roofline import Hardware, phase_estimate
 
 VLLM_70B = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
 MODEL = "llama-3.1-70b"
@@ -45,12 +42,38 @@ MATMULS = {"GEMM", "attention", "MoE"}
 REL = 1e-9
 
 
-def _roof_s(op: Operator, *, matmul_peak: float, vector_peak: float, hbm: float, link: float) -> float:
-    """The roofline of one operator occurrence, written out independently of theory.roofline."""
+def _h100_figures() -> dict[str, dict[str, float]]:
+    """The H100 rows of time_model.toml, read with tomllib (not through theory.time_model)."""
+    text = (resources.files("infersight") / "data" / "time_model.toml").read_text(encoding="utf-8")
+    gen = tomllib.loads(text)["generation"]
+    h100, default = gen["H100"], gen["default"]
+    return {key: h100.get(key, default[key]) for key in ("kernel", "intra_node", "oneshot")}
+
+
+def _plain_roof_s(op: Operator, *, matmul_peak: float, vector_peak: float, hbm: float, link: float) -> float:
+    """The plain roofline of one occurrence (a hand-built Hardware without time-model figures)."""
     peak = matmul_peak if op.category in MATMULS else vector_peak
     if op.comm_bytes > 0:
         return max(op.flops / peak, op.comm_bytes / link)
     return max(op.flops / peak, (op.weight_bytes + op.activation_bytes + op.kv_bytes) / hbm)
+
+
+def _roof_s(op: Operator, *, matmul_peak: float, vector_peak: float, hbm: float, link: float) -> float:
+    """The calibrated time of one occurrence on H100, written out independently of theory.roofline."""
+    fig = _h100_figures()
+    k, ring, one = fig["kernel"], fig["intra_node"], fig["oneshot"]
+    if op.comm_bytes > 0:
+        t_ring = ring["alpha_us"] * 1e-6 + op.comm_bytes / (link * ring["bus_efficiency"])
+        t_one = one["alpha_us"] * 1e-6 + op.comm_bytes / (link * one["bus_efficiency"])
+        return min(t_ring, t_one)
+    matmul = op.category in MATMULS
+    t_c = op.flops / ((matmul_peak if matmul else vector_peak) * k["compute_efficiency"])
+    t_m = (op.weight_bytes + op.activation_bytes + op.kv_bytes) / (hbm * k["memory_efficiency"])
+    if t_c == 0 and t_m == 0:
+        return 0.0
+    p = k["overlap_exponent"]
+    floor = (k["floor_us"] if matmul else k["vector_floor_us"]) * 1e-6
+    return float((t_c**p + t_m**p) ** (1 / p)) + floor
 
 
 def _independent_layer_s(model: ModelConfig, scenario: Scenario, phase: Phase) -> float:
@@ -67,8 +90,8 @@ def _independent_layer_s(model: ModelConfig, scenario: Scenario, phase: Phase) -
             op,
             matmul_peak=gpu.peak_flops(model.compute_dtype),
             vector_peak=vector,
-            hbm=gpu.memory_bandwidth_gb_per_s * 1e9 * DEFAULT_MEMORY_EFFICIENCY,
-            link=peer.gb_per_s * 1e9 * DEFAULT_LINK_EFFICIENCY,
+            hbm=gpu.memory_bandwidth_gb_per_s * 1e9,
+            link=peer.gb_per_s * 1e9,
         )
         for op in build_operators(model, scenario, phase)
         if op.block != "model"
@@ -125,7 +148,9 @@ def test_e_roof_from_raw_kernel_times(
         assert row.e_roof_kernels == pytest.approx(row.theory_roof_ns / kernel_ns, rel=REL)
         assert row.e_roof_wall == pytest.approx(row.theory_roof_ns / (row.end_ns - row.start_ns), rel=REL)
     steady = [r.e_roof_kernels for r in decode_report.layers[1:] if r.e_roof_kernels is not None]
-    assert all(0.3 < e < 1.0 for e in steady)  # below the roofline, but not absurdly
+    # the calibrated time model is what tuned kernels reach, so E_roof sits near 1 (it may pass 1:
+    # the B=32 scenario over-states this batch-1 trace's work; with B=1 the layers score 0.74–0.99)
+    assert all(0.7 < e < 1.4 for e in steady)
     (cluster,) = decode_report.clusters
     assert cluster.avg_e_roof_kernels == pytest.approx(
         sum(r.e_roof_kernels or 0.0 for r in decode_report.layers) / 80, rel=REL
@@ -204,7 +229,7 @@ def test_hand_built_layer_kinds_pick_their_own_operators() -> None:
     def hand_sum(names: list[str], moe: bool) -> float:
         blocks = {"attention", "moe", "shared_expert"} if moe else {"attention", "mlp"}
         return 1e9 * sum(
-            _roof_s(op, matmul_peak=1e14, vector_peak=1e13, hbm=1e12, link=1e11)
+            _plain_roof_s(op, matmul_peak=1e14, vector_peak=1e13, hbm=1e12, link=1e11)
             for op in ops
             if op.name in names and op.block in blocks
         )

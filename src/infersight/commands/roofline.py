@@ -67,11 +67,20 @@ AttentionOpt = Annotated[
     typer.Option("--attention", metavar="FORM", help="flash (fused, default) or unfused (qk/softmax/sv)."),
 ]
 KappaOpt = Annotated[
-    float, typer.Option("--kappa", metavar="K", min=1.0, max=2.0, help="κ in T = max(F/P, B/B_eff)·κ.")
+    float,
+    typer.Option(
+        "--kappa", metavar="K", min=1.0, max=2.0, help="Extra margin: T_theory = T_model·κ (default 1)."
+    ),
 ]
 MemEffOpt = Annotated[
-    float,
-    typer.Option("--mem-efficiency", metavar="ETA", min=0.05, max=1.0, help="B_eff = bandwidth × ETA."),
+    float | None,
+    typer.Option(
+        "--mem-efficiency",
+        metavar="ETA",
+        min=0.05,
+        max=1.0,
+        help="B_eff = bandwidth × ETA (default: the GPU generation's calibrated figure).",
+    ),
 ]
 DeltaOpt = Annotated[
     float,
@@ -168,8 +177,31 @@ def register(app: typer.Typer) -> None:
 
     @app.command("roofline")
     def roofline(
-        batch: BatchOpt,
-        prompt: PromptOpt,
+        batch: Annotated[
+            int | None, typer.Option("--batch", metavar="B", min=1, help="Sequences per pass.")
+        ] = None,
+        prompt: Annotated[
+            int | None,
+            typer.Option("--prompt", metavar="S", min=1, help="Prompt tokens per sequence (prefill)."),
+        ] = None,
+        ops: Annotated[
+            Path | None,
+            typer.Option(
+                "--ops",
+                metavar="OPS.csv",
+                help="Predict each row of a CSV (id,op,m,n,k,bytes,ranks; op gemm or allreduce) "
+                "instead of a model; needs --gpu and --dtype.",
+            ),
+        ] = None,
+        ranks_per_node: Annotated[
+            int,
+            typer.Option(
+                "--ranks-per-node",
+                metavar="N",
+                min=1,
+                help="With --ops: all-reduces over more ranks cross nodes.",
+            ),
+        ] = 8,
         model: ModelOpt = None,
         config: ConfigOpt = None,
         gpu: GpuOpt = None,
@@ -180,8 +212,8 @@ def register(app: typer.Typer) -> None:
         tp: TpOpt = 1,
         dtype: DtypeOpt = None,
         attention: AttentionOpt = "flash",
-        kappa: KappaOpt = 1.1,
-        mem_efficiency: MemEffOpt = 0.85,
+        kappa: KappaOpt = 1.0,
+        mem_efficiency: MemEffOpt = None,
         measured_ttft: Annotated[
             float | None, typer.Option("--measured-ttft", metavar="MS", min=0.0, help="Measured TTFT, ms.")
         ] = None,
@@ -209,6 +241,25 @@ def register(app: typer.Typer) -> None:
         from infersight.theory.plot import check_plot_path, render_roofline_plot
         from infersight.theory.run import theory_report
 
+        if ops is not None:
+            mixed = [
+                flag
+                for flag, value in (
+                    ("--model", model),
+                    ("--config", config),
+                    ("--batch", batch),
+                    ("--prompt", prompt),
+                    ("--context", context),
+                    ("--plot", plot_out),
+                )
+                if value is not None
+            ]
+            if mixed:
+                raise InputError(None, f"--ops predicts the CSV's shapes: drop {', '.join(mixed)}")
+            _ops_mode(ops, gpu, dtype, peak_tflops, bandwidth, link_bandwidth, ranks_per_node, json_out)
+            return
+        if batch is None or prompt is None:
+            raise InputError(None, "roofline needs --batch B and --prompt S (or --ops OPS.csv)")
         outputs = [p for p in (json_out, plot_out) if p is not None]
         check_outputs(outputs, [config] if config is not None else [])
         if plot_out is not None:
@@ -242,3 +293,34 @@ def register(app: typer.Typer) -> None:
         if plot_out is not None:
             write_output(plot_out, render_roofline_plot(report.estimate, plot_out))
         print_sections(stdout_console(), estimate_sections(report.estimate), report.findings or None)
+
+
+def _ops_mode(
+    ops: Path,
+    gpu: str | None,
+    dtype: str | None,
+    peak_tflops: float | None,
+    bandwidth: float | None,
+    link_bandwidth: float | None,
+    ranks_per_node: int,
+    json_out: Path | None,
+) -> None:
+    """``roofline --ops``: predict every row, print the table, write the JSON."""
+    from infersight import api
+    from infersight.render.theory import ops_sections, print_sections
+
+    if dtype is None:
+        raise InputError(None, "--ops needs --dtype (the GEMM element type: fp16, bf16, fp8, ...)")
+    check_outputs([json_out] if json_out is not None else [], [ops])
+    result = api.predict_ops(
+        ops,
+        gpu=gpu,
+        dtype=dtype,
+        peak_tflops=peak_tflops,
+        bandwidth_gb_per_s=bandwidth,
+        link_bandwidth_gb_per_s=link_bandwidth,
+        ranks_per_node=ranks_per_node,
+    )
+    if json_out is not None:
+        write_output(json_out, result.model_dump_json(indent=2).encode())
+    print_sections(stdout_console(), ops_sections(result))

@@ -55,6 +55,13 @@ def _link(link_id: str) -> LinkSpec:
     return LinkSpec(id=link_id, name=row["name"], gb_per_s=float(row["gb_per_s"]), source=row["source"])
 
 
+def link_by_id(link_id: str) -> LinkSpec:
+    """A ``[link.<id>]`` row of the table (the time model names its network link this way)."""
+    if link_id not in _table()["link"]:
+        raise InputError(None, f"no link {link_id!r} in {_TABLE}")
+    return _link(link_id)
+
+
 def gpu_links(gpu_name: str | None) -> GpuLinks:
     """Host and peer links of a GPU, by the first ``[[gpu]]`` regex matching its name."""
     if not gpu_name:

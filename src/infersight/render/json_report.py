@@ -38,6 +38,7 @@ JSON_OUTPUTS: dict[str, str] = {
     "overlap": "infersight.overlap.results:OverlapReport",
     "ranks": "infersight.overlap.results:OverlapReport",
     "roofline": "infersight.theory.report:TheoryReport",
+    "roofline-ops": "infersight.theory.ops:OpsPrediction",
     "layers": "infersight.layers.results:LayerReport",
     "ncu": "infersight.ncu.results:NcuReport",
     "ncu-plan": "infersight.ncu.plan:NcuPlan",

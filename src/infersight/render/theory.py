@@ -15,7 +15,8 @@ from infersight.render.sections import Section, fmt_bytes, fmt_duration, fmt_pct
 from infersight.rules.finding import Finding
 from infersight.theory.estimates import ModelEstimate
 from infersight.theory.measured import FocusSet, MeasuredVsTheory
-from infersight.theory.roofline import OperatorTime, PhaseEstimate
+from infersight.theory.ops import OpsPrediction
+from infersight.theory.roofline import Hardware, OperatorTime, PhaseEstimate
 
 
 def fmt_flops(flops: float) -> str:
@@ -132,10 +133,32 @@ def summary_section(est: ModelEstimate) -> Section:
     notes = [
         f"{est.model} on {est.gpu}: matmul peak {matmul} ({hw.compute_dtype}), vector peak {vector}, "
         f"memory {memory} × η {hw.memory_efficiency:g} = B_eff {b_eff}, link {link}, κ {hw.kappa:g}",
-        "T_theory = max(F / P_peak, bytes / B_eff) · κ per operator; TTFT/TPOT = Σ over the pass.",
+        _time_model_note(hw),
         *est.notes,
     ]
     return Section("Whole-model estimate", ["figure", "value", "also"], rows, notes, right_aligned={1})
+
+
+def _time_model_note(hw: Hardware) -> str:
+    """The per-operator formula with the figures in use (plain roofline or the calibrated model)."""
+    if hw.overlap_exponent is None:
+        kernel = "max(F / (η_c·P_peak), bytes / B_eff)"
+    else:
+        kernel = (
+            "(t_c^p + t_m^p)^(1/p) + t_floor, t_c = F / (η_c·P_peak), t_m = bytes / B_eff, "
+            f"p {hw.overlap_exponent:g}"
+        )
+    collectives = f"collectives α {hw.collective_alpha_s * 1e6:g} µs + bytes / link"
+    if hw.oneshot_alpha_s is not None and hw.oneshot_efficiency is not None:
+        collectives += (
+            f" (NCCL ring) or, when faster, α {hw.oneshot_alpha_s * 1e6:g} µs + bytes / "
+            f"(link × {hw.oneshot_efficiency:g}) (one-shot custom all-reduce)"
+        )
+    return (
+        f"T_theory = [{kernel}] · κ per kernel, η_c {hw.compute_efficiency:g}, t_floor "
+        f"{hw.kernel_floor_s * 1e6:g} µs (matmul) / {hw.vector_floor_s * 1e6:g} µs (other); {collectives}; "
+        f"{hw.time_model} (docs/methodology.md §2); TTFT/TPOT = Σ over the pass."
+    )
 
 
 def estimate_sections(est: ModelEstimate) -> list[Section]:
@@ -233,3 +256,41 @@ def print_sections(console: Console, sections: list[Section], findings: list[Fin
 def print_title(console: Console, text: str) -> None:
     """A bold heading line."""
     console.print(Text(text, style="bold"))
+
+
+OPS_TABLE_ROWS = 40  # the terminal shows the first rows; --json has them all
+
+
+def ops_sections(result: OpsPrediction) -> list[Section]:
+    """``roofline --ops``: the first rows with their predicted time and bound, and a bound summary."""
+    rows = [
+        [p.id, p.op, fmt_duration(p.predicted_s * 1e9), p.bound, _flops_or_dash(p.flops), fmt_bytes(p.bytes)]
+        for p in result.ops[:OPS_TABLE_ROWS]
+    ]
+    counts: dict[str, int] = {}
+    for p in result.ops:
+        counts[p.bound] = counts.get(p.bound, 0) + 1
+    link = "n/a" if result.intra_node_link is None else fmt_rate(result.intra_node_link, "B")
+    network = fmt_rate(result.network_link, "B") if result.network_link else "n/a"
+    peak, memory = fmt_rate(result.peak_flops, "FLOP"), fmt_rate(result.memory_bandwidth, "B")
+    notes = [
+        f"{len(result.ops):,} rows on {result.gpu} ({result.dtype}): peak {peak}, memory {memory}, "
+        f"link {link} (≤ {result.ranks_per_node} ranks), network {network}; "
+        f"time model: {result.time_model} (docs/methodology.md)",
+        "bounds: " + ", ".join(f"{bound} {n:,}" for bound, n in sorted(counts.items())),
+    ]
+    if len(result.ops) > OPS_TABLE_ROWS:
+        notes.append(f"first {OPS_TABLE_ROWS} of {len(result.ops):,} rows shown; --json OUT writes them all")
+    return [
+        Section(
+            "Predicted time per operator",
+            ["id", "op", "predicted", "bound", "FLOPs", "bytes"],
+            rows,
+            notes,
+            right_aligned={2, 4, 5},
+        )
+    ]
+
+
+def _flops_or_dash(flops: float) -> str:
+    return "—" if flops <= 0 else fmt_flops(flops)

@@ -158,7 +158,8 @@ def _finding(
         advice=advice,
         confidence="medium",
         confidence_reason=(
-            f"theory assumes κ={est.hardware.kappa:g}, η_mem={est.hardware.memory_efficiency:g} and uniform "
+            f"theory assumes κ={est.hardware.kappa:g}, η_mem={est.hardware.memory_efficiency:g} "
+            f"({est.hardware.time_model}) and uniform "
             "MoE routing; a single measurement without repeats may be noisy"
         ),
         verification=list(REMEASURE_STEPS),

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from infersight.errors import InputError
 from infersight.theory.model_config import ModelConfig
-from infersight.theory.roofline import DEFAULT_KAPPA, DEFAULT_MEMORY_EFFICIENCY, Hardware, hardware_from_gpu
+from infersight.theory.roofline import DEFAULT_KAPPA, Hardware, hardware_from_gpu
 from infersight.validate import finite_float, optional_float
 
 KAPPA_MAX = 10.0  # the CLI allows 1-2; the API a wider range for calibration experiments
@@ -37,7 +37,7 @@ class TheoryOptions(BaseModel):
     link_bandwidth_gb_per_s: float | None = None
     dtype: str | None = Field(default=None, description="override: compute dtype and weight element width")
     kappa: float = DEFAULT_KAPPA
-    memory_efficiency: float = DEFAULT_MEMORY_EFFICIENCY
+    memory_efficiency: float | None = Field(default=None, description="η_m override; None: calibrated")
 
     @field_validator("peak_tflops", "bandwidth_gb_per_s", "link_bandwidth_gb_per_s")
     @classmethod
@@ -53,9 +53,9 @@ class TheoryOptions(BaseModel):
 
     @field_validator("memory_efficiency")
     @classmethod
-    def _memory_efficiency(cls, value: float) -> float:
-        """η scales the bandwidth: a fraction in (0, 1]."""
-        return finite_float(value, "--mem-efficiency", above=0.0, maximum=1.0)
+    def _memory_efficiency(cls, value: float | None) -> float | None:
+        """η scales the bandwidth: a fraction in (0, 1] (None: the GPU generation's calibrated η_m)."""
+        return None if value is None else finite_float(value, "--mem-efficiency", above=0.0, maximum=1.0)
 
 
 def load_model(options: TheoryOptions) -> ModelConfig:

@@ -1,15 +1,21 @@
-"""Roofline time of each operator on a GPU (methodology §2) and the whole-model sums.
+"""Time of each operator on a GPU (methodology §2) and the whole-model sums.
 
-``T_theory = max(F / P_peak, Bytes / B_eff) · κ`` with ``B_eff = bandwidth · η_mem``. Matmul
-operators (categories GEMM, attention, MoE) use the tensor-core peak of the compute dtype; the
-others (norms, activations, RoPE, copies, sampling) run on the CUDA cores and use the fp32
-vector peak — they are memory-bound either way. All-reduce / all-gather operators move their
-bytes over the interconnect at ``link_bandwidth · η_link``; without a link bandwidth their time
-is not estimated (``None``, with the reason), never 0.
+The arithmetic (F, bytes) comes from :mod:`infersight.theory.operators`; turning it into time is
+the calibrated model of :mod:`infersight.theory.time_model`:
+``T = (t_c^p + t_m^p)^(1/p) + t_floor`` with ``t_c = F / (η_c·P_peak)`` and ``t_m = B / (η_m·BW)``
+for kernels (t_floor: the matmul floor, or the smaller floor of other kernels),
+``T = α + bytes / (η_link·BW_link)`` for all-reduce / all-gather (their bytes already carry the
+ring factor), the faster of the NCCL ring and the one-shot custom all-reduce engines use for
+small messages. Matmul operators (categories GEMM, attention, MoE) use the tensor-core peak
+of the compute dtype; the others (norms, activations, RoPE, copies, sampling) run on the CUDA
+cores and use the fp32 vector peak. Without a link bandwidth a collective's time is not estimated
+(``None``, with the reason), never 0.
 
-Defaults: κ = 1.1 (the low end of the usual 1.1–2.0: T_theory is what a well-tuned engine should
-approach; calibrate κ from measurements) and η_mem = 0.85 (the fraction of the datasheet HBM
-bandwidth a streaming kernel reaches on A100/H100-class parts); η_link = 0.8.
+:func:`hardware_from_gpu` fills η_c, η_m, p, t_floor, α and η_link from ``data/time_model.toml``
+for the GPU's generation (fitted on measured H100 kernels and all-reduces). A :class:`Hardware`
+built by hand without them is the plain roofline ``max(F/P, B/(η_m·BW))`` (η_c = 1, p = ∞, no
+floor, α = 0). κ (default 1) multiplies the result: ``T_theory = T·κ``; ``T_roof`` (E_roof's
+reference) is ``T`` without κ.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from pydantic import BaseModel, Field
 from infersight.errors import InputError
 from infersight.theory.model_config import ModelConfig
 from infersight.theory.operators import PHASES, Operator, Phase, Scenario, build_operators
+from infersight.theory.time_model import combine, time_model_params
 
-DEFAULT_KAPPA = 1.1
-DEFAULT_MEMORY_EFFICIENCY = 0.85
+DEFAULT_KAPPA = 1.0  # the calibrated model already carries the efficiencies; κ is the user's extra margin
+DEFAULT_MEMORY_EFFICIENCY = 0.85  # plain-roofline default of a hand-built Hardware only
 DEFAULT_LINK_EFFICIENCY = 0.8
 MATMUL_CATEGORIES = frozenset({"GEMM", "attention", "MoE"})
 VECTOR_DTYPE = "fp32"
@@ -62,7 +69,25 @@ class Hardware(BaseModel):
     memory_efficiency: float = Field(default=DEFAULT_MEMORY_EFFICIENCY, gt=0, le=1)
     link_bandwidth: float | None = Field(default=None, description="per-GPU interconnect bandwidth, bytes/s")
     link_efficiency: float = Field(default=DEFAULT_LINK_EFFICIENCY, gt=0, le=1)
-    kappa: float = Field(default=DEFAULT_KAPPA, ge=1.0, description="κ: T_theory = max(F/P, B/B_eff)·κ")
+    compute_efficiency: float = Field(default=1.0, gt=0, le=1, description="η_c: t_c = F / (η_c·P_peak)")
+    overlap_exponent: float | None = Field(
+        default=None, ge=1, description="p in (t_c^p + t_m^p)^(1/p); None = max (the plain roofline)"
+    )
+    kernel_floor_s: float = Field(
+        default=0.0, ge=0, description="t_floor of one matmul kernel (GEMM, attention), s"
+    )
+    vector_floor_s: float = Field(
+        default=0.0, ge=0, description="t_floor of one non-matmul kernel (norm, copy), s"
+    )
+    collective_alpha_s: float = Field(default=0.0, ge=0, description="α: fixed time of one collective, s")
+    oneshot_alpha_s: float | None = Field(
+        default=None, ge=0, description="α of a one-shot custom all-reduce inside a node (None: ring only), s"
+    )
+    oneshot_efficiency: float | None = Field(
+        default=None, gt=0, le=1, description="η_link of the one-shot custom all-reduce"
+    )
+    time_model: str = Field(default="plain roofline", description="where η_c, η_m, p, t_floor, α come from")
+    kappa: float = Field(default=DEFAULT_KAPPA, ge=1.0, description="κ: T_theory = T·κ")
 
     @property
     def effective_bandwidth(self) -> float:
@@ -79,23 +104,37 @@ def hardware_from_gpu(
     dtype: str,
     *,
     kappa: float = DEFAULT_KAPPA,
-    memory_efficiency: float = DEFAULT_MEMORY_EFFICIENCY,
+    memory_efficiency: float | None = None,
     link_bandwidth_gb_per_s: float | None = None,
 ) -> Hardware:
-    """Roofline parameters of ``gpu`` for matmuls in ``dtype`` (fp32 vector peak for the rest)."""
+    """Time-model parameters of ``gpu`` for matmuls in ``dtype`` (fp32 vector peak for the rest).
+
+    η_c, η_m, p, t_floor, α and η_link are the calibrated figures of the GPU's generation
+    (``family`` in the spec table), else the generic default; ``memory_efficiency`` overrides η_m.
+    """
     matmul = gpu.peak_flops(dtype)
     try:
         vector = gpu.peak_flops(VECTOR_DTYPE)
     except InputError:
         vector = matmul
+    params = time_model_params(getattr(gpu, "family", None))
     return Hardware(
         name=gpu.name,
         compute_dtype=dtype,
         matmul_peak_flops=matmul,
         vector_peak_flops=vector,
         memory_bandwidth=gpu.memory_bandwidth_gb_per_s * 1e9,
-        memory_efficiency=memory_efficiency,
+        memory_efficiency=params.kernel.memory_efficiency if memory_efficiency is None else memory_efficiency,
         link_bandwidth=None if link_bandwidth_gb_per_s is None else link_bandwidth_gb_per_s * 1e9,
+        link_efficiency=params.intra_node.bus_efficiency,
+        compute_efficiency=params.kernel.compute_efficiency,
+        overlap_exponent=params.kernel.overlap_exponent,
+        kernel_floor_s=params.kernel.floor_s,
+        vector_floor_s=params.kernel.vector_floor_s,
+        collective_alpha_s=params.intra_node.alpha_s,
+        oneshot_alpha_s=params.oneshot.alpha_s,
+        oneshot_efficiency=params.oneshot.bus_efficiency,
+        time_model=f"calibrated ({params.generation}): data/time_model.toml",
         kappa=kappa,
     )
 
@@ -107,9 +146,11 @@ class OperatorTime(BaseModel):
     intensity: float | None = Field(description="I = F / memory bytes; None for communication or 0 bytes")
     bound: Bound
     peak_flops: float = Field(description="P_peak used for this operator")
-    t_compute_s: float = Field(description="F / P_peak, per occurrence")
-    t_memory_s: float | None = Field(description="bytes / B_eff (or link), per occurrence")
-    t_roof_s: float | None = Field(description="max(t_compute, t_memory), per occurrence, without κ")
+    t_compute_s: float = Field(description="F / (η_c·P_peak), per occurrence")
+    t_memory_s: float | None = Field(description="bytes / B_eff (or over the link), per occurrence")
+    t_roof_s: float | None = Field(
+        description="time model per occurrence, no κ: (t_c^p + t_m^p)^(1/p) + t_floor; collectives α + t_link"
+    )
     t_theory_s: float | None = Field(description="t_roof · κ, per occurrence")
     total_t_theory_s: float | None = Field(description="t_theory · layers: this operator's share of the pass")
     total_t_roof_s: float | None = Field(description="t_roof · layers (E_roof's reference)")
@@ -138,9 +179,9 @@ class PhaseEstimate(BaseModel):
 
 
 def time_operator(op: Operator, hw: Hardware) -> OperatorTime:
-    """The roofline of one operator: T = max(F/P_peak, Bytes/B_eff)·κ (communication: bytes/link)."""
+    """One operator's time: the calibrated kernel model, or α + bytes/link for a collective."""
     peak = hw.peak_for(op.category)
-    t_compute = op.flops / peak
+    t_compute = op.flops / (peak * hw.compute_efficiency)
     if op.is_communication:
         if hw.link_bandwidth is None:
             return OperatorTime(
@@ -157,11 +198,17 @@ def time_operator(op: Operator, hw: Hardware) -> OperatorTime:
                 na_reason="no interconnect bandwidth known (pass --link-bandwidth)",
             )
         t_memory = op.comm_bytes / (hw.link_bandwidth * hw.link_efficiency)
+        t_roof = hw.collective_alpha_s + t_memory
+        if hw.oneshot_alpha_s is not None and hw.oneshot_efficiency is not None:
+            oneshot_link = op.comm_bytes / (hw.link_bandwidth * hw.oneshot_efficiency)
+            if hw.oneshot_alpha_s + oneshot_link < t_roof:  # small messages: the engine's one-shot kernel
+                t_memory, t_roof = oneshot_link, hw.oneshot_alpha_s + oneshot_link
         bound: Bound = "communication"
     else:
         t_memory = op.memory_bytes / hw.effective_bandwidth
         bound = "compute" if t_compute > t_memory else "memory"
-    t_roof = max(t_compute, t_memory)
+        floor = hw.kernel_floor_s if op.category in MATMUL_CATEGORIES else hw.vector_floor_s
+        t_roof = _kernel_time(t_compute, t_memory, hw, floor)
     bytes_ = op.memory_bytes
     return OperatorTime(
         operator=op,
@@ -175,6 +222,17 @@ def time_operator(op: Operator, hw: Hardware) -> OperatorTime:
         total_t_theory_s=t_roof * hw.kappa * op.layers,
         total_t_roof_s=t_roof * op.layers,
     )
+
+
+def _kernel_time(t_compute: float, t_memory: float, hw: Hardware, floor: float) -> float:
+    """(t_c^p + t_m^p)^(1/p) + t_floor; the plain max when p is None. An operator with no work takes 0."""
+    if t_compute <= 0 and t_memory <= 0:
+        return 0.0
+    if hw.overlap_exponent is None:
+        busy = max(t_compute, t_memory)
+    else:
+        busy = float(combine(t_compute, t_memory, hw.overlap_exponent))
+    return busy + floor
 
 
 def phase_estimate(model: ModelConfig, scenario: Scenario, phase: Phase, hw: Hardware) -> PhaseEstimate:
