@@ -124,18 +124,20 @@ def _identify(
     launches = [launch for export in exports for launch in export.launches]
     device = export_device(launches, [resolve(launch) for launch in launches])
     identity = identify_gpu(device)
-    if identity is not None and identity.match != "named":
+    if identity is not None and identity.match == "named":
+        return identity.model_copy(update={"name": device.name}), None
+    if identity is not None and identity.match in ("identified", "closest"):
         spec = next((g for g in list_gpus() if g.key == identity.key), None) if identity.usable else None
         return identity, spec
-    if identity is not None:
-        return identity.model_copy(update={"name": device.name}), None
-    if trace is not None:
+    if trace is not None:  # nothing or several entries fit the export: the trace names its GPU
         for summary in trace.profile.traces:
             if summary.gpus:
                 return GpuIdentity(
                     name=summary.gpus[0], source="trace", match="trace", observed=device.observed,
                     reason="the export does not say which GPU it ran on; the trace's GPU is used",
                 ), None  # fmt: skip
+    if identity is not None:  # ambiguous, no trace: say which entries fit, use none of them
+        return identity.model_copy(update={"usable": False}), None
     return None, None
 
 
@@ -381,7 +383,7 @@ def analyze_ncu(
     identity, spec = _identify(exports, gpu, trace)
     gpu_name = (spec.name if spec is not None else identity.name) if identity is not None else None
     unknown = None if identity is not None else _unknown_reason(exports)
-    if identity is not None and spec is None and identity.match == "closest":
+    if identity is not None and spec is None and identity.match in ("closest", "ambiguous"):
         unknown = identity.reason
         gpu_name = None
     peaks = GpuPeaks(gpu_name, spec=spec, unknown_reason=unknown)
