@@ -431,8 +431,6 @@ def analyze_ncu(
             findings += [finding] if finding else []
     nsight, coverage = compare(kernels, findings, checks)
     notes = [note for export in exports for note in export.notes]
-    if identity is not None and identity.match in ("identified", "ambiguous", "closest"):
-        notes.append(f"GPU: {identity.reason}")
     if peaks.reason:
         notes.append(f"E_roof not applicable: {peaks.reason}")
     if trace is None:

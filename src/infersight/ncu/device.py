@@ -231,13 +231,18 @@ def _agreement(device: ExportDevice, fit: _Fit) -> str:
         parts.append(f"{device.sm_count} SMs")
     if device.sm_clock_mhz:
         parts.append(
-            f"SM clock {device.sm_clock_mhz:,.0f} MHz (base {spec.base_clock_mhz or 'n/a'})"
+            f"SM clock {device.sm_clock_mhz:,.0f} MHz (base {_mhz(spec.base_clock_mhz)})"
         )
     if device.data_rate_gbps:
-        parts.append(f"memory {device.data_rate_gbps:.1f} Gbps ({spec.memory_data_rate_gbps or 'n/a'})")
+        rate = spec.memory_data_rate_gbps
+        parts.append(f"memory {device.data_rate_gbps:.1f} Gbps ({f'{rate:g} Gbps' if rate else 'n/a'})")
     if device.implied_bandwidth_gb_per_s:
         parts.append(
             f"implied peak DRAM bandwidth {device.implied_bandwidth_gb_per_s:,.0f} GB/s "
             f"(datasheet {spec.memory_bandwidth_gb_per_s:,.0f})"
         )
-    return f"{spec.name} from the export's figures: " + ", ".join(parts)
+    return ", ".join(parts)
+
+
+def _mhz(value: float | None) -> str:
+    return f"{value:,.0f} MHz" if value else "n/a"
