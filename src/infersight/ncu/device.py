@@ -137,10 +137,10 @@ def _fit(spec: GpuSpec, device: ExportDevice) -> _Fit:
     distance = 0.0
     compared = 0
     cc = spec.compute_capability
-    if device.compute_capability and cc:
+    if device.compute_capability:
         compared += 1
-        if cc != device.compute_capability:
-            diffs.append(f"compute capability {cc} (export {device.compute_capability})")
+        if cc != device.compute_capability:  # no CC in the table: not an NVIDIA part ncu could profile
+            diffs.append(f"compute capability {cc or 'not listed'} (export {device.compute_capability})")
             distance += 1.0
     sms = spec.sm_count
     if device.sm_count and sms:
