@@ -7,13 +7,13 @@ dsocr_decode_cublas_gemv_rtx5090.details.csv (cuBLAS bf16 GEMV, grid 224, block 
   SOLBottleneck        OPT  "grid is too small ... only 0.7 full waves"        -> grid_too_small
   IssueSlotUtilization OPT  local 80.34 "issues an instruction every 8.3 cycles" -> issue_slots_underused
   TheoreticalOccupancy OPT  global 80.34 "(16.7%) is limited by the number of required registers"
-                                                                               -> theoretical_occupancy_limited
+                                                                       -> theoretical_occupancy_limited
   SOLFPRoofline        INF  (information only: not compared)
 dsocr_decode_flash_fwd_splitkv_rtx5090.details.csv (flash-decoding, grid 1x8x10, block 128):
   SOLBottleneck        OPT  "only 0.5 full waves"                              -> grid_too_small
   IssueSlotUtilization OPT  local 74 "every 10.0 cycles"                       -> issue_slots_underused
   TheoreticalOccupancy OPT  global 74 "(8.3%) is limited by the required amount of shared memory"
-                                                                               -> theoretical_occupancy_limited
+                                                                       -> theoretical_occupancy_limited
   SOLFPRoofline        INF  (not compared)
 """
 
@@ -76,8 +76,8 @@ def test_figures_agree_with_the_numbers_in_ncus_own_messages(relative: str) -> N
     waves = float(re.search(r"only ([\d.]+) full waves", text["SOLBottleneck"]).group(1))  # type: ignore[union-attr]
     # waves = grid blocks / (smallest Block Limit x 170 SMs), computed: the export has no Launch Statistics
     blocks = kernel.grid[0] * kernel.grid[1] * kernel.grid[2]  # type: ignore[index]
-    limits = [kernel.metrics[k] for k in ("block_limit_registers", "block_limit_shared_mem", "block_limit_warps",
-                                          "block_limit_blocks", "block_limit_barriers")]  # fmt: skip
+    names = ("block_limit_registers", "block_limit_shared_mem", "block_limit_warps")
+    limits = [kernel.metrics[k] for k in (*names, "block_limit_blocks", "block_limit_barriers")]
     assert kernel.metrics["waves_per_sm"] == pytest.approx(blocks / (min(limits) * 170))  # type: ignore[type-var]
     assert round(kernel.metrics["waves_per_sm"] or 0, 1) == waves
     theoretical = float(re.search(r"occupancy \(([\d.]+)%\)", text["TheoreticalOccupancy"]).group(1))  # type: ignore[union-attr]
@@ -170,7 +170,7 @@ def _fired(sm: float, memory: float, dram: float, grid: str = "(680, 1, 1)") -> 
 @pytest.mark.parametrize(
     ("sm", "memory", "dram", "expected", "absent"),
     [
-        (30, 70, 70, "memory_heavier_than_compute", "compute_heavier_than_memory"),  # ncu: High Memory Throughput
+        (30, 70, 70, "memory_heavier_than_compute", "compute_heavier_than_memory"),  # High Memory Throughput
         (70, 30, 20, "compute_heavier_than_memory", "memory_heavier_than_compute"),  # High Compute Throughput
         (85, 30, 20, "compute_saturated", "memory_saturated"),  # High Throughput, SM
         (30, 85, 85, "memory_bound", "memory_saturated"),  # High Throughput, DRAM
@@ -207,11 +207,14 @@ DETAILS_HEADER = (
 )
 
 
+LAUNCH = '"0","k(int)","(256, 1, 1)","(1360, 1, 1)","0","12.0"'
+
+
 def _details(sm: float, memory: float, description: str) -> str:
     def metric(name: str, unit: str, value: float) -> str:
-        return f'"0","k(int)","(256, 1, 1)","(1360, 1, 1)","0","12.0","GPU Speed Of Light Throughput","{name}","{unit}","{value}"'
+        return f'{LAUNCH},"GPU Speed Of Light Throughput","{name}","{unit}","{value}"'
 
-    rule = f'"0","k(int)","(256, 1, 1)","(1360, 1, 1)","0","12.0","SpeedOfLight","","","","SOLBottleneck","OPT","{description}","",""'
+    rule = f'{LAUNCH},"SpeedOfLight","","","","SOLBottleneck","OPT","{description}","",""'
     return "\n".join(
         [DETAILS_HEADER, metric("Compute (SM) Throughput", "%", sm), metric("Memory Throughput", "%", memory),
          metric("DRAM Throughput", "%", memory), metric("Duration", "us", 30.0), rule]
@@ -246,7 +249,9 @@ def test_mapping_table_names_real_rules_and_known_kinds() -> None:
 def test_integrated_report_views(tmp_path: Path) -> None:
     paths = [str(shared_file(GEMV)), str(shared_file(FLASH))]
     out = {ext: tmp_path / f"r.{ext}" for ext in ("json", "md", "html")}
-    code = run(["ncu", *paths, "--json", str(out["json"]), "--md", str(out["md"]), "--html", str(out["html"])])
+    code = run(
+        ["ncu", *paths, "--json", str(out["json"]), "--md", str(out["md"]), "--html", str(out["html"])]
+    )
     assert code == 0
     report = analyze_ncu([read_ncu(Path(p)) for p in paths])
     text, markdown, html = render_ncu_text(report), render_ncu_markdown(report), render_ncu_html(report)

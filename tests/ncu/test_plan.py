@@ -189,3 +189,35 @@ def test_cli_ncu_roofline_plot(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "<svg" in text and "E_roof 30%" in text and "tensor_bf16 roof" in text
     assert run(["ncu", str(fixture), "--plot", str(tmp_path / "roof.gif")]) == 2
     assert "unsupported file type" in capsys.readouterr().err
+
+
+def test_trace_join_by_name_and_launch_configuration(vllm, vllm_traces) -> None:  # type: ignore[no-untyped-def]
+    """The trace runs the GEMM with grid 112 and grid 64 (720 launches each): the profiled grid's
+    own launches are joined; a grid the trace never ran is said, and the name's figures kept."""
+    from infersight.ncu.trace_join import launch_configs
+
+    report, _, events = vllm
+    configs = launch_configs(vllm_traces)
+    raw = Counter(
+        (tuple(e["args"]["grid"]), tuple(e["args"]["block"]))  # type: ignore[index]
+        for e in events
+        if e["name"] == GEMM
+    )
+    assert {(c.grid, c.block): c.count for c in configs[GEMM]} == raw
+    header = '"ID","Kernel Name","Block Size","Grid Size","CC","gpu__time_duration.sum"'
+    rows = [
+        f'"0","{GEMM}","(384, 1, 1)","(112, 1, 1)","9.0","9,100"',
+        f'"1","{GEMM}","(384, 1, 1)","(66, 1, 1)","9.0","9,000"',
+    ]
+    export = parse_ncu_csv("\n".join([header, '"","","","","","nsecond"', *rows]), "gemm.csv")
+    integrated = analyze_ncu([export], trace=report, trace_configs=configs)
+    by_grid = {k.grid: k for k in integrated.kernels}
+    matched, unmatched = by_grid[(112, 1, 1)].trace, by_grid[(66, 1, 1)].trace
+    durations = [
+        float(e["dur"]) * 1e3 for e in events if e["name"] == GEMM and e["args"]["grid"] == [112, 1, 1]
+    ]  # type: ignore[index]
+    assert matched is not None and matched.config_match is True and matched.count == len(durations) == 720
+    assert matched.total_ns == pytest.approx(sum(durations), rel=1e-6)
+    assert unmatched is not None and unmatched.config_match is False and unmatched.count == 1440
+    text = render_ncu_text(integrated)
+    assert "this grid/block" in text and "the trace never ran this grid/block" in text

@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--md", metavar="OUT", help="Also write Markdown to OUT.")
         ] = None,
         html_out: Annotated[
-            Path | None, typer.Option("--html", metavar="OUT", help="Also write a standalone HTML report to OUT.")
+            Path | None,
+            typer.Option("--html", metavar="OUT", help="Also write a standalone HTML report to OUT."),
         ] = None,
         plot: Annotated[
             Path | None,
@@ -102,7 +103,9 @@ def register(app: typer.Typer) -> None:
         from infersight.ncu.trace_join import launch_configs
 
         traces = with_spinner("reading traces", lambda: api.load(trace)) if trace else None
-        trace_report = with_spinner("analysing trace", lambda: api.report_from_traces(traces)) if traces else None
+        trace_report = (
+            with_spinner("analysing trace", lambda: api.report_from_traces(traces)) if traces else None
+        )
         report = analyze_ncu(
             loaded, gpu=gpu, trace=trace_report, trace_configs=launch_configs(traces) if traces else None
         )

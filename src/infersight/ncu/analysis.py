@@ -133,9 +133,12 @@ def _identify(
         for summary in trace.profile.traces:
             if summary.gpus:
                 return GpuIdentity(
-                    name=summary.gpus[0], source="trace", match="trace", observed=device.observed,
+                    name=summary.gpus[0],
+                    source="trace",
+                    match="trace",
+                    observed=device.observed,
                     reason="the export does not say which GPU it ran on; the trace's GPU is used",
-                ), None  # fmt: skip
+                ), None
     if identity is not None:  # ambiguous, no trace: say which entries fit, use none of them
         return identity.model_copy(update={"usable": False}), None
     return None, None
@@ -156,9 +159,13 @@ def _trace_matches(
     configs = configs or {}
     return {
         k.name: TraceMatch(
-            name=k.name, count=k.count, total_ns=k.total_ns, avg_ns=k.avg_ns, share=k.share,
+            name=k.name,
+            count=k.count,
+            total_ns=k.total_ns,
+            avg_ns=k.avg_ns,
+            share=k.share,
             launch_configs=configs.get(k.name, []),
-        )  # fmt: skip
+        )
         for k in trace.profile.kernels
     }
 
@@ -214,8 +221,14 @@ def _product(dims: tuple[int, int, int] | None) -> float | None:
     return float(dims[0] * dims[1] * dims[2]) if dims else None
 
 
-def _fill(metrics: dict[str, float | None], sources: dict[str, str], missing: dict[str, str],
-          name: str, value: float | None, source: str) -> None:  # fmt: skip
+def _fill(
+    metrics: dict[str, float | None],
+    sources: dict[str, str],
+    missing: dict[str, str],
+    name: str,
+    value: float | None,
+    source: str,
+) -> None:
     """Set a metric the export lacks from a computation, saying so (never over a measured one)."""
     if metrics.get(name) is None and value is not None:
         metrics[name], sources[name] = value, source
@@ -249,8 +262,10 @@ def launch_figures(
     sources["blocks_per_sm"] = "smallest Block Limit (Occupancy section)"
     grid_blocks, sm_count = metrics.get("grid_blocks"), metrics.get("sm_count")
     if grid_blocks and sm_count and blocks_per_sm > 0:
-        _fill(metrics, sources, missing, "waves_per_sm", grid_blocks / (blocks_per_sm * sm_count),
-              f"computed: {grid_blocks:,.0f} blocks / ({blocks_per_sm:.0f} blocks per SM x {sm_count:.0f} SMs)")  # fmt: skip
+        how = (
+            f"computed: {grid_blocks:,.0f} blocks / ({blocks_per_sm:.0f} blocks per SM x {sm_count:.0f} SMs)"
+        )
+        _fill(metrics, sources, missing, "waves_per_sm", grid_blocks / (blocks_per_sm * sm_count), how)
     return [label for label, value in limits.items() if value == blocks_per_sm]
 
 
@@ -272,23 +287,31 @@ def _occupancy_metrics(kernel: KernelProfile) -> Metrics:
     m = kernel.metrics
     theoretical, achieved = m.get("theoretical_occupancy_pct"), m.get("achieved_occupancy_pct")
     out: Metrics = {
-        "occupancy_gap_pct": theoretical - achieved if theoretical is not None and achieved is not None else None,
+        "occupancy_gap_pct": theoretical - achieved
+        if theoretical is not None and achieved is not None
+        else None,
         "occupancy_limiter": " and ".join(kernel.occupancy_limiters) or None,
     }
     for label, flag in LIMITER_FLAGS.items():
-        out[flag] = (1.0 if label in kernel.occupancy_limiters else 0.0) if kernel.occupancy_limiters else None
+        out[flag] = (
+            (1.0 if label in kernel.occupancy_limiters else 0.0) if kernel.occupancy_limiters else None
+        )
     issue = m.get("issue_active_pct")
     out["issue_every_cycles"] = 100 / issue if issue else None
     for name in ("theoretical_warps_per_sm", "max_warps_per_sm"):
         value = m.get(name)
-        out[name.replace("_per_sm", "_per_scheduler")] = value / SCHEDULERS_PER_SM if value is not None else None
+        out[name.replace("_per_sm", "_per_scheduler")] = (
+            value / SCHEDULERS_PER_SM if value is not None else None
+        )
     return out
 
 
 def _launch_metrics(kernel: KernelProfile) -> Metrics:
     """Tail effect, blocks per SM in the grid, idle lanes of a partial warp (LaunchConfiguration)."""
     m = kernel.metrics
-    waves, grid, sms, threads = (m.get(k) for k in ("waves_per_sm", "grid_blocks", "sm_count", "block_threads"))
+    waves, grid, sms, threads = (
+        m.get(k) for k in ("waves_per_sm", "grid_blocks", "sm_count", "block_threads")
+    )
     tail = None
     if waves is not None:
         whole = int(waves)

@@ -65,7 +65,11 @@ def _numbers(resolved: Sequence[ResolvedMetrics], name: str) -> list[float]:
 
 
 def _attribute(launches: Sequence[NcuLaunch], name: str) -> float | None:
-    values = [float(c.value) for launch in launches if isinstance((c := launch.values.get(name)) and c.value, float)]
+    values = [
+        cell.value
+        for launch in launches
+        if (cell := launch.values.get(name)) is not None and isinstance(cell.value, float)
+    ]
     return _median(values)
 
 
@@ -97,7 +101,7 @@ def export_device(launches: Sequence[NcuLaunch], resolved: Sequence[ResolvedMetr
         sm_count=round(sm_count) if sm_count else None,
         sm_clock_mhz=sm_hz / 1e6 if sm_hz else None,
         dram_clock_mhz=dram_hz / 1e6 if dram_hz else None,
-        implied_bandwidth_gb_per_s=_median(implied) / 1e9 if implied else None,
+        implied_bandwidth_gb_per_s=statistics.median(implied) / 1e9 if implied else None,
     )
     device.observed = {
         key: value
@@ -154,7 +158,9 @@ def _fit(spec: GpuSpec, device: ExportDevice) -> _Fit:
         off = _relative(device.implied_bandwidth_gb_per_s, bandwidth)
         distance += off
         if off > BANDWIDTH_TOLERANCE:
-            diffs.append(f"{bandwidth:,.0f} GB/s (export implies {device.implied_bandwidth_gb_per_s:,.0f} GB/s)")
+            diffs.append(
+                f"{bandwidth:,.0f} GB/s (export implies {device.implied_bandwidth_gb_per_s:,.0f} GB/s)"
+            )
     rate = spec.memory_data_rate_gbps
     if device.data_rate_gbps and rate:
         compared += 1
@@ -183,9 +189,13 @@ def identify_gpu(device: ExportDevice) -> GpuIdentity | None:
             spec = None
         if spec is not None:
             return GpuIdentity(
-                name=spec.name, key=spec.key, source="export", match="named",
-                observed=device.observed, reason=f"the export names the device {device.name!r}",
-            )  # fmt: skip
+                name=spec.name,
+                key=spec.key,
+                source="export",
+                match="named",
+                observed=device.observed,
+                reason=f"the export names the device {device.name!r}",
+            )
     fits = [f for f in (_fit(spec, device) for spec in list_gpus()) if f.compared]
     if not fits or (not device.compute_capability and not device.sm_count):
         return None
@@ -206,19 +216,27 @@ def identify_gpu(device: ExportDevice) -> GpuIdentity | None:
                 else f"; equally consistent: {', '.join(others)} — pass --gpu to choose"
             )
         return GpuIdentity(
-            name=best.spec.name, key=best.spec.key, source="export",
-            match="identified" if unique else "ambiguous", observed=device.observed, reason=reason,
+            name=best.spec.name,
+            key=best.spec.key,
+            source="export",
+            match="identified" if unique else "ambiguous",
+            observed=device.observed,
+            reason=reason,
             alternatives=others,
-        )  # fmt: skip
+        )
     closest = min(fits, key=lambda f: (len(f.differences), f.distance))
     same_cc = closest.spec.compute_capability == device.compute_capability
     return GpuIdentity(
-        name=closest.spec.name, key=closest.spec.key, source="export", match="closest",
-        observed=device.observed, differences=closest.differences,
+        name=closest.spec.name,
+        key=closest.spec.key,
+        source="export",
+        match="closest",
+        observed=device.observed,
+        differences=closest.differences,
         reason=f"closest match {closest.spec.name} (differs in: {'; '.join(closest.differences)})"
         + ("" if same_cc else "; not used for the roofline (another compute capability): pass --gpu NAME"),
         usable=same_cc,
-    )  # fmt: skip
+    )
 
 
 def _agreement(device: ExportDevice, fit: _Fit) -> str:
@@ -230,9 +248,7 @@ def _agreement(device: ExportDevice, fit: _Fit) -> str:
     if device.sm_count:
         parts.append(f"{device.sm_count} SMs")
     if device.sm_clock_mhz:
-        parts.append(
-            f"SM clock {device.sm_clock_mhz:,.0f} MHz (base {_mhz(spec.base_clock_mhz)})"
-        )
+        parts.append(f"SM clock {device.sm_clock_mhz:,.0f} MHz (base {_mhz(spec.base_clock_mhz)})")
     if device.data_rate_gbps:
         rate = spec.memory_data_rate_gbps
         parts.append(f"memory {device.data_rate_gbps:.1f} Gbps ({f'{rate:g} Gbps' if rate else 'n/a'})")

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from infersight.ncu.results import KernelProfile, NcuRuleNote, NsightCoverage, NsightRuleComparison, RuleCheck
 from infersight.rules.finding import ExpectedGain, Finding
@@ -108,12 +108,17 @@ def _kernel_rule(finding: Finding) -> str:
     return finding.type.removeprefix("ncu_")
 
 
-def _why_not(kinds: Sequence[str], checks: Sequence[RuleCheck]) -> tuple[str, str]:
+Status = Literal["agrees", "disagrees", "not_covered"]
+
+
+def _why_not(kinds: Sequence[str], checks: Sequence[RuleCheck]) -> tuple[Status, str]:
     """('disagrees' | 'not_covered', reason) from the covering rules' checks on this kernel."""
     passed = [c for c in checks if c.rule in kinds and c.status == "passed"]
     missing = [c for c in checks if c.rule in kinds and c.status == "not_evaluated"]
     if passed:
-        return "disagrees", "infersight's " + ", ".join(c.rule for c in passed) + " did not fire: its thresholds are not met"
+        return "disagrees", "infersight's " + ", ".join(
+            c.rule for c in passed
+        ) + " did not fire: its thresholds are not met"
     if missing:
         needs = sorted({m for c in missing for m in c.missing})
         return "not_covered", "not evaluated — " + "; ".join(needs)
@@ -130,12 +135,16 @@ def _widen(finding: Finding, note: NcuRuleNote) -> None:
     if kind == "global" or (not kind and gain is None):
         if gain is None:
             finding.expected_gain = ExpectedGain(
-                low=value, high=value, unit="fraction_of_kernel_time",
+                low=value,
+                high=value,
+                unit="fraction_of_kernel_time",
                 basis=f"Nsight Compute's estimate ({note.name}, global): {value:.0%}",
-            )  # fmt: skip
+            )
             return
         gain.low, gain.high = min(gain.low, value), max(gain.high, value)
-        gain.basis += f"; Nsight Compute's own estimate ({note.name}, global): {value:.0%}, included in the range"
+        gain.basis += (
+            f"; Nsight Compute's own estimate ({note.name}, global): {value:.0%}, included in the range"
+        )
     elif gain is not None:
         gain.basis += (
             f"; Nsight Compute's estimate ({note.name}, local to its section): {value:.0%}, cited, not used"
@@ -164,7 +173,8 @@ def compare(
             case = rule.case_for(note.description) if rule else None
             kinds = list(case.kinds) if case else []
             hits = [f for f in mine if _kernel_rule(f) in kinds]
-            status, reason = "agrees", ""
+            status: Status = "agrees"
+            reason = ""
             if not kinds:
                 status, reason = "not_covered", "infersight has no rule for this Nsight Compute rule"
             elif not hits:
@@ -184,11 +194,18 @@ def compare(
                 covering.update(f.id for f in hits)
             rows.append(
                 NsightRuleComparison(
-                    kernel=key, rule=note.name, type=note.type, description=note.description,
-                    speedup_type=note.speedup_type, speedup_pct=note.speedup_pct, kinds=kinds,
-                    status=status, findings=[f.id for f in hits], reason=reason,
+                    kernel=key,
+                    rule=note.name,
+                    type=note.type,
+                    description=note.description,
+                    speedup_type=note.speedup_type,
+                    speedup_pct=note.speedup_pct,
+                    kinds=kinds,
+                    status=status,
+                    findings=[f.id for f in hits],
+                    reason=reason,
                 )
-            )  # fmt: skip
+            )
     if not with_rules:
         return rows, None
     only = [

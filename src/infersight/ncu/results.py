@@ -13,7 +13,9 @@ from pydantic import BaseModel, Field
 
 from infersight.rules.finding import Finding
 
-NCU_REPORT_SCHEMA_VERSION = "1.2"  # 1.1: device_warnings; 1.2: gpu identity, launch figures, Nsight Compute comparison
+NCU_REPORT_SCHEMA_VERSION = (
+    "1.2"  # 1.1: device_warnings; 1.2: gpu identity, launch figures, Nsight Compute comparison
+)
 
 
 class RooflinePoint(BaseModel):

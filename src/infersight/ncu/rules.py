@@ -29,7 +29,9 @@ from infersight.rules.values import Metrics, number
 
 DURATION_CV_LIMIT = 0.10  # run-to-run variation above 10% lowers confidence (docs/methodology.md §7)
 PREFIX = "ncu"  # finding ids ncu/<rule>/<kernel>, types ncu_<rule>
-COUNT_METRICS = frozenset({"grid_blocks", "block_threads", "sm_count", "blocks_per_sm", "block_partial_warp_threads"})
+COUNT_METRICS = frozenset(
+    {"grid_blocks", "block_threads", "sm_count", "blocks_per_sm", "block_partial_warp_threads"}
+)
 
 
 def _table() -> Mapping[str, Any]:
@@ -246,7 +248,7 @@ def estimate_block_size(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | No
 
 
 def estimate_memory_traffic(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
-    """Time spent in the memory system shrinks with the bytes moved (as ``fewer_bytes``, on the SOL memory %)."""
+    """Memory-system time shrinks with the bytes moved (``fewer_bytes`` on the SOL memory %)."""
     memory = _num(m, "sol_memory_pct")
     if memory is None:
         return None
@@ -255,7 +257,8 @@ def estimate_memory_traffic(m: Metrics, p: Mapping[str, float]) -> ExpectedGain 
         low=_clamp(low * memory / 100),
         high=_clamp(high * memory / 100),
         unit="fraction_of_kernel_time",
-        basis=f"memory busy {memory:.0f}% of peak; moving {low:.0%}-{high:.0%} fewer bytes saves that share of it",
+        basis=f"memory busy {memory:.0f}% of peak; moving {low:.0%}-{high:.0%} fewer bytes saves that "
+        "share of it",
     )
 
 
@@ -291,7 +294,7 @@ def estimate_occupancy(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | Non
 
 
 def estimate_achieved_gap(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
-    """Closing the gap to theoretical occupancy: (theoretical - achieved) / theoretical, capped as ncu does."""
+    """Closing the occupancy gap: (theoretical - achieved) / theoretical, capped as ncu does."""
     theoretical, achieved = _num(m, "theoretical_occupancy_pct"), _num(m, "achieved_occupancy_pct")
     cap = _issue_headroom(m)
     if theoretical is None or achieved is None or theoretical <= 0 or cap is None:

@@ -32,16 +32,20 @@ def launch_configs(traces: Sequence[Trace]) -> dict[str, list[LaunchConfig]]:
     if kernels.empty:
         return {}
     kernels = kernels.assign(
-        short=kernels["name"].astype(str).map(simplify_kernel_name), duration=kernels["end"] - kernels["start"]
+        short=kernels["name"].astype(str).map(simplify_kernel_name),
+        duration=kernels["end"] - kernels["start"],
     )
     grouped = kernels.groupby(["short", *DIMS], observed=True)["duration"].agg(["count", "sum"])
     out: dict[str, list[LaunchConfig]] = {}
     for key, row in grouped.iterrows():
-        short, gx, gy, gz, bx, by, bz = key  # type: ignore[misc]
-        out.setdefault(str(short), []).append(
+        parts: tuple[object, ...] = tuple(key)  # type: ignore[arg-type]
+        dims = [int(str(d)) for d in parts[1:]]
+        out.setdefault(str(parts[0]), []).append(
             LaunchConfig(
-                grid=(int(gx), int(gy), int(gz)), block=(int(bx), int(by), int(bz)),
-                count=int(row["count"]), total_ns=int(row["sum"]),
-            )  # fmt: skip
+                grid=(dims[0], dims[1], dims[2]),
+                block=(dims[3], dims[4], dims[5]),
+                count=int(row["count"]),
+                total_ns=int(row["sum"]),
+            )
         )
     return out

@@ -16,13 +16,13 @@ from rich.text import Text
 from infersight.errors import InputError
 from infersight.ncu.plan import NcuPlan
 from infersight.ncu.results import KernelProfile, NcuReport
-from infersight.rules.finding import Finding
 from infersight.render.findings import findings_markdown, print_findings
 from infersight.render.markdown import _md
 from infersight.render.markdown import _section as markdown_section
 from infersight.render.sanitize import one_line, sanitize_text, sanitizing_console
 from infersight.render.sections import Section, fmt_count, fmt_duration, fmt_pct
 from infersight.render.terminal import _print_section
+from infersight.rules.finding import Finding
 
 if TYPE_CHECKING:
     from infersight.theory.estimates import ModelEstimate
@@ -192,7 +192,8 @@ def gpu_line(report: NcuReport) -> str:
     gpu = report.gpu
     if gpu is None:
         return "GPU: unknown — " + next(
-            (k.roofline.e_roof_na_reason for k in report.kernels if k.roofline.e_roof_na_reason), "pass --gpu NAME"
+            (k.roofline.e_roof_na_reason for k in report.kernels if k.roofline.e_roof_na_reason),
+            "pass --gpu NAME",
         )
     how = {
         "named": "named by the export",
@@ -223,7 +224,8 @@ def _trace_line(k: KernelProfile) -> str:
 
 def _occupancy(k: KernelProfile) -> str:
     m = k.metrics
-    text = f"{_num(m.get('achieved_occupancy_pct'), unit='%')} achieved of {_num(m.get('theoretical_occupancy_pct'), unit='%')} theoretical"
+    achieved, theoretical = m.get("achieved_occupancy_pct"), m.get("theoretical_occupancy_pct")
+    text = f"{_num(achieved, unit='%')} achieved of {_num(theoretical, unit='%')} theoretical"
     if k.occupancy_limiters:
         text += f"; limited by {' and '.join(k.occupancy_limiters)}"
     return text
@@ -243,6 +245,10 @@ def kernel_figures_section(report: NcuReport, index: int) -> Section:
     m = k.metrics
     waves = m.get("waves_per_sm")
     waves_source = k.metric_sources.get("waves_per_sm", "")
+    computed = waves_source.startswith("computed")
+    point = k.roofline
+    l2_hit = _num(m.get("l2_hit_rate_pct"), unit="%")
+    intensity = _num(point.intensity, "{:.3g}")
     rows = [
         ["in the trace", _trace_line(k) if report.trace is not None else "no --trace"],
         ["duration (median)", f"{fmt_duration(m.get('duration_ns'))} over {k.launches} profiled launch(es)"],
@@ -250,11 +256,11 @@ def kernel_figures_section(report: NcuReport, index: int) -> Section:
         ["memory throughput", _num(m.get("memory_throughput_pct"), unit="% of peak")
          + f" (DRAM {_num(m.get('dram_throughput_pct'), unit='%')})"],
         ["DRAM bandwidth", _bandwidth(k)],
-        ["L1 / L2 hit rate", f"{_num(m.get('l1_hit_rate_pct'), unit='%')} / {_num(m.get('l2_hit_rate_pct'), unit='%')}"],
+        ["L1 / L2 hit rate", f"{_num(m.get('l1_hit_rate_pct'), unit='%')} / {l2_hit}"],
         ["occupancy", _occupancy(k)],
-        ["waves per SM", _num(waves, "{:.2f}") + (f" ({waves_source})" if waves_source.startswith("computed") else "")],
-        ["FLOP/s, FLOP/byte", f"{_si(k.roofline.achieved_flop_per_s, 'FLOP/s')}, {_num(k.roofline.intensity, '{:.3g}')}"],
-        ["E_roof", fmt_pct(k.roofline.e_roof) + (f" ({k.roofline.bound}-bound roof)" if k.roofline.bound else "")],
+        ["waves per SM", _num(waves, "{:.2f}") + (f" ({waves_source})" if computed else "")],
+        ["FLOP/s, FLOP/byte", f"{_si(point.achieved_flop_per_s, 'FLOP/s')}, {intensity}"],
+        ["E_roof", fmt_pct(point.e_roof) + (f" ({point.bound}-bound roof)" if point.bound else "")],
         ["speed of light", k.sol_verdict or "n/a"],
     ]  # fmt: skip
     return Section(
@@ -281,7 +287,9 @@ def kernel_bottlenecks_section(report: NcuReport, index: int) -> Section:
     for row in report.nsight_rules:
         if row.kernel == f"k{index}":
             for fid in row.findings:
-                ncu_of.setdefault(fid, []).append(f"agrees ({row.rule})" if row.status == "agrees" else row.rule)
+                ncu_of.setdefault(fid, []).append(
+                    f"agrees ({row.rule})" if row.status == "agrees" else row.rule
+                )
     has_rules = any(row.kernel == f"k{index}" for row in report.nsight_rules)
     rows = [
         [
@@ -301,19 +309,30 @@ def kernel_bottlenecks_section(report: NcuReport, index: int) -> Section:
     )
 
 
+def _speedup(pct: float | None, kind: str) -> str:
+    return _num(pct, unit="%") + (f" {kind}" if kind else "")
+
+
 def nsight_section(report: NcuReport) -> Section | None:
     """Nsight Compute's own OPT/WRN rules and whether infersight's findings cover them."""
     if report.nsight_coverage is None:
         return None
     cov = report.nsight_coverage
     rows = [
-        [r.kernel, r.rule, r.type, _num(r.speedup_pct, unit="%") + (f" {r.speedup_type}" if r.speedup_type else ""),
-         r.status.replace("_", " "), r.reason]
+        [
+            r.kernel,
+            r.rule,
+            r.type,
+            _speedup(r.speedup_pct, r.speedup_type),
+            r.status.replace("_", " "),
+            r.reason,
+        ]
         for r in report.nsight_rules
-    ]  # fmt: skip
+    ]
     notes = [
         f"infersight covers {cov.covered} of Nsight Compute's {cov.rules} OPT/WRN findings "
-        f"({fmt_pct(cov.covered / cov.rules if cov.rules else None, 0)}); {cov.disagreements} disagreement(s)",
+        f"({fmt_pct(cov.covered / cov.rules if cov.rules else None, 0)}); "
+        f"{cov.disagreements} disagreement(s)",
     ]
     if cov.infersight_only:
         notes.append("found by infersight only: " + ", ".join(cov.infersight_only))

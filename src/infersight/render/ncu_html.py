@@ -58,7 +58,9 @@ def finding_html(finding: Finding) -> str:
     """A finding card: title, where, confidence, expected gain, evidence, advice, verification."""
     gain = finding.expected_gain
     gain_text = (
-        f"{fmt_pct(gain.low)}–{fmt_pct(gain.high)} of kernel time ({gain.basis})" if gain is not None else "n/a"
+        f"{fmt_pct(gain.low)}–{fmt_pct(gain.high)} of kernel time ({gain.basis})"
+        if gain is not None
+        else "n/a"
     )
     evidence = "".join(
         f"<li><code>{_e(ev.metric)}</code> = {_e(ev.value)}{_e(ev.unit if ev.unit != 'count' else '')}"
@@ -86,7 +88,8 @@ def render_ncu_html(report: NcuReport) -> str:
     sources = "".join(f"<li><code>{_e(s)}</code></li>" for s in report.sources)
     body = [
         "<h1>infersight kernel deep dive (Nsight Compute)</h1>",
-        f"<p class='meta'>infersight {_e(report.tool_version)} · report schema {_e(report.schema_version)}</p>",
+        f"<p class='meta'>infersight {_e(report.tool_version)} · "
+        f"report schema {_e(report.schema_version)}</p>",
         f"<ul>{sources}</ul>",
         f"<p>{_e(gpu_line(report))}</p>",
     ]
