@@ -128,6 +128,13 @@ def test_gpu_identification_from_figures() -> None:
     )
     assert closest is not None and closest.match == "closest" and closest.usable
     assert "closest match" in closest.reason and "GB/s" in closest.reason
+    # --clock-control none: the SM clock above base fits both 512-bit CC 12.0 parts until the SM count decides
+    boosted = ExportDevice(compute_capability="12.0", sm_clock_mhz=2700, implied_bandwidth_gb_per_s=1760)
+    unsure = identify_gpu(boosted)
+    assert unsure is not None and unsure.match == "ambiguous" and "pass --gpu" in unsure.reason
+    boosted.sm_count = 170
+    sure = identify_gpu(boosted)
+    assert sure is not None and sure.match == "identified" and sure.key == "rtx-5090"
     only_cc = identify_gpu(ExportDevice(compute_capability="9.0"))
     assert only_cc is not None and only_cc.match == "ambiguous" and len(only_cc.alternatives) >= 2
     other_cc = identify_gpu(ExportDevice(compute_capability="13.0", sm_count=170))
