@@ -221,3 +221,7 @@ def test_trace_join_by_name_and_launch_configuration(vllm, vllm_traces) -> None:
     assert unmatched is not None and unmatched.config_match is False and unmatched.count == 1440
     text = render_ncu_text(integrated)
     assert "this grid/block" in text and "the trace never ran this grid/block" in text
+    overview = integrated.trace
+    assert overview is not None and overview.verdict == report.profile.primary_bottleneck.headline
+    assert sum(overview.categories.values()) == pytest.approx(1.0, abs=1e-6)
+    assert "verdict: " in text and "kernel time by category: GEMM" in text

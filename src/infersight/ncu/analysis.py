@@ -392,6 +392,8 @@ def _trace_overview(trace: AnalysisReport, profiled: set[str]) -> TraceOverview:
             for k in profile.kernels[:TRACE_TOP]
         ],
         nccl_share=nccl.share if nccl is not None else (0.0 if profile.kernels else None),
+        verdict=profile.primary_bottleneck.headline if profile.primary_bottleneck is not None else None,
+        categories={c.category: c.share for c in sorted(profile.categories, key=lambda c: -c.share)},
     )
 
 

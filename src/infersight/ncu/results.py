@@ -193,6 +193,12 @@ class TraceOverview(BaseModel):
     kernel_time_ns: int
     top_kernels: list[TraceKernelShare]
     nccl_share: float | None = None
+    verdict: str | None = Field(
+        default=None, description="the trace's primary bottleneck headline (gpu/communication/copy/host)"
+    )
+    categories: dict[str, float] = Field(
+        default_factory=dict, description="operator category -> share of GPU kernel time (largest first)"
+    )
 
 
 class TheoryPoint(BaseModel):

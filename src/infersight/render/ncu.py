@@ -67,6 +67,11 @@ def trace_section(report: NcuReport) -> Section | None:
         f"kernel time {fmt_duration(report.trace.kernel_time_ns)}; "
         f"NCCL share {fmt_pct(report.trace.nccl_share)}"
     ]
+    if report.trace.verdict:
+        notes.insert(0, f"verdict: {report.trace.verdict}")
+    if report.trace.categories:
+        top = list(report.trace.categories.items())[:6]
+        notes.append("kernel time by category: " + ", ".join(f"{c} {fmt_pct(s)}" for c, s in top))
     return Section(
         "Trace overview (nsys/Kineto): top kernels by GPU time",
         ["kernel", "category", "count", "total", "share", "in ncu"],
