@@ -19,7 +19,7 @@ from infersight.cli import run
 from infersight.model import Trace
 from infersight.ncu.analysis import analyze_ncu
 from infersight.ncu.plan import NcuPlan, build_plan, function_name
-from infersight.ncu.reader import parse_ncu_csv
+from infersight.ncu.reader import parse_ncu_csv, read_ncu
 from infersight.render.ncu import render_ncu_json, render_ncu_markdown, render_ncu_text
 
 VLLM = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
@@ -225,3 +225,12 @@ def test_trace_join_by_name_and_launch_configuration(vllm, vllm_traces) -> None:
     assert overview is not None and overview.verdict == report.profile.primary_bottleneck.headline
     assert sum(overview.categories.values()) == pytest.approx(1.0, abs=1e-6)
     assert "verdict: " in text and "kernel time by category: GEMM" in text
+
+
+def test_export_and_trace_from_different_gpus_are_said(vllm) -> None:  # type: ignore[no-untyped-def]
+    report, _, _ = vllm  # an H100 trace; the export is an RTX 5090 one
+    export = read_ncu(shared_file("ncu/dsocr_decode_flash_fwd_splitkv_rtx5090.details.csv"))
+    integrated = analyze_ncu([export], trace=report)
+    assert integrated.gpu_name == "NVIDIA GeForce RTX 5090"  # the export's own GPU, not the trace's
+    assert any("ran on NVIDIA GeForce RTX 5090 but the trace on NVIDIA H100" in n for n in integrated.notes)
+    assert integrated.kernels[0].trace is None

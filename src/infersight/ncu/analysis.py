@@ -17,6 +17,7 @@ from infersight import __version__
 from infersight.analyses.categories import categorize_name
 from infersight.analyses.kernel_names import simplify_kernel_name
 from infersight.analyses.results import AnalysisReport
+from infersight.errors import InputError
 from infersight.ncu.device import export_device, identify_gpu
 from infersight.ncu.metrics import ResolvedMetrics, resolve, tensor_flops_by_dtype
 from infersight.ncu.nsight import compare
@@ -36,7 +37,7 @@ from infersight.ncu.roofline import GpuPeaks, roofline_point
 from infersight.ncu.rules import KernelScope, evaluate, load_kernel_rules
 from infersight.rules.engine import Metrics
 from infersight.rules.finding import Finding, Location
-from infersight.theory.gpu_specs import GpuSpec, list_gpus
+from infersight.theory.gpu_specs import GpuSpec, list_gpus, lookup_gpu
 
 SOL_LATENCY_PCT = 60.0
 SOL_GAP_PCT = 10.0
@@ -142,6 +143,25 @@ def _identify(
     if identity is not None:  # ambiguous, no trace: say which entries fit, use none of them
         return identity.model_copy(update={"usable": False}), None
     return None, None
+
+
+def _device_mismatch(spec: GpuSpec | None, trace: AnalysisReport | None) -> str | None:
+    """A note when the export's GPU is not the trace's: the two profiles describe different runs."""
+    if spec is None or trace is None:
+        return None
+    names = [name for summary in trace.profile.traces for name in summary.gpus]
+    if not names:
+        return None
+    try:
+        traced = lookup_gpu(names[0])
+    except InputError:
+        return None
+    if traced.key == spec.key:
+        return None
+    return (
+        f"the ncu export ran on {spec.name} but the trace on {traced.name}: kernel figures and trace "
+        "shares come from different machines"
+    )
 
 
 def _unknown_reason(exports: list[NcuExport]) -> str:
@@ -458,6 +478,8 @@ def analyze_ncu(
     notes = [note for export in exports for note in export.notes]
     if peaks.reason:
         notes.append(f"E_roof not applicable: {peaks.reason}")
+    if (mismatch := _device_mismatch(spec, trace)) is not None:
+        notes.append(mismatch)
     if trace is None:
         notes.append(
             "no --trace: launch-bound and communication-bound need the nsys/Kineto trace of the same run"
