@@ -76,6 +76,7 @@ def test_rule_verdicts_on_the_gemm(fixture_report: NcuReport) -> None:
         "theoretical_occupancy_limited": "not_evaluated",  # no Occupancy section in the fixture
         "achieved_occupancy_gap": "not_evaluated",
         "issue_slots_underused": "not_evaluated",  # no SchedulerStats
+        "warp_stall_dominant": "not_evaluated",  # no per-reason stall counters
     }
     tensor = next(f for f in fixture_report.findings if f.type == "ncu_tensor_cores_underused")
     assert tensor.confidence == "high" and tensor.location.kernel == GEMM

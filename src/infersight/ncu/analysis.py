@@ -19,7 +19,7 @@ from infersight.analyses.kernel_names import simplify_kernel_name
 from infersight.analyses.results import AnalysisReport
 from infersight.errors import InputError
 from infersight.ncu.device import export_device, identify_gpu
-from infersight.ncu.metrics import ResolvedMetrics, resolve, tensor_flops_by_dtype
+from infersight.ncu.metrics import ResolvedMetrics, resolve, stall_shares, tensor_flops_by_dtype
 from infersight.ncu.nsight import compare
 from infersight.ncu.reader import NcuExport, NcuLaunch
 from infersight.ncu.results import (
@@ -228,6 +228,7 @@ def _rule_metrics(kernel: KernelProfile, trace_wall_ns: int | None) -> Metrics:
     m.update(_sol_metrics(kernel))
     m.update(_occupancy_metrics(kernel))
     m.update(_launch_metrics(kernel))
+    m.update(_stall_metrics(kernel))
     if kernel.trace is not None:
         m["trace_count"] = kernel.trace.count
         m["trace_avg_ns"] = kernel.trace.avg_ns
@@ -326,6 +327,31 @@ def _occupancy_metrics(kernel: KernelProfile) -> Metrics:
     return out
 
 
+STALL_FAMILIES = {  # reason -> the advice variant of warp_stall_dominant
+    "long_scoreboard": "stall_memory",
+    "lg_throttle": "stall_memory",
+    "tex_throttle": "stall_memory",
+    "drain": "stall_memory",
+    "short_scoreboard": "stall_shared",
+    "mio_throttle": "stall_shared",
+    "barrier": "stall_barrier",
+    "membar": "stall_barrier",
+    "no_instruction": "stall_fetch",
+    "branch_resolving": "stall_fetch",
+}
+
+
+def _stall_metrics(kernel: KernelProfile) -> Metrics:
+    """The dominant warp-stall reason and its share (Nsight Compute's CPIStall input)."""
+    if not kernel.stall_shares:
+        return {"top_stall_share_pct": None, "top_stall_reason": None}
+    reason, share = max(kernel.stall_shares.items(), key=lambda item: item[1])
+    out: Metrics = {"top_stall_share_pct": 100 * share, "top_stall_reason": reason.replace("_", " ")}
+    for flag in set(STALL_FAMILIES.values()):
+        out[flag] = 1.0 if STALL_FAMILIES.get(reason) == flag else 0.0
+    return out
+
+
 def _launch_metrics(kernel: KernelProfile) -> Metrics:
     """Tail effect, blocks per SM in the grid, idle lanes of a partial warp (LaunchConfiguration)."""
     m = kernel.metrics
@@ -343,6 +369,15 @@ def _launch_metrics(kernel: KernelProfile) -> Metrics:
     }
 
 
+def _median_stalls(group: list[NcuLaunch]) -> dict[str, float]:
+    """Median share per stall reason over the launches that carry the breakdown."""
+    per_reason: dict[str, list[float]] = defaultdict(list)
+    for launch in group:
+        for reason, share in stall_shares(launch).items():
+            per_reason[reason].append(share)
+    return {reason: statistics.median(values) for reason, values in per_reason.items()}
+
+
 def build_kernel(
     group: list[NcuLaunch], peaks: GpuPeaks, matches: dict[str, TraceMatch], spec: GpuSpec | None = None
 ) -> KernelProfile:
@@ -351,6 +386,7 @@ def build_kernel(
     resolved = [resolve(launch) for launch in group]
     metrics, sources, missing = _aggregate(resolved)
     limiters = launch_figures(metrics, sources, missing, (first.grid, first.block), spec)
+    stalls = _median_stalls(group)
     tensor: dict[str, list[float]] = defaultdict(list)
     for launch in group:
         for dtype, value in tensor_flops_by_dtype(launch).items():
@@ -378,6 +414,7 @@ def build_kernel(
             metrics.get("waves_per_sm"),
         ),
         occupancy_limiters=limiters,
+        stall_shares=stalls,
         roofline=roofline_point(metrics, tensor_median, peaks),
         trace=_match(matches, short, first),
         ncu_rules=[

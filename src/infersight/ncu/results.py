@@ -155,6 +155,10 @@ class KernelProfile(BaseModel):
     sol_verdict: str | None = Field(
         default=None, description="speed-of-light verdict as Nsight Compute's own rule"
     )
+    stall_shares: dict[str, float] = Field(
+        default_factory=dict,
+        description="warp-stall reason -> share of the cycles between two issued instructions (raw exports)",
+    )
     occupancy_limiters: list[str] = Field(
         default_factory=list,
         description="what caps the theoretical occupancy (registers, shared memory, warps, blocks): "

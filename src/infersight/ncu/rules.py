@@ -399,6 +399,7 @@ DERIVED_FROM = {
     "limiter_shared_mem": "block_limit_shared_mem",
     "limiter_warps": "block_limit_warps",
     "limiter_blocks": "block_limit_blocks",
+    "top_stall_share_pct": "stall_long_scoreboard_pct",
 }
 
 
