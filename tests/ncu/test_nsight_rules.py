@@ -254,8 +254,8 @@ def test_cpi_stall_from_the_per_reason_counters() -> None:
         f'{LAUNCH},"{cli}","smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio","","2"',
         f'{LAUNCH},"{cli}","smsp__average_warps_issue_stalled_not_selected_per_issue_active.ratio","","15"',
         f'{LAUNCH},"Scheduler Statistics","One or More Eligible","%","25"',
-        f'{LAUNCH},"WarpStateStats","","","","CPIStall","WRN","On average, each warp of this kernel spends 9.0 '
-        'cycles being stalled waiting for a scoreboard dependency on a L1TEX operation.","",""',
+        f'{LAUNCH},"WarpStateStats","","","","CPIStall","WRN","On average, each warp of this kernel spends '
+        '9.0 cycles being stalled waiting for a scoreboard dependency on a L1TEX operation.","",""',
     ]
     report = analyze_ncu([parse_ncu_csv("\n".join(rows), "stall.csv")])
     kernel = report.kernels[0]
