@@ -65,6 +65,18 @@ def test_rule_verdicts_on_the_gemm(fixture_report: NcuReport) -> None:
         "latency_bound_memory_dependency": "passed",  # 20% stalls
         "uncoalesced_access": "passed",  # 4 sectors per request
         "low_sm_and_memory_throughput": "fired",  # 45% and 20%
+        "grid_too_small": "passed",  # 1.0 waves (measured)
+        "few_blocks_per_sm": "fired",  # 132 blocks on 132 SMs (H100 spec table): < 2 per SM
+        "tail_effect": "passed",  # exactly one full wave
+        "block_size_not_warp_multiple": "passed",  # 384 threads
+        "memory_heavier_than_compute": "passed",  # both < 60%
+        "memory_saturated": "passed",
+        "compute_heavier_than_memory": "passed",
+        "compute_saturated": "passed",
+        "theoretical_occupancy_limited": "not_evaluated",  # no Occupancy section in the fixture
+        "achieved_occupancy_gap": "not_evaluated",
+        "issue_slots_underused": "not_evaluated",  # no SchedulerStats
+        "warp_stall_dominant": "not_evaluated",  # no per-reason stall counters
     }
     tensor = next(f for f in fixture_report.findings if f.type == "ncu_tensor_cores_underused")
     assert tensor.confidence == "high" and tensor.location.kernel == GEMM
@@ -103,17 +115,28 @@ def test_missing_supporting_counter_lowers_confidence_and_names_it(tmp_path: Pat
 
 
 def test_unknown_gpu_makes_e_roof_not_applicable_with_the_reason() -> None:
+    report = analyze_ncu([read_ncu(shared_file("ncu/gpt2_flashattn_ampere_oldlayout.csv"))])
+    assert report.gpu_name is None and report.gpu is None  # no device name, no CC column
+    point = report.kernels[0].roofline
+    assert point.e_roof is None and "--gpu" in (point.e_roof_na_reason or "")
+    assert "SM clock (MHz)" in (point.e_roof_na_reason or "")  # what the export does say
+
+
+def test_rtx5090_e_roof_once_the_gpu_is_named_from_the_export() -> None:
     report = analyze_ncu([read_ncu(shared_file("ncu/dsocr_decode_flash_fwd_splitkv_rtx5090.details.csv"))])
     point = report.kernels[0].roofline
-    assert report.gpu_name is None
-    assert point.e_roof is None and "--gpu" in (point.e_roof_na_reason or "")
+    assert report.gpu_name == "NVIDIA GeForce RTX 5090" and report.gpu_name_source == "export"
     assert point.flops == pytest.approx(335_544_320.0)  # bf16 tensor ops only
     assert point.achieved_flop_per_s == pytest.approx(335_544_320.0 / 10.34e-6)
+    # independent: I = 335,544,320 / 4.74 MB; memory roof I x 1,792 GB/s < 209.5 TFLOP/s bf16 peak
+    intensity = 335_544_320.0 / 4.74e6
+    upper = min(209.5e12, intensity * 1792e9)
+    assert point.bound == "memory" and point.e_roof == pytest.approx(335_544_320.0 / 10.34e-6 / upper)
     named = analyze_ncu(
-        [read_ncu(shared_file("ncu/dsocr_decode_flash_fwd_splitkv_rtx5090.details.csv"))], gpu="RTX 5090"
+        [read_ncu(shared_file("ncu/dsocr_decode_flash_fwd_splitkv_rtx5090.details.csv"))], gpu="H100"
     )
-    assert named.kernels[0].roofline.e_roof is None
-    assert "not in the spec table" in (named.kernels[0].roofline.e_roof_na_reason or "")
+    assert named.gpu_name_source == "option"  # --gpu overrides the export
+    assert named.kernels[0].roofline.peak_bytes_per_s == pytest.approx(3350e9)
 
 
 def test_real_rtx5090_verdicts() -> None:
@@ -132,7 +155,7 @@ def test_real_rtx5090_verdicts() -> None:
     check = next(c for c in report.checks if c.rule == "bank_conflicts" and c.kernel.startswith("k0"))
     assert any("MemoryWorkloadAnalysis_Tables" in hint for hint in check.missing)
     for kernel in report.kernels:
-        assert kernel.sol_verdict == "latency-bound"
+        assert (kernel.sol_verdict or "").startswith("latency-bound (grid too small")
         assert kernel.ncu_rules[0].name == "SOLBottleneck"
     low_occ = [f for f in report.findings if f.type == "ncu_low_occupancy"]
     assert all(f.confidence == "medium" and "one profiled launch" in f.confidence_reason for f in low_occ)

@@ -19,7 +19,7 @@ from infersight.cli import run
 from infersight.model import Trace
 from infersight.ncu.analysis import analyze_ncu
 from infersight.ncu.plan import NcuPlan, build_plan, function_name
-from infersight.ncu.reader import parse_ncu_csv
+from infersight.ncu.reader import parse_ncu_csv, read_ncu
 from infersight.render.ncu import render_ncu_json, render_ncu_markdown, render_ncu_text
 
 VLLM = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
@@ -189,3 +189,48 @@ def test_cli_ncu_roofline_plot(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "<svg" in text and "E_roof 30%" in text and "tensor_bf16 roof" in text
     assert run(["ncu", str(fixture), "--plot", str(tmp_path / "roof.gif")]) == 2
     assert "unsupported file type" in capsys.readouterr().err
+
+
+def test_trace_join_by_name_and_launch_configuration(vllm, vllm_traces) -> None:  # type: ignore[no-untyped-def]
+    """The trace runs the GEMM with grid 112 and grid 64 (720 launches each): the profiled grid's
+    own launches are joined; a grid the trace never ran is said, and the name's figures kept."""
+    from infersight.ncu.trace_join import launch_configs
+
+    report, _, events = vllm
+    configs = launch_configs(vllm_traces)
+    raw = Counter(
+        (tuple(e["args"]["grid"]), tuple(e["args"]["block"]))  # type: ignore[index]
+        for e in events
+        if e["name"] == GEMM
+    )
+    assert {(c.grid, c.block): c.count for c in configs[GEMM]} == raw
+    header = '"ID","Kernel Name","Block Size","Grid Size","CC","gpu__time_duration.sum"'
+    rows = [
+        f'"0","{GEMM}","(384, 1, 1)","(112, 1, 1)","9.0","9,100"',
+        f'"1","{GEMM}","(384, 1, 1)","(66, 1, 1)","9.0","9,000"',
+    ]
+    export = parse_ncu_csv("\n".join([header, '"","","","","","nsecond"', *rows]), "gemm.csv")
+    integrated = analyze_ncu([export], trace=report, trace_configs=configs)
+    by_grid = {k.grid: k for k in integrated.kernels}
+    matched, unmatched = by_grid[(112, 1, 1)].trace, by_grid[(66, 1, 1)].trace
+    durations = [
+        float(e["dur"]) * 1e3 for e in events if e["name"] == GEMM and e["args"]["grid"] == [112, 1, 1]
+    ]  # type: ignore[index]
+    assert matched is not None and matched.config_match is True and matched.count == len(durations) == 720
+    assert matched.total_ns == pytest.approx(sum(durations), rel=1e-6)
+    assert unmatched is not None and unmatched.config_match is False and unmatched.count == 1440
+    text = render_ncu_text(integrated)
+    assert "this grid/block" in text and "the trace never ran this grid/block" in text
+    overview = integrated.trace
+    assert overview is not None and overview.verdict == report.profile.primary_bottleneck.headline
+    assert sum(overview.categories.values()) == pytest.approx(1.0, abs=1e-6)
+    assert "verdict: " in text and "kernel time by category: GEMM" in text
+
+
+def test_export_and_trace_from_different_gpus_are_said(vllm) -> None:  # type: ignore[no-untyped-def]
+    report, _, _ = vllm  # an H100 trace; the export is an RTX 5090 one
+    export = read_ncu(shared_file("ncu/dsocr_decode_flash_fwd_splitkv_rtx5090.details.csv"))
+    integrated = analyze_ncu([export], trace=report)
+    assert integrated.gpu_name == "NVIDIA GeForce RTX 5090"  # the export's own GPU, not the trace's
+    assert any("ran on NVIDIA GeForce RTX 5090 but the trace on NVIDIA H100" in n for n in integrated.notes)
+    assert integrated.kernels[0].trace is None

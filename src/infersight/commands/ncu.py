@@ -48,7 +48,9 @@ def register(app: typer.Typer) -> None:
         gpu: Annotated[
             str | None,
             typer.Option(
-                "--gpu", metavar="NAME", help="GPU name for E_roof when the export does not name it."
+                "--gpu",
+                metavar="NAME",
+                help="GPU for E_roof and waves per SM; overrides the GPU named from the export's figures.",
             ),
         ] = None,
         json_out: Annotated[
@@ -56,6 +58,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         md_out: Annotated[
             Path | None, typer.Option("--md", metavar="OUT", help="Also write Markdown to OUT.")
+        ] = None,
+        html_out: Annotated[
+            Path | None,
+            typer.Option("--html", metavar="OUT", help="Also write a standalone HTML report to OUT."),
         ] = None,
         plot: Annotated[
             Path | None,
@@ -87,22 +93,30 @@ def register(app: typer.Typer) -> None:
         with_theory = model is not None or config is not None
         if with_theory and (batch is None or prompt is None):
             raise InputError(None, "--model/--config needs the scenario: --batch B and --prompt S")
-        outputs = [p for p in (json_out, md_out, plot) if p is not None]
+        outputs = [p for p in (json_out, md_out, html_out, plot) if p is not None]
         if plot is not None:
             from infersight.theory.plot import check_plot_path
 
             check_plot_path(plot)
         check_outputs(outputs, [*exports, *(trace or []), *([config] if config else [])])
         loaded = with_spinner("reading ncu exports", lambda: [read_ncu(path) for path in exports])
-        trace_report = with_spinner("analysing trace", lambda: api.analyze(trace)) if trace else None
-        report = analyze_ncu(loaded, gpu=gpu, trace=trace_report)
+        from infersight.ncu.trace_join import launch_configs
+
+        traces = with_spinner("reading traces", lambda: api.load(trace)) if trace else None
+        trace_report = (
+            with_spinner("analysing trace", lambda: api.report_from_traces(traces)) if traces else None
+        )
+        report = analyze_ncu(
+            loaded, gpu=gpu, trace=trace_report, trace_configs=launch_configs(traces) if traces else None
+        )
         estimate = None
         if with_theory and batch is not None and prompt is not None:
             from infersight.ncu.theory_overlay import theory_overlay
             from infersight.theory.inputs import TheoryOptions
             from infersight.theory.run import theory_report
 
-            options = TheoryOptions(model=model, config=config, gpu=report.gpu_name, dtype=dtype)
+            gpu_key = report.gpu.key if report.gpu is not None and report.gpu.key else report.gpu_name
+            options = TheoryOptions(model=model, config=config, gpu=gpu_key, dtype=dtype)
             estimate = theory_report(options, batch=batch, prompt=prompt, context=context, tp=tp).estimate
             report.theory = theory_overlay(estimate)
         ensure_finite(report.model_dump(), "ncu report")
@@ -110,6 +124,10 @@ def register(app: typer.Typer) -> None:
             write_output(json_out, render_ncu_json(report).encode())
         if md_out is not None:
             write_output(md_out, render_ncu_markdown(report).encode())
+        if html_out is not None:
+            from infersight.render.ncu_html import render_ncu_html
+
+            write_output(html_out, render_ncu_html(report).encode())
         if plot is not None:
             from infersight.render.ncu import render_ncu_roofline_plot
 

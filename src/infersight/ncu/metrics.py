@@ -246,6 +246,40 @@ def tensor_flops_by_dtype(launch: NcuLaunch, table: MetricTable | None = None) -
     return flops
 
 
+STALL_PATTERN = re.compile(
+    r"^smsp__average_warps_issue_stalled_(?P<reason>[a-z_]+?)_per_issue_active\.ratio$"
+)
+WARP_CYCLES_PER_ISSUE = (
+    "smsp__average_warp_latency_per_inst_issued.ratio",
+    "Warp State Statistics: Warp Cycles Per Issued Instruction",
+)
+
+
+def stall_shares(launch: NcuLaunch) -> dict[str, float]:
+    """Each warp-stall reason's share of the cycles between two issued instructions (0-1).
+
+    Nsight Compute's CPIStall rule: ``smsp__average_warps_issue_stalled_<reason>_per_issue_active.ratio``
+    / ``smsp__average_warp_latency_per_inst_issued.ratio``. Only raw exports (or ``.ncu-rep``) carry
+    the per-reason counters; a details page has the total alone.
+    """
+    total = next(
+        (
+            c.value
+            for name in WARP_CYCLES_PER_ISSUE
+            if (c := launch.values.get(name)) and isinstance(c.value, float)
+        ),
+        None,
+    )
+    if not total:
+        return {}
+    shares: dict[str, float] = {}
+    for name, cell in launch.values.items():
+        match = STALL_PATTERN.match(name)
+        if match and isinstance(cell.value, float) and match.group("reason") != "not_selected":
+            shares[match.group("reason")] = cell.value / total
+    return shares
+
+
 def gpu_name_of(launch: NcuLaunch) -> str | None:
     """The GPU name the export records (raw page / .ncu-rep only; details pages do not carry it)."""
     cell = launch.values.get("device__attribute_display_name")

@@ -13,7 +13,9 @@ from pydantic import BaseModel, Field
 
 from infersight.rules.finding import Finding
 
-NCU_REPORT_SCHEMA_VERSION = "1.1"  # 1.1: device_warnings
+NCU_REPORT_SCHEMA_VERSION = (
+    "1.2"  # 1.1: device_warnings; 1.2: gpu identity, launch figures, Nsight Compute comparison
+)
 
 
 class RooflinePoint(BaseModel):
@@ -43,14 +45,33 @@ class RooflinePoint(BaseModel):
     dram_efficiency: float | None = Field(default=None, description="achieved DRAM bytes/s / peak bandwidth")
 
 
+class LaunchConfig(BaseModel):
+    """One launch configuration of a kernel in the trace: how often and how long."""
+
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    count: int
+    total_ns: int
+
+
 class TraceMatch(BaseModel):
-    """The kernel's figures in the nsys/Kineto trace (joined on the simplified name)."""
+    """The kernel's figures in the nsys/Kineto trace (joined on the simplified name and, where the
+    trace records launch dimensions, the grid and block)."""
 
     name: str
-    count: int
+    count: int = Field(description="launches of this name (of this grid/block when config_match)")
     total_ns: int
     avg_ns: float
     share: float = Field(description="share of all kernel time in the trace")
+    config_match: bool | None = Field(
+        default=None,
+        description="True: the trace ran this grid/block (figures are that configuration's); False: "
+        "the trace never launched the profiled configuration (figures are the name's); None: the "
+        "trace has no launch dimensions",
+    )
+    launch_configs: list[LaunchConfig] = Field(
+        default_factory=list, description="every grid/block the trace launched this name with"
+    )
 
 
 class NcuRuleNote(BaseModel):
@@ -61,6 +82,51 @@ class NcuRuleNote(BaseModel):
     description: str
     speedup_type: str = ""
     speedup_pct: float | None = None
+
+
+class GpuIdentity(BaseModel):
+    """Which GPU the export was measured on, and how that was decided."""
+
+    name: str | None = Field(default=None, description="the spec-table entry's name")
+    key: str | None = Field(default=None, description="the spec-table key (what --gpu accepts)")
+    source: Literal["option", "export", "trace"]
+    match: Literal["named", "identified", "ambiguous", "closest", "option", "trace"] = Field(
+        description="named: the export names the device; identified: its figures fit one entry; "
+        "ambiguous: several fit; closest: none fits, the nearest is shown with what differs"
+    )
+    observed: dict[str, float | str] = Field(
+        default_factory=dict, description="the export's device figures (compute capability, SMs, clocks, ...)"
+    )
+    differences: list[str] = Field(default_factory=list, description="what the closest entry differs in")
+    alternatives: list[str] = Field(default_factory=list, description="other entries that fit as well")
+    reason: str = ""
+    usable: bool = Field(default=True, description="whether its peaks are used for the roofline")
+
+
+class NsightRuleComparison(BaseModel):
+    """One of Nsight Compute's OPT/WRN rule results next to what infersight found on that kernel."""
+
+    kernel: str = Field(description="k<index>")
+    rule: str
+    type: str
+    description: str
+    speedup_type: str = ""
+    speedup_pct: float | None = None
+    kinds: list[str] = Field(description="the infersight finding kinds that cover this rule")
+    status: Literal["agrees", "disagrees", "not_covered"]
+    findings: list[str] = Field(default_factory=list, description="ids of the covering infersight findings")
+    reason: str = ""
+
+
+class NsightCoverage(BaseModel):
+    """How many of Nsight Compute's OPT/WRN findings infersight's findings cover (details exports)."""
+
+    rules: int
+    covered: int
+    disagreements: int
+    infersight_only: list[str] = Field(
+        default_factory=list, description="infersight findings no Nsight Compute rule of the export reports"
+    )
 
 
 class KernelProfile(BaseModel):
@@ -88,6 +154,15 @@ class KernelProfile(BaseModel):
     )
     sol_verdict: str | None = Field(
         default=None, description="speed-of-light verdict as Nsight Compute's own rule"
+    )
+    stall_shares: dict[str, float] = Field(
+        default_factory=dict,
+        description="warp-stall reason -> share of the cycles between two issued instructions (raw exports)",
+    )
+    occupancy_limiters: list[str] = Field(
+        default_factory=list,
+        description="what caps the theoretical occupancy (registers, shared memory, warps, blocks): "
+        "the smallest Block Limit",
     )
     roofline: RooflinePoint
     trace: TraceMatch | None = None
@@ -122,6 +197,12 @@ class TraceOverview(BaseModel):
     kernel_time_ns: int
     top_kernels: list[TraceKernelShare]
     nccl_share: float | None = None
+    verdict: str | None = Field(
+        default=None, description="the trace's primary bottleneck headline (gpu/communication/copy/host)"
+    )
+    categories: dict[str, float] = Field(
+        default_factory=dict, description="operator category -> share of GPU kernel time (largest first)"
+    )
 
 
 class TheoryPoint(BaseModel):
@@ -162,10 +243,17 @@ class NcuReport(BaseModel):
     sources: list[str]
     gpu_name: str | None = None
     gpu_name_source: str | None = Field(default=None, description="'export', 'option' or 'trace'")
+    gpu: GpuIdentity | None = Field(default=None, description="how the GPU was named")
     kernels: list[KernelProfile]
     trace: TraceOverview | None = None
     findings: list[Finding]
     checks: list[RuleCheck]
+    nsight_rules: list[NsightRuleComparison] = Field(
+        default_factory=list, description="Nsight Compute's own OPT/WRN rules and the findings covering them"
+    )
+    nsight_coverage: NsightCoverage | None = Field(
+        default=None, description="None when no export carries Nsight Compute's rule rows"
+    )
     theory: TheoryOverlay | None = Field(
         default=None, description="theory operator points of --model/--config's scenario (both phases)"
     )

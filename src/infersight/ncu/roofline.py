@@ -39,12 +39,17 @@ def cuda_core_flops(metrics: Mapping[str, float | None]) -> tuple[dict[str, floa
 class GpuPeaks:
     """Peak FLOP/s per dtype and DRAM bandwidth of a GPU, or why they are unknown."""
 
-    def __init__(self, gpu_name: str | None) -> None:
+    def __init__(self, gpu_name: str | None, spec: Any = None, unknown_reason: str | None = None) -> None:
         self.name = gpu_name
-        self.spec: Any = None
+        self.spec: Any = spec
         self.reason: str | None = None
+        if spec is not None:
+            return
         if not gpu_name:
-            self.reason = "GPU unknown: the export does not name it (details pages never do); pass --gpu NAME"
+            self.reason = unknown_reason or (
+                "GPU unknown: the export carries neither its name nor its compute capability and SM "
+                "count; pass --gpu NAME"
+            )
             return
         try:
             from infersight.theory.gpu_specs import lookup_gpu

@@ -29,6 +29,9 @@ from infersight.rules.values import Metrics, number
 
 DURATION_CV_LIMIT = 0.10  # run-to-run variation above 10% lowers confidence (docs/methodology.md §7)
 PREFIX = "ncu"  # finding ids ncu/<rule>/<kernel>, types ncu_<rule>
+COUNT_METRICS = frozenset(
+    {"grid_blocks", "block_threads", "sm_count", "blocks_per_sm", "block_partial_warp_threads"}
+)
 
 
 def _table() -> Mapping[str, Any]:
@@ -184,6 +187,143 @@ def estimate_nccl_overlap(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | 
     )
 
 
+def _issue_headroom(m: Metrics) -> float | None:
+    """Nsight Compute's cap for occupancy and issue gains: 1 - the busiest unit's share of peak
+    (its IssueSlotUtilization rule passes this to TheoreticalOccupancy/AchievedOccupancy)."""
+    busiest = _num(m, "busiest_unit_pct")
+    return None if busiest is None else _clamp(1 - busiest / 100)
+
+
+def _sol_low(m: Metrics, p: Mapping[str, float]) -> float:
+    """The conservative end: the busiest unit reaching the latency threshold (60%)."""
+    busiest = _num(m, "busiest_unit_pct")
+    return 0.0 if busiest is None else _clamp(1 - busiest / p["latency_threshold_pct"])
+
+
+def estimate_grid_fill(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
+    """Filling the GPU: time scales with the waves the grid fills (saves 1 - waves at best)."""
+    waves = _num(m, "waves_per_sm")
+    if waves is None:
+        return None
+    ideal = _clamp(1 - waves)
+    floor = _floor_cap(m, p)
+    share = p["split_efficiency_low"]
+    return ExpectedGain(
+        low=min(floor, ideal * share),
+        high=min(floor, ideal),
+        unit="fraction_of_kernel_time",
+        basis=f"the grid fills {waves:.2f} waves: spread over every SM the same work takes {waves:.0%} of "
+        f"today's time (high); split overhead keeps {share:.0%} of that saving (low); capped at "
+        f"{floor:.0%} by the {p['min_kernel_ns'] / 1e3:.0f} µs kernel floor",
+    )
+
+
+def estimate_tail(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
+    """A partial last wave costs up to one wave of 1 + full waves (Nsight Compute's tail estimate)."""
+    tail = _num(m, "tail_effect_pct")
+    if tail is None:
+        return None
+    return ExpectedGain(
+        low=0.0,
+        high=_clamp(tail / 100),
+        unit="fraction_of_kernel_time",
+        basis=f"the last partial wave is up to {tail:.0f}% of the waves (1 / (1 + full waves))",
+    )
+
+
+def estimate_block_size(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
+    """Idle lanes of the last warp: (1 / warps) x (1 - used lanes / 32), Nsight Compute's estimate."""
+    threads, lanes = _num(m, "block_threads"), _num(m, "block_partial_warp_threads")
+    if threads is None or lanes is None or threads <= 0:
+        return None
+    size = p["warp_size"]
+    warps = -(-threads // size)
+    wasted = (1 / warps) * (1 - lanes / size) if lanes else 0.0
+    return ExpectedGain(
+        low=0.0,
+        high=_clamp(wasted),
+        unit="fraction_of_kernel_time",
+        basis=f"{lanes:.0f} of {size:.0f} lanes of the last of {warps:.0f} warps work",
+    )
+
+
+def estimate_memory_traffic(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
+    """Memory-system time shrinks with the bytes moved (``fewer_bytes`` on the SOL memory %)."""
+    memory = _num(m, "sol_memory_pct")
+    if memory is None:
+        return None
+    low, high = p["bytes_saved_low"], p["bytes_saved_high"]
+    return ExpectedGain(
+        low=_clamp(low * memory / 100),
+        high=_clamp(high * memory / 100),
+        unit="fraction_of_kernel_time",
+        basis=f"memory busy {memory:.0f}% of peak; moving {low:.0%}-{high:.0%} fewer bytes saves that "
+        "share of it",
+    )
+
+
+def estimate_fewer_ops(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
+    """A compute-bound kernel's time scales with its math: halving precision or work saves that share."""
+    sm = _num(m, "sm_throughput_pct")
+    if sm is None:
+        return None
+    low, high = p["bytes_saved_low"], p["bytes_saved_high"]
+    return ExpectedGain(
+        low=_clamp(low * sm / 100),
+        high=_clamp(high * sm / 100),
+        unit="fraction_of_kernel_time",
+        basis=f"SM busy {sm:.0f}% of peak; {low:.0%}-{high:.0%} less or cheaper math (redundant work, "
+        "lower-precision tensor cores) saves that share of it",
+    )
+
+
+def estimate_occupancy(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
+    """More warps per SM: at best the missing share of warps (1 - theoretical), capped like ncu by
+    the busiest unit's headroom; the low end is the busiest unit reaching the latency threshold."""
+    theoretical, cap = _num(m, "theoretical_occupancy_pct"), _issue_headroom(m)
+    if theoretical is None or cap is None:
+        return None
+    high = min(_clamp(1 - theoretical / 100), cap, _floor_cap(m, p))
+    return ExpectedGain(
+        low=min(high, _sol_low(m, p)),
+        high=high,
+        unit="fraction_of_kernel_time",
+        basis=f"{100 - theoretical:.0f}% of the SM's warp slots cannot be used; capped by the busiest unit's "
+        f"headroom ({cap:.0%}) and the kernel floor",
+    )
+
+
+def estimate_achieved_gap(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
+    """Closing the occupancy gap: (theoretical - achieved) / theoretical, capped as ncu does."""
+    theoretical, achieved = _num(m, "theoretical_occupancy_pct"), _num(m, "achieved_occupancy_pct")
+    cap = _issue_headroom(m)
+    if theoretical is None or achieved is None or theoretical <= 0 or cap is None:
+        return None
+    high = min(_clamp((theoretical - achieved) / theoretical), cap, _floor_cap(m, p))
+    return ExpectedGain(
+        low=0.0,
+        high=high,
+        unit="fraction_of_kernel_time",
+        basis=f"warps active {achieved:.0f}% of the time against {theoretical:.0f}% possible; capped by the "
+        f"busiest unit's headroom ({cap:.0%})",
+    )
+
+
+def estimate_issue_headroom(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
+    """Idle issue slots: the busiest unit can rise to the latency threshold (low) or to its peak (high)."""
+    cap = _issue_headroom(m)
+    if cap is None:
+        return None
+    floor = _floor_cap(m, p)
+    return ExpectedGain(
+        low=min(floor, _sol_low(m, p)),
+        high=min(floor, cap),
+        unit="fraction_of_kernel_time",
+        basis=f"busiest unit at {100 * (1 - cap):.0f}% of peak: busier issue slots can take it to "
+        f"{p['latency_threshold_pct']:.0f}% (low) or its peak (high), within the kernel floor",
+    )
+
+
 ParamEstimator = Callable[[Metrics, Mapping[str, float]], ExpectedGain | None]
 ESTIMATORS: dict[str, ParamEstimator] = {
     "sol_headroom": estimate_sol_headroom,
@@ -193,6 +333,14 @@ ESTIMATORS: dict[str, ParamEstimator] = {
     "coalescing": estimate_coalescing,
     "launch_overhead": estimate_launch_overhead,
     "nccl_overlap": estimate_nccl_overlap,
+    "grid_fill": estimate_grid_fill,
+    "tail": estimate_tail,
+    "block_size": estimate_block_size,
+    "memory_traffic": estimate_memory_traffic,
+    "fewer_ops": estimate_fewer_ops,
+    "occupancy": estimate_occupancy,
+    "achieved_gap": estimate_achieved_gap,
+    "issue_headroom": estimate_issue_headroom,
 }
 
 
@@ -234,11 +382,32 @@ def confidence_counters(m: Metrics) -> tuple[Confidence, str]:
 # ---------------------------------------------------------------- evaluation
 
 
+# derived rule metrics -> the canonical metric whose collection settles them
+DERIVED_FROM = {
+    "l2_miss_pct": "l2_hit_rate_pct",
+    "busiest_unit_pct": "sm_throughput_pct",
+    "sol_memory_pct": "memory_throughput_pct",
+    "memory_lead_pct": "memory_throughput_pct",
+    "compute_lead_pct": "sm_throughput_pct",
+    "occupancy_gap_pct": "achieved_occupancy_pct",
+    "tail_effect_pct": "waves_per_sm",
+    "grid_blocks_per_sm": "sm_count",
+    "block_partial_warp_threads": "block_threads",
+    "issue_every_cycles": "issue_active_pct",
+    "blocks_per_sm": "block_limit_registers",
+    "limiter_registers": "block_limit_registers",
+    "limiter_shared_mem": "block_limit_shared_mem",
+    "limiter_warps": "block_limit_warps",
+    "limiter_blocks": "block_limit_blocks",
+    "top_stall_share_pct": "stall_long_scoreboard_pct",
+}
+
+
 def _missing_hint(metric: str, missing: Mapping[str, str]) -> str:
     """'l2_hit_rate_pct (collect it with --section MemoryWorkloadAnalysis ...)' for the report."""
     if metric in missing:
         return f"{metric}: {missing[metric]}"
-    base = {"l2_miss_pct": "l2_hit_rate_pct", "busiest_unit_pct": "sm_throughput_pct"}.get(metric, metric)
+    base = DERIVED_FROM.get(metric, metric)
     spec = metric_table().metrics.get(base)
     if spec is not None:
         return f"{metric}: {spec.settle_hint()}"
@@ -251,6 +420,8 @@ def unit(metric: str) -> str:
     """Evidence units of the ncu metrics: percentages of peak, durations, shares of kernel time."""
     if metric.endswith("_pct"):
         return "%"
+    if metric in COUNT_METRICS:
+        return "count"
     if metric.endswith("_ns"):
         return "ns"
     return "fraction" if metric.endswith("_share") else ""

@@ -22,6 +22,7 @@ from infersight.render.markdown import _section as markdown_section
 from infersight.render.sanitize import one_line, sanitize_text, sanitizing_console
 from infersight.render.sections import Section, fmt_count, fmt_duration, fmt_pct
 from infersight.render.terminal import _print_section
+from infersight.rules.finding import Finding
 
 if TYPE_CHECKING:
     from infersight.theory.estimates import ModelEstimate
@@ -66,6 +67,11 @@ def trace_section(report: NcuReport) -> Section | None:
         f"kernel time {fmt_duration(report.trace.kernel_time_ns)}; "
         f"NCCL share {fmt_pct(report.trace.nccl_share)}"
     ]
+    if report.trace.verdict:
+        notes.insert(0, f"verdict: {report.trace.verdict}")
+    if report.trace.categories:
+        top = list(report.trace.categories.items())[:6]
+        notes.append("kernel time by category: " + ", ".join(f"{c} {fmt_pct(s)}" for c, s in top))
     return Section(
         "Trace overview (nsys/Kineto): top kernels by GPU time",
         ["kernel", "category", "count", "total", "share", "in ncu"],
@@ -105,10 +111,7 @@ def kernels_section(report: NcuReport) -> Section:
                 k.sol_verdict or "n/a",
             ]
         )
-    notes = [
-        f"GPU: {report.gpu_name or 'unknown'}"
-        + (f" (from {report.gpu_name_source})" if report.gpu_name_source else "")
-    ]
+    notes = [gpu_line(report)]
     return Section(
         "Kernels (Nsight Compute, median over launches)",
         ["#", "kernel", "launches", "duration", "SM", "memory", "occupancy", "DRAM BW", "L1 hit", "L2 hit",
@@ -189,17 +192,182 @@ def theory_section(report: NcuReport) -> Section | None:
     )
 
 
+def gpu_line(report: NcuReport) -> str:
+    """'GPU: NVIDIA GeForce RTX 5090 (identified from the export: ...)' for the report's header."""
+    gpu = report.gpu
+    if gpu is None:
+        return "GPU: unknown — " + next(
+            (k.roofline.e_roof_na_reason for k in report.kernels if k.roofline.e_roof_na_reason),
+            "pass --gpu NAME",
+        )
+    how = {
+        "named": "named by the export",
+        "identified": "identified from the export's figures",
+        "ambiguous": "the export's figures fit several GPUs",
+        "closest": "closest match to the export's figures",
+        "option": "--gpu",
+        "trace": "from the trace",
+    }[gpu.match]
+    name = report.gpu_name or gpu.name or "unknown"
+    detail = f": {gpu.reason}" if gpu.reason and gpu.match not in ("option", "named") else ""
+    return f"GPU: {name} ({how}{detail})"
+
+
+def _trace_line(k: KernelProfile) -> str:
+    if k.trace is None:
+        return "not in the trace" if k.trace is None else ""
+    config = {
+        True: "this grid/block",
+        False: "the trace never ran this grid/block — figures are the kernel name's",
+        None: "the trace has no launch dimensions",
+    }[k.trace.config_match]
+    return (
+        f"{fmt_pct(k.trace.share)} of GPU kernel time, {fmt_count(k.trace.count)} launches averaging "
+        f"{fmt_duration(k.trace.avg_ns)} ({config})"
+    )
+
+
+def _occupancy(k: KernelProfile) -> str:
+    m = k.metrics
+    achieved, theoretical = m.get("achieved_occupancy_pct"), m.get("theoretical_occupancy_pct")
+    text = f"{_num(achieved, unit='%')} achieved of {_num(theoretical, unit='%')} theoretical"
+    if k.occupancy_limiters:
+        text += f"; limited by {' and '.join(k.occupancy_limiters)}"
+    return text
+
+
+def _bandwidth(k: KernelProfile) -> str:
+    measured = k.metrics.get("dram_bandwidth") or k.roofline.achieved_bytes_per_s
+    text = _si(measured, "B/s")
+    if k.roofline.dram_efficiency is not None:
+        text += f" ({fmt_pct(k.roofline.dram_efficiency)} of the datasheet peak)"
+    return text
+
+
+def kernel_figures_section(report: NcuReport, index: int) -> Section:
+    """One focus kernel's Nsight Compute figures, one per row (the integrated report's kernel card)."""
+    k = report.kernels[index]
+    m = k.metrics
+    waves = m.get("waves_per_sm")
+    waves_source = k.metric_sources.get("waves_per_sm", "")
+    computed = waves_source.startswith("computed")
+    point = k.roofline
+    l2_hit = _num(m.get("l2_hit_rate_pct"), unit="%")
+    intensity = _num(point.intensity, "{:.3g}")
+    rows = [
+        ["in the trace", _trace_line(k) if report.trace is not None else "no --trace"],
+        ["duration (median)", f"{fmt_duration(m.get('duration_ns'))} over {k.launches} profiled launch(es)"],
+        ["SM throughput", _num(m.get("sm_throughput_pct"), unit="% of peak")],
+        ["memory throughput", _num(m.get("memory_throughput_pct"), unit="% of peak")
+         + f" (DRAM {_num(m.get('dram_throughput_pct'), unit='%')})"],
+        ["DRAM bandwidth", _bandwidth(k)],
+        ["L1 / L2 hit rate", f"{_num(m.get('l1_hit_rate_pct'), unit='%')} / {l2_hit}"],
+        ["occupancy", _occupancy(k)],
+        ["waves per SM", _num(waves, "{:.2f}") + (f" ({waves_source})" if computed else "")],
+        ["FLOP/s, FLOP/byte", f"{_si(point.achieved_flop_per_s, 'FLOP/s')}, {intensity}"],
+        ["E_roof", fmt_pct(point.e_roof) + (f" ({point.bound}-bound roof)" if point.bound else "")],
+        ["speed of light", k.sol_verdict or "n/a"],
+    ]  # fmt: skip
+    return Section(
+        f"k{index} {k.short_name} — grid {_dims(k.grid)}, block {_dims(k.block)}",
+        ["figure", "value"],
+        rows,
+        wrapping={1},
+    )
+
+
+def _gain(finding: Finding) -> str:
+    gain = finding.expected_gain
+    if gain is None:
+        return "n/a"
+    return f"{fmt_pct(gain.low, 0)}-{fmt_pct(gain.high, 0)}"
+
+
+def kernel_bottlenecks_section(report: NcuReport, index: int) -> Section:
+    """The kernel's findings with confidence, expected gain and what Nsight Compute says about them."""
+    k = report.kernels[index]
+    scope = f"/k{index}:{k.short_name}"
+    mine = [f for f in report.findings if f.id.endswith(scope)]
+    ncu_of: dict[str, list[str]] = {}
+    for row in report.nsight_rules:
+        if row.kernel == f"k{index}":
+            for fid in row.findings:
+                ncu_of.setdefault(fid, []).append(
+                    f"agrees ({row.rule})" if row.status == "agrees" else row.rule
+                )
+    has_rules = any(row.kernel == f"k{index}" for row in report.nsight_rules)
+    rows = [
+        [
+            f.title,
+            f"{f.confidence}",
+            _gain(f),
+            ", ".join(ncu_of.get(f.id, [])) or ("not flagged by Nsight Compute" if has_rules else "—"),
+        ]
+        for f in mine
+    ]
+    return Section(
+        f"k{index} bottlenecks",
+        ["finding", "confidence", "expected gain (of kernel time)", "Nsight Compute"],
+        rows,
+        wrapping={0, 3},
+        empty_reason="no rule fired on this kernel",
+    )
+
+
+def _speedup(pct: float | None, kind: str) -> str:
+    return _num(pct, unit="%") + (f" {kind}" if kind else "")
+
+
+def nsight_section(report: NcuReport) -> Section | None:
+    """Nsight Compute's own OPT/WRN rules and whether infersight's findings cover them."""
+    if report.nsight_coverage is None:
+        return None
+    cov = report.nsight_coverage
+    rows = [
+        [
+            r.kernel,
+            r.rule,
+            r.type,
+            _speedup(r.speedup_pct, r.speedup_type),
+            r.status.replace("_", " "),
+            r.reason,
+        ]
+        for r in report.nsight_rules
+    ]
+    notes = [
+        f"infersight covers {cov.covered} of Nsight Compute's {cov.rules} OPT/WRN findings "
+        f"({fmt_pct(cov.covered / cov.rules if cov.rules else None, 0)}); "
+        f"{cov.disagreements} disagreement(s)",
+    ]
+    if cov.infersight_only:
+        notes.append("found by infersight only: " + ", ".join(cov.infersight_only))
+    return Section(
+        "Nsight Compute's own rules vs infersight",
+        ["kernel", "rule", "type", "est. speedup", "infersight", "why"],
+        rows,
+        notes=notes,
+        right_aligned={3},
+        wrapping={5},
+    )
+
+
 def _kernel_names(report: NcuReport) -> list[str]:
     return [f"k{index}: {k.name}" for index, k in enumerate(report.kernels)]
 
 
 def _sections(report: NcuReport) -> list[Section]:
+    """The integrated report: trace overview, kernel table, each focus kernel (figures and
+    bottlenecks), Nsight Compute's rules vs infersight, theory, unevaluated rules."""
     out = [s for s in (trace_section(report),) if s is not None]
     kernels = kernels_section(report)
     kernels.notes += roofline_notes(report)
     out += [kernels]
+    for index in range(len(report.kernels)):
+        out += [kernel_figures_section(report, index), kernel_bottlenecks_section(report, index)]
+    nsight = nsight_section(report)
+    out += [nsight] if nsight is not None else [ncu_advice_section(report)]
     out += [s for s in (theory_section(report),) if s is not None]
-    out += [checks_section(report), ncu_advice_section(report)]
+    out += [checks_section(report)]
     return out
 
 

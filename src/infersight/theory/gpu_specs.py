@@ -64,6 +64,12 @@ class GpuSpec:
     family: str = ""
     patterns: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    # what names the GPU of an ncu export without a device name (infersight/ncu/device.py)
+    compute_capability: str | None = None
+    base_clock_mhz: float | None = None
+    boost_clock_mhz: float | None = None
+    memory_data_rate_gbps: float | None = None
+    memory_bus_bits: int | None = None
 
     def peak_flops(self, dtype: str) -> float:
         """Peak dense FLOP/s (OP/s for int8) for ``dtype``; InputError when the GPU has no such rate."""
@@ -148,7 +154,16 @@ def _spec_from_entry(key: str, entry: dict[str, Any]) -> GpuSpec:
         family=entry.get("family", ""),
         patterns=tuple(entry.get("patterns", ())),
         aliases=tuple(entry.get("aliases", ())),
+        compute_capability=str(entry["compute_capability"]) if "compute_capability" in entry else None,
+        base_clock_mhz=_optional_float(entry, "base_clock_mhz"),
+        boost_clock_mhz=_optional_float(entry, "boost_clock_mhz"),
+        memory_data_rate_gbps=_optional_float(entry, "memory_data_rate_gbps"),
+        memory_bus_bits=int(entry["memory_bus_bits"]) if "memory_bus_bits" in entry else None,
     )
+
+
+def _optional_float(entry: dict[str, Any], key: str) -> float | None:
+    return float(entry[key]) if key in entry else None
 
 
 def list_gpus() -> list[GpuSpec]:
