@@ -27,6 +27,7 @@ DEFAULT_MEMORY_EFFICIENCY = 0.85
 DEFAULT_LINK_EFFICIENCY = 0.8
 MATMUL_CATEGORIES = frozenset({"GEMM", "attention", "MoE"})
 VECTOR_DTYPE = "fp32"
+OPERATOR_DTYPES = ("fp16", "bf16", "fp32")  # dtypes an operator may run in besides the compute dtype
 
 Bound = Literal["compute", "memory", "communication"]
 
@@ -63,15 +64,28 @@ class Hardware(BaseModel):
     link_bandwidth: float | None = Field(default=None, description="per-GPU interconnect bandwidth, bytes/s")
     link_efficiency: float = Field(default=DEFAULT_LINK_EFFICIENCY, gt=0, le=1)
     kappa: float = Field(default=DEFAULT_KAPPA, ge=1.0, description="κ: T_theory = max(F/P, B/B_eff)·κ")
+    dtype_peak_flops: dict[str, float] = Field(
+        default_factory=dict,
+        description="dense tensor-core FLOP/s of the other dtypes the GPU has (an operator that runs "
+        "in another dtype than the model's compute dtype, e.g. bf16 attention of an fp8 checkpoint)",
+    )
 
     @property
     def effective_bandwidth(self) -> float:
         """B_eff = bandwidth · η_mem (bytes/s)."""
         return self.memory_bandwidth * self.memory_efficiency
 
-    def peak_for(self, category: str) -> float:
-        """P_peak for an operator of ``category``: tensor cores for matmuls, CUDA cores otherwise."""
-        return self.matmul_peak_flops if category in MATMUL_CATEGORIES else self.vector_peak_flops
+    def peak_for(self, category: str, dtype: str | None = None) -> float:
+        """P_peak for an operator of ``category``: tensor cores for matmuls, CUDA cores otherwise.
+
+        ``dtype``: the operator's own dtype when it differs from the compute dtype (its tensor-core
+        rate when the GPU lists one, else the compute dtype's).
+        """
+        if category not in MATMUL_CATEGORIES:
+            return self.vector_peak_flops
+        if dtype is None or dtype == self.compute_dtype:
+            return self.matmul_peak_flops
+        return self.dtype_peak_flops.get(dtype, self.matmul_peak_flops)
 
 
 def hardware_from_gpu(
@@ -88,6 +102,12 @@ def hardware_from_gpu(
         vector = gpu.peak_flops(VECTOR_DTYPE)
     except InputError:
         vector = matmul
+    others: dict[str, float] = {}
+    for other in OPERATOR_DTYPES:
+        try:
+            others[other] = gpu.peak_flops(other)
+        except InputError:
+            continue
     return Hardware(
         name=gpu.name,
         compute_dtype=dtype,
@@ -97,6 +117,7 @@ def hardware_from_gpu(
         memory_efficiency=memory_efficiency,
         link_bandwidth=None if link_bandwidth_gb_per_s is None else link_bandwidth_gb_per_s * 1e9,
         kappa=kappa,
+        dtype_peak_flops=others,
     )
 
 
@@ -139,7 +160,7 @@ class PhaseEstimate(BaseModel):
 
 def time_operator(op: Operator, hw: Hardware) -> OperatorTime:
     """The roofline of one operator: T = max(F/P_peak, Bytes/B_eff)·κ (communication: bytes/link)."""
-    peak = hw.peak_for(op.category)
+    peak = hw.peak_for(op.category, op.compute_dtype)
     t_compute = op.flops / peak
     if op.is_communication:
         if hw.link_bandwidth is None:
