@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from infersight.errors import InputError
 from infersight.theory.estimates import DEFAULT_RETEST_DELTA, estimate, measured_vs_theory_findings
-from infersight.theory.inputs import TheoryOptions, load_model, resolve_hardware
+from infersight.theory.inputs import TheoryOptions, gpu_memory_gb, load_model, resolve_hardware
+from infersight.theory.memory import memory_fit
 from infersight.theory.measured import DEFAULT_TAU_E, DEFAULT_TOP_K, focus_set, measured_vs_theory
 from infersight.theory.operators import Scenario
 from infersight.theory.report import TheoryReport
@@ -104,7 +105,19 @@ def theory_report(
         attention=attention,  # type: ignore[arg-type]
     )
     hw = resolve_hardware(options, model, tp=tp, gpu_name=_trace_gpu(traces))
-    est = estimate(model, scenario, hw)
+    gpu_label, memory_gb = gpu_memory_gb(options, _trace_gpu(traces))
+    fit = memory_fit(
+        model,
+        gpu=gpu_label,
+        memory_gb=memory_gb,
+        batch=batch,
+        prompt=prompt,
+        context=scenario.context_len,
+        tp=tp,
+    )
+    if fit.status == "weights_do_not_fit" and not traces:
+        raise InputError(None, f"{model.name} on {gpu_label}: {fit.message}")
+    est = estimate(model, scenario, hw, memory=fit)
     findings = measured_vs_theory_findings(
         est,
         ttft_s=None if measured_ttft_ms is None else measured_ttft_ms / 1e3,
