@@ -67,16 +67,22 @@ def memory_policy() -> MemoryPolicy:
 class MemoryFit(BaseModel):
     """Per-GPU memory of the scenario against the GPU's usable memory, and the verdict."""
 
-    status: FitStatus = Field(description="fits, kv_does_not_fit (warning), weights_do_not_fit (error), unknown")
+    status: FitStatus = Field(
+        description="fits, kv_does_not_fit (warning), weights_do_not_fit (error), unknown"
+    )
     gpu: str
     tp: int
     pp: int = 1
     capacity_bytes: float | None = Field(description="GPU memory (marketed GB as GiB); None when unknown")
     usable_bytes: float | None = Field(description="capacity × usable fraction − CUDA context")
     weight_bytes: float = Field(description="weights per GPU")
-    kv_cache_bytes: float = Field(description="KV cache (and linear-attention states) per GPU for batch × context")
+    kv_cache_bytes: float = Field(
+        description="KV cache (and linear-attention states) per GPU for batch × context"
+    )
     kv_bytes_per_sequence: float = Field(description="KV cache per GPU of one sequence at the context")
-    activation_bytes: float = Field(description="estimated peak activations per GPU (one prefill layer + logits)")
+    activation_bytes: float = Field(
+        description="estimated peak activations per GPU (one prefill layer + logits)"
+    )
     total_bytes: float
     max_batch: int | None = Field(
         default=None, description="largest batch whose KV cache fits at this context (None: unknown)"
@@ -127,9 +133,9 @@ def activation_bytes_estimate(model: ModelConfig, tokens: int, batch: int, tp: i
     """Largest live activations of one prefill layer (per GPU) plus the fp32 logits.
 
     ``tokens`` is capped at the prefill chunk (``prefill_chunk_tokens``): engines prefill long
-    batches in chunks. Residual + norm output (2·H), q/k/v ((N_h + 2·N_kv)·d / TP) and the MLP's gate and up outputs
-    (2·I / TP, the widest of dense, shared and top-k routed widths) for ``tokens`` tokens, and the
-    logits of the last position of each sequence (B·V/TP·4 bytes). An estimate: engines reuse
+    batches in chunks. Residual + norm output (2·H), q/k/v ((N_h + 2·N_kv)·d / TP) and the MLP's
+    gate and up outputs (2·I / TP, the widest of dense, shared and top-k routed widths) for
+    ``tokens`` tokens, and the logits of the last position of each sequence (B·V/TP·4 bytes). An estimate: engines reuse
     buffers, and vLLM profiles the real peak at start-up.
     """
     tokens = min(tokens, memory_policy().prefill_chunk_tokens)
@@ -184,24 +190,22 @@ def memory_fit(
     kv = batch * kv_one
     activations = activation_bytes_estimate(model, batch * prompt, batch, tp)
     total = weights + kv + activations
-    common = {
-        "gpu": gpu,
-        "tp": tp,
-        "pp": pp,
-        "weight_bytes": weights,
-        "kv_cache_bytes": kv,
-        "kv_bytes_per_sequence": kv_one,
-        "activation_bytes": activations,
-        "total_bytes": total,
-    }
+    unknown = MemoryFit(
+        status="unknown",
+        gpu=gpu,
+        tp=tp,
+        pp=pp,
+        capacity_bytes=None,
+        usable_bytes=None,
+        weight_bytes=weights,
+        kv_cache_bytes=kv,
+        kv_bytes_per_sequence=kv_one,
+        activation_bytes=activations,
+        total_bytes=total,
+        message=f"memory fit not checked: the memory size of {gpu} is not known",
+    )
     if memory_gb is None:
-        return MemoryFit(
-            status="unknown",
-            capacity_bytes=None,
-            usable_bytes=None,
-            message=f"memory fit not checked: the memory size of {gpu} is not known",
-            **common,
-        )
+        return unknown
     policy = memory_policy()
     usable = usable_bytes(memory_gb, policy)
     capacity = memory_gb * policy.capacity_unit_bytes
@@ -227,15 +231,16 @@ def memory_fit(
     else:
         status = "fits"
         message = f"fits: {per_gpu} of the {where}"
-    return MemoryFit(
-        status=status,
-        capacity_bytes=capacity,
-        usable_bytes=usable,
-        max_batch=max_batch,
-        smallest_fitting_tp=fits_all,
-        smallest_tp_for_weights=fits_weights,
-        message=message,
-        **common,
+    return unknown.model_copy(
+        update={
+            "status": status,
+            "capacity_bytes": capacity,
+            "usable_bytes": usable,
+            "max_batch": max_batch,
+            "smallest_fitting_tp": fits_all,
+            "smallest_tp_for_weights": fits_weights,
+            "message": message,
+        }
     )
 
 
@@ -247,7 +252,9 @@ def _smallest_tp(
     for tp in tp_candidates():
         if model.num_attention_heads % tp:  # TP must split the heads evenly
             continue
-        need = weight_bytes_per_gpu(model, tp, pp) + activation_bytes_estimate(model, batch * prompt, batch, tp)
+        need = weight_bytes_per_gpu(model, tp, pp) + activation_bytes_estimate(
+            model, batch * prompt, batch, tp
+        )
         if with_kv:
             need += batch * kv_bytes_per_sequence(model, context, tp) / pp
         if need <= usable:

@@ -526,6 +526,9 @@ def _attention_block(p: _Pass) -> list[Operator]:
     if n - n_att:
         ops += _linear_attention_block(p, n - n_att)
     ops += _allreduce(p, "attn_allreduce", "attention", n, p.tokens * model.hidden_size)
+    if model.norms_per_layer >= 4:  # Gemma-2/3 sandwich norms: one after attention, one after the MLP
+        ops.append(_norm(p, "post_attn_norm", "attention", n, p.tokens, model.hidden_size))
+        ops.append(_norm(p, "post_mlp_norm", "attention", n, p.tokens, model.hidden_size))
     ops.append(_residual(p, "attn_residual_add", "attention", n))
     return ops
 

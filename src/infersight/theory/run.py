@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, model_validator
 from infersight.errors import InputError
 from infersight.theory.estimates import DEFAULT_RETEST_DELTA, estimate, measured_vs_theory_findings
 from infersight.theory.inputs import TheoryOptions, gpu_memory_gb, load_model, resolve_hardware
-from infersight.theory.memory import memory_fit
 from infersight.theory.measured import DEFAULT_TAU_E, DEFAULT_TOP_K, focus_set, measured_vs_theory
+from infersight.theory.memory import memory_fit
 from infersight.theory.operators import Scenario
 from infersight.theory.report import TheoryReport
 from infersight.validate import check_scenario, finite_float, optional_float
