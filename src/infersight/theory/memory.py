@@ -135,8 +135,8 @@ def activation_bytes_estimate(model: ModelConfig, tokens: int, batch: int, tp: i
     ``tokens`` is capped at the prefill chunk (``prefill_chunk_tokens``): engines prefill long
     batches in chunks. Residual + norm output (2·H), q/k/v ((N_h + 2·N_kv)·d / TP) and the MLP's
     gate and up outputs (2·I / TP, the widest of dense, shared and top-k routed widths) for
-    ``tokens`` tokens, and the logits of the last position of each sequence (B·V/TP·4 bytes). An estimate: engines reuse
-    buffers, and vLLM profiles the real peak at start-up.
+    ``tokens`` tokens, and the logits of the last position of each sequence (B·V/TP·4 bytes).
+    An estimate: engines reuse buffers, and vLLM profiles the real peak at start-up.
     """
     tokens = min(tokens, memory_policy().prefill_chunk_tokens)
     hidden = model.hidden_size
