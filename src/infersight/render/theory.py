@@ -125,14 +125,8 @@ def summary_section(est: ModelEstimate) -> Section:
         ["decode FLOPs / bytes per GPU", fmt_flops(est.decode.flops), fmt_bytes(est.decode.memory_bytes)],
     ]
     if est.memory is not None:
-        verdict = {"fits": "fits", "kv_does_not_fit": "WARNING", "weights_do_not_fit": "DOES NOT FIT"}
-        rows.append(
-            [
-                "memory per GPU",
-                fmt_bytes(est.memory.total_bytes),
-                f"{verdict.get(est.memory.status, 'not checked')}: {est.memory.message}",
-            ]
-        )
+        flag = {"kv_does_not_fit": "WARNING: ", "weights_do_not_fit": "ERROR: "}.get(est.memory.status, "")
+        rows.append(["memory per GPU", fmt_bytes(est.memory.total_bytes), flag + est.memory.message])
     link = (
         "n/a" if hw.link_bandwidth is None else f"{fmt_rate(hw.link_bandwidth, 'B')} × {hw.link_efficiency:g}"
     )
