@@ -45,7 +45,7 @@ def test_agreeing_user_scenario_is_not_flagged() -> None:
 
 def test_no_evidence_and_no_scenario_is_a_clear_error() -> None:
     empty = Trace(source="synthetic", format="kineto")
-    with pytest.raises(InputError, match="give --batch and --prompt"):
+    with pytest.raises(InputError, match="give --batch B and --prompt S"):
         resolve_scenario([empty], None, None, None)
 
 

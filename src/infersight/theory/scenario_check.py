@@ -53,11 +53,12 @@ def resolve_scenario(
     if context is None and prompt is not None and prompt != inferred.prompt.value:
         used["context"] = None  # the trace's context belongs to its own prompt, not the user's
     if used["batch"] is None or used["prompt"] is None:
-        missing = [f"--{key}" for key in ("batch", "prompt") if used[key] is None]
-        why = "; ".join(inferred.notes) or "no evidence"
+        flags = {"batch": "--batch B", "prompt": "--prompt S"}
+        missing = [flags[key] for key in ("batch", "prompt") if used[key] is None]
+        why = "; ".join([*inferred.notes, *inferred.prompt.evidence]) or "no evidence"
         raise InputError(
             None,
-            f"the trace does not tell the scenario ({why}): give {' and '.join(missing)}",
+            f"the trace does not tell the scenario ({why}): give {' and '.join(missing)} (and --context L)",
         )
     contradictions = [
         _contradiction(key, value, getattr(inferred, key).value, getattr(inferred, key).evidence)
