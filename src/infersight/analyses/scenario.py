@@ -283,11 +283,13 @@ def _from_shapes(trace: Trace) -> ScenarioInference | None:
     ranges = trace.ranges
     if ranges.empty or "input_dims" not in ranges.columns:
         return None
+    names = ranges["name"].astype(str)
+    wanted = names.str.match(EMBEDDING_OPS) | names.str.match(ATTENTION_OPS)  # only these rows are read
     rows = list(
         zip(
-            ranges["start"].astype("int64").tolist(),
-            ranges["name"].astype(str).tolist(),
-            ranges["input_dims"].astype(str).tolist(),
+            ranges.loc[wanted, "start"].astype("int64").tolist(),
+            names[wanted].tolist(),
+            ranges.loc[wanted, "input_dims"].astype(str).tolist(),
             strict=True,
         )
     )
