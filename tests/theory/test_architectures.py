@@ -148,6 +148,8 @@ def test_gemma2_alternates_sliding_and_global_layers() -> None:
     expected = 21 * 4096 * per_token_layer + 21 * context * per_token_layer
     assert kv_bytes_per_sequence(config, context) == expected == 4_227_858_432
     assert decode_kv_read_bytes(config, context) == expected
+    # decode streams every weight once (tied lm_head reads the table) plus one embedding row, in fp32
+    assert decode_weight_bytes(config) == pytest.approx(fp32 * (total + h), rel=1e-9)
 
 
 def test_gemma3_window_pattern_six_is_five_local_one_global() -> None:
@@ -226,6 +228,18 @@ def test_qwen3_next_linear_layers_have_a_fixed_state() -> None:
     assert 48 * context * 2 * 2 * 256 * BF16 == 4 * full_kv
     assert kv_bytes_per_sequence(config, 2 * context) - kv_bytes_per_sequence(config, context) == full_kv
     assert decode_kv_read_bytes(config, context) == full_kv + 2 * state  # the state is read and written
+    # batch-1 decode reads top-10 of 512 experts (E·(1−(1−k/E)^1) = k), the shared expert and its gate,
+    # the routers, every attention weight but the q/k norms and dt_bias/A_log (fused into their kernels)
+    streamed = (
+        h  # one embedding row
+        + vocab * h  # lm_head
+        + 12 * (full_attn - 2 * 256)
+        + 36 * (linear_attn - 2 * 32)
+        + 48 * (10 * expert + expert + h + h * 512 + 2 * h)
+        + h
+    )
+    assert decode_weight_bytes(config) == pytest.approx(BF16 * streamed, rel=1e-9)
+    assert BF16 * streamed == pytest.approx(7.13e9, rel=1e-3)  # ~7.1 GB per decode step
 
 
 # ------------------------------------------------------------------ defaults, registry

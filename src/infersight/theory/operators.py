@@ -827,7 +827,19 @@ def _linear_attention_block(p: _Pass, layers: int) -> list[Operator]:
             + ("state read and written once per step" if decode else "final state written once"),
             compute_dtype=p.model.activation_dtype,
         ),
-        _norm(p, "linear_gated_norm", "attention", layers, p.tokens, int(value_dim)),
+        _op(
+            p,
+            "linear_gated_norm",
+            "norm",
+            "attention",
+            layers,
+            f"T={p.tokens}, width={_num(value_dim)}, weight={lin.value_head_dim}",
+            flops=float((NORM_FLOPS_PER_ELEMENT + SIGMOID_GATE_FLOPS_PER_ELEMENT) * p.tokens * value_dim),
+            weight_bytes=lin.value_head_dim * p.a,  # one weight vector shared by every value head
+            activation_bytes=3.0 * p.tokens * value_dim * p.a,  # read o and the gate z, write
+            kv_bytes=0.0,
+            note="RMSNorm per value head, gated by silu(z)",
+        ),
         _gemm(p, "linear_out_proj", "attention", layers, p.tokens, h, value_dim),
     ]
 
