@@ -148,10 +148,7 @@ def theory_request(
         if given or tp != 1:
             raise InputError(None, f"{', '.join(given) or '--tp'} needs --model NAME or --config PATH")
         return None
-    if batch is None or prompt is None:
-        raise InputError(
-            None, "--model/--config needs the scenario: --batch B and --prompt S (and --context L)"
-        )
+    # without --batch/--prompt the scenario is read from the trace (infersight.theory.scenario_check)
     options = TheoryOptions(
         model=model,
         config=config,

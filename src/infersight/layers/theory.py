@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from infersight.errors import InputError
 from infersight.layers.results import LayerKindTheory, LayerRow, LayerTheory, LayerTypeCluster, PassRow
 from infersight.theory.inputs import TheoryOptions, load_model, resolve_hardware
-from infersight.theory.model_config import ModelConfig
+from infersight.theory.model_config import AttentionKind, ModelConfig
 from infersight.theory.operators import Phase, Scenario
 from infersight.theory.roofline import Hardware, OperatorTime, phase_estimate
 
@@ -44,6 +44,8 @@ DENSE_BLOCKS = frozenset({"mlp"})
 MOE_BLOCKS = frozenset({"moe", "shared_expert"})
 WINDOW_SUFFIX = "_window"
 FULL_SUFFIX = "_full"
+CHUNKED_SUFFIX = "_chunked"
+LINEAR_PREFIX = "linear_"
 E_ROOF_DEFINITION = (
     "E_roof = T_roof / measured, T_roof = Σ max(F/P_peak, bytes/B_eff) of the layer's theory operators "
     "without κ (as in theory/measured.py); measured = layer wall (e_roof_wall) or the layer's summed "
@@ -83,21 +85,42 @@ def pass_phase(
     return None, f"pass {row.index} is {row.state}: give --phase prefill|decode"
 
 
-def layer_kind(model: ModelConfig, layer: int) -> tuple[bool, bool]:
-    """(routed-expert MLP, sliding-window attention) of a 0-based layer."""
-    sliding = model.sliding_window is not None and (
-        not model.sliding_window_layers or layer in set(model.sliding_window_layers)
-    )
-    return model.is_moe_layer(layer), sliding
+def layer_kind(model: ModelConfig, layer: int) -> tuple[bool, AttentionKind]:
+    """(routed-expert MLP, attention kind: full / sliding / chunked / linear) of a 0-based layer."""
+    return model.is_moe_layer(layer), model.attention_kind(layer)
 
 
-def kind_label(moe: bool, sliding: bool) -> str:
-    """The label of a (MoE, sliding) layer kind, as the theory columns name it."""
-    return ("MoE" if moe else "dense") + ("+sliding" if sliding else "")
+def kind_label(moe: bool, attention: AttentionKind | bool) -> str:
+    """The label of a (MoE, attention kind) layer kind, as the theory columns name it."""
+    if isinstance(attention, bool):  # (MoE, sliding) as earlier callers give it
+        attention = "sliding" if attention else "full"
+    return ("MoE" if moe else "dense") + ("" if attention == "full" else f"+{attention}")
 
 
-def operators_of_layer(operators: Sequence[OperatorTime], *, moe: bool, sliding: bool) -> list[OperatorTime]:
-    """The operators that run once in a layer of the given kind (model-level ones excluded)."""
+ATTENTION_SUFFIXES: dict[str, str] = {
+    "sliding": WINDOW_SUFFIX,
+    "full": FULL_SUFFIX,
+    "chunked": CHUNKED_SUFFIX,
+}
+SOFTMAX_ATTENTION_OPS = ("q_proj", "k_proj", "v_proj", "rope", "kv_cache_store", "o_proj", "attn_output_gate")
+SOFTMAX_CORE_PREFIXES = ("attention", "qk_matmul", "softmax", "sv_matmul")
+
+
+def operators_of_layer(
+    operators: Sequence[OperatorTime],
+    *,
+    moe: bool,
+    sliding: bool = False,
+    attention: AttentionKind | None = None,
+) -> list[OperatorTime]:
+    """The operators that run once in a layer of the given kind (model-level ones excluded).
+
+    ``attention`` (full, sliding, chunked, linear) picks the attention core of the layer's kind
+    (``*_window``, ``*_full``, ``*_chunked``) and, for hybrid models, the linear-attention
+    operators (``linear_*``) or the softmax-attention ones; ``sliding`` is the older boolean form.
+    """
+    kind: AttentionKind = attention if attention is not None else ("sliding" if sliding else "full")
+    own_suffix = ATTENTION_SUFFIXES.get(kind)
     mine: list[OperatorTime] = []
     for timed in operators:
         op = timed.operator
@@ -105,10 +128,20 @@ def operators_of_layer(operators: Sequence[OperatorTime], *, moe: bool, sliding:
             continue
         if (op.block in DENSE_BLOCKS and moe) or (op.block in MOE_BLOCKS and not moe):
             continue
-        if (op.name.endswith(WINDOW_SUFFIX) and not sliding) or (op.name.endswith(FULL_SUFFIX) and sliding):
+        suffix = next((x for x in ATTENTION_SUFFIXES.values() if op.name.endswith(x)), None)
+        if suffix is not None and suffix != own_suffix:
+            continue
+        if kind == "linear" and _softmax_attention_op(op.name):
+            continue
+        if kind != "linear" and op.name.startswith(LINEAR_PREFIX):
             continue
         mine.append(timed)
     return mine
+
+
+def _softmax_attention_op(name: str) -> bool:
+    """q/k/v/o projections, RoPE, KV store and attention cores: absent from linear-attention layers."""
+    return name in SOFTMAX_ATTENTION_OPS or name.startswith(SOFTMAX_CORE_PREFIXES)
 
 
 def trace_gpu_name(trace: Trace, device: int) -> str | None:
@@ -204,16 +237,16 @@ def _scenario(request: LayerTheoryRequest, phase: Phase | None) -> tuple[Scenari
 
 def kind_theory(
     model: ModelConfig, scenario: Scenario, phase: Phase, hw: Hardware
-) -> dict[tuple[bool, bool], LayerKindTheory]:
+) -> dict[tuple[bool, AttentionKind], LayerKindTheory]:
     """One entry per (MoE, sliding) kind that occurs in the model."""
     operators = phase_estimate(model, scenario, phase, hw).operators
-    kinds: dict[tuple[bool, bool], LayerKindTheory] = {}
+    kinds: dict[tuple[bool, AttentionKind], LayerKindTheory] = {}
     for layer in range(model.num_layers):
         key = layer_kind(model, layer)
         if key in kinds:
             kinds[key].layers.append(layer)
             continue
-        mine = operators_of_layer(operators, moe=key[0], sliding=key[1])
+        mine = operators_of_layer(operators, moe=key[0], attention=key[1])
         untimed = [t for t in mine if t.t_roof_s is None]
         roof = None if untimed else sum(t.t_roof_s or 0.0 for t in mine) * 1e9
         kinds[key] = LayerKindTheory(
@@ -228,7 +261,7 @@ def kind_theory(
 
 
 def _with_theory(
-    row: LayerRow, model: ModelConfig, kinds: dict[tuple[bool, bool], LayerKindTheory]
+    row: LayerRow, model: ModelConfig, kinds: dict[tuple[bool, AttentionKind], LayerKindTheory]
 ) -> LayerRow:
     if row.layer >= model.num_layers:
         return row.model_copy(

@@ -125,6 +125,9 @@ def summary_section(est: ModelEstimate) -> Section:
         ["prefill FLOPs / bytes per GPU", fmt_flops(est.prefill.flops), fmt_bytes(est.prefill.memory_bytes)],
         ["decode FLOPs / bytes per GPU", fmt_flops(est.decode.flops), fmt_bytes(est.decode.memory_bytes)],
     ]
+    if est.memory is not None:
+        flag = {"kv_does_not_fit": "WARNING: ", "weights_do_not_fit": "ERROR: "}.get(est.memory.status, "")
+        rows.append(["memory per GPU", fmt_bytes(est.memory.total_bytes), flag + est.memory.message])
     link = (
         "n/a" if hw.link_bandwidth is None else f"{fmt_rate(hw.link_bandwidth, 'B')} × {hw.link_efficiency:g}"
     )

@@ -21,8 +21,15 @@ from typing import Any
 
 from infersight.errors import InputError
 from infersight.safe_io import MAX_CONFIG_BYTES, read_bounded_text
+from infersight.theory.architectures import Architecture, architecture_for
 from infersight.theory.checkpoint import Checkpoint, read_checkpoint
-from infersight.theory.model_config import MLAConfig, ModelConfig, MoEConfig
+from infersight.theory.model_config import (
+    AttentionKind,
+    LinearAttentionConfig,
+    MLAConfig,
+    ModelConfig,
+    MoEConfig,
+)
 from infersight.theory.quantization import dtype_of, parse_quantization
 from infersight.validate import (
     MAX_EXPERTS,
@@ -46,14 +53,14 @@ INTERMEDIATE_KEYS = ("intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size
 EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
 TOPK_KEYS = ("num_experts_per_tok", "experts_per_token", "moe_topk", "num_experts_per_token")
 
-# Families whose MLP is up/down (2 matrices, GELU) rather than gated SwiGLU (3 matrices).
-UNGATED_MODEL_TYPES = frozenset(
-    {"gpt2", "gpt_bigcode", "opt", "gpt_neox", "gptj", "falcon", "phi", "bloom", "starcoder2", "mpt"}
-)
-# Families that tie lm_head to the embedding when the config does not say.
-TIED_BY_DEFAULT = frozenset({"gpt2", "gpt_bigcode", "opt", "gemma", "gemma2", "gemma3_text", "bloom"})
-# Families with q/k/v biases but none on o_proj.
-QKV_BIAS_MODEL_TYPES = frozenset({"qwen2", "qwen2_moe"})
+# Family rules (gated MLP, tied embeddings, biases, MoE layers, attention layouts) live in the
+# architecture registry, data/architectures.toml (infersight.theory.architectures).
+LAYER_TYPE_KINDS: dict[str, AttentionKind] = {
+    "full_attention": "full",
+    "sliding_attention": "sliding",
+    "chunked_attention": "chunked",
+    "linear_attention": "linear",
+}
 
 
 def load_model_config(path: Path, name: str | None = None) -> ModelConfig:
@@ -137,15 +144,22 @@ def parse_config(
         fields = JsonFields(raw, source)
     notes: list[str] = []
     model_type = fields.text("model_type") or "unknown"
+    arch = architecture_for(model_type)
+    if not arch.known:
+        notes.append(
+            f"model_type {model_type} is not in the architecture registry: generic Llama-like rules "
+            "assumed (SwiGLU MLP, RMSNorm, no biases)"
+        )
+    fields = _with_defaults(fields, arch, model_type, notes)
     hidden = _size(fields, HIDDEN_KEYS, MAX_WIDTH)
     layers = _size(fields, LAYER_KEYS, MAX_LAYERS)
     heads = _size(fields, HEAD_KEYS, MAX_HEADS)
     vocab = _size(fields, ("vocab_size",), MAX_WIDTH)
-    kv_heads = _kv_heads(fields, heads)
+    kv_heads = _kv_heads(fields, heads, notes)
     mla = _mla(fields)
     head_dim = _head_dim(fields, hidden, heads, mla)
-    intermediate = _intermediate(fields, hidden, model_type, notes)
-    moe = _moe(fields, model_type, layers, intermediate)
+    intermediate = _intermediate(fields, hidden, arch, notes)
+    moe = _moe(fields, arch, layers, intermediate)
     activation_dtype, activation_bytes, dtype_note = dtype_of(raw, source)
     if dtype_note:
         notes.append(dtype_note)
@@ -160,9 +174,9 @@ def parse_config(
     if fields.has("tie_word_embeddings"):
         tied = fields.flag("tie_word_embeddings", False)
     else:
-        tied = model_type in TIED_BY_DEFAULT
+        tied = arch.tied_by_default
         notes.append(f"tie_word_embeddings not given: assumed {tied} for model_type {model_type}")
-    window, window_layers = _sliding_window(fields, layers)
+    layout = _attention_layout(fields, arch, layers, notes)
     bias_key = "attention_bias" if fields.has("attention_bias") else "bias"
     return ModelConfig(
         name=name,
@@ -175,10 +189,20 @@ def parse_config(
         intermediate_size=intermediate,
         vocab_size=vocab,
         tie_word_embeddings=tied,
-        gated_mlp=model_type not in UNGATED_MODEL_TYPES,
-        attention_bias=fields.flag(bias_key, model_type in QKV_BIAS_MODEL_TYPES),
-        sliding_window=window,
-        sliding_window_layers=window_layers,
+        gated_mlp=arch.gated_mlp,
+        attention_bias=fields.flag(bias_key, arch.qkv_bias_default),
+        sliding_window=layout.window,
+        sliding_window_layers=layout.window_layers,
+        attention_chunk_size=layout.chunk,
+        chunked_layers=layout.chunked_layers,
+        nope_layers=layout.nope_layers,
+        linear_attention=layout.linear,
+        gated_attention_output=arch.gated_attention_output,
+        architecture=arch.name,
+        qk_norm=arch.qk_norm,
+        layernorm=arch.layernorm,
+        norms_per_layer=arch.norms_per_layer,
+        qkv_bias_only=arch.qkv_bias_only,
         max_position_embeddings=_optional_size(fields, "max_position_embeddings", MAX_POSITIONS),
         moe=moe,
         mla=mla,
@@ -187,14 +211,33 @@ def parse_config(
         kv_cache_bytes=quant.kv_cache_bytes if quant.kv_cache_bytes is not None else activation_bytes,
         quantization=quant.label,
         compute_dtype=quant.compute_dtype,
+        activation_dtype=activation_dtype,
         embedding_weight_bytes=quant.embedding_weight_bytes,
         attention_weight_bytes=quant.attention_weight_bytes,
         mlp_bias=fields.flag("mlp_bias", False),
-        attention_sinks=model_type == "gpt_oss",
+        attention_sinks=arch.attention_sinks,
         checkpoint_bytes=checkpoint_bytes,
         source=str(source),
         notes=tuple(notes),
     )
+
+
+def _with_defaults(fields: JsonFields, arch: Architecture, model_type: str, notes: list[str]) -> JsonFields:
+    """The config with the registry's transformers defaults filled in, each stated in the notes.
+
+    A default that a present key makes irrelevant (a pattern when ``layer_types`` lists every
+    layer) is filled silently: it is never used.
+    """
+    missing = {key: value for key, value in arch.defaults.items() if not fields.has(key)}
+    if not missing:
+        return fields
+    unused = {"sliding_window_pattern", "full_attention_interval"} if fields.has("layer_types") else set()
+    if fields.has("no_rope_layers") and fields.items("no_rope_layers"):
+        unused.add("no_rope_layer_interval")
+    for key, value in missing.items():
+        if key not in unused:
+            notes.append(f"{key} not given: assumed {value} (transformers default for {model_type})")
+    return JsonFields({**fields.data, **missing}, fields.source)
 
 
 # ---------------------------------------------------------------- built-in models
@@ -332,10 +375,18 @@ def _optional_size(fields: JsonFields, key: str, maximum: int) -> int | None:
     return value or None
 
 
-def _kv_heads(fields: JsonFields, heads: int) -> int:
+def _kv_heads(fields: JsonFields, heads: int, notes: list[str]) -> int:
     key = fields.first(KV_HEAD_KEYS)
     if key is None:
-        kv_heads = 1 if fields.flag("multi_query", False) else heads  # Falcon-style MQA flag, else MHA
+        if fields.flag("multi_query", False):  # Falcon-style MQA flag
+            kv_heads = 1
+            notes.append("num_key_value_heads not given: multi_query is true, so MQA (1 KV head) assumed")
+        else:
+            kv_heads = heads
+            notes.append(
+                f"num_key_value_heads not given: MHA assumed ({heads} KV heads = attention heads); "
+                "a GQA model misread this way has its KV cache overstated"
+            )
     else:
         kv_heads = fields.integer(key, maximum=MAX_HEADS)
     if heads % kv_heads:
@@ -372,16 +423,17 @@ def _head_dim(fields: JsonFields, hidden: int, heads: int, mla: MLAConfig | None
     return hidden // heads
 
 
-def _intermediate(fields: JsonFields, hidden: int, model_type: str, notes: list[str]) -> int:
-    key = fields.first(INTERMEDIATE_KEYS)
-    if key is None and model_type in UNGATED_MODEL_TYPES:
+def _intermediate(fields: JsonFields, hidden: int, arch: Architecture, notes: list[str]) -> int:
+    """Width of the dense-layer MLP: the family's own key first (Llama-4 intermediate_size_mlp)."""
+    key = fields.first((*arch.dense_intermediate_keys, *INTERMEDIATE_KEYS))
+    if key is None and not arch.gated_mlp:
         notes.append("no intermediate size in the config: assumed 4 x hidden_size")
         return 4 * hidden
     return fields.integer(key or INTERMEDIATE_KEYS[0], maximum=MAX_WIDTH)
 
 
-def _moe(fields: JsonFields, model_type: str, layers: int, intermediate: int) -> MoEConfig | None:
-    """Routed experts, shared experts and which layers are MoE, by each family's own rule."""
+def _moe(fields: JsonFields, arch: Architecture, layers: int, intermediate: int) -> MoEConfig | None:
+    """Routed experts, shared experts and which layers are MoE, by the family's registry rule."""
     count_key = fields.first(EXPERT_COUNT_KEYS)
     if count_key is None:
         return None
@@ -393,24 +445,21 @@ def _moe(fields: JsonFields, model_type: str, layers: int, intermediate: int) ->
         raise InputError(
             fields.source, f"experts per token ({top_k}) exceeds the number of experts ({num_experts})"
         )
-    expert_width = _optional_size(fields, "moe_intermediate_size", MAX_WIDTH) or intermediate
+    width_key = fields.first((*arch.expert_intermediate_keys, "moe_intermediate_size"))
+    expert_width = _optional_size(fields, width_key, MAX_WIDTH) if width_key else None
+    expert_width = expert_width or intermediate
     shared_count, shared_width, shared_gate = 0, 0, False
     n_shared = fields.optional_integer("n_shared_experts", minimum=0, maximum=MAX_EXPERTS)
     qwen_shared = _optional_size(fields, "shared_expert_intermediate_size", MAX_WIDTH)
     if n_shared:  # DeepSeek: n shared experts of the routed width
         shared_count, shared_width = n_shared, expert_width
-    elif qwen_shared:  # Qwen2-MoE: one wide gated shared expert
+    elif qwen_shared:  # Qwen2-MoE / Qwen3-Next: one wide gated shared expert
         shared_count, shared_width, shared_gate = 1, qwen_shared, True
+    elif arch.shared_expert_count:  # Llama-4: the config does not count its one shared expert
+        shared_count = arch.shared_expert_count
+        shared_width = fields.integer(arch.shared_expert_width_key or "intermediate_size", maximum=MAX_WIDTH)
     first_dense = fields.integer("first_k_dense_replace", 0, minimum=0, maximum=MAX_LAYERS)
     freq = _optional_size(fields, "moe_layer_freq", MAX_LAYERS) or 1
-    if "n_routed_experts" in fields.data:  # DeepSeek: layer >= first_k_dense_replace and layer % freq == 0
-        moe_layers = tuple(i for i in range(layers) if i >= first_dense and i % freq == 0)
-    elif "decoder_sparse_step" in fields.data or "mlp_only_layers" in fields.data:  # Qwen-MoE
-        step = _optional_size(fields, "decoder_sparse_step", MAX_LAYERS) or 1
-        dense_only = set(fields.integers("mlp_only_layers", maximum=MAX_LAYERS) or ())
-        moe_layers = tuple(i for i in range(layers) if i not in dense_only and (i + 1) % step == 0)
-    else:  # Mixtral, gpt-oss: every layer
-        moe_layers = tuple(range(layers))
     return MoEConfig(
         num_routed_experts=num_experts,
         experts_per_token=top_k,
@@ -419,32 +468,158 @@ def _moe(fields: JsonFields, model_type: str, layers: int, intermediate: int) ->
         shared_expert_intermediate_size=shared_width,
         first_k_dense_layers=first_dense,
         moe_layer_freq=freq,
-        moe_layers=moe_layers,
-        router_bias=model_type == "gpt_oss" or fields.text("topk_method") == "noaux_tc",
-        expert_bias=model_type == "gpt_oss",
+        moe_layers=_moe_layers(fields, arch, layers, first_dense, freq),
+        router_bias=arch.router_bias or fields.text("topk_method") == "noaux_tc",
+        expert_bias=arch.expert_bias,
         shared_expert_gate=shared_gate,
     )
 
 
-def _sliding_window(fields: JsonFields, layers: int) -> tuple[int | None, tuple[int, ...]]:
-    """(window, layers using it); empty layers with a window means every layer uses it."""
+def _moe_layers(
+    fields: JsonFields, arch: Architecture, layers: int, first_dense: int, freq: int
+) -> tuple[int, ...]:
+    """0-based MoE layer indices by the registry's rule (generic: the rule the keys imply)."""
+    rule = arch.moe_layer_rule
+    if rule is None:  # not in the registry: the keys say which family's rule applies
+        if "n_routed_experts" in fields.data:
+            rule = "deepseek"
+        elif "decoder_sparse_step" in fields.data or "mlp_only_layers" in fields.data:
+            rule = "qwen_sparse_step"
+        else:
+            rule = "every"
+    if rule == "deepseek":  # layer >= first_k_dense_replace and layer % freq == 0
+        return tuple(i for i in range(layers) if i >= first_dense and i % freq == 0)
+    if rule == "qwen_sparse_step":
+        step = _optional_size(fields, "decoder_sparse_step", MAX_LAYERS) or 1
+        dense_only = set(fields.integers("mlp_only_layers", maximum=MAX_LAYERS) or ())
+        return tuple(i for i in range(layers) if i not in dense_only and (i + 1) % step == 0)
+    if rule == "interleave":  # Llama-4: explicit moe_layers, else every step-th layer from step-1
+        explicit = fields.integers("moe_layers", maximum=layers - 1)
+        if explicit:
+            return tuple(sorted(set(explicit)))
+        step = _optional_size(fields, "interleave_moe_layer_step", MAX_LAYERS) or 1
+        return tuple(range(step - 1, layers, step))
+    return tuple(range(layers))
+
+
+@dataclass(frozen=True)
+class _AttentionLayout:
+    """Which layers attend through a window, a chunk, a linear-attention state, or fully."""
+
+    window: int | None = None
+    window_layers: tuple[int, ...] = ()  # empty with a window: every layer
+    chunk: int | None = None
+    chunked_layers: tuple[int, ...] = ()
+    nope_layers: tuple[int, ...] = ()
+    linear: LinearAttentionConfig | None = None
+
+
+def _attention_layout(
+    fields: JsonFields, arch: Architecture, layers: int, notes: list[str]
+) -> _AttentionLayout:
+    """The per-layer attention kinds: ``layer_types`` when given, else the family's pattern rule."""
+    kinds = _layer_kinds(fields, arch, layers)
     window = _optional_size(fields, "sliding_window", MAX_POSITIONS)
-    use_window = fields.raw("use_sliding_window")
-    if use_window is not None:
-        use_window = fields.flag("use_sliding_window", True)
-    if window is None or use_window is False:
-        return None, ()
-    layer_types = fields.strings("layer_types", max_items=MAX_LAYERS)
-    if layer_types and len(layer_types) != layers:  # else a group of -n full-attention layers follows
-        raise InputError(
-            fields.source,
-            f"layer_types has {len(layer_types)} entries but num_hidden_layers is {layers}",
+    if fields.raw("use_sliding_window") is not None and not fields.flag("use_sliding_window", True):
+        window = None
+    chunk = _optional_size(fields, "attention_chunk_size", MAX_POSITIONS)
+    nope = _nope_layers(fields, arch, layers)
+    linear = None
+    if kinds is None:  # no per-layer list and no pattern: the window (if any) on every layer
+        return _plain_window(fields, window, layers, nope)
+    linear_layers = tuple(i for i, kind in enumerate(kinds) if kind == "linear")
+    if linear_layers:
+        linear = _linear_attention(fields, linear_layers)
+    sliding = tuple(i for i, kind in enumerate(kinds) if kind == "sliding")
+    if sliding and window is None:
+        notes.append(
+            "layer_types names sliding_attention layers but no sliding_window is given: read as full"
         )
+        sliding = ()
+    chunked = tuple(i for i, kind in enumerate(kinds) if kind == "chunked")
+    if chunked and chunk is None:
+        notes.append("chunked attention layers but no attention_chunk_size is given: read as full")
+        chunked = ()
+    return _AttentionLayout(
+        window=window if sliding else None,
+        window_layers=sliding,
+        chunk=chunk if chunked else None,
+        chunked_layers=chunked,
+        nope_layers=nope,
+        linear=linear,
+    )
+
+
+def _layer_kinds(fields: JsonFields, arch: Architecture, layers: int) -> list[AttentionKind] | None:
+    """Each layer's kind, from ``layer_types`` (always wins) or the family's pattern; None: no pattern."""
+    layer_types = fields.strings("layer_types", max_items=MAX_LAYERS)
     if layer_types:
-        sliding = tuple(i for i, kind in enumerate(layer_types) if kind == "sliding_attention")
-        return (window, sliding) if sliding else (None, ())
-    if use_window and fields.has("max_window_layers"):  # Qwen2
+        if len(layer_types) != layers:
+            raise InputError(
+                fields.source,
+                f"layer_types has {len(layer_types)} entries but num_hidden_layers is {layers}",
+            )
+        unknown = sorted(set(layer_types) - set(LAYER_TYPE_KINDS))
+        if unknown:
+            raise InputError(
+                fields.source,
+                f"layer_types: unknown kind(s) {', '.join(unknown)} (known: {', '.join(LAYER_TYPE_KINDS)})",
+            )
+        return [LAYER_TYPE_KINDS[kind] for kind in layer_types]
+    rule = arch.attention_rule
+    if rule == "alternate_window":  # Gemma-2: even layers sliding, odd layers global
+        return ["sliding" if i % 2 == 0 else "full" for i in range(layers)]
+    if rule == "window_pattern":  # Gemma-3: every pattern-th layer global
+        pattern = fields.integer("sliding_window_pattern", maximum=MAX_LAYERS)
+        return ["sliding" if (i + 1) % pattern else "full" for i in range(layers)]
+    if rule == "chunked_nope":  # Llama-4: RoPE layers chunked, NoPE layers global
+        nope = set(_nope_layers(fields, arch, layers))
+        return ["full" if i in nope else "chunked" for i in range(layers)]
+    if rule == "hybrid_linear":  # Qwen3-Next: every interval-th layer full attention
+        interval = fields.integer("full_attention_interval", maximum=MAX_LAYERS)
+        return ["full" if (i + 1) % interval == 0 else "linear" for i in range(layers)]
+    return None
+
+
+def _nope_layers(fields: JsonFields, arch: Architecture, layers: int) -> tuple[int, ...]:
+    """Layers without RoPE: Llama-4 ``no_rope_layers`` (1 = RoPE, 0 = NoPE) or its interval default."""
+    if arch.attention_rule != "chunked_nope":
+        return ()
+    flags = fields.integers("no_rope_layers", maximum=1)
+    if flags:
+        if len(flags) != layers:
+            raise InputError(
+                fields.source, f"no_rope_layers has {len(flags)} entries but num_hidden_layers is {layers}"
+            )
+        return tuple(i for i, uses_rope in enumerate(flags) if not uses_rope)
+    interval = fields.integer("no_rope_layer_interval", maximum=MAX_LAYERS)
+    return tuple(i for i in range(layers) if (i + 1) % interval == 0)
+
+
+def _linear_attention(fields: JsonFields, layers: tuple[int, ...]) -> LinearAttentionConfig:
+    """Gated DeltaNet sizes (Qwen3-Next ``linear_*`` keys); every one is required."""
+    return LinearAttentionConfig(
+        layers=layers,
+        num_key_heads=fields.integer("linear_num_key_heads", maximum=MAX_HEADS),
+        num_value_heads=fields.integer("linear_num_value_heads", maximum=MAX_HEADS),
+        key_head_dim=fields.integer("linear_key_head_dim", maximum=MAX_WIDTH),
+        value_head_dim=fields.integer("linear_value_head_dim", maximum=MAX_WIDTH),
+        conv_kernel=fields.integer("linear_conv_kernel_dim", maximum=MAX_WIDTH),
+    )
+
+
+def _plain_window(
+    fields: JsonFields, window: int | None, layers: int, nope: tuple[int, ...]
+) -> _AttentionLayout:
+    """No per-layer pattern: the window on every layer, or from max_window_layers (Qwen2)."""
+    if window is None:
+        return _AttentionLayout(nope_layers=nope)
+    if fields.flag("use_sliding_window", False) and fields.has("max_window_layers"):  # Qwen2
         first = fields.integer("max_window_layers", minimum=0, maximum=MAX_LAYERS)
         sliding = tuple(range(first, layers))
-        return (window, sliding) if sliding else (None, ())
-    return window, ()
+        return (
+            _AttentionLayout(window=window, window_layers=sliding, nope_layers=nope)
+            if sliding
+            else _AttentionLayout(nope_layers=nope)
+        )
+    return _AttentionLayout(window=window, nope_layers=nope)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from infersight.errors import InputError
 from infersight.rules.finding import Evidence, Finding, Location
+from infersight.theory.memory import MemoryFit
 from infersight.theory.model_config import ModelConfig
 from infersight.theory.operators import Scenario
 from infersight.theory.roofline import Hardware, PhaseEstimate, both_phases
@@ -48,9 +49,14 @@ class ModelEstimate(BaseModel):
     decode_tokens_per_s: float = Field(description="B / TPOT: output tokens per second over the batch")
     prefill_tokens_per_s: float = Field(description="B·S / TTFT")
     notes: list[str] = Field(default_factory=list)
+    memory: MemoryFit | None = Field(
+        default=None, description="weights + KV cache + activations per GPU against the GPU's memory"
+    )
 
 
-def estimate(model: ModelConfig, scenario: Scenario, hw: Hardware) -> ModelEstimate:
+def estimate(
+    model: ModelConfig, scenario: Scenario, hw: Hardware, memory: MemoryFit | None = None
+) -> ModelEstimate:
     """Per-operator roofline of both passes and the whole-model TTFT / TPOT / tokens/s."""
     phases = both_phases(model, scenario, hw)
     prefill, decode = phases["prefill"], phases["decode"]
@@ -70,6 +76,7 @@ def estimate(model: ModelConfig, scenario: Scenario, hw: Hardware) -> ModelEstim
         decode_tokens_per_s=scenario.batch / decode.t_theory_s,
         prefill_tokens_per_s=scenario.batch * scenario.prompt_len / prefill.t_theory_s,
         notes=notes,
+        memory=memory,
     )
 
 

@@ -124,3 +124,18 @@ def _peer_link_gb_per_s(gpu_name: str) -> float | None:
 
     peer = gpu_links(gpu_name).peer
     return None if peer is None else peer.gb_per_s
+
+
+def gpu_memory_gb(options: TheoryOptions, gpu_name: str | None = None) -> tuple[str, float | None]:
+    """(GPU label, marketed memory in GB) of ``--gpu`` or the trace's GPU; None when unknown.
+
+    A custom GPU (``--peak-tflops``/``--bandwidth`` only) has no known memory: the fit is then
+    "unknown", never a guess.
+    """
+    from infersight.theory.gpu_specs import lookup_gpu
+
+    name = options.gpu or gpu_name
+    if name is None:
+        return "custom GPU", None
+    spec = lookup_gpu(name)
+    return spec.name, spec.memory_gb

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from infersight.theory.estimates import ModelEstimate
 from infersight.theory.roofline import PhaseEstimate
+from infersight.theory.scenario_check import ScenarioCheck
 
 if TYPE_CHECKING:  # analyses.results embeds the theory report: import it lazily to avoid a cycle
     from infersight.analyses.results import GlobalProfile
@@ -75,6 +76,10 @@ class MeasuredVsTheory(BaseModel):
     phase_reason: str
     rows: list[MeasuredRow]
     notes: list[str] = Field(default_factory=list)
+    scenario: ScenarioCheck | None = Field(
+        default=None,
+        description="the scenario theory used, the trace's own reading of it, and any contradiction",
+    )
 
 
 class FocusItem(BaseModel):

@@ -9,6 +9,9 @@ per-model (not per TP shard); byte widths are per element.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+AttentionKind = Literal["full", "sliding", "chunked", "linear"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,42 @@ class MLAConfig:
 
 
 @dataclass(frozen=True)
+class LinearAttentionConfig:
+    """Linear-attention layers (Qwen3-Next Gated DeltaNet): a fixed-size state, no growing KV cache.
+
+    Per sequence and layer the state is ``value_heads·key_head_dim·value_head_dim`` (the
+    recurrent matrix) plus ``conv_dim·(conv_kernel−1)`` (the short-convolution window), whatever
+    the context length.
+    """
+
+    layers: tuple[int, ...]  # 0-based indices of the linear-attention layers
+    num_key_heads: int
+    num_value_heads: int
+    key_head_dim: int
+    value_head_dim: int
+    conv_kernel: int
+
+    @property
+    def key_dim(self) -> int:
+        return self.num_key_heads * self.key_head_dim
+
+    @property
+    def value_dim(self) -> int:
+        return self.num_value_heads * self.value_head_dim
+
+    @property
+    def conv_dim(self) -> int:
+        """Channels of the causal conv1d over q, k and v."""
+        return 2 * self.key_dim + self.value_dim
+
+    @property
+    def state_elements(self) -> int:
+        """Elements of one sequence's state in one layer (recurrent matrix + conv window)."""
+        recurrent = self.num_value_heads * self.key_head_dim * self.value_head_dim
+        return recurrent + self.conv_dim * (self.conv_kernel - 1)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A decoder-only transformer, as much as theory needs to count FLOPs and bytes."""
 
@@ -61,6 +100,16 @@ class ModelConfig:
     sliding_window: int | None = None  # None: full attention in every layer
     sliding_window_layers: tuple[int, ...] = ()  # layer indices using the window (empty: all, if set)
     max_position_embeddings: int | None = None
+    attention_chunk_size: int | None = None  # Llama-4 chunked local attention: keys only within the chunk
+    chunked_layers: tuple[int, ...] = ()  # layer indices using chunked attention
+    nope_layers: tuple[int, ...] = ()  # layer indices without RoPE (Llama-4 global layers)
+    linear_attention: LinearAttentionConfig | None = None  # hybrid models: linear-attention layers
+    gated_attention_output: bool = False  # q_proj also yields a sigmoid output gate (Qwen3-Next)
+    architecture: str = "generic"  # registry entry (data/architectures.toml) the rules came from
+    qk_norm: bool = False  # per-head RMSNorm weights on q and k
+    layernorm: bool = False  # LayerNorm (weight + bias) rather than RMSNorm
+    norms_per_layer: int = 2  # norm weight vectors over hidden_size per layer (Gemma-2/3: 4)
+    qkv_bias_only: bool = False  # attention biases on q/k/v only (Qwen2)
     moe: MoEConfig | None = None
     mla: MLAConfig | None = None
     weight_bytes: float = 2.0  # bytes per weight element (bf16 2, fp8 1, int4 0.5 + scales amortised)
@@ -68,6 +117,9 @@ class ModelConfig:
     kv_cache_bytes: float = 2.0  # bytes per KV-cache element
     quantization: str | None = None  # e.g. "fp8", "awq-int4", "gptq-int4", "int8"; None: unquantised
     compute_dtype: str = "bf16"  # dtype of the matmuls' peak rate: fp32, tf32, fp16, bf16, fp8, int8
+    # dtype of the activations (the checkpoint's torch_dtype): attention runs in it (or in the KV
+    # dtype), whatever the weight quantisation: an fp8 checkpoint still runs bf16 attention.
+    activation_dtype: str = "bf16"
     # Bytes per weight of the parts quantisation schemes usually leave alone. None: ``weight_bytes``.
     embedding_weight_bytes: float | None = None  # embedding table and lm_head (kept bf16 by AWQ/GPTQ/fp8)
     attention_weight_bytes: float | None = None  # q/k/v/o (and MLA) projections (gpt-oss mxfp4 keeps bf16)
@@ -80,6 +132,22 @@ class ModelConfig:
     checkpoint_dtype: str | None = None  # dtype holding most checkpoint parameters (bf16, fp8, int32 ...)
     source: str = ""  # where the config came from (file path or built-in name)
     notes: tuple[str, ...] = field(default_factory=tuple)  # reader remarks (assumptions made)
+
+    def attention_kind(self, layer: int) -> AttentionKind:
+        """How ``layer`` (0-based) attends: full, sliding window, chunked, or linear attention."""
+        if self.linear_attention is not None and layer in self.linear_attention.layers:
+            return "linear"
+        if self.attention_chunk_size is not None and layer in self.chunked_layers:
+            return "chunked"
+        if self.sliding_window is not None and (
+            not self.sliding_window_layers or layer in self.sliding_window_layers
+        ):
+            return "sliding"
+        return "full"
+
+    def layers_of_kind(self, kind: AttentionKind) -> int:
+        """How many layers attend the ``kind`` way."""
+        return sum(1 for layer in range(self.num_layers) if self.attention_kind(layer) == kind)
 
     def is_moe_layer(self, layer: int) -> bool:
         """Whether ``layer`` (0-based) has a routed-expert MLP."""

@@ -67,6 +67,9 @@ SOFTMAX_FLOPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
 NORM_FLOPS_PER_ELEMENT = 4  # square, sum, scale, weight
 SWIGLU_FLOPS_PER_ELEMENT = 3  # silu (as one op), multiply by up, (cast) -- F = 3·B·S·I
 GELU_FLOPS_PER_ELEMENT = 8  # tanh approximation with tanh counted as one op
+SIGMOID_GATE_FLOPS_PER_ELEMENT = 5  # sigmoid (exp, add, divide counted as 4) and the multiply
+DELTA_RULE_FLOPS_PER_STATE_ELEMENT = 7  # gated delta rule per token: decay, S·k, update, S·q
+CONV_FLOPS_PER_TAP = 2  # multiply-add per conv1d tap
 ROUTER_FLOPS_PER_LOGIT = 5  # softmax/sigmoid + top-k selection, per router logit
 SAMPLING_LOGIT_BYTES = 4.0  # serving engines upcast logits to fp32 before sampling
 SAMPLING_PASSES = 3  # softmax reads the logits and writes probabilities; the draw reads them
@@ -118,6 +121,11 @@ class Operator(BaseModel):
         default=0.0, description="bytes sent over the GPU interconnect (all-reduce/gather)"
     )
     note: str = ""
+    compute_dtype: str | None = Field(
+        default=None,
+        description="dtype whose peak rate this operator runs at; None: the model's compute dtype "
+        "(attention runs in the activation dtype even when the weights are fp8)",
+    )
 
     @property
     def memory_bytes(self) -> float:
@@ -218,6 +226,7 @@ def _op(
     kv_bytes: float,
     comm_bytes: float = 0.0,
     note: str = "",
+    compute_dtype: str | None = None,
 ) -> Operator:
     return Operator(
         name=name,
@@ -232,6 +241,7 @@ def _op(
         kv_bytes=kv_bytes,
         comm_bytes=comm_bytes,
         note=note,
+        compute_dtype=compute_dtype,
     )
 
 
@@ -429,16 +439,33 @@ def _head_ops(p: _Pass) -> list[Operator]:
 # ---------------------------------------------------------------- attention block
 
 
-def _window_groups(model: ModelConfig) -> list[tuple[int, int | None]]:
-    """(layer count, sliding window or None) groups: attention cost differs per window."""
-    if model.sliding_window is None:
-        return [(model.num_layers, None)]
-    if not model.sliding_window_layers:
-        return [(model.num_layers, model.sliding_window)]
-    windowed = len({layer for layer in model.sliding_window_layers if 0 <= layer < model.num_layers})
-    groups: list[tuple[int, int | None]] = [(windowed, model.sliding_window)]
-    if model.num_layers - windowed:
-        groups.insert(0, (model.num_layers - windowed, None))
+@dataclass(frozen=True)
+class _AttentionGroup:
+    """Layers that attend the same way: full, a sliding window, or a chunk."""
+
+    layers: int
+    window: int | None = None  # sliding window (keys within the last W tokens)
+    chunk: int | None = None  # chunked local attention (keys within the query's own chunk)
+    suffix: str = ""
+
+
+def _attention_groups(model: ModelConfig) -> list[_AttentionGroup]:
+    """Softmax-attention layers grouped by how they attend (linear-attention layers excluded)."""
+    counts = {kind: model.layers_of_kind(kind) for kind in ("full", "sliding", "chunked")}
+    present = [kind for kind, count in counts.items() if count]
+    groups = []
+    for kind in present:
+        suffix = (
+            "" if len(present) == 1 else {"full": "_full", "sliding": "_window", "chunked": "_chunked"}[kind]
+        )
+        groups.append(
+            _AttentionGroup(
+                layers=counts[kind],
+                window=model.sliding_window if kind == "sliding" else None,
+                chunk=model.attention_chunk_size if kind == "chunked" else None,
+                suffix=suffix,
+            )
+        )
     return groups
 
 
@@ -449,55 +476,113 @@ def causal_pairs(seq: int, window: int | None = None) -> int:
     return window * (window + 1) // 2 + (seq - window) * window
 
 
+def chunked_pairs(seq: int, chunk: int) -> int:
+    """(query, key) pairs of chunked causal attention: each query sees its own chunk up to itself.
+
+    Full chunks give C·(C+1)/2 pairs each, the last partial chunk of r tokens r·(r+1)/2.
+    """
+    full, rest = divmod(seq, chunk)
+    return full * chunk * (chunk + 1) // 2 + rest * (rest + 1) // 2
+
+
+def chunked_keys(context: int, chunk: int) -> int:
+    """Keys the query at position ``context`` (1-based) sees under chunked attention: (L−1) mod C + 1."""
+    return (context - 1) % chunk + 1
+
+
+def attention_layer_count(model: ModelConfig) -> int:
+    """Layers with softmax attention (all but the linear-attention layers of hybrid models)."""
+    return model.num_layers - model.layers_of_kind("linear")
+
+
 def _attention_block(p: _Pass) -> list[Operator]:
     model = p.model
     n = model.num_layers
+    n_att = attention_layer_count(model)
     ops = [_norm(p, "attn_norm", "attention", n, p.tokens, model.hidden_size)]
-    ops += _mla_projections(p) if model.mla is not None else _qkv_projections(p)
-    groups = _window_groups(model)
-    for layers, window in groups:
-        suffix = "" if len(groups) == 1 else ("_window" if window is not None else "_full")
-        ops += _attention_core(p, layers, window, suffix)
-    if model.mla is not None and p.phase == "decode":
-        mla = model.mla
-        ops.append(
-            _gemm(
-                p,
-                "out_absorb",
-                "attention",
-                n,
-                p.tokens,
-                mla.v_head_dim,
-                mla.kv_lora_rank,
-                batch=p.heads,
-                note="W_UV applied to the latent attention output per head (absorbed MLA)",
+    if n_att:
+        ops += _mla_projections(p, n_att) if model.mla is not None else _qkv_projections(p, n_att)
+        for group in _attention_groups(model):
+            ops += _attention_core(p, group)
+        if model.mla is not None and p.phase == "decode":
+            mla = model.mla
+            ops.append(
+                _gemm(
+                    p,
+                    "out_absorb",
+                    "attention",
+                    n_att,
+                    p.tokens,
+                    mla.v_head_dim,
+                    mla.kv_lora_rank,
+                    batch=p.heads,
+                    note="W_UV applied to the latent attention output per head (absorbed MLA)",
+                )
             )
-        )
-    v_dim = model.mla.v_head_dim if model.mla is not None else model.head_dim
-    ops.append(_gemm(p, "o_proj", "attention", n, p.tokens, model.hidden_size, p.heads * v_dim))
+        v_dim = model.mla.v_head_dim if model.mla is not None else model.head_dim
+        if model.gated_attention_output:
+            ops.append(_output_gate(p, n_att, p.heads * v_dim))
+        ops.append(_gemm(p, "o_proj", "attention", n_att, p.tokens, model.hidden_size, p.heads * v_dim))
+    if n - n_att:
+        ops += _linear_attention_block(p, n - n_att)
     ops += _allreduce(p, "attn_allreduce", "attention", n, p.tokens * model.hidden_size)
+    if model.norms_per_layer >= 4:  # Gemma-2/3 sandwich norms: one after attention, one after the MLP
+        ops.append(_norm(p, "post_attn_norm", "attention", n, p.tokens, model.hidden_size))
+        ops.append(_norm(p, "post_mlp_norm", "attention", n, p.tokens, model.hidden_size))
     ops.append(_residual(p, "attn_residual_add", "attention", n))
     return ops
 
 
-def _qkv_projections(p: _Pass) -> list[Operator]:
+def _output_gate(p: _Pass, layers: int, width: int) -> Operator:
+    """Qwen3-Next gated attention: o = attn · sigmoid(gate), the gate being q_proj's second half."""
+    elements = p.tokens * width
+    return _op(
+        p,
+        "attn_output_gate",
+        "elementwise",
+        "attention",
+        layers,
+        f"T={p.tokens}, width={width}",
+        flops=float(SIGMOID_GATE_FLOPS_PER_ELEMENT * elements),
+        weight_bytes=0.0,
+        activation_bytes=3.0 * elements * p.a,
+        kv_bytes=0.0,
+        note="sigmoid output gate of gated attention",
+    )
+
+
+def _qkv_projections(p: _Pass, n: int) -> list[Operator]:
     model = p.model
-    n, h, d = model.num_layers, model.hidden_size, model.head_dim
+    h, d = model.hidden_size, model.head_dim
     bias = model.attention_bias
-    return [
-        _gemm(p, "q_proj", "attention", n, p.tokens, p.heads * d, h, bias=bias),
+    q_width = p.heads * d * (2 if model.gated_attention_output else 1)
+    rope_layers = n - len([layer for layer in model.nope_layers if model.attention_kind(layer) != "linear"])
+    ops = [
+        _gemm(
+            p,
+            "q_proj",
+            "attention",
+            n,
+            p.tokens,
+            q_width,
+            h,
+            bias=bias,
+            note="query and its output gate" if model.gated_attention_output else "",
+        ),
         _gemm(p, "k_proj", "attention", n, p.tokens, p.kv_heads * d, h, bias=bias),
         _gemm(p, "v_proj", "attention", n, p.tokens, p.kv_heads * d, h, bias=bias),
-        _rope(p, n, p.heads * d + p.kv_heads * d, d),
-        _kv_store(p, n, 2 * p.kv_heads * d, f"T={p.tokens}, kv_heads={p.kv_heads}, d={d}, K and V"),
     ]
+    if rope_layers:
+        ops.append(_rope(p, rope_layers, p.heads * d + p.kv_heads * d, d))
+    ops.append(_kv_store(p, n, 2 * p.kv_heads * d, f"T={p.tokens}, kv_heads={p.kv_heads}, d={d}, K and V"))
+    return ops
 
 
-def _mla_projections(p: _Pass) -> list[Operator]:
+def _mla_projections(p: _Pass, n: int) -> list[Operator]:
     model = p.model
     mla = model.mla
     assert mla is not None
-    n, h = model.num_layers, model.hidden_size
+    h = model.hidden_size
     qk_dim = mla.qk_nope_head_dim + mla.qk_rope_head_dim
     latent = mla.kv_lora_rank + mla.qk_rope_head_dim
     ops: list[Operator] = []
@@ -598,17 +683,33 @@ def _attention_dims(p: _Pass) -> _AttentionDims:
     return _AttentionDims(p.heads, latent, mla.kv_lora_rank, latent)
 
 
-def _attention_core(p: _Pass, layers: int, window: int | None, suffix: str) -> list[Operator]:
+def _attention_core(p: _Pass, group: _AttentionGroup) -> list[Operator]:
+    """Attention of one group of layers (full, sliding window or chunked), flash or unfused.
+
+    Runs in the activation dtype (``ModelConfig.activation_dtype``): fp8 checkpoints quantise the
+    projection weights, while Q, K and V reach attention in bf16/fp16 (methodology §2).
+    """
+    layers, window, chunk, suffix = group.layers, group.window, group.chunk, group.suffix
     dims = _attention_dims(p)
-    keys = min(p.kv_len, window) if window is not None else p.kv_len
+    if chunk is not None:
+        keys = chunked_keys(p.kv_len, chunk) if p.phase == "decode" else min(p.kv_len, chunk)
+    else:
+        keys = min(p.kv_len, window) if window is not None else p.kv_len
     from_cache = p.phase == "decode"
     kv_read = p.batch * keys * dims.kv_read_per_token * (p.kv if from_cache else p.a)
     q_bytes = p.tokens * dims.heads * dims.qk_dim * p.a
     o_bytes = p.tokens * dims.heads * dims.v_dim * p.a
     kv_note = "K/V read from the KV cache" if from_cache else "K/V read from the fresh projections"
+    dtype = p.model.activation_dtype
     if p.scenario.attention == "flash":
-        pairs = p.batch * (causal_pairs(p.q_len, window) if p.phase == "prefill" else keys)
+        if p.phase == "prefill":
+            per_seq = chunked_pairs(p.q_len, chunk) if chunk is not None else causal_pairs(p.q_len, window)
+        else:
+            per_seq = keys
+        pairs = p.batch * per_seq
         flops = pairs * dims.heads * (2 * dims.qk_dim + 2 * dims.v_dim + SOFTMAX_FLOPS_PER_ELEMENT)
+        causal = ", causal" if p.phase == "prefill" else ""
+        span = f"chunk {chunk}" if chunk is not None else (f"window {window}" if window is not None else "")
         return [
             _op(
                 p,
@@ -617,12 +718,13 @@ def _attention_core(p: _Pass, layers: int, window: int | None, suffix: str) -> l
                 "attention",
                 layers,
                 f"B={p.batch}, heads={dims.heads}, S_q={p.q_len}, S_k={keys}, d_qk={dims.qk_dim}, "
-                f"d_v={dims.v_dim}, (q,k) pairs={pairs}",
+                f"d_v={dims.v_dim}, (q,k) pairs={pairs}" + (f", {span}" if span else ""),
                 flops=float(flops),
                 weight_bytes=0.0,
                 activation_bytes=q_bytes + o_bytes + (0.0 if from_cache else kv_read),
                 kv_bytes=kv_read if from_cache else 0.0,
-                note=f"fused flash attention{', causal' if p.phase == 'prefill' else ''}; {kv_note}",
+                note=f"fused flash attention{causal}; {kv_note}; in {dtype}",
+                compute_dtype=dtype,
             )
         ]
     beta = p.scenario.temporary_factor
@@ -668,9 +770,78 @@ def _attention_core(p: _Pass, layers: int, window: int | None, suffix: str) -> l
         activation_bytes=beta * scores * p.a + o_bytes,
         kv_bytes=0.0,
     )
-    qk = qk.model_copy(update={kv_class: getattr(qk, kv_class) + k_read})
-    sv = sv.model_copy(update={kv_class: getattr(sv, kv_class) + v_read})
+    qk = qk.model_copy(update={kv_class: getattr(qk, kv_class) + k_read, "compute_dtype": dtype})
+    sv = sv.model_copy(update={kv_class: getattr(sv, kv_class) + v_read, "compute_dtype": dtype})
     return [qk, softmax, sv]
+
+
+def _linear_attention_block(p: _Pass, layers: int) -> list[Operator]:
+    """Gated DeltaNet layers (Qwen3-Next): projections, causal conv1d, the delta-rule recurrence
+    over a fixed d_k×d_v state per value head, gated norm, out_proj.
+
+    The recurrence does ``DELTA_RULE_FLOPS_PER_STATE_ELEMENT`` FLOPs per state element per token
+    (decay, S·k, the rank-1 update, S·q). Its state is what a KV cache is for softmax attention,
+    but of fixed size: decode reads and writes it once per step; prefill writes the final state
+    once (chunked kernels keep the running state on chip). The state is counted in the model
+    dtype (α_a) as KV-class bytes; heads are split over TP.
+    """
+    lin = p.model.linear_attention
+    assert lin is not None
+    h = p.model.hidden_size
+    tp = p.tp
+    key_dim, value_dim, conv_dim = lin.key_dim / tp, lin.value_dim / tp, lin.conv_dim / tp
+    v_heads = lin.num_value_heads / tp
+    state = v_heads * lin.key_head_dim * lin.value_head_dim  # per sequence, per GPU
+    conv_state = conv_dim * (lin.conv_kernel - 1)
+    decode = p.phase == "decode"
+    state_traffic = (2.0 if decode else 1.0) * p.batch * (state + conv_state) * p.a
+    return [
+        _gemm(p, "linear_in_proj_qkvz", "attention", layers, p.tokens, 2 * key_dim + 2 * value_dim, h),
+        _gemm(p, "linear_in_proj_ba", "attention", layers, p.tokens, 2 * v_heads, h),
+        _op(
+            p,
+            "linear_conv1d",
+            "elementwise",
+            "attention",
+            layers,
+            f"T={p.tokens}, channels={_num(conv_dim)}, kernel={lin.conv_kernel}",
+            flops=float(CONV_FLOPS_PER_TAP * p.tokens * conv_dim * lin.conv_kernel),
+            weight_bytes=conv_dim * lin.conv_kernel * p.a,
+            activation_bytes=2.0 * p.tokens * conv_dim * p.a,
+            kv_bytes=0.0,
+            note="causal depthwise conv over q, k, v (its window is part of the state below)",
+        ),
+        _op(
+            p,
+            "linear_attention",
+            "attention",
+            "attention",
+            layers,
+            f"B={p.batch}, T={p.tokens}, value heads={_num(v_heads)}, d_k={lin.key_head_dim}, "
+            f"d_v={lin.value_head_dim}",
+            flops=float(DELTA_RULE_FLOPS_PER_STATE_ELEMENT * p.tokens * state),
+            weight_bytes=0.0,
+            activation_bytes=p.tokens * (2 * key_dim + 2 * value_dim) * p.a,
+            kv_bytes=state_traffic,
+            note="gated delta rule over a fixed-size state (no KV cache grows with the context); "
+            + ("state read and written once per step" if decode else "final state written once"),
+            compute_dtype=p.model.activation_dtype,
+        ),
+        _op(
+            p,
+            "linear_gated_norm",
+            "norm",
+            "attention",
+            layers,
+            f"T={p.tokens}, width={_num(value_dim)}, weight={lin.value_head_dim}",
+            flops=float((NORM_FLOPS_PER_ELEMENT + SIGMOID_GATE_FLOPS_PER_ELEMENT) * p.tokens * value_dim),
+            weight_bytes=lin.value_head_dim * p.a,  # one weight vector shared by every value head
+            activation_bytes=3.0 * p.tokens * value_dim * p.a,  # read o and the gate z, write
+            kv_bytes=0.0,
+            note="RMSNorm per value head, gated by silu(z)",
+        ),
+        _gemm(p, "linear_out_proj", "attention", layers, p.tokens, h, value_dim),
+    ]
 
 
 # ---------------------------------------------------------------- MLP blocks

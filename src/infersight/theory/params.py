@@ -13,14 +13,8 @@ from dataclasses import dataclass
 
 from infersight.theory.model_config import ModelConfig
 
-# Families whose attention has per-head RMSNorm on q and k (weights of head_dim each).
-QK_NORM_MODEL_TYPES = frozenset({"qwen3", "qwen3_moe", "olmo2", "gemma3_text"})
-# Families with LayerNorm (weight + bias) instead of RMSNorm (weight only).
-LAYERNORM_MODEL_TYPES = frozenset(
-    {"gpt2", "gpt_bigcode", "opt", "gpt_neox", "gptj", "falcon", "phi", "bloom"}
-)
-# Families with q/k/v biases but none on the output projection.
-QKV_ONLY_BIAS_MODEL_TYPES = frozenset({"qwen2", "qwen2_moe"})
+# Family rules (q/k norms, LayerNorm, q/k/v-only biases, norms per layer) come from the
+# architecture registry (data/architectures.toml) through the ModelConfig fields.
 
 
 @dataclass(frozen=True)
@@ -95,8 +89,14 @@ class ParameterCount:
         return self.total - self.embedding - self.lm_head
 
 
-def attention_parameters(config: ModelConfig) -> int:
-    """q/k/v/o projections of one layer (MLA: the low-rank chain), with biases and q/k norms."""
+def attention_parameters(config: ModelConfig, layer: int | None = None) -> int:
+    """q/k/v/o projections of one layer (MLA: the low-rank chain), with biases and q/k norms.
+
+    ``layer`` matters for hybrid models: a linear-attention layer has the Gated DeltaNet's
+    projections instead (:func:`linear_attention_parameters`).
+    """
+    if layer is not None and config.attention_kind(layer) == "linear":
+        return linear_attention_parameters(config)
     hidden, heads, kv_heads, head_dim = (
         config.hidden_size,
         config.num_attention_heads,
@@ -117,16 +117,30 @@ def attention_parameters(config: ModelConfig) -> int:
         )
         return q_params + kv_params + heads * mla.v_head_dim * hidden
     q_out, kv_out = heads * head_dim, kv_heads * head_dim
-    params = hidden * q_out + 2 * hidden * kv_out + q_out * hidden
+    q_width = 2 * q_out if config.gated_attention_output else q_out  # Qwen3-Next: query + output gate
+    params = hidden * q_width + 2 * hidden * kv_out + q_out * hidden
     if config.attention_bias:
-        params += q_out + 2 * kv_out
-        if config.model_type not in QKV_ONLY_BIAS_MODEL_TYPES:
+        params += q_width + 2 * kv_out
+        if not config.qkv_bias_only:
             params += hidden
-    if config.model_type in QK_NORM_MODEL_TYPES:
+    if config.qk_norm:
         params += 2 * head_dim
     if config.attention_sinks:
         params += heads
     return params
+
+
+def linear_attention_parameters(config: ModelConfig) -> int:
+    """One Gated DeltaNet layer (Qwen3-Next): in_proj_qkvz, in_proj_ba, conv1d, dt_bias, A_log,
+    the gated RMSNorm over value_head_dim, out_proj."""
+    lin = config.linear_attention
+    assert lin is not None
+    hidden = config.hidden_size
+    in_qkvz = hidden * (2 * lin.key_dim + 2 * lin.value_dim)
+    in_ba = hidden * 2 * lin.num_value_heads
+    conv = lin.conv_dim * lin.conv_kernel  # depthwise, no bias
+    per_head = 2 * lin.num_value_heads  # dt_bias and A_log
+    return in_qkvz + in_ba + conv + per_head + lin.value_head_dim + lin.value_dim * hidden
 
 
 def mlp_parameters(config: ModelConfig, intermediate: int, bias: bool) -> int:
@@ -140,13 +154,13 @@ def mlp_parameters(config: ModelConfig, intermediate: int, bias: bool) -> int:
 
 def norm_parameters(config: ModelConfig) -> int:
     """One norm over hidden_size: RMSNorm has a weight, LayerNorm a weight and a bias."""
-    return (2 if config.model_type in LAYERNORM_MODEL_TYPES else 1) * config.hidden_size
+    return (2 if config.layernorm else 1) * config.hidden_size
 
 
 def layer_parameters(config: ModelConfig, layer: int) -> LayerParameters:
     """Parameters of decoder layer ``layer`` (0-based): dense or MoE by the config's rule."""
-    attention = attention_parameters(config)
-    norms = 2 * norm_parameters(config)
+    attention = attention_parameters(config, layer)
+    norms = config.norms_per_layer * norm_parameters(config)
     moe = config.moe
     if moe is None or not config.is_moe_layer(layer):
         return LayerParameters(

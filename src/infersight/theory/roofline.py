@@ -34,6 +34,7 @@ DEFAULT_MEMORY_EFFICIENCY = 0.85  # plain-roofline default of a hand-built Hardw
 DEFAULT_LINK_EFFICIENCY = 0.8
 MATMUL_CATEGORIES = frozenset({"GEMM", "attention", "MoE"})
 VECTOR_DTYPE = "fp32"
+OPERATOR_DTYPES = ("fp16", "bf16", "fp32")  # dtypes an operator may run in besides the compute dtype
 
 Bound = Literal["compute", "memory", "communication"]
 
@@ -88,15 +89,28 @@ class Hardware(BaseModel):
     )
     time_model: str = Field(default="plain roofline", description="where η_c, η_m, p, t_floor, α come from")
     kappa: float = Field(default=DEFAULT_KAPPA, ge=1.0, description="κ: T_theory = T·κ")
+    dtype_peak_flops: dict[str, float] = Field(
+        default_factory=dict,
+        description="dense tensor-core FLOP/s of the other dtypes the GPU has (an operator that runs "
+        "in another dtype than the model's compute dtype, e.g. bf16 attention of an fp8 checkpoint)",
+    )
 
     @property
     def effective_bandwidth(self) -> float:
         """B_eff = bandwidth · η_mem (bytes/s)."""
         return self.memory_bandwidth * self.memory_efficiency
 
-    def peak_for(self, category: str) -> float:
-        """P_peak for an operator of ``category``: tensor cores for matmuls, CUDA cores otherwise."""
-        return self.matmul_peak_flops if category in MATMUL_CATEGORIES else self.vector_peak_flops
+    def peak_for(self, category: str, dtype: str | None = None) -> float:
+        """P_peak for an operator of ``category``: tensor cores for matmuls, CUDA cores otherwise.
+
+        ``dtype``: the operator's own dtype when it differs from the compute dtype (its tensor-core
+        rate when the GPU lists one, else the compute dtype's).
+        """
+        if category not in MATMUL_CATEGORIES:
+            return self.vector_peak_flops
+        if dtype is None or dtype == self.compute_dtype:
+            return self.matmul_peak_flops
+        return self.dtype_peak_flops.get(dtype, self.matmul_peak_flops)
 
 
 def hardware_from_gpu(
@@ -118,6 +132,12 @@ def hardware_from_gpu(
     except InputError:
         vector = matmul
     params = time_model_params(getattr(gpu, "family", None))
+    others: dict[str, float] = {}
+    for other in OPERATOR_DTYPES:
+        try:
+            others[other] = gpu.peak_flops(other)
+        except InputError:
+            continue
     return Hardware(
         name=gpu.name,
         compute_dtype=dtype,
@@ -136,6 +156,7 @@ def hardware_from_gpu(
         oneshot_efficiency=params.oneshot.bus_efficiency,
         time_model=f"calibrated ({params.generation}): data/time_model.toml",
         kappa=kappa,
+        dtype_peak_flops=others,
     )
 
 
@@ -180,7 +201,7 @@ class PhaseEstimate(BaseModel):
 
 def time_operator(op: Operator, hw: Hardware) -> OperatorTime:
     """One operator's time: the calibrated kernel model, or α + bytes/link for a collective."""
-    peak = hw.peak_for(op.category)
+    peak = hw.peak_for(op.category, op.compute_dtype)
     t_compute = op.flops / (peak * hw.compute_efficiency)
     if op.is_communication:
         if hw.link_bandwidth is None:

@@ -9,10 +9,12 @@ from pydantic import BaseModel, Field, model_validator
 
 from infersight.errors import InputError
 from infersight.theory.estimates import DEFAULT_RETEST_DELTA, estimate, measured_vs_theory_findings
-from infersight.theory.inputs import TheoryOptions, load_model, resolve_hardware
+from infersight.theory.inputs import TheoryOptions, gpu_memory_gb, load_model, resolve_hardware
 from infersight.theory.measured import DEFAULT_TAU_E, DEFAULT_TOP_K, focus_set, measured_vs_theory
+from infersight.theory.memory import memory_fit
 from infersight.theory.operators import Scenario
 from infersight.theory.report import TheoryReport
+from infersight.theory.scenario_check import ScenarioCheck, resolve_scenario, scenario_notes
 from infersight.validate import check_scenario, finite_float, optional_float
 
 if TYPE_CHECKING:
@@ -25,8 +27,8 @@ class TheoryRequest(BaseModel):
     """What ``analyze --model ...`` asks of the theory engine: model/GPU options and the scenario."""
 
     options: TheoryOptions
-    batch: int = Field(ge=1)
-    prompt: int = Field(ge=1)
+    batch: int | None = Field(default=None, ge=1, description="None: read from the trace")
+    prompt: int | None = Field(default=None, ge=1, description="None: read from the trace")
     context: int | None = None
     tp: int = 1
     attention: str = "flash"
@@ -38,7 +40,7 @@ class TheoryRequest(BaseModel):
     @model_validator(mode="after")
     def _in_range(self) -> TheoryRequest:
         """Front ends other than the CLI (MCP tools, the API) get the same refusals as its options."""
-        check_scenario(self.batch, self.prompt, self.context, self.tp)
+        check_scenario(self.batch or 1, self.prompt or 1, self.context, self.tp)
         optional_float(self.measured_ttft_ms, "--measured-ttft", minimum=0.0)
         optional_float(self.measured_tpot_ms, "--measured-tpot", minimum=0.0)
         optional_float(self.measured_tps, "--measured-tps", minimum=0.0)
@@ -49,12 +51,19 @@ class TheoryRequest(BaseModel):
 def theory_for_traces(
     request: TheoryRequest, traces: Sequence[Trace], *, window_nvtx: str | None = None
 ) -> TheoryReport:
-    """:func:`theory_report` for a request, with measured-vs-theory over ``traces``."""
+    """:func:`theory_report` for a request, with measured-vs-theory over ``traces``.
+
+    Batch, prompt and context the request leaves out are read from the traces
+    (:mod:`infersight.analyses.scenario`); given ones that the trace contradicts are flagged in
+    the measured-vs-theory section.
+    """
+    check = resolve_scenario(traces, request.batch, request.prompt, request.context)
     return theory_report(
         request.options,
-        batch=request.batch,
-        prompt=request.prompt,
-        context=request.context,
+        batch=check.batch,
+        prompt=check.prompt,
+        context=check.context,
+        scenario_check=check,
         tp=request.tp,
         attention=request.attention,
         measured_ttft_ms=request.measured_ttft_ms,
@@ -82,6 +91,7 @@ def theory_report(
     window_nvtx: str | None = None,
     top_k: int = DEFAULT_TOP_K,
     tau_e: float = DEFAULT_TAU_E,
+    scenario_check: ScenarioCheck | None = None,
 ) -> TheoryReport:
     """Estimate (and, with traces, measured vs theory + focus set) for the user's scenario.
 
@@ -104,7 +114,19 @@ def theory_report(
         attention=attention,  # type: ignore[arg-type]
     )
     hw = resolve_hardware(options, model, tp=tp, gpu_name=_trace_gpu(traces))
-    est = estimate(model, scenario, hw)
+    gpu_label, memory_gb = gpu_memory_gb(options, _trace_gpu(traces))
+    fit = memory_fit(
+        model,
+        gpu=gpu_label,
+        memory_gb=memory_gb,
+        batch=batch,
+        prompt=prompt,
+        context=scenario.context_len,
+        tp=tp,
+    )
+    if fit.status == "weights_do_not_fit" and not traces:
+        raise InputError(None, f"{model.name} on {gpu_label}: {fit.message}")
+    est = estimate(model, scenario, hw, memory=fit)
     findings = measured_vs_theory_findings(
         est,
         ttft_s=None if measured_ttft_ms is None else measured_ttft_ms / 1e3,
@@ -115,6 +137,10 @@ def theory_report(
     if not traces:
         return TheoryReport(estimate=est, findings=findings)
     measured = measured_vs_theory(traces, est, window_nvtx=window_nvtx)
+    if scenario_check is not None:
+        measured = measured.model_copy(
+            update={"scenario": scenario_check, "notes": [*scenario_notes(scenario_check), *measured.notes]}
+        )
     return TheoryReport(
         estimate=est, measured=measured, focus=focus_set(measured, k=top_k, tau_e=tau_e), findings=findings
     )
