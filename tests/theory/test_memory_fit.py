@@ -145,4 +145,5 @@ def test_fp8_checkpoint_runs_attention_in_bf16() -> None:
     assert timed["attention"].peak_flops == pytest.approx(989.4e12)  # bf16, not the fp8 1,978.9
     assert timed["q_b_proj"].peak_flops == pytest.approx(1978.9e12)  # the fp8 GEMMs keep the fp8 rate
     op = timed["attention"].operator
-    assert timed["attention"].t_compute_s == pytest.approx(op.flops / 989.4e12)
+    # t_c = F / (η_c·P_peak) with the calibrated compute efficiency and the bf16 peak
+    assert timed["attention"].t_compute_s == pytest.approx(op.flops / (989.4e12 * hw.compute_efficiency))

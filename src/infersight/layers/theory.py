@@ -47,9 +47,9 @@ FULL_SUFFIX = "_full"
 CHUNKED_SUFFIX = "_chunked"
 LINEAR_PREFIX = "linear_"
 E_ROOF_DEFINITION = (
-    "E_roof = T_roof / measured, T_roof = Σ max(F/P_peak, bytes/B_eff) of the layer's theory operators "
-    "without κ (as in theory/measured.py); measured = layer wall (e_roof_wall) or the layer's summed "
-    "kernel time (e_roof_kernels)"
+    "E_roof = T_roof / measured, T_roof = Σ time-model time (docs/methodology.md §2.1) of the layer's "
+    "theory operators without κ (as in the measured-vs-theory section); measured = layer wall "
+    "(e_roof_wall) or the layer's summed kernel time (e_roof_kernels)"
 )
 ENABLE_HINT = (
     "per-layer theory: add --batch B with --model/--config (and --prompt S for a prefill pass, "

@@ -186,8 +186,8 @@ def measured_section(measured: MeasuredVsTheory) -> Section:
     ]
     notes = [
         f"phase split: {measured.phase_method} — {measured.phase_reason}",
-        "E_roof = T_roof (Σ max(F/P_peak, bytes/B_eff) of the category's operators, no κ) / measured "
-        "time per step; 1.0 = at the roofline.",
+        "E_roof = T_roof (Σ time-model time of the category's operators, no κ; docs/methodology.md "
+        "§2.1) / measured time per step; 1.0 = as fast as calibrated kernels.",
         *measured.notes,
         *sorted(
             {

@@ -60,7 +60,7 @@ class MeasuredRow(BaseModel):
     theory_operators: list[str] = Field(default_factory=list)
     theory_flops: float = Field(default=0.0, description="Σ F of the category's operators per pass per GPU")
     theory_bytes: float = Field(default=0.0, description="Σ memory (or link) bytes per pass per GPU")
-    theory_roof_s: float | None = Field(default=None, description="Σ max(F/P_peak, bytes/B_eff), no κ")
+    theory_roof_s: float | None = Field(default=None, description="Σ time-model T_roof, no κ")
     achieved_flops_per_s: float | None = None
     achieved_bytes_per_s: float | None = None
     e_roof: float | None = Field(default=None, description="theory_roof_s / measured time per step")
