@@ -237,7 +237,7 @@ def test_unexpected_error_is_one_line_exit_1(
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(api, "load", boom)
+    monkeypatch.setattr(api, "analyze", boom)
     monkeypatch.delenv("INFERSIGHT_DEBUG", raising=False)
     assert cli.run(["analyze", "whatever.json"]) == 1
     err = capsys.readouterr().err

@@ -96,9 +96,7 @@ def breakdown_section(report: AnalysisReport) -> Section:
         "What fills each bucket",
         ["device", "bucket", "time", "top contributors"],
         rows,
-        [
-            "copy: exposed = copies running while no kernel runs; bandwidth = bytes / copy time vs the link."
-        ],
+        ["copy: exposed = copies running while no kernel runs; bandwidth = bytes / copy time vs the link."],
         right_aligned={2},
         wrapping={3},
     )
