@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import REPO_ROOT, shared_file
 
 from infersight import __version__, api, cli
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 
 VLLM_H100 = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
 CPU_ONLY = "kineto/hta_cpu_only_no_gpu.json.gz"

@@ -26,7 +26,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from infersight.agent.profiling import PLAN_PLACEHOLDER
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
 from infersight.kb import MissingDependencyError
 from infersight.model import Trace
@@ -351,7 +351,7 @@ class _Run:
         )
 
     def report_files(self) -> tuple[StepStatus, str, list[str]]:
-        from infersight.agent.html_data import html_extras
+        from infersight.api.html_data import html_extras
         from infersight.render.markdown import render_markdown
 
         report = self.report()

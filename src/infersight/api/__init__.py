@@ -15,6 +15,7 @@ notebooks that reuse loaded traces.
 from __future__ import annotations
 
 from infersight.api._core import (
+    AnnotatedTraces,
     annotate,
     check_window_regex,
     load,
@@ -67,6 +68,7 @@ from infersight.api.scenario import require_scenario, theory_request
 __all__ = [
     "COMMANDS",
     "AnalyzeRequest",
+    "AnnotatedTraces",
     "ApiCommand",
     "ApiRequest",
     "DiffRequest",

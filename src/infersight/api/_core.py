@@ -9,20 +9,23 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infersight import __version__
-from infersight.analyses.results import AnalysisReport, GlobalProfile
+from infersight.analyses.results import GlobalProfile
+from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
 from infersight.executors import Executor
 from infersight.model import Trace
 from infersight.theory.run import TheoryRequest
 
 if TYPE_CHECKING:
-    from infersight.analyses.annotations import AnnotatedTraces
+    from infersight.analyses.annotations import GapCauses, TraceAnnotation
 
 __all__ = [
+    "AnnotatedTraces",
     "analyze",
     "annotate",
     "check_window_regex",
@@ -156,6 +159,16 @@ def check_window_regex(pattern: str | None) -> None:
         raise InputError(None, f"--window-nvtx: invalid regular expression {pattern!r}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class AnnotatedTraces:
+    """The traces, the report on them, and the annotations: what ``annotate`` writes out."""
+
+    traces: list[Trace]
+    report: AnalysisReport
+    annotations: list[TraceAnnotation]
+    gap_causes: GapCauses
+
+
 def annotate(
     paths: Sequence[str | Path],
     *,
@@ -169,12 +182,14 @@ def annotate(
     gaps' likely causes and the phase/step spans, all from the same windows as the report, so the
     timeline's bucket slices sum to the report's ``time_attribution`` exactly.
     """
-    from infersight.analyses.annotations import AnnotatedTraces, annotate_trace, gap_causes
+    from infersight.analyses.annotations import annotate_trace, gap_causes
 
     check_window_regex(window_nvtx)
     traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
     report = report_from_traces(traces, window_nvtx=window_nvtx)
-    causes = gap_causes()
+    from infersight.host.config import load_config
+
+    causes = gap_causes(load_config().section("drilldown"))
     return AnnotatedTraces(
         traces=traces,
         report=report,

@@ -40,11 +40,11 @@ from infersight.errors import InputError
 from infersight.model import Trace
 
 if TYPE_CHECKING:
-    from infersight.agent.html_data import HtmlExtras
     from infersight.agent.lookup import LookupResult
     from infersight.agent.narrator import Narration
     from infersight.agent.verify_flow import VerifyOutcome
-    from infersight.analyses.results import AnalysisReport
+    from infersight.analysis_report import AnalysisReport
+    from infersight.api.html_data import HtmlExtras
     from infersight.host.results import DiffReport, HostReport
     from infersight.kb.store import RecordResult
     from infersight.layers.results import LayerReport
@@ -383,7 +383,7 @@ class HtmlReportData:
 
 def report(request: ReportRequest | None = None, /, **fields: Any) -> HtmlReportData:
     """The data of the self-contained HTML report (``render.html.render_html`` draws it)."""
-    from infersight.agent.html_data import html_extras
+    from infersight.api.html_data import html_extras
 
     req = _request(ReportRequest, request, fields)
     _core.check_window_regex(req.window_nvtx)
@@ -454,7 +454,7 @@ def verify(request: VerifyRequest | None = None, /, *, progress: Any = None, **f
 def narrate(request: NarrateRequest | None = None, /, **fields: Any) -> Narration:
     """LLM prose for an analyze --json report's findings, every claim checked against them."""
     from infersight.agent.narrator import narrate as narrate_findings
-    from infersight.analyses.results import AnalysisReport
+    from infersight.analysis_report import AnalysisReport
 
     req = _request(NarrateRequest, request, fields)
     try:

@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         api.require_scenario(request)  # a half-given scenario fails before anything is read
         outputs = [p for p in (json_out, md_out, plot) if p is not None]
         if plot is not None:
-            from infersight.theory.plot import check_plot_path
+            from infersight.render.roofline_plot import check_plot_path
 
             check_plot_path(plot)
         check_outputs(outputs, [*exports, *(trace or []), *([config] if config else [])])

@@ -84,8 +84,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Per-operator FLOPs, bytes, intensity, bound and roofline time for prefill and decode."""
         from infersight import api
+        from infersight.render.roofline_plot import check_plot_path, render_roofline_plot
         from infersight.render.theory import estimate_sections, print_sections
-        from infersight.theory.plot import check_plot_path, render_roofline_plot
 
         outputs = [p for p in (json_out, plot_out) if p is not None]
         check_outputs(outputs, [*([config] if config is not None else []), *(trace or [])])

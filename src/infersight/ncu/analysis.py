@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from infersight import __version__
 from infersight.analyses.categories import categorize_name
 from infersight.analyses.kernel_names import simplify_kernel_name
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 from infersight.ncu.metrics import ResolvedMetrics, gpu_name_of, resolve, tensor_flops_by_dtype
 from infersight.ncu.reader import NcuExport, NcuLaunch
 from infersight.ncu.results import (
