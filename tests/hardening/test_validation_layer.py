@@ -22,12 +22,12 @@ from tests.conftest import shared_file
 from tests.hardening.test_config_ncu_hostile import NCU_OLD, QWEN3_8B, QWEN3_MOE, assert_finite_non_negative
 
 from infersight.errors import InputError
+from infersight.hardware.gpu_specs import custom_gpu, lookup_gpu
 from infersight.ncu.analysis import analyze_ncu
 from infersight.ncu.reader import parse_ncu_csv
 from infersight.render.ncu import render_ncu_json
 from infersight.theory.config_reader import parse_config
 from infersight.theory.estimates import estimate
-from infersight.theory.gpu_specs import custom_gpu, lookup_gpu
 from infersight.theory.inputs import TheoryOptions, resolve_hardware
 from infersight.theory.operators import Scenario
 from infersight.theory.run import TheoryRequest
