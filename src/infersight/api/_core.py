@@ -151,12 +151,17 @@ def analyze(
 
 def check_window_regex(pattern: str | None) -> None:
     """Raise InputError for an invalid --window-nvtx regex (a user input error, not a crash)."""
+    check_regex("--window-nvtx", pattern)
+
+
+def check_regex(option: str, pattern: str | None) -> None:
+    """InputError for an invalid regex option, raised before the (slow) load."""
     if pattern is None:
         return
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise InputError(None, f"--window-nvtx: invalid regular expression {pattern!r}: {exc}") from None
+        raise InputError(None, f"{option}: invalid regular expression {pattern!r}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -91,18 +91,6 @@ def _request(kind: type[R], request: R | None, fields: dict[str, Any]) -> R:
     return kind.of(**fields)
 
 
-def _check_regex(option: str, pattern: str | None) -> None:
-    """InputError for an invalid regex option, before the (slow) load."""
-    import re
-
-    if pattern is None:
-        return
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise InputError(None, f"{option}: invalid regular expression {pattern!r}: {exc}") from None
-
-
 def kernel_names(traces: Sequence[Trace]) -> list[str]:
     """Every distinct full kernel name of the traces, sorted (ncu filters on the full name)."""
     import pandas as pd
@@ -209,8 +197,8 @@ def overlap(request: OverlapRequest | None = None, /, **fields: Any) -> OverlapR
     from infersight.overlap import analyze_overlap
 
     req = _request(OverlapRequest, request, fields)
-    _check_regex("--window-nvtx", req.window_nvtx)
-    _check_regex("--per-range", req.per_range)
+    _core.check_regex("--window-nvtx", req.window_nvtx)
+    _core.check_regex("--per-range", req.per_range)
     return analyze_overlap(_core.load(req.traces), window_nvtx=req.window_nvtx, per_range=req.per_range)
 
 
