@@ -8,7 +8,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.table import Table
 
 from infersight.commands._io import check_outputs, stdout_console, write_output
 from infersight.commands._options import (
@@ -29,6 +28,7 @@ from infersight.commands._options import (
     KbOpt,
     request_of,
 )
+from infersight.render.kb import render_history, render_lookup
 from infersight.render.sanitize import sanitize_text
 
 
@@ -125,43 +125,7 @@ def register(app: typer.Typer) -> None:
         result = api.kb_lookup(request)
         if json_out is not None:
             write_output(json_out, orjson.dumps(result.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
-        console = stdout_console()
-        if not result.matches:
-            console.print(
-                f"no stored run in {result.kb_url_redacted} (searched {result.runs_searched} run(s))"
-            )
-            return
-        table = Table(title=f"Similar runs in {result.kb_url_redacted}")
-        for column in (
-            "run",
-            "v",
-            "label",
-            "GPU",
-            "model",
-            "similarity",
-            "env/shape/ops",
-            "coverage",
-            "reuse",
-        ):
-            table.add_column(column)
-        for m in result.matches:
-            parts = "/".join(
-                "-" if v is None else f"{v:.2f}"
-                for v in (m.similarity.env, m.similarity.shape, m.similarity.ops)
-            )
-            table.add_row(
-                str(m.run_id),
-                str(m.version),
-                m.label,
-                m.fingerprint.gpu or "-",
-                m.fingerprint.model or "-",
-                f"{m.similarity.score:.3f}",
-                parts,
-                f"{m.similarity.coverage:.2f}",
-                "direct answer" if m.direct_answer else "",
-            )
-        console.print(table)
-        console.print(result.summary)
+        render_lookup(result, stdout_console())
         _print_skipped(result.skipped)
 
     @kb_app.command("history")
@@ -187,47 +151,4 @@ def register(app: typer.Typer) -> None:
         if not rows:
             print("no A/B results stored", file=sys.stderr)
             return
-        table = Table(title="A/B results")
-        for column in (
-            "id",
-            "v",
-            "recommendation",
-            "verdict",
-            "gain",
-            "95% CI",
-            "CV b/c",
-            "baseline",
-            "candidate",
-        ):
-            table.add_column(column, overflow="fold")
-        for ab in rows:
-            baseline, candidate = distinguishing_parts(ab.baseline, ab.candidate)
-            table.add_row(
-                str(ab.id),
-                str(ab.version),
-                ab.recommendation_type or "-",
-                ab.verdict,
-                f"{ab.gain:+.1%}",
-                f"[{ab.gain_ci_low:+.1%}, {ab.gain_ci_high:+.1%}]",
-                f"{ab.baseline_cv:.1%}/{ab.candidate_cv:.1%}",
-                baseline,
-                candidate,
-            )
-        stdout_console().print(table)
-
-
-def distinguishing_parts(baseline: str, candidate: str) -> tuple[str, str]:
-    """Both sides without the directory prefix they share ("…/"), so a narrow table shows what differs.
-
-    Long shared folders (``/work/shared/data/kineto/hta_trace_diff_…``) otherwise fill the column
-    and a terminal cuts both cells to the same text.
-    """
-    if baseline == candidate:
-        return baseline, candidate
-    pairs = enumerate(zip(baseline, candidate, strict=False))
-    length = next((i for i, (a, b) in pairs if a != b), min(len(baseline), len(candidate)))
-    shared = baseline[:length]
-    cut = shared.rfind("/") + 1
-    if cut <= 1 or " " in shared[:cut]:  # no common folder, or the prefix spans a command's words
-        return baseline, candidate
-    return "…/" + baseline[cut:], "…/" + candidate[cut:]
+        render_history(rows, stdout_console())
