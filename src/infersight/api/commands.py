@@ -6,7 +6,7 @@ serialise the result. So every front end loads the same way, checks the same way
 same input with the same message. Nothing here prints or writes files.
 
 Every function takes either a request model or its fields as keywords:
-``api.host(HostRequest(traces=[p]))`` and ``api.host(traces=[p])`` are the same call.
+``api.host(rq.HostRequest(traces=[p]))`` and ``api.host(traces=[p])`` are the same call.
 """
 
 from __future__ import annotations
@@ -17,24 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from infersight.api import _core
-from infersight.api.requests import (
-    AnalyzeRequest,
-    ApiRequest,
-    DiffRequest,
-    ExportRequest,
-    HostRequest,
-    KbLookupRequest,
-    KbRecordRequest,
-    LayersRequest,
-    NarrateRequest,
-    NcuPlanRequest,
-    NcuRequest,
-    OverlapRequest,
-    RanksRequest,
-    ReportRequest,
-    RooflineRequest,
-    VerifyRequest,
-)
+from infersight.api import requests as rq
 from infersight.api.scenario import layer_theory_request, require_scenario, theory_options, theory_request
 from infersight.errors import InputError
 from infersight.model import Trace
@@ -77,7 +60,7 @@ __all__ = [
     "verify",
 ]
 
-R = TypeVar("R", bound=ApiRequest)
+R = TypeVar("R", bound=rq.ApiRequest)
 
 
 def _request(kind: type[R], request: R | None, fields: dict[str, Any]) -> R:
@@ -98,15 +81,17 @@ def kernel_names(traces: Sequence[Trace]) -> list[str]:
     return sorted({str(name) for t in traces for name in pd.unique(t.kernels["name"].astype(str))})
 
 
-def analyze(request: AnalyzeRequest | Sequence[str | Path] | None = None, /, **fields: Any) -> AnalysisReport:
+def analyze(
+    request: rq.AnalyzeRequest | Sequence[str | Path] | None = None, /, **fields: Any
+) -> AnalysisReport:
     """Global profile (busy/idle, kernels, categories, ranges, phases) and rule findings; with a model
     and scenario also the roofline theory, measured vs theory and the focus set.
 
     Also callable the older way, ``analyze(paths, window_nvtx=..., theory=TheoryRequest(...))``.
     """
-    if request is not None and not isinstance(request, AnalyzeRequest):
+    if request is not None and not isinstance(request, rq.AnalyzeRequest):
         return _core.analyze(request, **fields)
-    req = _request(AnalyzeRequest, request, fields)
+    req = _request(rq.AnalyzeRequest, request, fields)
     _core.check_window_regex(req.window_nvtx)
     return _core.analyze(
         req.traces,
@@ -118,12 +103,12 @@ def analyze(request: AnalyzeRequest | Sequence[str | Path] | None = None, /, **f
     )
 
 
-def host(request: HostRequest | None = None, /, **fields: Any) -> HostReport:
+def host(request: rq.HostRequest | None = None, /, **fields: Any) -> HostReport:
     """Is host overhead the bottleneck? M1-M5 verdicts, iterations, gap drill-down, advice."""
     from infersight.host.config import compile_regex, load_config
     from infersight.host.detect import analyze_host
 
-    req = _request(HostRequest, request, fields)
+    req = _request(rq.HostRequest, request, fields)
     if req.host_prep_range is not None:
         compile_regex(req.host_prep_range, "--host-prep-range")
     config = load_config(req.thresholds).with_phase_regex(list(req.phase_regex))
@@ -146,12 +131,12 @@ def _one_rank_with_kernels(path: Path) -> Trace:
     return usable[0]
 
 
-def diff(request: DiffRequest | None = None, /, **fields: Any) -> DiffReport:
+def diff(request: rq.DiffRequest | None = None, /, **fields: Any) -> DiffReport:
     """Per-step wall, operations, kernels, GPU time and CUDA API calls of two traces, ranked by |delta|."""
     from infersight.host.config import load_config
     from infersight.host.diff import diff_traces
 
-    req = _request(DiffRequest, request, fields)
+    req = _request(rq.DiffRequest, request, fields)
     names = _labels(req.labels)
     config = load_config(req.thresholds)
     return diff_traces(
@@ -159,12 +144,12 @@ def diff(request: DiffRequest | None = None, /, **fields: Any) -> DiffReport:
     )
 
 
-def layers(request: LayersRequest | None = None, /, **fields: Any) -> LayerReport:
+def layers(request: rq.LayersRequest | None = None, /, **fields: Any) -> LayerReport:
     """Forward passes and layers of one rank's trace: per-layer and layer-type tables, flow, theory."""
     from infersight.layers.analysis import analyze_layers
     from infersight.layers.profiles import check_regex
 
-    req = _request(LayersRequest, request, fields)
+    req = _request(rq.LayersRequest, request, fields)
     if req.model is not None and req.config is not None:
         raise InputError(None, "give --model or --config, not both")
     if req.anchor_kernel is not None:
@@ -192,32 +177,32 @@ def layers(request: LayersRequest | None = None, /, **fields: Any) -> LayerRepor
     )
 
 
-def overlap(request: OverlapRequest | None = None, /, **fields: Any) -> OverlapReport:
+def overlap(request: rq.OverlapRequest | None = None, /, **fields: Any) -> OverlapReport:
     """Copy/compute overlap (bandwidth, hidden vs exposed copies) and comm/compute overlap (M5)."""
     from infersight.overlap import analyze_overlap
 
-    req = _request(OverlapRequest, request, fields)
+    req = _request(rq.OverlapRequest, request, fields)
     _core.check_regex("--window-nvtx", req.window_nvtx)
     _core.check_regex("--per-range", req.per_range)
     return analyze_overlap(_core.load(req.traces), window_nvtx=req.window_nvtx, per_range=req.per_range)
 
 
-def ranks(request: RanksRequest | None = None, /, **fields: Any) -> OverlapReport:
+def ranks(request: rq.RanksRequest | None = None, /, **fields: Any) -> OverlapReport:
     """Per-rank busy/idle/comm table, clock alignment, collective wait, stragglers, MoE imbalance."""
     from infersight.overlap import analyze_ranks
 
-    req = _request(RanksRequest, request, fields)
+    req = _request(rq.RanksRequest, request, fields)
     return analyze_ranks(_core.load(req.traces))
 
 
-def roofline(request: RooflineRequest | None = None, /, **fields: Any) -> TheoryReport:
+def roofline(request: rq.RooflineRequest | None = None, /, **fields: Any) -> TheoryReport:
     """Per-operator FLOPs, bytes, bound and roofline time for prefill and decode (with traces:
     measured vs theory and the focus set)."""
     from infersight.theory.inputs import TheoryOptions
     from infersight.theory.run import theory_report
     from infersight.validate import ensure_finite
 
-    req = _request(RooflineRequest, request, fields)
+    req = _request(rq.RooflineRequest, request, fields)
     options = TheoryOptions(
         model=req.model,
         config=req.config,
@@ -293,14 +278,14 @@ class NcuResult:
     estimate: ModelEstimate | None = None  # the plot draws it; the JSON holds its overlay only
 
 
-def ncu(request: NcuRequest | None = None, /, **fields: Any) -> NcuResult:
+def ncu(request: rq.NcuRequest | None = None, /, **fields: Any) -> NcuResult:
     """Nsight Compute exports: per-kernel bound, roofline distance, findings; with traces, kernels
     matched to trace time and exports from another GPU flagged; with a model, the theory operators."""
     from infersight.ncu.analysis import analyze_ncu
     from infersight.ncu.reader import read_ncu
     from infersight.validate import ensure_finite
 
-    req = _request(NcuRequest, request, fields)
+    req = _request(rq.NcuRequest, request, fields)
     if not req.exports:
         raise InputError(None, "no ncu export given")
     scenario = require_scenario(req)
@@ -324,12 +309,12 @@ def ncu(request: NcuRequest | None = None, /, **fields: Any) -> NcuResult:
     return NcuResult(report=result, estimate=estimate)
 
 
-def ncu_plan(request: NcuPlanRequest | None = None, /, **fields: Any) -> NcuPlan:
+def ncu_plan(request: rq.NcuPlanRequest | None = None, /, **fields: Any) -> NcuPlan:
     """The exact ncu command lines that profile the trace's focus kernels (TopK(time) ∪ {E_roof < 0.3}
     with a model and scenario; the Top-K kernels by GPU time without)."""
     from infersight.ncu.plan import build_plan
 
-    req = _request(NcuPlanRequest, request, fields)
+    req = _request(rq.NcuPlanRequest, request, fields)
     scenario = require_scenario(req)
     loaded = _core.load(req.traces)
     analysed = _core.report_from_traces(loaded)
@@ -369,11 +354,11 @@ class HtmlReportData:
     traces: list[str]
 
 
-def report(request: ReportRequest | None = None, /, **fields: Any) -> HtmlReportData:
+def report(request: rq.ReportRequest | None = None, /, **fields: Any) -> HtmlReportData:
     """The data of the self-contained HTML report (``render.html.render_html`` draws it)."""
     from infersight.api.html_data import html_extras
 
-    req = _request(ReportRequest, request, fields)
+    req = _request(rq.ReportRequest, request, fields)
     _core.check_window_regex(req.window_nvtx)
     theory = theory_request(req)
     loaded = _core.load(req.traces, cpu_ops_as_kernels=req.cpu_ops_as_kernels)
@@ -382,17 +367,17 @@ def report(request: ReportRequest | None = None, /, **fields: Any) -> HtmlReport
     return HtmlReportData(report=analysed, extras=extras, traces=[t.source for t in loaded])
 
 
-def export(request: ExportRequest | None = None, /, **fields: Any) -> list[Trace]:
+def export(request: rq.ExportRequest | None = None, /, **fields: Any) -> list[Trace]:
     """The normalised traces ``export`` writes (``render.trace_export`` serialises them)."""
-    req = _request(ExportRequest, request, fields)
+    req = _request(rq.ExportRequest, request, fields)
     return _core.load(req.traces, cpu_ops_as_kernels=req.cpu_ops_as_kernels)
 
 
-def kb_lookup(request: KbLookupRequest | None = None, /, **fields: Any) -> LookupResult:
+def kb_lookup(request: rq.KbLookupRequest | None = None, /, **fields: Any) -> LookupResult:
     """Stored runs most similar to a fingerprint (from a report and/or fields), best first."""
     from infersight.agent.lookup import kb_lookup as lookup
 
-    req = _request(KbLookupRequest, request, fields)
+    req = _request(rq.KbLookupRequest, request, fields)
     return lookup(
         kb=req.kb,
         report=req.report,
@@ -402,11 +387,11 @@ def kb_lookup(request: KbLookupRequest | None = None, /, **fields: Any) -> Looku
     )
 
 
-def kb_record(request: KbRecordRequest | None = None, /, **fields: Any) -> list[RecordResult]:
+def kb_record(request: rq.KbRecordRequest | None = None, /, **fields: Any) -> list[RecordResult]:
     """Store analysed runs (all checked before the first is stored); changes make a new version."""
     from infersight.kb.store import KnowledgeBase, check_report, load_report_json
 
-    req = _request(KbRecordRequest, request, fields)
+    req = _request(rq.KbRecordRequest, request, fields)
     given = req.overrides()
     loaded = [load_report_json(p) for p in req.reports]
     for path, data in zip(req.reports, loaded, strict=True):
@@ -418,11 +403,13 @@ def kb_record(request: KbRecordRequest | None = None, /, **fields: Any) -> list[
         ]
 
 
-def verify(request: VerifyRequest | None = None, /, *, progress: Any = None, **fields: Any) -> VerifyOutcome:
+def verify(
+    request: rq.VerifyRequest | None = None, /, *, progress: Any = None, **fields: Any
+) -> VerifyOutcome:
     """A/B of two trace sets or command lines: gain with a 95% CI; conclusive results go to the KB."""
     from infersight.agent.verify_flow import verify_and_record
 
-    req = _request(VerifyRequest, request, fields)
+    req = _request(rq.VerifyRequest, request, fields)
     return verify_and_record(
         req.baseline,
         req.candidate,
@@ -439,12 +426,12 @@ def verify(request: VerifyRequest | None = None, /, *, progress: Any = None, **f
     )
 
 
-def narrate(request: NarrateRequest | None = None, /, **fields: Any) -> Narration:
+def narrate(request: rq.NarrateRequest | None = None, /, **fields: Any) -> Narration:
     """LLM prose for an analyze --json report's findings, every claim checked against them."""
     from infersight.agent.narrator import narrate as narrate_findings
     from infersight.analysis_report import AnalysisReport
 
-    req = _request(NarrateRequest, request, fields)
+    req = _request(rq.NarrateRequest, request, fields)
     try:
         parsed = AnalysisReport.model_validate_json(req.report.read_bytes())
     except OSError as exc:
