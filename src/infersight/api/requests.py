@@ -64,7 +64,9 @@ _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "
 def _one_line(kind: type[ApiRequest], exc: ValidationError) -> str:
     """The first problem of a validation error as one line: ``top must be >= 1, got 0``."""
     first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or kind.__name__
+    # named like the CLI option (the spelling of every other error): link_bandwidth -> --link-bandwidth
+    where = ".".join(f"--{p}".replace("_", "-") if isinstance(p, str) else str(p) for p in first["loc"])
+    where = where or kind.__name__
     op = _BOUNDS.get(first["type"])
     if op is not None and first.get("ctx"):
         limit = next(iter(first["ctx"].values()))
@@ -73,14 +75,18 @@ def _one_line(kind: type[ApiRequest], exc: ValidationError) -> str:
 
 
 class ModelArgs(ApiRequest):
-    """The model and GPU of a theory estimate (``--model``/``--config``, ``--gpu`` and overrides)."""
+    """The model and GPU of a theory estimate (``--model``/``--config``, ``--gpu`` and overrides).
+
+    The GPU figures are checked (finite, > 0) by the theory engine's ``TheoryOptions``, whose
+    messages name the option; they are not bounded twice here.
+    """
 
     model: str | None = Field(default=None, description="A built-in model, e.g. llama-3-8b.")
     config: Path | None = Field(default=None, description="A HuggingFace config.json (instead of model).")
     gpu: str | None = Field(default=None, description="GPU from the spec table, e.g. H100-SXM.")
     dtype: str | None = Field(default=None, description="Compute dtype: fp32, tf32, fp16, bf16, fp8, int8.")
-    peak_tflops: float | None = Field(default=None, gt=0, description="Dense matmul peak override, TFLOP/s.")
-    bandwidth: float | None = Field(default=None, gt=0, description="Memory bandwidth override, GB/s.")
+    peak_tflops: float | None = Field(default=None, description="Dense matmul peak override, TFLOP/s.")
+    bandwidth: float | None = Field(default=None, description="Memory bandwidth override, GB/s.")
 
     @property
     def has_model(self) -> bool:
@@ -146,7 +152,7 @@ class LayersRequest(ScenarioArgs):
     layer: int | None = Field(default=None, ge=0, description="Layer for the compute flow / diff.")
     compare_layer: int | None = Field(default=None, ge=0, description="Diff layer against this one.")
     cpu_ops_as_kernels: bool = Field(default=False, description="CPU-only captures: CPU ops as kernels.")
-    link_bandwidth: float | None = Field(default=None, gt=0, description="GPU-GPU bandwidth, GB/s.")
+    link_bandwidth: float | None = Field(default=None, description="GPU-GPU bandwidth, GB/s.")
     phase: str | None = Field(default=None, description="Theory phase of the pass: prefill or decode.")
 
 
@@ -175,7 +181,7 @@ class RooflineRequest(ModelArgs):
     prompt: int = Field(ge=1, description="Prompt tokens per sequence.")
     context: int | None = Field(default=None, ge=1, description="KV-cache tokens at the decode step.")
     tp: int = Field(default=1, ge=1, description="Tensor-parallel degree.")
-    link_bandwidth: float | None = Field(default=None, gt=0, description="GPU-GPU bandwidth, GB/s.")
+    link_bandwidth: float | None = Field(default=None, description="GPU-GPU bandwidth, GB/s.")
     attention: str = Field(default="flash", description="flash (fused) or unfused (qk/softmax/sv).")
     kappa: float = Field(default=1.1, ge=1.0, le=2.0, description="κ in T = max(F/P, B/B_eff)·κ.")
     mem_efficiency: float = Field(default=0.85, ge=0.05, le=1.0, description="B_eff = bandwidth × ETA.")
