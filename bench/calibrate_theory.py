@@ -53,8 +53,8 @@ def print_table(title: str, before: dict[str, Accuracy], after: dict[str, Accura
 
 def refit(data_dir: Path) -> None:
     """Refit every figure of time_model.toml from the data and print it."""
+    from infersight.hardware.gpu_specs import lookup_gpu
     from infersight.theory.calibration import _link
-    from infersight.theory.gpu_specs import lookup_gpu
 
     data = load_vidur(data_dir)
     gpu = lookup_gpu("h100")

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import REPO_ROOT, shared_file
 
 from infersight import __version__, api, cli
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 
 VLLM_H100 = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
 CPU_ONLY = "kineto/hta_cpu_only_no_gpu.json.gz"
@@ -237,7 +237,7 @@ def test_unexpected_error_is_one_line_exit_1(
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(api, "load", boom)
+    monkeypatch.setattr(api, "analyze", boom)
     monkeypatch.delenv("INFERSIGHT_DEBUG", raising=False)
     assert cli.run(["analyze", "whatever.json"]) == 1
     err = capsys.readouterr().err

@@ -22,10 +22,10 @@ from typing import Annotated, Any, TextIO, TypeVar, cast
 import typer
 
 from infersight import __version__, api
+from infersight.commands import _options as opt
 from infersight.commands import register_all
-from infersight.commands import roofline as theory_cli
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
-from infersight.commands._options import guard_numeric_options
+from infersight.commands._options import CpuOpsOpt, TracesArg, WindowOpt, guard_numeric_options, request_of
 from infersight.errors import EXIT_BAD_INPUT, InputError
 from infersight.model import Trace
 from infersight.render.sanitize import sanitize_text
@@ -56,27 +56,6 @@ app = typer.Typer(
 )
 
 
-TracesArg = Annotated[
-    list[Path],
-    typer.Argument(
-        help="Trace files or directories of per-rank files: nsys SQLite exports (.sqlite), "
-        ".nsys-rep/.qdrep (needs nsys on PATH), Kineto JSON (.json, .json.gz).",
-        show_default=False,
-        metavar="TRACE",
-    ),
-]
-CpuOpsOpt = Annotated[
-    bool,
-    typer.Option(
-        "--cpu-ops-as-kernels",
-        help=(
-            "For CPU-only PyTorch captures: analyse the dominant CPU operators (self time >= half"
-            " their duration, outermost first) as if they were kernels."
-        ),
-    ),
-]
-
-
 def _version_callback(value: bool) -> None:
     if value:
         print(f"infersight {__version__}")
@@ -98,14 +77,7 @@ def _root(
 @app.command()
 def analyze(
     traces: TracesArg,
-    window_nvtx: Annotated[
-        str | None,
-        typer.Option(
-            "--window-nvtx",
-            metavar="REGEX",
-            help="Cut the analysis window to NVTX/annotation ranges whose name matches REGEX.",
-        ),
-    ] = None,
+    window_nvtx: WindowOpt = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", metavar="OUT", help="Also write the JSON report to OUT.")
     ] = None,
@@ -116,19 +88,19 @@ def analyze(
     top: Annotated[
         int, typer.Option("--top", metavar="N", min=1, help="Rows in the kernel and range summaries.")
     ] = 15,
-    model: theory_cli.ModelOpt = None,
-    config: theory_cli.ConfigOpt = None,
-    gpu: theory_cli.GpuOpt = None,
-    peak_tflops: theory_cli.PeakOpt = None,
-    bandwidth: theory_cli.BandwidthOpt = None,
-    batch: theory_cli.OptionalBatchOpt = None,
-    prompt: theory_cli.OptionalPromptOpt = None,
-    context: theory_cli.ContextOpt = None,
-    tp: theory_cli.TpOpt = 1,
-    dtype: theory_cli.DtypeOpt = None,
-    measured_ttft: theory_cli.MeasuredTtftOpt = None,
-    measured_tpot: theory_cli.MeasuredTpotOpt = None,
-    measured_tps: theory_cli.MeasuredTpsOpt = None,
+    model: opt.ModelOpt = None,
+    config: opt.ConfigOpt = None,
+    gpu: opt.GpuOpt = None,
+    peak_tflops: opt.PeakOpt = None,
+    bandwidth: opt.BandwidthOpt = None,
+    batch: opt.OptionalBatchOpt = None,
+    prompt: opt.OptionalPromptOpt = None,
+    context: opt.ContextOpt = None,
+    tp: opt.TpOpt = 1,
+    dtype: opt.DtypeOpt = None,
+    measured_ttft: opt.MeasuredTtftOpt = None,
+    measured_tpot: opt.MeasuredTpotOpt = None,
+    measured_tps: opt.MeasuredTpsOpt = None,
     executor: Annotated[
         str,
         typer.Option(
@@ -155,50 +127,13 @@ def analyze(
     from infersight.render.markdown import render_markdown
     from infersight.render.terminal import render_terminal
 
+    request = request_of(api.AnalyzeRequest, locals())
     api.check_window_regex(window_nvtx)
-    theory = theory_cli.theory_request(
-        model=model,
-        config=config,
-        gpu=gpu,
-        peak_tflops=peak_tflops,
-        bandwidth=bandwidth,
-        batch=batch,
-        prompt=prompt,
-        context=context,
-        tp=tp,
-        dtype=dtype,
-        measured_ttft=measured_ttft,
-        measured_tpot=measured_tpot,
-        measured_tps=measured_tps,
-    )
+    api.theory_request(request)  # a half-given scenario fails before the outputs are checked
     outputs = [p for p in (json_out, md_out) if p is not None]
     check_outputs(outputs, traces)
-    if theory is None:  # per-rank files are analysed where they are read; only digests come back
-        report = with_spinner(
-            "reading and analysing traces",
-            lambda: api.analyze(
-                traces,
-                window_nvtx=window_nvtx,
-                cpu_ops_as_kernels=cpu_ops_as_kernels,
-                executor=executor,
-                executor_address=executor_address,
-            ),
-        )
-        check_outputs(outputs, [Path(t.source) for t in report.profile.traces])
-    else:  # the theory part needs the traces themselves
-        loaded = with_spinner(
-            "reading traces",
-            lambda: api.load(
-                traces,
-                cpu_ops_as_kernels=cpu_ops_as_kernels,
-                executor=executor,
-                executor_address=executor_address,
-            ),
-        )
-        check_outputs(outputs, [Path(t.source) for t in loaded])
-        report = with_spinner(
-            "analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx, theory=theory)
-        )
+    report = with_spinner("reading and analysing traces", lambda: api.analyze(request))
+    check_outputs(outputs, [Path(t.source) for t in report.profile.traces])  # what a folder expanded to
     # files first: `infersight analyze ... --json r.json | head` must still write r.json
     if json_out is not None:
         write_output(json_out, render_json(report).encode())
@@ -220,9 +155,8 @@ def export(
     from infersight.render.trace_export import export_traces
 
     check_outputs([output], traces)
-    loaded: list[Trace] = with_spinner(
-        "reading traces", lambda: api.load(traces, cpu_ops_as_kernels=cpu_ops_as_kernels)
-    )
+    request = request_of(api.ExportRequest, locals())
+    loaded: list[Trace] = with_spinner("reading traces", lambda: api.export(request))
     check_outputs([output], [Path(t.source) for t in loaded])
     write_output(output, export_traces(loaded))
     counts = ", ".join(f"{t.label()}: {len(t.kernels):,} kernels" for t in loaded)

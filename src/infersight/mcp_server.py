@@ -1,9 +1,10 @@
 """``infersight mcp``: the analyses as Model Context Protocol tools over stdio.
 
 Built on the official ``mcp`` Python SDK (``pip install 'infersight[mcp]'``): ``MCPServer`` in
-SDK 2.x, ``FastMCP`` in 1.x. Every tool is a function of :mod:`infersight.agent.tools`, so an AI
-agent receives the same JSON the CLI's ``--json`` writes; bad input becomes a tool error whose
-message is the CLI's one-line error.
+SDK 2.x, ``FastMCP`` in 1.x. The tools are generated from :data:`infersight.api.COMMANDS` (see
+:mod:`infersight.agent.tools`), so an AI agent receives the same
+JSON the CLI's ``--json`` writes; bad input becomes a tool error whose message is the CLI's
+one-line error.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from typing import Any
 from infersight import __version__
 from infersight.agent.tools import TOOLS
 from infersight.errors import InputError
+from infersight.ingest.formats import FORMATS_SHORT
 
 __all__ = ["build_server", "serve_stdio"]
 
 INSTRUCTIONS = (
     f"infersight {__version__} diagnoses LLM inference performance from profiler traces "
-    "(Nsight Systems .sqlite, PyTorch/Kineto .json[.gz]). Start with `analyze` on the traces; "
+    f"({FORMATS_SHORT}). Start with `analyze` on the traces; "
     "`roofline` compares with theory "
-    "(model + GPU); `host`, `overlap`, `layers`, `diff` drill down; `ncu_plan` gives Nsight Compute "
+    "(model + GPU, batch and prompt); `host`, `overlap`, `ranks`, `layers`, `diff` drill down; "
+    "`ncu_plan` gives Nsight Compute "
     "commands for the focus kernels and `ncu` reads their exports; `kb_lookup`/`kb_record` read and fill the "
     "knowledge base; `narrate` writes evidence-checked prose; `report` writes the HTML report to a path you "
     "give and `export` the columnar trace model; `verify` A/B-tests a change "

@@ -163,7 +163,7 @@ def test_kb_history_shows_the_part_of_each_path_that_differs(
 
 
 def test_distinguishing_parts() -> None:
-    from infersight.commands.kb import distinguishing_parts
+    from infersight.render.kb import distinguishing_parts
 
     assert distinguishing_parts("/d/x/a.json", "/d/x/b.json") == ("…/a.json", "…/b.json")
     assert distinguishing_parts("python a.py", "python b.py") == ("python a.py", "python b.py")

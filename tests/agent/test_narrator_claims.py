@@ -16,7 +16,7 @@ from tests.agent._support import FakeOpenAI, fake_openai_server
 from tests.conftest import shared_file
 
 from infersight.agent.narrator import check_narration, narrate
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 from infersight.cli import run
 
 S = "[small_kernel_storm/dev0]"

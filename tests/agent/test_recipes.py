@@ -10,7 +10,7 @@ from tests.conftest import shared_file
 from infersight import api
 from infersight.agent.profiling import ncu_commands
 from infersight.agent.recipes import serving_recipe
-from infersight.agent.workflow import ncu_device_mismatches
+from infersight.api import ncu_device_mismatches
 from infersight.cli import run
 from infersight.ncu.reader import read_ncu
 

@@ -26,6 +26,7 @@ from infersight.analyses.attribution import (
     device_activity,
     kernel_labels,
 )
+from infersight.host.config import load_config
 
 TRACES = [
     "nsys/vecadd_t4_nsys2022.sqlite",
@@ -85,7 +86,7 @@ def test_bucket_intervals_match_the_oracle_and_bucket_times(relative: str) -> No
 
 def test_annotation_names_every_host_gap_by_its_length() -> None:
     trace = api.load([shared_file(TRACES[2])])[0]
-    causes = gap_causes()
+    causes = gap_causes(load_config().section("drilldown"))
     annotation = annotate_trace(trace, causes)
     (device,) = annotation.devices
     starts, ends = device.buckets["host"]
@@ -97,7 +98,7 @@ def test_annotation_names_every_host_gap_by_its_length() -> None:
 
 
 def test_gap_causes_follow_the_host_thresholds_table() -> None:
-    causes = gap_causes()
+    causes = gap_causes(load_config().section("drilldown"))
     assert causes.causes[0] == "normal dispatch" and causes.causes[-1].startswith("host sync")
     table = GapCauses(edges_ns=(0, 1_000, 5_000), causes=("a", "b", "c"))
     assert table.of(np.array([0, 999, 1_000, 4_999, 5_000, 10**9])).tolist() == [0, 0, 1, 1, 2, 2]

@@ -285,9 +285,9 @@ def test_cli_analyze_of_a_rank_folder_is_unchanged(
     monkeypatch.setenv(WORKERS_ENV, "2")
     digest_out, digest_json, digest_md = analyze_run("digests")
 
-    def load_then_profile(paths: list[Path], **options: Any) -> Any:
-        window_nvtx = options.pop("window_nvtx")
-        return api.report_from_traces(api.load(paths, **options), window_nvtx=window_nvtx)
+    def load_then_profile(request: api.AnalyzeRequest) -> Any:
+        loaded = api.load(request.traces, cpu_ops_as_kernels=request.cpu_ops_as_kernels, executor="local")
+        return api.report_from_traces(loaded, window_nvtx=request.window_nvtx)
 
     monkeypatch.setattr(api, "analyze", load_then_profile)
     traces_out, traces_json, traces_md = analyze_run("traces")

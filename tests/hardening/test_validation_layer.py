@@ -22,12 +22,12 @@ from tests.conftest import shared_file
 from tests.hardening.test_config_ncu_hostile import NCU_OLD, QWEN3_8B, QWEN3_MOE, assert_finite_non_negative
 
 from infersight.errors import InputError
+from infersight.hardware.gpu_specs import custom_gpu, lookup_gpu
 from infersight.ncu.analysis import analyze_ncu
 from infersight.ncu.reader import parse_ncu_csv
 from infersight.render.ncu import render_ncu_json
 from infersight.theory.config_reader import parse_config
 from infersight.theory.estimates import estimate
-from infersight.theory.gpu_specs import custom_gpu, lookup_gpu
 from infersight.theory.inputs import TheoryOptions, resolve_hardware
 from infersight.theory.operators import Scenario
 from infersight.theory.run import TheoryRequest
@@ -96,11 +96,13 @@ def test_mcp_roofline_tool_refuses_like_the_cli() -> None:
     from infersight.agent.tools import layers_tool, roofline_tool
 
     with pytest.raises(InputError, match="--batch"):
-        roofline_tool(model="llama-3-8b", gpu="H100-SXM", batch=10**9)
+        roofline_tool(model="llama-3-8b", gpu="H100-SXM", batch=10**9, prompt=512)
     with pytest.raises(InputError, match="--tp"):
-        roofline_tool(model="llama-3-8b", gpu="H100-SXM", tp=10**7)
+        roofline_tool(model="llama-3-8b", gpu="H100-SXM", tp=10**7, batch=1, prompt=512)
     with pytest.raises(InputError, match="device"):
-        roofline_tool(config="/dev/zero", gpu="H100-SXM")
+        roofline_tool(config="/dev/zero", gpu="H100-SXM", batch=1, prompt=512)
+    with pytest.raises(InputError, match="batch"):  # no silent default scenario (the CLI requires it too)
+        roofline_tool(model="llama-3-8b", gpu="H100-SXM", prompt=512)
     with pytest.raises(InputError, match="device"):
         layers_tool(str(shared_file("kineto/hta_alexnet_a100.json.gz")), config="/dev/zero")
 

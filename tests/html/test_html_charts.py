@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import shared_file
 
 from infersight import api
-from infersight.agent.html_data import device_tracks, html_extras
+from infersight.analyses.html_data import device_tracks
+from infersight.api.html_data import html_extras
 from infersight.render.html import render_html
 
 pytest.importorskip("jinja2", reason="the HTML report needs jinja2: pip install 'infersight[html]'")
@@ -179,7 +180,7 @@ def test_resource_detection_works(tmp_path: Path) -> None:
 def test_decimation_helpers_edge_cases() -> None:
     import numpy as np
 
-    from infersight.agent.html_data import _bins, _runs
+    from infersight.analyses.html_data import _bins, _runs
 
     starts = np.array([0, 10, 20, 100], dtype=np.int64)
     ends = np.array([10, 20, 30, 110], dtype=np.int64)

@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import shared_file
 
 from infersight import api
-from infersight.agent.html_data import busy_timeline, html_extras
+from infersight.analyses.html_data import busy_timeline
+from infersight.api.html_data import html_extras
 from infersight.cli import run
 from infersight.render.html import render_html
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from infersight.hardware.gpu_specs import lookup_gpu
 from infersight.layers.theory import kind_label, kind_theory
 from infersight.theory.config_reader import builtin_model
-from infersight.theory.gpu_specs import lookup_gpu
 from infersight.theory.operators import Scenario
 from infersight.theory.roofline import hardware_from_gpu, phase_estimate
 

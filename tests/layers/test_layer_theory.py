@@ -23,14 +23,14 @@ from tests.layers import synthetic
 from infersight import api
 from infersight.cli import run
 from infersight.errors import InputError
+from infersight.hardware.gpu_specs import lookup_gpu
+from infersight.hardware.links import gpu_links
 from infersight.layers.analysis import analyze_layers
 from infersight.layers.results import LayerReport
 from infersight.layers.theory import LayerTheoryRequest, kind_theory, operators_of_layer
 from infersight.model import Trace
-from infersight.overlap.links import gpu_links
 from infersight.render.layers import render_layers
 from infersight.theory.config_reader import resolve_model
-from infersight.theory.gpu_specs import lookup_gpu
 from infersight.theory.inputs import TheoryOptions
 from infersight.theory.model_config import ModelConfig, MoEConfig
 from infersight.theory.operators import Operator, Phase, Scenario, build_operators

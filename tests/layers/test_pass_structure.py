@@ -284,7 +284,7 @@ def test_cpu_capture_without_a_layer_count() -> None:
 
 
 def test_html_report_skips_an_implausible_layer_chart() -> None:
-    from infersight.agent.html_data import html_extras
+    from infersight.api.html_data import html_extras
 
     extras = html_extras(api.load([shared_file("kineto/hta_sampled_128ranks/rank-0.json.gz")]))
     assert extras.layers is None

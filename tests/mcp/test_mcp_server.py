@@ -34,6 +34,7 @@ EXPECTED_TOOLS = {
     "verify",
     "report",
     "export",
+    "ranks",
 }
 
 
@@ -78,6 +79,9 @@ def session_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_tools_are_listed_with_schemas(session_results: dict[str, Any]) -> None:
     tools = session_results["tools"]
     assert set(tools) == EXPECTED_TOOLS
+    from infersight import api
+
+    assert set(tools) == set(api.COMMANDS)  # the tool list is generated from the API: it cannot drift
     schema = getattr(tools["analyze"], "input_schema", None) or tools["analyze"].inputSchema
     assert "traces" in schema["properties"] and "traces" in schema.get("required", [])
 

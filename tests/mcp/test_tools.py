@@ -104,8 +104,8 @@ def test_loop_tools_analyze_top_ncu_kb_record(tmp_path: Path) -> None:
     saved = tmp_path / "report.json"
     saved.write_text(json.dumps(tools.analyze_tool([trace], top=10_000)))
     kb = str(tmp_path / "kb.sqlite")
-    first = tools.kb_record_tool(str(saved), kb=kb)
-    again = tools.kb_record_tool(str(saved), kb=kb)
+    first = tools.kb_record_tool([str(saved)], kb=kb)["records"][0]
+    again = tools.kb_record_tool([str(saved)], kb=kb)["records"][0]
     assert first["created"] and not again["created"] and again["run_id"] == first["run_id"]
     FakeOpenAI.reply = lambda _body: (
         "The GPU was idle 8.5% of the window [small_kernel_storm/dev0]. "

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from tests.conftest import shared_file
 
+from infersight.hardware.gpu_specs import lookup_gpu
 from infersight.ncu.analysis import analyze_ncu, sol_verdict
 from infersight.ncu.reader import read_ncu
 from infersight.ncu.results import NcuReport
-from infersight.theory.gpu_specs import lookup_gpu
 
 DATA = Path(__file__).parent / "data"
 GEMM = "nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN"

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import shared_file
 
 from infersight import api
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 from infersight.cli import run
 from infersight.model import Trace
 from infersight.ncu.analysis import analyze_ncu

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from infersight.errors import InputError
+from infersight.hardware.links import collective_spec, gpu_links
 from infersight.model.trace import (
     API_COLUMNS,
     KERNEL_COLUMNS,
@@ -19,7 +20,6 @@ from infersight.model.trace import (
 from infersight.overlap import analyze_overlap, analyze_ranks
 from infersight.overlap.comm import comm_overlaps
 from infersight.overlap.copies import copy_overlaps, range_overlaps
-from infersight.overlap.links import collective_spec, gpu_links
 from infersight.overlap.ranks import multi_rank_view
 
 GEMM = "ampere_bf16_s16816gemm_bf16_128x128_ldg8_f2f_tn"

@@ -26,9 +26,9 @@ import pytest
 from tests.conftest import shared_file
 
 from infersight import api
-from infersight.analyses.annotations import AnnotatedTraces
 from infersight.analyses.attribution import BUCKETS
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
+from infersight.api import AnnotatedTraces
 from infersight.cli import run
 from infersight.render.perfetto import (
     ATTRIBUTION_TRACK,

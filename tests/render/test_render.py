@@ -12,8 +12,6 @@ import re
 import pytest
 
 from infersight.analyses.results import (
-    REPORT_SCHEMA_VERSION,
-    AnalysisReport,
     CategoryStat,
     DeviceTimeline,
     GapBucket,
@@ -26,6 +24,7 @@ from infersight.analyses.results import (
     TransferStat,
     Window,
 )
+from infersight.analysis_report import REPORT_SCHEMA_VERSION, AnalysisReport
 from infersight.render.json_report import load_report, render_json, report_json_schema
 from infersight.render.markdown import render_markdown
 from infersight.render.sections import fmt_bytes, fmt_duration, fmt_pct, fmt_quantity

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import shared_file
 
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 from infersight.cli import run
 
 SGLANG_QWEN3 = "kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import SHARED_DATA, shared_file
 
 from infersight.errors import InputError
-from infersight.theory.gpu_specs import (
+from infersight.hardware.gpu_specs import (
     DTYPES,
     custom_gpu,
     gpu_for_device,
@@ -106,7 +106,7 @@ def test_required_gpus_are_present() -> None:
 
 @pytest.mark.parametrize("spec", list_gpus(), ids=lambda spec: spec.key)
 def test_every_number_has_a_source(spec: object) -> None:
-    from infersight.theory.gpu_specs import GpuSpec
+    from infersight.hardware.gpu_specs import GpuSpec
 
     assert isinstance(spec, GpuSpec)
     for field in ("memory_bandwidth_gb_per_s", "memory_gb", "sm_count", "l2_mb"):
@@ -119,7 +119,7 @@ def test_every_number_has_a_source(spec: object) -> None:
 
 @pytest.mark.parametrize("spec", list_gpus(), ids=lambda spec: spec.key)
 def test_rates_are_consistent(spec: object) -> None:
-    from infersight.theory.gpu_specs import GpuSpec
+    from infersight.hardware.gpu_specs import GpuSpec
 
     assert isinstance(spec, GpuSpec)
     assert set(spec.peak_tflops) <= set(DTYPES)

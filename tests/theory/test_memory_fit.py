@@ -9,8 +9,8 @@ import pytest
 
 from infersight.cli import run
 from infersight.errors import InputError
+from infersight.hardware.gpu_specs import lookup_gpu
 from infersight.theory.config_reader import builtin_model
-from infersight.theory.gpu_specs import lookup_gpu
 from infersight.theory.inputs import TheoryOptions
 from infersight.theory.memory import (
     kv_bytes_per_sequence,

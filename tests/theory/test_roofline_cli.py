@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from infersight.cli import run
+from infersight.hardware.gpu_specs import lookup_gpu
 from infersight.theory.config_reader import builtin_model
 from infersight.theory.estimates import estimate
-from infersight.theory.gpu_specs import lookup_gpu
 from infersight.theory.operators import Scenario
 from infersight.theory.report import TheoryReport
 from infersight.theory.roofline import hardware_from_gpu

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from infersight.errors import InputError
+from infersight.ingest.formats import TRACE_SUFFIXES
 from infersight.kb.confidence import CV_LIMIT
 from infersight.kb.fingerprint import Fingerprint, environment_differences
 
@@ -41,7 +42,6 @@ __all__ = ["Side", "SideStats", "VerifyResult", "compare_samples", "parse_side",
 PLACEHOLDER = re.compile(r"<(?:your [^<>]*|with the change|model)>")
 BOOTSTRAP_RESAMPLES = 4000
 MIN_SAMPLES = 3
-TRACE_SUFFIXES = (".sqlite", ".json", ".json.gz", ".nsys-rep", ".qdrep")
 Verdict = Literal["improved", "regressed", "no_change", "inconclusive"]
 
 

@@ -17,7 +17,7 @@ cannot run (no config, no ncu data, no LLM) is recorded as
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,13 +26,13 @@ import orjson
 from pydantic import BaseModel, Field
 
 from infersight.agent.profiling import PLAN_PLACEHOLDER
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
 from infersight.kb import MissingDependencyError
 from infersight.model import Trace
 
 if TYPE_CHECKING:
-    from infersight.ncu.reader import NcuExport
+    pass
 
 __all__ = ["AGENT_STATE_SCHEMA_VERSION", "STEPS", "AgentInputs", "AgentState", "StepRecord", "run_agent"]
 
@@ -139,44 +139,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _export_devices(export: NcuExport) -> tuple[set[str], set[str]]:
-    """(GPU names, compute capabilities) an ncu export records."""
-    from infersight.ncu.metrics import gpu_name_of
-
-    names = {n for launch in export.launches if (n := gpu_name_of(launch))}
-    ccs = {launch.compute_capability for launch in export.launches if launch.compute_capability}
-    return names, ccs
-
-
-def ncu_device_mismatches(exports: Sequence[NcuExport], traces: Sequence[Trace]) -> list[str]:
-    """Exports profiled on another GPU than the traces ran on: their bounds describe that other GPU.
-
-    Compared by name (through the GPU spec table) when the export records one, else by compute
-    capability (details-page CSVs carry only the ``CC`` column).
-    """
-    from infersight.kb.fingerprint import gpu_match
-
-    infos = [info for trace in traces for info in trace.gpus.values()]
-    trace_names = {info.name for info in infos if info.name}
-    trace_ccs = {info.compute_capability for info in infos if info.compute_capability}
-    out = []
-    for export in exports:
-        names, ccs = _export_devices(export)
-        file = Path(export.source).name
-        if names and trace_names and not any(gpu_match(a, b) == 1.0 for a in names for b in trace_names):
-            out.append(
-                f"ncu export {file} is from {', '.join(sorted(names))}, the trace from "
-                f"{', '.join(sorted(trace_names))}: its bounds describe the other GPU"
-            )
-        elif not names and ccs and trace_ccs and not ccs & trace_ccs:
-            out.append(
-                f"ncu export {file} is from a GPU of compute capability {', '.join(sorted(ccs))}, the trace "
-                f"from {', '.join(sorted(trace_names)) or 'a GPU'} (CC {', '.join(sorted(trace_ccs))}): "
-                "its bounds describe the other GPU"
-            )
-    return out
-
-
 class _Run:
     """One execution of the loop over a work directory (holds lazily loaded traces and the report)."""
 
@@ -213,20 +175,23 @@ class _Run:
         return self._report
 
     def theory_request(self) -> Any:
-        from infersight.theory.inputs import TheoryOptions
-        from infersight.theory.run import TheoryRequest
+        """The theory request of the inputs; a model without --batch/--prompt assumes batch 1, prompt 512
+        (the theory_inputs step says so), so the workflow continues where the CLI would stop."""
+        from infersight import api
 
         i = self.inputs
-        if i.model is None and i.config is None:
-            return None
-        return TheoryRequest(
-            options=TheoryOptions(
-                model=i.model, config=Path(i.config) if i.config else None, gpu=i.gpu, dtype=i.dtype
-            ),
-            batch=i.batch or 1,
-            prompt=i.prompt or 512,
-            context=i.context,
-            tp=i.tp,
+        return api.theory_request(
+            api.AnalyzeRequest.of(
+                traces=[Path(t) for t in i.traces],
+                model=i.model,
+                config=Path(i.config) if i.config else None,
+                gpu=i.gpu,
+                dtype=i.dtype,
+                batch=(i.batch or 1) if i.model or i.config else i.batch,
+                prompt=(i.prompt or 512) if i.model or i.config else i.prompt,
+                context=i.context,
+                tp=i.tp,
+            )
         )
 
     # -------------------------------------------------------------- steps
@@ -326,6 +291,8 @@ class _Run:
 
             exports = [read_ncu(p) for p in self.inputs.ncu]
             ncu_report = analyze_ncu(exports, gpu=self.inputs.gpu, trace=self.report())
+            from infersight.api import ncu_device_mismatches
+
             warnings = ncu_device_mismatches(exports, self.traces())
             message = f"{len(ncu_report.kernels)} kernel(s) profiled, {len(ncu_report.findings)} finding(s)"
             ncu_report.device_warnings = warnings
@@ -335,14 +302,13 @@ class _Run:
                 "; ".join([*(f"WARNING: {w}" for w in warnings), message]),
                 [self.write_json("ncu.json", data)],
             )
-        import pandas as pd
-
+        from infersight.api import kernel_names
         from infersight.ncu.plan import build_plan
 
         report = self.report()
         if not report.profile.kernels:
             return "skipped", "no GPU kernels: nothing to profile with ncu", []
-        names = sorted({str(n) for t in self.traces() for n in pd.unique(t.kernels["name"].astype(str))})
+        names = kernel_names(self.traces())
         app = self.inputs.app_command or PLAN_PLACEHOLDER
         plan = build_plan(report, names, app=app)
         plan_file = self.write_json("ncu_plan.json", plan.model_dump(mode="json"))
@@ -385,7 +351,7 @@ class _Run:
         )
 
     def report_files(self) -> tuple[StepStatus, str, list[str]]:
-        from infersight.agent.html_data import html_extras
+        from infersight.api.html_data import html_extras
         from infersight.render.markdown import render_markdown
 
         report = self.report()

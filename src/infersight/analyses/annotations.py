@@ -10,14 +10,15 @@ only converts them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from infersight.analyses.attribution import Spans, trace_bucket_intervals
 from infersight.analyses.phases import NO_PHASE, label_trace
-from infersight.analyses.results import AnalysisReport
 from infersight.analyses.window import analysis_windows
 from infersight.model import Trace
 
@@ -72,21 +73,9 @@ class TraceAnnotation:
         return phase_runs(self.steps)
 
 
-@dataclass(frozen=True)
-class AnnotatedTraces:
-    """The traces, the report on them, and the annotations: what ``annotate`` writes out."""
-
-    traces: list[Trace]
-    report: AnalysisReport
-    annotations: list[TraceAnnotation]
-    gap_causes: GapCauses
-
-
-def gap_causes() -> GapCauses:
-    """The built-in gap-length buckets and causes of the host analysis."""
-    from infersight.host.config import load_config
-
-    cfg = load_config().section("drilldown")
+def gap_causes(cfg: Mapping[str, Any]) -> GapCauses:
+    """The gap-length buckets and causes of the host analysis's ``drilldown`` thresholds section
+    (passed in: the thresholds belong to the host package, a floor above this one)."""
     return GapCauses(
         edges_ns=tuple(int(e) for e in cfg["bucket_edges_ns"]),
         causes=tuple(str(c) for c in cfg["bucket_causes"]),

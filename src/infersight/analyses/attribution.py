@@ -46,8 +46,8 @@ from infersight.analyses.results import (
     Window,
 )
 from infersight.analyses.window import analysis_windows, window_arrays
+from infersight.hardware.links import copy_link
 from infersight.model import Trace
-from infersight.overlap.links import copy_link
 
 BUCKETS: tuple[str, ...] = ("gpu", "communication", "copy", "host")
 COMM_CATEGORY = "NCCL"

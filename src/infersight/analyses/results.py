@@ -2,20 +2,15 @@
 
 All times are integer nanoseconds (``*_ns``); ratios are fractions in [0, 1]. A metric that
 cannot be computed from the trace is ``None`` with a ``*_na_reason`` saying why — never 0.
-The JSON report is ``AnalysisReport.model_dump_json()``; its schema is versioned by
-``REPORT_SCHEMA_VERSION`` (bump the major on any breaking change).
+The JSON report (:class:`infersight.analysis_report.AnalysisReport`) wraps :class:`GlobalProfile`
+with the findings and the theory part.
 """
 
 from __future__ import annotations
 
 import warnings
 
-from pydantic import BaseModel, Field, computed_field
-
-from infersight.rules.finding import Finding
-from infersight.theory.report import TheoryReport
-
-REPORT_SCHEMA_VERSION = "1.2"  # 1.1: wall-time attribution; 1.2: theory.schema_version
+from pydantic import BaseModel, Field
 
 
 class Window(BaseModel):
@@ -391,23 +386,3 @@ class GlobalProfile(BaseModel):
         default=None, description="the largest bucket of the run; None without GPU activity"
     )
 
-
-class AnalysisReport(BaseModel):
-    """The versioned JSON report: the profile plus the findings the rules drew from it."""
-
-    schema_version: str = REPORT_SCHEMA_VERSION
-    tool_version: str
-    profile: GlobalProfile
-    findings: list[Finding]
-    theory: TheoryReport | None = Field(
-        default=None,
-        description="roofline theory and measured vs theory (analyze --model/--config); None without a model",
-    )
-
-    @computed_field(description="the run's verdict: the largest wall-time bucket (as in profile)")
-    def primary_bottleneck(self) -> PrimaryBottleneck | None:
-        return self.profile.primary_bottleneck
-
-    @computed_field(description="per device: the four bucket shares (as in profile)")
-    def time_attribution(self) -> list[DeviceAttribution]:
-        return self.profile.time_attribution

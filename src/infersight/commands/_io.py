@@ -17,7 +17,7 @@ from infersight.render.sanitize import sanitizing_console
 from infersight.safe_io import MAX_REPORT_BYTES, read_bounded_bytes
 
 if TYPE_CHECKING:
-    from infersight.analyses.results import AnalysisReport
+    from infersight.analysis_report import AnalysisReport
 
 __all__ = [
     "NON_TTY_WIDTH",
@@ -240,7 +240,7 @@ def read_analysis_report(path: Path) -> AnalysisReport:
     """
     from pydantic import ValidationError
 
-    from infersight.analyses.results import AnalysisReport
+    from infersight.analysis_report import AnalysisReport
 
     data = read_bounded_bytes(path, MAX_REPORT_BYTES, "report")
     try:

@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from infersight.ingest.formats import FORMATS_HELP
 from infersight.validate import MAX_EXACT_INT
 
-__all__ = ["check_number", "guard_numeric_options"]
+if TYPE_CHECKING:
+    from infersight.api.requests import ApiRequest
+
+R = TypeVar("R", bound="ApiRequest")
+
+__all__ = ["check_number", "guard_numeric_options", "request_of"]
 
 _GUARDED = "_infersight_numbers_guarded"
 
@@ -55,3 +62,143 @@ def guard_numeric_options(command: Any) -> Any:
     for sub in getattr(command, "commands", {}).values():  # a group's sub-commands
         guard_numeric_options(sub)
     return command
+
+
+# ---------------------------------------------------------------- shared option types
+# Every command that takes these options imports them from here: one help text, one bound, one
+# metavar per option across analyze, report, layers, ncu, ncu-plan, roofline, kb and verify.
+# The fields they fill are declared in :mod:`infersight.api.requests`.
+
+TracesArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help=f"Trace files or directories of per-rank files: {FORMATS_HELP}.",
+        show_default=False,
+        metavar="TRACE",
+    ),
+]
+JsonOpt = Annotated[
+    Path | None, typer.Option("--json", metavar="OUT", help="Also write the JSON result to OUT.")
+]
+WindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--window-nvtx",
+        metavar="REGEX",
+        help="Cut the analysis window to NVTX/annotation ranges whose name matches REGEX.",
+    ),
+]
+CpuOpsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cpu-ops-as-kernels",
+        help="For CPU-only PyTorch captures: analyse the dominant CPU operators (self time >= half"
+        " their duration, outermost first) as if they were kernels.",
+    ),
+]
+ThresholdsOpt = Annotated[
+    Path | None,
+    typer.Option("--thresholds", metavar="FILE", help="TOML file overriding data/host_thresholds.toml."),
+]
+
+# theory: model, GPU and scenario
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", metavar="NAME", help="A built-in model (e.g. llama-3-8b, mixtral-8x7b, deepseek-v3)."
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", metavar="PATH", help="A HuggingFace config.json (instead of --model)."),
+]
+GpuOpt = Annotated[
+    str | None,
+    typer.Option("--gpu", metavar="NAME", help="GPU from the spec table (e.g. H100-SXM, A100-80GB)."),
+]
+PeakOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--peak-tflops", metavar="X", help="Dense matmul peak of the compute dtype, TFLOP/s (override)."
+    ),
+]
+BandwidthOpt = Annotated[
+    float | None, typer.Option("--bandwidth", metavar="GB/S", help="Memory bandwidth, GB/s (override).")
+]
+LinkOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--link-bandwidth",
+        metavar="GB/S",
+        help="Per-direction GPU-to-GPU bandwidth for TP all-reduces (default: the GPU's NVLink/PCIe figure).",
+    ),
+]
+BatchOpt = Annotated[int, typer.Option("--batch", metavar="B", min=1, help="Sequences per pass.")]
+PromptOpt = Annotated[
+    int, typer.Option("--prompt", metavar="S", min=1, help="Prompt tokens per sequence (prefill).")
+]
+OptionalBatchOpt = Annotated[
+    int | None, typer.Option("--batch", metavar="B", min=1, help="Theory: sequences per pass (with --model).")
+]
+OptionalPromptOpt = Annotated[
+    int | None, typer.Option("--prompt", metavar="S", min=1, help="Theory: prompt tokens per sequence.")
+]
+ContextOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--context", metavar="L", min=1, help="KV-cache tokens per sequence at the decode step (default S)."
+    ),
+]
+TpOpt = Annotated[int, typer.Option("--tp", metavar="N", min=1, help="Tensor-parallel degree.")]
+DtypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dtype", metavar="D", help="Compute dtype and weight width: fp32, tf32, fp16, bf16, fp8, int8."
+    ),
+]
+MeasuredTtftOpt = Annotated[
+    float | None, typer.Option("--measured-ttft", metavar="MS", min=0.0, help="Measured TTFT, ms.")
+]
+MeasuredTpotOpt = Annotated[
+    float | None, typer.Option("--measured-tpot", metavar="MS", min=0.0, help="Measured TPOT, ms.")
+]
+MeasuredTpsOpt = Annotated[
+    float | None,
+    typer.Option("--measured-tps", metavar="X", min=0.0, help="Measured decode tokens/s (whole batch)."),
+]
+
+# knowledge base: the fingerprint of a run
+KbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kb",
+        metavar="URL",
+        help="SQLite path or SQLAlchemy URL of the knowledge base (default: $INFERSIGHT_KB).",
+    ),
+]
+FpGpuOpt = Annotated[str | None, typer.Option("--gpu", help="GPU name (fingerprint).")]
+FpModelOpt = Annotated[str | None, typer.Option("--model", help="Model name (fingerprint).")]
+FpDtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Compute dtype, e.g. bf16 (fingerprint).")]
+FpTpOpt = Annotated[int | None, typer.Option("--tp", min=1, help="Tensor-parallel degree.")]
+FpEpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Expert-parallel degree.")]
+FpEngineOpt = Annotated[str | None, typer.Option("--engine", help="Inference engine, e.g. vllm, sglang.")]
+FpEngineVersionOpt = Annotated[str | None, typer.Option("--engine-version", help="Engine version.")]
+FpTorchOpt = Annotated[str | None, typer.Option("--torch", help="torch version.")]
+FpCudaOpt = Annotated[str | None, typer.Option("--cuda", help="CUDA version.")]
+FpDriverOpt = Annotated[str | None, typer.Option("--driver", help="NVIDIA driver version.")]
+FpBatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Batch size (shape vector).")]
+FpPromptOpt = Annotated[int | None, typer.Option("--prompt", min=1, help="Prompt length (shape vector).")]
+FpContextOpt = Annotated[
+    int | None, typer.Option("--context", min=1, help="Decode context length (shape vector).")
+]
+
+
+def request_of(kind: type[R], values: dict[str, Any], **renamed: Any) -> R:
+    """The API request of a command from its parameters (``locals()``): every parameter named like a
+    request field fills it; ``renamed`` gives the fields whose option is spelt otherwise.
+
+    Why: the field list is then written once (in the request model), not again per command, and a
+    new field reaches every front end whose option carries its name.
+    """
+    fields = {name: values[name] for name in kind.model_fields if name in values}
+    return kind.of(**(fields | renamed))

@@ -11,6 +11,7 @@ import typer
 
 from infersight.commands import kb as kb_cli
 from infersight.commands._io import check_outputs, read_analysis_report, stdout_console
+from infersight.commands._options import KbOpt
 from infersight.errors import InputError
 from infersight.render.sanitize import sanitize_text, sanitizing_console
 
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--app", metavar="CMD", help="Your inference command (for ncu/A-B lines)."),
         ] = None,
-        kb: kb_cli.KbOpt = None,
+        kb: KbOpt = None,
         no_kb: Annotated[
             bool, typer.Option("--no-kb", help="Do not read or write the knowledge base.")
         ] = False,

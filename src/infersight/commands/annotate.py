@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from infersight.commands._io import check_outputs, with_spinner
+from infersight.commands._options import TracesArg
 from infersight.errors import InputError
 
 if TYPE_CHECKING:
@@ -34,15 +35,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("annotate", help=HELP)
     def annotate(
-        traces: Annotated[
-            list[Path],
-            typer.Argument(
-                metavar="TRACE",
-                help="Trace files or directories of per-rank files: nsys SQLite exports (.sqlite), "
-                ".nsys-rep (needs nsys on PATH), Kineto JSON (.json, .json.gz).",
-                show_default=False,
-            ),
-        ],
+        traces: TracesArg,
         output: Annotated[
             Path,
             typer.Option(

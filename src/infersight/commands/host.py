@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
+from infersight.commands._options import JsonOpt, ThresholdsOpt, TracesArg, request_of
 
 
 def register(app: typer.Typer) -> None:
@@ -15,12 +15,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("host")
     def host(
-        traces: Annotated[
-            list[Path],
-            typer.Argument(
-                help="Trace files (nsys .sqlite, Kineto .json[.gz]); several = ranks.", metavar="TRACE"
-            ),
-        ],
+        traces: TracesArg,
         host_prep_range: Annotated[
             str | None,
             typer.Option(
@@ -29,12 +24,7 @@ def register(app: typer.Typer) -> None:
                 help="Name (regex) of the host input-preparation ranges, e.g. _prepare_tp_inputs.",
             ),
         ] = None,
-        thresholds: Annotated[
-            Path | None,
-            typer.Option(
-                "--thresholds", metavar="FILE", help="TOML file overriding data/host_thresholds.toml."
-            ),
-        ] = None,
+        thresholds: ThresholdsOpt = None,
         phase_regex: Annotated[
             list[str] | None,
             typer.Option(
@@ -43,24 +33,15 @@ def register(app: typer.Typer) -> None:
                 help="Range names that mark a phase, e.g. context=prefill_step (repeatable; tried first).",
             ),
         ] = None,
-        json_out: Annotated[
-            Path | None, typer.Option("--json", metavar="OUT", help="Also write the JSON report.")
-        ] = None,
+        json_out: JsonOpt = None,
     ) -> None:
         """Is host overhead the bottleneck? M1-M5 per aggregate / context / generation phase."""
-        from infersight.host.config import compile_regex, load_config
-        from infersight.host.detect import analyze_host, load_for_host
+        from infersight import api
         from infersight.render.host import render_host
 
-        if host_prep_range is not None:
-            compile_regex(host_prep_range, "--host-prep-range")
-        config = load_config(thresholds).with_phase_regex(phase_regex or [])
-        outputs = [json_out] if json_out is not None else []
-        check_outputs(outputs, traces)
-        loaded = with_spinner("reading traces", lambda: load_for_host(traces))
-        report = with_spinner(
-            "analysing host overhead", lambda: analyze_host(loaded, config, host_prep_range)
-        )
+        request = request_of(api.HostRequest, locals(), phase_regex=phase_regex or [])
+        check_outputs([json_out] if json_out is not None else [], traces)
+        report = with_spinner("reading and analysing host overhead", lambda: api.host(request))
         if json_out is not None:
             write_output(json_out, report.model_dump_json(indent=2).encode())
         render_host(report, stdout_console())

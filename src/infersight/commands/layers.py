@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
-from infersight.commands.roofline import (
+from infersight.commands._options import (
     BandwidthOpt,
     ConfigOpt,
     ContextOpt,
+    CpuOpsOpt,
     DtypeOpt,
     GpuOpt,
     LinkOpt,
@@ -21,15 +22,11 @@ from infersight.commands.roofline import (
     OptionalPromptOpt,
     PeakOpt,
     TpOpt,
+    request_of,
 )
-from infersight.errors import InputError
+from infersight.ingest.formats import FORMATS_SHORT
 from infersight.render.sanitize import json_for_terminal
 from infersight.validate import MAX_LAYERS
-
-if TYPE_CHECKING:
-    from infersight.layers.theory import LayerTheoryRequest
-    from infersight.theory.inputs import TheoryOptions
-    from infersight.theory.model_config import ModelConfig
 
 
 class LayersFormat(StrEnum):
@@ -45,9 +42,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("layers")
     def layers(
-        trace: Annotated[
-            Path, typer.Argument(help="One trace (Kineto .json[.gz] or nsys .sqlite).", metavar="TRACE")
-        ],
+        trace: Annotated[Path, typer.Argument(help=f"One rank's trace: {FORMATS_SHORT}.", metavar="TRACE")],
         model: ModelOpt = None,
         config: ConfigOpt = None,
         num_layers: Annotated[
@@ -96,13 +91,7 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option("--device", metavar="D", help="GPU (default: the one with the most kernels)."),
         ] = None,
-        cpu_ops_as_kernels: Annotated[
-            bool,
-            typer.Option(
-                "--cpu-ops-as-kernels",
-                help="CPU-only PyTorch capture: dominant CPU operators stand in for kernels.",
-            ),
-        ] = False,
+        cpu_ops_as_kernels: CpuOpsOpt = False,
         json_out: Annotated[
             Path | None, typer.Option("--json", metavar="OUT", help="Also write the JSON.")
         ] = None,
@@ -126,47 +115,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Forward passes and layers found by an anchor kernel: per-layer and layer-type tables, flow."""
         from infersight import api
-        from infersight.layers.analysis import analyze_layers
-        from infersight.layers.profiles import check_regex
         from infersight.render.layers import render_compute_flow, render_layers
-        from infersight.theory.inputs import TheoryOptions
 
-        if model is not None and config is not None:
-            raise InputError(None, "give --model or --config, not both")
-        if anchor_kernel is not None:
-            check_regex(anchor_kernel, "--anchor-kernel")
-        options = TheoryOptions(
-            model=model,
-            config=config,
-            gpu=gpu,
-            dtype=dtype,
-            peak_tflops=peak_tflops,
-            bandwidth_gb_per_s=bandwidth,
-            link_bandwidth_gb_per_s=link_bandwidth,
-        )
-        theory = _theory_request(options, batch, prompt, context, tp, phase)
-        model_config = _model_config(options)
+        request = request_of(api.LayersRequest, locals())
         check_outputs([json_out] if json_out is not None else [], [trace])
-        loaded = with_spinner(
-            "reading trace", lambda: api.load([trace], cpu_ops_as_kernels=cpu_ops_as_kernels)
-        )
-        if len(loaded) != 1:
-            raise InputError(trace, f"holds {len(loaded)} ranks; give one rank's file")
-        report = with_spinner(
-            "segmenting layers",
-            lambda: analyze_layers(
-                loaded[0],
-                config=model_config,
-                num_layers=num_layers,
-                profile=profile,
-                anchor_kernel=anchor_kernel,
-                device=device,
-                fwd_pass=fwd_pass,
-                layer=layer,
-                compare_layer=compare_layer,
-                theory=theory,
-            ),
-        )
+        report = with_spinner("reading trace and segmenting layers", lambda: api.layers(request))
         if json_out is not None:
             write_output(json_out, report.model_dump_json(indent=2).encode())
         if output_format is LayersFormat.json:
@@ -175,53 +128,3 @@ def register(app: typer.Typer) -> None:
             render_compute_flow(report, stdout_console())
         else:
             render_layers(report, stdout_console(), show_all_passes=show_all_passes)
-
-
-def _model_config(options: TheoryOptions) -> ModelConfig | None:
-    """The model of --model/--config (with --dtype applied), None without either."""
-    from infersight.theory.inputs import load_model
-
-    if options.model is None and options.config is None:
-        return None
-    return load_model(options)
-
-
-def _theory_request(
-    options: TheoryOptions,
-    batch: int | None,
-    prompt: int | None,
-    context: int | None,
-    tp: int,
-    phase: str | None,
-) -> LayerTheoryRequest | None:
-    """The per-layer theory request: None without --batch; InputError for options that cannot apply."""
-    from infersight.layers.theory import LayerTheoryRequest, check_request_inputs
-    from infersight.theory.operators import PHASES
-
-    check_request_inputs(
-        options.model is not None or options.config is not None,
-        batch,
-        {
-            "--prompt": prompt,
-            "--context": context,
-            "--tp": tp if tp != 1 else None,
-            "--gpu": options.gpu,
-            "--dtype": options.dtype,
-            "--peak-tflops": options.peak_tflops,
-            "--bandwidth": options.bandwidth_gb_per_s,
-            "--link-bandwidth": options.link_bandwidth_gb_per_s,
-            "--phase": phase,
-        },
-    )
-    if batch is None:
-        return None
-    if phase is not None and phase not in PHASES:
-        raise InputError(None, f"--phase {phase!r}: expected prefill or decode")
-    return LayerTheoryRequest(
-        options=options,
-        batch=batch,
-        prompt=prompt,
-        context=context,
-        tp=tp,
-        phase=phase,
-    )

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
-from infersight.commands.roofline import (
+from infersight.commands._options import (
     ConfigOpt,
     ContextOpt,
     DtypeOpt,
@@ -17,10 +17,9 @@ from infersight.commands.roofline import (
     OptionalBatchOpt,
     OptionalPromptOpt,
     TpOpt,
+    request_of,
 )
-from infersight.errors import InputError
 from infersight.render.sanitize import sanitize_text
-from infersight.validate import ensure_finite
 
 
 def register(app: typer.Typer) -> None:
@@ -86,40 +85,18 @@ def register(app: typer.Typer) -> None:
         (prefill and decode) are added to the report and drawn on the same roofline as the kernels.
         """
         from infersight import api
-        from infersight.ncu.analysis import analyze_ncu
-        from infersight.ncu.reader import read_ncu
         from infersight.render.ncu import render_ncu_json, render_ncu_markdown, render_ncu_terminal
 
-        with_theory = model is not None or config is not None
-        if with_theory and (batch is None or prompt is None):
-            raise InputError(None, "--model/--config needs the scenario: --batch B and --prompt S")
+        request = request_of(api.NcuRequest, locals(), traces=trace or [])
+        api.require_scenario(request)  # a half-given scenario fails before anything is read
         outputs = [p for p in (json_out, md_out, html_out, plot) if p is not None]
         if plot is not None:
-            from infersight.theory.plot import check_plot_path
+            from infersight.render.roofline_plot import check_plot_path
 
             check_plot_path(plot)
         check_outputs(outputs, [*exports, *(trace or []), *([config] if config else [])])
-        loaded = with_spinner("reading ncu exports", lambda: [read_ncu(path) for path in exports])
-        from infersight.ncu.trace_join import launch_configs
-
-        traces = with_spinner("reading traces", lambda: api.load(trace)) if trace else None
-        trace_report = (
-            with_spinner("analysing trace", lambda: api.report_from_traces(traces)) if traces else None
-        )
-        report = analyze_ncu(
-            loaded, gpu=gpu, trace=trace_report, trace_configs=launch_configs(traces) if traces else None
-        )
-        estimate = None
-        if with_theory and batch is not None and prompt is not None:
-            from infersight.ncu.theory_overlay import theory_overlay
-            from infersight.theory.inputs import TheoryOptions
-            from infersight.theory.run import theory_report
-
-            gpu_key = report.gpu.key if report.gpu is not None and report.gpu.key else report.gpu_name
-            options = TheoryOptions(model=model, config=config, gpu=gpu_key, dtype=dtype)
-            estimate = theory_report(options, batch=batch, prompt=prompt, context=context, tp=tp).estimate
-            report.theory = theory_overlay(estimate)
-        ensure_finite(report.model_dump(), "ncu report")
+        result = with_spinner("reading and analysing ncu exports", lambda: api.ncu(request))
+        report = result.report
         if json_out is not None:
             write_output(json_out, render_ncu_json(report).encode())
         if md_out is not None:
@@ -131,7 +108,7 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             from infersight.render.ncu import render_ncu_roofline_plot
 
-            write_output(plot, render_ncu_roofline_plot(report, plot, estimate))
+            write_output(plot, render_ncu_roofline_plot(report, plot, result.estimate))
         render_ncu_terminal(report, stdout_console())
 
     @app.command("ncu-plan")
@@ -175,40 +152,13 @@ def register(app: typer.Typer) -> None:
         With --model/--config and --batch/--prompt the focus set is TopK(time) ∪ {E_roof < 0.3} from the
         theory roofline (methodology §3); without them, the Top-K kernels by GPU time.
         """
-        import pandas as pd
-
         from infersight import api
-        from infersight.ncu.plan import build_plan
         from infersight.render.ncu import render_plan_text
 
+        request = request_of(api.NcuPlanRequest, locals(), app=app_command)
         check_outputs([json_out] if json_out else [], traces)
-        with_theory = model is not None or config is not None
-        if with_theory and (batch is None or prompt is None):
-            raise InputError(None, "--model/--config needs the scenario: --batch B and --prompt S")
-        loaded = with_spinner("reading traces", lambda: api.load(traces))
-        report = with_spinner("analysing", lambda: api.report_from_traces(loaded))
-        if not report.profile.kernels:
-            raise InputError(traces[0], "no GPU kernels in the trace: nothing to profile")
-        focus = None
-        if with_theory and batch is not None and prompt is not None:
-            from infersight.theory.inputs import TheoryOptions
-            from infersight.theory.run import theory_report
-
-            options = TheoryOptions(model=model, config=config, gpu=gpu, dtype=dtype)
-            theory = theory_report(
-                options, batch=batch, prompt=prompt, context=context, tp=tp, traces=loaded, top_k=top
-            )
-            focus = theory.focus
-        names = sorted({str(name) for t in loaded for name in pd.unique(t.kernels["name"].astype(str))})
-        plan = build_plan(
-            report,
-            names,
-            top_k=top,
-            launch_count=launch_count,
-            output_prefix=output_prefix,
-            app=app_command,
-            focus=focus,
-        )
+        api.require_scenario(request)
+        plan = with_spinner("reading and analysing traces", lambda: api.ncu_plan(request))
         if json_out is not None:
             write_output(json_out, (plan.model_dump_json(indent=2) + "\n").encode())
         # plain text: commands must stay copy-pasteable; kernel names in them are sanitised

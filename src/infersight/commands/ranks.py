@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
-from infersight.commands.overlap import JsonOpt, TracesArg
+from infersight.commands._options import JsonOpt, TracesArg, request_of
 
 
 def register(app: typer.Typer) -> None:
@@ -18,14 +16,12 @@ def register(app: typer.Typer) -> None:
         """Per-rank busy/idle/comm table, clock alignment, collective wait per rank, stragglers and
         MoE all-to-all imbalance (a directory of per-rank traces, or one multi-GPU nsys export)."""
         from infersight import api
-        from infersight.overlap import analyze_ranks
         from infersight.render.overlap import render_overlap, render_overlap_json
 
+        request = request_of(api.RanksRequest, locals())
         outputs = [json_out] if json_out is not None else []
         check_outputs(outputs, traces)
-        loaded = with_spinner("reading traces", lambda: api.load(traces))
-        check_outputs(outputs, [Path(t.source) for t in loaded])
-        report = with_spinner("analysing", lambda: analyze_ranks(loaded))
+        report = with_spinner("reading and analysing", lambda: api.ranks(request))
         if json_out is not None:
             write_output(json_out, render_overlap_json(report))
         render_overlap(report, stdout_console(), command="ranks")

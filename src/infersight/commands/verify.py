@@ -13,8 +13,10 @@ from typing import Annotated
 import orjson
 import typer
 
+from infersight.commands import _options as opt
 from infersight.commands import kb as kb_cli
 from infersight.commands._io import check_outputs, stdout_console, write_output
+from infersight.commands._options import request_of
 from infersight.errors import InputError
 from infersight.render.sanitize import sanitize_text
 
@@ -68,17 +70,17 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--env", metavar="REPORT.json", help="Environment fingerprint from a report."),
         ] = None,
-        kb: kb_cli.KbOpt = None,
+        kb: opt.KbOpt = None,
         no_kb: Annotated[
             bool, typer.Option("--no-kb", help="Do not read or write the knowledge base.")
         ] = False,
-        gpu: kb_cli.GpuOpt = None,
-        model: kb_cli.ModelOpt = None,
-        dtype: kb_cli.DtypeOpt = None,
-        tp: kb_cli.TpOpt = None,
-        engine: kb_cli.EngineOpt = None,
-        batch: kb_cli.BatchOpt = None,
-        json_out: kb_cli.JsonOpt = None,
+        gpu: opt.FpGpuOpt = None,
+        model: opt.FpModelOpt = None,
+        dtype: opt.FpDtypeOpt = None,
+        tp: opt.FpTpOpt = None,
+        engine: opt.FpEngineOpt = None,
+        batch: opt.FpBatchOpt = None,
+        json_out: opt.JsonOpt = None,
         allow_env_change: Annotated[
             bool,
             typer.Option(
@@ -88,25 +90,23 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Run or read baseline and candidate: median/std, gain with a 95% CI; conclusive results go to KB."""
-        from infersight.agent.verify_flow import verify_and_record
+        from infersight import api
 
         baseline, candidate = _sides(base, target, baseline_opt, candidate_opt)
+        request = request_of(
+            api.VerifyRequest,
+            locals(),
+            baseline=baseline,
+            candidate=candidate,
+            timeout_s=timeout,
+            kb=None if no_kb else kb,
+            use_kb=not no_kb,
+        )
         if json_out is not None:
             sides = [t for side in (baseline, candidate) for t in _trace_tokens(side)]
             check_outputs([json_out], [*sides, None if no_kb else kb_cli.kb_file(kb)])
-        outcome = verify_and_record(
-            baseline,
-            candidate,
-            repeats=repeats,
-            warmup=warmup,
-            timeout_s=timeout,
-            recommendation=recommendation,
-            env_report=env_report,
-            overrides=kb_cli.overrides(gpu=gpu, model=model, dtype=dtype, tp=tp, engine=engine, batch=batch),
-            kb=None if no_kb else kb,
-            use_kb=not no_kb,
-            allow_env_change=allow_env_change,
-            progress=lambda message: print(sanitize_text(f"verify: {message}"), file=sys.stderr),
+        outcome = api.verify(
+            request, progress=lambda message: print(sanitize_text(f"verify: {message}"), file=sys.stderr)
         )
         if json_out is not None:
             write_output(json_out, orjson.dumps(outcome.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
@@ -152,6 +152,8 @@ def _trace_tokens(side: str) -> list[Path]:
     except ValueError:
         return []
     return [Path(t) for t in tokens if Path(t).exists()]
+
+
 def _sides(
     base: str | None, target: str | None, baseline: str | None, candidate: str | None
 ) -> tuple[str, str]:

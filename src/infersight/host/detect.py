@@ -6,8 +6,6 @@ window is the union of its steady-state steps' GPU spans, so warm-up steps never
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -267,10 +265,3 @@ def _stragglers(
         return stats, "ranks differ in step time but run no collectives: no wait to attribute"
     known[int(np.argmin(coll))].straggler = True
     return stats, None
-
-
-def load_for_host(paths: list[Path]) -> list[Trace]:
-    """Load traces for the host commands (thin wrapper so commands never touch ingest)."""
-    from infersight import api
-
-    return api.load(paths)

@@ -13,14 +13,20 @@ from pathlib import Path
 from infersight.errors import InputError
 from infersight.executors import Executor
 from infersight.ingest.checks import clock_offset_notes
+from infersight.ingest.formats import (
+    FORMATS_HELP,
+    KINETO_SUFFIXES,
+    NSYS_REPORT_SUFFIXES,
+    SQLITE_SUFFIXES,
+    TRACE_FORMATS,
+    TRACE_SUFFIXES,
+)
 from infersight.ingest.parallel import load_files
 from infersight.model import Trace
 from infersight.safe_io import check_regular_file
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
-GZIP_MAGIC = b"\x1f\x8b"
-NSYS_REPORT_SUFFIXES = (".nsys-rep", ".qdrep")
-KINETO_SUFFIXES = (".json", ".json.gz")
+SQLITE_MAGIC = TRACE_FORMATS[0].magic[0]
+GZIP_MAGIC = TRACE_FORMATS[2].magic[0]
 
 
 def load_traces(
@@ -58,7 +64,7 @@ def trace_files(path: Path) -> list[Path]:
     files = sorted(f for f in path.iterdir() if _named_like_trace(f) and _regular_trace_member(f))
     files = [f for f in files if _looks_like_trace(f)]
     if not files:
-        raise InputError(path, "directory holds no traces (*.json, *.json.gz, *.sqlite, *.nsys-rep)")
+        raise InputError(path, f"directory holds no traces ({', '.join('*' + s for s in TRACE_SUFFIXES)})")
     return files
 
 
@@ -67,7 +73,7 @@ _SNIFF_BYTES = 1 << 20
 
 
 def _named_like_trace(path: Path) -> bool:
-    return path.suffix in (".sqlite", *NSYS_REPORT_SUFFIXES) or path.name.endswith(KINETO_SUFFIXES)
+    return path.suffix in (*SQLITE_SUFFIXES, *NSYS_REPORT_SUFFIXES) or path.name.endswith(KINETO_SUFFIXES)
 
 
 def _regular_trace_member(path: Path) -> bool:
@@ -80,7 +86,7 @@ def _regular_trace_member(path: Path) -> bool:
 
 def _looks_like_trace(path: Path) -> bool:
     """True for nsys exports/reports, empty files, and JSON whose head has a Chrome-trace key."""
-    if path.suffix in (".sqlite", *NSYS_REPORT_SUFFIXES):
+    if path.suffix in (*SQLITE_SUFFIXES, *NSYS_REPORT_SUFFIXES):
         return True
     if not path.name.endswith(KINETO_SUFFIXES):
         return False
@@ -127,6 +133,5 @@ def load_file(path: Path, *, cpu_ops_as_kernels: bool = False) -> Trace:
         return read_kineto(path, cpu_ops_as_kernels=cpu_ops_as_kernels)
     raise InputError(
         path,
-        "not a recognised trace: expected an Nsight Systems SQLite export, a .nsys-rep/.qdrep "
-        "report, or PyTorch-profiler (Kineto) JSON (.json/.json.gz)",
+        f"not a recognised trace: expected {FORMATS_HELP}",
     )

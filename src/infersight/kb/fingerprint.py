@@ -140,7 +140,7 @@ def _version_match(a: str, b: str) -> float:
 def _gpu_identity(name: str) -> tuple[str | None, str | None]:
     """(spec key, family) of a GPU name through the spec table; unknown parts stay None."""
     from infersight.errors import InputError
-    from infersight.theory.gpu_specs import list_gpus, lookup_gpu
+    from infersight.hardware.gpu_specs import list_gpus, lookup_gpu
 
     try:
         spec = lookup_gpu(name)
@@ -155,7 +155,7 @@ def _gpu_identity(name: str) -> tuple[str | None, str | None]:
 
 def _same_rates(key_a: str, key_b: str) -> bool:
     """Two table entries with the same peak rates and bandwidth (V100 16GB vs 32GB) run alike."""
-    from infersight.theory.gpu_specs import list_gpus
+    from infersight.hardware.gpu_specs import list_gpus
 
     specs = {spec.key: spec for spec in list_gpus()}
     a, b = specs.get(key_a), specs.get(key_b)

@@ -149,7 +149,7 @@ def trace_gpu_name(trace: Trace, device: int) -> str | None:
 
     Raises the theory engine's InputError when the trace names a GPU the table does not know.
     """
-    from infersight.theory.gpu_specs import gpu_for_device
+    from infersight.hardware.gpu_specs import gpu_for_device
 
     info = trace.gpus.get(device) or next(iter(trace.gpus.values()), None)
     if info is None or not (info.name or info.sm_count):

@@ -2,7 +2,7 @@
 
 ``reader`` (ncu CSV / .ncu-rep -> per-launch metric tables, base units via ``units``) ->
 ``metrics`` (canonical metric names across ncu versions, ``data/ncu_metrics.toml``) ->
-``roofline`` (measured roofline point, E_roof against ``theory.gpu_specs``) ->
+``roofline`` (measured roofline point, E_roof against ``hardware.gpu_specs``) ->
 ``rules`` (``data/ncu_rules.toml`` -> findings) -> ``analysis`` (the integrated
 :class:`~infersight.ncu.results.NcuReport`); ``plan`` writes the ncu commands for a trace's
 focus set.

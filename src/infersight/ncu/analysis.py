@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from infersight import __version__
 from infersight.analyses.categories import categorize_name
 from infersight.analyses.kernel_names import simplify_kernel_name
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
+from infersight.hardware.gpu_specs import GpuSpec, list_gpus, lookup_gpu
 from infersight.ncu.device import export_device, identify_gpu
 from infersight.ncu.metrics import ResolvedMetrics, resolve, stall_shares, tensor_flops_by_dtype
 from infersight.ncu.nsight import compare
@@ -37,7 +38,6 @@ from infersight.ncu.roofline import GpuPeaks, roofline_point
 from infersight.ncu.rules import KernelScope, evaluate, load_kernel_rules
 from infersight.rules.engine import Metrics
 from infersight.rules.finding import Finding, Location
-from infersight.theory.gpu_specs import GpuSpec, list_gpus, lookup_gpu
 
 SOL_LATENCY_PCT = 60.0
 SOL_GAP_PCT = 10.0

@@ -28,10 +28,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from infersight.hardware.gpu_specs import GpuSpec, list_gpus, lookup_gpu
 from infersight.ncu.metrics import ResolvedMetrics, gpu_name_of
 from infersight.ncu.reader import NcuLaunch
 from infersight.ncu.results import GpuIdentity
-from infersight.theory.gpu_specs import GpuSpec, list_gpus, lookup_gpu
 
 BANDWIDTH_TOLERANCE = 0.08
 DATA_RATE_TOLERANCE = 0.06

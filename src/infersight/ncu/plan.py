@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from infersight.analyses.kernel_names import simplify_kernel_name
-from infersight.analyses.results import AnalysisReport, KernelStat
+from infersight.analyses.results import KernelStat
+from infersight.analysis_report import AnalysisReport
 from infersight.ncu.metrics import metric_table
 
 if TYPE_CHECKING:

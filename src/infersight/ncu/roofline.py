@@ -6,7 +6,7 @@ instructions); tensor-core work comes from the tensor-pipe op counters
 ``data/ncu_metrics.toml``), never from the CUDA-core counters nor from tensor instruction counts
 (whose FLOPs depend on the MMA shape: with only those, FLOP/s and E_roof are flagged lower bounds).
 The roof is the GPU's peak for the precision with the most FLOPs and its DRAM bandwidth, from
-:mod:`infersight.theory.gpu_specs`; without a known GPU, E_roof is None with the reason.
+:mod:`infersight.hardware.gpu_specs`; without a known GPU, E_roof is None with the reason.
 
 E_roof = P_achieved / P_upper with P_upper = min(P_peak, I·B_peak). Below the ridge this equals
 achieved bandwidth / peak bandwidth, which is how a kernel without FLOPs (a copy) still gets one.
@@ -52,9 +52,9 @@ class GpuPeaks:
             )
             return
         try:
-            from infersight.theory.gpu_specs import lookup_gpu
+            from infersight.hardware.gpu_specs import lookup_gpu
         except ImportError:
-            self.reason = "GPU spec table (infersight.theory.gpu_specs) is not available in this build"
+            self.reason = "GPU spec table (infersight.hardware.gpu_specs) is not available in this build"
             return
         try:
             self.spec = lookup_gpu(gpu_name)

@@ -21,10 +21,10 @@ import pandas as pd
 from infersight.analyses import intervals
 from infersight.analyses.results import Window
 from infersight.analyses.window import analysis_windows, window_arrays
+from infersight.hardware.links import collective_spec, gpu_links
 from infersight.model import Trace
 from infersight.overlap.comm_args import CommArgs, comm_args, parse_kernel_name
 from infersight.overlap.copies import comm_kernel_mask
-from infersight.overlap.links import collective_spec, gpu_links
 from infersight.overlap.results import CollectiveStat, CommOverlap
 
 NO_COMM = "no communication (NCCL-category) kernels in the window"

@@ -30,9 +30,9 @@ from infersight.analyses.ranges import grouped_union_length
 from infersight.analyses.results import Window
 from infersight.analyses.window import matching_ranges, select_ranges, window_arrays
 from infersight.errors import InputError
+from infersight.hardware.links import copy_link
 from infersight.model import Trace
 from infersight.model.trace import GpuInfo
-from infersight.overlap.links import copy_link
 from infersight.overlap.results import CopyDirectionStat, CopyOverlap, RangeOverlap
 
 COMM_CATEGORY = "NCCL"

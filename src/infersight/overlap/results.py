@@ -9,19 +9,11 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from infersight.analyses.results import Window
+from infersight.hardware.links import LinkSpec
 from infersight.rules.finding import Finding
 
 # MAJOR.MINOR of the overlap/ranks JSON: a new optional field bumps the minor, a breaking change the major.
 OVERLAP_SCHEMA_VERSION = "1.0"  # 1.0: was "1"
-
-
-class LinkSpec(BaseModel):
-    """A physical link and its per-direction bandwidth (from data/interconnects.toml)."""
-
-    id: str
-    name: str
-    gb_per_s: float
-    source: str
 
 
 class CopyDirectionStat(BaseModel):

@@ -5,7 +5,8 @@ The terminal, Markdown and HTML views all print these, so the verdict reads the 
 
 from __future__ import annotations
 
-from infersight.analyses.results import AnalysisReport, CopyDirectionTime, DeviceAttribution
+from infersight.analyses.results import CopyDirectionTime, DeviceAttribution
+from infersight.analysis_report import AnalysisReport
 from infersight.render.sections import Section, fmt_bandwidth, fmt_bytes, fmt_duration, fmt_pct
 
 BUCKET_ORDER = ("gpu", "communication", "copy", "host")
@@ -96,9 +97,7 @@ def breakdown_section(report: AnalysisReport) -> Section:
         "What fills each bucket",
         ["device", "bucket", "time", "top contributors"],
         rows,
-        [
-            "copy: exposed = copies running while no kernel runs; bandwidth = bytes / copy time vs the link."
-        ],
+        ["copy: exposed = copies running while no kernel runs; bandwidth = bytes / copy time vs the link."],
         right_aligned={2},
         wrapping={3},
     )

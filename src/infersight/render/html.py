@@ -20,8 +20,9 @@ from html import escape
 from importlib import resources
 from typing import Any
 
-from infersight.agent.html_data import DeviceBusyBins, HtmlExtras
-from infersight.analyses.results import AnalysisReport
+from infersight.analyses.html_data import DeviceBusyBins
+from infersight.analysis_report import AnalysisReport
+from infersight.api.html_data import HtmlExtras
 from infersight.errors import InputError
 from infersight.layers.results import LayerReport
 from infersight.render import sections as sec

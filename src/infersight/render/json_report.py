@@ -1,6 +1,6 @@
 """The versioned JSON report: the pydantic model serialised as is, plus its JSON Schema.
 
-The report *is* :class:`~infersight.analyses.results.AnalysisReport`, so the JSON and the Python
+The report *is* :class:`~infersight.analysis_report.AnalysisReport`, so the JSON and the Python
 API can never disagree; consumers check ``schema_version`` (see docs/report-schema.md).
 
 Every other ``--json`` output is a pydantic model too; :data:`JSON_OUTPUTS` names the model of each
@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 
 __all__ = [
     "JSON_OUTPUTS",
@@ -31,7 +31,7 @@ __all__ = [
 
 # command (file stem under docs/schemas/) -> "module:Model" of what its --json writes
 JSON_OUTPUTS: dict[str, str] = {
-    "analyze": "infersight.analyses.results:AnalysisReport",
+    "analyze": "infersight.analysis_report:AnalysisReport",
     "export": "infersight.render.trace_export:TraceExport",
     "host": "infersight.host.results:HostReport",
     "diff": "infersight.host.results:DiffReport",

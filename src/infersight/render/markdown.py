@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
 from infersight.render.attribution import attribution_section, breakdown_section, primary_line
 from infersight.render.findings import findings_markdown
 from infersight.render.findings import md_text as _md

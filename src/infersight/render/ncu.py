@@ -21,12 +21,12 @@ from infersight.render.markdown import _md
 from infersight.render.markdown import _section as markdown_section
 from infersight.render.sanitize import one_line, sanitize_text, sanitizing_console
 from infersight.render.sections import Section, fmt_count, fmt_duration, fmt_pct
-from infersight.render.terminal import _print_section
+from infersight.render.tables import print_section
 from infersight.rules.finding import Finding
 
 if TYPE_CHECKING:
+    from infersight.render.roofline_plot import KernelPoint
     from infersight.theory.estimates import ModelEstimate
-    from infersight.theory.plot import KernelPoint
 
 
 def _num(value: float | None, fmt: str = "{:.1f}", unit: str = "") -> str:
@@ -381,7 +381,7 @@ def render_ncu_terminal(report: NcuReport, console: Console) -> None:
     for source in report.sources:
         console.print(Text(f"  {source}", style="dim"))
     for section in _sections(report):
-        _print_section(console, section)
+        print_section(console, section)
     for note in report.notes:
         console.print(Text(f"note: {note}", style="dim"))
     print_findings(console, report.findings)
@@ -446,7 +446,7 @@ def render_plan_text(plan: NcuPlan) -> str:
 
 def kernel_plot_points(report: NcuReport) -> list[KernelPoint]:
     """The kernels with an intensity and achieved FLOP/s, as labelled roofline points with their roofs."""
-    from infersight.theory.plot import KernelPoint
+    from infersight.render.roofline_plot import KernelPoint
 
     points: list[KernelPoint] = []
     for index, kernel in enumerate(report.kernels):
@@ -470,11 +470,15 @@ def kernel_plot_points(report: NcuReport) -> list[KernelPoint]:
 def render_ncu_roofline_plot(report: NcuReport, path: Path, estimate: ModelEstimate | None = None) -> bytes:
     """Measured kernel points under their roofs, with the theory operators of ``estimate`` when given.
 
-    Drawn by :mod:`infersight.theory.plot` (one plotting implementation for both commands):
+    Drawn by :mod:`infersight.render.roofline_plot` (one plotting implementation for both commands):
     kernels are diamonds labelled with E_roof under the roof of their dtype's peak and the DRAM
     bandwidth; theory operators (both phases) sit on the theory roofs. png, svg or html bytes.
     """
-    from infersight.theory.plot import check_plot_path, render_kernel_roofline_plot, render_roofline_plot
+    from infersight.render.roofline_plot import (
+        check_plot_path,
+        render_kernel_roofline_plot,
+        render_roofline_plot,
+    )
 
     check_plot_path(path)
     points = kernel_plot_points(report)

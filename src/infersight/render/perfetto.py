@@ -31,9 +31,10 @@ import orjson
 import pandas as pd
 
 from infersight import __version__
-from infersight.analyses.annotations import AnnotatedTraces, DeviceAnnotation, GapCauses, TraceAnnotation
+from infersight.analyses.annotations import DeviceAnnotation, GapCauses, TraceAnnotation
 from infersight.analyses.attribution import BUCKETS, kernel_labels
 from infersight.analyses.results import DeviceAttribution
+from infersight.api._core import AnnotatedTraces
 from infersight.model import Trace
 from infersight.rules.finding import Finding
 

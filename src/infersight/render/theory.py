@@ -10,8 +10,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from infersight.analyses.results import AnalysisReport
+from infersight.analysis_report import AnalysisReport
+from infersight.render.findings import print_findings
 from infersight.render.sections import Section, fmt_bytes, fmt_duration, fmt_pct
+from infersight.render.tables import print_section
 from infersight.rules.finding import Finding
 from infersight.theory.estimates import ModelEstimate
 from infersight.theory.measured import FocusSet, MeasuredVsTheory
@@ -247,11 +249,8 @@ def report_sections(report: AnalysisReport) -> list[Section]:
 
 def print_sections(console: Console, sections: list[Section], findings: list[Finding] | None = None) -> None:
     """Print sections (and findings, when given) the way ``infersight analyze`` does."""
-    from infersight.render.findings import print_findings
-    from infersight.render.terminal import _print_section
-
     for section in sections:
-        _print_section(console, section)
+        print_section(console, section)
     if findings is not None:
         print_findings(console, findings)
 

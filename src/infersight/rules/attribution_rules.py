@@ -8,11 +8,11 @@ trace, and the confidence follows the attribution's margin.
 from __future__ import annotations
 
 from infersight.analyses.attribution import confidence_of
-from infersight.render.sections import fmt_duration
 from infersight.rules.confidence import confidence_rule
 from infersight.rules.estimators import estimator
 from infersight.rules.finding import Confidence, ExpectedGain
 from infersight.rules.values import Metrics, number
+from infersight.units import fmt_duration
 
 PARTIAL_RECOVERY = 0.5  # overlap / prefetch rarely hides all of it: the floor is half
 

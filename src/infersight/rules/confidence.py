@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from infersight.render.sections import fmt_duration
 from infersight.rules.finding import Confidence
 from infersight.rules.values import Metrics, number
+from infersight.units import fmt_duration
 
 ConfidenceRule = Callable[[Metrics], tuple[Confidence, str]]
 CONFIDENCES: dict[str, ConfidenceRule] = {}

@@ -29,7 +29,6 @@ from infersight.analyses.results import (
     GlobalProfile,
     PhaseStat,
 )
-from infersight.render.sections import fmt_duration
 from infersight.rules import attribution_rules as _attribution_rules  # noqa: F401  (registers estimators)
 from infersight.rules.attribution_metrics import attribution_metrics, phase_attribution_metrics
 from infersight.rules.confidence import CONFIDENCES
@@ -40,6 +39,7 @@ from infersight.rules.schema import DEFAULT_DEVICE_KINDS, Condition, Rule, Varia
 from infersight.rules.schema import parse_rules as parse_rule_table
 from infersight.rules.templates import render
 from infersight.rules.values import Metrics, MetricValue
+from infersight.units import fmt_duration
 
 __all__ = [
     "CONFIDENCES",

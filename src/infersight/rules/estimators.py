@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from infersight.render.sections import fmt_duration
 from infersight.rules.finding import ExpectedGain
 from infersight.rules.values import Metrics, number, ratio
+from infersight.units import fmt_duration
 
 Estimator = Callable[[Metrics], ExpectedGain | None]
 ESTIMATORS: dict[str, Estimator] = {}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from infersight.render.sections import fmt_duration
 from infersight.rules.values import Metrics, MetricValue, is_number
+from infersight.units import fmt_duration
 
 
 class _NA:

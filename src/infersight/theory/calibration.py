@@ -285,7 +285,7 @@ def load_vidur(folder: Path) -> VidurData:
 
 
 def _link(link_id: str) -> float:
-    from infersight.overlap.links import link_by_id
+    from infersight.hardware.links import link_by_id
 
     return link_by_id(link_id).gb_per_s * 1e9
 
@@ -300,7 +300,7 @@ def gemm_table(data: VidurData, eff: KernelEfficiency | None) -> dict[str, Accur
 
     ``eff`` None is the previous model (``max(F/P, B/(0.85·BW))·1.1``).
     """
-    from infersight.theory.gpu_specs import lookup_gpu
+    from infersight.hardware.gpu_specs import lookup_gpu
 
     gpu = lookup_gpu(H100_PEAK_FP16)
     peak, bandwidth = gpu.peak_flops("fp16"), gpu.memory_bandwidth_bytes_per_s

@@ -78,7 +78,7 @@ def load_model(options: TheoryOptions) -> ModelConfig:
 
 def normalise_compute_dtype(dtype: str) -> str:
     """The canonical compute dtype label (fp32, tf32, fp16, bf16, fp8, int8)."""
-    from infersight.theory.gpu_specs import normalise_dtype
+    from infersight.hardware.gpu_specs import normalise_dtype
 
     key = normalise_dtype(dtype)
     if key not in WEIGHT_BYTES_BY_DTYPE:
@@ -95,7 +95,7 @@ def resolve_hardware(
     bandwidth for TP all-reduces is ``--link-bandwidth`` or the GPU's peer link
     (``data/interconnects.toml``).
     """
-    from infersight.theory.gpu_specs import custom_gpu, lookup_gpu
+    from infersight.hardware.gpu_specs import custom_gpu, lookup_gpu
 
     dtype = model.compute_dtype
     name = options.gpu or gpu_name
@@ -120,7 +120,7 @@ def resolve_hardware(
 
 
 def _peer_link_gb_per_s(gpu_name: str) -> float | None:
-    from infersight.overlap.links import gpu_links
+    from infersight.hardware.links import gpu_links
 
     peer = gpu_links(gpu_name).peer
     return None if peer is None else peer.gb_per_s
@@ -132,7 +132,7 @@ def gpu_memory_gb(options: TheoryOptions, gpu_name: str | None = None) -> tuple[
     A custom GPU (``--peak-tflops``/``--bandwidth`` only) has no known memory: the fit is then
     "unknown", never a guess.
     """
-    from infersight.theory.gpu_specs import lookup_gpu
+    from infersight.hardware.gpu_specs import lookup_gpu
 
     name = options.gpu or gpu_name
     if name is None:

@@ -25,7 +25,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from infersight.errors import InputError
-from infersight.theory.gpu_specs import GpuSpec
+from infersight.hardware.gpu_specs import GpuSpec
 from infersight.theory.time_model import (
     FloatArray,
     TimeModelParams,
@@ -269,8 +269,8 @@ def predict_ops_for_gpu(
     figures), or a custom GPU from both figures; the intra-node link is ``--link-bandwidth`` or the
     GPU's peer link (its host PCIe link when it has none).
     """
-    from infersight.overlap.links import gpu_links
-    from infersight.theory.gpu_specs import custom_gpu, lookup_gpu, normalise_dtype
+    from infersight.hardware.gpu_specs import custom_gpu, lookup_gpu, normalise_dtype
+    from infersight.hardware.links import gpu_links
 
     key = normalise_dtype(dtype)
     if key not in ELEMENT_BYTES:
@@ -292,6 +292,6 @@ def predict_ops_for_gpu(
 
 
 def _link_gb_per_s(link_id: str) -> float:
-    from infersight.overlap.links import link_by_id
+    from infersight.hardware.links import link_by_id
 
     return link_by_id(link_id).gb_per_s

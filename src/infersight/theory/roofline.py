@@ -40,7 +40,7 @@ Bound = Literal["compute", "memory", "communication"]
 
 
 class GpuLike(Protocol):
-    """What the roofline needs from a GPU spec (``infersight.theory.gpu_specs.GpuSpec``)."""
+    """What the roofline needs from a GPU spec (``infersight.hardware.gpu_specs.GpuSpec``)."""
 
     @property
     def name(self) -> str:

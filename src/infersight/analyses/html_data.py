@@ -1,6 +1,6 @@
-"""Data the HTML report plots beyond the JSON report: per-device busy timelines, kernel/idle-gap
-tracks for the zoomable timeline (:func:`device_tracks`, decimated to a bounded size) and
-per-layer times.
+"""Data the HTML report plots beyond the JSON report: per-device busy timelines and kernel/idle-gap
+tracks for the zoomable timeline (:func:`device_tracks`, decimated to a bounded size).
+:mod:`infersight.api.html_data` adds the per-layer times; ``render/html.py`` draws them.
 
 The JSON report holds aggregates only; the busy/idle picture needs the kernel intervals, so it
 is computed here from the loaded traces (vectorised: the union of kernel intervals, then the
@@ -14,14 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
-from infersight.agent.narrator import Narration
 from infersight.analyses import intervals
 from infersight.analyses.window import analysis_windows
-from infersight.errors import InputError
-from infersight.layers.results import LayerReport
 from infersight.model import Trace
 
-__all__ = ["DeviceBusyBins", "DeviceTrack", "HtmlExtras", "busy_timeline", "device_tracks", "html_extras"]
+__all__ = ["DeviceBusyBins", "DeviceTrack", "busy_timeline", "device_tracks"]
 
 DEFAULT_BINS = 240
 MAX_BARS = 12_000  # kernel rectangles over all devices in the timeline chart (file size)
@@ -56,16 +53,6 @@ class DeviceTrack(BaseModel):
     bars: list[int] = Field(default_factory=list)
     gaps: list[int] = Field(default_factory=list)
     gap_threshold_us: float = 0.0
-
-
-class HtmlExtras(BaseModel):
-    """Optional plot data for :func:`infersight.render.html.render_html`."""
-
-    timelines: list[DeviceBusyBins] = Field(default_factory=list)
-    tracks: list[DeviceTrack] = Field(default_factory=list)
-    layers: LayerReport | None = None
-    narration: Narration | None = Field(default=None, description="checked LLM prose (agent --llm-url)")
-    notes: list[str] = Field(default_factory=list)
 
 
 def busy_timeline(
@@ -224,32 +211,3 @@ def device_tracks(
             )
         )
     return out
-
-
-def html_extras(
-    traces: Sequence[Trace], *, window_nvtx: str | None = None, with_layers: bool = True
-) -> HtmlExtras:
-    """Timelines for every device, and the per-layer table of the first trace when it segments."""
-    extras = HtmlExtras(
-        timelines=busy_timeline(traces, window_nvtx=window_nvtx),
-        tracks=device_tracks(traces, window_nvtx=window_nvtx),
-    )
-    if with_layers and len(traces) == 1 and not traces[0].kernels.empty:
-        from infersight.layers.analysis import analyze_layers
-
-        try:
-            report = analyze_layers(traces[0])
-        except InputError as exc:
-            extras.notes.append(f"per-layer chart skipped: {exc.one_line()}")
-        else:
-            structure = report.pass_structure
-            if structure is not None and not structure.plausible:
-                extras.notes.append(
-                    "per-layer chart skipped: the anchor count per pass is implausible: "
-                    f"{'; '.join(structure.problems)} (infersight layers --config / --layers N)"
-                )
-            elif report.layers:
-                extras.layers = report
-            else:
-                extras.notes.append(f"per-layer chart skipped: {report.selected_reason or report.verdict}")
-    return extras

@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infersight import __version__
-from infersight.analyses.results import AnalysisReport, GlobalProfile
+from infersight.analyses.results import GlobalProfile
+from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
 from infersight.executors import Executor
 from infersight.model import Trace
@@ -22,10 +24,11 @@ from infersight.theory.run import TheoryRequest
 if TYPE_CHECKING:
     import pandas as pd
 
-    from infersight.analyses.annotations import AnnotatedTraces
+    from infersight.analyses.annotations import GapCauses, TraceAnnotation
     from infersight.theory.ops import OpsPrediction
 
 __all__ = [
+    "AnnotatedTraces",
     "analyze",
     "annotate",
     "check_window_regex",
@@ -152,12 +155,27 @@ def analyze(
 
 def check_window_regex(pattern: str | None) -> None:
     """Raise InputError for an invalid --window-nvtx regex (a user input error, not a crash)."""
+    check_regex("--window-nvtx", pattern)
+
+
+def check_regex(option: str, pattern: str | None) -> None:
+    """InputError for an invalid regex option, raised before the (slow) load."""
     if pattern is None:
         return
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise InputError(None, f"--window-nvtx: invalid regular expression {pattern!r}: {exc}") from None
+        raise InputError(None, f"{option}: invalid regular expression {pattern!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class AnnotatedTraces:
+    """The traces, the report on them, and the annotations: what ``annotate`` writes out."""
+
+    traces: list[Trace]
+    report: AnalysisReport
+    annotations: list[TraceAnnotation]
+    gap_causes: GapCauses
 
 
 def annotate(
@@ -173,12 +191,14 @@ def annotate(
     gaps' likely causes and the phase/step spans, all from the same windows as the report, so the
     timeline's bucket slices sum to the report's ``time_attribution`` exactly.
     """
-    from infersight.analyses.annotations import AnnotatedTraces, annotate_trace, gap_causes
+    from infersight.analyses.annotations import annotate_trace, gap_causes
 
     check_window_regex(window_nvtx)
     traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels)
     report = report_from_traces(traces, window_nvtx=window_nvtx)
-    causes = gap_causes()
+    from infersight.host.config import load_config
+
+    causes = gap_causes(load_config().section("drilldown"))
     return AnnotatedTraces(
         traces=traces,
         report=report,

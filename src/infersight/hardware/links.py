@@ -13,9 +13,20 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from pydantic import BaseModel
+
 from infersight.errors import InputError
 from infersight.model.trace import GpuInfo
-from infersight.overlap.results import LinkSpec
+
+
+class LinkSpec(BaseModel):
+    """A physical link and its per-direction bandwidth (from data/interconnects.toml)."""
+
+    id: str
+    name: str
+    gb_per_s: float
+    source: str
+
 
 _TABLE = "interconnects.toml"
 
@@ -113,7 +124,7 @@ def _memory_bandwidth(gpu: GpuInfo | None) -> float | None:
     if not gpu.name:
         return None
     try:  # the GPU spec table of infersight.theory; an unknown GPU leaves DtoD copies unrated
-        from infersight.theory.gpu_specs import lookup_gpu
+        from infersight.hardware.gpu_specs import lookup_gpu
 
         spec = lookup_gpu(gpu.name, sm_count=gpu.sm_count, memory_bytes=gpu.memory_bytes)
     except (ImportError, InputError):
