@@ -22,6 +22,7 @@ from typing import Annotated, Any, TextIO, TypeVar, cast
 import typer
 
 from infersight import __version__, api
+from infersight.analyses.results import AnalysisReport
 from infersight.commands import register_all
 from infersight.commands import roofline as theory_cli
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
@@ -149,10 +150,13 @@ def analyze(
             "infersight and must see the trace files at the same paths.",
         ),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar on stderr (it shows only on a terminal).")
+    ] = False,
 ) -> None:
     """Profile the traces, run the rules, and print the diagnosis (with --model: measured vs theory)."""
-    from infersight.render.json_report import render_json
-    from infersight.render.markdown import render_markdown
+    from infersight.progress import RENDERING
+    from infersight.render.progress import progress_for
     from infersight.render.terminal import render_terminal
 
     api.check_window_regex(window_nvtx)
@@ -173,6 +177,22 @@ def analyze(
     )
     outputs = [p for p in (json_out, md_out) if p is not None]
     check_outputs(outputs, traces)
+    bar = progress_for(quiet) if theory is None and len(traces) == 1 and not traces[0].is_dir() else None
+    if bar is not None:  # one file: a progress bar with stages, bytes and ETA (after ~2 s)
+        with bar:
+            report = api.analyze(
+                traces,
+                window_nvtx=window_nvtx,
+                cpu_ops_as_kernels=cpu_ops_as_kernels,
+                executor=executor,
+                executor_address=executor_address,
+                progress=bar,
+            )
+            check_outputs(outputs, [Path(t.source) for t in report.profile.traces])
+            bar.stage(RENDERING)
+            _write_reports(report, json_out, md_out, top)
+        render_terminal(report, stdout_console(), top=top)
+        return
     if theory is None:  # per-rank files are analysed where they are read; only digests come back
         report = with_spinner(
             "reading and analysing traces",
@@ -200,11 +220,19 @@ def analyze(
             "analysing", lambda: api.report_from_traces(loaded, window_nvtx=window_nvtx, theory=theory)
         )
     # files first: `infersight analyze ... --json r.json | head` must still write r.json
+    _write_reports(report, json_out, md_out, top)
+    render_terminal(report, stdout_console(), top=top)
+
+
+def _write_reports(report: AnalysisReport, json_out: Path | None, md_out: Path | None, top: int) -> None:
+    """The --json and --md files of ``analyze``."""
+    from infersight.render.json_report import render_json
+    from infersight.render.markdown import render_markdown
+
     if json_out is not None:
         write_output(json_out, render_json(report).encode())
     if md_out is not None:
         write_output(md_out, render_markdown(report, top=top).encode())
-    render_terminal(report, stdout_console(), top=top)
 
 
 @app.command()
