@@ -19,6 +19,7 @@ into integer ns in the text before parsing, so no digit is lost.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
@@ -216,6 +217,11 @@ def chunk_of(path: Path, events: list[Any], *, ts_in_ns: bool) -> Chunk:
     )
 
 
+def _chunk_of_events(path: Path, events: list[Any], ts_in_ns: bool) -> Chunk:
+    """:func:`chunk_of` with positional arguments, for a ``functools.partial`` that pickles."""
+    return chunk_of(path, events, ts_in_ns=ts_in_ns)
+
+
 def _part_of(cat: str, batch: EventBatch) -> Part:
     if cat == KERNEL_CAT:
         return kernel_part(batch)
@@ -250,7 +256,7 @@ def _read_streamed(
             done = [0]  # compressed (file) bytes read so far, for the progress bar
             result = kineto_stream.read(
                 _pieces(path, handle, limit, too_big, compressed, done),
-                lambda events, ts_in_ns: chunk_of(path, events, ts_in_ns=ts_in_ns),
+                functools.partial(_chunk_of_events, path),
                 lambda: progress.advance(done[0]),
             )
     except OSError as exc:

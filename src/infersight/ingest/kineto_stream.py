@@ -22,20 +22,26 @@ the way it always did, which also gives the exact error for a corrupt or truncat
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
 
+from infersight.errors import InputError
+from infersight.executors.processes import _context, worker_count
 from infersight.ingest import kineto_text
 from infersight.ingest.kineto_text import Layout
 
 CHUNK_BYTES = 16 << 20  # decompressed text parsed at a time (see bench/README.md)
 STREAM_MIN_BYTES = 48 << 20  # smaller texts are read whole: the chunking would save nothing
 MAX_CARRY_CHUNKS = 8  # a stretch of this many chunks without an event marker: not this layout
+MAX_CHUNK_WORKERS = 4  # worker processes for chunks (each holds one chunk's events while it works)
 PREFETCH_PIECES = 3  # decompressed pieces (<= 16 MiB each) buffered ahead of the parser
 SPLIT_CATEGORY = "__infersight_split__"  # the marker event between header and last event
 
@@ -60,22 +66,36 @@ def read(
     Returns the whole text when it is shorter than :data:`STREAM_MIN_BYTES` (the caller parses it
     whole), the chunks when the text was streamed, or None when the caller must read the file
     again and parse it whole (see the module docstring). ``on_chunk`` is called after each chunk.
+    ``to_chunk`` must pickle (a module-level function or a partial of one): with more than one
+    core, chunks after the first are turned into columns in worker processes (:func:`chunk_workers`).
     """
+    head = bytearray()
+    for piece in pieces:  # read here, before any thread starts: the workers can be forked
+        head += piece
+        if len(head) >= STREAM_MIN_BYTES:
+            break
+    else:
+        return head
+    layout = kineto_text.detect_layout(head)
+    if layout is None:
+        return None
+    workers = chunk_workers()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context()) if workers > 1 else None
     stream = _prefetched(pieces, PREFETCH_PIECES)
     try:
-        head = bytearray()
-        for piece in stream:
-            head += piece
-            if len(head) >= STREAM_MIN_BYTES:
-                break
-        else:
-            return head
-        layout = kineto_text.detect_layout(head)
-        if layout is None:
-            return None
-        return _Chunker(layout, to_chunk, on_chunk or _nothing).run(head, stream)
+        return _Chunker(layout, to_chunk, on_chunk or _nothing, pool, workers).run(head, stream)
     finally:
         stream.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def chunk_workers() -> int:
+    """Worker processes for chunks: cores (or ``INFERSIGHT_WORKERS``), at most
+    :data:`MAX_CHUNK_WORKERS`; 1 (no pool) inside a worker process."""
+    if multiprocessing.parent_process() is not None:
+        return 1
+    return worker_count(MAX_CHUNK_WORKERS)
 
 
 def _nothing() -> None:
@@ -90,13 +110,20 @@ class _Chunker(Generic[ChunkT]):
     """Cuts the text at event markers and turns every chunk of whole events into columns."""
 
     def __init__(
-        self, layout: Layout, to_chunk: Callable[[list[Any], bool], ChunkT], on_chunk: Callable[[], None]
+        self,
+        layout: Layout,
+        to_chunk: Callable[[list[Any], bool], ChunkT],
+        on_chunk: Callable[[], None],
+        pool: ProcessPoolExecutor | None = None,
+        workers: int = 1,
     ):
         self.layout = layout
         self.sep = layout.event_start
-        self.opener = self.sep[self.sep.index(b"{") :]
         self.to_chunk = to_chunk
         self.on_chunk = on_chunk
+        self.pool = pool
+        self.workers = workers
+        self.pending: deque[Future[Any]] = deque()
         self.ts_in_ns: bool | None = None  # decided on the first chunk, as a whole read decides it
         self.chunks: list[ChunkT] = []
 
@@ -119,15 +146,13 @@ class _Chunker(Generic[ChunkT]):
                     raise _Failed
                 searched = max(0, len(buffer) - len(self.sep))
                 continue
-            parts = buffer[:cut].split(self.sep)
+            if header is None:
+                header = bytes(buffer[: buffer.find(self.sep)])
+                del buffer[: len(header)]
+                cut -= len(header)
+            self._body(bytes(buffer[:cut]))
             del buffer[:cut]  # what is left starts with the marker of the next event
             searched = 0
-            if header is None:
-                header = bytes(parts[0])
-            elif parts[0]:
-                raise _Failed
-            self._middle(parts[1:])
-            del parts
         parts = buffer.split(self.sep)
         del buffer[:]
         if header is None:
@@ -136,42 +161,50 @@ class _Chunker(Generic[ChunkT]):
             raise _Failed
         if len(parts) < 2:
             raise _Failed
-        self._middle(parts[1:-1])
-        return self._edges(header, bytes(parts[-1]))
+        last = bytes(parts[-1])
+        self._body(self.sep + self.sep.join(parts[1:-1]) if len(parts) > 2 else b"")
+        del parts
+        self._collect(0)
+        return self._edges(header, last)
 
-    def _middle(self, parts: list[bytearray]) -> None:
-        """Parse whole events (the text after each marker) and keep their columns."""
-        kept = kineto_text.slim_parts(parts, self.layout)
-        if kept is None:
-            raise _Failed
-        del parts[:]
-        if not kept:
+    def _body(self, body: bytes) -> None:
+        """Whole events, each after its marker: into columns, here or in a worker."""
+        if not body:
             return
-        text = bytearray(b"[")
-        text += self.opener
-        text += self.sep.join(kept)
-        del kept
-        if text.endswith(b","):
-            del text[-1]
-        text += b"]"
-        events = self._parse(text)
-        del text
-        self.chunks.append(self.to_chunk(events, bool(self.ts_in_ns)))
-        self.on_chunk()
+        if self.pool is None or self.ts_in_ns is None:  # the first chunk decides ts_in_ns here
+            text = chunk_text(body, self.layout)
+            del body
+            if text is None:
+                raise _Failed
+            self.chunks.append(self.to_chunk(self._parse(text), bool(self.ts_in_ns)))
+            self.on_chunk()
+            return
+        future = self.pool.submit(_chunk_in_worker, self.to_chunk, self.layout.name, self.ts_in_ns, body)
+        self.pending.append(future)
+        self._collect(self.workers)  # at most one chunk in flight per worker
+
+    def _collect(self, keep: int) -> None:
+        """Take finished chunks (in file order) until at most ``keep`` are in flight."""
+        while len(self.pending) > keep:
+            outcome = self.pending.popleft().result()
+            if outcome is None:
+                raise _Failed
+            if isinstance(outcome, _WorkerError):
+                raise InputError(outcome.source, outcome.problem)
+            self.chunks.append(outcome)
+            self.on_chunk()
 
     def _parse(self, text: bytes | bytearray) -> Any:
         """orjson on one chunk, ``ts`` rewritten to integer ns where the trace needs it."""
         if self.ts_in_ns is None:
             text, self.ts_in_ns = kineto_text.exact_ns_timestamps(text)
-        elif self.ts_in_ns:
-            rewritten = kineto_text.ns_rewrite(text)
-            if rewritten is None:
-                raise _Failed
-            text = rewritten
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise _Failed from None
+            ts_done = True
+        else:
+            ts_done = False
+        events = parse_chunk(text, bool(self.ts_in_ns) and not ts_done)
+        if events is None:
+            raise _Failed
+        return events
 
     def _edges(self, header: bytes, last: bytes) -> Streamed[ChunkT]:
         """The header's events first and the last event(s) last; the top-level fields."""
@@ -197,6 +230,69 @@ class _Chunker(Generic[ChunkT]):
         first, final = self.to_chunk(events[:at], ts_in_ns), self.to_chunk(events[at + 1 :], ts_in_ns)
         top = {key: value for key, value in top.items() if key != "traceEvents"}
         return Streamed([first, *self.chunks, final], top)
+
+
+def chunk_text(body: bytes, layout: Layout) -> bytearray | None:
+    """Events after their markers (``body`` starts with one) as one slimmed JSON array, or None
+    when a part does not end the way the layout ends an event."""
+    parts = body.split(layout.event_start)
+    if parts[0]:
+        return None
+    kept = kineto_text.slim_parts(parts[1:], layout)
+    del parts
+    if kept is None:
+        return None
+    if not kept:  # every event of the chunk is one we never read
+        return bytearray(b"[]")
+    sep = layout.event_start
+    text = bytearray(b"[")
+    text += sep[sep.index(b"{") :]
+    text += sep.join(kept)
+    del kept
+    if text.endswith(b","):
+        del text[-1]
+    text += b"]"
+    return text
+
+
+def parse_chunk(text: bytes | bytearray, ts_in_ns: bool) -> Any:
+    """orjson on ``text`` (``ts`` rewritten to integer ns first when ``ts_in_ns``); None if it fails."""
+    if ts_in_ns:
+        rewritten = kineto_text.ns_rewrite(text)
+        if rewritten is None:
+            return None
+        text = rewritten
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+@dataclass
+class _WorkerError:
+    """An :class:`InputError` raised in a worker (it does not pickle): raised again here."""
+
+    source: str | None
+    problem: str
+
+
+def _chunk_in_worker(
+    to_chunk: Callable[[list[Any], bool], ChunkT], layout_name: str, ts_in_ns: bool, body: bytes
+) -> ChunkT | _WorkerError | None:
+    """One chunk's columns, in a worker process; None: the caller reads the file whole."""
+    layout = next(candidate for candidate in kineto_text.LAYOUTS if candidate.name == layout_name)
+    text = chunk_text(body, layout)
+    del body
+    if text is None:
+        return None
+    events = parse_chunk(text, ts_in_ns)
+    del text
+    if events is None:
+        return None
+    try:
+        return to_chunk(events, ts_in_ns)
+    except InputError as exc:
+        return _WorkerError(exc.source, exc.problem)
 
 
 _END = object()
