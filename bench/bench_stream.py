@@ -98,6 +98,7 @@ def main() -> int:
             for _ in range(args.repeats):
                 for name, command in tools.items():
                     runs[name].append(run_measured(command))
+                    print(f"    ran {name}: {fmt(runs[name][-1:])}", flush=True)
             for name in tools:
                 print(f"  {name:<22} {fmt(runs[name])}")
             ours = statistics.median(r.seconds for r in runs["infersight"])

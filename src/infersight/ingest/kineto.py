@@ -157,7 +157,6 @@ def read_kineto(
         document, ts_in_ns = _load_document(path, raw, notes)
         del raw
         events, top = _trace_events(path, document)
-        progress.stage(progress_stages.COLUMNS)
         chunks = [chunk_of(path, events, ts_in_ns=ts_in_ns)]
         del events, document
     progress.stage(progress_stages.COLUMNS)

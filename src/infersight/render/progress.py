@@ -27,9 +27,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from infersight.progress import NO_PROGRESS
-from infersight.progress import Progress as ProgressProtocol
-
 SHOW_AFTER_S = 2.0
 
 
@@ -101,8 +98,3 @@ def progress_for(quiet: bool) -> RichProgress | None:
     if quiet or not sys.stderr.isatty():
         return None
     return RichProgress()
-
-
-def as_protocol(progress: RichProgress | None) -> ProgressProtocol:
-    """``progress``, or the silent default when there is none."""
-    return progress if progress is not None else NO_PROGRESS
