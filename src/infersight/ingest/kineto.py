@@ -79,6 +79,7 @@ DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 MAX_DECOMPRESSED_CAP = 2**50  # 1 PiB: the largest cap the environment variable may set
 _GZIP_READ_BYTES = 1 << 20  # compressed bytes fed to zlib at a time
 _GZIP_OUTPUT_BYTES = 16 << 20  # decompressed bytes per zlib call
+STREAM_PIECE_BYTES = 4 << 20  # decompressed pieces of a streamed read: chunks end close to their size
 BLANK_RUN_BYTES = 64 << 10  # JSON whitespace runs this long are cut to one space before parsing
 _BLANK_RUN = re.compile(rb"[ \t\r\n]{%d,}" % BLANK_RUN_BYTES)
 # Environment override of the cap (bytes), e.g. INFERSIGHT_MAX_DECOMPRESSED_BYTES=17179869184 for 16 GiB.
@@ -354,11 +355,12 @@ def _pieces(
 
     Stops with the cap error as soon as the text passes ``limit`` (as :func:`_read_bytes`).
     """
+    piece_bytes = min(_GZIP_OUTPUT_BYTES, STREAM_PIECE_BYTES)
     if compressed:
-        yield from _gunzip_pieces(path, handle, limit, too_big, done)
+        yield from _gunzip_pieces(path, handle, limit, too_big, done, piece_bytes)
         return
     total = 0
-    while piece := handle.read(_GZIP_OUTPUT_BYTES):
+    while piece := handle.read(piece_bytes):
         total += len(piece)
         done[0] = total
         if total > limit:
@@ -394,12 +396,12 @@ def _gunzip(path: Path, handle: BinaryIO, limit: int, too_big: str) -> bytearray
 
 
 def _gunzip_pieces(
-    path: Path, handle: BinaryIO, limit: int, too_big: str, done: list[int]
+    path: Path, handle: BinaryIO, limit: int, too_big: str, done: list[int], piece_bytes: int | None = None
 ) -> Iterator[bytes]:
     """Decompress every gzip member, streamed, in pieces; at most ``limit`` bytes in all.
 
     Compressed input is fed :data:`_GZIP_READ_BYTES` at a time and each zlib call yields at most
-    :data:`_GZIP_OUTPUT_BYTES`; the first byte past ``limit`` stops it. zlib checks each
+    :data:`_GZIP_OUTPUT_BYTES` (or ``piece_bytes``); the first byte past ``limit`` stops it. zlib checks each
     member's CRC and length, so a corrupt or truncated file is caught here. Zero padding between
     members is allowed. ``done[0]`` counts the compressed bytes read (for progress).
     """
@@ -418,7 +420,7 @@ def _gunzip_pieces(
             if not pending:
                 continue
             inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
-        want = min(_GZIP_OUTPUT_BYTES, limit - total + 1)
+        want = min(piece_bytes or _GZIP_OUTPUT_BYTES, limit - total + 1)
         try:
             piece = inflater.decompress(pending, want)
         except zlib.error as exc:

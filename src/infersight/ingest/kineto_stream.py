@@ -39,10 +39,10 @@ from infersight.ingest import kineto_text
 from infersight.ingest.kineto_text import Layout
 
 CHUNK_BYTES = 16 << 20  # decompressed text parsed at a time (see bench/README.md)
-STREAM_MIN_BYTES = 48 << 20  # smaller texts are read whole: the chunking would save nothing
+STREAM_MIN_BYTES = 32 << 20  # smaller texts are read whole: the chunking would save nothing
 MAX_CARRY_CHUNKS = 8  # a stretch of this many chunks without an event marker: not this layout
 MAX_CHUNK_WORKERS = 4  # worker processes for chunks (each holds one chunk's events while it works)
-PREFETCH_PIECES = 3  # decompressed pieces (<= 16 MiB each) buffered ahead of the parser
+PREFETCH_PIECES = 4  # decompressed pieces (<= 4 MiB each) buffered ahead of the parser
 SPLIT_CATEGORY = "__infersight_split__"  # the marker event between header and last event
 
 ChunkT = TypeVar("ChunkT")
