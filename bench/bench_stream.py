@@ -37,7 +37,7 @@ HTA_SNIPPET = (
     "from hta.trace_analysis import TraceAnalysis\n"
     "a = TraceAnalysis(trace_dir=sys.argv[1])\n"
     "t = a.get_temporal_breakdown(visualize=False)\n"
-    "a.get_idle_time_breakdown(visualize=False)\n"
+    "a.get_idle_time_breakdown(ranks=a.t.get_ranks(), visualize=False)\n"
     "a.get_gpu_kernel_breakdown(visualize=False)\n"
     "print(t.to_string())\n"
 )
