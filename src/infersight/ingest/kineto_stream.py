@@ -39,7 +39,7 @@ from infersight.ingest import kineto_text
 from infersight.ingest.kineto_text import Layout
 
 CHUNK_BYTES = 16 << 20  # decompressed text parsed at a time (see bench/README.md)
-STREAM_MIN_BYTES = 32 << 20  # smaller texts are read whole: the chunking would save nothing
+STREAM_MIN_BYTES = 64 << 20  # smaller texts are read whole (a 1-2 MB gzip trace: no workers, no chunking)
 MAX_CARRY_CHUNKS = 8  # a stretch of this many chunks without an event marker: not this layout
 MAX_CHUNK_WORKERS = 4  # worker processes for chunks (each holds one chunk's events while it works)
 PREFETCH_PIECES = 4  # decompressed pieces (<= 4 MiB each) buffered ahead of the parser
