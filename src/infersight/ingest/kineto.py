@@ -259,6 +259,7 @@ def _read_streamed(
                 functools.partial(_chunk_of_events, path),
                 lambda: progress.advance(done[0]),
             )
+            progress.advance(done[0])
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
     if isinstance(result, bytearray):
