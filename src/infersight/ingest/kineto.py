@@ -1,7 +1,9 @@
 """PyTorch-profiler (Kineto) Chrome-trace JSON -> :class:`Trace`.
 
 Reads ``.json``, ``.json.gz`` and ``.pt.trace.json(.gz)`` files (SGLang ``TP-N.trace.json.gz``
-and vLLM profiler dumps are the same format). The file is read in one go; events we never use
+and vLLM profiler dumps are the same format). Texts of 64 MiB or more are read in bounded chunks
+(:mod:`infersight.ingest.kineto_stream`), each turned into table parts (:class:`Chunk`) at once;
+smaller ones are read in one go, as one chunk. Events we never use
 (Python stack frames, flow arrows, operator args) are cut from the text first
 (:mod:`infersight.ingest.kineto_text`), the rest is parsed by orjson, bucketed by ``cat`` and every
 table is built column-wise (:mod:`infersight.ingest.kineto_tables`): a 180k-event vLLM trace
