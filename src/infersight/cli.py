@@ -22,6 +22,7 @@ from typing import Annotated, Any, TextIO, TypeVar, cast
 import typer
 
 from infersight import __version__, api
+from infersight.analysis_report import AnalysisReport
 from infersight.commands import _options as opt
 from infersight.commands import register_all
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
@@ -121,10 +122,13 @@ def analyze(
             "infersight and must see the trace files at the same paths.",
         ),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar on stderr (it shows only on a terminal).")
+    ] = False,
 ) -> None:
     """Profile the traces, run the rules, and print the diagnosis (with --model: measured vs theory)."""
-    from infersight.render.json_report import render_json
-    from infersight.render.markdown import render_markdown
+    from infersight.progress import RENDERING
+    from infersight.render.progress import progress_for
     from infersight.render.terminal import render_terminal
 
     request = request_of(api.AnalyzeRequest, locals())
@@ -132,14 +136,31 @@ def analyze(
     api.theory_request(request)  # a half-given scenario fails before the outputs are checked
     outputs = [p for p in (json_out, md_out) if p is not None]
     check_outputs(outputs, traces)
+    bar = progress_for(quiet) if len(traces) == 1 and not traces[0].is_dir() else None
+    if bar is not None:  # one file: a progress bar with stages, bytes and ETA (after ~2 s)
+        with bar:
+            report = api.analyze(request, progress=bar)
+            check_outputs(outputs, [Path(t.source) for t in report.profile.traces])
+            bar.stage(RENDERING)
+            _write_reports(report, json_out, md_out, top)
+        render_terminal(report, stdout_console(), top=top)
+        return
     report = with_spinner("reading and analysing traces", lambda: api.analyze(request))
     check_outputs(outputs, [Path(t.source) for t in report.profile.traces])  # what a folder expanded to
     # files first: `infersight analyze ... --json r.json | head` must still write r.json
+    _write_reports(report, json_out, md_out, top)
+    render_terminal(report, stdout_console(), top=top)
+
+
+def _write_reports(report: AnalysisReport, json_out: Path | None, md_out: Path | None, top: int) -> None:
+    """The --json and --md files of ``analyze``."""
+    from infersight.render.json_report import render_json
+    from infersight.render.markdown import render_markdown
+
     if json_out is not None:
         write_output(json_out, render_json(report).encode())
     if md_out is not None:
         write_output(md_out, render_markdown(report, top=top).encode())
-    render_terminal(report, stdout_console(), top=top)
 
 
 @app.command()

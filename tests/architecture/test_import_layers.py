@@ -25,6 +25,7 @@ FLOORS: dict[str, int] = {
     "safe_io": 0,
     "validate": 0,
     "units": 0,
+    "progress": 0,  # the progress-callback protocol ingest and analyses report stages to
     "executors": 0,
     "model": 0,
     # 1: readers, and what the hardware is (GPU specs and links, data files)

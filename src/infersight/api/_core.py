@@ -19,6 +19,7 @@ from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
 from infersight.executors import Executor
 from infersight.model import Trace
+from infersight.progress import ANALYSES, NO_PROGRESS, Progress
 from infersight.theory.run import TheoryRequest
 
 if TYPE_CHECKING:
@@ -45,14 +46,16 @@ def load(
     cpu_ops_as_kernels: bool = False,
     executor: Executor | str | None = None,
     executor_address: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> list[Trace]:
     """Read every path (files or directories of per-rank files) into traces, in argument order.
 
     A directory's per-rank files are read on ``executor``: an :class:`Executor` (left open, the
     caller owns it), or a name, ``local`` (this process), ``process`` (local worker processes,
     the default), ``dask`` or ``ray`` (a local Dask cluster / Ray runtime, or the cluster at
-    ``executor_address``), opened and closed here. Raises :class:`InputError` when no path is
-    given, a path cannot be read, or the executor cannot be opened.
+    ``executor_address``), opened and closed here. ``progress`` hears the stages and bytes of
+    a file read here. Raises :class:`InputError` when no path is given, a path cannot be read,
+    or the executor cannot be opened.
     """
     from infersight.ingest import load_traces
 
@@ -61,7 +64,9 @@ def load(
     traces: list[Trace] = []
     with _executor(executor, executor_address) as runner:
         for path in paths:
-            traces.extend(load_traces(path, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=runner))
+            traces.extend(
+                load_traces(path, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=runner, progress=progress)
+            )
     return traces
 
 
@@ -122,6 +127,7 @@ def analyze(
     theory: TheoryRequest | None = None,
     executor: Executor | str | None = None,
     executor_address: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> AnalysisReport:
     """Load all paths, build the global profile, evaluate the rules, and wrap it all in a report.
 
@@ -129,7 +135,8 @@ def analyze(
     window (e.g. a steady-state step range); ``cpu_ops_as_kernels`` lets a CPU-only PyTorch
     capture be analysed with its dominant operators (self time >= half their duration)
     standing in for GPU kernels; ``theory`` adds the roofline theory and measured vs theory;
-    ``executor``/``executor_address`` choose where per-rank files are read (see :func:`load`).
+    ``executor``/``executor_address`` choose where per-rank files are read (see :func:`load`);
+    ``progress`` hears the stages (reading with bytes, building columns, analyses).
 
     Several trace files (a directory of per-rank files, or several paths) without a ``theory``
     request are analysed where they are read: each task digests its rank and only the digest
@@ -149,7 +156,8 @@ def analyze(
                 ranks, executor=runner, window_nvtx=window_nvtx, cpu_ops_as_kernels=cpu_ops_as_kernels
             )
             return report_from_profile(profile)
-        traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=runner)
+        traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=runner, progress=progress)
+    progress.stage(ANALYSES)
     return report_from_traces(traces, window_nvtx=window_nvtx, theory=theory)
 
 

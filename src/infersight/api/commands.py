@@ -21,6 +21,7 @@ from infersight.api import requests as rq
 from infersight.api.scenario import layer_theory_request, require_scenario, theory_options, theory_request
 from infersight.errors import InputError
 from infersight.model import Trace
+from infersight.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from infersight.agent.lookup import LookupResult
@@ -82,15 +83,20 @@ def kernel_names(traces: Sequence[Trace]) -> list[str]:
 
 
 def analyze(
-    request: rq.AnalyzeRequest | Sequence[str | Path] | None = None, /, **fields: Any
+    request: rq.AnalyzeRequest | Sequence[str | Path] | None = None,
+    /,
+    *,
+    progress: Progress = NO_PROGRESS,
+    **fields: Any,
 ) -> AnalysisReport:
     """Global profile (busy/idle, kernels, categories, ranges, phases) and rule findings; with a model
-    and scenario also the roofline theory, measured vs theory and the focus set.
+    and scenario also the roofline theory, measured vs theory and the focus set. ``progress`` hears
+    the stages and bytes read (the CLI's progress bar); it is not part of the request.
 
     Also callable the older way, ``analyze(paths, window_nvtx=..., theory=TheoryRequest(...))``.
     """
     if request is not None and not isinstance(request, rq.AnalyzeRequest):
-        return _core.analyze(request, **fields)
+        return _core.analyze(request, progress=progress, **fields)
     req = _request(rq.AnalyzeRequest, request, fields)
     _core.check_window_regex(req.window_nvtx)
     return _core.analyze(
@@ -100,6 +106,7 @@ def analyze(
         theory=theory_request(req),
         executor=req.executor,
         executor_address=req.executor_address,
+        progress=progress,
     )
 
 

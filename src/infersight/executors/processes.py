@@ -43,11 +43,11 @@ class ProcessExecutor(ClosingContext):
         workers = worker_count(len(items))
         if workers == 1:
             return [fn(item) for item in items]
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=process_context()) as pool:
             return list(pool.map(fn, items))
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def process_context() -> multiprocessing.context.BaseContext:
     """fork when this process runs one thread (cheap: nothing re-imported), else forkserver.
 
     Forking while another thread runs (the CLI's spinner on a terminal) could copy a lock that

@@ -23,6 +23,7 @@ from infersight.ingest.formats import (
 )
 from infersight.ingest.parallel import load_files
 from infersight.model import Trace
+from infersight.progress import NO_PROGRESS, READING, Progress
 from infersight.safe_io import check_regular_file
 
 SQLITE_MAGIC = TRACE_FORMATS[0].magic[0]
@@ -30,12 +31,16 @@ GZIP_MAGIC = TRACE_FORMATS[2].magic[0]
 
 
 def load_traces(
-    path: str | Path, *, cpu_ops_as_kernels: bool = False, executor: Executor | None = None
+    path: str | Path,
+    *,
+    cpu_ops_as_kernels: bool = False,
+    executor: Executor | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> list[Trace]:
     """Read one file or a directory of per-rank files into traces (one per rank/file).
 
     A directory's files are read on ``executor`` (None: local worker processes); one file is read
-    here, where shipping it to a worker would only add the transfer.
+    here, where shipping it to a worker would only add the transfer (``progress`` hears how far).
     """
     p = Path(path)
     files = trace_files(p)
@@ -44,7 +49,7 @@ def load_traces(
         traces = load_files(files, loader, executor)  # one task per rank file
         clock_offset_notes(traces)
         return traces
-    return [load_file(p, cpu_ops_as_kernels=cpu_ops_as_kernels)]
+    return [load_file(p, cpu_ops_as_kernels=cpu_ops_as_kernels, progress=progress)]
 
 
 def trace_files(path: Path) -> list[Path]:
@@ -109,7 +114,7 @@ def _looks_like_trace(path: Path) -> bool:
     return stripped.startswith(b"[") or any(key in head for key in TRACE_JSON_KEYS)
 
 
-def load_file(path: Path, *, cpu_ops_as_kernels: bool = False) -> Trace:
+def load_file(path: Path, *, cpu_ops_as_kernels: bool = False, progress: Progress = NO_PROGRESS) -> Trace:
     """Read one trace file (format recognised by content and extension)."""
     check_regular_file(path, "trace")
     if path.suffix in NSYS_REPORT_SUFFIXES:
@@ -126,11 +131,12 @@ def load_file(path: Path, *, cpu_ops_as_kernels: bool = False) -> Trace:
     if head.startswith(SQLITE_MAGIC):
         from infersight.ingest.nsys_sqlite import read_nsys_sqlite
 
+        progress.stage(READING)
         return read_nsys_sqlite(path)
     if head.startswith(GZIP_MAGIC) or head.lstrip()[:1] in (b"{", b"["):
         from infersight.ingest.kineto import read_kineto
 
-        return read_kineto(path, cpu_ops_as_kernels=cpu_ops_as_kernels)
+        return read_kineto(path, cpu_ops_as_kernels=cpu_ops_as_kernels, progress=progress)
     raise InputError(
         path,
         f"not a recognised trace: expected {FORMATS_HELP}",

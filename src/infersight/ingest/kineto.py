@@ -1,7 +1,9 @@
 """PyTorch-profiler (Kineto) Chrome-trace JSON -> :class:`Trace`.
 
 Reads ``.json``, ``.json.gz`` and ``.pt.trace.json(.gz)`` files (SGLang ``TP-N.trace.json.gz``
-and vLLM profiler dumps are the same format). The file is read in one go; events we never use
+and vLLM profiler dumps are the same format). Texts of 64 MiB or more are read in bounded chunks
+(:mod:`infersight.ingest.kineto_stream`), each turned into table parts (:class:`Chunk`) at once;
+smaller ones are read in one go, as one chunk. Events we never use
 (Python stack frames, flow arrows, operator args) are cut from the text first
 (:mod:`infersight.ingest.kineto_text`), the rest is parsed by orjson, bucketed by ``cat`` and every
 table is built column-wise (:mod:`infersight.ingest.kineto_tables`): a 180k-event vLLM trace
@@ -19,11 +21,14 @@ into integer ns in the text before parsing, so no digit is lost.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
 import re
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,8 +37,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from infersight import progress as progress_stages
 from infersight.errors import InputError
-from infersight.ingest import kineto_text
+from infersight.ingest import kineto_stream, kineto_text
 from infersight.ingest.checks import (
     negative_sizes_unknown,
     short_name,
@@ -53,20 +59,29 @@ from infersight.ingest.kineto_columns import (
 from infersight.ingest.kineto_tables import (
     API_SOURCES,
     RANGE_SOURCES,
+    Part,
+    api_part,
     api_table,
     cpu_ops_as_kernels_table,
+    kernel_part,
     kernels_table,
+    memcpy_part,
     memcpy_table,
+    memset_part,
     memset_table,
+    range_part,
     ranges_table,
+    source_part,
 )
 from infersight.model.trace import GpuInfo, Trace
+from infersight.progress import NO_PROGRESS, Progress
 from infersight.safe_io import check_regular_file
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 MAX_DECOMPRESSED_CAP = 2**50  # 1 PiB: the largest cap the environment variable may set
 _GZIP_READ_BYTES = 1 << 20  # compressed bytes fed to zlib at a time
 _GZIP_OUTPUT_BYTES = 16 << 20  # decompressed bytes per zlib call
+STREAM_PIECE_BYTES = 4 << 20  # decompressed pieces of a streamed read: chunks end close to their size
 BLANK_RUN_BYTES = 64 << 10  # JSON whitespace runs this long are cut to one space before parsing
 _BLANK_RUN = re.compile(rb"[ \t\r\n]{%d,}" % BLANK_RUN_BYTES)
 # Environment override of the cap (bytes), e.g. INFERSIGHT_MAX_DECOMPRESSED_BYTES=17179869184 for 16 GiB.
@@ -98,11 +113,27 @@ METADATA_VALUE_CAP = 500  # characters per value; longer ones are cut and end in
 _RANK_IN_NAME = (re.compile(r"rank[-_]?(\d+)", re.IGNORECASE), re.compile(r"(?<![A-Za-z])TP-(\d+)"))
 
 
+@dataclass
+class Chunk:
+    """The columns of one chunk of events (a whole file read at once is one chunk).
+
+    ``parts``: per category read, its rows as table parts (file order); ``dropped`` and
+    ``bad_device``: events dropped per category (unusable interval / device id), with the first
+    bad device value; ``first_ns``: the chunk's earliest event time (see :func:`first_event_ns`).
+    """
+
+    parts: dict[str, Part]
+    dropped: dict[str, int]
+    bad_device: dict[str, tuple[int, Any]]
+    first_ns: int | None
+
+
 def read_kineto(
     path: Path,
     *,
     cpu_ops_as_kernels: bool = False,
     max_decompressed_bytes: int | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> Trace:
     """Read one Kineto/PyTorch-profiler trace file (one rank) into a :class:`Trace`.
 
@@ -110,30 +141,58 @@ def read_kineto(
     thread, the outermost ops whose self time is at least half their duration; see
     :func:`~infersight.ingest.kineto_columns.dominant_mask`) as the kernel timeline of a pseudo
     device 0 (ignored, with a note, when the trace has GPU kernels).
-    ``max_decompressed_bytes`` caps the text held in memory (a gzip bomb stops there); default
+    ``max_decompressed_bytes`` caps the decompressed text (a gzip bomb stops there); default
     :func:`max_decompressed_bytes` (4 GiB, or ``$INFERSIGHT_MAX_DECOMPRESSED_BYTES``).
+    Texts of :data:`~infersight.ingest.kineto_stream.STREAM_MIN_BYTES` or more are read in
+    bounded chunks (:mod:`infersight.ingest.kineto_stream`), smaller ones whole.
+    ``progress`` hears the stages and the bytes read.
     Raises :class:`InputError` for anything unreadable, truncated or not a Kineto trace.
     """
     path = Path(path)
     notes: list[str] = []
     limit = max_decompressed_bytes if max_decompressed_bytes is not None else decompressed_limit(path)
-    document, ts_in_ns = _load_document(path, _read_bytes(path, limit), notes)
-    events, top = _trace_events(path, document)
-    buckets, others = _bucket_by_category(path, events)
-    batches = {cat: event_batch(buckets[cat], ts_in_ns=ts_in_ns) for cat in WANTED_CATS}
-    _note_dropped(batches, notes)
-    _check_devices(batches, notes)
+    streamed = _read_streamed(path, limit, notes, progress)
+    if isinstance(streamed, kineto_stream.Streamed):
+        chunks, top = streamed.chunks, streamed.top
+    else:
+        raw = streamed if streamed is not None else _read_bytes(path, limit)
+        notes.clear()
+        document, ts_in_ns = _load_document(path, raw, notes)
+        del raw
+        events, top = _trace_events(path, document)
+        chunks = [chunk_of(path, events, ts_in_ns=ts_in_ns)]
+        del events, document
+    progress.stage(progress_stages.COLUMNS)
+    return _trace_of(path, chunks, top, notes, cpu_ops_as_kernels=cpu_ops_as_kernels)
+
+
+def _trace_of(
+    path: Path, chunks: list[Chunk], top: dict[str, Any], notes: list[str], *, cpu_ops_as_kernels: bool
+) -> Trace:
+    """The trace's tables from the columns of all its chunks (in file order)."""
+    _note_dropped(chunks, notes)
+    parts = {cat: [chunk.parts[cat] for chunk in chunks if cat in chunk.parts] for cat in WANTED_CATS}
+    firsts = [chunk.first_ns for chunk in chunks if chunk.first_ns is not None]
+    kernel_dropped = sum(chunk.dropped.get(KERNEL_CAT, 0) for chunk in chunks)
+    kernel_bad = sum(chunk.bad_device.get(KERNEL_CAT, (0, None))[0] for chunk in chunks)
+    del chunks
 
     trace = Trace(source=str(path), format="kineto", notes=notes)
     trace.metadata = _metadata(top)
     trace.rank = _rank(top, path)
     trace.gpus = _gpus(top)
-    trace.first_event_ns = first_event_ns(batches, others, ts_in_ns=ts_in_ns)
-    trace.ranges = ranges_table(batches)
-    _fill_kernels(path, trace, batches, cpu_ops_as_kernels=cpu_ops_as_kernels)
-    trace.memcpy = memcpy_table(batches[MEMCPY_CAT])
-    trace.memset = memset_table(batches[MEMSET_CAT])
-    trace.api = api_table(batches)
+    trace.first_event_ns = min(firsts) if firsts else None
+    range_parts = {source: source_part(parts.pop(source)) for source in RANGE_SOURCES}
+    trace.ranges = ranges_table(range_parts)
+    operators = range_parts.pop("cpu_op")
+    del range_parts
+    _fill_kernels(
+        path, trace, parts.pop(KERNEL_CAT), operators, kernel_dropped + kernel_bad, cpu_ops_as_kernels
+    )
+    del operators
+    trace.memcpy = memcpy_table(parts.pop(MEMCPY_CAT))
+    trace.memset = memset_table(parts.pop(MEMSET_CAT))
+    trace.api = api_table(parts)
     if trace.device_kind == "gpu":
         _complete_gpus(trace)
         notes.extend(correlation_notes(trace.kernels, trace.api))
@@ -144,6 +203,70 @@ def read_kineto(
     shorten_long_names(trace)
     trace.check_schema()
     return trace
+
+
+def chunk_of(path: Path, events: list[Any], *, ts_in_ns: bool) -> Chunk:
+    """Columns of one chunk of parsed events (the dicts can be dropped once this returns)."""
+    buckets, others = _bucket_by_category(path, events)
+    batches = {cat: event_batch(buckets.pop(cat), ts_in_ns=ts_in_ns) for cat in WANTED_CATS}
+    bad_device = _check_devices(batches)
+    first_ns = first_event_ns(batches, others, ts_in_ns=ts_in_ns)
+    return Chunk(
+        parts={cat: _part_of(cat, batch) for cat, batch in batches.items() if len(batch)},
+        dropped={cat: batch.dropped for cat, batch in batches.items() if batch.dropped},
+        bad_device=bad_device,
+        first_ns=first_ns,
+    )
+
+
+def _chunk_of_events(path: Path, events: list[Any], ts_in_ns: bool) -> Chunk:
+    """:func:`chunk_of` with positional arguments, for a ``functools.partial`` that pickles."""
+    return chunk_of(path, events, ts_in_ns=ts_in_ns)
+
+
+def _part_of(cat: str, batch: EventBatch) -> Part:
+    if cat == KERNEL_CAT:
+        return kernel_part(batch)
+    if cat == MEMCPY_CAT:
+        return memcpy_part(batch)
+    if cat == MEMSET_CAT:
+        return memset_part(batch)
+    if cat in API_SOURCES:
+        return api_part(batch, cat)
+    return range_part(batch, cat)
+
+
+def _read_streamed(
+    path: Path, limit: int, notes: list[str], progress: Progress
+) -> kineto_stream.Streamed[Chunk] | bytes | bytearray | None:
+    """The file read in chunks (big texts), its whole bytes (small texts), or None: read it whole.
+
+    A plain-text file below the streaming size is left to :func:`_read_bytes` (one read).
+    """
+    too_big = _too_big(limit)
+    check_regular_file(path, "trace")
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InputError(path, too_big)
+        with path.open("rb") as handle:
+            compressed = handle.read(2) == GZIP_MAGIC
+            handle.seek(0)
+            if not compressed and size < kineto_stream.STREAM_MIN_BYTES:
+                return None
+            progress.stage(progress_stages.READING, size)
+            done = [0]  # compressed (file) bytes read so far, for the progress bar
+            result = kineto_stream.read(
+                _pieces(path, handle, limit, too_big, compressed, done),
+                functools.partial(_chunk_of_events, path),
+                lambda: progress.advance(done[0]),
+            )
+            progress.advance(done[0])
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    if isinstance(result, bytearray):
+        return _checked_text(path, result, compressed, limit, too_big)
+    return result
 
 
 def decompressed_limit(path: Path) -> int:
@@ -188,16 +311,20 @@ def _size_text(size: int) -> str:
     return f"{size} bytes"
 
 
+def _too_big(limit: int) -> str:
+    return (
+        f"larger than {_size_text(limit)} once decompressed (a gzip bomb, or a huge trace); if it is "
+        f"genuine, raise the cap with {MAX_DECOMPRESSED_ENV}=<bytes>"
+    )
+
+
 def _read_bytes(path: Path, limit: int) -> bytes | bytearray:
     """The file's (decompressed) bytes, refusing anything larger than ``limit``.
 
     A gzip file is decompressed as a stream and stops as soon as the output passes ``limit``,
     so a bomb costs about ``limit`` of memory, never twice that (:func:`_gunzip`).
     """
-    too_big = (
-        f"larger than {_size_text(limit)} once decompressed (a gzip bomb, or a huge trace); if it is "
-        f"genuine, raise the cap with {MAX_DECOMPRESSED_ENV}=<bytes>"
-    )
+    too_big = _too_big(limit)
     check_regular_file(path, "trace")
     try:
         size = path.stat().st_size
@@ -210,11 +337,38 @@ def _read_bytes(path: Path, limit: int) -> bytes | bytearray:
             data = _gunzip(path, handle, limit, too_big) if compressed else handle.read(size + 1)
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    return _checked_text(path, data, compressed, limit, too_big)
+
+
+def _checked_text(
+    path: Path, data: bytes | bytearray, compressed: bool, limit: int, too_big: str
+) -> bytes | bytearray:
+    """``data`` if within ``limit`` and not blank, long blank runs cut (see :func:`_without_long_blanks`)."""
     if len(data) > limit:  # the file grew while it was read
         raise InputError(path, too_big)
     if not data or data.isspace():
         raise InputError(path, "file is empty" + (" after decompression" if compressed else ""))
     return _without_long_blanks(data)
+
+
+def _pieces(
+    path: Path, handle: BinaryIO, limit: int, too_big: str, compressed: bool, done: list[int]
+) -> Iterator[bytes]:
+    """The file's decompressed text in pieces of at most 16 MiB; ``done[0]``: file bytes read.
+
+    Stops with the cap error as soon as the text passes ``limit`` (as :func:`_read_bytes`).
+    """
+    piece_bytes = min(_GZIP_OUTPUT_BYTES, STREAM_PIECE_BYTES)
+    if compressed:
+        yield from _gunzip_pieces(path, handle, limit, too_big, done, piece_bytes)
+        return
+    total = 0
+    while piece := handle.read(piece_bytes):
+        total += len(piece)
+        done[0] = total
+        if total > limit:
+            raise InputError(path, too_big)
+        yield piece
 
 
 def _without_long_blanks(data: bytes | bytearray) -> bytes | bytearray:
@@ -235,18 +389,33 @@ def _without_long_blanks(data: bytes | bytearray) -> bytes | bytearray:
 def _gunzip(path: Path, handle: BinaryIO, limit: int, too_big: str) -> bytearray:
     """Decompress every gzip member, streamed, into one bytearray of at most ``limit`` bytes.
 
-    Compressed input is fed :data:`_GZIP_READ_BYTES` at a time and each zlib call yields at most
-    :data:`_GZIP_OUTPUT_BYTES`, appended in place (a large bytearray grows by ``mremap``, not by
-    copying); the first byte past ``limit`` stops it. zlib checks each member's CRC and length,
-    so a corrupt or truncated file is caught here. Zero padding between members is allowed.
+    Pieces from :func:`_gunzip_pieces` are appended in place (a large bytearray grows by
+    ``mremap``, not by copying).
     """
     out = bytearray()
+    for piece in _gunzip_pieces(path, handle, limit, too_big, [0]):
+        out += piece
+    return out
+
+
+def _gunzip_pieces(
+    path: Path, handle: BinaryIO, limit: int, too_big: str, done: list[int], piece_bytes: int | None = None
+) -> Iterator[bytes]:
+    """Decompress every gzip member, streamed, in pieces; at most ``limit`` bytes in all.
+
+    Compressed input is fed :data:`_GZIP_READ_BYTES` at a time and each zlib call yields at most
+    :data:`_GZIP_OUTPUT_BYTES` (or ``piece_bytes``); the first byte past ``limit`` stops it. zlib checks each
+    member's CRC and length, so a corrupt or truncated file is caught here. Zero padding between
+    members is allowed. ``done[0]`` counts the compressed bytes read (for progress).
+    """
+    total = 0
     inflater: Any = zlib.decompressobj(wbits=_GZIP_WBITS)
     pending = b""
     more_output = False  # the last call filled its output: zlib may hold more without new input
     while True:
         if not pending and not more_output:
             pending = handle.read(_GZIP_READ_BYTES)
+            done[0] += len(pending)
             if not pending:
                 break
         if inflater is None:  # between members
@@ -254,22 +423,23 @@ def _gunzip(path: Path, handle: BinaryIO, limit: int, too_big: str) -> bytearray
             if not pending:
                 continue
             inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
-        want = min(_GZIP_OUTPUT_BYTES, limit - len(out) + 1)
+        want = min(piece_bytes or _GZIP_OUTPUT_BYTES, limit - total + 1)
         try:
             piece = inflater.decompress(pending, want)
         except zlib.error as exc:
             raise InputError(path, f"corrupt gzip data ({exc})") from None
-        out += piece
-        if len(out) > limit:
+        total += len(piece)
+        if total > limit:
             raise InputError(path, too_big)
         more_output = len(piece) == want
         if inflater.eof:
             pending, inflater, more_output = inflater.unused_data, None, False
         else:
             pending = inflater.unconsumed_tail
+        if piece:
+            yield piece
     if inflater is not None:
         raise InputError(path, "truncated gzip file (it ends before the end-of-stream marker)")
-    return out
 
 
 def _load_document(path: Path, raw: bytes | bytearray, notes: list[str]) -> tuple[Any, bool]:
@@ -374,12 +544,20 @@ def _complete_only(events: list[Event]) -> list[Event]:
     return events if all(is_complete) else list(compress(events, is_complete))
 
 
-def _note_dropped(batches: dict[str, EventBatch], notes: list[str]) -> None:
-    for cat, batch in batches.items():
-        if batch.dropped:
+def _note_dropped(chunks: list[Chunk], notes: list[str]) -> None:
+    for cat in WANTED_CATS:
+        dropped = sum(chunk.dropped.get(cat, 0) for chunk in chunks)
+        if dropped:
             notes.append(
-                f"{batch.dropped} '{cat}' events without a usable ts/dur (missing, "
+                f"{dropped} '{cat}' events without a usable ts/dur (missing, "
                 "non-numeric, boolean, negative or out of range) were dropped"
+            )
+    for cat in _DEVICE_CATS:
+        bad = [chunk.bad_device[cat] for chunk in chunks if cat in chunk.bad_device]
+        if bad:
+            notes.append(
+                f"{sum(count for count, _ in bad)} '{cat}' events with a device id that is not a 32-bit "
+                f"integer (e.g. {str(bad[0][1])[:40]!r}) were dropped"
             )
 
 
@@ -387,12 +565,13 @@ def _note_dropped(batches: dict[str, EventBatch], notes: list[str]) -> None:
 _DEVICE_CATS = (KERNEL_CAT, MEMCPY_CAT, MEMSET_CAT, "gpu_user_annotation")
 
 
-def _check_devices(batches: dict[str, EventBatch], notes: list[str]) -> None:
-    """Drop GPU events whose device id does not fit the model's int32 (with a note).
+def _check_devices(batches: dict[str, EventBatch]) -> dict[str, tuple[int, Any]]:
+    """Drop GPU events whose device id does not fit the model's int32; (count, first value) per category.
 
     Why: the cast to int32 would fold device 2**32 into device 0, merging two timelines into a
     wrong busy/idle figure without a word. Booleans are not device ids either.
     """
+    bad_devices: dict[str, tuple[int, Any]] = {}
     for cat in _DEVICE_CATS:
         batch = batches[cat]
         if not len(batch):
@@ -408,7 +587,7 @@ def _check_devices(batches: dict[str, EventBatch], notes: list[str]) -> None:
             batch.device = device
             continue
         bad = int((~valid).sum())
-        example = raw[int(np.flatnonzero(~valid)[0])]
+        bad_devices[cat] = (bad, raw[int(np.flatnonzero(~valid)[0])])
         batches[cat] = EventBatch(
             list(compress(batch.events, valid.tolist())),
             batch.start[valid],
@@ -417,38 +596,42 @@ def _check_devices(batches: dict[str, EventBatch], notes: list[str]) -> None:
             device=device[valid],
             bad_device=bad,
         )
-        notes.append(
-            f"{bad} '{cat}' events with a device id that is not a 32-bit integer (e.g. "
-            f"{str(example)[:40]!r}) were dropped"
-        )
+    return bad_devices
 
 
 def _fill_kernels(
-    path: Path, trace: Trace, batches: dict[str, EventBatch], *, cpu_ops_as_kernels: bool
+    path: Path,
+    trace: Trace,
+    kernels: list[Part],
+    operators: Part,
+    unusable_kernels: int,
+    cpu_ops_as_kernels: bool,
 ) -> None:
-    """Kernel table from GPU kernels, or from dominant CPU operators for CPU-only captures."""
-    kernels = batches[KERNEL_CAT]
-    if len(kernels):
+    """Kernel table from GPU kernels, or from dominant CPU operators for CPU-only captures.
+
+    ``operators``: the ``cpu_op`` range rows of the whole file; ``unusable_kernels``: kernel
+    events dropped for their interval or device id.
+    """
+    if any(len(part) for part in kernels):
         trace.kernels = kernels_table(kernels, _comm_operator_ids(trace.ranges))
         if cpu_ops_as_kernels:
             trace.notes.append("cpu_ops_as_kernels ignored: the trace has GPU kernels")
         return
-    if kernels.dropped or kernels.bad_device:
+    if unusable_kernels:
         raise InputError(
             path,
-            f"none of the {kernels.dropped + kernels.bad_device} GPU kernel events is usable (ts/dur "
+            f"none of the {unusable_kernels} GPU kernel events is usable (ts/dur "
             "missing, non-numeric or out of range, or a device id that is not a 32-bit integer)",
         )
     if not cpu_ops_as_kernels:
         raise InputError(path, NO_GPU_KERNELS)
-    cpu_ops = batches[CPU_OP_CAT]
-    if not len(cpu_ops):
+    if not len(operators):
         raise InputError(path, "neither GPU kernels nor CPU operators (cpu_op events) in the trace")
-    trace.kernels = cpu_ops_as_kernels_table(cpu_ops)
+    trace.kernels = cpu_ops_as_kernels_table(operators)
     trace.device_kind = "cpu"
     trace.gpus = {0: GpuInfo(device=0, name="CPU (host operators)", kind="cpu")}
     trace.notes.append(
-        f"CPU-only capture: {len(trace.kernels)} dominant CPU operators (of {len(cpu_ops)} cpu_op "
+        f"CPU-only capture: {len(trace.kernels)} dominant CPU operators (of {len(operators)} cpu_op "
         "events: per host thread the outermost ops whose self time is at least half their "
         "duration, children dropped) stand in for kernels on pseudo device 0, stream = host thread"
     )

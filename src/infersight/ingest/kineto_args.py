@@ -46,27 +46,48 @@ Column: TypeAlias = "np.ndarray | pd.Categorical[str]"
 Columns: TypeAlias = "dict[str, Column]"
 
 
-def kernel_comm_columns(args: list[dict[str, Any]], operator_ids: np.ndarray) -> Columns:
-    """Comm columns of kernel rows (empty when no kernel carries collective args or a link).
+RAW_EXTERNAL_ID = "kernel_external_id_raw"  # a kernel part's External ids, before the link check
 
-    ``args`` are the kernels' args, ``operator_ids`` the ``External id`` values of the trace's
-    ``record_param_comms`` operators.
+
+def kernel_comm_part(args: list[dict[str, Any]]) -> Columns:
+    """One chunk's kernel comm columns, before the trace-wide link check.
+
+    Holds the kernels' ``External id`` (:data:`RAW_EXTERNAL_ID`, kept until every operator of the
+    file is known) and, when some kernel carries collective args, the comm columns (unknown on
+    the other rows). :func:`kernel_comm_columns` turns the parts of all chunks into the columns.
     """
     carries = list(map(operator.contains, args, repeat(IN_NELEMS_KEY)))
+    columns: Columns = {RAW_EXTERNAL_ID: int_column(values(args, EXTERNAL_ID_KEY, UNKNOWN))}
+    if any(carries):
+        rows = np.flatnonzero(np.array(carries, dtype=bool))
+        columns.update(_comm_columns(list(compress(args, carries)), rows, len(args)))
+    return columns
+
+
+def kernel_comm_columns(part: Columns, operator_ids: np.ndarray) -> Columns:
+    """Comm columns of kernel rows (empty when no kernel carries collective args or a link).
+
+    ``part`` is :func:`kernel_comm_part` of all kernels (chunks end to end), ``operator_ids``
+    the ``External id`` values of the trace's ``record_param_comms`` operators.
+    """
+    columns = dict(part)
+    ids = columns.pop(RAW_EXTERNAL_ID)
+    assert isinstance(ids, np.ndarray)
     linked: np.ndarray | None = None
     if len(operator_ids):
-        ids = int_column(values(args, EXTERNAL_ID_KEY, UNKNOWN))
         linked = np.where(np.isin(ids, operator_ids) & (ids != UNKNOWN), ids, UNKNOWN)
-    if not any(carries) and (linked is None or not (linked != UNKNOWN).any()):
+    if not columns and (linked is None or not (linked != UNKNOWN).any()):
         return {}
-    rows = np.flatnonzero(np.array(carries, dtype=bool))
-    columns = _comm_columns(list(compress(args, carries)), rows, len(args))
-    columns["external_id"] = linked if linked is not None else np.full(len(args), UNKNOWN, dtype=np.int64)
+    columns["external_id"] = linked if linked is not None else np.full(len(ids), UNKNOWN, dtype=np.int64)
     return _known(columns)
 
 
 def operator_comm_columns(args: list[dict[str, Any]], names: pd.Categorical[str]) -> Columns:
-    """Comm columns of ``cpu_op`` range rows: filled for ``record_param_comms`` operators."""
+    """Comm columns of ``cpu_op`` range rows: filled for ``record_param_comms`` operators.
+
+    Columns no row holds are kept (unknown everywhere); :func:`known_columns` drops them once
+    the chunks are joined.
+    """
     is_comm = np.asarray(names == ARGS_KEPT_OPERATOR, dtype=bool)
     if not is_comm.any():
         return {}
@@ -77,10 +98,10 @@ def operator_comm_columns(args: list[dict[str, Any]], names: pd.Categorical[str]
     nelems, types = zip(*map(_first_input, comm_args), strict=True)
     columns["comm_input_nelems"] = _scatter(np.array(nelems, dtype=np.int64), rows, len(args))
     columns["comm_input_type"] = _scatter_text(list(types), rows, len(args))
-    return _known(columns)
+    return columns
 
 
-def input_dims_column(args: list[dict[str, Any]]) -> Columns:
+def input_dims_part(args: list[dict[str, Any]]) -> Columns:
     """``{"input_dims": ...}`` for ``cpu_op`` range rows, or {} when no operator has shapes.
 
     Values come as text (the slimmed trace keeps ``"Input Dims"`` as a string) or as lists
@@ -110,6 +131,18 @@ def _comm_columns(comm_args: list[dict[str, Any]], rows: np.ndarray, n: int) -> 
         "comm_out_nelems": _scatter(_ints(values(comm_args, OUT_NELEMS_KEY)), rows, n),
         "comm_group_size": _scatter(np.array(list(map(_group_size, comm_args)), dtype=np.int64), rows, n),
     }
+
+
+def unknown_column(template: Column, n: int) -> Column:
+    """An ``n``-row column of the unknown value, of the same kind as ``template``."""
+    if isinstance(template, np.ndarray):
+        return np.full(n, UNKNOWN, dtype=template.dtype)
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int64), categories=pd.Index([""]))
+
+
+def known_columns(columns: Columns) -> Columns:
+    """The columns where some row holds a known value (no column of only -1 or "")."""
+    return _known(columns)
 
 
 def _known(columns: Columns) -> Columns:

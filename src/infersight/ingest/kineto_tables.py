@@ -20,19 +20,23 @@ Field mapping (what Kineto writes -> model column):
 from __future__ import annotations
 
 import re
-from itertools import compress
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from infersight.ingest.kineto_args import (
     Columns,
-    input_dims_column,
+    input_dims_part,
     kernel_comm_columns,
+    kernel_comm_part,
+    known_columns,
     model_column,
     operator_comm_columns,
     spread,
+    unknown_column,
 )
 from infersight.ingest.kineto_columns import (
     EventBatch,
@@ -95,14 +99,59 @@ def batch_devices(batch: EventBatch, args: list[dict[str, Any]]) -> np.ndarray:
     return batch.device if batch.device is not None else arg_ints(args, "device", batch.field("pid"))
 
 
-def kernels_table(batch: EventBatch, operator_ids: np.ndarray | None = None) -> pd.DataFrame:
-    """GPU kernel rows from ``cat == "kernel"`` events.
+@dataclass
+class Part:
+    """One chunk's rows of one table, before concatenation and sorting (see :mod:`kineto_stream`).
 
-    ``operator_ids``: the ``External id`` of the trace's ``record_param_comms`` operators, so
-    kernels launched by one keep the link (optional ``external_id`` column).
+    ``columns``: the declared columns in file order; ``optional``: optional columns as built
+    (full length, unknown where a row has none; columns no row of the chunk holds may be absent).
     """
-    if not len(batch):
-        return empty_table(KERNEL_COLUMNS)
+
+    columns: dict[str, Any]
+    optional: Columns = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.columns["start"])
+
+
+def concat_columns(columns: list[dict[str, Any]]) -> dict[str, Any]:
+    """Column-wise concatenation of same-keyed column dicts (categoricals re-unified, sorted).
+
+    ``union_categoricals`` with sorted categories gives what ``pd.Categorical`` of all the values
+    at once gives, so a table built from chunks equals the one built from the whole file.
+    """
+    if len(columns) == 1:
+        return columns[0]
+    out: dict[str, Any] = {}
+    for name in columns[0]:
+        parts = [c[name] for c in columns]
+        if isinstance(parts[0], pd.Categorical):
+            out[name] = union_categoricals(parts, sort_categories=True)
+        else:
+            out[name] = np.concatenate(parts)
+    return out
+
+
+def concat_optional(parts: list[Part]) -> Columns:
+    """The optional columns of ``parts`` end to end; a part lacking one holds the unknown value."""
+    templates: Columns = {}
+    for part in parts:
+        for name, column in part.optional.items():
+            templates.setdefault(name, column)
+    if not templates:
+        return {}
+    filled = [
+        {
+            name: part.optional.get(name, unknown_column(template, len(part)))
+            for name, template in templates.items()
+        }
+        for part in parts
+    ]
+    return concat_columns(filled)
+
+
+def kernel_part(batch: EventBatch) -> Part:
+    """One chunk's kernel rows (``cat == "kernel"`` events), unsorted; see :func:`kernels_table`."""
     args = batch.args()
     grid, block = dims(args, "grid"), dims(args, "block")
     data = {
@@ -122,32 +171,47 @@ def kernels_table(batch: EventBatch, operator_ids: np.ndarray | None = None) -> 
         "registers": arg_ints(args, "registers per thread", 0),
         "shared_mem": arg_ints(args, "shared memory", 0),
     }
-    frame = make_table(KERNEL_COLUMNS, data, "kernels")
+    return Part(data, kernel_comm_part(args))
+
+
+def kernels_table(parts: list[Part], operator_ids: np.ndarray | None = None) -> pd.DataFrame:
+    """GPU kernel rows from the kernel parts of every chunk, in time order.
+
+    ``operator_ids``: the ``External id`` of the trace's ``record_param_comms`` operators, so
+    kernels launched by one keep the link (optional ``external_id`` column).
+    """
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return empty_table(KERNEL_COLUMNS)
+    frame = make_table(KERNEL_COLUMNS, concat_columns([p.columns for p in parts]), "kernels")
     empty_ids = np.empty(0, dtype=np.int64)
-    optional = kernel_comm_columns(args, operator_ids if operator_ids is not None else empty_ids)
+    optional = kernel_comm_columns(
+        concat_optional(parts), operator_ids if operator_ids is not None else empty_ids
+    )
     return _sorted(frame, optional, KERNEL_OPTIONAL_COLUMNS)
 
 
-def cpu_ops_as_kernels_table(batch: EventBatch) -> pd.DataFrame:
-    """Dominant ``cpu_op`` events as kernel rows of a pseudo device 0 (stream = host thread).
+def cpu_ops_as_kernels_table(operators: Part) -> pd.DataFrame:
+    """Dominant ``cpu_op`` ranges (all chunks' ``cpu_op`` range rows, in file order) as kernel
+    rows of a pseudo device 0 (stream = host thread).
 
     Used for CPU-only captures: the dominant operators (see :func:`dominant_mask`: outermost ops
     whose self time is at least half their duration) are the units of work, the way kernels are
     on a GPU, so the same timeline analyses (busy/idle, ranking) apply. Leaves would not do:
     ``aten::mm``'s tiny ``aten::resolve_conj`` children would push the GEMM itself out.
     """
-    if not len(batch):
+    if not len(operators):
         return empty_table(KERNEL_COLUMNS)
-    thread = int_column(batch.field("tid"))
-    keep = dominant_mask(thread, batch.start, batch.end)
-    kept = EventBatch(list(compress(batch.events, keep.tolist())), batch.start[keep], batch.end[keep])
-    n = len(kept)
+    ops = operators.columns
+    thread, start, end = ops["thread"], ops["start"], ops["end"]
+    keep = dominant_mask(thread, start, end)
+    n = int(keep.sum())
     data = {
         "device": np.zeros(n, dtype=np.int32),
         "stream": thread[keep],
-        "start": kept.start,
-        "end": kept.end,
-        "name": names(kept),
+        "start": start[keep],
+        "end": end[keep],
+        "name": ops["name"][keep].remove_unused_categories(),
         "process": np.zeros(n, dtype=np.int64),
     }
     return _sorted(make_table(KERNEL_COLUMNS, data, "kernels"))
@@ -184,95 +248,134 @@ def _copy_kinds(copy_names: pd.Categorical[str], args_kind: list[object]) -> dic
     }
 
 
-def memcpy_table(batch: EventBatch) -> pd.DataFrame:
-    """Copy rows from ``gpu_memcpy`` events."""
-    if not len(batch):
-        return empty_table(MEMCPY_COLUMNS)
+def memcpy_part(batch: EventBatch) -> Part:
+    """One chunk's copy rows from ``gpu_memcpy`` events, unsorted."""
     args = batch.args()
-    data = {
-        "device": batch_devices(batch, args),
-        "stream": arg_ints(args, "stream", batch.field("tid")),
-        "start": batch.start,
-        "end": batch.end,
-        "bytes": arg_ints(args, "bytes", 0),
-        **_copy_kinds(names(batch), values(args, "kind")),
-        "correlation": arg_ints(args, "correlation", -1),
-        "process": np.zeros(len(batch), dtype=np.int64),
-    }
-    return _sorted(make_table(MEMCPY_COLUMNS, data, "memcpy"))
+    return Part(
+        {
+            "device": batch_devices(batch, args),
+            "stream": arg_ints(args, "stream", batch.field("tid")),
+            "start": batch.start,
+            "end": batch.end,
+            "bytes": arg_ints(args, "bytes", 0),
+            **_copy_kinds(names(batch), values(args, "kind")),
+            "correlation": arg_ints(args, "correlation", -1),
+            "process": np.zeros(len(batch), dtype=np.int64),
+        }
+    )
 
 
-def memset_table(batch: EventBatch) -> pd.DataFrame:
-    """Memset rows from ``gpu_memset`` events."""
-    if not len(batch):
-        return empty_table(MEMSET_COLUMNS)
+def memset_part(batch: EventBatch) -> Part:
+    """One chunk's memset rows from ``gpu_memset`` events, unsorted."""
     args = batch.args()
-    data = {
-        "device": batch_devices(batch, args),
-        "stream": arg_ints(args, "stream", batch.field("tid")),
-        "start": batch.start,
-        "end": batch.end,
-        "bytes": arg_ints(args, "bytes", 0),
-        "correlation": arg_ints(args, "correlation", -1),
-        "process": np.zeros(len(batch), dtype=np.int64),
-    }
-    return _sorted(make_table(MEMSET_COLUMNS, data, "memset"))
+    return Part(
+        {
+            "device": batch_devices(batch, args),
+            "stream": arg_ints(args, "stream", batch.field("tid")),
+            "start": batch.start,
+            "end": batch.end,
+            "bytes": arg_ints(args, "bytes", 0),
+            "correlation": arg_ints(args, "correlation", -1),
+            "process": np.zeros(len(batch), dtype=np.int64),
+        }
+    )
 
 
-def api_table(batches: dict[str, EventBatch]) -> pd.DataFrame:
-    """Runtime/driver API rows (``cuda_runtime``/``cuda_driver``; HIP calls on ROCm too)."""
-    parts = []
-    for cat, source in API_SOURCES.items():
-        batch = batches[cat]
-        if not len(batch):
-            continue
-        call_names = names(batch)
-        stems = {str(c): _VERSION_SUFFIX.sub("", str(c)) for c in call_names.categories}
-        data = {
+def memcpy_table(parts: list[Part]) -> pd.DataFrame:
+    """Copy rows of every chunk, in time order."""
+    return _table(parts, MEMCPY_COLUMNS, "memcpy")
+
+
+def memset_table(parts: list[Part]) -> pd.DataFrame:
+    """Memset rows of every chunk, in time order."""
+    return _table(parts, MEMSET_COLUMNS, "memset")
+
+
+def _table(parts: list[Part], columns: dict[str, str], label: str) -> pd.DataFrame:
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return empty_table(columns)
+    return _sorted(make_table(columns, concat_columns([p.columns for p in parts]), label))
+
+
+def api_part(batch: EventBatch, cat: str) -> Part:
+    """One chunk's runtime/driver API rows of category ``cat``, unsorted."""
+    call_names = names(batch)
+    stems = {str(c): _VERSION_SUFFIX.sub("", str(c)) for c in call_names.categories}
+    return Part(
+        {
             "process": np.zeros(len(batch), dtype=np.int64),
             "thread": int_column(batch.field("tid")),
             "start": batch.start,
             "end": batch.end,
             "name": map_categories(call_names, stems),
             "correlation": arg_ints(batch.args(), "correlation", -1),
-            "source": pd.Categorical([source] * len(batch)),
+            "source": pd.Categorical([API_SOURCES[cat]] * len(batch)),
         }
-        parts.append(make_table(API_COLUMNS, data, "api"))
-    return _concat(parts, API_COLUMNS)
+    )
 
 
-def ranges_table(batches: dict[str, EventBatch]) -> pd.DataFrame:
+def api_table(parts: dict[str, list[Part]]) -> pd.DataFrame:
+    """Runtime/driver API rows (``cuda_runtime``/``cuda_driver``; HIP calls on ROCm too)."""
+    tables = []
+    for cat in API_SOURCES:
+        kept = [part for part in parts[cat] if len(part)]
+        if kept:
+            tables.append(make_table(API_COLUMNS, concat_columns([p.columns for p in kept]), "api"))
+    return _concat(tables, API_COLUMNS)
+
+
+def range_part(batch: EventBatch, source: str) -> Part:
+    """One chunk's ranges of one source, unsorted (``cpu_op``: with its optional columns)."""
+    on_gpu = source == "gpu_user_annotation"
+    range_names = names(batch)
+    data = {
+        "process": np.zeros(len(batch), dtype=np.int64),
+        "thread": int_column(batch.field("tid")),
+        "start": batch.start,
+        "end": batch.end,
+        "name": range_names,
+        "source": pd.Categorical([source] * len(batch)),
+        "device": _annotation_devices(batch) if on_gpu else np.full(len(batch), -1, dtype=np.int32),
+    }
+    optional: Columns = {}
+    if source == "cpu_op":
+        args = batch.args()
+        optional = {**operator_comm_columns(args, range_names), **input_dims_part(args)}
+    return Part(data, optional)
+
+
+def source_part(parts: list[Part]) -> Part:
+    """The parts of one source (all chunks, file order) as one part."""
+    kept = [part for part in parts if len(part)]
+    if not kept:
+        return Part({"start": np.empty(0, dtype=np.int64)})
+    if len(kept) == 1:
+        return kept[0]
+    return Part(concat_columns([p.columns for p in kept]), concat_optional(kept))
+
+
+def ranges_table(parts: dict[str, Part]) -> pd.DataFrame:
     """Annotation and operator ranges (host ranges: device -1; GPU annotations: their device).
 
-    ``cpu_op`` rows may bring optional columns (collective args, input shapes); rows of the
-    other sources hold the unknown value there.
+    ``parts``: per range source, its rows of the whole file (:func:`source_part`). ``cpu_op``
+    rows may bring optional columns (collective args, input shapes); rows of the other sources
+    hold the unknown value there.
     """
-    parts: list[pd.DataFrame] = []
+    tables: list[pd.DataFrame] = []
     operator_columns: Columns = {}  # of the cpu_op part, which starts at row operator_offset
     operator_offset = 0
     for source in RANGE_SOURCES:
-        batch = batches[source]
-        if not len(batch):
+        part = parts[source]
+        if not len(part):
             continue
-        on_gpu = source == "gpu_user_annotation"
-        range_names = names(batch)
-        data = {
-            "process": np.zeros(len(batch), dtype=np.int64),
-            "thread": int_column(batch.field("tid")),
-            "start": batch.start,
-            "end": batch.end,
-            "name": range_names,
-            "source": pd.Categorical([source] * len(batch)),
-            "device": _annotation_devices(batch) if on_gpu else np.full(len(batch), -1, dtype=np.int32),
-        }
         if source == "cpu_op":
-            args = batch.args()
-            operator_columns = {**operator_comm_columns(args, range_names), **input_dims_column(args)}
-            operator_offset = sum(len(part) for part in parts)
-        parts.append(make_table(RANGE_COLUMNS, data, "ranges"))
-    total = sum(len(part) for part in parts)
+            operator_columns = known_columns(part.optional)
+            operator_offset = sum(len(table) for table in tables)
+        tables.append(make_table(RANGE_COLUMNS, part.columns, "ranges"))
+    total = sum(len(table) for table in tables)
     optional = {name: spread(column, operator_offset, total) for name, column in operator_columns.items()}
-    return _concat(parts, RANGE_COLUMNS, optional, RANGE_OPTIONAL_COLUMNS)
+    return _concat(tables, RANGE_COLUMNS, optional, RANGE_OPTIONAL_COLUMNS)
 
 
 def _annotation_devices(batch: EventBatch) -> np.ndarray:

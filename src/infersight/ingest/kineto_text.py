@@ -97,11 +97,25 @@ def slim_text(raw: bytes | bytearray) -> bytes | None:
 
 def _slim(raw: bytes | bytearray, layout: Layout) -> bytes | None:
     # a gunzipped trace is a bytearray (see kineto._gunzip): its parts are too
-    kind: Any = bytearray if isinstance(raw, bytearray) else bytes
     parts: list[Any] = raw.split(layout.event_start)
     if len(parts) < MIN_EVENTS_TO_SLIM:
         return None
-    middle = parts[1:-1]  # parts[0]: header (+ first event); parts[-1]: last event + the rest
+    kept = slim_parts(
+        parts[1:-1], layout
+    )  # parts[0]: header (+ first event); parts[-1]: last event + the rest
+    if kept is None:
+        return None
+    return layout.event_start.join([parts[0], *kept, parts[-1]])
+
+
+def slim_parts(middle: list[Any], layout: Layout) -> list[Any] | None:
+    """Whole events (text after each ``event_start``) without unused events and range ``args``.
+
+    None when some part does not end the way the layout ends an event (not this layout).
+    """
+    if not middle:
+        return []
+    kind: Any = type(middle[0])
     if not all(map(kind.endswith, middle, repeat(layout.event_end))):
         return None
     unused = map(kind.startswith, middle, repeat(layout.headers(*_UNUSED_EVENTS)))
@@ -112,7 +126,15 @@ def _slim(raw: bytes | bytearray, layout: Layout) -> bytes | None:
     for i in compress(range(len(kept)), args_unused):
         if not kept[i].startswith(args_kept):
             kept[i] = _without_args(kept[i], layout, dims_key)
-    return layout.event_start.join([parts[0], *kept, parts[-1]])
+    return kept
+
+
+def detect_layout(probe: bytes | bytearray) -> Layout | None:
+    """The first layout whose event-start marker occurs in ``probe`` (the text's first MiB)."""
+    for layout in LAYOUTS:
+        if layout.event_start in probe[:_PROBE_BYTES]:
+            return layout
+    return None
 
 
 def _without_args(event: bytes | bytearray, layout: Layout, dims_key: bytes) -> bytes | bytearray:
@@ -157,9 +179,16 @@ def exact_ns_timestamps(raw: bytes | bytearray) -> tuple[bytes | bytearray, bool
     sample = islice(_TS_VALUE.finditer(raw), _TS_SAMPLE)
     if not any(m.group(2) and int(m.group(1)) >= FLOAT_EXACT_NS_LIMIT_US for m in sample):
         return raw, False
+    text = ns_rewrite(raw)
+    return (raw, False) if text is None else (text, True)
+
+
+def ns_rewrite(raw: bytes | bytearray) -> bytes | None:
+    """Every ``ts`` of ``raw`` as integer ns (see :func:`exact_ns_timestamps`); None if some
+    ``ts`` is written in a form not rewritten here (exponent, 4+ decimals)."""
     text = _TS_INT.sub(rb"\g<1>000", raw)
     text = _TS_3_DECIMALS.sub(rb"\1\2", text)
     text = _TS_SHORT_DECIMALS.sub(lambda m: m.group(1) + m.group(2).ljust(3, b"0"), text)
     if _TS_LEFTOVER.search(text):
-        return raw, False
-    return text, True
+        return None
+    return text

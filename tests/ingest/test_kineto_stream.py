@@ -1,0 +1,139 @@
+"""The streaming Kineto reader (chunks of text, columns per chunk) gives the whole-file read's trace.
+
+Every real trace of the shared data is read twice: whole (streaming off) and streamed in tiny
+chunks (256 kiB of text, 64 kiB decompressed pieces: tens to hundreds of chunks per file), in this
+process and with chunk workers; every table, note and header field must be equal. Odd layouts
+fall back to the whole read; corrupt and truncated files keep their errors.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from tests.conftest import KINETO_DIR, shared_file
+
+from infersight.errors import InputError
+from infersight.ingest import kineto, kineto_stream
+from infersight.ingest.kineto import read_kineto
+from infersight.model.trace import TABLE_COLUMNS, Trace
+
+TRACES = sorted(p.name for p in KINETO_DIR.glob("*.json.gz")) if KINETO_DIR.is_dir() else []
+FIELDS = ("notes", "metadata", "rank", "gpus", "first_event_ns", "device_kind")
+
+
+def _tiny_chunks(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    monkeypatch.setattr(kineto_stream, "CHUNK_BYTES", 1 << 18)
+    monkeypatch.setattr(kineto_stream, "STREAM_MIN_BYTES", 1 << 19)
+    monkeypatch.setattr(kineto, "_GZIP_OUTPUT_BYTES", 1 << 16)
+    monkeypatch.setenv("INFERSIGHT_WORKERS", str(workers))
+
+
+def _whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kineto_stream, "STREAM_MIN_BYTES", 1 << 40)
+
+
+def _read(path: Path, **options: Any) -> Trace | str:
+    try:
+        return read_kineto(path, **options)
+    except InputError as exc:
+        return str(exc)
+
+
+def assert_same_trace(got: Trace | str, expected: Trace | str) -> None:
+    if isinstance(expected, str) or isinstance(got, str):
+        assert got == expected
+        return
+    for table in TABLE_COLUMNS:
+        pd.testing.assert_frame_equal(got.table(table), expected.table(table), check_exact=True)
+    for field in FIELDS:
+        assert getattr(got, field) == getattr(expected, field), field
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("name", TRACES)
+def test_streamed_read_equals_whole_read(name: str, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = shared_file(f"kineto/{name}")
+    chunks: list[int] = []
+    original = kineto_stream._Chunker.run
+
+    def counting_run(self: Any, buffer: bytearray, stream: Any) -> Any:
+        result = original(self, buffer, stream)
+        chunks.append(len(self.chunks) if result is not None else -1)
+        return result
+
+    with monkeypatch.context() as whole:
+        _whole(whole)
+        expected = [_read(path), _read(path, cpu_ops_as_kernels=True)]
+    _tiny_chunks(monkeypatch, workers)
+    monkeypatch.setattr(kineto_stream._Chunker, "run", counting_run)
+    got = [_read(path), _read(path, cpu_ops_as_kernels=True)]
+    for one, other in zip(got, expected, strict=True):
+        assert_same_trace(one, other)
+    if name.startswith(("hta_nccl", "hta_trace_diff", "vllm_", "tracelens_sglang")):
+        assert chunks and min(chunks) > 3  # really streamed, in many chunks (not the fallback)
+
+
+def test_odd_layout_falls_back_to_the_whole_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events whose text does not end the way the layout's events end: read whole, same trace."""
+    source = shared_file("kineto/hta_trace_diff_control_a100_rank3.json.gz")
+    text = gzip.decompress(source.read_bytes())
+    at = text.index(b"\n  },\n  {\n", len(text) // 2)
+    odd = tmp_path / "odd.json"
+    odd.write_bytes(text[:at] + b"\n   },\n  {\n" + text[at + len(b"\n  },\n  {\n") :])
+    with monkeypatch.context() as whole:
+        _whole(whole)
+        expected = _read(odd)
+    _tiny_chunks(monkeypatch, 1)
+    assert_same_trace(_read(odd), expected)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_corrupt_and_truncated_files_keep_their_errors(
+    tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = shared_file("kineto/hta_trace_diff_control_a100_rank3.json.gz")
+    data = source.read_bytes()
+    text = gzip.decompress(data)
+    cut_gz = tmp_path / "cut.json.gz"
+    cut_gz.write_bytes(data[: len(data) * 2 // 3])
+    cut_json = tmp_path / "cut.json"
+    cut_json.write_bytes(text[: len(text) * 2 // 3])
+    bad_middle = tmp_path / "bad.json"
+    at = text.index(b'"dur": ', len(text) // 2)
+    bad_middle.write_bytes(text[:at] + b'"dur": ]' + text[at + 8 :])
+    _tiny_chunks(monkeypatch, workers)
+    with pytest.raises(InputError, match="truncated gzip"):
+        read_kineto(cut_gz)
+    for path in (cut_json, bad_middle):
+        with pytest.raises(InputError, match="not valid JSON"):
+            read_kineto(path)
+    with pytest.raises(InputError, match="once decompressed"):
+        read_kineto(source, max_decompressed_bytes=len(text) - 1)
+
+
+def test_streamed_read_reports_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stages in order and the file bytes read, ending at the file's size."""
+    path = shared_file("kineto/hta_trace_diff_control_a100_rank3.json.gz")
+    _tiny_chunks(monkeypatch, 1)
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, int | None]] = []
+
+        def stage(self, name: str, total: int | None = None) -> None:
+            self.events.append((name, total))
+
+        def advance(self, done: int) -> None:
+            self.events.append(("advance", done))
+
+    recorder = Recorder()
+    read_kineto(path, progress=recorder)
+    stages = [name for name, _ in recorder.events if name != "advance"]
+    assert stages == ["reading", "building columns"]
+    assert recorder.events[0][1] == path.stat().st_size
+    done = [value for name, value in recorder.events if name == "advance"]
+    assert len(done) > 3 and done == sorted(done) and done[-1] == path.stat().st_size
