@@ -1,11 +1,25 @@
-"""Shared test fixtures: where the real traces live."""
+"""Shared test fixtures: where the real traces live, and a per-process cache of what they load to.
+
+Reading a real trace costs seconds (the vLLM TP4 Kineto file: ~2 s to load, ~2.5 s more to
+profile), and dozens of test modules read the same few files. :func:`shared_traces` and
+:func:`shared_report` read each (file, options) once per test process and hand every caller
+its own deep copy, so a test that changes what it got cannot change what the next test sees.
+Tests about reading itself (readers, executors, error paths) keep calling the readers directly.
+"""
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from infersight.analyses.results import AnalysisReport
+    from infersight.model import Trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("INFERSIGHT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -22,3 +36,37 @@ def shared_file(relative: str) -> Path:
         pytest.skip(f"shared data not present at {SHARED_DATA}")
     assert path.exists(), f"missing shared test file {path}"
     return path
+
+
+@functools.cache
+def _loaded(relative: str, cpu_ops_as_kernels: bool) -> tuple[Trace, ...]:
+    from infersight import api
+
+    path = shared_file(relative)  # a skip/fail raises here and is not cached
+    return tuple(api.load([path], cpu_ops_as_kernels=cpu_ops_as_kernels, executor="local"))
+
+
+@functools.cache
+def _report(relative: str, cpu_ops_as_kernels: bool, window_nvtx: str | None) -> AnalysisReport:
+    from infersight import api
+
+    traces = list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
+    return api.report_from_traces(traces, window_nvtx=window_nvtx)
+
+
+def shared_traces(relative: str, *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
+    """``api.load`` of a shared file (read in this process, once per test run): a fresh deep copy."""
+    return list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
+
+
+def shared_trace(relative: str, *, cpu_ops_as_kernels: bool = False) -> Trace:
+    """The one trace of a single shared trace file (see :func:`shared_traces`)."""
+    [trace] = shared_traces(relative, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    return trace
+
+
+def shared_report(
+    relative: str, *, cpu_ops_as_kernels: bool = False, window_nvtx: str | None = None
+) -> AnalysisReport:
+    """``api.report_from_traces`` of a shared file (computed once per test run): a fresh deep copy."""
+    return _report(relative, cpu_ops_as_kernels, window_nvtx).model_copy(deep=True)
