@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from infersight.analyses.results import AnalysisReport
     from infersight.model import Trace
 
+# The CLI sizes its tables to $COLUMNS when set, else to a fixed width when piped. A developer's
+# shell may export COLUMNS and pytest-xdist workers get COLUMNS=80: drop it so every test sees the
+# piped output, as CI does (a test about COLUMNS sets it with monkeypatch).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("INFERSIGHT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 NSYS_DIR = SHARED_DATA / "nsys"

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_traces
 
 from infersight import api
 from infersight.agent.html_data import device_tracks, html_extras
@@ -30,7 +30,7 @@ REMOTE_LOAD = re.compile(
 
 @pytest.fixture(scope="module")
 def vllm_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, object, object]:
-    traces = api.load([shared_file(VLLM)])
+    traces = shared_traces(VLLM)
     report = api.report_from_traces(traces)
     html = render_html(report, html_extras(traces, with_layers=False))
     path = tmp_path_factory.mktemp("charts") / "vllm.html"
@@ -102,7 +102,7 @@ def test_timeline_decimation_bounds(vllm_page: tuple[Path, str, object, object])
 
 
 def test_multi_gpu_totals_are_labelled_sums() -> None:
-    traces = api.load([shared_file(NSYS_2GPU)])
+    traces = shared_traces(NSYS_2GPU)
     report = api.report_from_traces(traces)
     html = render_html(report, html_extras(traces, with_layers=False))
     assert "wall time (sum over 2 GPUs)" in html and "wall time per GPU" in html

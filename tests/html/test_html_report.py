@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
 from infersight import api
 from infersight.agent.html_data import busy_timeline, html_extras
@@ -34,7 +34,7 @@ SECTIONS = [
 
 @pytest.fixture(scope="module")
 def html_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, object]:
-    traces = api.load([shared_file(TRACE)])
+    traces = shared_traces(TRACE)
     report = api.report_from_traces(traces)
     html = render_html(report, html_extras(traces))
     path = tmp_path_factory.mktemp("html") / "report.html"
@@ -61,7 +61,7 @@ def test_self_contained(html_page: tuple[Path, str, object]) -> None:
 
 
 def test_timeline_busy_matches_profile() -> None:
-    traces = api.load([shared_file("nsys/h100x2_llm_train_nsys2026.sqlite")])
+    traces = shared_traces("nsys/h100x2_llm_train_nsys2026.sqlite")
     report = api.report_from_traces(traces)
     rows = busy_timeline(traces, bins=50)
     assert len(rows) == len(report.profile.devices) == 2

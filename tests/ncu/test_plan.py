@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
 from infersight import api
 from infersight.analyses.results import AnalysisReport
@@ -39,7 +39,7 @@ def _kernel_events(relative: str) -> list[dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def vllm_traces() -> list[Trace]:
-    return api.load([shared_file(VLLM)])
+    return shared_traces(VLLM)
 
 
 @pytest.fixture(scope="module")
