@@ -76,3 +76,21 @@ def shared_report(
 ) -> AnalysisReport:
     """``api.report_from_traces`` of a shared file (computed once per test run): a fresh deep copy."""
     return _report(relative, cpu_ops_as_kernels, window_nvtx).model_copy(deep=True)
+
+
+# The two HolisticTraceAnalysis recommender-training traces (8,568 and 9,876 kernels, the largest
+# Kineto files) make the parametrised cross-checks against plain JSON the slowest cases of the
+# suite. Those cases run in CI (`-m ""`); the quick run keeps the same checks on every other trace
+# (the vLLM TP4 trace included). Tests that need these files themselves (diff) are not affected.
+LARGE_TRAINING_TRACES = ("hta_trace_diff_control_a100_rank3", "hta_trace_diff_test_v100_rank1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the parametrised cases over :data:`LARGE_TRAINING_TRACES` slow."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        values = " ".join(map(str, callspec.params.values()))
+        if any(name in values for name in LARGE_TRAINING_TRACES):
+            item.add_marker(pytest.mark.slow)
