@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -42,6 +44,17 @@ def shared_file(relative: str) -> Path:
         pytest.skip(f"shared data not present at {SHARED_DATA}")
     assert path.exists(), f"missing shared test file {path}"
     return path
+
+
+def require_extra(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency of the ``test`` extra: skip without it, but fail in CI, where
+    ``pip install -e '.[test]'`` must have installed it (a skip there would hide a broken install)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"{module} missing in CI: the test extra must install it")
+        pytest.skip(f"{module} not installed: pip install 'infersight[{extra}]'", allow_module_level=True)
 
 
 @functools.cache

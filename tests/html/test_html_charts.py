@@ -9,13 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_traces
+from tests.conftest import require_extra, shared_traces
 
 from infersight import api
 from infersight.agent.html_data import device_tracks, html_extras
 from infersight.render.html import render_html
 
-pytest.importorskip("jinja2", reason="the HTML report needs jinja2: pip install 'infersight[html]'")
+require_extra("jinja2", "html")
 
 VLLM = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
 NSYS_2GPU = "nsys/h100x2_llm_train_nsys2026.sqlite"

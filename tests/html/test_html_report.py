@@ -9,14 +9,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file, shared_traces
+from tests.conftest import require_extra, shared_file, shared_traces
 
 from infersight import api
 from infersight.agent.html_data import busy_timeline, html_extras
 from infersight.cli import run
 from infersight.render.html import render_html
 
-pytest.importorskip("jinja2", reason="the HTML report needs jinja2: pip install 'infersight[html]'")
+require_extra("jinja2", "html")
 
 TRACE = "kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz"
 SECTIONS = [

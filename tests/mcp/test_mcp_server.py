@@ -10,11 +10,9 @@ from typing import Any
 
 import anyio
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import require_extra, shared_file
 
-mcp = pytest.importorskip(
-    "mcp", reason="the MCP SDK is an optional dependency: pip install 'infersight[mcp]'"
-)
+mcp = require_extra("mcp", "mcp")
 from mcp.client.stdio import stdio_client  # noqa: E402
 
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
