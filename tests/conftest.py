@@ -1,11 +1,33 @@
-"""Shared test fixtures: where the real traces live."""
+"""Shared test fixtures: where the real traces live, and a per-process cache of what they load to.
+
+Reading a real trace costs seconds (the vLLM TP4 Kineto file: ~2 s to load, ~2.5 s more to
+profile), and dozens of test modules read the same few files. :func:`shared_traces` and
+:func:`shared_report` read each (file, options) once per test process and hand every caller
+its own deep copy, so a test that changes what it got cannot change what the next test sees.
+Tests about reading itself (readers, executors, error paths) keep calling the readers directly.
+"""
 
 from __future__ import annotations
 
+import copy
+import functools
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from infersight.analyses.results import AnalysisReport
+    from infersight.model import Trace
+
+# The CLI sizes its tables to $COLUMNS when set, else to a fixed width when piped. A developer's
+# shell may export COLUMNS and pytest-xdist workers get COLUMNS=80: drop it so every test sees the
+# piped output, as CI does (a test about COLUMNS sets it with monkeypatch).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("INFERSIGHT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -22,3 +44,66 @@ def shared_file(relative: str) -> Path:
         pytest.skip(f"shared data not present at {SHARED_DATA}")
     assert path.exists(), f"missing shared test file {path}"
     return path
+
+
+def require_extra(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency of the ``test`` extra: skip without it, but fail in CI, where
+    ``pip install -e '.[test]'`` must have installed it (a skip there would hide a broken install)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"{module} missing in CI: the test extra must install it")
+        pytest.skip(f"{module} not installed: pip install 'infersight[{extra}]'", allow_module_level=True)
+
+
+@functools.cache
+def _loaded(relative: str, cpu_ops_as_kernels: bool) -> tuple[Trace, ...]:
+    from infersight import api
+
+    path = shared_file(relative)  # a skip/fail raises here and is not cached
+    return tuple(api.load([path], cpu_ops_as_kernels=cpu_ops_as_kernels, executor="local"))
+
+
+@functools.cache
+def _report(relative: str, cpu_ops_as_kernels: bool, window_nvtx: str | None) -> AnalysisReport:
+    from infersight import api
+
+    traces = list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
+    return api.report_from_traces(traces, window_nvtx=window_nvtx)
+
+
+def shared_traces(relative: str, *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
+    """``api.load`` of a shared file (read in this process, once per test run): a fresh deep copy."""
+    return list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
+
+
+def shared_trace(relative: str, *, cpu_ops_as_kernels: bool = False) -> Trace:
+    """The one trace of a single shared trace file (see :func:`shared_traces`)."""
+    [trace] = shared_traces(relative, cpu_ops_as_kernels=cpu_ops_as_kernels)
+    return trace
+
+
+def shared_report(
+    relative: str, *, cpu_ops_as_kernels: bool = False, window_nvtx: str | None = None
+) -> AnalysisReport:
+    """``api.report_from_traces`` of a shared file (computed once per test run): a fresh deep copy."""
+    return _report(relative, cpu_ops_as_kernels, window_nvtx).model_copy(deep=True)
+
+
+# The two HolisticTraceAnalysis recommender-training traces (8,568 and 9,876 kernels, the largest
+# Kineto files) make the parametrised cross-checks against plain JSON the slowest cases of the
+# suite. Those cases run in CI (`-m ""`); the quick run keeps the same checks on every other trace
+# (the vLLM TP4 trace included). Tests that need these files themselves (diff) are not affected.
+LARGE_TRAINING_TRACES = ("hta_trace_diff_control_a100_rank3", "hta_trace_diff_test_v100_rank1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the parametrised cases over :data:`LARGE_TRAINING_TRACES` slow."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        values = " ".join(map(str, callspec.params.values()))
+        if any(name in values for name in LARGE_TRAINING_TRACES):
+            item.add_marker(pytest.mark.slow)

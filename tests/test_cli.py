@@ -1,14 +1,19 @@
-"""The CLI as users run it (a subprocess): figures printed, files written, errors as one line.
+"""The CLI as users run it: figures printed, files written, errors as one line.
 
+Most cases call the CLI in this process (:func:`run_cli`: the same ``cli.run`` the console
+script exits with, standard streams captured); the ones about the process itself (the
+``python -m infersight`` entry point, its exit code and stderr) spawn it (:func:`run_process`).
 Expected figures are computed here independently from the raw trace (plain gzip/json), never
 from infersight's own code.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
+import io
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT, shared_file, shared_report
 
 from infersight import __version__, api, cli
 from infersight.analysis_report import AnalysisReport
@@ -35,18 +40,25 @@ class Result:
     stderr: str
 
 
-def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> Result:
-    """``python -m infersight ARGS`` with no TTY, as CI runs it."""
+def run_process(*args: str | Path) -> Result:
+    """``python -m infersight ARGS`` in a child process with no TTY, as CI runs it."""
     proc = subprocess.run(
         [sys.executable, "-m", "infersight", *map(str, args)],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
         timeout=120,
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_cli(*args: str | Path) -> Result:
+    """``infersight ARGS`` in this process: the exit code ``main`` would exit with, and what it printed."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.run([str(a) for a in args])
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(result: Result, mentions: str) -> None:
@@ -74,6 +86,7 @@ def idle_ratio_of(intervals: list[tuple[int, int]]) -> float:
     return 1.0 - busy / wall
 
 
+@functools.cache
 def independent_idle_ratio(path: Path) -> tuple[int, float]:
     """Kernel count and idle ratio of a Kineto trace, read with plain gzip/json (ns, like the model)."""
     with gzip.open(path, "rt") as fh:
@@ -95,7 +108,7 @@ def vllm_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path, Pa
 
 
 def test_version() -> None:
-    result = run_cli("--version")
+    result = run_process("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"infersight {__version__}"
 
@@ -123,7 +136,7 @@ def test_json_report_validates_and_equals_api(vllm_run: tuple[Result, Path, Path
     report = AnalysisReport.model_validate_json(text)  # the schema is the pydantic model
     assert report.schema_version == "1.2"
     assert report.tool_version == __version__
-    expected = api.analyze([shared_file(VLLM_H100)])
+    expected = shared_report(VLLM_H100)
     assert json.loads(text) == json.loads(expected.model_dump_json())
     kernels, idle = independent_idle_ratio(shared_file(VLLM_H100))
     assert sum(d.kernel_count for d in report.profile.devices) == kernels
@@ -185,7 +198,7 @@ def test_two_rank_files_are_two_traces() -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.json.gz"
-    assert_one_line_error(run_cli("analyze", missing), str(missing))
+    assert_one_line_error(run_process("analyze", missing), str(missing))
 
 
 def test_directory_without_traces(tmp_path: Path) -> None:
@@ -228,7 +241,7 @@ def test_unwritable_output_and_bad_regex(tmp_path: Path) -> None:
 
 
 def test_usage_error_is_one_line() -> None:
-    assert_one_line_error(run_cli("analyze", "--no-such-option"), "--no-such-option")
+    assert_one_line_error(run_process("analyze", "--no-such-option"), "--no-such-option")
 
 
 def test_unexpected_error_is_one_line_exit_1(

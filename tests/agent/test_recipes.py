@@ -5,9 +5,8 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
-from infersight import api
 from infersight.agent.profiling import ncu_commands
 from infersight.agent.recipes import serving_recipe
 from infersight.api import ncu_device_mismatches
@@ -59,7 +58,7 @@ def test_a_plain_command_gets_no_serving_recipe() -> None:
 
 
 def test_ncu_export_from_another_gpu_is_flagged() -> None:
-    h100 = api.load([shared_file("kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz")])
+    h100 = shared_traces("kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz")
     rtx5090 = read_ncu(shared_file("ncu/dsocr_decode_flash_fwd_splitkv_rtx5090.details.csv"))
     (warning,) = ncu_device_mismatches([rtx5090], h100)
     assert "compute capability 12.0" in warning and "NVIDIA H100 80GB HBM3" in warning

@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 from tests.interval_oracle import Interval, merge
 
 from infersight import api
@@ -66,7 +66,7 @@ def _pairs(spans: tuple[np.ndarray, np.ndarray]) -> list[Interval]:
 
 @pytest.mark.parametrize("relative", TRACES)
 def test_bucket_intervals_match_the_oracle_and_bucket_times(relative: str) -> None:
-    trace = api.load([shared_file(relative)])[0]
+    trace = shared_traces(relative)[0]
     labels = kernel_labels(trace)
     devices = sorted(
         {int(d) for d in trace.kernels["device"].unique()} | {int(d) for d in trace.memcpy["device"].unique()}

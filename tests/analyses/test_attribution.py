@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from tests.conftest import KINETO_DIR, NSYS_DIR, shared_file
+from tests.conftest import KINETO_DIR, NSYS_DIR, shared_file, shared_report
 from tests.interval_oracle import Interval, length
 
 from infersight import api
@@ -115,8 +115,9 @@ def _kineto_oracle(path: Path) -> dict[int, dict[str, float]]:
     return {device: w.shares() for device, w in work.items() if w.compute or w.comm}
 
 
-def _profile(path: Path) -> GlobalProfile:
-    return build_global_profile(api.load([path]))
+def _profile(relative: str) -> GlobalProfile:
+    """The profile of a shared trace (computed once per test run, shared with other modules)."""
+    return shared_report(relative).profile
 
 
 def _assert_agrees(profile: GlobalProfile, oracle: dict[int, dict[str, float]]) -> None:
@@ -132,13 +133,13 @@ def _assert_agrees(profile: GlobalProfile, oracle: dict[int, dict[str, float]]) 
 @pytest.mark.parametrize("relative", NSYS_WITH_KERNELS)
 def test_nsys_attribution_agrees_with_plain_sql(relative: str) -> None:
     path = shared_file(relative)
-    _assert_agrees(_profile(path), _nsys_oracle(path))
+    _assert_agrees(_profile(relative), _nsys_oracle(path))
 
 
 @pytest.mark.parametrize("relative", KINETO_WITH_KERNELS)
 def test_kineto_attribution_agrees_with_plain_python(relative: str) -> None:
     path = shared_file(relative)
-    _assert_agrees(_profile(path), _kineto_oracle(path))
+    _assert_agrees(_profile(relative), _kineto_oracle(path))
 
 
 def test_every_shared_trace_is_covered() -> None:
@@ -154,7 +155,7 @@ def test_every_shared_trace_is_covered() -> None:
 
 
 def test_copy_run_is_copy_bound_and_names_the_direction() -> None:
-    profile = _profile(shared_file("nsys/vecadd_t4_nsys2022.sqlite"))
+    profile = _profile("nsys/vecadd_t4_nsys2022.sqlite")
     verdict = profile.primary_bottleneck
     assert verdict is not None and verdict.bucket == "copy" and verdict.confidence == "high"
     assert "host-to-device copies" in verdict.headline
@@ -166,7 +167,7 @@ def test_copy_run_is_copy_bound_and_names_the_direction() -> None:
 
 
 def test_vllm_tp4_decode_is_gpu_bound_with_communication_second_tier() -> None:
-    profile = _profile(shared_file(KINETO_WITH_KERNELS[-1]))  # the vLLM TP4 H100 trace
+    profile = _profile(KINETO_WITH_KERNELS[-1])  # the vLLM TP4 H100 trace
     verdict = profile.primary_bottleneck
     assert verdict is not None and verdict.bucket == "gpu" and verdict.confidence == "high"
     assert 0.05 < verdict.shares.communication < 0.15  # ~9% collective-only time
@@ -179,7 +180,7 @@ def test_vllm_tp4_decode_is_gpu_bound_with_communication_second_tier() -> None:
 
 
 def test_sglang_near_tie_is_low_confidence() -> None:
-    profile = _profile(shared_file("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"))
+    profile = _profile("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz")
     verdict = profile.primary_bottleneck
     assert verdict is not None and {verdict.bucket, verdict.second} == {"gpu", "host"}
     assert verdict.margin < 0.05 and verdict.confidence == "low"
@@ -187,14 +188,14 @@ def test_sglang_near_tie_is_low_confidence() -> None:
 
 
 def test_unified_memory_copies_keep_their_direction() -> None:
-    profile = _profile(shared_file("nsys/vectoradd_a4500_memcpy.sqlite"))
+    profile = _profile("nsys/vectoradd_a4500_memcpy.sqlite")
     (device,) = profile.time_attribution
     directions = {c.direction: c.count for c in device.copy_directions}
     assert directions == {"UVM HtoD": 155, "UVM DtoH": 72}
 
 
 def test_nccl_kernels_are_communication_not_gpu() -> None:
-    profile = _profile(shared_file("nsys/h100x2_llm_train_nsys2026.sqlite"))
+    profile = _profile("nsys/h100x2_llm_train_nsys2026.sqlite")
     assert len(profile.time_attribution) == 2
     for device in profile.time_attribution:
         assert device.shares.communication > 0.01

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
 from infersight import api
 from infersight.analyses.digest import digest_trace
@@ -68,7 +68,7 @@ def merged(traces: list[Trace], window_nvtx: str | None = None) -> GlobalProfile
 @pytest.fixture(scope="module")
 def vllm_traces() -> list[Trace]:
     """8 ranks: the vLLM rank-0 trace read once, as ranks 0..7 (tables shared, read-only)."""
-    trace = load_traces(shared_file(VLLM))[0]
+    trace = shared_traces(VLLM)[0]
     return [
         dataclasses.replace(trace, rank=rank, source=f"rank-{rank}.json", notes=list(trace.notes))
         for rank in range(VLLM_COPIES)
@@ -82,7 +82,7 @@ def hta_traces() -> list[Trace]:
 
 @pytest.fixture(scope="module")
 def nsys_traces() -> list[Trace]:
-    return [t for name in NSYS for t in load_traces(shared_file(name))]
+    return [t for name in NSYS for t in shared_traces(name)]
 
 
 # ---------------------------------------------------------------- equality with the traces path

@@ -8,12 +8,11 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_traces
 
 from infersight.analyses import launches
 from infersight.analyses.launches import LAUNCH_API_NAMES, first_match, join_keys
 from infersight.analyses.timeline import device_timeline, device_timelines
-from infersight.ingest import load_traces
 from infersight.model import Trace
 
 
@@ -69,7 +68,7 @@ TWO_GPU_NSYS = "nsys/h100x2_llm_train_nsys2026.sqlite"  # two devices, correlati
 
 @pytest.fixture(scope="module")
 def two_gpu_trace() -> Trace:
-    (trace,) = load_traces(shared_file(TWO_GPU_NSYS))
+    (trace,) = shared_traces(TWO_GPU_NSYS)
     return trace
 
 

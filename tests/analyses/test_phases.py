@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import re
-import sys
-import types
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
 from infersight.analyses.phases import classify_range_name, phase_split
 from infersight.analyses.window import analysis_windows
@@ -24,15 +21,6 @@ from infersight.model.trace import API_COLUMNS, KERNEL_COLUMNS, RANGE_COLUMNS, m
 VLLM = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
 SGLANG = "kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"
 GPTOSS = "kineto/tracelens_vllm_gptoss_prefilldecode_piecewise_graph_mi300x.json.gz"
-
-
-@pytest.fixture(autouse=True)
-def _categories_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until infersight.analyses.categories lands, stand in a trivial categoriser."""
-    if importlib.util.find_spec("infersight.analyses.categories") is None:
-        stub = types.ModuleType("infersight.analyses.categories")
-        stub.categorize = lambda names: pd.Categorical(["other"] * len(names))  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, stub.__name__, stub)
 
 
 @pytest.mark.parametrize(
@@ -180,9 +168,8 @@ def _json_kernels(path: str) -> list[dict]:
 
 
 def test_vllm_trace_is_one_prefill_then_nine_decode_steps() -> None:
-    from infersight.ingest import load_traces
 
-    traces = load_traces(shared_file(VLLM))
+    traces = shared_traces(VLLM)
     split = phase_split(traces, [analysis_windows(t) for t in traces])
     assert split.method == "kernel-mix", split.reason
     by = {p.phase: p for p in split.phases}
@@ -205,10 +192,9 @@ def test_vllm_trace_is_one_prefill_then_nine_decode_steps() -> None:
 
 
 def test_sglang_and_gptoss_traces_split_by_their_annotations() -> None:
-    from infersight.ingest import load_traces
 
     for path, phase, count in ((SGLANG, "prefill", 527), (GPTOSS, "mixed", 413)):
-        traces = load_traces(shared_file(path))
+        traces = shared_traces(path)
         split = phase_split(traces, [analysis_windows(t) for t in traces])
         assert split.method == "annotation"
         assert [(p.phase, p.kernel_count, p.steps) for p in split.phases] == [(phase, count, 1)]

@@ -10,11 +10,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_report, shared_traces
 
 from infersight.analyses.profile import build_global_profile
 from infersight.errors import InputError
-from infersight.ingest import load_traces
 from infersight.model import Trace
 
 KINETO_WITH_KERNELS = [
@@ -83,7 +82,7 @@ def test_kineto_profile_matches_plain_json(relative: str) -> None:
     path = shared_file(relative)
     per_device, kernel_ns = _kineto_kernels(path)
     count = sum(len(v) for v in per_device.values())
-    profile = build_global_profile(load_traces(path))
+    profile = shared_report(relative).profile
     total = profile.total
     assert total.kernel_count == count
     assert total.kernel_time_ns == kernel_ns
@@ -96,7 +95,7 @@ def test_kineto_profile_matches_plain_json(relative: str) -> None:
 def test_index_idle_ratios() -> None:
     """The figures INDEX.md states (computed independently when the data was collected)."""
     sglang = build_global_profile(
-        load_traces(shared_file("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"))
+        shared_traces("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz")
     )
     assert sglang.total.idle_ratio == pytest.approx(0.5009, abs=0.0005)
 
@@ -117,7 +116,7 @@ def _sql_kernels(path: Path) -> dict[object, list[tuple[float, float]]]:
 def test_nsys_profile_matches_plain_sql(relative: str) -> None:
     path = shared_file(relative)
     per_device = _sql_kernels(path)
-    profile = build_global_profile(load_traces(path))
+    profile = shared_report(relative).profile
     assert profile.total.kernel_count == sum(len(v) for v in per_device.values())
     assert profile.total.kernel_time_ns == sum(e - s for v in per_device.values() for s, e in v)
     assert len(profile.devices) == len(per_device)
@@ -142,13 +141,13 @@ def test_nsys_launch_overhead_matches_plain_sql() -> None:
         ).fetchone()[0]
     finally:
         con.close()
-    profile = build_global_profile(load_traces(path))
+    profile = shared_report("nsys/tensorrt_conv_rtx3090.sqlite").profile
     assert profile.total.launch_api_ns == launch_ns
     assert profile.total.launch_overhead_ratio == pytest.approx(launch_ns / (last - first))
 
 
 def test_biggest_trace_analyses_quickly() -> None:
-    traces = load_traces(shared_file(KINETO_WITH_KERNELS[0]))
+    traces = shared_traces(KINETO_WITH_KERNELS[0])
     began = time.perf_counter()
     profile = build_global_profile(traces)
     elapsed = time.perf_counter() - began
@@ -157,15 +156,18 @@ def test_biggest_trace_analyses_quickly() -> None:
 
 
 def test_window_regex_on_real_trace() -> None:
-    path = shared_file("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz")
-    profile = build_global_profile(load_traces(path), window_nvtx=r"step\[EXTEND")
+    sglang = "kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"
+    profile = build_global_profile(shared_traces(sglang), window_nvtx=r"step\[EXTEND")
     (device,) = profile.devices
     assert device.window.source == r"nvtx:step\[EXTEND"
     assert len(device.window.intervals_ns) == 1
     assert device.wall_ns <= 28_915_862  # the EXTEND range lasts 28,915.862 µs
     assert device.kernel_count < 527
     with pytest.raises(InputError, match="matches no NVTX/annotation range"):
-        build_global_profile(load_traces(path), window_nvtx="^no such range$")
+        build_global_profile(
+            shared_traces(sglang),
+            window_nvtx="^no such range$",
+        )
 
 
 def test_trace_without_kernels_is_a_clear_input_error() -> None:

@@ -149,9 +149,7 @@ def test_nvtx_summary_and_projection_match_plain_sql(relative: str) -> None:
     """
     import sqlite3
 
-    from tests.conftest import shared_file
-
-    from infersight.ingest import load_traces
+    from tests.conftest import shared_file, shared_traces
 
     path = shared_file(relative)
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -160,7 +158,7 @@ def test_nvtx_summary_and_projection_match_plain_sql(relative: str) -> None:
         projected = {name: (n, total) for name, n, total in con.execute(_SQL_PROJECTION)}
     finally:
         con.close()
-    traces = load_traces(path)
+    traces = shared_traces(relative)
     stats = [s for s in range_summary(traces, max_names=None) if s.source == "nvtx"]
     assert {s.name: (s.count, s.total_ns) for s in stats} == summary
     assert {s.name: (s.gpu_kernel_count, s.gpu_time_ns) for s in stats} == projected

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 from tests.interval_oracle import merge
 
 from infersight.analyses.kernel_names import simplify_kernel_name
@@ -20,7 +20,6 @@ from infersight.analyses.results import Window
 from infersight.analyses.timeline import device_timeline, device_timelines, graph_coverage, total_timeline
 from infersight.analyses.window import analysis_window, analysis_windows
 from infersight.errors import InputError
-from infersight.ingest import load_traces
 from infersight.model import Trace
 from infersight.model.trace import (
     API_COLUMNS,
@@ -256,7 +255,7 @@ def _plain_window_gaps(path: Path, regex: str, device: int) -> tuple[int, list[t
 
 def test_window_gap_histogram_on_real_nsys_trace_matches_plain_sql() -> None:
     path = shared_file("nsys/h100x2_llm_train_nsys2026.sqlite")
-    (trace,) = load_traces(path)
+    (trace,) = shared_traces("nsys/h100x2_llm_train_nsys2026.sqlite")
     regex = "^FlashAttnFunc"
     for d in device_timelines(trace, regex):
         assert d.device is not None
@@ -542,7 +541,7 @@ def _plain_eager_gaps(spans: list[tuple[int, int, bool]]) -> list[int]:
 def test_graph_coverage_on_real_vllm_trace_matches_plain_json() -> None:
     path = shared_file(VLLM)
     plain = _plain_graph_figures(path)
-    (trace,) = load_traces(path)
+    (trace,) = shared_traces(VLLM)
     (d,) = device_timelines(trace)
     assert (plain["kernels"], plain["graph"], plain["launches"]) == (13508, 8667, 729)
     assert plain["graph_launch_events"] == 729  # every cudaGraphLaunch replayed kernels
@@ -566,7 +565,9 @@ def test_graph_coverage_on_piecewise_hip_graph_trace() -> None:
     path = shared_file("kineto/tracelens_vllm_gptoss_prefilldecode_piecewise_graph_mi300x.json.gz")
     plain = _plain_graph_figures(path)
     assert (plain["kernels"], plain["graph"], plain["launches"]) == (413, 361, 25)
-    (d,) = device_timelines(load_traces(path)[0])
+    (d,) = device_timelines(
+        shared_traces("kineto/tracelens_vllm_gptoss_prefilldecode_piecewise_graph_mi300x.json.gz")[0]
+    )
     assert (d.kernel_count, d.graph_kernel_count, d.graph_launch_count) == (413, 361, 25)
     assert d.graph_kernel_time_ns == plain["graph_ns"]
     assert [(e.name, e.count, e.total_ns) for e in d.top_eager_kernels] == plain["top"]

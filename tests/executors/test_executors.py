@@ -99,6 +99,7 @@ def _assert_same_profile(expected: list[Trace], actual: list[Trace]) -> None:
     assert build_global_profile(actual).model_dump_json() == build_global_profile(expected).model_dump_json()
 
 
+@pytest.mark.slow
 def test_every_executor_maps_in_item_order(dask_address: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(WORKERS_ENV, "2")
     items = list(range(7))
@@ -108,12 +109,14 @@ def test_every_executor_maps_in_item_order(dask_address: str, monkeypatch: pytes
             assert executor.map(_square, []) == []
 
 
+@pytest.mark.slow
 def test_dask_tasks_run_outside_this_process(dask_address: str) -> None:
     with open_executor("dask", dask_address) as executor:
         pids = executor.map(_pid, list(range(4)))
     assert os.getpid() not in pids
 
 
+@pytest.mark.slow
 def test_two_rank_folder_on_dask_equals_serial(dask_address: str) -> None:
     folder = shared_file(TWO_RANKS)
     serial = api.load([folder], executor="local")
@@ -123,6 +126,7 @@ def test_two_rank_folder_on_dask_equals_serial(dask_address: str) -> None:
     _assert_same_profile(serial, on_dask)
 
 
+@pytest.mark.slow
 def test_eight_rank_folder_on_dask_equals_the_in_process_read(eight_ranks: Path, dask_address: str) -> None:
     """The copies differ only in rank, so the expected traces are one in-process read of rank 0
     with each copy's source and rank (then the same cross-rank clock check a folder read runs);
@@ -141,6 +145,7 @@ def test_eight_rank_folder_on_dask_equals_the_in_process_read(eight_ranks: Path,
     _assert_same_profile(expected, on_dask)
 
 
+@pytest.mark.slow
 def test_dask_without_address_starts_and_stops_its_own_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     _require_dask()
     monkeypatch.setenv(WORKERS_ENV, "2")
@@ -153,6 +158,7 @@ def test_dask_without_address_starts_and_stops_its_own_cluster(monkeypatch: pyte
     _assert_same_traces(api.load([folder], executor="local"), traces)
 
 
+@pytest.mark.slow
 def test_bad_rank_file_on_dask_names_the_file(tmp_path: Path, dask_address: str) -> None:
     shutil.copyfile(shared_file(f"{TWO_RANKS}/rank-0.json.gz"), tmp_path / "rank-0.json.gz")
     (tmp_path / "rank-1.json").write_bytes(b'{"traceEvents": [{"ph": "X", "cat": "kernel"')
@@ -189,6 +195,7 @@ def test_missing_dask_gives_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> 
         open_executor("dask")
 
 
+@pytest.mark.slow
 def test_cli_analyze_on_dask(tmp_path: Path, dask_address: str, capsys: pytest.CaptureFixture[str]) -> None:
     folder = shared_file(TWO_RANKS)
     on_dask, serial = tmp_path / "dask.json", tmp_path / "local.json"

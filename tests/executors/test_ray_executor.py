@@ -137,6 +137,7 @@ def joined(ray_address: str) -> Iterator[Executor]:
     assert not ray.is_initialized()
 
 
+@pytest.mark.slow
 class TestJoinedCluster:
     def test_maps_in_item_order_like_serial(self, joined: Executor) -> None:
         items = list(range(7))
@@ -183,6 +184,7 @@ class TestJoinedCluster:
         assert joined.map(_square, [4]) == [16]
 
 
+@pytest.mark.slow
 def test_cli_joins_a_cluster_by_address(
     tmp_path: Path, ray_address: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -215,6 +217,7 @@ def test_unreachable_or_malformed_address_is_one_line(
         api.load([shared_file(TWO_RANKS)], executor="ray", executor_address=address)
 
 
+@pytest.mark.slow
 def test_cli_starts_and_stops_its_own_local_runtime(
     tmp_path: Path, ray_tmpdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

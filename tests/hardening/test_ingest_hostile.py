@@ -661,6 +661,7 @@ def test_junk_export_timeout_is_an_input_error(
 TEN_MIB = 10 << 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", ["kineto", "nsys"])
 def test_ten_mib_kernel_name_costs_what_a_short_one_costs(
     reader: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

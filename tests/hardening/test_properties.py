@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
 from infersight.analyses import intervals
 from infersight.analyses.ranges import grouped_union_length
@@ -125,13 +125,11 @@ def test_device_timeline_idle_ratio_and_busy_bounds(rows: list[tuple[int, int, t
 )
 def test_diff_of_a_trace_with_itself_shows_no_change(relative: str) -> None:
     """The diff of a real trace against itself: every row 'same' (no regression), no findings."""
-    from tests.conftest import shared_file
 
     from infersight.host.config import load_config
     from infersight.host.diff import diff_traces
-    from infersight.ingest import load_traces
 
-    (trace,) = load_traces(shared_file(relative))
+    (trace,) = shared_traces(relative)
     report = diff_traces(trace, trace, load_config())
     rows = [*report.summary, *report.ops, *report.apis]
     assert rows and all(r.status not in ("REGRESSION", "NEW", "IMPROVED", "REMOVED") for r in rows)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from independent import length, merge, ns, overlap
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
-from infersight import api
 from infersight.host.config import load_config
 from infersight.host.detect import analyze_host
 from infersight.host.results import HostReport
@@ -146,7 +145,7 @@ def _sql(path: Path, query: str) -> list[tuple]:
 
 def test_nsys_two_devices_m1_m2_match_sql() -> None:
     path = shared_file("nsys/h100x2_llm_train_nsys2026.sqlite")
-    report = analyze_host(api.load([path]), CONFIG)
+    report = analyze_host(shared_traces("nsys/h100x2_llm_train_nsys2026.sqlite"), CONFIG)
     rows = _sql(path, "SELECT deviceId, start, end FROM CUPTI_ACTIVITY_KIND_KERNEL")
     windows: dict[int, tuple[int, int]] = {}
     idle = wall = 0
@@ -174,7 +173,9 @@ def test_nsys_two_devices_m1_m2_match_sql() -> None:
 
 def test_nsys_nvtx_host_prep_matches_sql() -> None:
     path = shared_file("nsys/tensorrt_conv_rtx3090.sqlite")
-    report = analyze_host(api.load([path]), CONFIG, "^ExecutionContext::execute$")
+    report = analyze_host(
+        shared_traces("nsys/tensorrt_conv_rtx3090.sqlite"), CONFIG, "^ExecutionContext::execute$"
+    )
     kernels = _sql(path, "SELECT start, end FROM CUPTI_ACTIVITY_KIND_KERNEL")
     lo, hi = min(s for s, _ in kernels), max(e for _, e in kernels)
     prep = _sql(
@@ -193,7 +194,7 @@ def test_nsys_nvtx_host_prep_matches_sql() -> None:
 
 def test_sglang_idle_matches_index_figure() -> None:
     report = analyze_host(
-        api.load([shared_file("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz")]), CONFIG
+        shared_traces("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"), CONFIG
     )
     assert _metric(report, "aggregate", "M1") == pytest.approx(0.5009, abs=5e-5)
     assert report.iterations[0].method == "step-ranges"

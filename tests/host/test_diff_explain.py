@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from independent import kineto_events, ns
 from inject import inject_host_delay
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 from tests.interval_oracle import length, merge, overlap
 
-from infersight import api
 from infersight.analyses.attribution import BUCKETS, kernel_labels
 from infersight.cli import run
 from infersight.host.config import load_config
@@ -32,12 +31,12 @@ OP = "_vllm_fa3_C::get_scheduler_metadata"
 
 @pytest.fixture(scope="module")
 def a100() -> Trace:
-    return api.load([shared_file(A100)])[0]
+    return shared_traces(A100)[0]
 
 
 @pytest.fixture(scope="module")
 def v100() -> Trace:
-    return api.load([shared_file(V100)])[0]
+    return shared_traces(V100)[0]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def hardware_pair(a100: Trace, v100: Trace) -> DiffReport:
 
 @pytest.fixture(scope="module")
 def unrelated(vllm_trace: Trace) -> DiffReport:
-    sglang = api.load([shared_file(SGLANG)])[0]
+    sglang = shared_traces(SGLANG)[0]
     return diff_traces(vllm_trace, sglang, CONFIG, ("vllm", "sglang"))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from independent import length, merge, ns, overlap
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
 from infersight import api
 from infersight.host.config import load_config
@@ -34,7 +34,7 @@ ALLREDUCE = "ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4
 
 
 def _report(relative: str, prep: str | None = None) -> HostReport:
-    return analyze_host(api.load([shared_file(relative)]), CONFIG, prep)
+    return analyze_host(shared_traces(relative), CONFIG, prep)
 
 
 def _agg(report: HostReport) -> tuple[GapFill, dict[str, float | None]]:
@@ -120,7 +120,7 @@ def _sql(path: Path, query: str) -> list[tuple]:
 
 def test_vecadd_t4_copies_are_named_not_the_launches() -> None:
     path = shared_file("nsys/vecadd_t4_nsys2022.sqlite")
-    report = analyze_host(api.load([path]), CONFIG)
+    report = analyze_host(shared_traces("nsys/vecadd_t4_nsys2022.sqlite"), CONFIG)
     kernels = _sql(path, "SELECT start, end FROM CUPTI_ACTIVITY_KIND_KERNEL")
     copies = _sql(path, "SELECT start, end FROM CUPTI_ACTIVITY_KIND_MEMCPY")
     both = kernels + copies
@@ -157,7 +157,7 @@ def test_unified_memory_run_is_copy_bound() -> None:
 
 def test_nccl_sendrecv_training_step_names_the_collective() -> None:
     path = shared_file("nsys/h100x2_llm_train_nsys2026.sqlite")
-    report = analyze_host(api.load([path]), CONFIG)
+    report = analyze_host(shared_traces("nsys/h100x2_llm_train_nsys2026.sqlite"), CONFIG)
     fill, _m = _agg(report)
     rows = _sql(
         path,
@@ -287,7 +287,7 @@ def _largest_gaps(trace: Trace, n: int) -> list[tuple[int, int, int]]:
 
 
 def test_sglang_kineto_variants_name_the_bucket_that_fills_the_stall() -> None:
-    trace = api.load([shared_file(SGLANG)])[0]
+    trace = shared_traces(SGLANG)[0]
     gaps = _largest_gaps(trace, 20)
     common = {
         "device": [d for d, _, _ in gaps],
@@ -321,7 +321,7 @@ def test_sglang_kineto_variants_name_the_bucket_that_fills_the_stall() -> None:
 
 def test_mixed_gaps_stay_host_bound_when_the_host_dominates() -> None:
     # fill only a fifth of the SGLang stall with a copy: the host still owns most of the idle
-    trace = api.load([shared_file(SGLANG)])[0]
+    trace = shared_traces(SGLANG)[0]
     ((dev, s, e),) = _largest_gaps(trace, 1)
     cut = s + (e - s) // 5
     rows = {

@@ -9,14 +9,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import require_extra, shared_traces
 
 from infersight import api
 from infersight.analyses.html_data import device_tracks
 from infersight.api.html_data import html_extras
 from infersight.render.html import render_html
 
-pytest.importorskip("jinja2", reason="the HTML report needs jinja2: pip install 'infersight[html]'")
+require_extra("jinja2", "html")
 
 VLLM = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
 NSYS_2GPU = "nsys/h100x2_llm_train_nsys2026.sqlite"
@@ -31,7 +31,7 @@ REMOTE_LOAD = re.compile(
 
 @pytest.fixture(scope="module")
 def vllm_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, object, object]:
-    traces = api.load([shared_file(VLLM)])
+    traces = shared_traces(VLLM)
     report = api.report_from_traces(traces)
     html = render_html(report, html_extras(traces, with_layers=False))
     path = tmp_path_factory.mktemp("charts") / "vllm.html"
@@ -103,7 +103,7 @@ def test_timeline_decimation_bounds(vllm_page: tuple[Path, str, object, object])
 
 
 def test_multi_gpu_totals_are_labelled_sums() -> None:
-    traces = api.load([shared_file(NSYS_2GPU)])
+    traces = shared_traces(NSYS_2GPU)
     report = api.report_from_traces(traces)
     html = render_html(report, html_extras(traces, with_layers=False))
     assert "wall time (sum over 2 GPUs)" in html and "wall time per GPU" in html

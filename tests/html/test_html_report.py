@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import require_extra, shared_file, shared_traces
 
 from infersight import api
 from infersight.analyses.html_data import busy_timeline
@@ -17,7 +17,7 @@ from infersight.api.html_data import html_extras
 from infersight.cli import run
 from infersight.render.html import render_html
 
-pytest.importorskip("jinja2", reason="the HTML report needs jinja2: pip install 'infersight[html]'")
+require_extra("jinja2", "html")
 
 TRACE = "kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz"
 SECTIONS = [
@@ -35,7 +35,7 @@ SECTIONS = [
 
 @pytest.fixture(scope="module")
 def html_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, object]:
-    traces = api.load([shared_file(TRACE)])
+    traces = shared_traces(TRACE)
     report = api.report_from_traces(traces)
     html = render_html(report, html_extras(traces))
     path = tmp_path_factory.mktemp("html") / "report.html"
@@ -62,7 +62,7 @@ def test_self_contained(html_page: tuple[Path, str, object]) -> None:
 
 
 def test_timeline_busy_matches_profile() -> None:
-    traces = api.load([shared_file("nsys/h100x2_llm_train_nsys2026.sqlite")])
+    traces = shared_traces("nsys/h100x2_llm_train_nsys2026.sqlite")
     report = api.report_from_traces(traces)
     rows = busy_timeline(traces, bins=50)
     assert len(rows) == len(report.profile.devices) == 2

@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 from tests.layers import synthetic
 
-from infersight import api
 from infersight.layers.analysis import analyze_layers
 from infersight.layers.launch_shapes import GRAPH_REASON, NO_DIMS_REASON, LaunchShapes, perfetto_origin
 from infersight.model.trace import API_COLUMNS, RANGE_COLUMNS, Trace, make_table
@@ -82,7 +81,7 @@ class PlainShapes:
 @pytest.fixture(scope="module")
 def qwen() -> tuple[Trace, Path]:
     path = shared_file(QWEN)
-    return api.load([path])[0], path
+    return shared_traces(QWEN)[0], path
 
 
 def test_flow_input_dims_match_plain_json(qwen: tuple[Trace, Path], tmp_path: Path) -> None:

@@ -17,10 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 from rich.console import Console
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 from tests.layers import synthetic
 
-from infersight import api
 from infersight.cli import run
 from infersight.errors import InputError
 from infersight.hardware.gpu_specs import lookup_gpu
@@ -100,7 +99,7 @@ def _independent_layer_s(model: ModelConfig, scenario: Scenario, phase: Phase) -
 
 @pytest.fixture(scope="module")
 def vllm_trace() -> Trace:
-    return api.load([shared_file(VLLM_70B)])[0]
+    return shared_traces(VLLM_70B)[0]
 
 
 def _report(trace: Trace, **kwargs: object) -> LayerReport:

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 import pytest
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT, shared_file, shared_traces
 from tests.layers import synthetic
 
 from infersight import api
@@ -55,7 +55,7 @@ def _count_between(names: list[str], anchor: str, marker: str) -> list[int]:
 
 def _no_config(relative: str) -> tuple[LayerReport, Path]:
     path = shared_file(relative)
-    return analyze_layers(api.load([path])[0]), path
+    return analyze_layers(shared_traces(relative)[0]), path
 
 
 def _structure(report: LayerReport) -> tuple[int | None, str, bool]:
@@ -79,8 +79,7 @@ def test_vllm_70b_class_80_layers_times_10_passes() -> None:
 
 def test_vllm_70b_class_one_decode_step_alone() -> None:
     """A trace of one decode step (the kernels of one graph replay + sampling): one pass of 80."""
-    path = shared_file(VLLM_70B)
-    trace = api.load([path])[0]
+    trace = shared_traces(VLLM_70B)[0]
     names = trace.kernels["name"].astype(str)
     argmax = trace.kernels.loc[names.str.contains("ArgMaxOps"), "start"].sort_values().to_numpy()
     start = trace.kernels["start"]
@@ -157,7 +156,7 @@ def test_training_steps_are_implausible() -> None:
 
 
 def test_config_path_is_unchanged_and_says_so() -> None:
-    report = analyze_layers(api.load([shared_file(QWEN_05B)])[0], num_layers=24)
+    report = analyze_layers(shared_traces(QWEN_05B)[0], num_layers=24)
     assert [p.layer_count for p in report.passes] == [10, 24]
     assert _structure(report) == (24, "--num-layers", True)
 
@@ -234,7 +233,7 @@ def test_idle_gaps_decide_when_no_kernel_marks_the_boundary() -> None:
 
 def test_user_anchor_with_two_events_per_layer() -> None:
     """--anchor-kernel on the two RMSNorms of every layer (+ layer 0's plain one): still 80 x 10."""
-    report = analyze_layers(api.load([shared_file(VLLM_70B)])[0], anchor_kernel="rsqrt")
+    report = analyze_layers(shared_traces(VLLM_70B)[0], anchor_kernel="rsqrt")
     assert report.anchor.anchors_per_layer == 2 and report.anchor.occurrences == 10 * (2 * 80 + 1)
     assert [p.layer_count for p in report.passes] == [80] * 10
     assert _structure(report) == (80, "boundary-kernels", True)
@@ -286,10 +285,10 @@ def test_cpu_capture_without_a_layer_count() -> None:
 def test_html_report_skips_an_implausible_layer_chart() -> None:
     from infersight.api.html_data import html_extras
 
-    extras = html_extras(api.load([shared_file("kineto/hta_sampled_128ranks/rank-0.json.gz")]))
+    extras = html_extras(shared_traces("kineto/hta_sampled_128ranks/rank-0.json.gz"))
     assert extras.layers is None
     assert any("per-layer chart skipped: the anchor count per pass is implausible" in n for n in extras.notes)
-    good = html_extras(api.load([shared_file(SGLANG)]))
+    good = html_extras(shared_traces(SGLANG))
     assert good.layers is not None and len(good.layers.layers) == 36
 
 

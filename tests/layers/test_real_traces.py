@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT, shared_file, shared_traces
 
 from infersight import api
 from infersight.layers.analysis import analyze_layers
@@ -81,7 +81,10 @@ def _assert_selected_pass_sums(report: LayerReport, kernels: list[Event]) -> Non
 @pytest.fixture(scope="module")
 def vllm() -> tuple[LayerReport, list[Event], int]:
     path = shared_file("kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz")
-    report = analyze_layers(api.load([path])[0], config=resolve_model("llama-3-70b"))
+    report = analyze_layers(
+        shared_traces("kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz")[0],
+        config=resolve_model("llama-3-70b"),
+    )
     kernels, first = _events(path, "kernel")
     return report, kernels, first
 
@@ -113,7 +116,9 @@ def test_vllm_llama70b_tp4(vllm: tuple[LayerReport, list[Event], int]) -> None:
 def test_sglang_qwen3_8b_mi300x() -> None:
     path = shared_file("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz")
     config = load_model_config(shared_file("configs/qwen3-8b.config.json"))
-    report = analyze_layers(api.load([path])[0], config=config)
+    report = analyze_layers(
+        shared_traces("kineto/tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz")[0], config=config
+    )
     assert report.anchor.profile == "sglang"
     assert [p.layer_count for p in report.passes] == [36]
     kernels, _ = _events(path, "kernel")
@@ -142,7 +147,10 @@ def test_qwen15_05b_h100_truncated_first_pass(tmp_path: Path) -> None:
             }
         ).decode()
     )
-    report = analyze_layers(api.load([path])[0], config=load_model_config(config_path))
+    report = analyze_layers(
+        shared_traces("kineto/tracelens_qwen1.5-0.5b-chat_h100.json.gz")[0],
+        config=load_model_config(config_path),
+    )
     assert [p.layer_count for p in report.passes] == [
         10,
         24,
@@ -160,7 +168,11 @@ def test_qwen15_05b_h100_truncated_first_pass(tmp_path: Path) -> None:
 
 def test_vllm_eager_b200_gpt_oss() -> None:
     path = shared_file("kineto/tracelens_vllm_eager_b200_rank0.json.gz")
-    report = analyze_layers(api.load([path])[0], config=resolve_model("gpt-oss-120b"), layer=1)
+    report = analyze_layers(
+        shared_traces("kineto/tracelens_vllm_eager_b200_rank0.json.gz")[0],
+        config=resolve_model("gpt-oss-120b"),
+        layer=1,
+    )
     assert [p.layer_count for p in report.passes] == [36]
     assert {c.layer_type: c.count for c in report.clusters} == {"MoE+sliding": 18, "MoE": 18}
     assert len(report.anchor.names) == 2  # sliding-window and full-attention FMHA kernels together

@@ -10,11 +10,9 @@ from typing import Any
 
 import anyio
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import require_extra, shared_file
 
-mcp = pytest.importorskip(
-    "mcp", reason="the MCP SDK is an optional dependency: pip install 'infersight[mcp]'"
-)
+mcp = require_extra("mcp", "mcp")
 from mcp.client.stdio import stdio_client  # noqa: E402
 
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
@@ -38,6 +36,9 @@ EXPECTED_TOOLS = {
 }
 
 
+VERIFY_ARGUMENTS = {"baseline": "sleep 5", "candidate": "true", "repeats": 1, "warmup": 0, "timeout_s": 0.5}
+
+
 def _text(result: Any) -> str:
     return "".join(getattr(block, "text", "") for block in result.content)
 
@@ -47,8 +48,9 @@ def _is_error(result: Any) -> bool:
 
 
 async def _session_calls(kb: Path, trace: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "INFERSIGHT_MCP_ALLOW_COMMANDS"}
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "infersight", "mcp"], env={**os.environ, "INFERSIGHT_KB": str(kb)}
+        command=sys.executable, args=["-m", "infersight", "mcp"], env={**env, "INFERSIGHT_KB": str(kb)}
     )
     out: dict[str, Any] = {}
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
@@ -66,6 +68,7 @@ async def _session_calls(kb: Path, trace: Path) -> dict[str, Any]:
             "report", {"traces": [str(trace)], "output": str(trace)}
         )
         out["export"] = await session.call_tool("export", {"traces": [str(trace)], "top": 5})
+        out["verify_refused"] = await session.call_tool("verify", VERIFY_ARGUMENTS)
     return out
 
 
@@ -111,23 +114,26 @@ def test_kb_lookup_and_errors(session_results: dict[str, Any]) -> None:
     assert _is_error(bad) and "missing.json" in _text(bad)
 
 
-async def _verify_calls(kb: Path, allow: bool) -> Any:
+async def _verify_allowed(kb: Path) -> Any:
     env = {k: v for k, v in os.environ.items() if k != "INFERSIGHT_MCP_ALLOW_COMMANDS"}
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "infersight", "mcp", *(["--allow-commands"] if allow else [])],
+        args=["-m", "infersight", "mcp", "--allow-commands"],
         env={**env, "INFERSIGHT_KB": str(kb)},
     )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
-        arguments = {"baseline": "sleep 5", "candidate": "true", "repeats": 1, "warmup": 0, "timeout_s": 0.5}
-        return await session.call_tool("verify", arguments)
+        return await session.call_tool("verify", VERIFY_ARGUMENTS)
 
 
-def test_verify_refused_without_the_flag_and_timed_out_with_it(tmp_path: Path) -> None:
-    refused = anyio.run(_verify_calls, tmp_path / "kb.sqlite", False)
+def test_verify_refused_without_the_flag(session_results: dict[str, Any]) -> None:
+    refused = session_results["verify_refused"]
     assert _is_error(refused) and "does not run commands" in _text(refused)
-    timed_out = anyio.run(_verify_calls, tmp_path / "kb.sqlite", True)
+
+
+@pytest.mark.slow  # a second server process, only for the timeout
+def test_verify_timed_out_with_the_flag(tmp_path: Path) -> None:
+    timed_out = anyio.run(_verify_allowed, tmp_path / "kb.sqlite")
     assert _is_error(timed_out) and "timed out after 0.5 s" in _text(timed_out)
 
 

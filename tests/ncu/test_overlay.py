@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import require_extra, shared_file
 
 from infersight.cli import run
 from infersight.ncu.analysis import analyze_ncu
@@ -79,7 +79,7 @@ def test_plan_requests_the_tensor_op_counters_by_regex() -> None:
 
 @pytest.fixture(scope="module")
 def overlay_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:  # type: ignore[type-arg]
-    pytest.importorskip("matplotlib")
+    require_extra("matplotlib", "plot")
     out = tmp_path_factory.mktemp("overlay")
     js, svg = out / "r.json", out / "r.svg"
     args = ["ncu", str(FIXTURE), "--model", "llama-3-8b", "--batch", "8", "--prompt", "512",

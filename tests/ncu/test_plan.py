@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import require_extra, shared_file, shared_traces
 
 from infersight import api
 from infersight.analysis_report import AnalysisReport
@@ -39,7 +39,7 @@ def _kernel_events(relative: str) -> list[dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def vllm_traces() -> list[Trace]:
-    return api.load([shared_file(VLLM)])
+    return shared_traces(VLLM)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_theory_focus_set_adds_low_efficiency_kernels(vllm_traces: list[Trace], 
 
 
 def test_cli_ncu_roofline_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    require_extra("matplotlib", "plot")
     svg = tmp_path / "roof.svg"
     fixture = Path(__file__).parent / "data" / "h100_raw_base_units.csv"
     assert run(["ncu", str(fixture), "--plot", str(svg)]) == 0

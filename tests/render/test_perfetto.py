@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_traces
 
 from infersight import api
 from infersight.analyses.attribution import BUCKETS
@@ -223,7 +223,7 @@ def test_tracks_and_slice_counts_on_the_vllm_trace(tmp_path: Path) -> None:
     doc = json.loads(output.read_bytes())
     counts = Counter(e.get("cat") for e in doc["traceEvents"] if e["ph"] == "X")
     # the raw file's own counts (INDEX.md: 13,508 kernels); copies and API calls from the model
-    trace = api.load([source])[0]
+    trace = shared_traces(VLLM_H100)[0]
     assert counts["kernel"] == 13_508
     assert counts["memcpy"] == len(trace.memcpy) and counts["memset"] == len(trace.memset)
     assert counts["cuda_api"] == len(trace.api)
@@ -285,7 +285,7 @@ def test_a_folder_of_ranks_gets_one_process_per_rank_and_gpu(tmp_path: Path) -> 
     assert run(["annotate", str(folder), "-o", str(output)]) == 0
     with gzip.open(output, "rb") as fh:
         doc = json.load(fh)
-    traces = api.load([folder])
+    traces = shared_traces("kineto/hta_sampled_128ranks")
     kernels = sum(1 for e in doc["traceEvents"] if e.get("cat") == "kernel")
     assert kernels == sum(len(t.kernels) for t in traces) == 1154 + 1104
     processes = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "process_name"}

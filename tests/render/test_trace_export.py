@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT, shared_file, shared_traces
 
 from infersight.ingest import load_traces
 from infersight.model.trace import TABLE_COLUMNS
@@ -78,14 +78,14 @@ def test_kineto_export_round_trips(relative: str) -> None:
 
 def test_vllm_export_figures() -> None:
     """Known figures of the vLLM H100 trace (INDEX.md: 13,508 kernels) survive the export."""
-    [exported] = json.loads(export_traces(load_traces(shared_file(VLLM_H100))))["traces"]
+    [exported] = json.loads(export_traces(shared_traces(VLLM_H100)))["traces"]
     assert exported["tables"]["kernels"]["rows"] == 13_508
     assert exported["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
     assert exported["metadata"]["distributedInfo.world_size"] == "4"
 
 
 def test_export_validates_against_its_model_and_schema() -> None:
-    data = export_traces(load_traces(shared_file(NCCL_A100)))
+    data = export_traces(shared_traces(NCCL_A100))
     model = load_export(data)
     assert model.schema_version == EXPORT_SCHEMA_VERSION
     assert model.traces[0].tables["kernels"].rows == 2_700
@@ -102,7 +102,6 @@ def test_multi_rank_directory_exports_every_rank() -> None:
 
 
 def test_nsys_export_matches_sql() -> None:
-    pytest.importorskip("infersight.ingest.nsys_sqlite")
     path = shared_file("nsys/h100x2_llm_train_nsys2026.sqlite")
     [exported] = json.loads(export_traces(load_traces(path)))["traces"]
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_report
 
 from infersight import api
 from infersight.analyses.profile import build_global_profile
@@ -21,7 +21,7 @@ VLLM = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json
 
 
 def _findings(relative: str) -> tuple[str | None, list[Finding]]:
-    profile = build_global_profile(api.load([shared_file(relative)]))
+    profile = shared_report(relative).profile
     verdict = profile.primary_bottleneck
     return (verdict.bucket if verdict else None), evaluate_rules(profile)
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
-
-import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_report, shared_traces
 
 from infersight.analyses.profile import build_global_profile
 from infersight.model import Trace
@@ -18,15 +13,6 @@ from infersight.rules.engine import evaluate_rules, load_rules, parse_rules
 from infersight.rules.finding import Finding
 
 US = 1000
-
-
-@pytest.fixture(autouse=True)
-def _categories_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until infersight.analyses.categories lands, stand in a trivial categoriser."""
-    if importlib.util.find_spec("infersight.analyses.categories") is None:
-        stub = types.ModuleType("infersight.analyses.categories")
-        stub.categorize = lambda names: pd.Categorical(["other"] * len(names))  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, stub.__name__, stub)
 
 
 def _storm_trace(n: int, kernel_us: int = 10, gap_us: int = 20, launch_us: int | None = 5) -> Trace:
@@ -162,19 +148,16 @@ def test_unknown_estimator_is_rejected() -> None:
 
 
 def test_storm_fires_on_vllm_decode_trace_and_not_on_tiny_ones() -> None:
-    from infersight.ingest import load_traces
 
     vllm = build_global_profile(
-        load_traces(
-            shared_file("kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz")
-        )
+        shared_traces("kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz")
     )
     ids = {f.id for f in evaluate_rules(vllm)}
     assert "small_kernel_storm/rank0/dev0" in ids  # 13,508 kernels averaging 17.3 µs
     assert "small_kernel_storm/phase:decode" in ids  # 12,375 decode kernels averaging 12.1 µs
     assert "small_kernel_storm/phase:prefill" not in ids  # 1,133 prefill kernels averaging 74 µs
     for tiny in ("kineto/hta_triton_example_a100.json.gz", "kineto/hta_alexnet_a100.json.gz"):
-        findings = evaluate_rules(build_global_profile(load_traces(shared_file(tiny))))
+        findings = evaluate_rules(shared_report(tiny).profile)
         assert not [f for f in findings if f.type == "small_kernel_storm"]
 
 
@@ -335,12 +318,9 @@ def test_first_matching_variant_wins_and_variant_estimators_are_checked() -> Non
 
 
 def test_vllm_findings_say_graphs_are_already_used() -> None:
-    from infersight.ingest import load_traces
 
     profile = build_global_profile(
-        load_traces(
-            shared_file("kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz")
-        )
+        shared_traces("kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz")
     )
     by = {f.id: f for f in evaluate_rules(profile)}
     for fid in ("small_kernel_storm/rank0/dev0", "launch_overhead/rank0/dev0"):

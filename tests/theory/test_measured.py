@@ -6,9 +6,8 @@ import gzip
 import json
 
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import shared_file, shared_report, shared_traces
 
-from infersight import api
 from infersight.theory.inputs import TheoryOptions
 from infersight.theory.measured import FocusSet, KernelTime, MeasuredRow, MeasuredVsTheory, focus_set
 from infersight.theory.report import TheoryReport
@@ -20,7 +19,7 @@ QWEN3_CONFIG = "configs/qwen3-8b.config.json"
 
 @pytest.fixture(scope="module")
 def sglang_report() -> TheoryReport:
-    traces = api.load([shared_file(SGLANG_QWEN3)])
+    traces = shared_traces(SGLANG_QWEN3)
     options = TheoryOptions(config=shared_file(QWEN3_CONFIG))
     return theory_report(options, batch=1, prompt=1024, traces=traces)
 
@@ -108,10 +107,9 @@ def test_focus_set_is_topk_union_low_efficiency() -> None:
 
 
 def test_from_the_global_profile_matches_the_trace_path(sglang_report: TheoryReport) -> None:
-    from infersight.analyses.profile import build_global_profile
     from infersight.theory.measured import measured_vs_theory_from_profile
 
-    profile = build_global_profile(api.load([shared_file(SGLANG_QWEN3)]))
+    profile = shared_report(SGLANG_QWEN3).profile
     from_profile = measured_vs_theory_from_profile(profile, sglang_report.estimate)
     assert sglang_report.measured is not None
     by_key = {(r.phase, r.category): r for r in sglang_report.measured.rows}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import require_extra
 
 from infersight.cli import run
 from infersight.hardware.gpu_specs import lookup_gpu
@@ -47,7 +48,7 @@ def test_custom_gpu_tp_and_measured_finding(capsys: pytest.CaptureFixture[str], 
 
 @pytest.mark.parametrize("suffix", [".png", ".html"])
 def test_plot(tmp_path: Path, suffix: str) -> None:
-    pytest.importorskip("matplotlib")
+    require_extra("matplotlib", "plot")
     out = tmp_path / f"roofline{suffix}"
     assert run([*BASE, "--gpu", "A100-SXM-80GB", "--plot", str(out)]) == 0
     data = out.read_bytes()
