@@ -385,4 +385,3 @@ class GlobalProfile(BaseModel):
     primary_bottleneck: PrimaryBottleneck | None = Field(
         default=None, description="the largest bucket of the run; None without GPU activity"
     )
-

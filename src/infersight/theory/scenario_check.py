@@ -92,7 +92,8 @@ def scenario_notes(check: ScenarioCheck) -> list[str]:
             f"scenario from the trace ({inferred.method}): batch {check.batch} "
             f"[{inferred.batch.confidence}], prompt {check.prompt} [{inferred.prompt.confidence}], "
             f"context {check.context if check.context is not None else check.prompt} "
-            f"[{inferred.context.confidence}] — " + "; ".join(
+            f"[{inferred.context.confidence}] — "
+            + "; ".join(
                 [*inferred.batch.evidence[:1], *inferred.prompt.evidence[:1], *inferred.context.evidence[:1]]
             )
         ]
