@@ -162,3 +162,36 @@ def test_the_ab_plan_template_is_refused_until_filled_in(
     assert run([*argv[1:], "--no-kb"]) == 2  # as printed: nothing runs, one line says what to fill in
     err = capsys.readouterr().err
     assert "replace the placeholder <with the change>" in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ scenario read from the trace
+
+VLLM_TP4 = "kineto/vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz"
+
+
+def _profiled(tmp_path: Path, trace: str, **inputs: object) -> tuple[object, object]:
+    """The profile step alone (the theory part is all this checks), on one real trace."""
+    from infersight.agent.workflow import AgentState, _Run
+
+    agent_inputs = AgentInputs(traces=[str(shared_file(trace))], use_kb=False, **inputs)  # type: ignore[arg-type]
+    state = AgentState(inputs=agent_inputs, workdir=str(tmp_path))
+    step = _Run(agent_inputs, tmp_path, state)
+    return step.profile(), step.report()
+
+
+def test_model_without_scenario_reads_it_from_the_trace(tmp_path: Path) -> None:
+    """The vLLM TP4 trace tells batch 1 and a 1,049-token prompt (its token-id copies): the agent
+    uses that, not the batch-1 / prompt-512 assumption it falls back on."""
+    (status, message, _files), report = _profiled(tmp_path, VLLM_TP4, model="llama-3.1-70b", tp=4)
+    assert status == "done" and "assumed" not in message
+    scenario = report.theory.estimate.scenario  # type: ignore[attr-defined]
+    assert (scenario.batch, scenario.prompt_len) == (1, 1049)
+
+
+def test_model_without_scenario_on_a_trace_that_cannot_tell_assumes_and_says_so(tmp_path: Path) -> None:
+    (status, message, _files), report = _profiled(
+        tmp_path, "kineto/hta_alexnet_a100.json.gz", model="llama-3-8b"
+    )
+    assert status == "done" and "assumed batch 1, prompt 512" in message
+    scenario = report.theory.estimate.scenario  # type: ignore[attr-defined]
+    assert (scenario.batch, scenario.prompt_len) == (1, 512)

@@ -30,6 +30,7 @@ from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
 from infersight.kb import MissingDependencyError
 from infersight.model import Trace
+from infersight.theory.scenario_check import ScenarioUnreadable
 
 if TYPE_CHECKING:
     pass
@@ -174,9 +175,10 @@ class _Run:
             self._report = AnalysisReport.model_validate_json(file.read_bytes())
         return self._report
 
-    def theory_request(self) -> Any:
-        """The theory request of the inputs; a model without --batch/--prompt assumes batch 1, prompt 512
-        (the theory_inputs step says so), so the workflow continues where the CLI would stop."""
+    def theory_request(self, *, assume_scenario: bool = False) -> Any:
+        """The theory request of the inputs. Without --batch/--prompt the theory run reads the scenario
+        from the trace; only when the trace cannot tell it (``assume_scenario``) does the workflow
+        assume batch 1, prompt 512 and say so, so it continues where the CLI would stop."""
         from infersight import api
 
         i = self.inputs
@@ -187,8 +189,8 @@ class _Run:
                 config=Path(i.config) if i.config else None,
                 gpu=i.gpu,
                 dtype=i.dtype,
-                batch=(i.batch or 1) if i.model or i.config else i.batch,
-                prompt=(i.prompt or 512) if i.model or i.config else i.prompt,
+                batch=(i.batch or 1) if assume_scenario else i.batch,
+                prompt=(i.prompt or 512) if assume_scenario else i.prompt,
                 context=i.context,
                 tp=i.tp,
             )
@@ -224,16 +226,25 @@ class _Run:
                 [],
             )
         missing = [name for name, value in (("--batch", i.batch), ("--prompt", i.prompt)) if value is None]
-        note = f" ({', '.join(missing)} not given: assuming batch 1, prompt 512)" if missing else ""
+        note = f" ({', '.join(missing)} not given: read from the trace)" if missing else ""
         return "done", f"theory for {i.model or i.config}{note}", []
 
     def profile(self) -> tuple[StepStatus, str, list[str]]:
         from infersight import api
         from infersight.render.json_report import render_json
 
-        report = api.report_from_traces(
-            self.traces(), window_nvtx=self.inputs.window_nvtx, theory=self.theory_request()
-        )
+        assumed = ""
+        try:
+            report = api.report_from_traces(
+                self.traces(), window_nvtx=self.inputs.window_nvtx, theory=self.theory_request()
+            )
+        except ScenarioUnreadable:
+            report = api.report_from_traces(
+                self.traces(),
+                window_nvtx=self.inputs.window_nvtx,
+                theory=self.theory_request(assume_scenario=True),
+            )
+            assumed = "; the trace does not tell the scenario: assumed batch 1, prompt 512 for theory"
         self._report = report
         self.path("report.json").write_text(render_json(report))
         total = report.profile.total
@@ -241,7 +252,7 @@ class _Run:
             "done",
             f"{len(report.profile.devices)} device(s), wall {total.wall_ns / 1e6:.3f} ms, "
             f"busy {total.utilization:.1%}, "
-            f"{len(report.findings)} finding(s)",
+            f"{len(report.findings)} finding(s){assumed}",
             ["report.json"],
         )
 

@@ -37,6 +37,11 @@ class ScenarioCheck(BaseModel):
     )
 
 
+
+class ScenarioUnreadable(InputError):
+    """Neither given nor readable from the trace: batch or prompt. A subclass so that callers that
+    can fall back (the agent workflow assumes a scenario and says so) catch exactly this."""
+
 def resolve_scenario(
     traces: Sequence[Trace], batch: int | None, prompt: int | None, context: int | None
 ) -> ScenarioCheck:
@@ -56,7 +61,7 @@ def resolve_scenario(
         flags = {"batch": "--batch B", "prompt": "--prompt S"}
         missing = [flags[key] for key in ("batch", "prompt") if used[key] is None]
         why = "; ".join([*inferred.notes, *inferred.prompt.evidence]) or "no evidence"
-        raise InputError(
+        raise ScenarioUnreadable(
             None,
             f"the trace does not tell the scenario ({why}): give {' and '.join(missing)} (and --context L)",
         )
