@@ -37,10 +37,10 @@ class ScenarioCheck(BaseModel):
     )
 
 
-
 class ScenarioUnreadable(InputError):
     """Neither given nor readable from the trace: batch or prompt. A subclass so that callers that
     can fall back (the agent workflow assumes a scenario and says so) catch exactly this."""
+
 
 def resolve_scenario(
     traces: Sequence[Trace], batch: int | None, prompt: int | None, context: int | None
