@@ -143,7 +143,7 @@ def commands_allowed() -> bool:
 def _verify_request(request: Any) -> Any:
     """Sides checked (paths exist, programs found) and commands refused without the opt-in; every
     command-line run limited in time."""
-    from infersight.agent.verify import parse_side
+    from infersight.advisor.verify import parse_side
 
     timeout = request.timeout_s if request.timeout_s is not None else DEFAULT_TIMEOUT_S
     if not 0 < timeout <= MAX_TIMEOUT_S:
@@ -159,7 +159,7 @@ def _verify_request(request: Any) -> Any:
 
 
 def _verify_reply(request: Any, outcome: Any) -> JsonDict:
-    from infersight.agent.verify import parse_side
+    from infersight.advisor.verify import parse_side
 
     data = _dump(outcome)
     sides = [parse_side(request.baseline), parse_side(request.candidate)]
