@@ -66,7 +66,7 @@ def _analyze_reply(request: Any, result: Any) -> JsonDict:
 def _output(path: Path, suffixes: tuple[str, ...], traces: list[Path]) -> Path:
     """An output path the client gave: the expected suffix (no stray file is overwritten with HTML or
     JSON), never one of the inputs (symlinks and hard links included), in an existing folder."""
-    from infersight.commands._io import check_outputs
+    from infersight.output_paths import check_outputs
 
     out = path.expanduser()
     if out.suffix.lower() not in suffixes:
@@ -77,7 +77,7 @@ def _output(path: Path, suffixes: tuple[str, ...], traces: list[Path]) -> Path:
 
 def _report_reply(request: Any, data: Any) -> JsonDict:
     """Write the HTML to `output`; return where, and a summary."""
-    from infersight.commands._io import check_outputs, write_output
+    from infersight.output_paths import check_outputs, write_output
     from infersight.render.html import render_html
 
     check_outputs([request.output], [Path(t) for t in data.traces])  # the files a folder expanded to
@@ -97,7 +97,7 @@ def _export_reply(request: Any, loaded: Any) -> JsonDict:
     """With `output` the whole document is written there; without, returned cut to `top` rows a table."""
     import orjson
 
-    from infersight.commands._io import check_outputs, write_output
+    from infersight.output_paths import check_outputs, write_output
     from infersight.render.trace_export import export_traces
 
     document = export_traces(loaded)
