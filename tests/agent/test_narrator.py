@@ -7,7 +7,7 @@ import json
 import pytest
 from tests.agent._support import FakeOpenAI, fake_openai_server
 
-from infersight.agent.narrator import check_narration, narrate
+from infersight.advisor.narrator import check_narration, narrate
 from infersight.errors import InputError
 from infersight.rules.finding import Evidence, ExpectedGain, Finding, Location
 

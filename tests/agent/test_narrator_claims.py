@@ -15,7 +15,7 @@ import pytest
 from tests.agent._support import FakeOpenAI, fake_openai_server
 from tests.conftest import shared_file
 
-from infersight.agent.narrator import check_narration, narrate
+from infersight.advisor.narrator import check_narration, narrate
 from infersight.analysis_report import AnalysisReport
 from infersight.cli import run
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tests.agent._support import write_step_trace
 
-from infersight.agent.verify import compare_samples, parse_side
+from infersight.advisor.verify import compare_samples, parse_side
 from infersight.cli import run
 from infersight.kb.store import KnowledgeBase
 

@@ -1,4 +1,6 @@
-"""The agent side of infersight (methodology §7): A/B verification, the closed-loop workflow, wrappers.
+"""The agent side of infersight (methodology §7): the closed-loop workflow, profiling and serving
+recipes, and the MCP tool wrappers.
 
-Front ends (CLI commands, the MCP server) call these functions; they never compute themselves.
+The checks it relies on (A/B verification, the narrator, the KB lookup) live below the API in
+:mod:`infersight.advisor` and :mod:`infersight.kb`; this package only wires them.
 """

@@ -66,7 +66,7 @@ def _analyze_reply(request: Any, result: Any) -> JsonDict:
 def _output(path: Path, suffixes: tuple[str, ...], traces: list[Path]) -> Path:
     """An output path the client gave: the expected suffix (no stray file is overwritten with HTML or
     JSON), never one of the inputs (symlinks and hard links included), in an existing folder."""
-    from infersight.commands._io import check_outputs
+    from infersight.output_paths import check_outputs
 
     out = path.expanduser()
     if out.suffix.lower() not in suffixes:
@@ -77,7 +77,7 @@ def _output(path: Path, suffixes: tuple[str, ...], traces: list[Path]) -> Path:
 
 def _report_reply(request: Any, data: Any) -> JsonDict:
     """Write the HTML to `output`; return where, and a summary."""
-    from infersight.commands._io import check_outputs, write_output
+    from infersight.output_paths import check_outputs, write_output
     from infersight.render.html import render_html
 
     check_outputs([request.output], [Path(t) for t in data.traces])  # the files a folder expanded to
@@ -97,7 +97,7 @@ def _export_reply(request: Any, loaded: Any) -> JsonDict:
     """With `output` the whole document is written there; without, returned cut to `top` rows a table."""
     import orjson
 
-    from infersight.commands._io import check_outputs, write_output
+    from infersight.output_paths import check_outputs, write_output
     from infersight.render.trace_export import export_traces
 
     document = export_traces(loaded)
@@ -143,7 +143,7 @@ def commands_allowed() -> bool:
 def _verify_request(request: Any) -> Any:
     """Sides checked (paths exist, programs found) and commands refused without the opt-in; every
     command-line run limited in time."""
-    from infersight.agent.verify import parse_side
+    from infersight.advisor.verify import parse_side
 
     timeout = request.timeout_s if request.timeout_s is not None else DEFAULT_TIMEOUT_S
     if not 0 < timeout <= MAX_TIMEOUT_S:
@@ -159,7 +159,7 @@ def _verify_request(request: Any) -> Any:
 
 
 def _verify_reply(request: Any, outcome: Any) -> JsonDict:
-    from infersight.agent.verify import parse_side
+    from infersight.advisor.verify import parse_side
 
     data = _dump(outcome)
     sides = [parse_side(request.baseline), parse_side(request.candidate)]

@@ -200,7 +200,7 @@ class _Run:
     def kb_lookup(self) -> tuple[StepStatus, str, list[str]]:
         if not self.inputs.use_kb:
             return "skipped", "knowledge base disabled (--no-kb)", []
-        from infersight.agent.lookup import kb_lookup
+        from infersight.kb.lookup import kb_lookup
 
         i = self.inputs
         fields = {
@@ -351,7 +351,7 @@ class _Run:
             return "skipped", "no --llm-url: the rules' own text is the report", []
         if not i.llm_model:
             return "needs_input", "--llm-url given without --llm-model", []
-        from infersight.agent.narrator import narrate
+        from infersight.advisor.narrator import narrate
 
         narration = narrate(self.findings(), url=i.llm_url, model=i.llm_model)
         data = {**narration.model_dump(mode="json"), "text": narration.text}
@@ -384,7 +384,7 @@ class _Run:
 
             extras = html_extras(self.traces(), window_nvtx=self.inputs.window_nvtx)
             if narration_file.exists():
-                from infersight.agent.narrator import Narration
+                from infersight.advisor.narrator import Narration
 
                 extras.narration = Narration.model_validate_json(narration_file.read_bytes())
             html = render_html(report, extras)

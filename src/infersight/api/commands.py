@@ -24,12 +24,12 @@ from infersight.model import Trace
 from infersight.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
-    from infersight.agent.lookup import LookupResult
-    from infersight.agent.narrator import Narration
-    from infersight.agent.verify_flow import VerifyOutcome
+    from infersight.advisor.narrator import Narration
+    from infersight.advisor.verify_flow import VerifyOutcome
     from infersight.analysis_report import AnalysisReport
     from infersight.api.html_data import HtmlExtras
     from infersight.host.results import DiffReport, HostReport
+    from infersight.kb.lookup import LookupResult
     from infersight.kb.store import RecordResult
     from infersight.layers.results import LayerReport
     from infersight.ncu.plan import NcuPlan
@@ -387,7 +387,7 @@ def export(request: rq.ExportRequest | None = None, /, **fields: Any) -> list[Tr
 
 def kb_lookup(request: rq.KbLookupRequest | None = None, /, **fields: Any) -> LookupResult:
     """Stored runs most similar to a fingerprint (from a report and/or fields), best first."""
-    from infersight.agent.lookup import kb_lookup as lookup
+    from infersight.kb.lookup import kb_lookup as lookup
 
     req = _request(rq.KbLookupRequest, request, fields)
     return lookup(
@@ -419,7 +419,7 @@ def verify(
     request: rq.VerifyRequest | None = None, /, *, progress: Any = None, **fields: Any
 ) -> VerifyOutcome:
     """A/B of two trace sets or command lines: gain with a 95% CI; conclusive results go to the KB."""
-    from infersight.agent.verify_flow import verify_and_record
+    from infersight.advisor.verify_flow import verify_and_record
 
     req = _request(rq.VerifyRequest, request, fields)
     return verify_and_record(
@@ -440,7 +440,7 @@ def verify(
 
 def narrate(request: rq.NarrateRequest | None = None, /, **fields: Any) -> Narration:
     """LLM prose for an analyze --json report's findings, every claim checked against them."""
-    from infersight.agent.narrator import narrate as narrate_findings
+    from infersight.advisor.narrator import narrate as narrate_findings
     from infersight.analysis_report import AnalysisReport
 
     req = _request(rq.NarrateRequest, request, fields)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from infersight.agent.narrator import Narration
+from infersight.advisor.narrator import Narration
 from infersight.analyses.html_data import DeviceBusyBins, DeviceTrack, busy_timeline, device_tracks
 from infersight.errors import InputError
 from infersight.layers.results import LayerReport

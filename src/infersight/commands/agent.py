@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """LLM prose for a report's findings; a sentence with a claim the evidence lacks is dropped."""
-        from infersight.agent.narrator import narrate
+        from infersight.advisor.narrator import narrate
         from infersight.commands._io import check_outputs, write_output
 
         if not llm_url or not llm_model:

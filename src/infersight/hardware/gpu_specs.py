@@ -70,6 +70,9 @@ class GpuSpec:
     boost_clock_mhz: float | None = None
     memory_data_rate_gbps: float | None = None
     memory_bus_bits: int | None = None
+    # the GPU's links by their [link.<id>] in data/interconnects.toml (infersight/hardware/links.py)
+    host_link: str | None = None
+    peer_link: str | None = None
 
     def peak_flops(self, dtype: str) -> float:
         """Peak dense FLOP/s (OP/s for int8) for ``dtype``; InputError when the GPU has no such rate."""
@@ -159,6 +162,8 @@ def _spec_from_entry(key: str, entry: dict[str, Any]) -> GpuSpec:
         boost_clock_mhz=_optional_float(entry, "boost_clock_mhz"),
         memory_data_rate_gbps=_optional_float(entry, "memory_data_rate_gbps"),
         memory_bus_bits=int(entry["memory_bus_bits"]) if "memory_bus_bits" in entry else None,
+        host_link=entry.get("host_link"),
+        peer_link=entry.get("peer_link"),
     )
 
 
@@ -205,17 +210,8 @@ def lookup_gpu(name: str, *, sm_count: int | None = None, memory_bytes: int | No
         whole = lookup_gpu(name[: mig.start()].strip())  # the slice's SMs/memory say nothing of the GPU
         return mig_slice(whole, int(mig.group(1)), float(mig.group(2)), sm_count)
     table = _table()
-    wanted = _normalise_name(name)
-    for spec in table.values():
-        if wanted and wanted in {_normalise_name(spec.key), *map(_normalise_name, spec.aliases)}:
-            return spec
-    matched = [
-        spec for spec in table.values() if any(re.search(p, name, re.IGNORECASE) for p in spec.patterns)
-    ]
-    if not matched:
-        matched = [spec for spec in table.values() if spec.family and _family_in(spec.family, name)]
-    if matched:
-        narrowed = _narrow(matched, sm_count, memory_bytes)
+    narrowed = matching_gpus(name, sm_count=sm_count, memory_bytes=memory_bytes)
+    if narrowed:
         if len(narrowed) == 1 or _same_rates(narrowed):
             return narrowed[0]  # variants with identical peaks give the same roofline
         raise InputError(
@@ -235,6 +231,29 @@ def lookup_gpu(name: str, *, sm_count: int | None = None, memory_bytes: int | No
         None,
         f"unknown GPU {name!r}; known: {', '.join(table)}; {OVERRIDE_HINT}",
     )
+
+
+def matching_gpus(
+    name: str, *, sm_count: int | None = None, memory_bytes: int | None = None
+) -> list[GpuSpec]:
+    """The entries a name can mean, before :func:`lookup_gpu` insists on one.
+
+    An exact key or alias is one entry; else the entries whose patterns match, else those whose
+    family the name ends in, narrowed by ``sm_count``/``memory_bytes``; empty when none fits.
+    The links of a GPU (:mod:`infersight.hardware.links`) are read from these too: variants
+    whose peak rates differ may still share their links.
+    """
+    table = _table()
+    wanted = _normalise_name(name)
+    for spec in table.values():
+        if wanted and wanted in {_normalise_name(spec.key), *map(_normalise_name, spec.aliases)}:
+            return [spec]
+    matched = [
+        spec for spec in table.values() if any(re.search(p, name, re.IGNORECASE) for p in spec.patterns)
+    ]
+    if not matched:
+        matched = [spec for spec in table.values() if spec.family and _family_in(spec.family, name)]
+    return _narrow(matched, sm_count, memory_bytes) if matched else []
 
 
 MIG_PATTERN = re.compile(r"\bMIG\s+(\d+)g\.(\d+)gb\b", re.IGNORECASE)

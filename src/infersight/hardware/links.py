@@ -1,7 +1,10 @@
 """Link bandwidths (PCIe, NVLink, device memory) and NCCL bus-bandwidth factors, from data.
 
-The figures live in ``infersight/data/interconnects.toml`` with their sources; this module only
-picks the right row for a GPU name and a copy direction, and evaluates nccl-tests' busbw factor.
+The figures live in ``infersight/data/interconnects.toml`` with their sources. Which links a GPU
+has is part of its entry in ``gpu_specs.toml`` (``host_link``/``peer_link``), found by the same
+lookup as its peak rates, so a GPU is named in one place; GPUs that table does not list keep a
+name pattern in ``interconnects.toml`` (``[[unlisted_gpu]]``). This module picks the links of a
+GPU and of a copy direction, and evaluates nccl-tests' busbw factor.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from infersight.errors import InputError
+from infersight.hardware.gpu_specs import MIG_PATTERN, GpuSpec, lookup_gpu, matching_gpus
 from infersight.model.trace import GpuInfo
 
 
@@ -73,16 +77,49 @@ def link_by_id(link_id: str) -> LinkSpec:
     return _link(link_id)
 
 
-def gpu_links(gpu_name: str | None) -> GpuLinks:
-    """Host and peer links of a GPU, by the first ``[[gpu]]`` regex matching its name."""
+def gpu_links(
+    gpu_name: str | None, *, sm_count: int | None = None, memory_bytes: int | None = None
+) -> GpuLinks:
+    """Host and peer links of a GPU: those of its ``gpu_specs.toml`` entry, else of the first
+    ``[[unlisted_gpu]]`` pattern matching its name.
+
+    A name several entries fit (``NVIDIA A100`` without its memory size) still has links when
+    those entries share them; a MIG instance has the links of its whole GPU.
+    """
     if not gpu_name:
         return GpuLinks(None, None, "the trace does not name the GPU, so its links are unknown")
-    for row in _table()["gpu"]:
+    mig = MIG_PATTERN.search(gpu_name)
+    if mig is not None:  # the slice's SMs and memory say nothing of the whole GPU
+        gpu_name, sm_count, memory_bytes = gpu_name[: mig.start()].strip(), None, None
+    candidates = matching_gpus(gpu_name, sm_count=sm_count, memory_bytes=memory_bytes)
+    if candidates:
+        if len({(spec.host_link, spec.peer_link) for spec in candidates}) == 1:
+            return spec_links(candidates[0])
+        keys = ", ".join(spec.key for spec in candidates)
+        return GpuLinks(None, None, f"GPU {gpu_name!r} may be any of {keys}, whose links differ")
+    for row in _table()["unlisted_gpu"]:
         if re.search(row["match"], gpu_name, re.IGNORECASE):
             host = _link(row["host"]) if "host" in row else None
             peer = _link(row["peer"]) if "peer" in row else None
             return GpuLinks(host, peer)
-    return GpuLinks(None, None, f"no link figures for GPU {gpu_name!r} in {_TABLE}")
+    return GpuLinks(None, None, f"no link figures for GPU {gpu_name!r} in gpu_specs.toml or {_TABLE}")
+
+
+def device_links(gpu: GpuInfo | None) -> GpuLinks:
+    """Links of a device a trace describes: its name, with its SM count and memory size telling
+    apart variants that share a name ("NVIDIA H100": SXM, PCIe or NVL)."""
+    if gpu is None:
+        return gpu_links(None)
+    return gpu_links(gpu.name, sm_count=gpu.sm_count, memory_bytes=gpu.memory_bytes)
+
+
+def spec_links(spec: GpuSpec) -> GpuLinks:
+    """The links a ``gpu_specs.toml`` entry names (none for a custom GPU or an unsourced one)."""
+    host = _link(spec.host_link) if spec.host_link else None
+    peer = _link(spec.peer_link) if spec.peer_link else None
+    if host is None and peer is None:
+        return GpuLinks(None, None, f"no link figures for GPU {spec.name!r} in gpu_specs.toml")
+    return GpuLinks(host, peer)
 
 
 def copy_link(direction: str, gpu: GpuInfo | None) -> tuple[LinkSpec | None, str | None]:
@@ -91,7 +128,6 @@ def copy_link(direction: str, gpu: GpuInfo | None) -> tuple[LinkSpec | None, str
     HtoD/DtoH cross the host link (PCIe); PtoP the peer link (NVLink, else PCIe); DtoD stays in
     device memory, which it reads and writes, so its ceiling is half the DRAM bandwidth.
     """
-    name = gpu.name if gpu is not None else None
     if direction == "DtoD":
         bandwidth = _memory_bandwidth(gpu)
         if bandwidth is None:
@@ -105,7 +141,7 @@ def copy_link(direction: str, gpu: GpuInfo | None) -> tuple[LinkSpec | None, str
             ),
             None,
         )
-    links = gpu_links(name)
+    links = device_links(gpu)
     if direction in ("HtoD", "DtoH", "UVM HtoD", "UVM DtoH", "HtoA", "AtoH"):
         # unified-memory migrations and array copies to/from the host cross the same host link
         return links.host, links.na_reason if links.host is None else None
@@ -123,11 +159,9 @@ def _memory_bandwidth(gpu: GpuInfo | None) -> float | None:
         return float(gpu.memory_bandwidth_bytes_per_s)
     if not gpu.name:
         return None
-    try:  # the GPU spec table of infersight.theory; an unknown GPU leaves DtoD copies unrated
-        from infersight.hardware.gpu_specs import lookup_gpu
-
+    try:  # an unknown GPU leaves DtoD copies unrated
         spec = lookup_gpu(gpu.name, sm_count=gpu.sm_count, memory_bytes=gpu.memory_bytes)
-    except (ImportError, InputError):
+    except InputError:
         return None
     value = getattr(spec, "memory_bandwidth_gb_per_s", None)
     return float(value) * 1e9 if isinstance(value, int | float) and value > 0 else None

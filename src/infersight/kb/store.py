@@ -97,7 +97,7 @@ class RecordResult(BaseModel):
 
 
 class AbRecord(BaseModel):
-    """One A/B verification as stored (see :mod:`infersight.agent.verify`)."""
+    """One A/B verification as stored (see :mod:`infersight.advisor.verify`)."""
 
     recommendation_type: str | None
     fingerprint: Fingerprint

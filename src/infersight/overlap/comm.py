@@ -21,8 +21,9 @@ import pandas as pd
 from infersight.analyses import intervals
 from infersight.analyses.results import Window
 from infersight.analyses.window import analysis_windows, window_arrays
-from infersight.hardware.links import collective_spec, gpu_links
+from infersight.hardware.links import collective_spec, device_links
 from infersight.model import Trace
+from infersight.model.trace import GpuInfo
 from infersight.overlap.comm_args import CommArgs, comm_args, parse_kernel_name
 from infersight.overlap.copies import comm_kernel_mask
 from infersight.overlap.results import CollectiveStat, CommOverlap
@@ -83,7 +84,7 @@ def comm_overlap(
         overlap_ratio=overlapped / comm_busy if comm_busy > 0 else None,
         exposed_ratio=exposed / wall if wall > 0 and comm_busy > 0 else None,
         m5_nccl_ratio=comm_time / active if active > 0 else None,
-        collectives=collective_stats(trace, kernels, args, args_na_reason, gpu.name if gpu else None),
+        collectives=collective_stats(trace, kernels, args, args_na_reason, gpu),
         na_reason=None if comm_time > 0 else NO_COMM,
     )
 
@@ -93,7 +94,7 @@ def collective_stats(
     kernels: pd.DataFrame,
     args: dict[int, CommArgs],
     args_na_reason: str | None,
-    gpu_name: str | None,
+    gpu: GpuInfo | None,
 ) -> list[CollectiveStat]:
     """One row per (collective, algorithm, protocol) of the comm kernels given (with ``duration``
     and ``kernel_row``, their position in ``trace.kernels``, which keys ``args``)."""
@@ -115,7 +116,7 @@ def collective_stats(
         }
     )
     world = _world_size(trace)
-    link = gpu_links(gpu_name)
+    link = device_links(gpu)
     peer = link.peer or link.host
     out = []
     for (collective, algorithm, protocol), group in frame.groupby(

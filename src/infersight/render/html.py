@@ -33,6 +33,7 @@ from infersight.render.sanitize import sanitize_text
 from infersight.rules.finding import Finding
 from infersight.theory.measured import MeasuredVsTheory
 from infersight.theory.roofline import Hardware
+from infersight.theory.roofline_points import category_points, roof
 
 __all__ = ["render_html"]
 
@@ -118,19 +119,14 @@ def bars_svg(
 
 def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
     """Log-log roofline: roof = min(P_peak, I·B_eff); theory (hollow) and measured (filled) points."""
-    points = [
-        r
-        for r in measured.rows
-        if r.theory_flops > 0 and r.theory_bytes > 0 and r.measured_ns_per_step and r.theory_roof_s
-    ]
+    points = category_points(measured)
     if not points:
         return ""
-    bandwidth = hw.memory_bandwidth * hw.memory_efficiency
+    bandwidth = hw.effective_bandwidth
     peak = hw.matmul_peak_flops
     ridge = peak / bandwidth
-    xs = [r.theory_flops / r.theory_bytes for r in points] + [ridge]
-    ys = [r.theory_flops / (r.measured_ns_per_step / 1e9) for r in points if r.measured_ns_per_step] + [peak]
-    ys += [r.theory_flops / r.theory_roof_s for r in points if r.theory_roof_s]
+    xs = [p.intensity for p in points] + [ridge]
+    ys = [p.achieved_flop_per_s for p in points] + [peak] + [p.theory_flop_per_s for p in points]
     x_lo, x_hi = 10 ** math.floor(math.log10(min(xs)) - 0.5), 10 ** math.ceil(math.log10(max(xs)) + 0.5)
     y_lo, y_hi = 10 ** math.floor(math.log10(min(ys)) - 0.5), 10 ** math.ceil(math.log10(max(ys)) + 0.3)
     left, top, plot_w, plot_h = 80, 12, WIDTH - 110, 330
@@ -151,29 +147,27 @@ def roofline_svg(measured: MeasuredVsTheory, hw: Hardware) -> str:
         parts.append(
             f'<text x="{left - 6}" y="{py(10.0**exp) + 4:.1f}" text-anchor="end" class="tick">1e{exp}</text>'
         )
-    x_start = max(x_lo, y_lo / bandwidth)
-    roof = [(x_start, x_start * bandwidth), (ridge, peak), (x_hi, peak)]
+    corners = roof(peak, bandwidth, max(x_lo, y_lo / bandwidth), x_hi)  # starts inside the frame
     parts.append(
-        '<polyline class="roof" points="' + " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in roof) + '">'
+        '<polyline class="roof" points="' + " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in corners) + '">'
         f"<title>roof: min({sec.fmt_quantity(peak / 1e12, '')} TFLOP/s, I × "
         f"{bandwidth / 1e9:.0f} GB/s)</title></polyline>"
     )
     legend_y = top + plot_h + 52  # below the plot, two columns: never clipped at the right edge
     legend_cols, legend_w = 2, (WIDTH - left) // 2
-    for index, r in enumerate(points):
+    for index, p in enumerate(points):
         color = PALETTE[index % len(PALETTE)]
-        intensity = r.theory_flops / r.theory_bytes
-        achieved = r.theory_flops / (r.measured_ns_per_step / 1e9)  # type: ignore[operator]
-        ideal = r.theory_flops / r.theory_roof_s  # type: ignore[operator]
-        name = f"{r.phase} {r.category}"
-        eroof = "n/a" if r.e_roof is None else f"{r.e_roof:.2f}"
+        name = p.label
+        eroof = "n/a" if p.e_roof is None else f"{p.e_roof:.2f}"
         parts.append(
-            f'<circle cx="{px(intensity):.1f}" cy="{py(ideal):.1f}" r="5" fill="none" stroke="{color}" '
-            f'stroke-width="2"><title>{escape(name)} theory: I={intensity:.3g} FLOP/B</title></circle>'
+            f'<circle cx="{px(p.intensity):.1f}" cy="{py(p.theory_flop_per_s):.1f}" r="5" fill="none" '
+            f'stroke="{color}" stroke-width="2"><title>{escape(name)} theory: I={p.intensity:.3g} FLOP/B'
+            "</title></circle>"
         )
         parts.append(
-            f'<circle cx="{px(intensity):.1f}" cy="{py(achieved):.1f}" r="5" fill="{color}">'
-            f"<title>{escape(name)} measured: {achieved / 1e12:.3g} TFLOP/s, E_roof {eroof}</title></circle>"
+            f'<circle cx="{px(p.intensity):.1f}" cy="{py(p.achieved_flop_per_s):.1f}" r="5" fill="{color}">'
+            f"<title>{escape(name)} measured: {p.achieved_flop_per_s / 1e12:.3g} TFLOP/s, E_roof {eroof}"
+            "</title></circle>"
         )
         entry = f"{name} (E_roof {eroof})"
         entry = entry if len(entry) <= 64 else entry[:62] + "…"

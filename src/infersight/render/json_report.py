@@ -42,10 +42,10 @@ JSON_OUTPUTS: dict[str, str] = {
     "layers": "infersight.layers.results:LayerReport",
     "ncu": "infersight.ncu.results:NcuReport",
     "ncu-plan": "infersight.ncu.plan:NcuPlan",
-    "kb-lookup": "infersight.agent.lookup:LookupResult",
+    "kb-lookup": "infersight.kb.lookup:LookupResult",
     "kb-history": "infersight.kb.store:AbHistory",
-    "verify": "infersight.agent.verify_flow:VerifyOutcome",
-    "narrate": "infersight.agent.narrator:Narration",
+    "verify": "infersight.advisor.verify_flow:VerifyOutcome",
+    "narrate": "infersight.advisor.narrator:Narration",
     "agent-state": "infersight.agent.workflow:AgentState",
 }
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

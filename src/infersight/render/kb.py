@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from infersight.agent.lookup import LookupResult
+    from infersight.kb.lookup import LookupResult
     from infersight.kb.store import StoredAb
 
 __all__ = ["distinguishing_parts", "render_history", "render_lookup"]

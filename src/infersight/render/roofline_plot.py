@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from infersight.errors import InputError
 from infersight.theory.estimates import ModelEstimate
 from infersight.theory.measured import MeasuredVsTheory
+from infersight.theory.roofline_points import category_points, roof
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -132,14 +133,14 @@ def _draw(
     ]
     xs = [p[2] for p in points] + [k.intensity for k in kernels] or [1.0]
     lo, hi = min(xs) / 4, max(max(xs) * 4, 4 * hw.matmul_peak_flops / hw.effective_bandwidth)
-    grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     for peak, label, style in (
         (hw.matmul_peak_flops, f"matmul peak ({hw.compute_dtype})", "-"),
         (hw.vector_peak_flops, "vector peak (fp32)", "--"),
     ):
+        corners = roof(peak, hw.effective_bandwidth, lo, hi)
         axes.plot(
-            grid,
-            [min(peak, x * hw.effective_bandwidth) for x in grid],
+            [x for x, _ in corners],
+            [y for _, y in corners],
             style,
             color="black",
             lw=1,
@@ -185,7 +186,6 @@ def _finish_axes(axes: Axes, title: str) -> None:
 
 def _draw_kernels(axes: Axes, kernels: Sequence[KernelPoint], lo: float, hi: float) -> None:
     """Each distinct kernel roof as a grey line, each kernel as a labelled diamond."""
-    grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     roofs = sorted(
         {
             (k.roof_label, k.peak_flop_per_s, k.peak_bytes_per_s)
@@ -196,9 +196,10 @@ def _draw_kernels(axes: Axes, kernels: Sequence[KernelPoint], lo: float, hi: flo
     )
     for index, (label, peak, bandwidth) in enumerate(roofs):
         assert peak is not None and bandwidth is not None  # filtered above
+        corners = roof(peak, bandwidth, lo, hi)
         axes.plot(
-            grid,
-            [min(peak, x * bandwidth) for x in grid],
+            [x for x, _ in corners],
+            [y for _, y in corners],
             KERNEL_ROOF_STYLES[index % len(KERNEL_ROOF_STYLES)],
             color="dimgray",
             lw=1,
@@ -226,26 +227,21 @@ def _draw_kernels(axes: Axes, kernels: Sequence[KernelPoint], lo: float, hi: flo
 
 
 def _draw_measured(axes: Axes, measured: MeasuredVsTheory) -> None:
-    rows = [
-        r
-        for r in measured.rows
-        if r.achieved_flops_per_s and r.theory_bytes and r.theory_flops and r.phase in PHASE_COLOURS
-    ]
-    for row in rows:
-        intensity = row.theory_flops / row.theory_bytes
-        achieved = row.achieved_flops_per_s or 0.0
+    for point in category_points(measured):
+        if point.phase not in PHASE_COLOURS:
+            continue
         axes.scatter(
-            [intensity],
-            [achieved],
+            [point.intensity],
+            [point.achieved_flop_per_s],
             marker="x",
-            color=PHASE_COLOURS[row.phase],
+            color=PHASE_COLOURS[point.phase],
             s=40,
         )
         axes.annotate(
-            f"{row.category} (E={row.e_roof:.2f})" if row.e_roof is not None else row.category,
-            (intensity, achieved),
+            f"{point.category} (E={point.e_roof:.2f})" if point.e_roof is not None else point.category,
+            (point.intensity, point.achieved_flop_per_s),
             fontsize=7,
             xytext=(4, 4),
             textcoords="offset points",
-            color=PHASE_COLOURS[row.phase],
+            color=PHASE_COLOURS[point.phase],
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
@@ -16,6 +17,9 @@ from infersight.errors import InputError
 from infersight.theory.model_config import ModelConfig
 from infersight.theory.roofline import DEFAULT_KAPPA, Hardware, hardware_from_gpu
 from infersight.validate import finite_float, optional_float
+
+if TYPE_CHECKING:
+    from infersight.hardware.gpu_specs import GpuSpec
 
 KAPPA_MAX = 10.0  # the CLI allows 1-2; the API a wider range for calibration experiments
 OPTION_NAMES = {
@@ -92,8 +96,8 @@ def resolve_hardware(
     """Roofline parameters from ``--gpu`` (or the trace's GPU name) and the overrides.
 
     Without a known GPU both ``--peak-tflops`` and ``--bandwidth`` are needed. The link
-    bandwidth for TP all-reduces is ``--link-bandwidth`` or the GPU's peer link
-    (``data/interconnects.toml``).
+    bandwidth for TP all-reduces is ``--link-bandwidth`` or the GPU's peer link (its
+    ``gpu_specs.toml`` entry names it; the figure is in ``data/interconnects.toml``).
     """
     from infersight.hardware.gpu_specs import custom_gpu, lookup_gpu
 
@@ -109,7 +113,7 @@ def resolve_hardware(
         raise InputError(None, "no GPU: give --gpu NAME, or both --peak-tflops and --bandwidth")
     link = options.link_bandwidth_gb_per_s
     if link is None and tp > 1:
-        link = _peer_link_gb_per_s(spec.name)
+        link = _peer_link_gb_per_s(spec)
     return hardware_from_gpu(
         spec,
         dtype,
@@ -119,10 +123,10 @@ def resolve_hardware(
     )
 
 
-def _peer_link_gb_per_s(gpu_name: str) -> float | None:
-    from infersight.hardware.links import gpu_links
+def _peer_link_gb_per_s(spec: GpuSpec) -> float | None:
+    from infersight.hardware.links import spec_links
 
-    peer = gpu_links(gpu_name).peer
+    peer = spec_links(spec).peer
     return None if peer is None else peer.gb_per_s
 
 

@@ -270,7 +270,7 @@ def predict_ops_for_gpu(
     GPU's peer link (its host PCIe link when it has none).
     """
     from infersight.hardware.gpu_specs import custom_gpu, lookup_gpu, normalise_dtype
-    from infersight.hardware.links import gpu_links
+    from infersight.hardware.links import spec_links
 
     key = normalise_dtype(dtype)
     if key not in ELEMENT_BYTES:
@@ -285,7 +285,7 @@ def predict_ops_for_gpu(
         raise InputError(None, "no GPU: give --gpu NAME, or both --peak-tflops and --bandwidth")
     link = link_bandwidth_gb_per_s
     if link is None:
-        links = gpu_links(spec.name)
+        links = spec_links(spec)
         chosen = links.peer or links.host
         link = None if chosen is None else chosen.gb_per_s
     return predict_ops(ops, spec, key, intra_link_gb_per_s=link, ranks_per_node=ranks_per_node)

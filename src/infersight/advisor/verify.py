@@ -235,14 +235,14 @@ def trace_environment(traces: Sequence[Trace]) -> Fingerprint:
 
 def step_samples(paths: Sequence[Path], warmup: int) -> tuple[list[float], str, Fingerprint]:
     """Step wall times (seconds) of the traces, warm-up steps dropped, and the traces' environment."""
-    from infersight import api
     from infersight.host.config import load_config
     from infersight.host.iterations import isolate_iterations
+    from infersight.ingest import load_traces
 
     config = load_config(None)
     samples: list[float] = []
     methods: list[str] = []
-    loaded = api.load(list(paths))
+    loaded = [trace for path in paths for trace in load_traces(path)]
     for trace in loaded:
         iterations, _frame = isolate_iterations(trace, config)
         steps = [s for s in iterations.steps if not s.warmup]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from infersight.agent.verify import VerifyResult, run_verify
+from infersight.advisor.verify import VerifyResult, run_verify
 from infersight.errors import InputError
 from infersight.kb.confidence import RecommendationConfidence, recommendation_confidence
 from infersight.kb.fingerprint import Fingerprint, fingerprint_from_report

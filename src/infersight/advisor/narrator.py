@@ -8,7 +8,7 @@ and is told to cite a finding id in square brackets in every sentence.
 The check (:func:`check_narration`) keeps a sentence only when
 
 1. it cites at least one known finding id (``[small_kernel_storm/dev0]``), and
-2. every claim it makes holds in the *cited* findings (:mod:`infersight.agent.claims`): each
+2. every claim it makes holds in the *cited* findings (:mod:`infersight.advisor.claims`): each
    number is the value of the metric the sentence says it is ("idle 12.9%" is refused when 12.9%
    is the launch-overhead ratio), in a display unit of its kind (fraction -> percent, ns ->
    µs/ms/s), equal at the precision it is written (``12.8`` and ``13`` match 12.83; ``12.9``
@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from infersight.agent.claims import Claim, check_sentence
+from infersight.advisor.claims import Claim, check_sentence
 from infersight.errors import InputError
 from infersight.rules.finding import Finding
 
