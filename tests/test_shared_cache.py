@@ -3,14 +3,21 @@ test can change what the next one gets (each call is a deep copy)."""
 
 from __future__ import annotations
 
-import pandas as pd
 import copy
 import gzip
 import json
 from decimal import Decimal
 
+import pandas as pd
 import pytest
-from tests.conftest import plain_json, plain_json_events, shared_file, shared_report, shared_trace, shared_traces
+from tests.conftest import (
+    plain_json,
+    plain_json_events,
+    shared_file,
+    shared_report,
+    shared_trace,
+    shared_traces,
+)
 
 from infersight import api
 from infersight.model.trace import TABLE_COLUMNS
