@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import gzip
 import importlib
+import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -89,6 +92,76 @@ def shared_report(
 ) -> AnalysisReport:
     """``api.report_from_traces`` of a shared file (computed once per test run): a fresh deep copy."""
     return _report(relative, cpu_ops_as_kernels, window_nvtx).model_copy(deep=True)
+
+
+class _ReadOnly(Exception):
+    """Raised by a change to a :func:`plain_json` document (shared by every test of the process)."""
+
+
+def _refuse(self: object, *args: object, **kwargs: object) -> NoReturn:
+    raise _ReadOnly(
+        f"plain_json documents are shared by every test of the process: copy.deepcopy it before "
+        f"changing it ({type(self).__name__})"
+    )
+
+
+class FrozenList(list[Any]):
+    """A list that refuses changes; ``copy.deepcopy`` gives a plain, changeable list."""
+
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __deepcopy__(self, memo: dict[int, object]) -> list[Any]:
+        return [copy.deepcopy(value, memo) for value in self]
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+
+class FrozenDict(dict[str, Any]):
+    """A dict that refuses changes; ``copy.deepcopy`` gives a plain, changeable dict."""
+
+    pop = popitem = clear = update = setdefault = _refuse
+    __setitem__ = __delitem__ = __ior__ = _refuse
+
+    def __deepcopy__(self, memo: dict[int, object]) -> dict[str, Any]:
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+
+def _freeze_top(value: Any) -> Any:
+    """The document and the lists it holds (``traceEvents``) frozen; every JSON object is frozen
+    as it is parsed. Lists inside events (``args`` dims) stay plain: freezing each would cost a
+    third more parse time for little safety."""
+    if type(value) is list:
+        return FrozenList(value)
+    if isinstance(value, dict):
+        return FrozenDict((k, FrozenList(v) if type(v) is list else v) for k, v in value.items())
+    return value
+
+
+@functools.cache
+def _plain_json(path: Path, exact_decimals: bool) -> Any:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    parse_float = Decimal if exact_decimals else None
+    return _freeze_top(json.loads(raw, parse_float=parse_float, object_pairs_hook=FrozenDict))
+
+
+def plain_json(path: Path, *, exact_decimals: bool = False) -> Any:
+    """A (gzipped) JSON trace parsed by the standard library alone, for the independent
+    cross-checks: parsed once per test process and shared, so it is read-only (a change to the
+    document, its event list or any object raises; ``copy.deepcopy`` it first).
+    ``exact_decimals`` parses floats as :class:`~decimal.Decimal`."""
+    return _plain_json(Path(path).resolve(), exact_decimals)
+
+
+def plain_json_events(path: Path, *, exact_decimals: bool = False) -> list[dict[str, Any]]:
+    """The ``traceEvents`` of :func:`plain_json` (read-only)."""
+    return plain_json(path, exact_decimals=exact_decimals)["traceEvents"]  # type: ignore[no-any-return]
 
 
 # The two HolisticTraceAnalysis recommender-training traces (8,568 and 9,876 kernels, the largest

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gzip
 import io
 import json
 import sqlite3
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO_ROOT, shared_file, shared_report
+from tests.conftest import REPO_ROOT, plain_json_events, shared_file, shared_report
 
 from infersight import __version__, api, cli
 from infersight.analysis_report import AnalysisReport
@@ -89,8 +88,7 @@ def idle_ratio_of(intervals: list[tuple[int, int]]) -> float:
 @functools.cache
 def independent_idle_ratio(path: Path) -> tuple[int, float]:
     """Kernel count and idle ratio of a Kineto trace, read with plain gzip/json (ns, like the model)."""
-    with gzip.open(path, "rt") as fh:
-        events = json.load(fh)["traceEvents"]
+    events = plain_json_events(path)
     intervals = [
         (round(float(e["ts"]) * 1000), round(float(e["ts"]) * 1000) + round(float(e["dur"]) * 1000))
         for e in events

@@ -3,8 +3,21 @@ test can change what the next one gets (each call is a deep copy)."""
 
 from __future__ import annotations
 
+import copy
+import gzip
+import json
+from decimal import Decimal
+
 import pandas as pd
-from tests.conftest import shared_file, shared_report, shared_trace, shared_traces
+import pytest
+from tests.conftest import (
+    plain_json,
+    plain_json_events,
+    shared_file,
+    shared_report,
+    shared_trace,
+    shared_traces,
+)
 
 from infersight import api
 from infersight.model.trace import TABLE_COLUMNS
@@ -46,3 +59,24 @@ def test_cached_report_equals_the_api_and_is_a_copy() -> None:
     first.profile.devices.clear()
     second = shared_report(ALEXNET)
     assert second.model_dump_json() == expected.model_dump_json()
+
+
+def test_plain_json_equals_the_standard_library_and_refuses_changes() -> None:
+    path = shared_file(ALEXNET)
+    fresh = json.loads(gzip.decompress(path.read_bytes()))
+    assert plain_json(path) == fresh
+    assert plain_json(path) is plain_json(path)  # parsed once per process
+    exact = json.loads(gzip.decompress(path.read_bytes()), parse_float=Decimal)
+    assert plain_json_events(path, exact_decimals=True) == exact["traceEvents"]
+    events = plain_json_events(path)
+    with pytest.raises(Exception, match="deepcopy"):
+        events[0]["ts"] = 0
+    with pytest.raises(Exception, match="deepcopy"):
+        events.sort(key=str)
+    with pytest.raises(Exception, match="deepcopy"):
+        plain_json(path)["traceEvents"] = []
+    mine = copy.deepcopy(events)
+    mine[0]["ts"] = 0
+    mine.append({})
+    assert type(mine) is list and type(mine[0]) is dict
+    assert plain_json_events(path) == fresh["traceEvents"]

@@ -33,14 +33,13 @@ Explained exceptions (documented, checked in their weaker form):
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from tests.conftest import KINETO_DIR, shared_file
+from tests.conftest import KINETO_DIR, plain_json, shared_file
 
 from infersight.analyses import intervals
 from infersight.errors import InputError
@@ -67,9 +66,7 @@ def _hta_only_events(trace: Trace) -> list[tuple[str, int, int]]:
     stream argument (Inductor's Triton launchers record ``stream: 0``). Read from the raw JSON.
     """
     path = Path(trace.source)
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        document = json.loads(fh.read())
+    document = plain_json(path)
     events = document["traceEvents"] if isinstance(document, dict) else document
     out = []
     for e in events:

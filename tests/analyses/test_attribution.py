@@ -9,14 +9,12 @@ arithmetic, the windows and the bucket priorities.
 
 from __future__ import annotations
 
-import gzip
-import json
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from tests.conftest import KINETO_DIR, NSYS_DIR, shared_file, shared_report
+from tests.conftest import KINETO_DIR, NSYS_DIR, plain_json_events, shared_file, shared_report
 from tests.interval_oracle import Interval, length
 
 from infersight import api
@@ -99,8 +97,7 @@ def _nsys_oracle(path: Path) -> dict[int, dict[str, float]]:
 
 
 def _kineto_oracle(path: Path) -> dict[int, dict[str, float]]:
-    with gzip.open(path, "rb") as handle:
-        events = json.loads(handle.read())["traceEvents"]
+    events = plain_json_events(path)
     work: dict[int, DeviceWork] = defaultdict(DeviceWork)
     for e in events:
         if e.get("ph") != "X" or e.get("cat") not in ("kernel", "gpu_memcpy", "gpu_memset"):

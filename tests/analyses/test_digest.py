@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import math
 import pickle
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_file, shared_traces
+from tests.conftest import plain_json, plain_json_events, shared_file, shared_traces
 
 from infersight import api
 from infersight.analyses.digest import digest_trace
@@ -97,8 +96,9 @@ def test_vllm_copies_equal_the_traces_path(vllm_traces: list[Trace]) -> None:
     # what travels back from a worker is a small fraction of the rank's trace
     assert len(pickle.dumps(digest_trace(vllm_traces[0]))) * 10 < len(pickle.dumps(vllm_traces[0]))
     # independent cross-check: kernel count and time against the plain JSON of the source trace
-    with gzip.open(shared_file(VLLM), "rt") as fh:
-        events = [e for e in json.load(fh)["traceEvents"] if e.get("cat") == "kernel" and e.get("ph") == "X"]
+    events = [
+        e for e in plain_json_events(shared_file(VLLM)) if e.get("cat") == "kernel" and e.get("ph") == "X"
+    ]
     assert sum(k.count for k in got.kernels) == VLLM_COPIES * len(events)
     plain_ns = sum(round(e["dur"] * 1000) for e in events)  # the reader: end = start + round(dur_us * 1000)
     assert sum(k.total_ns for k in got.kernels) == VLLM_COPIES * plain_ns
@@ -152,8 +152,7 @@ def test_cpu_capture_equals_the_traces_path(tmp_path: Path) -> None:
 def write_ranks(folder: Path, source: Path, ranks: int) -> None:
     """Copies of a real trace as ranks 0..n-1: odd ranks run their kernels 1.5x longer, and the
     last rank's clock starts 100 s later (their kernel spans do not overlap)."""
-    with gzip.open(source, "rt") as fh:
-        document = json.load(fh)
+    document = plain_json(source)
     for rank in range(ranks):
         events = []
         for event in document["traceEvents"]:

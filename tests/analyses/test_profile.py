@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import sqlite3
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file, shared_report, shared_traces
+from tests.conftest import plain_json_events, shared_file, shared_report, shared_traces
 
 from infersight.analyses.profile import build_global_profile
 from infersight.errors import InputError
@@ -66,8 +64,7 @@ def _plain_idle_ratio(per_device: dict[object, list[tuple[float, float]]]) -> fl
 def _kineto_kernels(path: Path) -> tuple[dict[object, list[tuple[float, float]]], int]:
     """Kernel intervals (µs) per device, and Σ durations in ns as the trace model defines them
     (each ``round(dur_us * 1000)``, summed from ``dur`` so large ``ts`` values lose nothing)."""
-    with gzip.open(path) as fh:
-        events = json.load(fh)["traceEvents"]
+    events = plain_json_events(path)
     per_device: dict[object, list[tuple[float, float]]] = defaultdict(list)
     total_ns = 0
     for e in events:

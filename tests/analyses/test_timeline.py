@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import itertools
-import json
 import re
 import sqlite3
 from decimal import Decimal
@@ -12,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import shared_file, shared_traces
+from tests.conftest import plain_json_events, shared_file, shared_traces
 from tests.interval_oracle import merge
 
 from infersight.analyses.kernel_names import simplify_kernel_name
@@ -486,8 +484,7 @@ def _ns(us: float) -> int:
 def _plain_graph_figures(path: Path) -> dict[str, object]:
     """Graph coverage of a Kineto file from plain json: kernels whose args.correlation equals the
     correlation of a cuda_runtime/cuda_driver graph-launch event."""
-    with gzip.open(path, "rt") as fh:
-        events = json.load(fh)["traceEvents"]
+    events = plain_json_events(path)
     graph_corr = {
         e["args"]["correlation"]
         for e in events

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import plain_json_events
 from tests.interval_oracle import Interval, length, merge, overlap
 
 __all__ = ["Interval", "kineto_events", "length", "merge", "ns", "overlap"]
 
 
 def kineto_events(path: Path) -> list[dict[str, Any]]:
-    with gzip.open(path, "rt") as fh:
-        data = json.load(fh)
-    return [e for e in data["traceEvents"] if e.get("ph") == "X"]
+    return [e for e in plain_json_events(path) if e.get("ph") == "X"]
 
 
 def ns(event: dict[str, Any]) -> Interval:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from tests.conftest import KINETO_DIR, shared_file
+from tests.conftest import KINETO_DIR, plain_json, shared_file
 
 import infersight
 from infersight.errors import InputError
@@ -55,9 +55,8 @@ GPU_FILES = sorted(KNOWN_KERNELS)
 
 
 def plain_document(path: Path) -> Any:
-    """The trace parsed by the standard library, decimals kept exact."""
-    with gzip.open(path, "rb") as fh:
-        return json.loads(fh.read(), parse_float=Decimal)
+    """The trace parsed by the standard library, decimals kept exact (read-only, shared)."""
+    return plain_json(path, exact_decimals=True)
 
 
 def gunzip(relative: str) -> bytes:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import ast
-import gzip
-import json
 import math
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
@@ -16,7 +14,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import plain_json, shared_file
 
 from infersight.ingest import kineto_text
 from infersight.ingest.kineto import read_kineto
@@ -41,8 +39,7 @@ SGLANG = "tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"  # json.dump l
 
 @cache
 def document(relative: str) -> Any:
-    with gzip.open(shared_file(f"kineto/{relative}"), "rb") as fh:
-        return json.loads(fh.read(), parse_float=Decimal)
+    return plain_json(shared_file(f"kineto/{relative}"), exact_decimals=True)
 
 
 @cache

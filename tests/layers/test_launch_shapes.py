@@ -3,7 +3,6 @@ not read again): a real record_shapes trace against plain JSON, and hand-built t
 
 from __future__ import annotations
 
-import gzip
 import json
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import shared_file, shared_traces
+from tests.conftest import plain_json, shared_file, shared_traces
 from tests.layers import synthetic
 
 from infersight.layers.analysis import analyze_layers
@@ -46,8 +45,7 @@ class PlainShapes:
     """Kernel (stream, start) -> "op [dims]" of the innermost shaped cpu_op around its launch."""
 
     def __init__(self, path: Path) -> None:
-        with gzip.open(path, "rb") as fh:
-            document = json.loads(fh.read(), parse_float=Decimal)
+        document = plain_json(path, exact_decimals=True)
         events = [e for e in document["traceEvents"] if e.get("ph") == "X"]
         self.first = min(to_ns(e["ts"]) for e in document["traceEvents"] if "ts" in e and e.get("ph") != "M")
         launches = {

@@ -8,16 +8,14 @@ the measured side of the real trace is summed from the raw Kineto JSON.
 
 from __future__ import annotations
 
-import gzip
 import json
 import tomllib
 from importlib import resources
 from pathlib import Path
 
-import orjson
 import pytest
 from rich.console import Console
-from tests.conftest import shared_file, shared_traces
+from tests.conftest import plain_json_events, shared_file, shared_traces
 from tests.layers import synthetic
 
 from infersight.cli import run
@@ -115,7 +113,7 @@ def decode_report(vllm_trace: Trace) -> LayerReport:
 @pytest.fixture(scope="module")
 def kernel_events() -> list[tuple[int, int]]:
     """(start ns, duration ns) of device 0's kernels, straight from the JSON."""
-    raw = orjson.loads(gzip.decompress(shared_file(VLLM_70B).read_bytes()))["traceEvents"]
+    raw = plain_json_events(shared_file(VLLM_70B))
     return [
         (round(float(e["ts"]) * 1000), round(float(e["dur"]) * 1000))
         for e in raw

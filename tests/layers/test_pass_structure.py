@@ -9,14 +9,12 @@ embedding), never through infersight's segmentation. Traces whose anchors allow 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import re
 from pathlib import Path
 
-import orjson
 import pandas as pd
 import pytest
-from tests.conftest import REPO_ROOT, shared_file, shared_traces
+from tests.conftest import REPO_ROOT, plain_json_events, shared_file, shared_traces
 from tests.layers import synthetic
 
 from infersight import api
@@ -35,7 +33,7 @@ MI300X_GPT_OSS = "kineto/tracelens_vllm_gptoss_prefilldecode_piecewise_graph_mi3
 
 def _kernel_names(path: Path) -> list[str]:
     """Kernel names in start order, read with plain orjson."""
-    events = orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+    events = plain_json_events(path)
     kernels = [e for e in events if e.get("cat") == "kernel" and e.get("ph") == "X"]
     return [str(e["name"]) for e in sorted(kernels, key=lambda e: float(e["ts"]))]
 

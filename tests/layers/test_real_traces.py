@@ -7,14 +7,13 @@ norm), never through infersight's segmentation.
 
 from __future__ import annotations
 
-import gzip
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
-from tests.conftest import REPO_ROOT, shared_file, shared_traces
+from tests.conftest import REPO_ROOT, plain_json, shared_file, shared_traces
 
 from infersight import api
 from infersight.layers.analysis import analyze_layers
@@ -36,7 +35,7 @@ class Event:
 
 def _events(path: Path, category: str) -> tuple[list[Event], int]:
     """Complete events of one category in start order, and the file's first timestamp (ns)."""
-    document = orjson.loads(gzip.decompress(path.read_bytes()))
+    document = plain_json(path)
     raw = document["traceEvents"]
     first = min(round(float(e["ts"]) * 1000) for e in raw if "ts" in e and e.get("ph") != "M")
     events = []

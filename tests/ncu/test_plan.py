@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import re
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import require_extra, shared_file, shared_traces
+from tests.conftest import plain_json_events, require_extra, shared_file, shared_traces
 
 from infersight import api
 from infersight.analysis_report import AnalysisReport
@@ -32,8 +31,7 @@ GEMM = (
 
 
 def _kernel_events(relative: str) -> list[dict[str, object]]:
-    with gzip.open(shared_file(relative), "rt") as handle:
-        events = json.load(handle)["traceEvents"]
+    events = plain_json_events(shared_file(relative))
     return [e for e in events if e.get("cat") == "kernel" and e.get("ph") == "X"]
 
 

@@ -8,7 +8,6 @@ code or readers is used to compute them.
 from __future__ import annotations
 
 import functools
-import gzip
 import re
 import sqlite3
 import statistics
@@ -16,9 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import plain_json, shared_file
 from tests.interval_oracle import Interval, length, overlap
 
 from infersight.api import load
@@ -44,7 +42,7 @@ def clip(intervals: list[Interval], window: Interval) -> list[Interval]:
 @functools.cache
 def kineto_events(path: Path) -> list[dict[str, Any]]:
     """The trace's events (cached: several tests read the same file)."""
-    data = orjson.loads(gzip.decompress(path.read_bytes()))  # a JSON parser, nothing of infersight
+    data = plain_json(path)  # the standard library's parser, nothing of infersight
     return [e for e in data["traceEvents"] if isinstance(e, dict)]
 
 

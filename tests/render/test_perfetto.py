@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import shared_file, shared_traces
+from tests.conftest import plain_json_events, shared_file, shared_traces
 
 from infersight import api
 from infersight.analyses.attribution import BUCKETS
@@ -147,8 +147,7 @@ def _raw_kernel_count(path: Path) -> int:
     if path.suffix == ".sqlite":
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             return int(db.execute("SELECT COUNT(*) FROM CUPTI_ACTIVITY_KIND_KERNEL").fetchone()[0])
-    with gzip.open(path, "rt") as fh:
-        events = json.load(fh)["traceEvents"]
+    events = plain_json_events(path)
     return sum(1 for e in events if e.get("ph") == "X" and e.get("cat") == "kernel")
 
 

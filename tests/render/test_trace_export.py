@@ -6,14 +6,13 @@ read independently here (plain gzip/json for Kineto, plain SQL for nsys).
 
 from __future__ import annotations
 
-import gzip
 import json
 import sqlite3
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO_ROOT, shared_file, shared_traces
+from tests.conftest import REPO_ROOT, plain_json_events, shared_file, shared_traces
 
 from infersight.ingest import load_traces
 from infersight.model.trace import TABLE_COLUMNS
@@ -29,8 +28,7 @@ NCCL_A100 = "kineto/hta_nccl_a100_rank0.json.gz"
 
 
 def _raw_kineto_kernels(path: Path) -> list[dict]:
-    with gzip.open(path, "rt") as fh:
-        events = json.load(fh)["traceEvents"]
+    events = plain_json_events(path)
     return [e for e in events if e.get("ph") == "X" and e.get("cat") == "kernel"]
 
 

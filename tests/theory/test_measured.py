@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import pytest
-from tests.conftest import shared_file, shared_report, shared_traces
+from tests.conftest import plain_json_events, shared_file, shared_report, shared_traces
 
 from infersight.theory.inputs import TheoryOptions
 from infersight.theory.measured import FocusSet, KernelTime, MeasuredRow, MeasuredVsTheory, focus_set
@@ -26,8 +23,7 @@ def sglang_report() -> TheoryReport:
 
 def test_measured_rows_cover_every_kernel(sglang_report: TheoryReport) -> None:
     # independent total: plain JSON, every complete kernel event
-    with gzip.open(shared_file(SGLANG_QWEN3), "rt") as handle:
-        events = json.load(handle)["traceEvents"]
+    events = plain_json_events(shared_file(SGLANG_QWEN3))
     kernel_us = sum(e["dur"] for e in events if e.get("cat") == "kernel" and e.get("ph") == "X")
     measured = sglang_report.measured
     assert measured is not None and measured.phase_method == "annotation"
