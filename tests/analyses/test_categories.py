@@ -270,18 +270,27 @@ def test_categorize_vectorised_matches_per_name_and_keeps_time() -> None:
     assert (np.asarray(as_series, dtype=object) == expected).all()
 
 
-def test_categorize_is_per_distinct_name_and_fast() -> None:
-    """A million kernels over 300 distinct names categorise in well under a second or two."""
+def test_categorize_is_per_distinct_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A million kernels over 300 distinct names: the name rules run once per distinct name (300
+    calls), never per kernel — what keeps categorising a big trace cheap (timed in bench/, not here)."""
+    import infersight.analyses.categories as categories_module
+
+    calls: list[str] = []
+    real = categories_module.categorize_name
+
+    def counting(name: str, rules: object) -> str:
+        calls.append(name)
+        return real(name, rules)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(categories_module, "categorize_name", counting)
     names = [f"triton_poi_fused_add_{i}" for i in range(150)] + [f"nvjet_tst_{i}x64_TNT" for i in range(150)]
     codes = np.random.default_rng(1).integers(0, len(names), size=1_000_000)
     column = pd.Categorical.from_codes(codes, categories=names)
-    start = time.perf_counter()
     result = categorize(column)
-    elapsed = time.perf_counter() - start
     counts = pd.Series(result).value_counts()
     assert counts["elementwise"] == int((codes < 150).sum())
     assert counts["GEMM"] == int((codes >= 150).sum())
-    assert elapsed < 2.0
+    assert sorted(calls) == sorted(names)
 
 
 def test_missing_and_unknown_names_are_other() -> None:
