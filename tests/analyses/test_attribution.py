@@ -206,3 +206,38 @@ def test_multi_rank_digest_path_carries_the_same_attribution() -> None:
     merged = api.analyze([folder], executor="local").profile
     assert merged.time_attribution == direct.time_attribution
     assert merged.primary_bottleneck == direct.primary_bottleneck
+
+
+def test_range_totals_by_code_match_a_pandas_groupby() -> None:
+    """The host-range totals (numpy on category codes) equal pandas' groupby + stable sort.
+
+    Ties (many equal sums) must keep the order in which the (name, source) pairs first occur,
+    and rows with a missing name are left out, as ``groupby(observed=True, sort=False)`` does.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from infersight.analyses.attribution import _totals_by_name
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n, names_n, sources_n = int(rng.integers(1, 400)), int(rng.integers(1, 30)), int(rng.integers(1, 4))
+        names = pd.Categorical.from_codes(
+            rng.integers(-1, names_n, n), categories=[f"r{i}" for i in range(names_n)]
+        )
+        sources = pd.Categorical.from_codes(
+            rng.integers(0, sources_n, n), categories=[f"s{i}" for i in range(sources_n)]
+        )
+        ns = rng.integers(0, 4, n) * 1_000
+        expected = (
+            pd.DataFrame({"name": names, "source": sources, "ns": ns})
+            .groupby(["name", "source"], observed=True, sort=False)["ns"]
+            .sum()
+            .sort_values(ascending=False, kind="stable")
+        )
+        name_codes, source_codes, totals = _totals_by_name(names.codes, sources.codes, ns)
+        got = [
+            (names.categories[a], sources.categories[b], int(t))
+            for a, b, t in zip(name_codes, source_codes, totals, strict=True)
+        ]
+        assert got == [(str(a), str(b), int(t)) for (a, b), t in expected.items()]

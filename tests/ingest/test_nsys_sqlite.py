@@ -832,3 +832,24 @@ def test_api_name_table_is_categorical() -> None:
     api = trace_of("h100x2_llm_train_nsys2026.sqlite").api
     assert isinstance(api["name"].dtype, pd.CategoricalDtype)
     assert api["name"].cat.categories.is_unique
+
+
+def test_nvtx_name_codes_match_a_sorted_categorical() -> None:
+    """Range names are coded into their sorted distinct values, as ``pd.Categorical`` codes them.
+
+    The reader sorts the per-slice texts and merges equal neighbours instead of hashing them;
+    this checks it against pandas on names with repeats, an empty name and unicode.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from infersight.ingest.nsys_sqlite import _sorted_codes
+
+    rng = np.random.default_rng(3)
+    pool = ["", "b", "a", "aten::mm, seq = 1, op_id = 2", "é", "a ", "B", "aten::mm, seq = 1, op_id = 10"]
+    for size in (0, 1, 5, 200):
+        names = np.asarray([pool[i] for i in rng.integers(0, len(pool), size)], dtype=object)
+        position, distinct = _sorted_codes(names)
+        expected = pd.Categorical(list(names))
+        assert list(distinct) == list(expected.categories)
+        assert position.tolist() == expected.codes.tolist()

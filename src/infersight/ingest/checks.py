@@ -101,7 +101,8 @@ def _shortened(values: pd.Categorical) -> tuple[pd.Categorical, int]:
     if not len(categories) or not is_string_dtype(categories.dtype):
         return values, 0
     names = categories.tolist()
-    if max(map(len, map(str, names))) <= MAX_NAME_CHARS:
+    texts = names if isinstance(categories.dtype, pd.StringDtype) else map(str, names)  # str already
+    if max(map(len, texts)) <= MAX_NAME_CHARS:
         return values, 0
     new_names = [short_name(n) if isinstance(n, str) else n for n in names]
     count = sum(a is not b for a, b in zip(names, new_names, strict=True))

@@ -993,16 +993,28 @@ def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows) -> pd.Categorical:
     text_ids = rows.ints["text_id"][by_id]
     registered = _categorical_from_ids(text_ids, _string_lookup(conn, text_ids))
     names = np.concatenate([rows.texts, np.asarray(registered.categories, dtype=object)])
-    name_codes, distinct = pd.factorize(names)
-    distinct_names = distinct.tolist()
-    order = np.asarray(sorted(range(len(distinct_names)), key=distinct_names.__getitem__), dtype=np.int64)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    position = rank[name_codes]
+    position, distinct = _sorted_codes(names)
     codes = np.empty(len(rows.inline), dtype=np.int64)
     codes[rows.inline] = position[rows.text_codes]
     codes[by_id] = position[len(rows.texts) + registered.codes.astype(np.int64)]
-    return pd.Categorical.from_codes(codes, categories=pd.Index(distinct[order]))
+    return pd.Categorical.from_codes(codes, categories=pd.Index(distinct))
+
+
+def _sorted_codes(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each name, the sorted distinct names): one sort, then equal neighbours merged.
+
+    ``names`` holds few repeats (each slice's distinct texts, then the registered ones), so
+    sorting them all and comparing neighbours replaces a hash factorisation followed by a sort
+    of the distinct names: one pass over 4.6M emit_nvtx names instead of two.
+    """
+    values = names.tolist()
+    order = np.asarray(sorted(range(len(values)), key=values.__getitem__), dtype=np.int64)
+    ordered = names[order]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.cumsum(first) - 1
+    return position, ordered[first]
 
 
 def _nvtx_domains(
