@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field
@@ -31,9 +31,6 @@ from infersight.errors import InputError
 from infersight.kb import MissingDependencyError
 from infersight.model import Trace
 from infersight.theory.scenario_check import ScenarioUnreadable
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["AGENT_STATE_SCHEMA_VERSION", "STEPS", "AgentInputs", "AgentState", "StepRecord", "run_agent"]
 
