@@ -28,6 +28,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress, repeat
 from pathlib import Path
@@ -239,21 +240,17 @@ def _part_of(cat: str, batch: EventBatch) -> Part:
 def _read_streamed(
     path: Path, limit: int, notes: list[str], progress: Progress
 ) -> kineto_stream.Streamed[Chunk] | bytes | bytearray | None:
-    """The file read in chunks (big texts), its whole bytes (small texts), or None: read it whole.
+    """The file read in chunks (big texts), its whole bytes (small texts), or None: the streamed
+    read gave up (an unusual layout) and :func:`_read_bytes` reads the file again, whole.
 
-    A plain-text file below the streaming size is left to :func:`_read_bytes` (one read).
+    A plain-text file below the streaming size is read whole from the same handle (one read).
     """
     too_big = _too_big(limit)
-    check_regular_file(path, "trace")
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InputError(path, too_big)
-        with path.open("rb") as handle:
-            compressed = handle.read(2) == GZIP_MAGIC
-            handle.seek(0)
+        with _opened(path, limit, too_big) as (handle, size, compressed):
             if not compressed and size < kineto_stream.STREAM_MIN_BYTES:
-                return None
+                # read(n) reserves n bytes up front: ask for the file's size (+1 to see it grow)
+                return _checked_text(path, handle.read(size + 1), compressed, limit, too_big)
             progress.stage(progress_stages.READING, size)
             done = [0]  # compressed (file) bytes read so far, for the progress bar
             result = kineto_stream.read(
@@ -325,19 +322,30 @@ def _read_bytes(path: Path, limit: int) -> bytes | bytearray:
     so a bomb costs about ``limit`` of memory, never twice that (:func:`_gunzip`).
     """
     too_big = _too_big(limit)
-    check_regular_file(path, "trace")
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InputError(path, too_big)
-        with path.open("rb") as handle:
-            compressed = handle.read(2) == GZIP_MAGIC
-            handle.seek(0)
+        with _opened(path, limit, too_big) as (handle, size, compressed):
             # read(n) reserves n bytes up front: ask for the file's size (+1 to see it grow)
             data = _gunzip(path, handle, limit, too_big) if compressed else handle.read(size + 1)
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
     return _checked_text(path, data, compressed, limit, too_big)
+
+
+@contextmanager
+def _opened(path: Path, limit: int, too_big: str) -> Iterator[tuple[BinaryIO, int, bool]]:
+    """The trace opened for reading: (handle at offset 0, file size, gzip or not).
+
+    A regular file only, refused up front when the file alone is already larger than ``limit``;
+    OSError is left to the caller (it reports it with the read).
+    """
+    check_regular_file(path, "trace")
+    size = path.stat().st_size
+    if size > limit:
+        raise InputError(path, too_big)
+    with path.open("rb") as handle:
+        compressed = handle.read(2) == GZIP_MAGIC
+        handle.seek(0)
+        yield handle, size, compressed
 
 
 def _checked_text(
