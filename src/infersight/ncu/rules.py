@@ -249,31 +249,37 @@ def estimate_block_size(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | No
 
 def estimate_memory_traffic(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
     """Memory-system time shrinks with the bytes moved (``fewer_bytes`` on the SOL memory %)."""
-    memory = _num(m, "sol_memory_pct")
-    if memory is None:
-        return None
-    low, high = p["bytes_saved_low"], p["bytes_saved_high"]
-    return ExpectedGain(
-        low=_clamp(low * memory / 100),
-        high=_clamp(high * memory / 100),
-        unit="fraction_of_kernel_time",
-        basis=f"memory busy {memory:.0f}% of peak; moving {low:.0%}-{high:.0%} fewer bytes saves that "
-        "share of it",
+    return _busy_share_gain(
+        _num(m, "sol_memory_pct"),
+        "memory",
+        p,
+        "moving {low:.0%}-{high:.0%} fewer bytes saves that share of it",
     )
 
 
 def estimate_fewer_ops(m: Metrics, p: Mapping[str, float]) -> ExpectedGain | None:
     """A compute-bound kernel's time scales with its math: halving precision or work saves that share."""
-    sm = _num(m, "sm_throughput_pct")
-    if sm is None:
+    return _busy_share_gain(
+        _num(m, "sm_throughput_pct"),
+        "SM",
+        p,
+        "{low:.0%}-{high:.0%} less or cheaper math (redundant work, lower-precision tensor cores) "
+        "saves that share of it",
+    )
+
+
+def _busy_share_gain(
+    busy_pct: float | None, unit: str, p: Mapping[str, float], saving: str
+) -> ExpectedGain | None:
+    """The ``bytes_saved_low``-``high`` fraction of the share of time the busy unit works."""
+    if busy_pct is None:
         return None
     low, high = p["bytes_saved_low"], p["bytes_saved_high"]
     return ExpectedGain(
-        low=_clamp(low * sm / 100),
-        high=_clamp(high * sm / 100),
+        low=_clamp(low * busy_pct / 100),
+        high=_clamp(high * busy_pct / 100),
         unit="fraction_of_kernel_time",
-        basis=f"SM busy {sm:.0f}% of peak; {low:.0%}-{high:.0%} less or cheaper math (redundant work, "
-        "lower-precision tensor cores) saves that share of it",
+        basis=f"{unit} busy {busy_pct:.0f}% of peak; " + saving.format(low=low, high=high),
     )
 
 
