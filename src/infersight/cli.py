@@ -17,19 +17,21 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar, cast
 
 import typer
 
-from infersight import __version__, api
-from infersight.analysis_report import AnalysisReport
+from infersight import __version__
 from infersight.commands import _options as opt
 from infersight.commands import register_all
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
 from infersight.commands._options import CpuOpsOpt, TracesArg, WindowOpt, guard_numeric_options, request_of
 from infersight.errors import EXIT_BAD_INPUT, InputError
-from infersight.model import Trace
 from infersight.render.sanitize import sanitize_text
+
+if TYPE_CHECKING:  # imported where a command runs: `infersight --help` needs neither pandas nor pydantic
+    from infersight.analysis_report import AnalysisReport
+    from infersight.model import Trace
 
 CliUsageError: type[Exception]
 try:  # recent typer vendors click; older releases raise click's own exceptions
@@ -127,6 +129,7 @@ def analyze(
     ] = False,
 ) -> None:
     """Profile the traces, run the rules, and print the diagnosis (with --model: measured vs theory)."""
+    from infersight import api
     from infersight.progress import RENDERING
     from infersight.render.progress import progress_for
     from infersight.render.terminal import render_terminal
@@ -173,6 +176,7 @@ def export(
     cpu_ops_as_kernels: CpuOpsOpt = False,
 ) -> None:
     """Write the normalised trace model (kernels, copies, API calls, ranges) as columnar JSON."""
+    from infersight import api
     from infersight.render.trace_export import export_traces
 
     check_outputs([output], traces)

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from rich.console import Console
-
 from infersight.errors import InputError
 from infersight.output_paths import check_outputs, write_output
 from infersight.render.sanitize import sanitizing_console
 from infersight.safe_io import MAX_REPORT_BYTES, read_bounded_bytes
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich is imported where a command draws: `infersight --help` does not need it
+    from rich.console import Console
+
     from infersight.analysis_report import AnalysisReport
 
 __all__ = [
@@ -55,6 +55,8 @@ def with_spinner(message: str, work: Callable[[], T]) -> T:
     """Run ``work`` under a rich spinner on stderr — only when stderr is an interactive terminal."""
     if not sys.stderr.isatty():
         return work()
+    from rich.console import Console
+
     with Console(stderr=True).status(f"{message}…"):
         return work()
 
@@ -71,8 +73,12 @@ class Stages:
     def __init__(self, total: int, console: Console | None = None) -> None:
         self.total = total
         self.done = 0
-        self.console = console if console is not None else Console(stderr=True)
         self.active = console is not None or sys.stderr.isatty()
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        self.console = console
 
     def run(self, message: str, work: Callable[[], T]) -> T:
         """Run one stage: ``work()`` under the spinner; its result is returned unchanged."""

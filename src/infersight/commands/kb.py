@@ -28,7 +28,6 @@ from infersight.commands._options import (
     KbOpt,
     request_of,
 )
-from infersight.render.kb import render_history, render_lookup
 from infersight.render.sanitize import sanitize_text
 
 
@@ -118,6 +117,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stored runs most similar to a fingerprint (formula in docs/agent.md), best first."""
         from infersight import api
+        from infersight.render.kb import render_lookup
 
         request = request_of(api.KbLookupRequest, locals())
         if json_out is not None:
@@ -138,6 +138,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stored A/B verification results, oldest first."""
         from infersight.kb.store import AbHistory, KnowledgeBase
+        from infersight.render.kb import render_history
 
         if json_out is not None:
             check_outputs([json_out], [kb_file(kb)])

@@ -3,16 +3,19 @@
 ``load_traces(path)`` is the one entry point: it recognises the format by content (SQLite magic,
 gzip magic, JSON) and extension (.nsys-rep/.qdrep), expands directories of per-rank files, and
 raises :class:`infersight.errors.InputError` for anything it cannot read.
+
+Why the readers, the model and the executors are imported inside the functions: the CLI imports
+:mod:`infersight.ingest.formats` for its help text, which runs this package's ``__init__``;
+importing pandas here would put it on every ``infersight --help``.
 """
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infersight.errors import InputError
-from infersight.executors import Executor
-from infersight.ingest.checks import clock_offset_notes
 from infersight.ingest.formats import (
     FORMATS_HELP,
     KINETO_SUFFIXES,
@@ -21,10 +24,12 @@ from infersight.ingest.formats import (
     TRACE_FORMATS,
     TRACE_SUFFIXES,
 )
-from infersight.ingest.parallel import load_files
-from infersight.model import Trace
 from infersight.progress import NO_PROGRESS, READING, Progress
 from infersight.safe_io import check_regular_file
+
+if TYPE_CHECKING:
+    from infersight.executors import Executor
+    from infersight.model import Trace
 
 SQLITE_MAGIC = TRACE_FORMATS[0].magic[0]
 GZIP_MAGIC = TRACE_FORMATS[2].magic[0]
@@ -45,6 +50,9 @@ def load_traces(
     p = Path(path)
     files = trace_files(p)
     if p.is_dir():
+        from infersight.ingest.checks import clock_offset_notes
+        from infersight.ingest.parallel import load_files
+
         loader = functools.partial(load_file, cpu_ops_as_kernels=cpu_ops_as_kernels)
         traces = load_files(files, loader, executor)  # one task per rank file
         clock_offset_notes(traces)

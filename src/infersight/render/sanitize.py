@@ -13,10 +13,10 @@ One place per renderer family: :func:`sanitizing_console` for every rich termina
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
-from rich.segment import Segment
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["REPLACEMENT", "json_for_terminal", "one_line", "sanitize_text", "sanitizing_console"]
 
@@ -32,35 +32,18 @@ def sanitize_text(text: str) -> str:
     return text.translate(_TABLE)
 
 
-class _Sanitized:
-    """A renderable whose text segments are sanitised after layout (rich's own control
-    segments — cursor moves of a live display — pass unchanged)."""
-
-    def __init__(self, inner: ConsoleRenderable) -> None:
-        self.inner = inner
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for segment in console.render(self.inner, options):
-            if segment.control:
-                yield segment
-            else:
-                yield Segment(sanitize_text(segment.text), segment.style, segment.control)
-
-
-class _SanitizeHook(RenderHook):
-    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
-        return [_Sanitized(r) for r in renderables]
-
-
 def sanitizing_console(**kwargs: Any) -> Console:
     """A rich Console that never writes a control character taken from its input strings.
 
     Covers everything passed to ``print``. A live display (progress bar, status) is refreshed
     outside the print hooks: sanitise the text you give it (``sanitize_text``) where you set it.
+    The console classes live in :mod:`infersight.render._sanitize_console`, imported here: the
+    text functions of this module are on paths (``infersight --help``, error lines) that never
+    draw with rich, and importing rich costs ~0.1 s of every start.
     """
-    console = Console(**kwargs)
-    console.push_render_hook(_SanitizeHook())
-    return console
+    from infersight.render._sanitize_console import sanitizing_console as make
+
+    return make(**kwargs)
 
 
 _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI)}
