@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infersight import __version__
-from infersight.analyses.results import GlobalProfile
-from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
-from infersight.executors import Executor
-from infersight.model import Trace
 from infersight.progress import ANALYSES, NO_PROGRESS, Progress
-from infersight.theory.run import TheoryRequest
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `from infersight import api` stays light (no pandas, no theory)
     import pandas as pd
 
     from infersight.analyses.annotations import GapCauses, TraceAnnotation
+    from infersight.analyses.results import GlobalProfile
+    from infersight.analysis_report import AnalysisReport
+    from infersight.executors import Executor
+    from infersight.model import Trace
     from infersight.theory.ops import OpsPrediction
+    from infersight.theory.run import TheoryRequest
 
 __all__ = [
     "AnnotatedTraces",
@@ -95,6 +95,7 @@ def report_from_traces(
     """
     check_window_regex(window_nvtx)
     from infersight.analyses.profile import build_global_profile
+    from infersight.analysis_report import AnalysisReport
     from infersight.rules.engine import evaluate_rules
 
     profile = build_global_profile(traces, window_nvtx=window_nvtx)
@@ -114,6 +115,7 @@ def report_from_traces(
 
 def report_from_profile(profile: GlobalProfile) -> AnalysisReport:
     """Evaluate the rules on a global profile and wrap both in a report (no theory part)."""
+    from infersight.analysis_report import AnalysisReport
     from infersight.rules.engine import evaluate_rules
 
     return AnalysisReport(tool_version=__version__, profile=profile, findings=evaluate_rules(profile))

@@ -20,10 +20,10 @@ from infersight.api import _core
 from infersight.api import requests as rq
 from infersight.api.scenario import layer_theory_request, require_scenario, theory_options, theory_request
 from infersight.errors import InputError
-from infersight.model import Trace
 from infersight.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
+    from infersight.model import Trace
     from infersight.advisor.narrator import Narration
     from infersight.advisor.verify_flow import VerifyOutcome
     from infersight.analysis_report import AnalysisReport

@@ -51,7 +51,6 @@ def require_scenario(args: ScenarioArgs) -> tuple[int, int] | None:
 def theory_request(args: TheoryArgs | ScenarioArgs) -> TheoryRequest | None:
     """The theory part of ``analyze``/``report``: None without a model; InputError when half-given."""
     from infersight.api.requests import TheoryArgs
-    from infersight.theory.run import TheoryRequest
 
     measured = (
         (args.measured_ttft, args.measured_tpot, args.measured_tps)
@@ -77,6 +76,8 @@ def theory_request(args: TheoryArgs | ScenarioArgs) -> TheoryRequest | None:
         return None
     # without --batch/--prompt the scenario is read from the trace (infersight.theory.scenario_check);
     # with no trace that can tell it, the theory run refuses with the same wording as require_scenario
+    from infersight.theory.run import TheoryRequest  # here: no theory import without a model
+
     return TheoryRequest(
         options=theory_options(args),
         batch=args.batch,
