@@ -86,8 +86,15 @@ def load_category_rules(path: Path | None = None) -> tuple[CategoryRule, ...]:
 
 def categorize_name(name: str, rules: Sequence[CategoryRule] | None = None) -> str:
     """The category of one kernel name (first matching rule; ``other`` when none matches)."""
-    head = kernel_name_head(str(name))
-    for rule in load_category_rules() if rules is None else rules:
+    return _category_of(str(name), load_category_rules() if rules is None else tuple(rules))
+
+
+@functools.lru_cache(maxsize=8192)
+def _category_of(name: str, rules: tuple[CategoryRule, ...]) -> str:
+    """Cached per (name, rule table): one analysis categorises the same distinct names in several
+    places (the kernel table, the attribution, the phases), each a walk of every rule's regex."""
+    head = kernel_name_head(name)
+    for rule in rules:
         if rule.matches(head):
             return rule.category
     return OTHER

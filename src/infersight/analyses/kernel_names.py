@@ -46,6 +46,7 @@ deterministic, whatever it is given (unbalanced brackets, 10 kB names, non-ASCII
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -170,8 +171,14 @@ _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MANGLED_SOURCE_NAME_RE = re.compile(r"(?<!\d)(\d{1,4})")
 
 
+@functools.lru_cache(maxsize=8192)
 def simplify_kernel_name(full: str) -> str:
-    """The short, readable name of one kernel (see the module docstring for the scheme)."""
+    """The short, readable name of one kernel (see the module docstring for the scheme).
+
+    Cached (a pure function of the name): the kernel table, the attribution and the eager-kernel
+    lists each shorten the same distinct names, and a long templated name costs ~1 ms of
+    bracket walking.
+    """
     text = _ANON_RE.sub("", _WS_RE.sub(" ", str(full)).strip())
     text = _KD_SUFFIX_RE.sub("", text)
     if not text:
@@ -204,6 +211,7 @@ def simplify_names(categorical: pd.Categorical) -> pd.Categorical:
     return pd.Categorical.from_codes(new_codes, categories=pd.Index(uniques, dtype=object))
 
 
+@functools.lru_cache(maxsize=8192)
 def kernel_name_head(full: str) -> str:
     """The kernel's qualified name with its template arguments, without return type or parameters.
 
