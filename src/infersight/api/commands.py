@@ -23,7 +23,6 @@ from infersight.errors import InputError
 from infersight.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
-    from infersight.model import Trace
     from infersight.advisor.narrator import Narration
     from infersight.advisor.verify_flow import VerifyOutcome
     from infersight.analysis_report import AnalysisReport
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from infersight.kb.lookup import LookupResult
     from infersight.kb.store import RecordResult
     from infersight.layers.results import LayerReport
+    from infersight.model import Trace
     from infersight.ncu.plan import NcuPlan
     from infersight.ncu.reader import NcuExport
     from infersight.ncu.results import NcuReport

@@ -38,7 +38,7 @@ class _SanitizeHook(RenderHook):
 
 
 def sanitizing_console(**kwargs: Any) -> Console:
-    """A rich Console whose print hook sanitises every text segment (see :mod:`infersight.render.sanitize`)."""
+    """A rich Console whose print hook sanitises every text segment (:mod:`infersight.render.sanitize`)."""
     console = Console(**kwargs)
     console.push_render_hook(_SanitizeHook())
     return console
