@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infersight.agent.profiling import NSYS_FLAGS, ncu_commands, nsys_command
+from infersight.advisor.profiling import NSYS_FLAGS, ncu_commands, nsys_command
 from infersight.cli import run
 from infersight.errors import InputError
 

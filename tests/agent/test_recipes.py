@@ -7,7 +7,7 @@ import shlex
 import pytest
 from tests.conftest import shared_file, shared_traces
 
-from infersight.agent.profiling import ncu_commands
+from infersight.advisor.profiling import ncu_commands
 from infersight.agent.recipes import serving_recipe
 from infersight.api import ncu_device_mismatches
 from infersight.cli import run

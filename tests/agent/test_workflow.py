@@ -195,3 +195,19 @@ def test_model_without_scenario_on_a_trace_that_cannot_tell_assumes_and_says_so(
     assert status == "done" and "assumed batch 1, prompt 512" in message
     scenario = report.theory.estimate.scenario  # type: ignore[attr-defined]
     assert (scenario.batch, scenario.prompt_len) == (1, 512)
+
+
+def test_the_ncu_step_with_exports_writes_what_the_cli_writes(tmp_path: Path) -> None:
+    """With ncu exports given, the loop's ncu step goes through ``api.ncu`` like ``infersight ncu``:
+    same kernels, findings and device check (the AlexNet trace ran on an A100, the export on an
+    RTX 5090), so ncu.json is the CLI's ``--json`` (no window or model here, so the same report)."""
+    trace = str(shared_file("kineto/hta_alexnet_a100.json.gz"))
+    export = str(shared_file("ncu/dsocr_decode_flash_fwd_splitkv_rtx5090.details.csv"))
+    inputs = AgentInputs(traces=[trace], ncu=[export], use_kb=False)
+    state = run_agent(inputs, tmp_path / "run")
+    step = state.steps["ncu"]
+    assert step.status == "done" and step.message.startswith("WARNING: ncu export") and "5090" in step.message
+    written = json.loads((tmp_path / "run" / "ncu.json").read_text())
+    assert run(["ncu", export, "--trace", trace, "--json", str(tmp_path / "cli.json")]) == 0
+    assert written == json.loads((tmp_path / "cli.json").read_text())
+    assert written["kernels"] and written["device_warnings"]

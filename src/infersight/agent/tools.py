@@ -1,4 +1,4 @@
-"""The MCP tools: generated from :data:`infersight.api.COMMANDS`, returning JSON.
+"""The MCP tools: generated from :data:`infersight.api.COMMANDS` (those marked ``mcp``), returning JSON.
 
 Each tool takes the fields of its command's request model as parameters, builds the request
 (a bad value is an :class:`~infersight.errors.InputError`, which the MCP server turns into a
@@ -238,7 +238,7 @@ def _make_tool(command: api.ApiCommand) -> Tool:
     return tool
 
 
-TOOLS: dict[str, Tool] = {name: _make_tool(command) for name, command in api.COMMANDS.items()}
+TOOLS: dict[str, Tool] = {name: _make_tool(command) for name, command in api.COMMANDS.items() if command.mcp}
 
 analyze_tool = TOOLS["analyze"]
 roofline_tool = TOOLS["roofline"]

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field
 
-from infersight.agent.profiling import PLAN_PLACEHOLDER
+from infersight.advisor.profiling import PLAN_PLACEHOLDER
 from infersight.analysis_report import AnalysisReport
 from infersight.errors import InputError
 from infersight.kb import MissingDependencyError
@@ -294,16 +294,14 @@ class _Run:
 
     def ncu(self) -> tuple[StepStatus, str, list[str]]:
         if self.inputs.ncu:
-            from infersight.ncu.analysis import analyze_ncu
-            from infersight.ncu.reader import read_ncu
+            from infersight import api
 
-            exports = [read_ncu(p) for p in self.inputs.ncu]
-            ncu_report = analyze_ncu(exports, gpu=self.inputs.gpu, trace=self.report())
-            from infersight.api import ncu_device_mismatches
-
-            warnings = ncu_device_mismatches(exports, self.traces())
+            # through the API, as `infersight ncu` and the MCP tool: the same reading, matching and
+            # device check; the traces and the report (its window and theory) are this run's own
+            request = api.NcuRequest.of(exports=[Path(p) for p in self.inputs.ncu], gpu=self.inputs.gpu)
+            ncu_report = api.ncu(request, loaded=self.traces(), trace_report=self.report()).report
+            warnings = ncu_report.device_warnings
             message = f"{len(ncu_report.kernels)} kernel(s) profiled, {len(ncu_report.findings)} finding(s)"
-            ncu_report.device_warnings = warnings
             data = ncu_report.model_dump(mode="json")
             return (
                 "done",

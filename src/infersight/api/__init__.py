@@ -7,7 +7,8 @@ fields as keywords, and returning the typed result::
     report = api.analyze(traces=["run.sqlite"])
     host = api.host(api.HostRequest(traces=["run.sqlite"]))
 
-:data:`COMMANDS` lists them (the MCP tools are generated from it). The lower-level steps
+:data:`COMMANDS` lists them (the MCP tools are generated from it; ``profile``, which runs the
+caller's command, is CLI-only). The lower-level steps
 (:func:`load`, :func:`report_from_traces`, :func:`report_from_profile`) stay public for
 notebooks that reuse loaded traces.
 """
@@ -39,6 +40,7 @@ from infersight.api.commands import (
     ncu_device_mismatches,
     ncu_plan,
     overlap,
+    profile,
     ranks,
     report,
     roofline,
@@ -59,6 +61,7 @@ from infersight.api.requests import (
     NcuPlanRequest,
     NcuRequest,
     OverlapRequest,
+    ProfileRequest,
     RanksRequest,
     ReportRequest,
     RooflineRequest,
@@ -85,6 +88,7 @@ __all__ = [
     "NcuRequest",
     "NcuResult",
     "OverlapRequest",
+    "ProfileRequest",
     "RanksRequest",
     "ReportRequest",
     "RooflineRequest",
@@ -106,6 +110,7 @@ __all__ = [
     "ncu_plan",
     "overlap",
     "predict_ops",
+    "profile",
     "ranks",
     "report",
     "report_from_profile",

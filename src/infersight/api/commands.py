@@ -24,6 +24,7 @@ from infersight.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from infersight.advisor.narrator import Narration
+    from infersight.advisor.profiling import CaptureProgress, ProfileResult
     from infersight.advisor.verify_flow import VerifyOutcome
     from infersight.analysis_report import AnalysisReport
     from infersight.api.html_data import HtmlExtras
@@ -55,6 +56,7 @@ __all__ = [
     "ncu_device_mismatches",
     "ncu_plan",
     "overlap",
+    "profile",
     "ranks",
     "report",
     "roofline",
@@ -285,9 +287,21 @@ class NcuResult:
     estimate: ModelEstimate | None = None  # the plot draws it; the JSON holds its overlay only
 
 
-def ncu(request: rq.NcuRequest | None = None, /, **fields: Any) -> NcuResult:
+def ncu(
+    request: rq.NcuRequest | None = None,
+    /,
+    *,
+    loaded: Sequence[Trace] | None = None,
+    trace_report: AnalysisReport | None = None,
+    **fields: Any,
+) -> NcuResult:
     """Nsight Compute exports: per-kernel bound, roofline distance, findings; with traces, kernels
-    matched to trace time and exports from another GPU flagged; with a model, the theory operators."""
+    matched to trace time and exports from another GPU flagged; with a model, the theory operators.
+
+    ``loaded`` (and optionally ``trace_report``, their report): traces the caller has already read,
+    used instead of the request's ``traces`` so they are not read twice (the agent's loop passes
+    its own, with the report of its window and theory).
+    """
     from infersight.ncu.analysis import analyze_ncu
     from infersight.ncu.reader import read_ncu
     from infersight.validate import ensure_finite
@@ -295,10 +309,16 @@ def ncu(request: rq.NcuRequest | None = None, /, **fields: Any) -> NcuResult:
     req = _request(rq.NcuRequest, request, fields)
     if not req.exports:
         raise InputError(None, "no ncu export given")
+    if loaded is not None and req.traces:
+        raise InputError(None, "give the request's traces or already loaded traces, not both")
+    if trace_report is not None and loaded is None:
+        raise InputError(None, "a trace report needs the loaded traces it was made from")
     scenario = require_scenario(req)
     read = [read_ncu(path) for path in req.exports]
-    loaded = _core.load(req.traces) if req.traces else []
-    trace_report = _core.report_from_traces(loaded) if loaded else None
+    if loaded is None:
+        loaded = _core.load(req.traces) if req.traces else []
+    if trace_report is None and loaded:
+        trace_report = _core.report_from_traces(list(loaded))
     from infersight.ncu.trace_join import launch_configs
 
     result = analyze_ncu(
@@ -451,3 +471,36 @@ def narrate(request: rq.NarrateRequest | None = None, /, **fields: Any) -> Narra
     except ValueError:
         raise InputError(req.report, "not an infersight analyze --json report") from None
     return narrate_findings(parsed.findings, url=req.llm_url, model=req.llm_model)
+
+
+def profile(
+    request: rq.ProfileRequest | None = None, /, *, progress: CaptureProgress | None = None, **fields: Any
+) -> ProfileResult:
+    """Run a command under nsys, the torch profiler or ncu (the focus kernels of a plan) with the flags
+    infersight's analyses need; a dry run gives the command lines only.
+
+    CLI-only, not an MCP tool: the command runs with this process's standard streams (over the MCP
+    stdio transport its output would corrupt the protocol stream), without a time limit (a serving
+    engine's capture runs until it is stopped), and it is whatever command the caller names, with
+    none of the opt-in and limits that ``verify`` puts on the command lines it runs for an agent.
+    ``progress`` hears each capture start and end.
+    """
+    from infersight.advisor.profiling import NO_CAPTURE_PROGRESS, profile_captures, run_captures
+
+    req = _request(rq.ProfileRequest, request, fields)
+    captures = profile_captures(
+        req.tool,
+        req.command,
+        req.output,
+        plan=req.plan,
+        capture_range=req.capture_range,
+        delay_s=req.delay,
+        duration_s=req.duration,
+        check_tool=not req.dry_run,
+    )
+    return run_captures(
+        captures,
+        req.tool,
+        dry_run=req.dry_run,
+        progress=progress if progress is not None else NO_CAPTURE_PROGRESS,
+    )

@@ -1,4 +1,5 @@
-"""The list of API commands: name, function, request model. The MCP tools are generated from it.
+"""The list of API commands: name, function, request model. The MCP tools are generated from it
+(every command marked ``mcp``).
 
 Why a registry: a front end that lists its own tools drifts (a tool missing, a parameter with
 another default). The MCP server builds one tool per entry here, with the request model's fields
@@ -21,10 +22,14 @@ __all__ = ["COMMANDS", "ApiCommand"]
 
 @dataclass(frozen=True)
 class ApiCommand:
-    """One command of the API: ``function(request)`` returns its typed result."""
+    """One command of the API: ``function(request)`` returns its typed result.
+
+    ``mcp=False`` keeps a command off the MCP tools (the function's docstring says why).
+    """
 
     name: str
     function: Callable[..., Any]
+    mcp: bool = True
 
     @property
     def request(self) -> type[ApiRequest]:
@@ -78,5 +83,6 @@ COMMANDS: dict[str, ApiCommand] = {
         ApiCommand("kb_record", commands.kb_record),
         ApiCommand("verify", commands.verify),
         ApiCommand("narrate", commands.narrate),
+        ApiCommand("profile", commands.profile, mcp=False),  # runs the caller's command: see its docstring
     )
 }

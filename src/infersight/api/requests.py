@@ -11,7 +11,7 @@ Field names follow the CLI's long options (``--link-bandwidth`` -> ``link_bandwi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,6 +33,7 @@ __all__ = [
     "NcuPlanRequest",
     "NcuRequest",
     "OverlapRequest",
+    "ProfileRequest",
     "RanksRequest",
     "ReportRequest",
     "RooflineRequest",
@@ -297,3 +298,18 @@ class NarrateRequest(ApiRequest):
     report: Path = Field(description="An analyze --json report.")
     llm_url: str = Field(description="OpenAI-compatible base URL.")
     llm_model: str = Field(description="Model name at that URL.")
+
+
+class ProfileRequest(ApiRequest):
+    """``profile``: run a command under nsys, the torch profiler or ncu with the flags the analyses need."""
+
+    tool: Literal["nsys", "torch", "ncu"] = Field(description="Profiler: nsys, torch or ncu.")
+    command: list[str] = Field(default_factory=list, description="The command to profile, one word each.")
+    output: Path = Field(
+        default=Path("infersight_profile"), description="nsys: report base name; torch: dir."
+    )
+    plan: Path | None = Field(default=None, description="ncu: an `ncu-plan --json` file.")
+    capture_range: str | None = Field(default=None, description="nsys: none or cudaProfilerApi.")
+    delay: float | None = Field(default=None, description="nsys: start capturing after this many seconds.")
+    duration: float | None = Field(default=None, description="nsys: capture for this many seconds.")
+    dry_run: bool = Field(default=False, description="Give the command line(s), run nothing.")

@@ -1,15 +1,36 @@
-"""``infersight profile --nsys|--torch|--ncu -- CMD``: capture a trace with the right flags."""
+"""``infersight profile --nsys|--torch|--ncu -- CMD``: capture a trace with the right flags.
+
+A thin adapter over :func:`infersight.api.profile`: the options become a
+:class:`~infersight.api.ProfileRequest`, the API picks and runs the capture(s), and this module
+prints each command line before it runs and what it produced after.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from infersight.errors import InputError
 from infersight.render.sanitize import sanitize_text
+
+if TYPE_CHECKING:
+    from infersight.advisor.profiling import CaptureCommand
+
+
+class _PrintCaptures:
+    """The command line of each capture on stdout (copy-pasteable), then what it produced or how it failed."""
+
+    def starting(self, capture: CaptureCommand) -> None:
+        print(sanitize_text(capture.shell()))
+
+    def finished(self, capture: CaptureCommand, status: int) -> None:
+        if status != 0:
+            print(f"infersight: {capture.tool} exited {status}", file=sys.stderr)
+        else:
+            print(sanitize_text(f"produced: {capture.produces}"), file=sys.stderr)
 
 
 def register(app: typer.Typer) -> None:
@@ -53,53 +74,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run CMD (after --) under a profiler with the flags infersight's analyses need."""
-        from infersight.agent.profiling import ncu_commands, nsys_command, run_capture, torch_command
+        from infersight import api
+        from infersight.commands._options import request_of
 
-        command = list(ctx.args)
-        if sum((nsys, torch, ncu)) != 1:
+        chosen = [name for name, given in (("nsys", nsys), ("torch", torch), ("ncu", ncu)) if given]
+        if len(chosen) != 1:
             raise InputError(None, "choose exactly one of --nsys, --torch, --ncu")
-        if not nsys and (capture_range or delay or duration):
-            raise InputError(None, "--capture-range, --delay and --duration are nsys options: add --nsys")
-        if nsys:
-            captures = [
-                nsys_command(
-                    command,
-                    output,
-                    check_tool=not dry_run,
-                    capture_range=capture_range,
-                    delay_s=delay,
-                    duration_s=duration,
-                )
-            ]
-        elif torch:
-            captures = [torch_command(command, output)]
-        else:
-            if plan is None:
-                raise InputError(
-                    None, "--ncu needs --plan PLAN.json (from `infersight ncu-plan TRACE --json PLAN.json`)"
-                )
-            captures = ncu_commands(_plan_commands(plan), command, check_tool=not dry_run)
-        for capture in captures:
-            print(sanitize_text(capture.shell()))
-            if dry_run:
-                continue
-            if capture.tool == "torch":
-                output.mkdir(parents=True, exist_ok=True)
-            status = run_capture(capture)
-            if status != 0:
-                print(f"infersight: {capture.tool} exited {status}", file=sys.stderr)
-                raise typer.Exit(status)
-            print(f"produced: {capture.produces}", file=sys.stderr)
-
-
-def _plan_commands(path: Path) -> list[str]:
-    import orjson
-
-    from infersight.safe_io import MAX_REPORT_BYTES, read_bounded_bytes
-
-    raw = read_bounded_bytes(path, MAX_REPORT_BYTES, "ncu plan")
-    try:
-        data = orjson.loads(raw)
-        return [str(k["command"]) for k in data["kernels"]]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        raise InputError(path, "not an ncu-plan JSON (expected kernels[].command)") from None
+        request = request_of(api.ProfileRequest, locals(), tool=chosen[0], command=list(ctx.args))
+        result = api.profile(request, progress=_PrintCaptures())
+        if result.exit_status != 0:
+            raise typer.Exit(result.exit_status)

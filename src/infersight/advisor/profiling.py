@@ -13,6 +13,11 @@
   ``infersight ncu-plan`` (Top-K focus kernels), with the user's command
   (after ``--``) in place of the plan's placeholder — or, for a plan written with the command
   already in it (``ncu-plan --app``, the agent's ``--app``), the plan's lines as they are.
+
+:func:`profile_captures` picks the capture(s) of one request and :func:`run_captures` runs them in
+order, stopping at the first that fails; ``infersight.api.profile`` is both in one call.
+Domain code below the API (like the A/B runs of :mod:`infersight.advisor.verify`): the CLI and
+the agent workflow call it through the API.
 """
 
 from __future__ import annotations
@@ -23,18 +28,27 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
 from infersight.errors import InputError
 
 __all__ = [
+    "NO_CAPTURE_PROGRESS",
     "NSYS_FLAGS",
+    "PROFILERS",
     "TORCH_PROFILER_ENV",
     "CaptureCommand",
+    "CaptureProgress",
+    "CaptureRun",
+    "ProfileResult",
     "ncu_commands",
     "nsys_command",
+    "plan_commands",
+    "profile_captures",
     "run_capture",
+    "run_captures",
     "torch_command",
 ]
 
@@ -48,6 +62,8 @@ NSYS_FLAGS = (
 CAPTURE_RANGES = ("none", "cudaProfilerApi")
 TORCH_PROFILER_ENV = ("VLLM_TORCH_PROFILER_DIR", "SGLANG_TORCH_PROFILER_DIR")
 PLAN_PLACEHOLDER = "<your inference command>"
+Profiler = Literal["nsys", "torch", "ncu"]
+PROFILERS: tuple[Profiler, ...] = ("nsys", "torch", "ncu")
 
 
 class CaptureCommand(BaseModel):
@@ -174,3 +190,129 @@ def run_capture(capture: CaptureCommand, *, base_env: Mapping[str, str] | None =
         return subprocess.run(capture.argv, env=env, check=False).returncode
     except FileNotFoundError:
         raise InputError(None, f"command not found: {capture.argv[0]}") from None
+
+
+def plan_commands(path: Path) -> list[str]:
+    """The ncu command lines of an ``ncu-plan --json`` file (``kernels[].command``)."""
+    import orjson
+
+    from infersight.safe_io import MAX_REPORT_BYTES, read_bounded_bytes
+
+    raw = read_bounded_bytes(path, MAX_REPORT_BYTES, "ncu plan")
+    try:
+        data = orjson.loads(raw)
+        return [str(k["command"]) for k in data["kernels"]]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise InputError(path, "not an ncu-plan JSON (expected kernels[].command)") from None
+
+
+def profile_captures(
+    tool: Profiler,
+    command: Sequence[str],
+    output: Path,
+    *,
+    plan: Path | None = None,
+    capture_range: str | None = None,
+    delay_s: float | None = None,
+    duration_s: float | None = None,
+    check_tool: bool = True,
+) -> list[CaptureCommand]:
+    """The capture command(s) of one profiling request: one for nsys and torch, one per plan line for ncu.
+
+    The nsys-only limits (capture range, delay, duration) are refused with another profiler rather
+    than dropped: a user who asked for a 30 s window must not get an unbounded capture.
+    """
+    if tool != "nsys" and (capture_range or delay_s or duration_s):
+        raise InputError(None, "--capture-range, --delay and --duration are nsys options: add --nsys")
+    if tool == "nsys":
+        capture = nsys_command(
+            command,
+            output,
+            check_tool=check_tool,
+            capture_range=capture_range,
+            delay_s=delay_s,
+            duration_s=duration_s,
+        )
+        return [capture]
+    if tool == "torch":
+        return [torch_command(command, output)]
+    if plan is None:
+        raise InputError(
+            None, "--ncu needs --plan PLAN.json (from `infersight ncu-plan TRACE --json PLAN.json`)"
+        )
+    return ncu_commands(plan_commands(plan), command, check_tool=check_tool)
+
+
+class CaptureRun(BaseModel):
+    """One capture command and how it ended."""
+
+    capture: CaptureCommand
+    exit_status: int | None = Field(
+        default=None, description="exit status; None when not run (a dry run, or an earlier capture failed)"
+    )
+
+
+class ProfileResult(BaseModel):
+    """What ``infersight profile`` did: the capture commands, in order, and their exit statuses."""
+
+    tool: Profiler
+    dry_run: bool
+    runs: list[CaptureRun]
+
+    @property
+    def exit_status(self) -> int:
+        """The first non-zero exit status of the captures run, 0 when all succeeded (or none ran)."""
+        return next((r.exit_status for r in self.runs if r.exit_status), 0)
+
+
+class CaptureProgress(Protocol):
+    """Hears each capture as it starts and ends (the CLI prints the command line and what it produced)."""
+
+    def starting(self, capture: CaptureCommand) -> None:
+        """The capture is about to run (or, in a dry run, would)."""
+
+    def finished(self, capture: CaptureCommand, status: int) -> None:
+        """The capture ran and exited with ``status``."""
+
+
+class _NoCaptureProgress:
+    def starting(self, capture: CaptureCommand) -> None:
+        """Nothing to report to."""
+
+    def finished(self, capture: CaptureCommand, status: int) -> None:
+        """Nothing to report to."""
+
+
+NO_CAPTURE_PROGRESS: CaptureProgress = _NoCaptureProgress()
+
+
+def run_captures(
+    captures: Sequence[CaptureCommand],
+    tool: Profiler,
+    *,
+    dry_run: bool = False,
+    progress: CaptureProgress = NO_CAPTURE_PROGRESS,
+    base_env: Mapping[str, str] | None = None,
+) -> ProfileResult:
+    """Run the captures in order (none in a dry run); the first that fails stops the rest.
+
+    The torch profiler's output directory is made first: the engine writes its traces there and
+    would fail (or silently write nothing) without it.
+    """
+    runs: list[CaptureRun] = []
+    failed = False
+    for capture in captures:
+        if failed:
+            runs.append(CaptureRun(capture=capture))
+            continue
+        progress.starting(capture)
+        if dry_run:
+            runs.append(CaptureRun(capture=capture))
+            continue
+        if capture.tool == "torch":
+            Path(capture.env[TORCH_PROFILER_ENV[0]]).mkdir(parents=True, exist_ok=True)
+        status = run_capture(capture, base_env=base_env)
+        progress.finished(capture, status)
+        runs.append(CaptureRun(capture=capture, exit_status=status))
+        failed = status != 0
+    return ProfileResult(tool=tool, dry_run=dry_run, runs=runs)
