@@ -78,6 +78,7 @@ def _root(
 
 
 @app.command()
+@opt.with_options(opt.MODEL_OPTIONS, opt.SCENARIO_OPTIONS, opt.MEASURED_OPTIONS)
 def analyze(
     traces: TracesArg,
     window_nvtx: WindowOpt = None,
@@ -91,19 +92,6 @@ def analyze(
     top: Annotated[
         int, typer.Option("--top", metavar="N", min=1, help="Rows in the kernel and range summaries.")
     ] = 15,
-    model: opt.ModelOpt = None,
-    config: opt.ConfigOpt = None,
-    gpu: opt.GpuOpt = None,
-    peak_tflops: opt.PeakOpt = None,
-    bandwidth: opt.BandwidthOpt = None,
-    batch: opt.OptionalBatchOpt = None,
-    prompt: opt.OptionalPromptOpt = None,
-    context: opt.ContextOpt = None,
-    tp: opt.TpOpt = 1,
-    dtype: opt.DtypeOpt = None,
-    measured_ttft: opt.MeasuredTtftOpt = None,
-    measured_tpot: opt.MeasuredTpotOpt = None,
-    measured_tps: opt.MeasuredTpsOpt = None,
     executor: Annotated[
         str,
         typer.Option(
@@ -127,6 +115,7 @@ def analyze(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar on stderr (it shows only on a terminal).")
     ] = False,
+    **options: Any,
 ) -> None:
     """Profile the traces, run the rules, and print the diagnosis (with --model: measured vs theory)."""
     from infersight import api
@@ -134,7 +123,7 @@ def analyze(
     from infersight.render.progress import progress_for
     from infersight.render.terminal import render_terminal
 
-    request = request_of(api.AnalyzeRequest, locals())
+    request = request_of(api.AnalyzeRequest, locals() | options)
     api.check_window_regex(window_nvtx)
     api.theory_request(request)  # a half-given scenario fails before the outputs are checked
     outputs = [p for p in (json_out, md_out) if p is not None]

@@ -12,7 +12,10 @@ values.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -26,8 +29,18 @@ if TYPE_CHECKING:
     from infersight.api.requests import ApiRequest
 
 R = TypeVar("R", bound="ApiRequest")
+F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["check_number", "guard_numeric_options", "request_of"]
+__all__ = [
+    "FINGERPRINT_OPTIONS",
+    "MEASURED_OPTIONS",
+    "MODEL_OPTIONS",
+    "SCENARIO_OPTIONS",
+    "check_number",
+    "guard_numeric_options",
+    "request_of",
+    "with_options",
+]
 
 _GUARDED = "_infersight_numbers_guarded"
 
@@ -191,6 +204,95 @@ FpPromptOpt = Annotated[int | None, typer.Option("--prompt", min=1, help="Prompt
 FpContextOpt = Annotated[
     int | None, typer.Option("--context", min=1, help="Decode context length (shape vector).")
 ]
+
+
+# ---------------------------------------------------------------- shared option lists
+# Groups of options several commands take together, in the order their help lists them; each
+# mirrors a request model of infersight.api.requests (ModelArgs, ScenarioArgs, TheoryArgs,
+# FingerprintArgs). A command adds a group with @with_options and receives its values in **options.
+
+OptionGroup = tuple[inspect.Parameter, ...]
+
+
+def _group(**options: tuple[Any, Any]) -> OptionGroup:
+    """Keyword-only parameters ``name: annotation = default`` for :func:`with_options`."""
+    return tuple(
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        for name, (annotation, default) in options.items()
+    )
+
+
+MODEL_OPTIONS = _group(
+    model=(ModelOpt, None),
+    config=(ConfigOpt, None),
+    gpu=(GpuOpt, None),
+    peak_tflops=(PeakOpt, None),
+    bandwidth=(BandwidthOpt, None),
+    dtype=(DtypeOpt, None),
+)
+SCENARIO_OPTIONS = _group(
+    batch=(OptionalBatchOpt, None),
+    prompt=(OptionalPromptOpt, None),
+    context=(ContextOpt, None),
+    tp=(TpOpt, 1),
+)
+MEASURED_OPTIONS = _group(
+    measured_ttft=(MeasuredTtftOpt, None),
+    measured_tpot=(MeasuredTpotOpt, None),
+    measured_tps=(MeasuredTpsOpt, None),
+)
+FINGERPRINT_OPTIONS = _group(
+    gpu=(FpGpuOpt, None),
+    model=(FpModelOpt, None),
+    dtype=(FpDtypeOpt, None),
+    tp=(FpTpOpt, None),
+    ep=(FpEpOpt, None),
+    engine=(FpEngineOpt, None),
+    engine_version=(FpEngineVersionOpt, None),
+    torch=(FpTorchOpt, None),
+    cuda=(FpCudaOpt, None),
+    driver=(FpDriverOpt, None),
+    batch=(FpBatchOpt, None),
+    prompt=(FpPromptOpt, None),
+    context=(FpContextOpt, None),
+)
+
+
+def with_options(*groups: OptionGroup) -> Callable[[F], F]:
+    """Add option groups to a command: typer sees them in its signature (after the command's own
+    parameters), the command receives their values in its ``**options``.
+
+    Why: a list such as the thirteen fingerprint options was written out in every command taking
+    it, and one copy could drift (a bound, a default). The annotations are resolved here, in the
+    command's module, because typer reads them from the wrapper.
+    """
+
+    def decorate(command: F) -> F:
+        hints = typing.get_type_hints(command, include_extras=True)
+        signature = inspect.signature(command)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in signature.parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        added = [p for group in groups for p in group]
+        clash = sorted({p.name for p in own} & {p.name for p in added})
+        if clash or len({p.name for p in added}) != len(added):
+            raise TypeError(f"{command.__name__}: options given twice: {clash or 'within the groups'}")
+
+        @functools.wraps(command)
+        def with_groups(*args: Any, **kwargs: Any) -> Any:
+            return command(*args, **kwargs)
+
+        parameters = [*own, *added]
+        returns = hints.get("return", signature.return_annotation)
+        with_groups.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=parameters, return_annotation=returns
+        )
+        with_groups.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": returns}
+        return typing.cast(F, with_groups)
+
+    return decorate
 
 
 def request_of(kind: type[R], values: dict[str, Any], **renamed: Any) -> R:

@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, write_output
-from infersight.commands._options import (
-    FpBatchOpt,
-    FpContextOpt,
-    FpCudaOpt,
-    FpDriverOpt,
-    FpDtypeOpt,
-    FpEngineOpt,
-    FpEngineVersionOpt,
-    FpEpOpt,
-    FpGpuOpt,
-    FpModelOpt,
-    FpPromptOpt,
-    FpTorchOpt,
-    FpTpOpt,
-    JsonOpt,
-    KbOpt,
-    request_of,
-)
+from infersight.commands._options import FINGERPRINT_OPTIONS, JsonOpt, KbOpt, request_of, with_options
 from infersight.render.sanitize import sanitize_text
 
 
@@ -57,30 +40,19 @@ def register(app: typer.Typer) -> None:
     app.add_typer(kb_app, name="kb")
 
     @kb_app.command("record")
+    @with_options(FINGERPRINT_OPTIONS)
     def record(
         reports: Annotated[list[Path], typer.Argument(metavar="REPORT.json", help="analyze --json reports.")],
         kb: KbOpt = None,
         label: Annotated[
             str | None, typer.Option("--label", help="Run label (default: trace file names).")
         ] = None,
-        gpu: FpGpuOpt = None,
-        model: FpModelOpt = None,
-        dtype: FpDtypeOpt = None,
-        tp: FpTpOpt = None,
-        ep: FpEpOpt = None,
-        engine: FpEngineOpt = None,
-        engine_version: FpEngineVersionOpt = None,
-        torch: FpTorchOpt = None,
-        cuda: FpCudaOpt = None,
-        driver: FpDriverOpt = None,
-        batch: FpBatchOpt = None,
-        prompt: FpPromptOpt = None,
-        context: FpContextOpt = None,
+        **options: Any,
     ) -> None:
         """Store analysed runs (fingerprint, operator measurements, findings); changes make a new version."""
         from infersight import api
 
-        request = request_of(api.KbRecordRequest, locals())
+        request = request_of(api.KbRecordRequest, locals() | options)
         for path, result in zip(reports, api.kb_record(request), strict=True):
             state = "recorded" if result.created else "unchanged (identical content already stored)"
             print(
@@ -92,34 +64,23 @@ def register(app: typer.Typer) -> None:
             )
 
     @kb_app.command("lookup")
+    @with_options(FINGERPRINT_OPTIONS)
     def lookup(
         report: Annotated[
             Path | None,
             typer.Option("--report", metavar="REPORT.json", help="Take the fingerprint from a report."),
         ] = None,
         kb: KbOpt = None,
-        gpu: FpGpuOpt = None,
-        model: FpModelOpt = None,
-        dtype: FpDtypeOpt = None,
-        tp: FpTpOpt = None,
-        ep: FpEpOpt = None,
-        engine: FpEngineOpt = None,
-        engine_version: FpEngineVersionOpt = None,
-        torch: FpTorchOpt = None,
-        cuda: FpCudaOpt = None,
-        driver: FpDriverOpt = None,
-        batch: FpBatchOpt = None,
-        prompt: FpPromptOpt = None,
-        context: FpContextOpt = None,
         top: Annotated[int, typer.Option("--top", min=1, help="Matches to show.")] = 5,
         min_similarity: Annotated[float, typer.Option("--min-similarity", min=0.0, max=1.0)] = 0.0,
         json_out: JsonOpt = None,
+        **options: Any,
     ) -> None:
         """Stored runs most similar to a fingerprint (formula in docs/agent.md), best first."""
         from infersight import api
         from infersight.render.kb import render_lookup
 
-        request = request_of(api.KbLookupRequest, locals())
+        request = request_of(api.KbLookupRequest, locals() | options)
         if json_out is not None:
             check_outputs([json_out], [kb_file(kb)])
         result = api.kb_lookup(request)

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
 from infersight.commands._options import (
-    BandwidthOpt,
-    ConfigOpt,
-    ContextOpt,
+    MODEL_OPTIONS,
+    SCENARIO_OPTIONS,
     CpuOpsOpt,
-    DtypeOpt,
-    GpuOpt,
     LinkOpt,
-    ModelOpt,
-    OptionalBatchOpt,
-    OptionalPromptOpt,
-    PeakOpt,
-    TpOpt,
     request_of,
+    with_options,
 )
 from infersight.ingest.formats import FORMATS_SHORT
 from infersight.render.sanitize import json_for_terminal
@@ -41,10 +34,9 @@ def register(app: typer.Typer) -> None:
     """Add the ``layers`` command."""
 
     @app.command("layers")
+    @with_options(MODEL_OPTIONS, SCENARIO_OPTIONS)
     def layers(
         trace: Annotated[Path, typer.Argument(help=f"One rank's trace: {FORMATS_SHORT}.", metavar="TRACE")],
-        model: ModelOpt = None,
-        config: ConfigOpt = None,
         num_layers: Annotated[
             int | None,
             typer.Option(
@@ -95,14 +87,6 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[
             Path | None, typer.Option("--json", metavar="OUT", help="Also write the JSON.")
         ] = None,
-        batch: OptionalBatchOpt = None,
-        prompt: OptionalPromptOpt = None,
-        context: ContextOpt = None,
-        tp: TpOpt = 1,
-        gpu: GpuOpt = None,
-        dtype: DtypeOpt = None,
-        peak_tflops: PeakOpt = None,
-        bandwidth: BandwidthOpt = None,
         link_bandwidth: LinkOpt = None,
         phase: Annotated[
             str | None,
@@ -112,12 +96,13 @@ def register(app: typer.Typer) -> None:
                 help="Theory: prefill or decode for the selected pass (default: guessed from the passes).",
             ),
         ] = None,
+        **options: Any,
     ) -> None:
         """Forward passes and layers found by an anchor kernel: per-layer and layer-type tables, flow."""
         from infersight import api
         from infersight.render.layers import render_compute_flow, render_layers
 
-        request = request_of(api.LayersRequest, locals())
+        request = request_of(api.LayersRequest, locals() | options)
         check_outputs([json_out] if json_out is not None else [], [trace])
         report = with_spinner("reading trace and segmenting layers", lambda: api.layers(request))
         if json_out is not None:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, with_spinner, write_output
 from infersight.commands._options import (
+    MODEL_OPTIONS,
+    SCENARIO_OPTIONS,
     ConfigOpt,
-    ContextOpt,
     DtypeOpt,
-    GpuOpt,
     ModelOpt,
-    OptionalBatchOpt,
-    OptionalPromptOpt,
-    TpOpt,
     request_of,
+    with_options,
 )
 from infersight.render.sanitize import sanitize_text
 
@@ -26,6 +24,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``ncu`` and ``ncu-plan`` commands."""
 
     @app.command("ncu")
+    @with_options(SCENARIO_OPTIONS)
     def ncu(
         exports: Annotated[
             list[Path],
@@ -73,11 +72,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         model: ModelOpt = None,
         config: ConfigOpt = None,
-        batch: OptionalBatchOpt = None,
-        prompt: OptionalPromptOpt = None,
-        context: ContextOpt = None,
-        tp: TpOpt = 1,
         dtype: DtypeOpt = None,
+        **options: Any,
     ) -> None:
         """Analyse Nsight Compute counters: roofline points, bottleneck rules, advice.
 
@@ -87,7 +83,7 @@ def register(app: typer.Typer) -> None:
         from infersight import api
         from infersight.render.ncu import render_ncu_json, render_ncu_markdown, render_ncu_terminal
 
-        request = request_of(api.NcuRequest, locals(), traces=trace or [])
+        request = request_of(api.NcuRequest, locals() | options, traces=trace or [])
         api.require_scenario(request)  # a half-given scenario fails before anything is read
         outputs = [p for p in (json_out, md_out, html_out, plot) if p is not None]
         if plot is not None:
@@ -112,6 +108,7 @@ def register(app: typer.Typer) -> None:
         render_ncu_terminal(report, stdout_console())
 
     @app.command("ncu-plan")
+    @with_options(MODEL_OPTIONS, SCENARIO_OPTIONS)
     def ncu_plan(
         traces: Annotated[
             list[Path],
@@ -138,14 +135,7 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[
             Path | None, typer.Option("--json", metavar="OUT", help="Also write the plan as JSON.")
         ] = None,
-        model: ModelOpt = None,
-        config: ConfigOpt = None,
-        gpu: GpuOpt = None,
-        batch: OptionalBatchOpt = None,
-        prompt: OptionalPromptOpt = None,
-        context: ContextOpt = None,
-        tp: TpOpt = 1,
-        dtype: DtypeOpt = None,
+        **options: Any,
     ) -> None:
         """Print the exact ncu command lines that profile the trace's focus kernels.
 
@@ -155,7 +145,7 @@ def register(app: typer.Typer) -> None:
         from infersight import api
         from infersight.render.ncu import render_plan_text
 
-        request = request_of(api.NcuPlanRequest, locals(), app=app_command)
+        request = request_of(api.NcuPlanRequest, locals() | options, app=app_command)
         check_outputs([json_out] if json_out else [], traces)
         api.require_scenario(request)
         plan = with_spinner("reading and analysing traces", lambda: api.ncu_plan(request))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``report`` command."""
 
     @app.command("report")
+    @opt.with_options(opt.MODEL_OPTIONS, opt.SCENARIO_OPTIONS)
     def report(
         traces: Annotated[
             list[Path] | None,
@@ -46,16 +47,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--no-layers", help="Skip the per-layer segmentation.")
         ] = False,
         cpu_ops_as_kernels: opt.CpuOpsOpt = False,
-        model: opt.ModelOpt = None,
-        config: opt.ConfigOpt = None,
-        gpu: opt.GpuOpt = None,
-        peak_tflops: opt.PeakOpt = None,
-        bandwidth: opt.BandwidthOpt = None,
-        batch: opt.OptionalBatchOpt = None,
-        prompt: opt.OptionalPromptOpt = None,
-        context: opt.ContextOpt = None,
-        tp: opt.TpOpt = 1,
-        dtype: opt.DtypeOpt = None,
+        **options: Any,
     ) -> None:
         """Write one self-contained HTML report: timeline, ranking, roofline, per-layer bars, findings."""
         from infersight import api
@@ -71,7 +63,7 @@ def register(app: typer.Typer) -> None:
             return
         if not traces:
             raise InputError(None, "give at least one trace (or --from-report REPORT.json)")
-        request = request_of(api.ReportRequest, locals())
+        request = request_of(api.ReportRequest, locals() | options)
         api.check_window_regex(window_nvtx)
         api.theory_request(request)  # a half-given scenario fails before anything is read
         check_outputs([output], traces)

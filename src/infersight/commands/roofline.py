@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from infersight.commands._io import check_outputs, stdout_console, write_output
 from infersight.commands._options import (
-    BandwidthOpt,
-    ConfigOpt,
+    MEASURED_OPTIONS,
+    MODEL_OPTIONS,
     ContextOpt,
-    DtypeOpt,
-    GpuOpt,
     LinkOpt,
-    MeasuredTpotOpt,
-    MeasuredTpsOpt,
-    MeasuredTtftOpt,
-    ModelOpt,
-    PeakOpt,
     TpOpt,
     request_of,
+    with_options,
 )
 from infersight.errors import InputError
 
@@ -57,6 +51,7 @@ def register(app: typer.Typer) -> None:
     """Add ``infersight roofline``."""
 
     @app.command("roofline")
+    @with_options(MODEL_OPTIONS, MEASURED_OPTIONS)
     def roofline(
         batch: Annotated[
             int | None, typer.Option("--batch", metavar="B", min=1, help="Sequences per pass.")
@@ -83,21 +78,12 @@ def register(app: typer.Typer) -> None:
                 help="With --ops: all-reduces over more ranks cross nodes.",
             ),
         ] = 8,
-        model: ModelOpt = None,
-        config: ConfigOpt = None,
-        gpu: GpuOpt = None,
-        peak_tflops: PeakOpt = None,
-        bandwidth: BandwidthOpt = None,
         link_bandwidth: LinkOpt = None,
         context: ContextOpt = None,
         tp: TpOpt = 1,
-        dtype: DtypeOpt = None,
         attention: AttentionOpt = "flash",
         kappa: KappaOpt = 1.0,
         mem_efficiency: MemEffOpt = None,
-        measured_ttft: MeasuredTtftOpt = None,
-        measured_tpot: MeasuredTpotOpt = None,
-        measured_tps: MeasuredTpsOpt = None,
         retest_delta: DeltaOpt = 0.2,
         json_out: Annotated[
             Path | None, typer.Option("--json", metavar="OUT", help="Write the estimate as JSON to OUT.")
@@ -112,6 +98,7 @@ def register(app: typer.Typer) -> None:
                 "--trace", metavar="TRACE", help="Trace of the run: measured vs theory and the focus set."
             ),
         ] = None,
+        **options: Any,
     ) -> None:
         """Per-operator FLOPs, bytes, intensity, bound and roofline time for prefill and decode."""
         from infersight import api
@@ -122,8 +109,8 @@ def register(app: typer.Typer) -> None:
             mixed = [
                 flag
                 for flag, value in (
-                    ("--model", model),
-                    ("--config", config),
+                    ("--model", options["model"]),
+                    ("--config", options["config"]),
                     ("--batch", batch),
                     ("--prompt", prompt),
                     ("--context", context),
@@ -133,15 +120,19 @@ def register(app: typer.Typer) -> None:
             ]
             if mixed:
                 raise InputError(None, f"--ops predicts the CSV's shapes: drop {', '.join(mixed)}")
-            _ops_mode(ops, gpu, dtype, peak_tflops, bandwidth, link_bandwidth, ranks_per_node, json_out)
+            theory = {k: options[k] for k in ("gpu", "dtype", "peak_tflops", "bandwidth")}
+            _ops_mode(
+                ops, **theory, link_bandwidth=link_bandwidth, ranks_per_node=ranks_per_node, json_out=json_out
+            )
             return
         if batch is None or prompt is None:
             raise InputError(None, "roofline needs --batch B and --prompt S (or --ops OPS.csv)")
         outputs = [p for p in (json_out, plot_out) if p is not None]
+        config = options["config"]
         check_outputs(outputs, [*([config] if config is not None else []), *(trace or [])])
         if plot_out is not None:
             check_plot_path(plot_out)
-        report = api.roofline(request_of(api.RooflineRequest, locals(), traces=trace or []))
+        report = api.roofline(request_of(api.RooflineRequest, locals() | options, traces=trace or []))
         if json_out is not None:
             write_output(json_out, report.model_dump_json(indent=2).encode())
         if plot_out is not None:
