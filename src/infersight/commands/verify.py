@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``verify`` command."""
 
     @app.command("verify")
+    @opt.with_options(opt.FINGERPRINT_OPTIONS)  # all of the fingerprint, as `kb record` takes it
     def verify(
         base: Annotated[
             str | None,
@@ -74,12 +75,6 @@ def register(app: typer.Typer) -> None:
         no_kb: Annotated[
             bool, typer.Option("--no-kb", help="Do not read or write the knowledge base.")
         ] = False,
-        gpu: opt.FpGpuOpt = None,
-        model: opt.FpModelOpt = None,
-        dtype: opt.FpDtypeOpt = None,
-        tp: opt.FpTpOpt = None,
-        engine: opt.FpEngineOpt = None,
-        batch: opt.FpBatchOpt = None,
         json_out: opt.JsonOpt = None,
         allow_env_change: Annotated[
             bool,
@@ -88,6 +83,7 @@ def register(app: typer.Typer) -> None:
                 help="Compare sides from different environments (GPU, count, ...): marked, never stored.",
             ),
         ] = False,
+        **options: Any,
     ) -> None:
         """Run or read baseline and candidate: median/std, gain with a 95% CI; conclusive results go to KB."""
         from infersight import api
@@ -95,7 +91,7 @@ def register(app: typer.Typer) -> None:
         baseline, candidate = _sides(base, target, baseline_opt, candidate_opt)
         request = request_of(
             api.VerifyRequest,
-            locals(),
+            locals() | options,
             baseline=baseline,
             candidate=candidate,
             timeout_s=timeout,
