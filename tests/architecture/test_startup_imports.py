@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+import typer
 from tests.conftest import REPO_ROOT
 
 # libraries (and our own heavy floors) a start that only parses options must not import
@@ -88,3 +89,28 @@ def test_importing_the_api_loads_neither_pandas_nor_the_theory() -> None:
     the request models (pydantic) are all it needs up front."""
     loaded = _loaded_after("from infersight import api\nassert api.COMMANDS")
     assert _heavy(loaded) == ["infersight.api", "pydantic"]
+
+
+def _names() -> list[str]:
+    from infersight.cli import app
+
+    commands = [c.name or typer.main.get_command_name(c.callback.__name__) for c in app.registered_commands]
+    return sorted([*commands, *(g.name for g in app.registered_groups if g.name)])
+
+
+@pytest.mark.parametrize("name", _names())
+def test_a_run_of_one_command_builds_that_command_as_the_whole_app_does(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``cli.run`` builds only the command named first (typer builds every command's parameters
+    before parsing): its help, usage line and option checks are the whole application's."""
+    from typer.testing import CliRunner
+
+    from infersight.cli import _app_for, app, run
+
+    assert _app_for([name, "x"]) is not app and _app_for(["--help"]) is app and _app_for(["nope"]) is app
+    whole = CliRunner().invoke(app, [name, "--help"], prog_name="infersight")  # builds every command
+    assert whole.exit_code == 0
+    assert run([name, "--help"]) == 0
+    # the same text (the two runners wrap at different widths)
+    assert "".join(capsys.readouterr().out.split()) == "".join(whole.output.split())
