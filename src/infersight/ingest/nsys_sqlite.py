@@ -20,7 +20,8 @@ from codes. No per-row Python string is made for kernels or API calls. NVTX rang
 several per kernel) take the same path; their inline texts come joined into one string per
 slice, are split and factorised slice by slice. The NVTX ranges and the kernel table are each
 read on their own connection in a thread while the API table is read (SQLite aggregates without
-holding the GIL), so two cores share the three big scans.
+holding the GIL), so two cores share the three big scans; the NVTX thread hands slices to a
+helper thread as well, so that the biggest table does not finish alone on one core.
 
 Conventions the analyses rely on (see :mod:`infersight.model.trace`):
 
@@ -407,7 +408,8 @@ def _fetch_slices(
     anyway saves an aggregate (~10% of the query). The text values of a slice come from the
     same query as its integers, as one string joined by a control character and split by Python
     in C: ~4x cheaper than one Python object per fetched row, and each slice's string is
-    decoded once by the connection's ``text_factory``.
+    decoded once (as the connection's ``text_factory`` does; the digit strings of the integer
+    columns are parsed undecoded, see :func:`_undecoded_text`).
     """
     if not fields:
         raise ValueError("no fields")
