@@ -938,6 +938,9 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
         "source": _categorical_constant("nvtx", count),
         "device": np.full(count, -1, dtype=np.int32),
     }
+    # the text codes, text ids and domain ids are spent: freed before the table copies its
+    # columns into blocks, the read's memory peak (~150 MB less for 4.8M ranges)
+    del rows
     return make_table(RANGE_COLUMNS, data, "ranges")
 
 
