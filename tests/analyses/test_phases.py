@@ -391,6 +391,26 @@ def test_canonical_names_zero_only_the_emit_nvtx_numbers() -> None:
     ]
 
 
+def test_canonical_codes_chunk_by_chunk_equal_one_factorisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # forms repeat across chunks (chunks of 3 names): codes in order of first appearance overall
+    import numpy as np
+    import pandas as pd
+
+    from infersight.analyses import phases
+
+    names = [f"op{i % 4}, seq = {i}, op_id = {i * 7}" for i in range(20)] + ["decode", "op3", "decode"]
+    canonical = np.asarray(phases.canonical_range_names(names), dtype=object)
+    expected_codes, expected_forms = pd.factorize(canonical)
+    for chunk in (3, 1 << 18):
+        monkeypatch.setattr(phases, "_CANONICAL_CHUNK", chunk)
+        codes, forms = phases._canonical_codes(names)
+        assert codes.tolist() == expected_codes.tolist()
+        assert list(forms) == list(expected_forms) and forms.dtype == object
+    assert list(expected_forms)[:2] == ["op0, seq = 0, op_id = 0", "op1, seq = 0, op_id = 0"]
+    empty_codes, empty_forms = phases._canonical_codes([])
+    assert len(empty_codes) == 0 and len(empty_forms) == 0
+
+
 def test_every_marker_classifies_emit_nvtx_names_like_their_canonical_form() -> None:
     # the split classifies one canonical name per group: that must not change any result
     from infersight.analyses.phases import _framework, _is_profiler_step, canonical_range_names

@@ -424,6 +424,63 @@ def test_reading_in_rowid_slices_gives_the_same_tables(monkeypatch: pytest.Monke
         pd.testing.assert_frame_equal(sliced.table(table), whole.table(table))
 
 
+def test_nvtx_slices_are_shared_with_a_helper_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both reading threads take NVTX slices; the table equals the one-slice read."""
+    name = "h100x2_llm_train_nsys2026.sqlite"  # 19,118 NVTX rows
+    monkeypatch.setattr(nsys_sqlite, "_SLICE_ROWS", 1000)
+    readers: set[str] = set()
+    fetch = nsys_sqlite._fetch_slice
+
+    def recording_fetch(conn: sqlite3.Connection, table: str, *args: object) -> object:
+        if table == nsys_sqlite.NVTX_TABLE:
+            readers.add(threading.current_thread().name)
+            time.sleep(0.01)  # let the other thread take the next slice
+        return fetch(conn, table, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nsys_sqlite, "_fetch_slice", recording_fetch)
+    sliced = read_nsys_sqlite(nsys_path(name))
+    assert len(readers) == 2
+    ranges = trace_of(name).ranges
+    pd.testing.assert_frame_equal(sliced.ranges, ranges)
+    assert sliced.ranges["name"].cat.categories.is_unique
+    assert list(sliced.ranges["name"].cat.categories) == sorted(set(ranges["name"].astype(str)))
+
+
+def test_shared_slices_come_back_in_order_and_errors_propagate(tmp_path: Path) -> None:
+    path = nsys_path("h100x2_llm_train_nsys2026.sqlite")
+    tables = frozenset({nsys_sqlite.NVTX_TABLE})
+    opened: list[sqlite3.Connection] = []
+
+    def helper() -> sqlite3.Connection:
+        opened.append(nsys_sqlite._connect(path, any_thread=True))
+        return opened[-1]
+
+    def first_rowid(conn: sqlite3.Connection, condition: str) -> int:
+        time.sleep(0.005)
+        return int(conn.execute(f"SELECT MIN(rowid) FROM NVTX_EVENTS WHERE {condition}").fetchone()[0])
+
+    with closing(nsys_sqlite._connect(path, any_thread=True)) as conn:
+        schema = nsys_sqlite.Schema(conn, tables, helper)
+        original = nsys_sqlite._SLICE_ROWS
+        try:
+            nsys_sqlite._SLICE_ROWS = 2000
+            starts = nsys_sqlite._map_slices(schema, nsys_sqlite.NVTX_TABLE, "1", first_rowid)
+            assert starts == list(range(1, 19_119, 2000))
+
+            def failing(conn: sqlite3.Connection, condition: str) -> int:
+                if "BETWEEN 8001" in condition:
+                    raise ValueError("slice 5")
+                return first_rowid(conn, condition)
+
+            with pytest.raises(ValueError, match="slice 5"):
+                nsys_sqlite._map_slices(schema, nsys_sqlite.NVTX_TABLE, "1", failing)
+        finally:
+            nsys_sqlite._SLICE_ROWS = original
+    assert len(opened) == 2
+    with pytest.raises(sqlite3.ProgrammingError):  # the helper connections were closed
+        opened[0].execute("SELECT 1")
+
+
 def test_load_traces_dispatches_sqlite() -> None:
     [trace] = load_traces(nsys_path("vecadd_t4_nsys2022.sqlite"))
     assert trace.format == "nsys-sqlite" and len(trace.kernels) == 4

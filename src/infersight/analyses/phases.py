@@ -293,13 +293,36 @@ def _canonical_categories(categories: pd.Index) -> tuple[np.ndarray, pd.Index]:
         return cached[1], cached[2]
     # a list of the values first: iterating a string-dtype Index costs ~2 us per element
     values = np.asarray(categories, dtype=object).tolist()
-    names = canonical_range_names(
-        values if isinstance(categories.dtype, pd.StringDtype) else [str(name) for name in values]
-    )
-    codes, canonical = pd.factorize(np.asarray(names, dtype=object))
-    result = codes.astype(np.int64), pd.Index(canonical, dtype=object)
+    if not isinstance(categories.dtype, pd.StringDtype):
+        values = [str(name) for name in values]
+    result = _canonical_codes(values)
     _canonical_cache = (weakref.ref(categories), *result)
     return result
+
+
+def _canonical_codes(names: list[str]) -> tuple[np.ndarray, pd.Index]:
+    """Code of each name's :func:`canonical_range_names` form (order of first appearance), and the forms.
+
+    Chunk by chunk: each chunk's forms are factorised and dropped, and only the chunks' distinct
+    forms are factorised together at the end, so the millions of canonical strings of an
+    emit_nvtx capture (4.6M names, ~20k forms) are never all alive at once (~350 MB of peak
+    memory for 1M kernels). Same codes as one factorisation of all the forms.
+    """
+    chunk_codes: list[np.ndarray] = []
+    chunk_forms: list[np.ndarray] = []
+    for start in range(0, len(names), _CANONICAL_CHUNK):
+        codes, forms = pd.factorize(
+            np.asarray(canonical_range_names(names[start : start + _CANONICAL_CHUNK]), dtype=object)
+        )
+        chunk_codes.append(codes.astype(np.int64))
+        chunk_forms.append(np.asarray(forms, dtype=object))
+    if not chunk_codes:
+        return np.empty(0, dtype=np.int64), pd.Index([], dtype=object)
+    merged, canonical = pd.factorize(np.concatenate(chunk_forms))
+    merged = merged.astype(np.int64)
+    offsets = np.cumsum([0, *(len(forms) for forms in chunk_forms[:-1])])
+    codes = np.concatenate([merged[offset + part] for offset, part in zip(offsets, chunk_codes, strict=True)])
+    return codes, pd.Index(canonical, dtype=object)
 
 
 def canonical_range_names(names: list[str]) -> list[str]:

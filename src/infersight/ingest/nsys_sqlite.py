@@ -20,7 +20,8 @@ from codes. No per-row Python string is made for kernels or API calls. NVTX rang
 several per kernel) take the same path; their inline texts come joined into one string per
 slice, are split and factorised slice by slice. The NVTX ranges and the kernel table are each
 read on their own connection in a thread while the API table is read (SQLite aggregates without
-holding the GIL), so two cores share the three big scans.
+holding the GIL), so two cores share the three big scans; the NVTX thread hands slices to a
+helper thread as well, so that the biggest table does not finish alone on one core.
 
 Conventions the analyses rely on (see :mod:`infersight.model.trace`):
 
@@ -44,7 +45,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Self, TypeVar
@@ -167,6 +168,8 @@ class Schema:
 
     conn: sqlite3.Connection
     tables: frozenset[str]
+    # opens another connection to the same database (a helper thread's), where one may be used
+    helper_connection: Callable[[], sqlite3.Connection] | None = None
 
     def has(self, table: str) -> bool:
         return table in self.tables
@@ -257,11 +260,17 @@ class _BackgroundRead(Generic[Read]):
     def __init__(
         self, path: Path, tables: frozenset[str], reader: Callable[[Schema, list[str]], Read]
     ) -> None:
-        self._conn = _connect(path, any_thread=True)
+        self._path = path
         self._cancelled = threading.Event()
-        self._conn.set_progress_handler(self._abort_if_cancelled, 100_000)
+        self._conn = self._open()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infersight-read")
-        self._future = self._pool.submit(self._read, reader, Schema(self._conn, tables))
+        self._future = self._pool.submit(self._read, reader, Schema(self._conn, tables, self._open))
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection to the database that the caller's failure aborts (see the class doc)."""
+        conn = _connect(self._path, any_thread=True)
+        conn.set_progress_handler(self._abort_if_cancelled, 100_000)
+        return conn
 
     @staticmethod
     def _read(reader: Callable[[Schema, list[str]], Read], schema: Schema) -> tuple[Read, list[str]]:
@@ -399,7 +408,8 @@ def _fetch_slices(
     anyway saves an aggregate (~10% of the query). The text values of a slice come from the
     same query as its integers, as one string joined by a control character and split by Python
     in C: ~4x cheaper than one Python object per fetched row, and each slice's string is
-    decoded once by the connection's ``text_factory``.
+    decoded once (as the connection's ``text_factory`` does; the digit strings of the integer
+    columns are parsed undecoded, see :func:`_undecoded_text`).
     """
     if not fields:
         raise ValueError("no fields")
@@ -426,9 +436,10 @@ def _fetch_slice(
     separator = _TEXT_SEPARATOR
     for _attempt in range(2):
         joined_text = f", group_concat({text[0]}, char({ord(separator)}))" if text is not None else ""
-        row = conn.execute(
-            f"SELECT COUNT(*), {aggregates}{joined_text} FROM {_quote(table)} WHERE {condition}"
-        ).fetchone()
+        with _undecoded_text(conn):
+            row = conn.execute(
+                f"SELECT COUNT(*), {aggregates}{joined_text} FROM {_quote(table)} WHERE {condition}"
+            ).fetchone()
         count = int(row[0])
         if not count:
             return None
@@ -439,12 +450,28 @@ def _fetch_slice(
         if text is None:
             return _valid_rows(Slice(ints, np.zeros(count, dtype=bool), []))
         has_text = ints[text[1]] == _HAS_TEXT
-        joined = row[-1]
+        joined = row[-1].decode("utf-8", errors="replace") if isinstance(row[-1], bytes) else row[-1]
         texts = joined.split(separator) if isinstance(joined, str) else []
         if len(texts) == int(has_text.sum()):
             return _valid_rows(Slice(ints, has_text, texts))
         separator = _unused_character(joined if isinstance(joined, str) else "")
     raise sqlite3.DatabaseError(f"{table}: the joined texts do not match the rows that have one")
+
+
+@contextmanager
+def _undecoded_text(conn: sqlite3.Connection) -> Iterator[None]:
+    """Text values come back as their UTF-8 bytes (not decoded) while the block runs.
+
+    A bulk read's integer columns arrive as digit strings that numpy parses from bytes as well
+    as from ``str``: decoding them first (the connection's ``text_factory``) copied every one,
+    ~500 MB of digits for 1M kernels and 4.8M NVTX ranges.
+    """
+    factory = conn.text_factory
+    conn.text_factory = bytes
+    try:
+        yield
+    finally:
+        conn.text_factory = factory
 
 
 def _valid_rows(piece: Slice) -> Slice:
@@ -497,9 +524,9 @@ def _rowid_slices(conn: sqlite3.Connection, table: str) -> list[tuple[int, int] 
 
 
 def _parse_ints(text: object, count: int, table: str, column: str) -> np.ndarray:
-    """Parse a comma-separated integer list that must hold exactly ``count`` values."""
+    """Parse a comma-separated integer list (``str`` or bytes) that must hold exactly ``count`` values."""
     values = np.empty(0, dtype=np.int64)
-    if isinstance(text, str):
+    if isinstance(text, str | bytes):
         with warnings.catch_warnings():
             warnings.simplefilter("error", DeprecationWarning)
             try:
@@ -890,7 +917,7 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
         "text_id": _nvtx_text_id_expr(cols),
         "domain_id": _int_expr(cols, "domainId", default=DEFAULT_NVTX_DOMAIN_ID),
     }
-    rows = _nvtx_rows(schema.conn, fields, where, ('"text"', "text_id") if "text" in cols else None)
+    rows = _nvtx_rows(schema, fields, where, ('"text"', "text_id") if "text" in cols else None)
     if rows.dropped:
         notes.append(
             f"{rows.dropped} NVTX ranges with a missing, reversed (end < start) or out-of-range "
@@ -911,6 +938,9 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
         "source": _categorical_constant("nvtx", count),
         "device": np.full(count, -1, dtype=np.int32),
     }
+    # the text codes, text ids and domain ids are spent: freed before the table copies its
+    # columns into blocks, the read's memory peak (~150 MB less for 4.8M ranges)
+    del rows
     return make_table(RANGE_COLUMNS, data, "ranges")
 
 
@@ -940,27 +970,37 @@ def _nvtx_text_id_expr(cols: set[str]) -> str:
     return f'CASE WHEN "text" IS NOT NULL THEN {_HAS_TEXT} ELSE {text_id} END' if "text" in cols else text_id
 
 
-def _nvtx_rows(
-    conn: sqlite3.Connection, fields: dict[str, str], where: str, text: tuple[str, str] | None
-) -> NvtxRows:
+def _nvtx_rows(schema: Schema, fields: dict[str, str], where: str, text: tuple[str, str] | None) -> NvtxRows:
     """Read the range rows in rowid slices, factorising each slice's inline texts.
 
-    Only a slice's texts are held as Python strings at a time; what is kept is one code per row
-    and the slice's distinct texts (repeated texts cost nothing per row).
+    Only a slice's texts are held as Python strings at a time (per reading thread); what is
+    kept is one code per row and the slice's distinct texts (repeated texts cost nothing per
+    row). Slices are shared with a helper thread (:func:`_map_slices`).
     """
+
+    def read(conn: sqlite3.Connection, condition: str) -> tuple[Slice, np.ndarray, np.ndarray] | None:
+        piece = _fetch_slice(conn, NVTX_TABLE, fields, condition, text)
+        if piece is None:
+            return None
+        codes, texts = pd.factorize(np.asarray(piece.texts, dtype=object))
+        # the per-row strings go now, not when the next slice is read
+        return Slice(piece.ints, piece.has_text, [], piece.dropped), codes.astype(np.int64), texts
+
     ints: dict[str, list[np.ndarray]] = {key: [] for key in fields}
     inline: list[np.ndarray] = []
     codes: list[np.ndarray] = []
     distinct: list[np.ndarray] = [np.empty(0, dtype=object)]
     offset = 0
     dropped = 0
-    for piece in _fetch_slices(conn, NVTX_TABLE, fields, where, text):
+    for found in _map_slices(schema, NVTX_TABLE, where, read):
+        if found is None:
+            continue
+        piece, slice_codes, slice_texts = found
         dropped += piece.dropped
         for key, values in piece.ints.items():
             ints[key].append(values)
         inline.append(piece.has_text)
-        slice_codes, slice_texts = pd.factorize(np.asarray(piece.texts, dtype=object))
-        codes.append(slice_codes.astype(np.int64) + offset)
+        codes.append(slice_codes + offset)
         distinct.append(slice_texts)
         offset += len(slice_texts)
     if not inline:
@@ -980,6 +1020,49 @@ def _nvtx_rows(
     )
 
 
+def _map_slices(
+    schema: Schema, table: str, where: str, read: Callable[[sqlite3.Connection, str], Read]
+) -> list[Read]:
+    """``read(connection, condition)`` of every rowid slice of ``table``, in slice order.
+
+    With a helper connection (:attr:`Schema.helper_connection`) and several slices, a helper
+    thread takes slices too, each thread the next unread one: in a PyTorch trace the NVTX
+    table is the biggest of the three read side by side (4.8M ranges for 1M kernels) and,
+    alone on one thread, finished seconds after the kernel and API tables; shared, the
+    second core works on it once those are read. The result does not depend on which thread
+    read which slice.
+    """
+    slices = [
+        where if bounds is None else f"{where} AND rowid BETWEEN {bounds[0]} AND {bounds[1]}"
+        for bounds in _rowid_slices(schema.conn, table)
+    ]
+    if len(slices) < 2 or schema.helper_connection is None:
+        return [read(schema.conn, condition) for condition in slices]
+    results: list[Read | None] = [None] * len(slices)
+    unread = iter(range(len(slices)))  # next() on it is atomic (it holds the GIL)
+    failed = threading.Event()
+
+    def drain(conn: sqlite3.Connection) -> None:
+        try:
+            for index in unread:
+                if failed.is_set():
+                    return
+                results[index] = read(conn, slices[index])
+        except BaseException:
+            failed.set()
+            raise
+
+    with closing(schema.helper_connection()) as helper_conn, ThreadPoolExecutor(max_workers=1) as pool:
+        helper = pool.submit(drain, helper_conn)
+        try:
+            drain(schema.conn)
+        finally:
+            helper_error = helper.exception()
+        if helper_error is not None:
+            raise helper_error
+    return results  # type: ignore[return-value]  # every slice was read
+
+
 def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows) -> pd.Categorical:
     """COALESCE(text, StringIds.value via textId) per range, as codes into the distinct names.
 
@@ -997,7 +1080,21 @@ def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows) -> pd.Categorical:
     codes = np.empty(len(rows.inline), dtype=np.int64)
     codes[rows.inline] = position[rows.text_codes]
     codes[by_id] = position[len(rows.texts) + registered.codes.astype(np.int64)]
-    return pd.Categorical.from_codes(codes, categories=pd.Index(distinct))
+    return _categorical_of_distinct(codes, pd.Index(distinct))
+
+
+def _categorical_of_distinct(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
+    """``pd.Categorical.from_codes(codes, categories=categories)`` for categories known distinct.
+
+    ``from_codes`` checks that the categories are unique and not NaN, which hashes every one
+    of them: ~1 s and a 4.6M-entry hash table for the emit_nvtx names of 1M kernels, whose
+    uniqueness :func:`_sorted_codes` guarantees. Same dtype and codes; pandas versions without
+    the unchecked constructor take the checked path.
+    """
+    from_fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    if from_fastpath is None:  # pragma: no cover - every supported pandas has it
+        return pd.Categorical.from_codes(codes, categories=categories)
+    return pd.Categorical.from_codes(codes, dtype=from_fastpath(categories, False))
 
 
 def _sorted_codes(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
