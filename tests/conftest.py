@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import gzip
 import importlib
 import json
@@ -18,13 +19,15 @@ import os
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pytest
 
 if TYPE_CHECKING:
     from infersight.analyses.results import AnalysisReport
     from infersight.model import Trace
+
+T = TypeVar("T")
 
 # The CLI sizes its tables to $COLUMNS when set, else to a fixed width when piped. A developer's
 # shell may export COLUMNS and pytest-xdist workers get COLUMNS=80: drop it so every test sees the
@@ -60,12 +63,21 @@ def require_extra(module: str, extra: str) -> ModuleType:
         pytest.skip(f"{module} not installed: pip install 'infersight[{extra}]'", allow_module_level=True)
 
 
+def _kept(value: T) -> T:
+    """A cached value, moved out of the garbage collector's sight (``gc.freeze``): the caches hold
+    millions of objects for the whole run (a parsed trace document), and every full collection
+    would walk them all again. Garbage is collected first, so none of it is kept for good."""
+    gc.collect()
+    gc.freeze()
+    return value
+
+
 @functools.cache
 def _loaded(relative: str, cpu_ops_as_kernels: bool) -> tuple[Trace, ...]:
     from infersight import api
 
     path = shared_file(relative)  # a skip/fail raises here and is not cached
-    return tuple(api.load([path], cpu_ops_as_kernels=cpu_ops_as_kernels, executor="local"))
+    return _kept(tuple(api.load([path], cpu_ops_as_kernels=cpu_ops_as_kernels, executor="local")))
 
 
 @functools.cache
@@ -73,7 +85,7 @@ def _report(relative: str, cpu_ops_as_kernels: bool, window_nvtx: str | None) ->
     from infersight import api
 
     traces = list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
-    return api.report_from_traces(traces, window_nvtx=window_nvtx)
+    return _kept(api.report_from_traces(traces, window_nvtx=window_nvtx))
 
 
 def shared_traces(relative: str, *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
@@ -148,7 +160,7 @@ def _plain_json(path: Path, exact_decimals: bool) -> Any:
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     parse_float = Decimal if exact_decimals else None
-    return _freeze_top(json.loads(raw, parse_float=parse_float, object_pairs_hook=FrozenDict))
+    return _kept(_freeze_top(json.loads(raw, parse_float=parse_float, object_pairs_hook=FrozenDict)))
 
 
 def plain_json(path: Path, *, exact_decimals: bool = False) -> Any:

@@ -16,6 +16,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,9 +195,17 @@ def test_two_rank_files_are_two_traces() -> None:
     assert "1,154" in result.stdout and "1,104" in result.stdout  # INDEX.md kernel counts
 
 
-def test_missing_file(tmp_path: Path) -> None:
+# The error cases in this process (quick) and in a child process (slow: the exit code and stderr of
+# `python -m infersight` itself; test_version checks that entry point in the quick run).
+IN_PROCESS_AND_CHILD = pytest.mark.parametrize(
+    "runner", [run_cli, pytest.param(run_process, marks=pytest.mark.slow)], ids=["in_process", "child"]
+)
+
+
+@IN_PROCESS_AND_CHILD
+def test_missing_file(tmp_path: Path, runner: Callable[..., Result]) -> None:
     missing = tmp_path / "nope.json.gz"
-    assert_one_line_error(run_process("analyze", missing), str(missing))
+    assert_one_line_error(runner("analyze", missing), str(missing))
 
 
 def test_directory_without_traces(tmp_path: Path) -> None:
@@ -238,8 +247,9 @@ def test_unwritable_output_and_bad_regex(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("analyze", path, "--window-nvtx", "(unclosed"), "--window-nvtx")
 
 
-def test_usage_error_is_one_line() -> None:
-    assert_one_line_error(run_process("analyze", "--no-such-option"), "--no-such-option")
+@IN_PROCESS_AND_CHILD
+def test_usage_error_is_one_line(runner: Callable[..., Result]) -> None:
+    assert_one_line_error(runner("analyze", "--no-such-option"), "--no-such-option")
 
 
 def test_unexpected_error_is_one_line_exit_1(

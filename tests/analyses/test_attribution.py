@@ -9,6 +9,7 @@ arithmetic, the windows and the bucket priorities.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
@@ -49,6 +50,13 @@ KINETO_WITH_KERNELS = [
 ]
 
 
+@functools.cache
+def _is_collective(name: str) -> bool:
+    """The product's category of a kernel name, asked once per distinct name (a trace repeats a
+    few hundred names over thousands of kernels; the category depends on the name alone)."""
+    return categorize_name(name) == "NCCL"
+
+
 class DeviceWork:
     """One device's intervals by kind, as the oracle sees them."""
 
@@ -58,7 +66,7 @@ class DeviceWork:
         self.copies: list[Interval] = []
 
     def add_kernel(self, name: str, start: int, end: int) -> None:
-        (self.comm if categorize_name(name) == "NCCL" else self.compute).append((start, end))
+        (self.comm if _is_collective(name) else self.compute).append((start, end))
 
     def shares(self) -> dict[str, float]:
         everything = self.compute + self.comm + self.copies

@@ -123,14 +123,21 @@ def test_grouped_union_length() -> None:
     assert grouped_union_length(group, s, e, 3).tolist() == [2, 30, 0]
 
 
+# The launches (runtime call joined to its kernel) go into a temporary table indexed on (thread,
+# call start) first: the range join then searches the index instead of scanning every launch for
+# every range (0.1 s instead of 6 s on the h100x2 export; the same rows either way).
+_SQL_LAUNCHES = """
+CREATE TEMP TABLE l AS
+WITH k AS (SELECT correlationId c, globalPid p, start s, "end" e FROM CUPTI_ACTIVITY_KIND_KERNEL)
+SELECT r.globalTid tid, r.start rs, k.s, k.e FROM CUPTI_ACTIVITY_KIND_RUNTIME r
+JOIN k ON k.c = r.correlationId AND k.p = (r.globalTid >> 24) << 24
+"""
+_SQL_LAUNCHES_INDEX = "CREATE INDEX temp.l_at ON l (tid, rs)"
 _SQL_PROJECTION = """
-WITH k AS (SELECT correlationId c, globalPid p, start s, "end" e FROM CUPTI_ACTIVITY_KIND_KERNEL),
-l AS (SELECT r.globalTid tid, r.start rs, k.s, k.e FROM CUPTI_ACTIVITY_KIND_RUNTIME r
-      JOIN k ON k.c = r.correlationId AND k.p = (r.globalTid >> 24) << 24),
-n AS (SELECT COALESCE(n.text, s.value) name, n.start, n."end", n.globalTid FROM NVTX_EVENTS n
+WITH n AS (SELECT COALESCE(n.text, s.value) name, n.start, n."end", n.globalTid FROM NVTX_EVENTS n
       LEFT JOIN StringIds s ON s.id = n.textId WHERE n.eventType IN (59, 60))
 SELECT n.name, COUNT(l.s), COALESCE(SUM(l.e - l.s), 0) FROM n
-LEFT JOIN l ON l.tid = n.globalTid AND l.rs >= n.start AND l.rs < n."end" GROUP BY n.name
+LEFT JOIN temp.l l ON l.tid = n.globalTid AND l.rs >= n.start AND l.rs < n."end" GROUP BY n.name
 """
 _SQL_SUMMARY = """
 SELECT COALESCE(n.text, s.value), COUNT(*), SUM(n."end" - n.start) FROM NVTX_EVENTS n
@@ -155,6 +162,8 @@ def test_nvtx_summary_and_projection_match_plain_sql(relative: str) -> None:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         summary = {name: (n, total) for name, n, total in con.execute(_SQL_SUMMARY)}
+        con.execute(_SQL_LAUNCHES)
+        con.execute(_SQL_LAUNCHES_INDEX)
         projected = {name: (n, total) for name, n, total in con.execute(_SQL_PROJECTION)}
     finally:
         con.close()

@@ -11,6 +11,7 @@ still there). Import circles between packages need an arrow back up, so they fai
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -92,12 +93,15 @@ def _imports(path: Path) -> list[tuple[str, int]]:
     return found
 
 
-def _edges() -> list[tuple[str, str, int]]:
-    return [
+@functools.cache
+def _edges() -> tuple[tuple[str, str, int], ...]:
+    """Every (module, imported module, line) of the package: parsed once per test process (the
+    source does not change during a run), shared by the checks below."""
+    return tuple(
         (_module_name(path), imported, line)
         for path in sorted(SRC.rglob("*.py"))
         for imported, line in _imports(path)
-    ]
+    )
 
 
 def test_every_package_has_a_floor() -> None:

@@ -587,6 +587,7 @@ def _peak_growth(path: Path, cap: int) -> tuple[str, int]:
     return outcome, int(growth)
 
 
+@pytest.mark.slow  # hundreds of MiB of text, read in a fresh interpreter
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in kiB on Linux")
 def test_gzip_bomb_stops_at_the_cap_without_holding_twice_the_cap(tmp_path: Path) -> None:
     cap = 128 << 20
@@ -602,6 +603,7 @@ def test_gzip_bomb_stops_at_the_cap_without_holding_twice_the_cap(tmp_path: Path
     assert growth < cap + (96 << 20), f"peak grew by {growth / 2**20:.0f} MiB for a {cap >> 20} MiB cap"
 
 
+@pytest.mark.slow  # hundreds of MiB of text, read in a fresh interpreter
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in kiB on Linux")
 def test_mostly_blank_json_is_not_held_twice(tmp_path: Path) -> None:
     raw = gzip.decompress(shared_file(KINETO_SOURCE).read_bytes())

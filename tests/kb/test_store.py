@@ -55,6 +55,9 @@ def test_record_is_versioned_never_overwritten(tmp_path: Path) -> None:
     assert mode == "wal"
 
 
+# The two durability cases start writer processes (slow); the quick run keeps what makes them hold,
+# the WAL journal and the versioned record, in test_record_is_versioned_never_overwritten.
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     url = str(tmp_path / "kb.sqlite")
     KnowledgeBase.open(url).close()
@@ -75,6 +78,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         assert label == f"w{writer}_{index}.json"
 
 
+@pytest.mark.slow
 def test_killed_writer_loses_no_committed_record(tmp_path: Path) -> None:
     url = str(tmp_path / "kb.sqlite")
     # a writer killed at an arbitrary point of a long run of commits

@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import plain_json_events, shared_file, shared_traces
+from tests.conftest import plain_json_events, shared_file, shared_report, shared_traces
 
 from infersight import api
+from infersight.analyses.annotations import annotate_trace, gap_causes
 from infersight.analyses.attribution import BUCKETS
 from infersight.analysis_report import AnalysisReport
 from infersight.api import AnnotatedTraces
 from infersight.cli import run
+from infersight.host.config import load_config
 from infersight.render.perfetto import (
     ATTRIBUTION_TRACK,
     BUCKET_COLOURS,
@@ -93,16 +95,37 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_ANNOTATIONS: dict[str, Annotation] = {}
+
+
+def _annotation(relative: str, tmp_path_factory: pytest.TempPathFactory) -> Annotation:
+    """``infersight annotate`` of a shared trace, run once per module (the fixture's cases and the
+    vLLM track test share it). The vLLM file is written as plain JSON (its name does not end in
+    .gz), the others gzipped. The reference is what ``api.annotate`` computes, from the per-process
+    trace and report caches: ``load``, ``report_from_traces``, ``annotate_trace`` per trace."""
+    if relative in _ANNOTATIONS:
+        return _ANNOTATIONS[relative]
+    source = shared_file(relative)
+    before = _sha256(source)
+    output = tmp_path_factory.mktemp("annotate") / ("out.json" if relative == VLLM_H100 else "out.json.gz")
+    assert run(["annotate", str(source), "-o", str(output)]) == 0
+    raw = output.read_bytes()
+    doc = json.loads(gzip.decompress(raw) if output.suffix == ".gz" else raw)
+    causes = gap_causes(load_config().section("drilldown"))
+    traces = shared_traces(relative)
+    reference = AnnotatedTraces(
+        traces=traces,
+        report=shared_report(relative),
+        annotations=[annotate_trace(t, causes, None) for t in traces],
+        gap_causes=causes,
+    )
+    _ANNOTATIONS[relative] = Annotation(source, output, doc, reference, len(traces[0].kernels), before)
+    return _ANNOTATIONS[relative]
+
+
 @pytest.fixture(scope="module", params=TRACES, ids=["vllm_tp4_kineto", "vecadd_nsys", "h100x2_nsys"])
 def annotation(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Annotation:
-    source = shared_file(request.param)
-    before = _sha256(source)
-    output = tmp_path_factory.mktemp("annotate") / "out.json.gz"
-    assert run(["annotate", str(source), "-o", str(output)]) == 0
-    with gzip.open(output, "rb") as fh:
-        doc = json.load(fh)
-    reference = api.annotate([source])
-    return Annotation(source, output, doc, reference, len(reference.traces[0].kernels), before)
+    return _annotation(request.param, tmp_path_factory)
 
 
 def test_output_is_a_valid_chrome_trace(annotation: Annotation) -> None:
@@ -215,11 +238,11 @@ def test_findings_are_slices(annotation: Annotation) -> None:
         assert event["dur"] > 0
 
 
-def test_tracks_and_slice_counts_on_the_vllm_trace(tmp_path: Path) -> None:
-    source = shared_file(VLLM_H100)
-    output = tmp_path / "vllm.json"  # plain JSON when the name does not end in .gz
-    assert run(["annotate", str(source), "-o", str(output)]) == 0
-    doc = json.loads(output.read_bytes())
+def test_tracks_and_slice_counts_on_the_vllm_trace(tmp_path_factory: pytest.TempPathFactory) -> None:
+    annotated = _annotation(VLLM_H100, tmp_path_factory)
+    output = annotated.output  # plain JSON when the name does not end in .gz
+    assert output.suffix == ".json" and output.read_bytes()[:1] != b"\x1f"
+    doc = annotated.doc
     counts = Counter(e.get("cat") for e in doc["traceEvents"] if e["ph"] == "X")
     # the raw file's own counts (INDEX.md: 13,508 kernels); copies and API calls from the model
     trace = shared_traces(VLLM_H100)[0]
