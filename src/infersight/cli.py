@@ -10,6 +10,7 @@ else is our bug: one line asking for a report, exit 1, and the traceback only wi
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import os
 import sys
@@ -262,6 +263,36 @@ def _guarded_stdout() -> Iterator[None]:
         sys.stdout = original
 
 
+def _command_for(args: Sequence[str]) -> Any:
+    """The click command that parses ``args``, built once per process for each command named first.
+
+    Why: building it (typer reads signatures and type hints, makes converters) costs ~0.1 s of CPU,
+    and a process that runs the CLI many times (a notebook, an agent, the test suite) would pay it
+    on every call; the built command keeps no state between runs (click makes a new context each
+    time).
+    """
+    first = args[0] if args and not args[0].startswith("-") else ""
+    return _built_command(first if _is_command_name(first) else "")
+
+
+def _is_command_name(name: str) -> bool:
+    """Whether ``name`` is exactly one registered command or group."""
+    if not name:
+        return False
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", ""))) == name
+    ]
+    return len(commands) + sum(g.name == name for g in app.registered_groups) == 1
+
+
+@functools.cache
+def _built_command(first: str) -> Any:
+    """The built (and numeric-option-guarded) command for a command name, or "" for the whole app."""
+    return guard_numeric_options(typer.main.get_command(_app_for([first] if first else [])))
+
+
 def _app_for(args: Sequence[str]) -> typer.Typer:
     """The application to build for ``args``: with a sub-command named first, that one alone.
 
@@ -295,7 +326,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         with _guarded_stdout():
             args = list(argv) if argv is not None else sys.argv[1:]
-            command = guard_numeric_options(typer.main.get_command(_app_for(args)))
+            command = _command_for(args)
             result = command.main(args=args, prog_name="infersight", standalone_mode=False)
         return result if isinstance(result, int) else EXIT_OK
     except InputError as exc:
