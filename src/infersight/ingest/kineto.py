@@ -40,7 +40,7 @@ import pandas as pd
 
 from infersight import progress as progress_stages
 from infersight.errors import InputError
-from infersight.ingest import kineto_stream, kineto_text
+from infersight.ingest import kineto_stream, kineto_structs, kineto_text
 from infersight.ingest.checks import (
     negative_sizes_unknown,
     short_name,
@@ -56,6 +56,7 @@ from infersight.ingest.kineto_columns import (
     exact_int_column,
     us_to_ns,
     values,
+    values_or,
 )
 from infersight.ingest.kineto_tables import (
     API_SOURCES,
@@ -153,6 +154,8 @@ def read_kineto(
     notes: list[str] = []
     limit = max_decompressed_bytes if max_decompressed_bytes is not None else decompressed_limit(path)
     streamed = _read_streamed(path, limit, notes, progress)
+    if isinstance(streamed, bytes | bytearray):  # a small text: as one chunk when its layout allows
+        streamed = kineto_stream.read_whole(streamed, functools.partial(_chunk_of_events, path)) or streamed
     if isinstance(streamed, kineto_stream.Streamed):
         chunks, top = streamed.chunks, streamed.top
     else:
@@ -498,7 +501,7 @@ def _trace_events(path: Path, document: Any) -> tuple[list[Any], dict[str, Any]]
     return events, document
 
 
-def _bucket_by_category(path: Path, events: list[Any]) -> tuple[dict[str, list[Event]], list[Event]]:
+def _bucket_by_category(path: Path, events: list[Any]) -> tuple[dict[str, list[Event]], list[Any]]:
     """The complete ("X") events of every category we read, by category, and the events of all
     other categories.
 
@@ -523,12 +526,11 @@ def _bucket_by_category(path: Path, events: list[Any]) -> tuple[dict[str, list[E
         for cat in WANTED_CATS
     }
     wanted = [code_of[cat] for cat in WANTED_CATS if cat in code_of]
-    return buckets, _pick(events, np.flatnonzero(~np.isin(codes, wanted)))
+    others = _pick(events, np.flatnonzero(~np.isin(codes, wanted)))
+    return buckets, kineto_structs.without_unused(others) if kineto_structs.is_struct_list(others) else others
 
 
-def _bucket_one_by_one(
-    events: list[Any], categories: list[Any]
-) -> tuple[dict[str, list[Event]], list[Event]]:
+def _bucket_one_by_one(events: list[Any], categories: list[Any]) -> tuple[dict[str, list[Event]], list[Any]]:
     buckets = {
         cat: _complete_only(list(compress(events, map(operator.eq, categories, repeat(cat)))))
         for cat in WANTED_CATS
@@ -536,7 +538,7 @@ def _bucket_one_by_one(
     others = [
         e for e, c in zip(events, categories, strict=True) if not isinstance(c, str) or c not in _WANTED_SET
     ]
-    return buckets, others
+    return buckets, kineto_structs.without_unused(others) if kineto_structs.is_struct_list(others) else others
 
 
 def _pick(events: list[Any], positions: np.ndarray) -> list[Any]:
@@ -585,11 +587,7 @@ def _check_devices(batches: dict[str, EventBatch]) -> dict[str, tuple[int, Any]]
         if not len(batch):
             continue
         pids = batch.field("pid")
-        raw = (
-            pids
-            if cat == "gpu_user_annotation"
-            else list(map(dict.get, batch.args(), repeat("device"), pids))
-        )
+        raw = pids if cat == "gpu_user_annotation" else values_or(batch.args(), "device", pids)
         device, valid = device_column(raw)
         if bool(valid.all()):
             batch.device = device
