@@ -120,7 +120,7 @@ def input_dims_part(args: list[Any], names: pd.Categorical[str] | None = None) -
         raw = values(args, INPUT_DIMS_KEY)
         if raw.count(None) == len(raw):
             return {}
-        keys = [v if type(v) is str else ("" if v is None else orjson.dumps(v).decode()) for v in raw]
+        keys = list(map(_dims_key, raw))
     texts = pd.Categorical(keys)
     labels = map_categories(texts, {str(c): _dims_label(str(c)) for c in texts.categories})
     if list(labels.categories) == [""]:
@@ -139,16 +139,21 @@ def _struct_dims_keys(args: list[Any], names: pd.Categorical[str] | None) -> lis
     ``record_param_comms`` operators, whose args it kept whole (their label is the parsed value's).
     """
     raws = raw_texts(args, "input_dims")
-    if raws.count(None) == len(raws):
+    if not any(raws):
         return None
-    kept = {raw: raw.decode() if DIMS_VALUE.fullmatch(raw) else "" for raw in set(raws) if raw is not None}
-    keys = [kept[raw] if raw is not None else "" for raw in raws]
+    kept = {raw: raw.decode() if raw and DIMS_VALUE.fullmatch(raw) else "" for raw in set(raws)}
+    keys = list(map(kept.__getitem__, raws))
     if names is not None and ARGS_KEPT_OPERATOR in names.categories:
         for i in np.flatnonzero(np.asarray(names == ARGS_KEPT_OPERATOR, dtype=bool)).tolist():
             raw = raws[i]
-            if raw is not None and not keys[i]:
-                keys[i] = orjson.dumps(orjson.loads(raw)).decode()
+            if raw and not keys[i]:
+                keys[i] = _dims_key(orjson.loads(raw))
     return keys
+
+
+def _dims_key(value: Any) -> str:
+    """The categorical key of one parsed ``Input Dims`` value: a string as it is, else its JSON."""
+    return value if type(value) is str else ("" if value is None else orjson.dumps(value).decode())
 
 
 def _comm_columns(comm_args: list[dict[str, Any]], rows: np.ndarray, n: int) -> Columns:

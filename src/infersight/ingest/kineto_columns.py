@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from infersight.ingest.checks import interval_in_limits
-from infersight.ingest.kineto_structs import ABSENT, ATTRIBUTE, EMPTY_ARGS, is_struct_list
+from infersight.ingest.kineto_structs import ABSENT, ATTRIBUTE, MAY_BE_ABSENT, is_struct_list
 
 Event = dict[str, Any]
 _EMPTY_ARGS: dict[str, Any] = {}
@@ -54,9 +54,8 @@ class EventBatch:
 
     def args(self) -> list[Any]:
         """The ``args`` of every event ({} where absent or not an object; structs: their args struct)."""
-        if is_struct_list(self.events):
-            args = list(map(_ARGS, self.events))
-            return args if None not in args else [EMPTY_ARGS if a is None else a for a in args]
+        if is_struct_list(self.events):  # an event without args has the empty Args
+            return list(map(_ARGS, self.events))
         args = values(self.events, "args", _EMPTY_ARGS)
         if all(map(isinstance, args, repeat(dict))):
             return args
@@ -79,8 +78,9 @@ def values(dicts: Sequence[Any], key: str, default: Any = None) -> list[Any]:
     """
     if not is_struct_list(dicts):
         return list(map(dict.get, dicts, repeat(key), repeat(default)))
-    got = list(map(attrgetter(ATTRIBUTE.get(key, key)), dicts))
-    if ABSENT in got:
+    attr = ATTRIBUTE.get(key, key)
+    got = list(map(attrgetter(attr), dicts))
+    if attr in MAY_BE_ABSENT and ABSENT in got:
         return [default if v is ABSENT else v for v in got]
     return got
 

@@ -180,7 +180,10 @@ class _Chunker(Generic[ChunkT]):
                 header = bytes(buffer[: buffer.find(self.sep)])
                 del buffer[: len(header)]
                 cut -= len(header)
-            self._body(bytes(buffer[:cut]))
+            with memoryview(buffer) as view:  # one copy (a slice of a bytearray copies too)
+                body = bytes(view[:cut])
+            self._body(body)
+            del body
             del buffer[:cut]  # what is left starts with the marker of the next event
             searched = 0
         parts = buffer.split(self.sep)
@@ -289,7 +292,8 @@ def struct_text(body: bytes, layout: Layout) -> bytearray | None:
     if not body.endswith(end) or body.count(end + sep) != body.count(sep) - 1:
         return None
     text = bytearray(b"[")
-    text += body[sep.index(b"{") :]
+    with memoryview(body) as view:
+        text += view[sep.index(b"{") :]
     if text.endswith(b","):
         del text[-1]
     text += b"]"

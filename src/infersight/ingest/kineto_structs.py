@@ -26,7 +26,6 @@ of three digits (orjson refuses 1e400 even in a field it does not keep).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from itertools import compress
 from operator import attrgetter
@@ -72,10 +71,11 @@ class Event(msgspec.Struct, gc=False):
     tid: Any = None
     ts: Any = None
     dur: Any = None
-    args: Args | None = None
+    args: Args = msgspec.field(default_factory=Args)  # "args": null is not read here (see decode)
 
 
-EMPTY_ARGS = Args()
+EMPTY_ARGS = Args()  # the defaults of every key
+_PH, _CAT = attrgetter("ph"), attrgetter("cat")
 _DECODER = msgspec.json.Decoder(list[Event])
 _FIELDS = Args.__struct_fields__
 _ENCODED = Args.__struct_encode_fields__
@@ -85,17 +85,11 @@ _RAW_KEYS = tuple(
     for attr, key in zip(_FIELDS, _ENCODED, strict=True)
     if isinstance(getattr(EMPTY_ARGS, attr), msgspec.Raw)
 )
+# attributes whose default is ABSENT (the readers' default differs: see kineto_columns.values)
+MAY_BE_ABSENT = frozenset(attr for attr in _FIELDS if getattr(EMPTY_ARGS, attr) is ABSENT)
 _PLAIN_KEYS = tuple(
     (attr, key) for attr, key in zip(_FIELDS, _ENCODED, strict=True) if (attr, key) not in _RAW_KEYS
 )
-# Digits and exponent letters folded to one byte each, so substring searches find the numbers
-# that may overflow float64 (see _may_overflow).
-_FOLD = bytes.maketrans(b"123456789E", b"000000000e")
-_LONG_DIGITS = b"0" * 200  # an integer part this long (beyond 1e199) may overflow with its exponent
-_BIG_EXPONENTS = (b"e000", b"e+000")  # an exponent of 3+ digits (1e400)
-_DIGITS = frozenset(b"0123456789.")
-_BEFORE_NUMBER = frozenset(b" \t\r\n:,[")
-_EXPONENT_SIGN = frozenset(b"+-")
 
 
 def decode(text: bytes | bytearray) -> list[Event] | None:
@@ -105,51 +99,10 @@ def decode(text: bytes | bytearray) -> list[Event] | None:
             text.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    if _may_overflow(text):
-        return None
     try:
         return _DECODER.decode(text)
     except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return None
-
-
-def _may_overflow(text: bytes | bytearray) -> bool:
-    """True when some JSON number of ``text`` may be beyond float64 (1e400): orjson refuses the
-    whole text, msgspec only when the number is in a field it keeps.
-
-    Only an exponent of three digits or more, or an integer part of 200+ digits, can get there;
-    each exponent found is checked by Python's float (hex addresses in names, ``0x7fda0e810200``,
-    hold such digit runs too: they are not numbers, nothing precedes them as one)."""
-    folded = text.translate(_FOLD)
-    if _LONG_DIGITS in folded:
-        return True
-    for pattern in _BIG_EXPONENTS:
-        at = folded.find(pattern)
-        while at >= 0:
-            if _overflows(text, at):
-                return True
-            at = folded.find(pattern, at + 1)
-    return False
-
-
-def _overflows(text: bytes | bytearray, at: int) -> bool:
-    """Whether the number whose exponent starts at ``at`` (the ``e``) is infinite as a float."""
-    start = at
-    while start > 0 and text[start - 1] in _DIGITS:
-        start -= 1
-    if start > 0 and text[start - 1] == ord("-"):
-        start -= 1
-    if start == at or (start > 0 and text[start - 1] not in _BEFORE_NUMBER):
-        return False  # not a number: letters or a quote before the digits
-    end = at + 1
-    if end < len(text) and text[end] in _EXPONENT_SIGN:
-        end += 1
-    while end < len(text) and text[end] in _DIGITS:
-        end += 1
-    try:
-        return math.isinf(float(bytes(text[start:end])))
-    except ValueError:
-        return True  # not a number Python reads: let orjson judge it
 
 
 def is_struct_list(rows: Sequence[Any]) -> bool:
@@ -179,12 +132,12 @@ def _as_dict(args: Args) -> dict[str, Any]:
 
 def has_raw(args: list[Args], attr: str) -> list[bool]:
     """Whether each ``args`` holds the raw-kept key ``attr`` (a JSON null counts as held)."""
-    return [len(raw) > 0 for raw in map(attrgetter(attr), args)]
+    return list(map(bool, map(len, map(attrgetter(attr), args))))
 
 
-def raw_texts(args: list[Args], attr: str) -> list[bytes | None]:
-    """The raw JSON text of a raw-kept key per row (None where absent)."""
-    return [bytes(raw) if len(raw) else None for raw in map(attrgetter(attr), args)]
+def raw_texts(args: list[Args], attr: str) -> list[bytes]:
+    """The raw JSON text of a raw-kept key per row (b"" where absent)."""
+    return list(map(bytes, map(attrgetter(attr), args)))
 
 
 def without_unused(events: list[Event]) -> list[Event]:
@@ -193,10 +146,11 @@ def without_unused(events: list[Event]) -> list[Event]:
     is read (``first_event_ns``), so it stays what the slimmed read gave."""
     keep = [
         not (
-            (e.ph == "X" and e.cat == "python_function")
-            or (e.ph == "i" and e.cat == "cpu_instant_event")
-            or e.ph in ("f", "s")
+            p == "f"
+            or p == "s"
+            or (p == "X" and c == "python_function")
+            or (p == "i" and c == "cpu_instant_event")
         )
-        for e in events
+        for p, c in zip(map(_PH, events), map(_CAT, events), strict=True)
     ]
     return list(compress(events, keep))
