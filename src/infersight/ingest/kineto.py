@@ -3,13 +3,15 @@
 Reads ``.json``, ``.json.gz`` and ``.pt.trace.json(.gz)`` files (SGLang ``TP-N.trace.json.gz``
 and vLLM profiler dumps are the same format). Texts of 64 MiB or more are read in bounded chunks
 (:mod:`infersight.ingest.kineto_stream`), each turned into table parts (:class:`Chunk`) at once;
-smaller ones are read in one go, as one chunk. Events we never use
-(Python stack frames, flow arrows, operator args) are cut from the text first
-(:mod:`infersight.ingest.kineto_text`), the rest is parsed by orjson, bucketed by ``cat`` and every
-table is built column-wise (:mod:`infersight.ingest.kineto_tables`): a 180k-event vLLM trace
-reads in about 0.3 s. The few args analyses use (collective sizes, operator input shapes) become
-optional columns (:mod:`infersight.ingest.kineto_args`), and the file's first event time
-``Trace.first_event_ns``, so no analysis reads the file again.
+smaller ones are read in one go, as one chunk. Events are decoded by msgspec into typed
+structs holding only the fields the tables read (:mod:`infersight.ingest.kineto_structs`); a
+chunk msgspec cannot read as orjson would is read the older way: events we never use (Python
+stack frames, flow arrows, operator args) cut from the text (:mod:`infersight.ingest.kineto_text`),
+the rest parsed by orjson into dicts. Either way the events are bucketed by ``cat`` and every
+table is built column-wise (:mod:`infersight.ingest.kineto_tables`). The few args analyses
+use (collective sizes, operator input shapes) become optional columns
+(:mod:`infersight.ingest.kineto_args`), and the file's first event time ``Trace.first_event_ns``,
+so no analysis reads the file again.
 
 Timestamps: Kineto writes ``ts``/``dur`` in µs, as floats with 3 decimals (ns resolution) in
 recent versions. Recent versions also make ``ts`` relative to ``baseTimeNanoseconds`` (a few

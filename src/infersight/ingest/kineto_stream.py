@@ -4,8 +4,11 @@ Why: a 2M-event trace is ~600 MB of JSON. Parsed whole, the decompressed text, i
 and one dict per event were alive at once (3.4 GB for 620 MB of JSON). Here the text goes through
 in chunks of :data:`CHUNK_BYTES`: each chunk is cut at the last event-start marker of its layout
 (:mod:`infersight.ingest.kineto_text`: a marker can only be structure, never text inside a
-string), slimmed, parsed by orjson as one JSON array, and turned into columns by the caller's
-``to_chunk`` before the next chunk is read; the text and the dicts are dropped. What stays is the
+string), decoded as one JSON array of typed structs (:mod:`infersight.ingest.kineto_structs`;
+where that cannot read it as orjson would: slimmed and parsed by orjson), and turned into columns
+by the caller's ``to_chunk`` before the next chunk is read; the text and the events are dropped.
+A text below the streaming size is read the same way, as one chunk, in this process
+(:func:`read_whole`). What stays is the
 columns of the kept events, so the peak is those columns plus a fixed chunk budget.
 
 Decompression runs in a second thread (zlib releases the GIL), :data:`PREFETCH_PIECES` pieces
