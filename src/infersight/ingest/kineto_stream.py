@@ -26,12 +26,14 @@ the way it always did, which also gives the exact error for a corrupt or truncat
 from __future__ import annotations
 
 import multiprocessing
+import operator
 import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import compress, repeat
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -288,12 +290,22 @@ class _Chunker(Generic[ChunkT]):
 
 
 def struct_text(body: bytes, layout: Layout) -> bytearray | None:
-    """Events after their markers (``body`` starts with one) as one JSON array, unchanged, or
-    None when an event does not end the way the layout ends one (the test of :func:`chunk_text`,
-    by counting: every marker but the first follows an event end, and so does the body)."""
+    """Events after their markers (``body`` starts with one) as one JSON array, or None when an
+    event does not end the way the layout ends one (the test of :func:`chunk_text`, by counting:
+    every marker but the first follows an event end, and so does the body).
+
+    Python stack frames (``with_stack=True``: most events of a vLLM/SGLang capture, never read)
+    are cut out first, by the event-header test the text slimming uses: decoding them into
+    structs cost more than the cut, and their memory. Every other event is kept unchanged.
+    """
     sep, end = layout.event_start, layout.event_end
     if not body.endswith(end) or body.count(end + sep) != body.count(sep) - 1:
         return None
+    frames = layout.headers(kineto_text.PYTHON_FRAMES)
+    if frames[0] in body:
+        parts = body.split(sep)
+        body = sep.join(compress(parts, map(operator.not_, map(bytes.startswith, parts, repeat(frames)))))
+        del parts
     text = bytearray(b"[")
     with memoryview(body) as view:
         text += view[sep.index(b"{") :]

@@ -77,7 +77,8 @@ LAYOUTS = (
     Layout("json.dump", b', {"ph": "', b"}", b', "args": {', b", ", b": "),
     Layout("minified", b',{"ph":"', b"}", b',"args":{', b",", b":"),
 )
-_UNUSED_EVENTS = (("X", "python_function"), ("i", "cpu_instant_event"), ("f", ""), ("s", ""))
+PYTHON_FRAMES = ("X", "python_function")  # (phase, category) of Python stack frames
+_UNUSED_EVENTS = (PYTHON_FRAMES, ("i", "cpu_instant_event"), ("f", ""), ("s", ""))
 _ARGS_UNUSED_EVENTS = (("X", "cpu_op"), ("X", "user_annotation"), ("X", "gpu_user_annotation"))
 ARGS_KEPT_OPERATOR = "record_param_comms"  # its args carry collective sizes: kept whole
 INPUT_DIMS_KEY = "Input Dims"
