@@ -110,7 +110,7 @@ def read_whole(
     if layout is None:
         return None
     sep = layout.event_start
-    if text.count(sep) + 1 < kineto_text.MIN_EVENTS_TO_SLIM:
+    if not _has_markers(text, sep, kineto_text.MIN_EVENTS_TO_SLIM - 1):
         return None
     first, last = text.find(sep), text.rfind(sep)
     chunker = _Chunker(layout, to_chunk, _nothing)
@@ -123,6 +123,16 @@ def read_whole(
         return None
     finally:
         view.release()
+
+
+def _has_markers(text: bytes | bytearray, sep: bytes, count: int) -> bool:
+    """Whether ``sep`` occurs at least ``count`` times (found one by one: no scan of the whole text)."""
+    at = -1
+    for _ in range(count):
+        at = text.find(sep, at + 1)
+        if at < 0:
+            return False
+    return True
 
 
 def chunk_workers() -> int:
