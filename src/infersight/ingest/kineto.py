@@ -3,13 +3,15 @@
 Reads ``.json``, ``.json.gz`` and ``.pt.trace.json(.gz)`` files (SGLang ``TP-N.trace.json.gz``
 and vLLM profiler dumps are the same format). Texts of 64 MiB or more are read in bounded chunks
 (:mod:`infersight.ingest.kineto_stream`), each turned into table parts (:class:`Chunk`) at once;
-smaller ones are read in one go, as one chunk. Events we never use
-(Python stack frames, flow arrows, operator args) are cut from the text first
-(:mod:`infersight.ingest.kineto_text`), the rest is parsed by orjson, bucketed by ``cat`` and every
-table is built column-wise (:mod:`infersight.ingest.kineto_tables`): a 180k-event vLLM trace
-reads in about 0.3 s. The few args analyses use (collective sizes, operator input shapes) become
-optional columns (:mod:`infersight.ingest.kineto_args`), and the file's first event time
-``Trace.first_event_ns``, so no analysis reads the file again.
+smaller ones are read in one go, as one chunk. Events are decoded by msgspec into typed
+structs holding only the fields the tables read (:mod:`infersight.ingest.kineto_structs`); a
+chunk msgspec cannot read as orjson would is read the older way: events we never use (Python
+stack frames, flow arrows, operator args) cut from the text (:mod:`infersight.ingest.kineto_text`),
+the rest parsed by orjson into dicts. Either way the events are bucketed by ``cat`` and every
+table is built column-wise (:mod:`infersight.ingest.kineto_tables`). The few args analyses
+use (collective sizes, operator input shapes) become optional columns
+(:mod:`infersight.ingest.kineto_args`), and the file's first event time ``Trace.first_event_ns``,
+so no analysis reads the file again.
 
 Timestamps: Kineto writes ``ts``/``dur`` in µs, as floats with 3 decimals (ns resolution) in
 recent versions. Recent versions also make ``ts`` relative to ``baseTimeNanoseconds`` (a few
@@ -40,7 +42,7 @@ import pandas as pd
 
 from infersight import progress as progress_stages
 from infersight.errors import InputError
-from infersight.ingest import kineto_stream, kineto_text
+from infersight.ingest import kineto_stream, kineto_structs, kineto_text
 from infersight.ingest.checks import (
     negative_sizes_unknown,
     short_name,
@@ -56,6 +58,7 @@ from infersight.ingest.kineto_columns import (
     exact_int_column,
     us_to_ns,
     values,
+    values_or,
 )
 from infersight.ingest.kineto_tables import (
     API_SOURCES,
@@ -153,6 +156,8 @@ def read_kineto(
     notes: list[str] = []
     limit = max_decompressed_bytes if max_decompressed_bytes is not None else decompressed_limit(path)
     streamed = _read_streamed(path, limit, notes, progress)
+    if isinstance(streamed, bytes | bytearray):  # a small text: as one chunk when its layout allows
+        streamed = kineto_stream.read_whole(streamed, functools.partial(_chunk_of_events, path)) or streamed
     if isinstance(streamed, kineto_stream.Streamed):
         chunks, top = streamed.chunks, streamed.top
     else:
@@ -498,7 +503,7 @@ def _trace_events(path: Path, document: Any) -> tuple[list[Any], dict[str, Any]]
     return events, document
 
 
-def _bucket_by_category(path: Path, events: list[Any]) -> tuple[dict[str, list[Event]], list[Event]]:
+def _bucket_by_category(path: Path, events: list[Any]) -> tuple[dict[str, list[Event]], list[Any]]:
     """The complete ("X") events of every category we read, by category, and the events of all
     other categories.
 
@@ -523,12 +528,11 @@ def _bucket_by_category(path: Path, events: list[Any]) -> tuple[dict[str, list[E
         for cat in WANTED_CATS
     }
     wanted = [code_of[cat] for cat in WANTED_CATS if cat in code_of]
-    return buckets, _pick(events, np.flatnonzero(~np.isin(codes, wanted)))
+    others = _pick(events, np.flatnonzero(~np.isin(codes, wanted)))
+    return buckets, kineto_structs.without_unused(others) if kineto_structs.is_struct_list(others) else others
 
 
-def _bucket_one_by_one(
-    events: list[Any], categories: list[Any]
-) -> tuple[dict[str, list[Event]], list[Event]]:
+def _bucket_one_by_one(events: list[Any], categories: list[Any]) -> tuple[dict[str, list[Event]], list[Any]]:
     buckets = {
         cat: _complete_only(list(compress(events, map(operator.eq, categories, repeat(cat)))))
         for cat in WANTED_CATS
@@ -536,7 +540,7 @@ def _bucket_one_by_one(
     others = [
         e for e, c in zip(events, categories, strict=True) if not isinstance(c, str) or c not in _WANTED_SET
     ]
-    return buckets, others
+    return buckets, kineto_structs.without_unused(others) if kineto_structs.is_struct_list(others) else others
 
 
 def _pick(events: list[Any], positions: np.ndarray) -> list[Any]:
@@ -585,11 +589,7 @@ def _check_devices(batches: dict[str, EventBatch]) -> dict[str, tuple[int, Any]]
         if not len(batch):
             continue
         pids = batch.field("pid")
-        raw = (
-            pids
-            if cat == "gpu_user_annotation"
-            else list(map(dict.get, batch.args(), repeat("device"), pids))
-        )
+        raw = pids if cat == "gpu_user_annotation" else values_or(batch.args(), "device", pids)
         device, valid = device_column(raw)
         if bool(valid.all()):
             batch.device = device

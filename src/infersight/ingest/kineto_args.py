@@ -28,7 +28,8 @@ import orjson
 import pandas as pd
 
 from infersight.ingest.kineto_columns import int_column, map_categories, values
-from infersight.ingest.kineto_text import ARGS_KEPT_OPERATOR, INPUT_DIMS_KEY
+from infersight.ingest.kineto_structs import as_dicts, has_raw, is_struct_list, raw_texts
+from infersight.ingest.kineto_text import ARGS_KEPT_OPERATOR, DIMS_VALUE, INPUT_DIMS_KEY
 
 COLLECTIVE_KEY = "Collective name"
 DTYPE_KEY = "dtype"
@@ -49,18 +50,21 @@ Columns: TypeAlias = "dict[str, Column]"
 RAW_EXTERNAL_ID = "kernel_external_id_raw"  # a kernel part's External ids, before the link check
 
 
-def kernel_comm_part(args: list[dict[str, Any]]) -> Columns:
+def kernel_comm_part(args: list[Any]) -> Columns:
     """One chunk's kernel comm columns, before the trace-wide link check.
 
     Holds the kernels' ``External id`` (:data:`RAW_EXTERNAL_ID`, kept until every operator of the
     file is known) and, when some kernel carries collective args, the comm columns (unknown on
     the other rows). :func:`kernel_comm_columns` turns the parts of all chunks into the columns.
     """
-    carries = list(map(operator.contains, args, repeat(IN_NELEMS_KEY)))
+    if is_struct_list(args):
+        carries = has_raw(args, "in_nelems")
+    else:
+        carries = list(map(operator.contains, args, repeat(IN_NELEMS_KEY)))
     columns: Columns = {RAW_EXTERNAL_ID: int_column(values(args, EXTERNAL_ID_KEY, UNKNOWN))}
     if any(carries):
         rows = np.flatnonzero(np.array(carries, dtype=bool))
-        columns.update(_comm_columns(list(compress(args, carries)), rows, len(args)))
+        columns.update(_comm_columns(as_dicts(list(compress(args, carries))), rows, len(args)))
     return columns
 
 
@@ -82,7 +86,7 @@ def kernel_comm_columns(part: Columns, operator_ids: np.ndarray) -> Columns:
     return _known(columns)
 
 
-def operator_comm_columns(args: list[dict[str, Any]], names: pd.Categorical[str]) -> Columns:
+def operator_comm_columns(args: list[Any], names: pd.Categorical[str]) -> Columns:
     """Comm columns of ``cpu_op`` range rows: filled for ``record_param_comms`` operators.
 
     Columns no row holds are kept (unknown everywhere); :func:`known_columns` drops them once
@@ -92,7 +96,7 @@ def operator_comm_columns(args: list[dict[str, Any]], names: pd.Categorical[str]
     if not is_comm.any():
         return {}
     rows = np.flatnonzero(is_comm)
-    comm_args = [args[i] for i in rows.tolist()]
+    comm_args = as_dicts([args[i] for i in rows.tolist()])
     columns = _comm_columns(comm_args, rows, len(args))
     columns["external_id"] = _scatter(_ints(values(comm_args, EXTERNAL_ID_KEY)), rows, len(args))
     nelems, types = zip(*map(_first_input, comm_args), strict=True)
@@ -101,16 +105,22 @@ def operator_comm_columns(args: list[dict[str, Any]], names: pd.Categorical[str]
     return columns
 
 
-def input_dims_part(args: list[dict[str, Any]]) -> Columns:
+def input_dims_part(args: list[Any], names: pd.Categorical[str] | None = None) -> Columns:
     """``{"input_dims": ...}`` for ``cpu_op`` range rows, or {} when no operator has shapes.
 
     Values come as text (the slimmed trace keeps ``"Input Dims"`` as a string) or as lists
-    (a trace parsed whole, and ``record_param_comms`` operators, whose args are kept).
+    (a trace parsed whole, and ``record_param_comms`` operators, whose args are kept); from
+    structs as raw JSON text (:func:`_struct_dims_keys`, which needs the operator ``names``).
     """
-    raw = values(args, INPUT_DIMS_KEY)
-    if raw.count(None) == len(raw):
-        return {}
-    keys = [v if type(v) is str else ("" if v is None else orjson.dumps(v).decode()) for v in raw]
+    if is_struct_list(args):
+        keys = _struct_dims_keys(args, names)
+        if keys is None:
+            return {}
+    else:
+        raw = values(args, INPUT_DIMS_KEY)
+        if raw.count(None) == len(raw):
+            return {}
+        keys = list(map(_dims_key, raw))
     texts = pd.Categorical(keys)
     labels = map_categories(texts, {str(c): _dims_label(str(c)) for c in texts.categories})
     if list(labels.categories) == [""]:
@@ -118,6 +128,32 @@ def input_dims_part(args: list[dict[str, Any]]) -> Columns:
     if "" not in labels.categories:  # every operator has shapes: still give the unknown value a code
         labels = labels.add_categories([""]).reorder_categories(sorted(["", *map(str, labels.categories)]))
     return {"input_dims": labels}
+
+
+def _struct_dims_keys(args: list[Any], names: pd.Categorical[str] | None) -> list[str] | None:
+    """The text the slimmed read kept of each operator's ``Input Dims`` ("" where none), from
+    the raw JSON of struct args; None when no operator has the key.
+
+    The slimming kept a value made only of digits, brackets, commas, spaces and minus signs
+    (:data:`kineto_text.DIMS_VALUE`) and cut any other (its label was ""), except for
+    ``record_param_comms`` operators, whose args it kept whole (their label is the parsed value's).
+    """
+    raws = raw_texts(args, "input_dims")
+    if not any(raws):
+        return None
+    kept = {raw: raw.decode() if raw and DIMS_VALUE.fullmatch(raw) else "" for raw in set(raws)}
+    keys = list(map(kept.__getitem__, raws))
+    if names is not None and ARGS_KEPT_OPERATOR in names.categories:
+        for i in np.flatnonzero(np.asarray(names == ARGS_KEPT_OPERATOR, dtype=bool)).tolist():
+            raw = raws[i]
+            if raw and not keys[i]:
+                keys[i] = _dims_key(orjson.loads(raw))
+    return keys
+
+
+def _dims_key(value: Any) -> str:
+    """The categorical key of one parsed ``Input Dims`` value: a string as it is, else its JSON."""
+    return value if type(value) is str else ("" if value is None else orjson.dumps(value).decode())
 
 
 def _comm_columns(comm_args: list[dict[str, Any]], rows: np.ndarray, n: int) -> Columns:

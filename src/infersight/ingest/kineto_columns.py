@@ -4,6 +4,10 @@ Kineto files hold 10^4-10^6 events, so everything here works on whole columns: o
 comprehension per field pulls the raw values out of the event dicts, numpy converts them, and
 anything that must look at individual values (string thread ids, memcpy names, API version
 suffixes) does so once per *distinct* value, never once per event.
+
+The events are either dicts (orjson) or msgspec structs (:mod:`infersight.ingest.kineto_structs`,
+the fast path): :func:`values` and :func:`values_or` read a field of either, so the builders
+are the same for both.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from infersight.ingest.checks import interval_in_limits
+from infersight.ingest.kineto_structs import ABSENT, ATTRIBUTE, MAY_BE_ABSENT, is_struct_list
 
 Event = dict[str, Any]
 _EMPTY_ARGS: dict[str, Any] = {}
@@ -46,8 +52,10 @@ class EventBatch:
     def __len__(self) -> int:
         return len(self.events)
 
-    def args(self) -> list[dict[str, Any]]:
-        """The ``args`` dict of every event ({} where absent or not an object)."""
+    def args(self) -> list[Any]:
+        """The ``args`` of every event ({} where absent or not an object; structs: their args struct)."""
+        if is_struct_list(self.events):  # an event without args has the empty Args
+            return list(map(_ARGS, self.events))
         args = values(self.events, "args", _EMPTY_ARGS)
         if all(map(isinstance, args, repeat(dict))):
             return args
@@ -58,9 +66,33 @@ class EventBatch:
         return values(self.events, key)
 
 
-def values(dicts: list[dict[str, Any]], key: str, default: Any = None) -> list[Any]:
-    """``d.get(key, default)`` for every dict, looped in C (``map``): the hot path of the reader."""
-    return list(map(dict.get, dicts, repeat(key), repeat(default)))
+_ARGS = attrgetter("args")
+
+
+def values(dicts: Sequence[Any], key: str, default: Any = None) -> list[Any]:
+    """``d.get(key, default)`` for every dict, looped in C (``map``): the hot path of the reader.
+
+    Structs (:mod:`kineto_structs`): the attribute of ``key``; an absent key reads as the struct
+    field's default, which is the default every reader of that key passes, or ``ABSENT`` (then
+    replaced by ``default`` here).
+    """
+    if not is_struct_list(dicts):
+        return list(map(dict.get, dicts, repeat(key), repeat(default)))
+    attr = ATTRIBUTE.get(key, key)
+    got = list(map(attrgetter(attr), dicts))
+    if attr in MAY_BE_ABSENT and ABSENT in got:
+        return [default if v is ABSENT else v for v in got]
+    return got
+
+
+def values_or(dicts: Sequence[Any], key: str, fallback: Sequence[Any]) -> list[Any]:
+    """``d.get(key, fallback[i])`` for every dict (or struct, see :func:`values`)."""
+    if not is_struct_list(dicts):
+        return list(map(dict.get, dicts, repeat(key), fallback))
+    got = list(map(attrgetter(ATTRIBUTE.get(key, key)), dicts))
+    if ABSENT in got:
+        return [f if v is ABSENT else v for v, f in zip(got, fallback, strict=True)]
+    return got
 
 
 def has_bool(values: Sequence[Any]) -> bool:
@@ -217,14 +249,14 @@ def _device_id(value: Any) -> tuple[int, bool]:
     return (ident, True) if INT32_MIN <= ident <= INT32_MAX else (-1, False)
 
 
-def arg_ints(args: list[dict[str, Any]], key: str, fallback: Sequence[Any] | int) -> np.ndarray:
+def arg_ints(args: list[Any], key: str, fallback: Sequence[Any] | int) -> np.ndarray:
     """``args[key]`` as int64, taking ``fallback`` (a column or a constant) where it is absent."""
     if isinstance(fallback, int):
         return int_column(values(args, key, fallback))
-    return int_column(list(map(dict.get, args, repeat(key), fallback)))
+    return int_column(values_or(args, key, fallback))
 
 
-def dims(args: list[dict[str, Any]], key: str) -> np.ndarray:
+def dims(args: list[Any], key: str) -> np.ndarray:
     """``args[key]`` given as ``[x, y, z]`` -> (n, 3) int32; malformed or absent -> zeros."""
     raw = values(args, key)
     rows = [v if type(v) is list and len(v) == 3 else _NO_DIM for v in raw]

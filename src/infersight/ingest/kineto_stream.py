@@ -4,8 +4,11 @@ Why: a 2M-event trace is ~600 MB of JSON. Parsed whole, the decompressed text, i
 and one dict per event were alive at once (3.4 GB for 620 MB of JSON). Here the text goes through
 in chunks of :data:`CHUNK_BYTES`: each chunk is cut at the last event-start marker of its layout
 (:mod:`infersight.ingest.kineto_text`: a marker can only be structure, never text inside a
-string), slimmed, parsed by orjson as one JSON array, and turned into columns by the caller's
-``to_chunk`` before the next chunk is read; the text and the dicts are dropped. What stays is the
+string), decoded as one JSON array of typed structs (:mod:`infersight.ingest.kineto_structs`;
+where that cannot read it as orjson would: slimmed and parsed by orjson), and turned into columns
+by the caller's ``to_chunk`` before the next chunk is read; the text and the events are dropped.
+A text below the streaming size is read the same way, as one chunk, in this process
+(:func:`read_whole`). What stays is the
 columns of the kept events, so the peak is those columns plus a fixed chunk budget.
 
 Decompression runs in a second thread (zlib releases the GIL), :data:`PREFETCH_PIECES` pieces
@@ -23,19 +26,21 @@ the way it always did, which also gives the exact error for a corrupt or truncat
 from __future__ import annotations
 
 import multiprocessing
+import operator
 import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import compress, repeat
 from typing import Any, Generic, TypeVar
 
 import orjson
 
 from infersight.errors import InputError
 from infersight.executors.processes import process_context, worker_count
-from infersight.ingest import kineto_text
+from infersight.ingest import kineto_structs, kineto_text
 from infersight.ingest.kineto_text import Layout
 
 CHUNK_BYTES = 16 << 20  # decompressed text parsed at a time (see bench/README.md)
@@ -88,6 +93,46 @@ def read(
         stream.close()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def read_whole(
+    text: bytes | bytearray, to_chunk: Callable[[list[Any], bool], ChunkT]
+) -> Streamed[ChunkT] | None:
+    """A text below :data:`STREAM_MIN_BYTES`, in this process: its events between the first and
+    the last marker as one chunk, the edges as in a streamed read; None (the caller parses the
+    text whole) where the layout is unknown or a streamed read would give up.
+
+    Why: the chunk path decodes events as structs (:mod:`kineto_structs`), which skips the text
+    slimming and most of the parse. Texts of fewer than ``MIN_EVENTS_TO_SLIM`` events are left to
+    the whole read, which does not slim them either.
+    """
+    layout = kineto_text.detect_layout(text)
+    if layout is None:
+        return None
+    sep = layout.event_start
+    if not _has_markers(text, sep, kineto_text.MIN_EVENTS_TO_SLIM - 1):
+        return None
+    first, last = text.find(sep), text.rfind(sep)
+    chunker = _Chunker(layout, to_chunk, _nothing)
+    view = memoryview(text)
+    try:
+        if last > first:
+            chunker._body(bytes(view[first:last]))
+        return chunker._edges(bytes(view[:first]), bytes(view[last + len(sep) :]))
+    except _Failed:
+        return None
+    finally:
+        view.release()
+
+
+def _has_markers(text: bytes | bytearray, sep: bytes, count: int) -> bool:
+    """Whether ``sep`` occurs at least ``count`` times (found one by one: no scan of the whole text)."""
+    at = -1
+    for _ in range(count):
+        at = text.find(sep, at + 1)
+        if at < 0:
+            return False
+    return True
 
 
 def chunk_workers() -> int:
@@ -150,7 +195,10 @@ class _Chunker(Generic[ChunkT]):
                 header = bytes(buffer[: buffer.find(self.sep)])
                 del buffer[: len(header)]
                 cut -= len(header)
-            self._body(bytes(buffer[:cut]))
+            with memoryview(buffer) as view:  # one copy (a slice of a bytearray copies too)
+                body = bytes(view[:cut])
+            self._body(body)
+            del body
             del buffer[:cut]  # what is left starts with the marker of the next event
             searched = 0
         parts = buffer.split(self.sep)
@@ -172,6 +220,11 @@ class _Chunker(Generic[ChunkT]):
         if not body:
             return
         if self.pool is None or self.ts_in_ns is None:  # the first chunk decides ts_in_ns here
+            events = self._structs(body)
+            if events is not None:
+                self.chunks.append(self.to_chunk(events, bool(self.ts_in_ns)))
+                self.on_chunk()
+                return
             text = chunk_text(body, self.layout)
             del body
             if text is None:
@@ -193,6 +246,20 @@ class _Chunker(Generic[ChunkT]):
                 raise InputError(outcome.source, outcome.problem)
             self.chunks.append(outcome)
             self.on_chunk()
+
+    def _structs(self, body: bytes) -> list[kineto_structs.Event] | None:
+        """The chunk decoded as structs (deciding ``ts_in_ns`` on the first chunk); None: parse
+        it the slower way (:func:`chunk_text` and orjson), which reads anything this does not."""
+        text = struct_text(body, self.layout)
+        if text is None:
+            return None
+        ts_in_ns = self.ts_in_ns
+        if ts_in_ns is None:
+            ts_in_ns = kineto_text.needs_exact_ns(text)
+        events = decode_structs(text, ts_in_ns)
+        if events is not None:
+            self.ts_in_ns = ts_in_ns
+        return events
 
     def _parse(self, text: bytes | bytearray) -> Any:
         """orjson on one chunk, ``ts`` rewritten to integer ns where the trace needs it."""
@@ -230,6 +297,43 @@ class _Chunker(Generic[ChunkT]):
         first, final = self.to_chunk(events[:at], ts_in_ns), self.to_chunk(events[at + 1 :], ts_in_ns)
         top = {key: value for key, value in top.items() if key != "traceEvents"}
         return Streamed([first, *self.chunks, final], top)
+
+
+def struct_text(body: bytes, layout: Layout) -> bytearray | None:
+    """Events after their markers (``body`` starts with one) as one JSON array, or None when an
+    event does not end the way the layout ends one (the test of :func:`chunk_text`, by counting:
+    every marker but the first follows an event end, and so does the body).
+
+    Python stack frames (``with_stack=True``: most events of a vLLM/SGLang capture, never read)
+    are cut out first, by the event-header test the text slimming uses: decoding them into
+    structs cost more than the cut, and their memory. Every other event is kept unchanged.
+    """
+    sep, end = layout.event_start, layout.event_end
+    if not body.endswith(end) or body.count(end + sep) != body.count(sep) - 1:
+        return None
+    frames = layout.headers(kineto_text.PYTHON_FRAMES)
+    if frames[0] in body:
+        parts = body.split(sep)
+        body = sep.join(compress(parts, map(operator.not_, map(bytes.startswith, parts, repeat(frames)))))
+        del parts
+    text = bytearray(b"[")
+    with memoryview(body) as view:
+        text += view[sep.index(b"{") :]
+    if text.endswith(b","):
+        del text[-1]
+    text += b"]"
+    return text
+
+
+def decode_structs(text: bytearray, ts_in_ns: bool) -> list[kineto_structs.Event] | None:
+    """:func:`kineto_structs.decode` of ``text`` (``ts`` rewritten to integer ns first when
+    ``ts_in_ns``); None when it fails (the caller parses the chunk with orjson)."""
+    if ts_in_ns:
+        rewritten = kineto_text.ns_rewrite(text)
+        if rewritten is None:
+            return None
+        return kineto_structs.decode(rewritten)
+    return kineto_structs.decode(text)
 
 
 def chunk_text(body: bytes, layout: Layout) -> bytearray | None:
@@ -281,14 +385,18 @@ def _chunk_in_worker(
 ) -> ChunkT | _WorkerError | None:
     """One chunk's columns, in a worker process; None: the caller reads the file whole."""
     layout = next(candidate for candidate in kineto_text.LAYOUTS if candidate.name == layout_name)
-    text = chunk_text(body, layout)
-    del body
-    if text is None:
-        return None
-    events = parse_chunk(text, ts_in_ns)
-    del text
+    fast = struct_text(body, layout)
+    events: Any = None if fast is None else decode_structs(fast, ts_in_ns)
+    del fast
     if events is None:
-        return None
+        text = chunk_text(body, layout)
+        del body
+        if text is None:
+            return None
+        events = parse_chunk(text, ts_in_ns)
+        del text
+        if events is None:
+            return None
     try:
         return to_chunk(events, ts_in_ns)
     except InputError as exc:

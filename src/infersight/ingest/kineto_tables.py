@@ -94,7 +94,7 @@ def _sorted(
     return pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1)
 
 
-def batch_devices(batch: EventBatch, args: list[dict[str, Any]]) -> np.ndarray:
+def batch_devices(batch: EventBatch, args: list[Any]) -> np.ndarray:
     """Device per GPU event: ``args.device`` else ``pid`` (checked by the reader when it can)."""
     return batch.device if batch.device is not None else arg_ints(args, "device", batch.field("pid"))
 
@@ -341,7 +341,7 @@ def range_part(batch: EventBatch, source: str) -> Part:
     optional: Columns = {}
     if source == "cpu_op":
         args = batch.args()
-        optional = {**operator_comm_columns(args, range_names), **input_dims_part(args)}
+        optional = {**operator_comm_columns(args, range_names), **input_dims_part(args, range_names)}
     return Part(data, optional)
 
 

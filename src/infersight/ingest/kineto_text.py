@@ -77,12 +77,13 @@ LAYOUTS = (
     Layout("json.dump", b', {"ph": "', b"}", b', "args": {', b", ", b": "),
     Layout("minified", b',{"ph":"', b"}", b',"args":{', b",", b":"),
 )
-_UNUSED_EVENTS = (("X", "python_function"), ("i", "cpu_instant_event"), ("f", ""), ("s", ""))
+PYTHON_FRAMES = ("X", "python_function")  # (phase, category) of Python stack frames
+_UNUSED_EVENTS = (PYTHON_FRAMES, ("i", "cpu_instant_event"), ("f", ""), ("s", ""))
 _ARGS_UNUSED_EVENTS = (("X", "cpu_op"), ("X", "user_annotation"), ("X", "gpu_user_annotation"))
 ARGS_KEPT_OPERATOR = "record_param_comms"  # its args carry collective sizes: kept whole
 INPUT_DIMS_KEY = "Input Dims"
 # An "Input Dims" value as written: nested lists of integers, nothing that needs JSON escaping.
-_DIMS_VALUE = re.compile(rb"[\[\]0-9, \-]*")
+DIMS_VALUE = re.compile(rb"[\[\]0-9, \-]*")
 
 
 def slim_text(raw: bytes | bytearray) -> bytes | None:
@@ -146,7 +147,7 @@ def _without_args(event: bytes | bytearray, layout: Layout, dims_key: bytes) -> 
     at = event.find(dims_key, cut)
     if at < 0:
         return event[:cut] + layout.event_end
-    match = _DIMS_VALUE.match(event, at + len(dims_key))
+    match = DIMS_VALUE.match(event, at + len(dims_key))
     dims = match.group(0).rstrip(b", ") if match else b""
     if not dims.startswith(b"[") or not dims.endswith(b"]"):
         return event[:cut] + layout.event_end
@@ -176,11 +177,16 @@ def exact_ns_timestamps(raw: bytes | bytearray) -> tuple[bytes | bytearray, bool
     with a fractional timestamp >= 2**43 µs among their first 64 are touched; if any ``ts`` is written in a
     form not rewritten here (exponent, 4+ decimals), the text is returned unchanged.
     """
-    sample = islice(_TS_VALUE.finditer(raw), _TS_SAMPLE)
-    if not any(m.group(2) and int(m.group(1)) >= FLOAT_EXACT_NS_LIMIT_US for m in sample):
+    if not needs_exact_ns(raw):
         return raw, False
     text = ns_rewrite(raw)
     return (raw, False) if text is None else (text, True)
+
+
+def needs_exact_ns(raw: bytes | bytearray) -> bool:
+    """True when a fractional ``ts`` >= 2**43 µs is among the first 64 (see :func:`exact_ns_timestamps`)."""
+    sample = islice(_TS_VALUE.finditer(raw), _TS_SAMPLE)
+    return any(m.group(2) and int(m.group(1)) >= FLOAT_EXACT_NS_LIMIT_US for m in sample)
 
 
 def ns_rewrite(raw: bytes | bytearray) -> bytes | None:
