@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pytest
+from hypothesis import settings
 
 if TYPE_CHECKING:
     from infersight.analyses.results import AnalysisReport
@@ -34,6 +35,21 @@ T = TypeVar("T")
 # piped output, as CI does (a test about COLUMNS sets it with monkeypatch).
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
+
+# Hypothesis profiles. Most properties are cheap per example and keep the counts their own
+# `@settings` give; the few whose every example reads a whole trace file ask
+# :func:`trace_examples` for their count: the full count under the "ci" profile (CI is set, as
+# .ci/run does), a smaller one under "quick" (a developer's default run).
+settings.register_profile("ci", deadline=None)
+settings.register_profile("quick", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "quick")
+
+
+def trace_examples(ci: int, quick: int) -> int:
+    """``max_examples`` of a property whose every example reads a whole trace: ``ci`` in CI
+    (the "ci" hypothesis profile), ``quick`` otherwise."""
+    return ci if settings.get_current_profile_name() == "ci" else quick
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("INFERSIGHT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_file, shared_traces
+from tests.conftest import shared_file, shared_traces, trace_examples
 
 from infersight.analyses import intervals
 from infersight.analyses.ranges import grouped_union_length
@@ -182,7 +182,8 @@ def _check_report_or_input_error(path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
-@settings(max_examples=25, deadline=None)
+# Each example writes and reads a whole trace: fewer examples in the quick run (see trace_examples).
+@settings(max_examples=trace_examples(ci=25, quick=10), deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(KINETO_FIELDS), odd_json_values), max_size=6))
 def test_kineto_reader_on_extreme_values(edits: list[tuple[int, str, object]]) -> None:
     with gzip.open(shared_file("kineto/hta_event_sync_multi_stream_a100.json.gz"), "rb") as fh:
@@ -206,7 +207,7 @@ odd_reals = st.sampled_from([float("inf"), float("-inf"), 1e308, -1.0, 0.0, 2.0*
 )
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=trace_examples(ci=15, quick=6), deadline=None)
 @given(
     st.lists(st.tuples(st.integers(1, 36), st.sampled_from(NSYS_COLUMNS), extreme_ints), max_size=6),
     st.lists(

@@ -65,6 +65,13 @@ def _whole_read(name: str, cpu_ops_as_kernels: bool) -> Trace | str:
         return _read(shared_file(f"kineto/{name}"), cpu_ops_as_kernels=cpu_ops_as_kernels)
 
 
+@functools.cache
+def _streamed_text() -> bytes:
+    """The decompressed text of :data:`STREAMED`, once per module (the mechanism cases cut and
+    edit copies of it)."""
+    return gzip.decompress(shared_file(STREAMED).read_bytes())
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("name", TRACES)
 def test_streamed_read_equals_whole_read(name: str, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,8 +99,7 @@ def test_streamed_read_equals_whole_read(name: str, workers: int, monkeypatch: p
 
 def test_odd_layout_falls_back_to_the_whole_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Events whose text does not end the way the layout's events end: read whole, same trace."""
-    source = shared_file(STREAMED)
-    text = gzip.decompress(source.read_bytes())
+    text = _streamed_text()
     at = text.index(b"\n  },\n  {\n", len(text) // 2)
     odd = tmp_path / "odd.json"
     odd.write_bytes(text[:at] + b"\n   },\n  {\n" + text[at + len(b"\n  },\n  {\n") :])
@@ -110,7 +116,7 @@ def test_corrupt_and_truncated_files_keep_their_errors(
 ) -> None:
     source = shared_file(STREAMED)
     data = source.read_bytes()
-    text = gzip.decompress(data)
+    text = _streamed_text()
     cut_gz = tmp_path / "cut.json.gz"
     cut_gz.write_bytes(data[: len(data) * 2 // 3])
     cut_json = tmp_path / "cut.json"
