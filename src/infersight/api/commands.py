@@ -207,21 +207,12 @@ def ranks(request: rq.RanksRequest | None = None, /, **fields: Any) -> OverlapRe
 def roofline(request: rq.RooflineRequest | None = None, /, **fields: Any) -> TheoryReport:
     """Per-operator FLOPs, bytes, bound and roofline time for prefill and decode (with traces:
     measured vs theory and the focus set)."""
-    from infersight.theory.inputs import TheoryOptions
     from infersight.theory.run import theory_report
     from infersight.validate import ensure_finite
 
     req = _request(rq.RooflineRequest, request, fields)
-    options = TheoryOptions(
-        model=req.model,
-        config=req.config,
-        gpu=req.gpu,
-        peak_tflops=req.peak_tflops,
-        bandwidth_gb_per_s=req.bandwidth,
-        link_bandwidth_gb_per_s=req.link_bandwidth,
-        dtype=req.dtype,
-        kappa=req.kappa,
-        memory_efficiency=req.mem_efficiency,
+    options = theory_options(
+        req, link_bandwidth=req.link_bandwidth, kappa=req.kappa, memory_efficiency=req.mem_efficiency
     )
     loaded = _core.load(req.traces) if req.traces else None
     result = theory_report(

@@ -9,7 +9,7 @@ Error texts name the CLI flags, the spelling the docs use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from infersight.errors import InputError
 
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["layer_theory_request", "require_scenario", "theory_options", "theory_request"]
 
 
-def theory_options(args: ModelArgs, *, link_bandwidth: float | None = None) -> TheoryOptions:
-    """The theory engine's model/GPU options of a request."""
+def theory_options(args: ModelArgs, *, link_bandwidth: float | None = None, **tuning: Any) -> TheoryOptions:
+    """The theory engine's model/GPU options of a request; ``tuning`` passes the roofline's
+    ``kappa`` / ``memory_efficiency`` overrides (validated by ``TheoryOptions``)."""
     from infersight.theory.inputs import TheoryOptions
 
     return TheoryOptions(
@@ -34,6 +35,7 @@ def theory_options(args: ModelArgs, *, link_bandwidth: float | None = None) -> T
         bandwidth_gb_per_s=args.bandwidth,
         link_bandwidth_gb_per_s=link_bandwidth,
         dtype=args.dtype,
+        **tuning,
     )
 
 

@@ -251,34 +251,26 @@ def _copy_kinds(copy_names: pd.Categorical[str], args_kind: list[object]) -> dic
 def memcpy_part(batch: EventBatch) -> Part:
     """One chunk's copy rows from ``gpu_memcpy`` events, unsorted."""
     args = batch.args()
-    return Part(
-        {
-            "device": batch_devices(batch, args),
-            "stream": arg_ints(args, "stream", batch.field("tid")),
-            "start": batch.start,
-            "end": batch.end,
-            "bytes": arg_ints(args, "bytes", 0),
-            **_copy_kinds(names(batch), values(args, "kind")),
-            "correlation": arg_ints(args, "correlation", -1),
-            "process": np.zeros(len(batch), dtype=np.int64),
-        }
-    )
+    return Part(_transfer_columns(batch, args, _copy_kinds(names(batch), values(args, "kind"))))
 
 
 def memset_part(batch: EventBatch) -> Part:
     """One chunk's memset rows from ``gpu_memset`` events, unsorted."""
-    args = batch.args()
-    return Part(
-        {
-            "device": batch_devices(batch, args),
-            "stream": arg_ints(args, "stream", batch.field("tid")),
-            "start": batch.start,
-            "end": batch.end,
-            "bytes": arg_ints(args, "bytes", 0),
-            "correlation": arg_ints(args, "correlation", -1),
-            "process": np.zeros(len(batch), dtype=np.int64),
-        }
-    )
+    return Part(_transfer_columns(batch, batch.args(), {}))
+
+
+def _transfer_columns(batch: EventBatch, args: list[Any], kinds: dict[str, Any]) -> dict[str, Any]:
+    """The columns copies and memsets share, with a copy's kind columns after ``bytes``."""
+    return {
+        "device": batch_devices(batch, args),
+        "stream": arg_ints(args, "stream", batch.field("tid")),
+        "start": batch.start,
+        "end": batch.end,
+        "bytes": arg_ints(args, "bytes", 0),
+        **kinds,
+        "correlation": arg_ints(args, "correlation", -1),
+        "process": np.zeros(len(batch), dtype=np.int64),
+    }
 
 
 def memcpy_table(parts: list[Part]) -> pd.DataFrame:
