@@ -21,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import settings
 
@@ -66,6 +68,34 @@ def shared_file(relative: str) -> Path:
         pytest.skip(f"shared data not present at {SHARED_DATA}")
     assert path.exists(), f"missing shared test file {path}"
     return path
+
+
+def assert_tables_equal(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Two trace tables are exactly equal: columns, dtypes, index, and every value (for a
+    categorical column: its categories in order, their dtype, and the codes).
+
+    As strict as ``pd.testing.assert_frame_equal(..., check_exact=True)`` on these tables, but
+    whole-column numpy compares: pandas boxes every element of a categorical column to compare
+    it (~1 s per 100k rows), and the readers' equivalence tests compare millions of rows.
+    """
+    assert list(got.columns) == list(expected.columns), (list(got.columns), list(expected.columns))
+    assert got.index.equals(expected.index) and len(got) == len(expected), (got.index, expected.index)
+    for column in got.columns:
+        left, right = got[column], expected[column]
+        assert str(left.dtype) == str(right.dtype), (column, left.dtype, right.dtype)
+        if isinstance(left.dtype, pd.CategoricalDtype):
+            assert left.cat.categories.dtype == right.cat.categories.dtype, column
+            assert list(left.cat.categories) == list(right.cat.categories), column
+            left_values, right_values = left.cat.codes.to_numpy(), right.cat.codes.to_numpy()
+        else:
+            left_values, right_values = left.to_numpy(), right.to_numpy()
+        same = np.array_equal(left_values, right_values, equal_nan=left_values.dtype.kind == "f")
+        if not same:
+            differ = np.flatnonzero(left_values != right_values)
+            row = int(differ[0]) if len(differ) else -1
+            raise AssertionError(
+                f"column {column!r} differs first at row {row}: {left.iloc[row]!r} != {right.iloc[row]!r}"
+            )
 
 
 def require_extra(module: str, extra: str) -> ModuleType:
@@ -197,6 +227,31 @@ def plain_json_events(path: Path, *, exact_decimals: bool = False) -> list[dict[
 # suite. Those cases run in CI (`-m ""`); the quick run keeps the same checks on every other trace
 # (the vLLM TP4 trace included). Tests that need these files themselves (diff) are not affected.
 LARGE_TRAINING_TRACES = ("hta_trace_diff_control_a100_rank3", "hta_trace_diff_test_v100_rank1")
+
+
+# Cross-checks that read every shared Kineto trace again through a second path (streamed vs whole
+# read, msgspec structs vs orjson, the reader vs plain JSON) re-read each file from scratch, so
+# the files above QUICK_SWEEP_BYTES compressed (the vLLM TP4, SGLang MI300X and V100
+# ns-resolution traces, besides the two above) are swept in CI only; the quick run sweeps the
+# other ten, which hold every layout and writer the readers distinguish. Tests that use these
+# files for what they show (phases, categories, agreement with HTA) still run them.
+QUICK_SWEEP_BYTES = 1 << 20
+
+
+def trace_sweep(names: list[str], folder: Path = KINETO_DIR) -> list[Any]:
+    """``names`` (files under ``folder``) as parameters of a re-read sweep: the ones larger than
+    :data:`QUICK_SWEEP_BYTES` marked slow (run in CI, not in the quick run)."""
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if _size(folder / name) > QUICK_SWEEP_BYTES else name
+        for name in names
+    ]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # absent shared data: the test itself skips (or fails in CI) via shared_file
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,9 +8,9 @@ import gzip
 import json
 from decimal import Decimal
 
-import pandas as pd
 import pytest
 from tests.conftest import (
+    assert_tables_equal,
     plain_json,
     plain_json_events,
     shared_file,
@@ -34,7 +34,7 @@ def test_cached_traces_equal_a_fresh_read() -> None:
         for a, b in zip(fresh, cached, strict=True):
             assert (a.rank, a.notes, a.gpus, a.metadata) == (b.rank, b.notes, b.gpus, b.metadata)
             for table in TABLE_COLUMNS:
-                pd.testing.assert_frame_equal(a.table(table), b.table(table))
+                assert_tables_equal(a.table(table), b.table(table))
 
 
 def test_changing_a_handed_out_trace_changes_no_later_one() -> None:

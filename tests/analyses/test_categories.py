@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import KINETO_DIR, NSYS_DIR, shared_file
+from tests.conftest import KINETO_DIR, NSYS_DIR, plain_json, shared_file
 
 from infersight.analyses.categories import (
     CATEGORIES,
@@ -55,8 +55,7 @@ def kernel_time_by_name(relative: str) -> dict[str, float]:
     path = shared_file(relative)
     if path.suffix == ".sqlite":
         return _nsys_kernel_time(path)
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        document = json.load(handle)
+    document = plain_json(path)  # parsed once per test process, shared with the other modules
     events = document.get("traceEvents", []) if isinstance(document, dict) else document
     totals: Counter[str] = Counter()
     for event in events:

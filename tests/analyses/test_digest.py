@@ -261,7 +261,8 @@ def test_value_counts_merge_like_pandas(durations: list[int], seed: int, n_ranks
 # ---------------------------------------------------------------- the CLI
 
 
-@pytest.mark.parametrize("window", [None, "coder fp8"])
+# the window through the digests is also test_hta_ranks_equal_the_traces_path (API): its CLI run in CI
+@pytest.mark.parametrize("window", [None, pytest.param("coder fp8", marks=pytest.mark.slow)])
 def test_cli_analyze_of_a_rank_folder_is_unchanged(
     window: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

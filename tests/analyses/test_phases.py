@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import shared_file, shared_traces
+from tests.conftest import plain_json_events, shared_file, shared_traces
 
 from infersight.analyses.phases import classify_range_name, phase_split
 from infersight.analyses.window import analysis_windows
@@ -162,8 +162,7 @@ def test_kernel_mix_uniform_gives_none_with_reason() -> None:
 
 
 def _json_kernels(path: str) -> list[dict]:
-    with gzip.open(shared_file(path)) as fh:
-        events = json.load(fh)["traceEvents"]
+    events = plain_json_events(shared_file(path))  # parsed once per test process (read-only)
     return [e for e in events if e.get("cat") == "kernel" and e.get("ph") == "X"]
 
 

@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import assert_tables_equal, shared_file
 
 from infersight import api
 from infersight.analyses.profile import build_global_profile
@@ -91,7 +90,7 @@ def _assert_same_traces(expected: list[Trace], actual: list[Trace]) -> None:
     for a, b in zip(expected, actual, strict=True):
         assert (a.rank, a.notes, a.gpus) == (b.rank, b.notes, b.gpus)
         for table in TABLES:
-            pd.testing.assert_frame_equal(a.table(table), b.table(table))
+            assert_tables_equal(a.table(table), b.table(table))
 
 
 def _assert_same_profile(expected: list[Trace], actual: list[Trace]) -> None:

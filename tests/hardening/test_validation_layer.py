@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_file
+from tests.conftest import shared_file, trace_examples
 from tests.hardening.test_config_ncu_hostile import NCU_OLD, QWEN3_8B, QWEN3_MOE, assert_finite_non_negative
 
 from infersight.errors import InputError
@@ -242,7 +242,7 @@ def ncu_rows() -> list[list[str]]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=trace_examples(ci=40, quick=12),  # each example parses and analyses a whole export
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # builders, independent, inject helpers
 
 from independent import kineto_events
-from tests.conftest import shared_file, shared_trace
+from tests.conftest import assert_tables_equal, shared_file, shared_trace
 
 from infersight.model import Trace
 from infersight.model.trace import TABLE_COLUMNS
@@ -30,7 +29,7 @@ def vllm_trace() -> Iterator[Trace]:
     pristine = shared_trace(VLLM)
     assert (trace.notes, trace.gpus, trace.metadata) == (pristine.notes, pristine.gpus, pristine.metadata)
     for table in TABLE_COLUMNS:
-        pd.testing.assert_frame_equal(trace.table(table), pristine.table(table))
+        assert_tables_equal(trace.table(table), pristine.table(table))
 
 
 @pytest.fixture(scope="session")

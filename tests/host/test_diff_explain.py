@@ -196,13 +196,17 @@ def test_self_pieces_sum_to_self_times(vllm_trace: Trace) -> None:
 def test_cli_prints_caveats_and_split_before_the_op_table(
     capsys: pytest.CaptureFixture[str], tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
+    """The one CLI run of diff on a real pair (each run reads both 1.6-1.8 MB traces again)."""
     out = tmp_path / "diff.json"
-    assert run(["diff", str(shared_file(A100)), str(shared_file(V100)), "--json", str(out)]) == 0
+    pair = [str(shared_file(A100)), str(shared_file(V100))]
+    assert run(["diff", *pair, "--labels", "a100,v100", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert text.index("mixes hardware") < text.index("where the step wall changed") < text.index("operations")
     assert "ProfilerStep#" not in text.split("operations", 1)[1]
+    assert "REGRESSION" in text and "a100" in text and "root cause" in text
     doc = out.read_text()
     assert '"environment_changes"' in doc and '"decomposition"' in doc and '"similarity"' in doc
+    assert '"root_cause"' in doc
 
 
 def test_similarity_threshold_is_data(a100: Trace, v100: Trace, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -149,6 +149,7 @@ def _dump_dom(page: Path, profile: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # starts a headless Chromium (end to end; CI installs it and runs these)
 def test_chromium_draws_every_chart_offline(
     vllm_page: tuple[Path, str, object, object], tmp_path: Path
 ) -> None:
@@ -164,6 +165,7 @@ def test_chromium_draws_every_chart_offline(
         assert int(match.group(1) or match.group(2)) > 200, chart  # painted pixels on the canvas
 
 
+@pytest.mark.slow  # starts a headless Chromium (end to end; CI installs it and runs these)
 def test_resource_detection_works(tmp_path: Path) -> None:
     page = tmp_path / "remote.html"
     page.write_text(

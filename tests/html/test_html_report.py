@@ -124,6 +124,7 @@ def _console_messages(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
+@pytest.mark.slow  # starts a headless Chromium (end to end; CI installs it and runs these)
 def test_chromium_renders_without_console_errors(html_page: tuple[Path, str, object], tmp_path: Path) -> None:
     path, _html, _report = html_page
     dom = _chromium_run(path, tmp_path / "p1", "--dump-dom")
@@ -138,6 +139,7 @@ def test_chromium_renders_without_console_errors(html_page: tuple[Path, str, obj
         shutil.copy(shot, Path(keep) / "html_report.png")
 
 
+@pytest.mark.slow  # starts a headless Chromium (end to end; CI installs it and runs these)
 def test_console_error_detection_works(tmp_path: Path) -> None:
     broken = tmp_path / "broken.html"
     broken.write_text("<html><body><script>notDefinedAnywhere();</script></body></html>")

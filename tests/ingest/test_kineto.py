@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from tests.conftest import KINETO_DIR, plain_json, shared_file
+from tests.conftest import KINETO_DIR, plain_json, shared_file, trace_sweep
 
 import infersight
 from infersight.errors import InputError
@@ -155,7 +155,7 @@ def test_every_kineto_file_is_covered() -> None:
     assert on_disk == {*KNOWN_KERNELS, CPU_ONLY}
 
 
-@pytest.mark.parametrize("relative", GPU_FILES)
+@pytest.mark.parametrize("relative", trace_sweep(GPU_FILES))
 def test_kernels_match_plain_json(relative: str) -> None:
     trace, ref = read(relative), reference(relative)
     kernels = trace.kernels
@@ -171,7 +171,7 @@ def test_kernels_match_plain_json(relative: str) -> None:
     trace.check_schema()
 
 
-@pytest.mark.parametrize("relative", GPU_FILES)
+@pytest.mark.parametrize("relative", trace_sweep(GPU_FILES))
 def test_copies_api_ranges_gpus_match_plain_json(relative: str) -> None:
     trace, ref = read(relative), reference(relative)
     assert (len(trace.memcpy), int(trace.memcpy["bytes"].sum())) == ref["memcpy"]
@@ -281,11 +281,12 @@ def _rewritten(relative: str, writer: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("relative", "writer", "layout"),
     [
-        (VLLM, "as-is", "libkineto"),
+        # the two real files as written (the big ones: CI only, see tests.conftest.trace_sweep)
+        pytest.param(VLLM, "as-is", "libkineto", marks=pytest.mark.slow),
         ("hta_nccl_a100_rank0.json.gz", "as-is", "libkineto"),
         ("hta_nccl_a100_rank0.json.gz", "json.dump", "json.dump"),
         ("hta_nccl_a100_rank0.json.gz", "minified", "minified"),
-        (SGLANG, "as-is", "json.dump"),
+        pytest.param(SGLANG, "as-is", "json.dump", marks=pytest.mark.slow),
     ],
 )
 def test_text_slimming_changes_nothing(

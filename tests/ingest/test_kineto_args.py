@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from tests.conftest import plain_json, shared_file
+from tests.conftest import plain_json, shared_file, trace_sweep
 
 from infersight.ingest import kineto_text
 from infersight.ingest.kineto import read_kineto
@@ -90,7 +90,7 @@ def row_values(frame: pd.DataFrame, table: str, row: int, columns: list[str]) ->
 
 @pytest.mark.parametrize(
     "relative",
-    [NCCL, NS_EPOCH, OLD_PYTORCH, SHAPES, "tracelens_sglang_qwen3-8b_prefilldecode_mi300x.json.gz"],
+    trace_sweep([NCCL, NS_EPOCH, OLD_PYTORCH, SHAPES, SGLANG]),
 )
 def test_first_event_is_the_files_earliest_timed_event(relative: str) -> None:
     # every event of the file counts here, Python frames and flows included (the reader cuts them)
@@ -100,6 +100,7 @@ def test_first_event_is_the_files_earliest_timed_event(relative: str) -> None:
     assert trace.first_event_ns < int(trace.kernels["start"].min())
 
 
+@pytest.mark.slow  # re-reads the 2.9 MB trace (see tests.conftest.trace_sweep)
 def test_first_event_of_the_big_vllm_trace() -> None:
     trace = read("vllm_llama70b-class_tp4_h100_rank0_prefill1_decode9.pt.trace.json.gz")
     assert trace.first_event_ns == 3676599907409475  # the "PyTorch Profiler (0)" span, 3676599907409.475 µs

@@ -14,9 +14,8 @@ import gzip
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
-from tests.conftest import KINETO_DIR, shared_file
+from tests.conftest import KINETO_DIR, assert_tables_equal, shared_file, trace_sweep
 
 from infersight.errors import InputError
 from infersight.ingest import kineto, kineto_stream
@@ -51,7 +50,7 @@ def assert_same_trace(got: Trace | str, expected: Trace | str) -> None:
         assert got == expected
         return
     for table in TABLE_COLUMNS:
-        pd.testing.assert_frame_equal(got.table(table), expected.table(table), check_exact=True)
+        assert_tables_equal(got.table(table), expected.table(table))
     for field in FIELDS:
         assert getattr(got, field) == getattr(expected, field), field
 
@@ -73,7 +72,7 @@ def _streamed_text() -> bytes:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("name", TRACES)
+@pytest.mark.parametrize("name", trace_sweep(TRACES))
 def test_streamed_read_equals_whole_read(name: str, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """``cpu_ops_as_kernels`` changes only what is built from the parsed chunks, not the chunking:
     it is streamed in this process (the chunk workers parse the same chunks either way)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import KINETO_DIR, shared_file
+from tests.conftest import KINETO_DIR, shared_file, trace_sweep
 from tests.ingest.test_kineto_stream import _read, assert_same_trace
 
 from infersight.ingest import kineto, kineto_stream, kineto_structs
@@ -44,7 +44,7 @@ def _struct_chunks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return decoded
 
 
-@pytest.mark.parametrize("name", TRACES)
+@pytest.mark.parametrize("name", trace_sweep(TRACES))
 def test_struct_read_equals_orjson_read(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     path = shared_file(f"kineto/{name}")
     expected = [_orjson_read(path, monkeypatch), _orjson_read(path, monkeypatch, cpu_ops_as_kernels=True)]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import assert_tables_equal, shared_file
 
 from infersight.errors import InputError
 from infersight.ingest import load_traces, nsys_sqlite
@@ -421,7 +421,7 @@ def test_reading_in_rowid_slices_gives_the_same_tables(monkeypatch: pytest.Monke
     sliced = read_nsys_sqlite(nsys_path(name))
     whole = trace_of(name)
     for table in ("kernels", "api", "memcpy", "memset", "ranges"):
-        pd.testing.assert_frame_equal(sliced.table(table), whole.table(table))
+        assert_tables_equal(sliced.table(table), whole.table(table))
 
 
 def test_nvtx_slices_are_shared_with_a_helper_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -441,7 +441,7 @@ def test_nvtx_slices_are_shared_with_a_helper_thread(monkeypatch: pytest.MonkeyP
     sliced = read_nsys_sqlite(nsys_path(name))
     assert len(readers) == 2
     ranges = trace_of(name).ranges
-    pd.testing.assert_frame_equal(sliced.ranges, ranges)
+    assert_tables_equal(sliced.ranges, ranges)
     assert sliced.ranges["name"].cat.categories.is_unique
     assert list(sliced.ranges["name"].cat.categories) == sorted(set(ranges["name"].astype(str)))
 

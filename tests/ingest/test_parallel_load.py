@@ -5,9 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from tests.conftest import shared_file
+from tests.conftest import assert_tables_equal, shared_file
 
 from infersight.errors import InputError
 from infersight.ingest import load_traces
@@ -26,7 +25,7 @@ def test_parallel_read_equals_serial_read(monkeypatch: pytest.MonkeyPatch) -> No
     for a, b in zip(serial, parallel, strict=True):
         assert a.notes == b.notes and a.rank == b.rank
         for table in ("kernels", "memcpy", "memset", "api", "ranges"):
-            pd.testing.assert_frame_equal(a.table(table), b.table(table))
+            assert_tables_equal(a.table(table), b.table(table))
 
 
 def test_parallel_read_reports_the_bad_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,4 +61,4 @@ def test_parallel_read_while_another_thread_runs(monkeypatch: pytest.MonkeyPatch
         spinner.join()
     monkeypatch.setenv(WORKERS_ENV, "1")
     for a, b in zip(load_traces(shared_file(RANKS)), traces, strict=True):
-        pd.testing.assert_frame_equal(a.kernels, b.kernels)
+        assert_tables_equal(a.kernels, b.kernels)

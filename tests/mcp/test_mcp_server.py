@@ -13,6 +13,10 @@ import pytest
 from tests.conftest import require_extra, shared_file
 
 mcp = require_extra("mcp", "mcp")
+
+# A spawned server over stdio, end to end (~7 s): CI runs it; the tools themselves run in-process
+# in test_tools.py, and tests/api/test_front_ends_agree.py checks their JSON equals the CLI's.
+pytestmark = pytest.mark.slow
 from mcp.client.stdio import stdio_client  # noqa: E402
 
 from mcp import ClientSession, StdioServerParameters  # noqa: E402

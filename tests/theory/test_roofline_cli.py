@@ -46,7 +46,8 @@ def test_custom_gpu_tp_and_measured_finding(capsys: pytest.CaptureFixture[str], 
     assert "measured TPOT is" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("suffix", [".png", ".html"])
+# the html page wraps the same matplotlib drawing as svg: drawn in CI (matplotlib costs ~2 s a plot)
+@pytest.mark.parametrize("suffix", [".png", pytest.param(".html", marks=pytest.mark.slow)])
 def test_plot(tmp_path: Path, suffix: str) -> None:
     require_extra("matplotlib", "plot")
     out = tmp_path / f"roofline{suffix}"

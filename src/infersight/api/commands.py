@@ -339,6 +339,10 @@ def ncu_plan(request: rq.NcuPlanRequest | None = None, /, **fields: Any) -> NcuP
 
     req = _request(rq.NcuPlanRequest, request, fields)
     scenario = require_scenario(req)
+    if scenario is not None:
+        from infersight.theory.inputs import load_model
+
+        load_model(theory_options(req))  # a malformed config fails before the (slow) trace read
     loaded = _core.load(req.traces)
     analysed = _core.report_from_traces(loaded)
     if not analysed.profile.kernels:

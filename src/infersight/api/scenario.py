@@ -78,9 +78,10 @@ def theory_request(args: TheoryArgs | ScenarioArgs) -> TheoryRequest | None:
         return None
     # without --batch/--prompt the scenario is read from the trace (infersight.theory.scenario_check);
     # with no trace that can tell it, the theory run refuses with the same wording as require_scenario
+    from infersight.theory.inputs import load_model
     from infersight.theory.run import TheoryRequest  # here: no theory import without a model
 
-    return TheoryRequest(
+    request = TheoryRequest(
         options=theory_options(args),
         batch=args.batch,
         prompt=args.prompt,
@@ -90,6 +91,10 @@ def theory_request(args: TheoryArgs | ScenarioArgs) -> TheoryRequest | None:
         measured_tpot_ms=measured[1],
         measured_tps=measured[2],
     )
+    # the model (a config file the user wrote, or a built-in name) is read now, before the
+    # trace: a malformed config fails in milliseconds, not after a read of many seconds
+    load_model(request.options)
+    return request
 
 
 def layer_theory_request(request: LayersRequest) -> LayerTheoryRequest | None:

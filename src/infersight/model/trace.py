@@ -22,6 +22,7 @@ Conventions (the contract between ingest and analyses):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -141,8 +142,17 @@ DeviceKind = Literal["gpu", "cpu"]
 
 
 def empty_table(columns: Mapping[str, str]) -> pd.DataFrame:
-    """A zero-row table with the declared columns and dtypes."""
-    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
+    """A zero-row table with the declared columns and dtypes.
+
+    A copy of a template built once per schema: building one costs 3-4 ms of pandas dtype
+    work, a copy 0.05 ms, and every :class:`Trace` starts with five (the readers fill them in).
+    """
+    return _empty_template(tuple(columns.items())).copy()
+
+
+@functools.cache
+def _empty_template(columns: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns})
 
 
 def union_names(parts: list[pd.Categorical]) -> pd.Categorical:
