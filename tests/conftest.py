@@ -13,18 +13,28 @@ import copy
 import functools
 import gc
 import gzip
+import hashlib
 import importlib
 import json
 import os
+import pickle
+import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import settings
+
+# pytest imports this file as the plugin module ``conftest``; the test modules import it as
+# ``tests.conftest``. Without this alias those are two module objects with two sets of caches:
+# each shared trace read twice per process, and what the fixtures below fill never seen by tests.
+if __name__ == "conftest":
+    sys.modules.setdefault("tests.conftest", sys.modules[__name__])
 
 if TYPE_CHECKING:
     from infersight.analyses.results import AnalysisReport
@@ -38,19 +48,21 @@ T = TypeVar("T")
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
 
-# Hypothesis profiles. Most properties are cheap per example and keep the counts their own
-# `@settings` give; the few whose every example reads a whole trace file ask
-# :func:`trace_examples` for their count: the full count under the "ci" profile (CI is set, as
-# .ci/run does), a smaller one under "quick" (a developer's default run).
+# Hypothesis profiles: every property runs its full number of examples under "ci" (CI is set, as
+# .ci/run does) and about a quarter of it under "quick" (a developer's default run): the default
+# 100 becomes 25, and a property that sets its own count asks :func:`examples` for it.
+QUICK_SHARE = 4
 settings.register_profile("ci", deadline=None)
-settings.register_profile("quick", deadline=None)
+settings.register_profile("quick", deadline=None, max_examples=100 // QUICK_SHARE)
 settings.load_profile("ci" if os.environ.get("CI") else "quick")
 
 
-def trace_examples(ci: int, quick: int) -> int:
-    """``max_examples`` of a property whose every example reads a whole trace: ``ci`` in CI
-    (the "ci" hypothesis profile), ``quick`` otherwise."""
-    return ci if settings.get_current_profile_name() == "ci" else quick
+def examples(ci: int, quick: int | None = None) -> int:
+    """``max_examples`` of a property: ``ci`` in CI (the "ci" hypothesis profile), else ``quick``
+    (default: a quarter of ``ci``; properties whose every example reads a whole trace pick theirs)."""
+    if settings.get_current_profile_name() == "ci":
+        return ci
+    return quick if quick is not None else max(1, ci // QUICK_SHARE)
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -118,20 +130,59 @@ def _kept(value: T) -> T:
     return value
 
 
+# The test processes of one run (pytest-xdist workers) share what _loaded and _report compute:
+# the first process that needs a trace or a report pickles it into the run's temporary folder
+# (kept and rotated by pytest like tmp_path), the others unpickle it (~4 ms for the vLLM trace,
+# instead of a 1.2 s read). Parsed JSON documents (plain_json) are not shared: unpickling one
+# costs as much as parsing it.
+_RUN_FOLDER: list[Path] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _share_across_test_processes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp is a folder of the run's
+        _RUN_FOLDER[:] = [tmp_path_factory.getbasetemp().parent / "shared-cache"]
+
+
+def _run_shared(key: str, compute: Callable[[], T]) -> T:
+    """``compute()``, or what another test process of this run computed for ``key``."""
+    if not _RUN_FOLDER:
+        return compute()
+    path = _RUN_FOLDER[0] / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+    try:
+        with path.open("rb") as handle:
+            return cast(T, pickle.load(handle))
+    except FileNotFoundError:
+        pass
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(partial, path)  # whole or absent, never half-written, for the other processes
+    return value
+
+
 @functools.cache
 def _loaded(relative: str, cpu_ops_as_kernels: bool) -> tuple[Trace, ...]:
     from infersight import api
 
     path = shared_file(relative)  # a skip/fail raises here and is not cached
-    return _kept(tuple(api.load([path], cpu_ops_as_kernels=cpu_ops_as_kernels, executor="local")))
+
+    def read() -> tuple[Trace, ...]:
+        return tuple(api.load([path], cpu_ops_as_kernels=cpu_ops_as_kernels, executor="local"))
+
+    return _kept(_run_shared(f"load {relative} {cpu_ops_as_kernels}", read))
 
 
 @functools.cache
 def _report(relative: str, cpu_ops_as_kernels: bool, window_nvtx: str | None) -> AnalysisReport:
     from infersight import api
 
-    traces = list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
-    return _kept(api.report_from_traces(traces, window_nvtx=window_nvtx))
+    def analyse() -> AnalysisReport:
+        traces = list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
+        return api.report_from_traces(traces, window_nvtx=window_nvtx)
+
+    return _kept(_run_shared(f"report {relative} {cpu_ops_as_kernels} {window_nvtx}", analyse))
 
 
 def shared_traces(relative: str, *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
@@ -143,6 +194,46 @@ def shared_trace(relative: str, *, cpu_ops_as_kernels: bool = False) -> Trace:
     """The one trace of a single shared trace file (see :func:`shared_traces`)."""
     [trace] = shared_traces(relative, cpu_ops_as_kernels=cpu_ops_as_kernels)
     return trace
+
+
+@pytest.fixture(autouse=True)
+def _api_reads_shared_files_from_the_cache(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process CLI, MCP-tool and API runs read the shared trace files from the per-process cache.
+
+    A command run on a shared file (the vLLM trace: ~1 s a read) gets the same traces
+    ``api.load`` gives (:func:`shared_traces`, a fresh deep copy), so the many tests that run a
+    command on the same file read it once per process. Only whole single files under
+    ``../shared/data`` with no executor address are served this way; directories, copies in
+    ``tmp_path`` and everything else go to the real reader. The readers themselves are tested
+    directly; a test about how a command reads (progress, executors) is marked
+    ``reads_shared_files`` and reads the files itself.
+    """
+    if request.node.get_closest_marker("reads_shared_files"):
+        return
+    from infersight.api import _core
+
+    read = _core.load
+
+    def load(paths: Any, **options: Any) -> Any:
+        relative = [_shared_relative(path) for path in paths]
+        if not relative or None in relative or options.get("executor_address") is not None:
+            return read(paths, **options)
+        cpu_ops = bool(options.get("cpu_ops_as_kernels", False))
+        return [t for name in relative for t in shared_traces(str(name), cpu_ops_as_kernels=cpu_ops)]
+
+    monkeypatch.setattr(_core, "load", load)
+
+
+def _shared_relative(path: object) -> str | None:
+    """``path`` relative to the shared data folder when it is a file there, else None."""
+    try:
+        resolved = Path(str(path)).resolve()
+        relative = resolved.relative_to(SHARED_DATA.resolve())
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: a symbolic link loop
+        return None
+    return relative.as_posix() if resolved.is_file() else None
 
 
 def shared_report(

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import KINETO_DIR, NSYS_DIR, plain_json, shared_file
+from tests.conftest import KINETO_DIR, NSYS_DIR, examples, plain_json, shared_file
 
 from infersight.analyses.categories import (
     CATEGORIES,
@@ -488,7 +488,7 @@ BRACKETY = st.text(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(ci=400), deadline=None)
 @given(st.one_of(st.text(max_size=400), BRACKETY))
 def test_simplify_never_raises_and_is_idempotent(text: str) -> None:
     """Any text: no exception, deterministic, bounded length, and a fixed point."""

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import plain_json, plain_json_events, shared_file, shared_traces
+from tests.conftest import examples, plain_json, plain_json_events, shared_file, shared_traces
 
 from infersight import api
 from infersight.analyses.digest import digest_trace
@@ -229,7 +229,7 @@ def test_errors_come_in_the_traces_path_order(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- value counts
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(ci=60), deadline=None)
 @given(
     durations=st.lists(st.integers(min_value=0, max_value=10**10), min_size=1, max_size=300),
     seed=st.integers(min_value=0, max_value=2**32 - 1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import examples
 
 from infersight.analyses import intervals
 
@@ -63,7 +64,7 @@ def test_overlaps_any() -> None:
     assert got.tolist() == [False, False, True, True, False, True]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(ci=200), deadline=None)
 @given(interval_lists)
 def test_union_length_matches_brute_force(pairs: list[tuple[int, int]]) -> None:
     s, e = _arrays(pairs)
@@ -74,7 +75,7 @@ def test_union_length_matches_brute_force(pairs: list[tuple[int, int]]) -> None:
         assert total <= int(e.max() - s.min())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(ci=200), deadline=None)
 @given(interval_lists, st.randoms(use_true_random=False))
 def test_union_is_idempotent_and_order_independent(pairs: list[tuple[int, int]], rnd) -> None:  # type: ignore[no-untyped-def]
     s, e = _arrays(pairs)
@@ -87,7 +88,7 @@ def test_union_is_idempotent_and_order_independent(pairs: list[tuple[int, int]],
     assert ss.tolist() == us.tolist() and se.tolist() == ue.tolist()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(ci=200), deadline=None)
 @given(interval_lists, interval_lists)
 def test_intersection_matches_brute_force(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
     s, e = intervals.intersect(*_arrays(a), *_arrays(b))
@@ -97,7 +98,7 @@ def test_intersection_matches_brute_force(a: list[tuple[int, int]], b: list[tupl
     assert (s[1:] > e[:-1]).all()  # disjoint, sorted, non-touching
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(ci=200), deadline=None)
 @given(interval_lists, interval_lists)
 def test_overlap_lengths_match_brute_force(
     items: list[tuple[int, int]], window: list[tuple[int, int]]

@@ -397,6 +397,7 @@ def test_corpus_is_large_enough() -> None:
     assert len(CASES) >= 30
 
 
+@pytest.mark.reads_shared_files  # the real trace over the decompression cap is read, not cached
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_file, shared_traces, trace_examples
+from tests.conftest import examples, shared_file, shared_traces
 
 from infersight.analyses import intervals
 from infersight.analyses.ranges import grouped_union_length
@@ -48,7 +48,7 @@ def _arrays(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(ci=150), deadline=None)
 @given(interval_sets)
 def test_union_is_sorted_disjoint_and_covers_the_same_instants(pairs: list[tuple[int, int]]) -> None:
     s, e = _arrays(pairs)
@@ -62,7 +62,7 @@ def test_union_is_sorted_disjoint_and_covers_the_same_instants(pairs: list[tuple
     assert np.array_equal(us, us2) and np.array_equal(ue, ue2)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(ci=150), deadline=None)
 @given(interval_sets, interval_sets)
 def test_intersection_and_inclusion_exclusion(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
     a_s, a_e = _arrays(a)
@@ -77,7 +77,7 @@ def test_intersection_and_inclusion_exclusion(a: list[tuple[int, int]], b: list[
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(ci=100), deadline=None)
 @given(interval_sets, st.lists(st.integers(0, HORIZON + 60), max_size=10))
 def test_covered_before_matches_reference(pairs: list[tuple[int, int]], times: list[int]) -> None:
     us, ue = intervals.union(*_arrays(pairs))
@@ -86,7 +86,7 @@ def test_covered_before_matches_reference(pairs: list[tuple[int, int]], times: l
     assert got.tolist() == [int(reference[t]) for t in times]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(ci=100), deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), interval), max_size=40))
 def test_grouped_union_length_is_union_per_group(rows: list[tuple[int, tuple[int, int]]]) -> None:
     group = np.array([g for g, _ in rows], dtype=np.int64)
@@ -96,7 +96,7 @@ def test_grouped_union_length_is_union_per_group(rows: list[tuple[int, tuple[int
         assert got[g] == int(_covered([iv for gg, iv in rows if gg == g]).sum())
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(ci=60), deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 3), interval), min_size=1, max_size=40))
 def test_device_timeline_idle_ratio_and_busy_bounds(rows: list[tuple[int, int, tuple[int, int]]]) -> None:
     """Kernels on 2 devices / 4 streams: 0 <= busy <= wall, idle ratio in [0, 1], busy = reference."""
@@ -182,8 +182,8 @@ def _check_report_or_input_error(path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
-# Each example writes and reads a whole trace: fewer examples in the quick run (see trace_examples).
-@settings(max_examples=trace_examples(ci=25, quick=10), deadline=None)
+# Each example writes and reads a whole trace: fewer examples in the quick run (see tests.conftest.examples).
+@settings(max_examples=examples(ci=25, quick=10), deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(KINETO_FIELDS), odd_json_values), max_size=6))
 def test_kineto_reader_on_extreme_values(edits: list[tuple[int, str, object]]) -> None:
     with gzip.open(shared_file("kineto/hta_event_sync_multi_stream_a100.json.gz"), "rb") as fh:
@@ -207,7 +207,7 @@ odd_reals = st.sampled_from([float("inf"), float("-inf"), 1e308, -1.0, 0.0, 2.0*
 )
 
 
-@settings(max_examples=trace_examples(ci=15, quick=6), deadline=None)
+@settings(max_examples=examples(ci=15, quick=6), deadline=None)
 @given(
     st.lists(st.tuples(st.integers(1, 36), st.sampled_from(NSYS_COLUMNS), extreme_ints), max_size=6),
     st.lists(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_file, trace_examples
+from tests.conftest import examples, shared_file
 from tests.hardening.test_config_ncu_hostile import NCU_OLD, QWEN3_8B, QWEN3_MOE, assert_finite_non_negative
 
 from infersight.errors import InputError
@@ -197,7 +197,7 @@ def _estimate_is_sound(raw: dict[str, Any]) -> None:
     assert result.ttft_s > 0 and result.tpot_s > 0
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(ci=60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(CONFIG_FIELDS), JUNK)
 def test_junk_in_a_dense_config_field(key: str, value: Any) -> None:
     raw = json.loads(shared_file(QWEN3_8B).read_text(encoding="utf-8"))
@@ -205,7 +205,7 @@ def test_junk_in_a_dense_config_field(key: str, value: Any) -> None:
     _estimate_is_sound(raw)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(ci=40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(MOE_FIELDS), JUNK)
 def test_junk_in_a_moe_config_field(key: str, value: Any) -> None:
     raw = json.loads(shared_file(QWEN3_MOE).read_text(encoding="utf-8"))
@@ -213,7 +213,7 @@ def test_junk_in_a_moe_config_field(key: str, value: Any) -> None:
     _estimate_is_sound(raw)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(ci=40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(["awq", "gptq", "fp8", "compressed-tensors", "bitsandbytes"]),
     st.sampled_from(QUANT_FIELDS),
@@ -242,7 +242,7 @@ def ncu_rows() -> list[list[str]]:
 
 
 @settings(
-    max_examples=trace_examples(ci=40, quick=12),  # each example parses and analyses a whole export
+    max_examples=examples(ci=40, quick=12),  # each example parses and analyses a whole export
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

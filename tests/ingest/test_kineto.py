@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from tests.conftest import KINETO_DIR, plain_json, shared_file, trace_sweep
+from tests.conftest import KINETO_DIR, plain_json, shared_file, shared_trace, trace_sweep
 
 import infersight
 from infersight.errors import InputError
@@ -141,9 +141,10 @@ def reference(relative: str) -> dict[str, Any]:
     }
 
 
-@cache
 def read(relative: str) -> Trace:
-    return read_kineto(shared_file(f"kineto/{relative}"))
+    """The reader's trace of a shared Kineto file (``read_kineto`` through ``api.load``, read once
+    per test run and shared: tests/test_shared_cache.py checks it equals a fresh read)."""
+    return shared_trace(f"kineto/{relative}")
 
 
 # ---------------------------------------------------------------- every real file

@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from tests.conftest import plain_json, shared_file, trace_sweep
+from tests.conftest import plain_json, shared_file, shared_trace, trace_sweep
 
 from infersight.ingest import kineto_text
 from infersight.ingest.kineto import read_kineto
@@ -42,9 +42,9 @@ def document(relative: str) -> Any:
     return plain_json(shared_file(f"kineto/{relative}"), exact_decimals=True)
 
 
-@cache
 def read(relative: str) -> Trace:
-    return read_kineto(shared_file(f"kineto/{relative}"))
+    """The reader's trace of a shared Kineto file, read once per test run (see tests/conftest.py)."""
+    return shared_trace(f"kineto/{relative}")
 
 
 def to_ns(us: Any) -> int:

@@ -109,7 +109,9 @@ def test_odd_layout_falls_back_to_the_whole_read(tmp_path: Path, monkeypatch: py
     assert_same_trace(_read(odd), expected)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+# two chunk workers (a process pool per read, four reads): CI; the quick run parses in parallel in
+# test_streamed_read_equals_whole_read[...-2]
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_corrupt_and_truncated_files_keep_their_errors(
     tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

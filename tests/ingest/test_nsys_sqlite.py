@@ -764,6 +764,7 @@ def sql_at(path: Path, query: str) -> list[tuple]:
         return conn.execute(query).fetchall()
 
 
+@pytest.mark.slow  # builds and reads a 200k-kernel export (CI); slices: test_reading_in_rowid_slices_...
 def test_a_million_rows_scale_check(tmp_path: Path) -> None:
     """200k kernels (the h100x2 kernels replicated): right counts, columnar names."""
     big = tmp_path / "big.sqlite"

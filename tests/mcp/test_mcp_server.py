@@ -12,14 +12,17 @@ import anyio
 import pytest
 from tests.conftest import require_extra, shared_file
 
-mcp = require_extra("mcp", "mcp")
-
 # A spawned server over stdio, end to end (~7 s): CI runs it; the tools themselves run in-process
 # in test_tools.py, and tests/api/test_front_ends_agree.py checks their JSON equals the CLI's.
 pytestmark = pytest.mark.slow
-from mcp.client.stdio import stdio_client  # noqa: E402
 
-from mcp import ClientSession, StdioServerParameters  # noqa: E402
+
+@pytest.fixture(autouse=True, scope="module")
+def _mcp_sdk() -> None:
+    """The MCP SDK (test extra), imported when these tests run, not when they are collected
+    (its import costs ~1 s of every test process, slow tests deselected or not)."""
+    require_extra("mcp", "mcp")
+
 
 EXPECTED_TOOLS = {
     "analyze",
@@ -52,6 +55,10 @@ def _is_error(result: Any) -> bool:
 
 
 async def _session_calls(kb: Path, trace: Path) -> dict[str, Any]:
+    from mcp.client.stdio import stdio_client
+
+    from mcp import ClientSession, StdioServerParameters
+
     env = {k: v for k, v in os.environ.items() if k != "INFERSIGHT_MCP_ALLOW_COMMANDS"}
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "infersight", "mcp"], env={**env, "INFERSIGHT_KB": str(kb)}
@@ -122,6 +129,10 @@ def test_kb_lookup_and_errors(session_results: dict[str, Any]) -> None:
 
 
 async def _verify_allowed(kb: Path) -> Any:
+    from mcp.client.stdio import stdio_client
+
+    from mcp import ClientSession, StdioServerParameters
+
     env = {k: v for k, v in os.environ.items() if k != "INFERSIGHT_MCP_ALLOW_COMMANDS"}
     params = StdioServerParameters(
         command=sys.executable,

@@ -329,3 +329,16 @@ def test_json_report_round_trips_and_has_schema() -> None:
     schema = report_json_schema()
     assert schema["title"] == "AnalysisReport"
     assert {"schema_version", "tool_version", "profile", "findings"} <= set(schema["properties"])
+
+
+def test_names_print_as_written_emoji_codes_and_control_characters_included() -> None:
+    """A name holding ``:fire:`` or ``:cl:`` (rich emoji codes) prints literally; a control
+    character becomes U+FFFD (the console every terminal view uses)."""
+    import io
+
+    from infersight.render.sanitize import sanitizing_console
+
+    buffer = io.StringIO()
+    console = sanitizing_console(file=buffer, width=120, color_system=None, markup=False)
+    console.print("kernel:fire:tile :cl: op\x1b[2J")
+    assert buffer.getvalue() == "kernel:fire:tile :cl: op\ufffd[2J\n"

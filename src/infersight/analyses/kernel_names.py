@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,7 @@ _ELLIPSIS = "…"
 _MAX_DEPTH = 8  # template nesting we look through when hunting for a functor
 
 _OPENERS = {"<": ">", "(": ")", "[": "]", "{": "}"}
+_BRACKET = re.compile(r"[<>()\[\]{}]")
 
 # Namespaces that carry no information about which library a kernel belongs to.
 _NOISE_NAMESPACES = frozenset(
@@ -332,70 +334,71 @@ def _split_template(component: str) -> tuple[str, str]:
     return component[:cut].strip(), inner
 
 
-def _bracket_walk(text: str) -> list[int]:
-    """Nesting depth before each character, honouring ``<>()[]{}`` as a stack.
+def _depth_zero_runs(text: str) -> Iterator[tuple[int, int]]:
+    """The ``[start, end)`` runs of ``text`` that stand outside all brackets, in order.
 
-    A closer only closes the bracket kind on top of the stack (so ``(8)>(0)`` inside a template
-    argument does not end the template); ``->`` is not a closer; unmatched closers are ignored.
+    ``<>()[]{}`` nest as a stack: a closer only closes the bracket kind on top of it (so
+    ``(8)>(0)`` inside a template argument does not end the template), ``->`` is not a closer,
+    and an unmatched closer is an ordinary character. An opener at depth zero ends its run (it
+    is the run's last character). Only the bracket characters are visited (a regular
+    expression skips the rest in C): names of 10 kB and more cost what a short one does.
     """
-    depths: list[int] = []
     stack: list[str] = []
-    previous = ""
-    for char in text:
-        depths.append(len(stack))
+    start = 0
+    for match in _BRACKET.finditer(text):
+        index = match.start()
+        char = text[index]
         if char in _OPENERS:
+            if not stack:
+                yield start, index + 1
             stack.append(_OPENERS[char])
-        elif stack and char == stack[-1] and not (char == ">" and previous == "-"):
+        elif stack and char == stack[-1] and not _is_arrow(text, index):
             stack.pop()
-        previous = char
-    return depths
+            if not stack:
+                start = index + 1
+    if not stack:
+        yield start, len(text)
+
+
+def _is_arrow(text: str, index: int) -> bool:
+    """``text[index]`` is the ``>`` of ``->`` (not a closer)."""
+    return text[index] == ">" and index > 0 and text[index - 1] == "-"
 
 
 def _first_top_level(text: str, char: str) -> int:
     """Index of the first ``char`` outside all brackets, or -1."""
-    stack: list[str] = []
-    previous = ""
-    for index, current in enumerate(text):
-        if current == char and not stack:
-            return index
-        if current in _OPENERS:
-            stack.append(_OPENERS[current])
-        elif stack and current == stack[-1] and not (current == ">" and previous == "-"):
-            stack.pop()
-        previous = current
+    for start, end in _depth_zero_runs(text):
+        found = text.find(char, start, end)
+        if found != -1:
+            return found
     return -1
 
 
 def _matching_close(text: str, open_index: int) -> int:
     """Index of the bracket closing the one at ``open_index``, or -1 when it is never closed."""
     stack: list[str] = []
-    previous = ""
-    for index in range(open_index, len(text)):
-        current = text[index]
-        if current in _OPENERS:
-            stack.append(_OPENERS[current])
-        elif stack and current == stack[-1] and not (current == ">" and previous == "-"):
+    for match in _BRACKET.finditer(text, open_index):
+        index = match.start()
+        char = text[index]
+        if char in _OPENERS:
+            stack.append(_OPENERS[char])
+        elif stack and char == stack[-1] and not _is_arrow(text, index):
             stack.pop()
             if not stack:
                 return index
-        previous = current
     return -1
 
 
 def _split_top_level(text: str, separator: str) -> list[str]:
-    """Split on ``separator`` where it stands outside all brackets."""
-    depths = _bracket_walk(text)
+    """Split on ``separator`` where it starts outside all brackets."""
     parts: list[str] = []
     start = 0
-    index = 0
     width = len(separator)
-    while index <= len(text) - width:
-        if depths[index] == 0 and text.startswith(separator, index):
-            parts.append(text[start:index])
-            index += width
-            start = index
-            continue
-        index += 1
+    for run_start, run_end in _depth_zero_runs(text):
+        position = max(run_start, start)
+        while (found := text.find(separator, position, run_end + width - 1)) != -1:
+            parts.append(text[start:found])
+            start = position = found + width
     parts.append(text[start:])
     return parts
 

@@ -28,8 +28,9 @@ class _Sanitized:
         for segment in console.render(self.inner, options):
             if segment.control:
                 yield segment
-            else:
-                yield Segment(sanitize_text(segment.text), segment.style, segment.control)
+                continue
+            clean = sanitize_text(segment.text)
+            yield segment if clean == segment.text else Segment(clean, segment.style, segment.control)
 
 
 class _SanitizeHook(RenderHook):
@@ -38,7 +39,12 @@ class _SanitizeHook(RenderHook):
 
 
 def sanitizing_console(**kwargs: Any) -> Console:
-    """A rich Console whose print hook sanitises every text segment (:mod:`infersight.render.sanitize`)."""
+    """A rich Console whose print hook sanitises every text segment (:mod:`infersight.render.sanitize`).
+
+    Emoji codes are off unless asked for: a kernel or range name holding ``:name:`` (C++ scopes,
+    NVTX labels) must print as written, not as a pictogram.
+    """
+    kwargs.setdefault("emoji", False)
     console = Console(**kwargs)
     console.push_render_hook(_SanitizeHook())
     return console
