@@ -200,11 +200,11 @@ def shared_trace(relative: str, *, cpu_ops_as_kernels: bool = False) -> Trace:
 def _api_reads_shared_files_from_the_cache(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In-process CLI, MCP-tool and API runs read the shared trace files from the per-process cache.
+    """In-process CLI, MCP-tool and API runs read the shared trace files from the cache.
 
     A command run on a shared file (the vLLM trace: ~1 s a read) gets the same traces
     ``api.load`` gives (:func:`shared_traces`, a fresh deep copy), so the many tests that run a
-    command on the same file read it once per process. Only whole single files under
+    command on the same file share one read per test run. Only whole single files under
     ``../shared/data`` with no executor address are served this way; directories, copies in
     ``tmp_path`` and everything else go to the real reader. The readers themselves are tested
     directly; a test about how a command reads (progress, executors) is marked
@@ -325,7 +325,7 @@ LARGE_TRAINING_TRACES = ("hta_trace_diff_control_a100_rank3", "hta_trace_diff_te
 # the files above QUICK_SWEEP_BYTES compressed (the vLLM TP4, SGLang MI300X and V100
 # ns-resolution traces, besides the two above) are swept in CI only; the quick run sweeps the
 # other ten, which hold every layout and writer the readers distinguish. Tests that use these
-# files for what they show (phases, categories, agreement with HTA) still run them.
+# files for what they show (phases, categories, agreement with HTA) still run on them.
 QUICK_SWEEP_BYTES = 1 << 20
 
 

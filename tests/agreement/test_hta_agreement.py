@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.conftest import KINETO_DIR, plain_json, shared_file, trace_sweep
+from tests.conftest import KINETO_DIR, plain_json, shared_file
 
 from infersight.analyses import intervals
 from infersight.errors import InputError
@@ -111,7 +111,7 @@ def test_reference_covers_every_kineto_trace() -> None:
     assert on_disk <= set(TRACES), f"regenerate with bench/hta_reference.py: {on_disk - set(TRACES)}"
 
 
-@pytest.mark.parametrize("name", trace_sweep(sorted(n for n, e in TRACES.items() if "error" not in e)))
+@pytest.mark.parametrize("name", sorted(n for n, e in TRACES.items() if "error" not in e))
 def test_agrees_with_hta(name: str) -> None:
     entry = TRACES[name]
     filtered = entry["profiler_steps"] >= 2  # exception 2
