@@ -271,52 +271,52 @@ def _command_for(args: Sequence[str]) -> Any:
     on every call; the built command keeps no state between runs (click makes a new context each
     time).
     """
-    first = args[0] if args and not args[0].startswith("-") else ""
-    return _built_command(first if _is_command_name(first) else "")
+    return _built_command(_command_name(args))
 
 
-def _is_command_name(name: str) -> bool:
-    """Whether ``name`` is exactly one registered command or group."""
-    if not name:
-        return False
-    commands = [
+@functools.cache
+def _built_command(name: str) -> Any:
+    """The built (and numeric-option-guarded) command of :func:`_app_named`."""
+    return guard_numeric_options(typer.main.get_command(_app_named(name)))
+
+
+def _app_for(args: Sequence[str]) -> typer.Typer:
+    """The application to build for ``args``: with a sub-command named first, that one alone."""
+    return _app_named(_command_name(args))
+
+
+def _command_name(args: Sequence[str]) -> str:
+    """The command or group named first in ``args`` when it is exactly one registered name, else ""
+    (no argument, an option first, a name that is no command: the whole application)."""
+    first = args[0] if args else ""
+    if not first or first.startswith("-"):
+        return ""
+    matches = len(_registered_commands(first)) + sum(g.name == first for g in app.registered_groups)
+    return first if matches == 1 else ""
+
+
+def _registered_commands(name: str) -> list[Any]:
+    return [
         c
         for c in app.registered_commands
         if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", ""))) == name
     ]
-    return len(commands) + sum(g.name == name for g in app.registered_groups) == 1
 
 
-@functools.cache
-def _built_command(first: str) -> Any:
-    """The built (and numeric-option-guarded) command for a command name, or "" for the whole app."""
-    return guard_numeric_options(typer.main.get_command(_app_for([first] if first else [])))
-
-
-def _app_for(args: Sequence[str]) -> typer.Typer:
-    """The application to build for ``args``: with a sub-command named first, that one alone.
+def _app_named(name: str) -> typer.Typer:
+    """The whole application for "", else one holding only the command or group ``name``.
 
     Why: typer builds every command's parameters (signatures, type hints, converters) before it
     parses a word, ~0.1 s of each start for twenty commands (0.4 s on a loaded machine), and a run
     of one command needs one. The one-command application keeps the root callback (``--version``)
-    and the settings, so its parsing, help and errors are the whole application's; anything else
-    (no argument, an option first, a name that is no command) gets the whole application.
+    and the settings, so its parsing, help and errors are the whole application's.
     """
-    first = args[0] if args else ""
-    if not first or first.startswith("-"):
-        return app
-    commands = [
-        c
-        for c in app.registered_commands
-        if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", ""))) == first
-    ]
-    groups = [g for g in app.registered_groups if g.name == first]
-    if len(commands) + len(groups) != 1:
+    if not name:
         return app
     only = typer.Typer(**_APP_SETTINGS)
     only.registered_callback = app.registered_callback
-    only.registered_commands = commands
-    only.registered_groups = groups
+    only.registered_commands = _registered_commands(name)
+    only.registered_groups = [g for g in app.registered_groups if g.name == name]
     return only
 
 
