@@ -38,6 +38,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from infersight.ingest.kineto_text import UNUSED_EVENTS
+
 ABSENT: Any = msgspec.UNSET  # an args key not in the event (its default depends on the reader)
 NO_RAW = msgspec.Raw()  # an args key kept as raw JSON that is not in the event
 
@@ -145,16 +147,16 @@ def raw_texts(args: list[Args], attr: str) -> list[bytes]:
 
 
 def without_unused(events: list[Event]) -> list[Event]:
-    """``events`` without those the text slimming drops (:data:`kineto_text` unused events):
+    """``events`` without those the text slimming drops (:data:`kineto_text.UNUSED_EVENTS`):
     Python frames, CPU instant events, flow arrows. Only the earliest time of the *other* events
     is read (``first_event_ns``), so it stays what the slimmed read gave."""
-    keep = [
-        not (
-            p == "f"
-            or p == "s"
-            or (p == "X" and c == "python_function")
-            or (p == "i" and c == "cpu_instant_event")
-        )
+    keep = [  # a phase or category that is no string (a JSON list, say) matches no unused kind
+        type(p) is not str
+        or (p not in _UNUSED_PHASES and (type(c) is not str or (p, c) not in _UNUSED_PAIRS))
         for p, c in zip(map(_PH, events), map(_CAT, events), strict=True)
     ]
     return list(compress(events, keep))
+
+
+_UNUSED_PHASES = frozenset(phase for phase, category in UNUSED_EVENTS if not category)  # any category
+_UNUSED_PAIRS = frozenset(pair for pair in UNUSED_EVENTS if pair[1])

@@ -78,7 +78,9 @@ LAYOUTS = (
     Layout("minified", b',{"ph":"', b"}", b',"args":{', b",", b":"),
 )
 PYTHON_FRAMES = ("X", "python_function")  # (phase, category) of Python stack frames
-_UNUSED_EVENTS = (PYTHON_FRAMES, ("i", "cpu_instant_event"), ("f", ""), ("s", ""))
+# (phase, category) of the events no table reads ("" category: any), cut from the text before
+# parsing; the struct read drops the same events after decoding (kineto_structs.without_unused)
+UNUSED_EVENTS = (PYTHON_FRAMES, ("i", "cpu_instant_event"), ("f", ""), ("s", ""))
 _ARGS_UNUSED_EVENTS = (("X", "cpu_op"), ("X", "user_annotation"), ("X", "gpu_user_annotation"))
 ARGS_KEPT_OPERATOR = "record_param_comms"  # its args carry collective sizes: kept whole
 INPUT_DIMS_KEY = "Input Dims"
@@ -119,7 +121,7 @@ def slim_parts(middle: list[Any], layout: Layout) -> list[Any] | None:
     kind: Any = type(middle[0])
     if not all(map(kind.endswith, middle, repeat(layout.event_end))):
         return None
-    unused = map(kind.startswith, middle, repeat(layout.headers(*_UNUSED_EVENTS)))
+    unused = map(kind.startswith, middle, repeat(layout.headers(*UNUSED_EVENTS)))
     kept = list(compress(middle, map(operator.not_, unused)))
     args_unused = map(kind.startswith, kept, repeat(layout.headers(*_ARGS_UNUSED_EVENTS)))
     args_kept = layout.named("X", "cpu_op", ARGS_KEPT_OPERATOR)
