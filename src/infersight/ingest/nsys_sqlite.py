@@ -413,8 +413,7 @@ def _fetch_slices(
     """
     if not fields:
         raise ValueError("no fields")
-    for bounds in _rowid_slices(conn, table):
-        condition = where if bounds is None else f"{where} AND rowid BETWEEN {bounds[0]} AND {bounds[1]}"
+    for condition in _slice_conditions(conn, table, where):
         piece = _fetch_slice(conn, table, fields, condition, text)
         if piece is not None:
             yield piece
@@ -498,6 +497,14 @@ def _unused_character(text: str) -> str:
         if chr(code) not in text:
             return chr(code)
     raise sqlite3.DatabaseError("no free separator character")  # > 6,000 distinct ones in use
+
+
+def _slice_conditions(conn: sqlite3.Connection, table: str, where: str) -> list[str]:
+    """``where`` restricted to each rowid slice of ``table`` (:func:`_rowid_slices`), in order."""
+    return [
+        where if bounds is None else f"{where} AND rowid BETWEEN {bounds[0]} AND {bounds[1]}"
+        for bounds in _rowid_slices(conn, table)
+    ]
 
 
 def _rowid_slices(conn: sqlite3.Connection, table: str) -> list[tuple[int, int] | None]:
@@ -1032,10 +1039,7 @@ def _map_slices(
     second core works on it once those are read. The result does not depend on which thread
     read which slice.
     """
-    slices = [
-        where if bounds is None else f"{where} AND rowid BETWEEN {bounds[0]} AND {bounds[1]}"
-        for bounds in _rowid_slices(schema.conn, table)
-    ]
+    slices = _slice_conditions(schema.conn, table, where)
     if len(slices) < 2 or schema.helper_connection is None:
         return [read(schema.conn, condition) for condition in slices]
     results: list[Read | None] = [None] * len(slices)
