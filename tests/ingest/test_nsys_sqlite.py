@@ -443,7 +443,8 @@ def test_nvtx_slices_are_shared_with_a_helper_thread(monkeypatch: pytest.MonkeyP
     ranges = trace_of(name).ranges
     assert_tables_equal(sliced.ranges, ranges)
     assert sliced.ranges["name"].cat.categories.is_unique
-    assert list(sliced.ranges["name"].cat.categories) == sorted(set(ranges["name"].astype(str)))
+    # categories in order of first appearance in the table, whichever thread read which slice
+    assert list(sliced.ranges["name"].cat.categories) == list(ranges["name"].cat.categories)
 
 
 def test_shared_slices_come_back_in_order_and_errors_propagate(tmp_path: Path) -> None:
@@ -892,22 +893,42 @@ def test_api_name_table_is_categorical() -> None:
     assert api["name"].cat.categories.is_unique
 
 
-def test_nvtx_name_codes_match_a_sorted_categorical() -> None:
-    """Range names are coded into their sorted distinct values, as ``pd.Categorical`` codes them.
+def test_name_codes_match_pandas_factorize() -> None:
+    """Names are coded in order of first appearance, exactly as ``pd.factorize`` codes them.
 
-    The reader sorts the per-slice texts and merges equal neighbours instead of hashing them;
-    this checks it against pandas on names with repeats, an empty name and unicode.
+    The readers code millions of range names with a dict instead of pandas; this checks it
+    against pandas on names with repeats, an empty name, unicode and names equal but for case.
     """
     import numpy as np
     import pandas as pd
 
-    from infersight.ingest.nsys_sqlite import _sorted_codes
+    from infersight.model import factorize_names
 
     rng = np.random.default_rng(3)
     pool = ["", "b", "a", "aten::mm, seq = 1, op_id = 2", "é", "a ", "B", "aten::mm, seq = 1, op_id = 10"]
     for size in (0, 1, 5, 200):
-        names = np.asarray([pool[i] for i in rng.integers(0, len(pool), size)], dtype=object)
-        position, distinct = _sorted_codes(names)
-        expected = pd.Categorical(list(names))
-        assert list(distinct) == list(expected.categories)
-        assert position.tolist() == expected.codes.tolist()
+        names = [pool[i] for i in rng.integers(0, len(pool), size)]
+        codes, distinct = factorize_names(names)
+        expected_codes, expected_distinct = pd.factorize(np.asarray(names, dtype=object))
+        assert codes.dtype == np.int64 and distinct.dtype == object
+        assert codes.tolist() == expected_codes.tolist()
+        assert distinct.tolist() == list(expected_distinct)
+
+
+def test_nvtx_names_are_one_category_per_distinct_text() -> None:
+    """Every range keeps its own text, and a text read in several slices is one category."""
+    from infersight.ingest import nsys_sqlite
+
+    trace = trace_of("h100x2_llm_train_nsys2026.sqlite")
+    names = trace.ranges["name"]
+    assert names.cat.categories.is_unique
+    texts = (
+        _connection("h100x2_llm_train_nsys2026.sqlite")
+        .execute(
+            "SELECT COALESCE(n.text, s.value) FROM NVTX_EVENTS n LEFT JOIN StringIds s ON s.id = n.textId "
+            f"WHERE eventType IN ({nsys_sqlite.NVTX_PUSHPOP_RANGE}, {nsys_sqlite.NVTX_STARTEND_RANGE})"
+        )
+        .fetchall()
+    )
+    assert len(texts) > 10_000
+    assert Counter(t[0] or "" for t in texts) == Counter(names.astype(str).tolist())

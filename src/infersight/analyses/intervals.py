@@ -84,17 +84,26 @@ def covered_before(union_starts: IntArray, union_ends: IntArray, t: npt.ArrayLik
 
     ``covered_before(b) - covered_before(a)`` is the overlap of ``[a, b)`` with the set, which
     gives clipped durations of many intervals against one window in one vectorised call.
+
+    With ``j`` the last interval starting at or before ``t``, the answer is the length of the
+    intervals before ``j`` plus ``min(t, end_j) - start_j``; the first two terms are one
+    precomputed array, and an empty interval at the earliest time stands in for "none starts
+    before t". Two gathers and one ``minimum`` per query: millions of NVTX ranges are clipped
+    to each device's idle time this way.
     """
     t = _as_int(t)
-    if union_starts.size == 0:
+    if union_starts.size == 0 or t.size == 0:
         return np.zeros(t.shape, dtype=np.int64)
-    lengths = union_ends - union_starts
-    cum = np.concatenate([[0], np.cumsum(lengths)])
-    i = np.searchsorted(union_starts, t, side="right")  # intervals starting at or before t
-    full = cum[np.maximum(i - 1, 0)]
-    last = np.maximum(i - 1, 0)
-    partial = np.clip(t - union_starts[last], 0, lengths[last])
-    return np.where(i > 0, full + partial, 0).astype(np.int64)
+    floor = min(int(union_starts[0]), int(t.min()))
+    starts = np.concatenate([[floor], union_starts]).astype(np.int64, copy=False)
+    ends = np.concatenate([[floor], union_ends]).astype(np.int64, copy=False)
+    length_before = np.zeros(starts.size, dtype=np.int64)
+    np.cumsum(union_ends[:-1] - union_starts[:-1], out=length_before[2:])
+    offset = length_before - starts
+    j = np.searchsorted(starts, t, side="right") - 1  # >= 0: starts[0] <= every t
+    covered = offset[j]
+    covered += np.minimum(t, ends[j])
+    return covered
 
 
 def overlap_lengths(

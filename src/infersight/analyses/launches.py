@@ -10,6 +10,7 @@ million kernels, this ~0.1 s, and each analysis joins several times.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -91,6 +92,7 @@ class LaunchCalls:
 _LAUNCH_CACHE_SIZE = 4
 _CacheEntry: TypeAlias = "tuple[weakref.ref[pd.DataFrame], weakref.ref[pd.DataFrame], LaunchCalls]"
 _launch_cache: OrderedDict[tuple[int, int], _CacheEntry] = OrderedDict()
+_launch_cache_lock = threading.Lock()
 
 
 def trace_launch_calls(trace: Trace) -> LaunchCalls:
@@ -104,10 +106,11 @@ def trace_launch_calls(trace: Trace) -> LaunchCalls:
     """
     api, kernels = trace.api, trace.kernels
     key = (id(api), id(kernels))
-    hit = _launch_cache.get(key)
-    if hit is not None and hit[0]() is api and hit[1]() is kernels:
-        _launch_cache.move_to_end(key)
-        return hit[2]
+    with _launch_cache_lock:  # the analyses of one profile run on two threads
+        hit = _launch_cache.get(key)
+        if hit is not None and hit[0]() is api and hit[1]() is kernels:
+            _launch_cache.move_to_end(key)
+            return hit[2]
     calls = launch_calls(trace)
     result = LaunchCalls(
         start=calls["start"].to_numpy(np.int64),
@@ -116,9 +119,10 @@ def trace_launch_calls(trace: Trace) -> LaunchCalls:
         single_device=kernels["device"].nunique() == 1,
     )
     forget = _forget(key)  # drop the entry as soon as either table is gone
-    _launch_cache[key] = (weakref.ref(api, forget), weakref.ref(kernels, forget), result)
-    while len(_launch_cache) > _LAUNCH_CACHE_SIZE:
-        _launch_cache.popitem(last=False)
+    with _launch_cache_lock:
+        _launch_cache[key] = (weakref.ref(api, forget), weakref.ref(kernels, forget), result)
+        while len(_launch_cache) > _LAUNCH_CACHE_SIZE:
+            _launch_cache.popitem(last=False)
     return result
 
 

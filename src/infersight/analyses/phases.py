@@ -43,7 +43,7 @@ from infersight.analyses.timeline import (
     next_to_eager,
 )
 from infersight.analyses.window import window_arrays
-from infersight.model import Trace, union_names
+from infersight.model import Trace, factorize_names, union_names
 
 PHASE_ORDER = ("prefill", "decode", "mixed")
 TOP_CATEGORIES_PER_PHASE = 5
@@ -311,15 +311,12 @@ def _canonical_codes(names: list[str]) -> tuple[np.ndarray, pd.Index]:
     chunk_codes: list[np.ndarray] = []
     chunk_forms: list[np.ndarray] = []
     for start in range(0, len(names), _CANONICAL_CHUNK):
-        codes, forms = pd.factorize(
-            np.asarray(canonical_range_names(names[start : start + _CANONICAL_CHUNK]), dtype=object)
-        )
-        chunk_codes.append(codes.astype(np.int64))
-        chunk_forms.append(np.asarray(forms, dtype=object))
+        codes, forms = factorize_names(canonical_range_names(names[start : start + _CANONICAL_CHUNK]))
+        chunk_codes.append(codes)
+        chunk_forms.append(forms)
     if not chunk_codes:
         return np.empty(0, dtype=np.int64), pd.Index([], dtype=object)
-    merged, canonical = pd.factorize(np.concatenate(chunk_forms))
-    merged = merged.astype(np.int64)
+    merged, canonical = factorize_names(np.concatenate(chunk_forms).tolist())
     offsets = np.cumsum([0, *(len(forms) for forms in chunk_forms[:-1])])
     codes = np.concatenate([merged[offset + part] for offset, part in zip(offsets, chunk_codes, strict=True)])
     return codes, pd.Index(canonical, dtype=object)

@@ -71,6 +71,7 @@ from infersight.model.trace import (
     RANGE_COLUMNS,
     GpuInfo,
     Trace,
+    code_names,
     make_table,
 )
 from infersight.safe_io import check_regular_file
@@ -231,14 +232,16 @@ def _read(path: Path, database: Path, conn: sqlite3.Connection) -> Trace:
         trace.kernels = _time_ordered(_kernel_table(kernel_columns, trace.api, trace.notes))
         trace.memcpy = _time_ordered(_memcpy_table(schema, trace.api, trace.notes))
         trace.memset = _time_ordered(_memset_table(schema, trace.api, trace.notes))
+        # what needs no NVTX is done while the NVTX read finishes (its notes keep their place)
+        gpu_notes: list[str] = []
+        trace.gpus = _gpus(schema, trace.kernels, gpu_notes)
+        launch_notes = [
+            *_launch_notes(trace.kernels, trace.api),
+            *filter(None, [stream_overlap_note(trace.kernels)]),
+        ]
         ranges, nvtx_notes = nvtx.result()
     trace.ranges = _time_ordered(ranges)
-    trace.notes.extend(nvtx_notes)
-    trace.gpus = _gpus(schema, trace.kernels, trace.notes)
-    trace.notes.extend(_launch_notes(trace.kernels, trace.api))
-    overlap = stream_overlap_note(trace.kernels)
-    if overlap:
-        trace.notes.append(overlap)
+    trace.notes.extend([*nvtx_notes, *gpu_notes, *launch_notes])
     negative_sizes_unknown(trace)
     shorten_long_names(trace)
     return trace
@@ -955,15 +958,15 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
 class NvtxRows:
     """The range rows as read: int64 columns, and their inline texts as codes.
 
-    ``inline`` marks rows with an inline ``text``; ``text_codes`` (one per such row, in order)
-    index ``texts``: each slice's distinct texts, one slice after the other (a text found in
-    two slices is there twice, merged by :func:`_nvtx_names` with the registered names).
+    ``inline`` marks rows with an inline ``text``; ``text_codes`` (one per such row, in row
+    order) are the texts' codes in ``text_code``, the one dict that numbered every slice's texts
+    (in whichever order the reading threads got to them; :func:`_nvtx_names` renumbers them).
     """
 
     ints: dict[str, np.ndarray]
     inline: np.ndarray
     text_codes: np.ndarray
-    texts: np.ndarray
+    text_code: dict[str, int]
     dropped: int = 0
 
 
@@ -978,51 +981,48 @@ def _nvtx_text_id_expr(cols: set[str]) -> str:
 
 
 def _nvtx_rows(schema: Schema, fields: dict[str, str], where: str, text: tuple[str, str] | None) -> NvtxRows:
-    """Read the range rows in rowid slices, factorising each slice's inline texts.
+    """Read the range rows in rowid slices, coding each slice's inline texts as it is read.
 
     Only a slice's texts are held as Python strings at a time (per reading thread); what is
-    kept is one code per row and the slice's distinct texts (repeated texts cost nothing per
-    row). Slices are shared with a helper thread (:func:`_map_slices`).
+    kept is one code per row and one string per distinct text: every slice extends the same
+    dict, so a text repeated across slices is stored and hashed into the dict once (with
+    emit_nvtx names, 4.6M of them for 1M kernels, a second pass over per-slice distinct texts
+    cost 1.5-4 s). Slices are shared with a helper thread (:func:`_map_slices`); the lock
+    makes each slice's numbering atomic (the work holds the GIL anyway).
     """
+    text_code: dict[str, int] = {}
+    numbering = threading.Lock()
 
-    def read(conn: sqlite3.Connection, condition: str) -> tuple[Slice, np.ndarray, np.ndarray] | None:
+    def read(conn: sqlite3.Connection, condition: str) -> tuple[Slice, np.ndarray] | None:
         piece = _fetch_slice(conn, NVTX_TABLE, fields, condition, text)
         if piece is None:
             return None
-        codes, texts = pd.factorize(np.asarray(piece.texts, dtype=object))
+        with numbering:
+            codes = code_names(text_code, piece.texts)
         # the per-row strings go now, not when the next slice is read
-        return Slice(piece.ints, piece.has_text, [], piece.dropped), codes.astype(np.int64), texts
+        return Slice(piece.ints, piece.has_text, [], piece.dropped), codes
 
     ints: dict[str, list[np.ndarray]] = {key: [] for key in fields}
     inline: list[np.ndarray] = []
     codes: list[np.ndarray] = []
-    distinct: list[np.ndarray] = [np.empty(0, dtype=object)]
-    offset = 0
     dropped = 0
     for found in _map_slices(schema, NVTX_TABLE, where, read):
         if found is None:
             continue
-        piece, slice_codes, slice_texts = found
+        piece, slice_codes = found
         dropped += piece.dropped
         for key, values in piece.ints.items():
             ints[key].append(values)
         inline.append(piece.has_text)
-        codes.append(slice_codes + offset)
-        distinct.append(slice_texts)
-        offset += len(slice_texts)
+        codes.append(slice_codes)
     if not inline:
-        return NvtxRows(
-            {key: np.empty(0, np.int64) for key in fields},
-            np.empty(0, bool),
-            np.empty(0, np.int64),
-            distinct[0],
-            dropped,
-        )
+        empty = np.empty(0, np.int64)
+        return NvtxRows({key: empty for key in fields}, np.empty(0, bool), empty, text_code, dropped)
     return NvtxRows(
         ints={key: np.concatenate(chunks) for key, chunks in ints.items()},
         inline=np.concatenate(inline),
         text_codes=np.concatenate(codes),
-        texts=np.concatenate(distinct),
+        text_code=text_code,
         dropped=dropped,
     )
 
@@ -1070,21 +1070,27 @@ def _map_slices(
 def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows) -> pd.Categorical:
     """COALESCE(text, StringIds.value via textId) per range, as codes into the distinct names.
 
-    textIds are resolved for their distinct values only; the slices' inline texts and the
-    registered names are then factorised together, so a text that appears in several slices, or
-    both inline and through a textId, is one category. Categories are sorted, as those of
-    ``pd.Categorical`` of the names are; ``sorted`` (C string compares) is ~2x faster than
-    numpy's object argsort when every range has its own text (``op_id = N`` suffixes).
+    textIds are resolved for their distinct values only and coded in the same dict as the
+    inline texts, so a text that appears both inline and through a textId is one category.
+    Categories are in order of first appearance (inline texts in table order, then the
+    registered names), found by one integer factorisation of the codes: the threads' numbering
+    depends on which read which slice, this order does not. Sorting the names instead cost
+    4.3 s when every range has its own text (``op_id = N`` suffixes); no analysis depends on
+    the order of a name column's categories.
     """
     by_id = ~rows.inline
     text_ids = rows.ints["text_id"][by_id]
     registered = _categorical_from_ids(text_ids, _string_lookup(conn, text_ids))
-    names = np.concatenate([rows.texts, np.asarray(registered.categories, dtype=object)])
-    position, distinct = _sorted_codes(names)
+    registered_codes = code_names(rows.text_code, np.asarray(registered.categories, dtype=object).tolist())
+    names = np.empty(len(rows.text_code), dtype=object)
+    names[:] = list(rows.text_code)
+    rows.text_code.clear()  # its 4.6M-entry hash table is spent (emit_nvtx names)
+    final, first_seen = pd.factorize(np.concatenate([rows.text_codes, registered_codes]))
+    n_inline = len(rows.text_codes)
     codes = np.empty(len(rows.inline), dtype=np.int64)
-    codes[rows.inline] = position[rows.text_codes]
-    codes[by_id] = position[len(rows.texts) + registered.codes.astype(np.int64)]
-    return _categorical_of_distinct(codes, pd.Index(distinct))
+    codes[rows.inline] = final[:n_inline]
+    codes[by_id] = final[n_inline:][registered.codes.astype(np.int64)]
+    return _categorical_of_distinct(codes, pd.Index(names[first_seen], dtype=object))
 
 
 def _categorical_of_distinct(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
@@ -1092,30 +1098,13 @@ def _categorical_of_distinct(codes: np.ndarray, categories: pd.Index) -> pd.Cate
 
     ``from_codes`` checks that the categories are unique and not NaN, which hashes every one
     of them: ~1 s and a 4.6M-entry hash table for the emit_nvtx names of 1M kernels, whose
-    uniqueness :func:`_sorted_codes` guarantees. Same dtype and codes; pandas versions without
-    the unchecked constructor take the checked path.
+    uniqueness :func:`~infersight.model.factorize_names` guarantees. Same dtype and codes;
+    pandas versions without the unchecked constructor take the checked path.
     """
     from_fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
     if from_fastpath is None:  # pragma: no cover - every supported pandas has it
         return pd.Categorical.from_codes(codes, categories=categories)
     return pd.Categorical.from_codes(codes, dtype=from_fastpath(categories, False))
-
-
-def _sorted_codes(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(code of each name, the sorted distinct names): one sort, then equal neighbours merged.
-
-    ``names`` holds few repeats (each slice's distinct texts, then the registered ones), so
-    sorting them all and comparing neighbours replaces a hash factorisation followed by a sort
-    of the distinct names: one pass over 4.6M emit_nvtx names instead of two.
-    """
-    values = names.tolist()
-    order = np.asarray(sorted(range(len(values)), key=values.__getitem__), dtype=np.int64)
-    ordered = names[order]
-    first = np.ones(len(ordered), dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    position = np.empty(len(order), dtype=np.int64)
-    position[order] = np.cumsum(first) - 1
-    return position, ordered[first]
 
 
 def _nvtx_domains(
@@ -1127,24 +1116,38 @@ def _nvtx_domains(
     then the domainId alone. A domain whose creation row is missing (trimmed exports) is named
     ``domain <id>``. Pairs are found by factorising one int64 key per row (process code times
     the number of distinct domain ids plus the domain code): only the few distinct pairs are
-    looked at in Python.
+    looked at in Python. When no domain in use has a per-process name, the domain alone names a
+    range and the process is not looked at (two hash passes fewer over 4.8M ranges).
     """
+    if not bool((domain_id != DEFAULT_NVTX_DOMAIN_ID).any()):
+        # every range in the default domain (PyTorch's emit_nvtx, most exports): no name to look
+        # up, so no scan of the whole NVTX table for domain-creation rows (~0.9 s for 4.8M rows)
+        return _categorical_constant("", len(domain_id))
     by_pair, by_id = _nvtx_domain_names(schema, cols)
-    process_codes, processes = pd.factorize(process)
     domain_codes, domains = pd.factorize(domain_id)
-    pair_key = process_codes.astype(np.int64) * len(domains) + domain_codes
-    codes, distinct_keys = pd.factorize(pair_key)
     unnamed: set[int] = set()
-    labels: list[str] = []
-    for key in distinct_keys.tolist():  # per distinct (process, domain): a handful
-        proc, dom = int(processes[key // len(domains)]), int(domains[key % len(domains)])
+
+    def label(proc: int | None, dom: int) -> str:
         if dom == DEFAULT_NVTX_DOMAIN_ID:
-            labels.append("")
-        elif (proc, dom) in by_pair or dom in by_id:
-            labels.append(by_pair.get((proc, dom), by_id.get(dom, "")))
-        else:
-            unnamed.add(dom)
-            labels.append(f"domain {dom}")
+            return ""
+        if proc is not None and (proc, dom) in by_pair:
+            return by_pair[(proc, dom)]
+        if dom in by_id:
+            return by_id[dom]
+        unnamed.add(dom)
+        return f"domain {dom}"
+
+    if {dom for _, dom in by_pair}.isdisjoint(domains.tolist()):
+        # no per-process name for any domain used: the domain alone names it (one hash pass)
+        codes, labels = domain_codes, [label(None, int(dom)) for dom in domains.tolist()]
+    else:
+        process_codes, processes = pd.factorize(process)
+        pair_key = process_codes.astype(np.int64) * len(domains) + domain_codes
+        codes, distinct_keys = pd.factorize(pair_key)
+        labels = [  # per distinct (process, domain): a handful
+            label(int(processes[key // len(domains)]), int(domains[key % len(domains)]))
+            for key in distinct_keys.tolist()
+        ]
     if unnamed:
         notes.append(f"NVTX domain id(s) {sorted(unnamed)} have no domain-creation row: named 'domain <id>'")
     cat_codes, categories = pd.factorize(pd.Index(labels, dtype=object))

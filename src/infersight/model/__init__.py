@@ -8,7 +8,9 @@ from infersight.model.trace import (
     RANGE_COLUMNS,
     GpuInfo,
     Trace,
+    code_names,
     empty_table,
+    factorize_names,
     make_table,
     union_names,
 )
@@ -21,7 +23,9 @@ __all__ = [
     "RANGE_COLUMNS",
     "GpuInfo",
     "Trace",
+    "code_names",
     "empty_table",
+    "factorize_names",
     "make_table",
     "union_names",
 ]

@@ -23,7 +23,7 @@ Conventions (the contract between ingest and analyses):
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -153,6 +153,31 @@ def empty_table(columns: Mapping[str, str]) -> pd.DataFrame:
 @functools.cache
 def _empty_template(columns: tuple[tuple[str, str], ...]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns})
+
+
+def factorize_names(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 code of each name, the distinct names in order of first appearance), as ``pd.factorize``.
+
+    Readers and analyses code millions of range names (several NVTX ranges per kernel; with
+    ``emit_nvtx`` nearly every one distinct). A dict does it ~2x faster than ``pd.factorize``
+    on an object array of freshly built strings (0.25 vs 0.54 s per million NVTX texts), and
+    far faster than sorting them (4.3 s for 4.7M emit_nvtx names).
+    """
+    first_code: dict[str, int] = {}
+    codes = code_names(first_code, names)
+    distinct = np.empty(len(first_code), dtype=object)
+    distinct[:] = list(first_code)
+    return codes, distinct
+
+
+def code_names(code_of_name: dict[str, int], names: Sequence[str]) -> np.ndarray:
+    """The int64 code of each name in ``code_of_name``; a name not in it gets the next code.
+
+    The dict keeps its insertion order, so ``list(code_of_name)`` is the names by code. Used
+    to code names that arrive in pieces (the rowid slices of a table) into one numbering.
+    """
+    code_of = code_of_name.setdefault
+    return np.fromiter((code_of(name, len(code_of_name)) for name in names), dtype=np.int64, count=len(names))
 
 
 def union_names(parts: list[pd.Categorical]) -> pd.Categorical:
