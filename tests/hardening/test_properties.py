@@ -87,6 +87,34 @@ def test_covered_before_matches_reference(pairs: list[tuple[int, int]], times: l
 
 
 @settings(max_examples=examples(ci=100), deadline=None)
+@given(
+    interval_sets,
+    st.lists(st.integers(0, HORIZON + 60), max_size=10),
+    st.sampled_from([0, 2**60, -(2**60), 2**62]),
+)
+def test_covered_before_is_exact_far_from_zero_on_both_paths(
+    pairs: list[tuple[int, int]], times: list[int], offset: int
+) -> None:
+    """Large clock values keep exact answers; a query 2**54 ns away takes the integer path
+    (float64 is exact only below 2**53) and changes no other answer."""
+    us, ue = intervals.union(*_arrays(pairs))
+    reference = np.concatenate([[0], np.cumsum(_covered(pairs))])
+    expected = [int(reference[t]) for t in times]
+    shifted = np.array(times, dtype=np.int64) + offset
+    assert intervals.covered_before(us + offset, ue + offset, shifted).tolist() == expected
+    far = np.append(shifted, offset - 2**54)
+    got = intervals.covered_before(us + offset, ue + offset, far).tolist()
+    assert got == [*expected, 0]
+
+
+def test_covered_before_on_touching_intervals() -> None:
+    """Touching intervals (a set not merged by ``union``) are counted once each, on either path."""
+    starts, ends = np.array([0, 5, 20], dtype=np.int64), np.array([5, 10, 30], dtype=np.int64)
+    times = np.array([-3, 0, 3, 5, 7, 10, 15, 25, 40], dtype=np.int64)
+    assert intervals.covered_before(starts, ends, times).tolist() == [0, 0, 3, 5, 7, 10, 10, 15, 20]
+
+
+@settings(max_examples=examples(ci=100), deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), interval), max_size=40))
 def test_grouped_union_length_is_union_per_group(rows: list[tuple[int, tuple[int, int]]]) -> None:
     group = np.array([g for g, _ in rows], dtype=np.int64)

@@ -31,7 +31,7 @@ import pandas as pd
 from infersight.analyses import intervals
 from infersight.analyses.categories import categorize
 from infersight.analyses.kernel_names import simplify_names
-from infersight.analyses.launches import launch_call_devices, launch_calls
+from infersight.analyses.launches import LAUNCH_API_NAMES, trace_launch_calls
 from infersight.analyses.phases import NO_PHASE, Labelled, label_trace
 from infersight.analyses.results import (
     AttributionPart,
@@ -404,7 +404,7 @@ def host_breakdown(trace: Trace, device: int, idle: Spans) -> HostBreakdown:
     api = api[touching]
     names = api["name"].astype(str)
     is_sync = names.isin(cfg["sync_api"]).to_numpy()
-    is_launch = api.index.isin(launch_calls(trace).index) & ~is_sync
+    is_launch = names.isin(LAUNCH_API_NAMES).to_numpy() & ~is_sync  # launch_calls' test, on these rows
     sync = _covered(api[is_sync], idle)
     launch = intervals.subtract(*_covered(api[is_launch], idle), *sync)
     total_api = _covered(api, idle)
@@ -515,9 +515,8 @@ def outside_kernel_window(trace: Trace, device: int, activity: DeviceActivity) -
     outside = (ce <= k0) | (cs >= k1)
     before = intervals.clip(cs, ce, (np.array([np.iinfo(np.int64).min]), np.array([k0])))
     after = intervals.clip(cs, ce, (np.array([k1]), np.array([np.iinfo(np.int64).max])))
-    calls = launch_calls(trace)
-    calls = calls[launch_call_devices(trace, calls) == device]  # the calls that launched this device's work
-    cstart = calls["start"].to_numpy(np.int64)
+    calls = trace_launch_calls(trace)  # joined to the kernels once per trace (the timelines ask too)
+    cstart = calls.start[calls.device == device]  # the calls that launched this device's work
     return OutsideKernelWindow(
         kernel_window_ns=k1 - k0,
         kernel_window_idle_ratio=1.0 - busy / (k1 - k0) if k1 > k0 else None,
