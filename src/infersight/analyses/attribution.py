@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
@@ -460,15 +461,25 @@ def _host_ranges(trace: Trace, idle: Spans, cfg: dict[str, Any]) -> list[RangeTi
         names.codes.to_numpy()[rows_used], sources.codes.to_numpy()[rows_used], inside[keep]
     )
     skip = re.compile(str(cfg["skip_range_pattern"]))
-    rows = []
-    for n, s, ns in zip(name_codes.tolist(), source_codes.tolist(), totals.tolist(), strict=True):
-        name = str(names.categories[n])  # largest first; stops after the top N
+    rows: list[RangeTime] = []
+    for n, s, ns in _in_order(name_codes, source_codes, totals):  # largest first; stops after the top N
+        name = str(names.categories[n])
         if skip.search(name):
             continue
         rows.append(RangeTime(name=name, source=str(sources.categories[s]), host_ns=int(ns)))
         if len(rows) == int(cfg["top_ranges"]):
             break
     return rows
+
+
+def _in_order(*columns: np.ndarray, block: int = 256) -> Iterator[tuple[int, ...]]:
+    """The rows of equal-length arrays as tuples of Python ints, converted a block at a time.
+
+    The caller stops after the top few names: converting all of them first (``tolist``) cost
+    ~0.5 s per device when every NVTX range has its own name (4.6M emit_nvtx names).
+    """
+    for start in range(0, len(columns[0]), block):
+        yield from zip(*(column[start : start + block].tolist() for column in columns), strict=True)
 
 
 def _totals_by_name(
