@@ -10,7 +10,15 @@ from infersight.analyses.category_summary import category_summary
 from infersight.analyses.kernel_summary import kernel_summary, windowed_kernels
 from infersight.analyses.phases import label_trace, phase_split
 from infersight.analyses.ranges import range_summary
-from infersight.analyses.results import DeviceTimeline, GlobalProfile, RangeStat, TraceSummary, Window
+from infersight.analyses.results import (
+    CategoryStat,
+    DeviceTimeline,
+    GlobalProfile,
+    KernelStat,
+    RangeStat,
+    TraceSummary,
+    Window,
+)
 from infersight.analyses.timeline import device_timeline, total_timeline
 from infersight.analyses.window import analysis_windows
 from infersight.errors import InputError
@@ -31,22 +39,21 @@ def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None)
         names = ", ".join(t.source for t in traces)
         raise InputError(names, NO_KERNELS)
     windows = [analysis_windows(t, window_nvtx) if not t.kernels.empty else {} for t in traces]
-    # The range summary and the device timelines need nothing the rest computes; they run on a
-    # second thread beside it. Both halves are mostly numpy sorts, searches and gathers, which
-    # release the GIL, so a second core takes one (with the ~5 NVTX ranges per kernel of a
-    # PyTorch export: 13.5 -> 8.5 s for 1M kernels on two cores, the same CPU time).
+    # The range summary, the device timelines and the kernel/category rankings need nothing the
+    # phase labels and the attribution compute; they run on a second thread beside them. Both
+    # halves are mostly numpy sorts, searches and gathers, which release the GIL, so a second
+    # core takes one (with the ~5 NVTX ranges per kernel of a PyTorch export: 13.5 -> 6-7 s for
+    # 1M kernels on two cores, the same CPU time).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="infersight-profile") as pool:
-        beside = pool.submit(_ranges_and_timelines, traces, windows)
-        kernels = windowed_kernels(traces, windows)
+        beside = pool.submit(_beside_the_attribution, traces, windows)
         labelled = [label_trace(t, w) for t, w in zip(traces, windows, strict=True)]
         attribution = [
             device
             for trace, per_device, labels in zip(traces, windows, labelled, strict=True)
             for device in trace_attribution(trace, window_nvtx, windows=per_device, labelled=labels)
         ]
-        kernel_stats, category_stats = kernel_summary(kernels), category_summary(kernels)
         phases = phase_split(traces, windows, labelled)
-        range_stats, devices = beside.result()
+        range_stats, devices, kernel_stats, category_stats = beside.result()
     return GlobalProfile(
         traces=[trace_summary(t) for t in traces],
         devices=devices,
@@ -60,17 +67,18 @@ def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None)
     )
 
 
-def _ranges_and_timelines(
+def _beside_the_attribution(
     traces: list[Trace], windows: list[dict[int, Window]]
-) -> tuple[list[RangeStat], list[DeviceTimeline]]:
-    """The range summary, then every device's timeline (the second thread's share of a profile)."""
+) -> tuple[list[RangeStat], list[DeviceTimeline], list[KernelStat], list[CategoryStat]]:
+    """The second thread's share of a profile: range summary, device timelines, kernel rankings."""
     range_stats = range_summary(traces)
     devices = [
         device_timeline(trace, device, window)
         for trace, per_device in zip(traces, windows, strict=True)
         for device, window in per_device.items()
     ]
-    return range_stats, devices
+    kernels = windowed_kernels(traces, windows)
+    return range_stats, devices, kernel_summary(kernels), category_summary(kernels)
 
 
 def trace_summary(trace: Trace) -> TraceSummary:
