@@ -388,6 +388,13 @@ def test_canonical_names_zero_only_the_emit_nvtx_numbers() -> None:
         "execute_8192_context_9(sq8155sk8430)_generation_37(sq37sk34489), op_id = 0",
         "odd\x00name, seq = 0",
     ]
+    # non-ASCII text takes the Unicode patterns: other scripts' digits are numbers too (\d)
+    unicode_names = ["ñ_op, op_id = 12", "x, seq = \u0663\u0664, op_id = 5", "y, op_id = ²"]
+    assert canonical_range_names(unicode_names) == [
+        "ñ_op, op_id = 0",
+        "x, seq = 0, op_id = 0",
+        "y, op_id = ²",  # a superscript is not a decimal digit
+    ]
 
 
 def test_canonical_codes_chunk_by_chunk_equal_one_factorisation(monkeypatch: pytest.MonkeyPatch) -> None:
