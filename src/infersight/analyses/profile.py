@@ -42,7 +42,7 @@ def build_global_profile(traces: list[Trace], *, window_nvtx: str | None = None)
     # The range summary, the device timelines and the kernel/category rankings need nothing the
     # phase labels and the attribution compute; they run on a second thread beside them. Both
     # halves are mostly numpy sorts, searches and gathers, which release the GIL, so a second
-    # core takes one (with the ~5 NVTX ranges per kernel of a PyTorch export: 13.5 -> 6-7 s for
+    # core takes one (with the ~5 NVTX ranges per kernel of a PyTorch export: 13.5 -> 5.5-6 s for
     # 1M kernels on two cores, the same CPU time).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="infersight-profile") as pool:
         beside = pool.submit(_beside_the_attribution, traces, windows)

@@ -113,7 +113,7 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     merge or MultiIndex on millions of rows.
     """
     k = trace.kernels
-    api = trace.api
+    api = trace.api[["process", "thread", "start", "correlation"]]  # not a copy of every API column
     api = api[api["correlation"].to_numpy() >= 0]
     kernel_corr = k["correlation"].to_numpy(np.int64)
     api_key, kernel_key = join_keys(
@@ -123,7 +123,7 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         kernel_corr,
     )
     first_call = ~pd.Series(api_key).duplicated().to_numpy()  # one call per (process, correlation)
-    api = api[["process", "thread", "start", "correlation"]][first_call]
+    api = api[first_call]
     api_key = api_key[first_call]
     order = np.lexsort((api["start"].to_numpy(), api["thread"].to_numpy(), api["process"].to_numpy()))
     api = api.iloc[order].reset_index(drop=True)
@@ -188,7 +188,8 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
         block_starts = starts[first:end]
         lo[rows] = first + np.searchsorted(block_starts, rs[rows], side="left")
         hi[rows] = first + np.searchsorted(block_starts, re_[rows], side="left")
-    del range_key, thread_key  # per-range arrays are freed as soon as they are used up (4.8M ranges)
+    # per-range arrays (4.8M ranges) and the launch table are freed as soon as they are used up
+    del range_key, thread_key, api, starts
     proj.count[host] = (count_cum[hi] - count_cum[lo])[host]
     proj.time[host] = (time_cum[hi] - time_cum[lo])[host]
     k_lo, k_hi = offsets[lo], offsets[hi]
