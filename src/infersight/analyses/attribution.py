@@ -32,7 +32,7 @@ import pandas as pd
 from infersight.analyses import intervals
 from infersight.analyses.categories import categorize
 from infersight.analyses.kernel_names import simplify_names
-from infersight.analyses.launches import LAUNCH_API_NAMES, trace_launch_calls
+from infersight.analyses.launches import is_launch_call, trace_launch_calls
 from infersight.analyses.phases import NO_PHASE, Labelled, label_trace
 from infersight.analyses.results import (
     AttributionPart,
@@ -405,7 +405,7 @@ def host_breakdown(trace: Trace, device: int, idle: Spans) -> HostBreakdown:
     api = api[touching]
     names = api["name"].astype(str)
     is_sync = names.isin(cfg["sync_api"]).to_numpy()
-    is_launch = names.isin(LAUNCH_API_NAMES).to_numpy() & ~is_sync  # launch_calls' test, on these rows
+    is_launch = is_launch_call(api) & ~is_sync
     sync = _covered(api[is_sync], idle)
     launch = intervals.subtract(*_covered(api[is_launch], idle), *sync)
     total_api = _covered(api, idle)

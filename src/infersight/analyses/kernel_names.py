@@ -334,29 +334,41 @@ def _split_template(component: str) -> tuple[str, str]:
     return component[:cut].strip(), inner
 
 
-def _depth_zero_runs(text: str) -> Iterator[tuple[int, int]]:
-    """The ``[start, end)`` runs of ``text`` that stand outside all brackets, in order.
+def _bracket_steps(text: str, start: int = 0) -> Iterator[tuple[int, bool, int]]:
+    """(index, opens, depth after it) for each bracket of ``text`` from ``start`` that counts.
 
     ``<>()[]{}`` nest as a stack: a closer only closes the bracket kind on top of it (so
     ``(8)>(0)`` inside a template argument does not end the template), ``->`` is not a closer,
-    and an unmatched closer is an ordinary character. An opener at depth zero ends its run (it
-    is the run's last character). Only the bracket characters are visited (a regular
-    expression skips the rest in C): names of 10 kB and more cost what a short one does.
+    and an unmatched closer is an ordinary character (not reported). Only the bracket
+    characters are visited (a regular expression skips the rest in C): names of 10 kB and more
+    cost what a short one does.
     """
     stack: list[str] = []
-    start = 0
-    for match in _BRACKET.finditer(text):
+    for match in _BRACKET.finditer(text, start):
         index = match.start()
         char = text[index]
         if char in _OPENERS:
-            if not stack:
-                yield start, index + 1
             stack.append(_OPENERS[char])
+            yield index, True, len(stack)
         elif stack and char == stack[-1] and not _is_arrow(text, index):
             stack.pop()
-            if not stack:
-                start = index + 1
-    if not stack:
+            yield index, False, len(stack)
+
+
+def _depth_zero_runs(text: str) -> Iterator[tuple[int, int]]:
+    """The ``[start, end)`` runs of ``text`` that stand outside all brackets, in order.
+
+    An opener at depth zero ends its run (it is the run's last character); see
+    :func:`_bracket_steps` for what nests.
+    """
+    start = 0
+    depth = 0
+    for index, opens, depth in _bracket_steps(text):
+        if opens and depth == 1:
+            yield start, index + 1
+        elif not opens and depth == 0:
+            start = index + 1
+    if depth == 0:
         yield start, len(text)
 
 
@@ -376,16 +388,9 @@ def _first_top_level(text: str, char: str) -> int:
 
 def _matching_close(text: str, open_index: int) -> int:
     """Index of the bracket closing the one at ``open_index``, or -1 when it is never closed."""
-    stack: list[str] = []
-    for match in _BRACKET.finditer(text, open_index):
-        index = match.start()
-        char = text[index]
-        if char in _OPENERS:
-            stack.append(_OPENERS[char])
-        elif stack and char == stack[-1] and not _is_arrow(text, index):
-            stack.pop()
-            if not stack:
-                return index
+    for index, opens, depth in _bracket_steps(text, open_index):
+        if not opens and depth == 0:
+            return index
     return -1
 
 

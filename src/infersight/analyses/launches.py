@@ -44,7 +44,12 @@ LAUNCH_API_NAMES: tuple[str, ...] = (
 def launch_calls(trace: Trace) -> pd.DataFrame:
     """API rows that are kernel-launch calls."""
     api = trace.api
-    return api[api["name"].isin(LAUNCH_API_NAMES).to_numpy()]
+    return api[is_launch_call(api)]
+
+
+def is_launch_call(api: pd.DataFrame) -> np.ndarray:
+    """Per row of an API table (or a subset of one): is it a kernel-launch call."""
+    return api["name"].isin(LAUNCH_API_NAMES).to_numpy()
 
 
 def kernel_launch_info(trace: Trace) -> pd.DataFrame:
