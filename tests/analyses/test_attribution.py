@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from tests.conftest import KINETO_DIR, NSYS_DIR, plain_json_events, shared_file, shared_report
+from tests.conftest import KINETO_DIR, NSYS_DIR, plain_json_events, shared_file, shared_report, trace_sweep
 from tests.interval_oracle import Interval, length
 
 from infersight import api
@@ -141,7 +141,8 @@ def test_nsys_attribution_agrees_with_plain_sql(relative: str) -> None:
     _assert_agrees(_profile(relative), _nsys_oracle(path))
 
 
-@pytest.mark.parametrize("relative", KINETO_WITH_KERNELS)
+# a sweep that parses every file again in plain Python: the files above QUICK_SWEEP_BYTES in CI only
+@pytest.mark.parametrize("relative", trace_sweep(KINETO_WITH_KERNELS, folder=KINETO_DIR.parent))
 def test_kineto_attribution_agrees_with_plain_python(relative: str) -> None:
     path = shared_file(relative)
     _assert_agrees(_profile(relative), _kineto_oracle(path))

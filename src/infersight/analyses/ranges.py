@@ -225,15 +225,25 @@ def grouped_union_length(
     out = np.zeros(n_groups, dtype=np.int64)
     if group.size == 0:
         return out
-    group = group.astype(np.int64)
+    group = group.astype(np.int64, copy=False)
     base = int(min(starts.min(), ends.min()))
     span = int(max(starts.max(), ends.max())) - base + 1
     if n_groups * span < 2**62:
-        band = group * span - base
-        key_start, key_end = starts + band, ends + band
+        # in place where it can be, each temporary dropped once used: millions of pairs (the
+        # NVTX ranges of 1M kernels) make every array here tens of MB. key_end holds the band
+        # (group * span - base) until the ends are added to it.
+        key_end = group * span
+        key_end -= base
+        key_start = starts + key_end
+        key_end += ends
         order = np.argsort(key_start, kind="stable")
-        g, s = group[order], key_start[order]
-        running = np.maximum.accumulate(key_end[order])
+        s = key_start[order]
+        del key_start
+        running = key_end[order]
+        del key_end
+        np.maximum.accumulate(running, out=running)
+        g = group[order]
+        del order
     else:
         order = np.lexsort((starts, group))
         g, s = group[order], starts[order]

@@ -222,7 +222,9 @@ def make_table(columns: Mapping[str, str], data: Mapping[str, Any], table: str =
                     else pd.Series(values)
                 )
             else:
-                out[name] = pd.Series(np.asarray(values).astype(dtype, copy=False))
+                # no copy here (pandas 3 copies an array into a Series by default): the frame
+                # below copies the columns into its blocks anyway
+                out[name] = pd.Series(np.asarray(values).astype(dtype, copy=False), copy=False)
         elif dtype == "category":
             out[name] = pd.Series(pd.Categorical([""] * n))
         else:
