@@ -73,6 +73,7 @@ from infersight.model.trace import (
     Trace,
     code_names,
     make_table,
+    names_by_code,
 )
 from infersight.safe_io import check_regular_file
 
@@ -1091,8 +1092,7 @@ def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows) -> pd.Categorical:
     text_ids = rows.ints["text_id"][by_id]
     registered = _categorical_from_ids(text_ids, _string_lookup(conn, text_ids))
     registered_codes = code_names(rows.text_code, np.asarray(registered.categories, dtype=object).tolist())
-    names = np.empty(len(rows.text_code), dtype=object)
-    names[:] = list(rows.text_code)
+    names = names_by_code(rows.text_code)
     rows.text_code.clear()  # its 4.6M-entry hash table is spent (emit_nvtx names)
     final, first_seen = pd.factorize(np.concatenate([rows.text_codes, registered_codes]))
     n_inline = len(rows.text_codes)

@@ -165,19 +165,28 @@ def factorize_names(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """
     first_code: dict[str, int] = {}
     codes = code_names(first_code, names)
-    distinct = np.empty(len(first_code), dtype=object)
-    distinct[:] = list(first_code)
-    return codes, distinct
+    return codes, names_by_code(first_code)
 
 
 def code_names(code_of_name: dict[str, int], names: Sequence[str]) -> np.ndarray:
     """The int64 code of each name in ``code_of_name``; a name not in it gets the next code.
 
-    The dict keeps its insertion order, so ``list(code_of_name)`` is the names by code. Used
-    to code names that arrive in pieces (the rowid slices of a table) into one numbering.
+    The dict keeps its insertion order, so its keys are the names by code
+    (:func:`names_by_code`). Used to code names that arrive in pieces (the rowid slices of a
+    table) into one numbering.
     """
     code_of = code_of_name.setdefault
     return np.fromiter((code_of(name, len(code_of_name)) for name in names), dtype=np.int64, count=len(names))
+
+
+def names_by_code(code_of_name: dict[str, int]) -> np.ndarray:
+    """The names of a :func:`code_names` dict as an object array, indexed by their code.
+
+    (``np.array`` of the list would try to make a fixed-width string array of them.)
+    """
+    names = np.empty(len(code_of_name), dtype=object)
+    names[:] = list(code_of_name)
+    return names
 
 
 def union_names(parts: list[pd.Categorical]) -> pd.Categorical:
