@@ -169,15 +169,19 @@ def _run_shared(key: str, compute: Callable[[], T]) -> T:
 
 
 @functools.cache
-def _loaded(relative: str, cpu_ops_as_kernels: bool) -> tuple[Trace, ...]:
+def _loaded(relative: str, cpu_ops_as_kernels: bool, compact_ranges: bool = False) -> tuple[Trace, ...]:
     from infersight import api
 
     path = shared_file(relative)  # a skip/fail raises here and is not cached
 
     def read() -> tuple[Trace, ...]:
-        return tuple(api.load([path], cpu_ops_as_kernels=cpu_ops_as_kernels, executor="local"))
+        return tuple(
+            api.load(
+                [path], cpu_ops_as_kernels=cpu_ops_as_kernels, executor="local", compact_ranges=compact_ranges
+            )
+        )
 
-    return _kept(_run_shared(f"load {relative} {cpu_ops_as_kernels}", read))
+    return _kept(_run_shared(f"load {relative} {cpu_ops_as_kernels} {compact_ranges}", read))
 
 
 @functools.cache
@@ -191,9 +195,11 @@ def _report(relative: str, cpu_ops_as_kernels: bool, window_nvtx: str | None) ->
     return _kept(_run_shared(f"report {relative} {cpu_ops_as_kernels} {window_nvtx}", analyse))
 
 
-def shared_traces(relative: str, *, cpu_ops_as_kernels: bool = False) -> list[Trace]:
+def shared_traces(
+    relative: str, *, cpu_ops_as_kernels: bool = False, compact_ranges: bool = False
+) -> list[Trace]:
     """``api.load`` of a shared file (read in this process, once per test run): a fresh deep copy."""
-    return list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
+    return list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels, compact_ranges)))
 
 
 def shared_trace(relative: str, *, cpu_ops_as_kernels: bool = False) -> Trace:
@@ -227,7 +233,12 @@ def _api_reads_shared_files_from_the_cache(
         if not relative or None in relative or options.get("executor_address") is not None:
             return read(paths, **options)
         cpu_ops = bool(options.get("cpu_ops_as_kernels", False))
-        return [t for name in relative for t in shared_traces(str(name), cpu_ops_as_kernels=cpu_ops)]
+        compact = bool(options.get("compact_ranges", False))
+        return [
+            t
+            for name in relative
+            for t in shared_traces(str(name), cpu_ops_as_kernels=cpu_ops, compact_ranges=compact)
+        ]
 
     monkeypatch.setattr(_core, "load", load)
 

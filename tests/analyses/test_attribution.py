@@ -227,13 +227,14 @@ def test_range_totals_by_code_match_a_pandas_groupby() -> None:
     import pandas as pd
 
     from infersight.analyses.attribution import _totals_by_name, largest_first
+    from infersight.analyses.range_names import RangeNames
+    from infersight.model.emit_nvtx import split_names
 
     rng = np.random.default_rng(7)
-    for _ in range(50):
+    for round_ in range(50):
         n, names_n, sources_n = int(rng.integers(1, 400)), int(rng.integers(1, 30)), int(rng.integers(1, 4))
-        names = pd.Categorical.from_codes(
-            rng.integers(-1, names_n, n), categories=[f"r{i}" for i in range(names_n)]
-        )
+        distinct = [f"r{i % 3}, op_id = {i}" if round_ % 2 else f"r{i}" for i in range(names_n)]
+        names = pd.Categorical.from_codes(rng.integers(-1, names_n, n), categories=distinct)
         sources = pd.Categorical.from_codes(
             rng.integers(0, sources_n, n), categories=[f"s{i}" for i in range(sources_n)]
         )
@@ -244,9 +245,19 @@ def test_range_totals_by_code_match_a_pandas_groupby() -> None:
             .sum()
             .sort_values(ascending=False, kind="stable")
         )
-        name_codes, source_codes, totals = _totals_by_name(names.codes, sources.codes, ns)
-        got = [
-            (names.categories[name_codes[i]], sources.categories[source_codes[i]], int(totals[i]))
-            for i in largest_first(totals, first=int(rng.integers(1, 8)))
-        ]
-        assert got == [(str(a), str(b), int(t)) for (a, b), t in expected.items()]
+        # the names as they are, and split into emit_nvtx forms and numbers (a compact table)
+        parts = split_names(list(distinct))
+        form_of, forms = pd.factorize(np.asarray(parts.forms, dtype=object))
+        codes = names.codes.astype(np.int64)
+        compact = RangeNames(
+            pd.Categorical.from_codes(np.where(codes >= 0, form_of[codes], -1), categories=forms),
+            tuple(np.where(codes >= 0, values[codes], -1) for values in parts.numbers),
+        )
+        top = int(rng.integers(1, 8))
+        for ranges in (RangeNames(names), compact):
+            rows, source_codes, totals = _totals_by_name(ranges, sources.codes, ns)
+            got = [
+                (ranges.label_of_row(int(rows[i])), sources.categories[source_codes[i]], int(totals[i]))
+                for i in largest_first(totals, first=top)
+            ]
+            assert got == [(str(a), str(b), int(t)) for (a, b), t in expected.items()]

@@ -34,6 +34,8 @@ from infersight.analyses.categories import categorize
 from infersight.analyses.kernel_names import simplify_names
 from infersight.analyses.launches import is_launch_call, trace_launch_calls
 from infersight.analyses.phases import NO_PHASE, Labelled, label_trace
+from infersight.analyses.range_names import RangeNames
+from infersight.analyses.ranges import PER_RANGE_PASS
 from infersight.analyses.results import (
     AttributionPart,
     BucketShares,
@@ -49,6 +51,7 @@ from infersight.analyses.results import (
 from infersight.analyses.window import analysis_windows, window_arrays
 from infersight.hardware.links import copy_link
 from infersight.model import Trace
+from infersight.model.emit_nvtx import first_rows
 
 BUCKETS: tuple[str, ...] = ("gpu", "communication", "copy", "host")
 COMM_CATEGORY = "NCCL"
@@ -445,25 +448,26 @@ def _device_api(trace: Trace, device: int) -> pd.DataFrame:
 def _host_ranges(trace: Trace, idle: Spans, cfg: dict[str, Any]) -> list[RangeTime]:
     """Host-bucket time inside ranges of each name (top N); nested ranges each count it."""
     r = trace.ranges
-    # the rows are picked column by column: a frame of all 4.8M NVTX ranges would be copied whole
-    rows_used = np.flatnonzero(r["source"].isin(HOST_RANGE_SOURCES).to_numpy() & (r["device"].to_numpy() < 0))
-    if not rows_used.size or idle[0].size == 0:
+    if r.empty or idle[0].size == 0:
         return []
-    inside = intervals.overlap_lengths(
-        r["start"].to_numpy(np.int64)[rows_used], r["end"].to_numpy(np.int64)[rows_used], idle
-    )
-    keep = inside > 0
-    if not keep.any():
-        return []
-    rows_used = rows_used[keep]
-    names, sources = r["name"].cat, r["source"].cat
-    name_codes, source_codes, totals = _totals_by_name(
-        names.codes.to_numpy()[rows_used], sources.codes.to_numpy()[rows_used], inside[keep]
-    )
+    with PER_RANGE_PASS:  # not beside the range projection (see PER_RANGE_PASS)
+        # the rows are picked column by column: a frame of all 4.8M NVTX ranges would be copied whole
+        host = r["source"].isin(HOST_RANGE_SOURCES).to_numpy() & (r["device"].to_numpy() < 0)
+        rows_used = np.flatnonzero(host)
+        del host
+        inside = _overlap_lengths_of_rows(r, rows_used, idle)
+        keep = inside > 0
+        if not keep.any():
+            return []
+        rows_used = rows_used[keep]
+        names, sources = RangeNames.of(r, rows_used), r["source"].cat
+        pair_rows, source_codes, totals = _totals_by_name(
+            names, sources.codes.to_numpy()[rows_used], inside[keep]
+        )
     skip = re.compile(str(cfg["skip_range_pattern"]))
     rows: list[RangeTime] = []
     for pair in largest_first(totals):  # stops after the top N
-        name = str(names.categories[name_codes[pair]])
+        name = names.label_of_row(int(pair_rows[pair]))
         if skip.search(name):
             continue
         source = str(sources.categories[source_codes[pair]])
@@ -471,6 +475,23 @@ def _host_ranges(trace: Trace, idle: Spans, cfg: dict[str, Any]) -> list[RangeTi
         if len(rows) == int(cfg["top_ranges"]):
             break
     return rows
+
+
+_ROWS_PER_PASS = 1 << 20
+
+
+def _overlap_lengths_of_rows(ranges: pd.DataFrame, rows: np.ndarray, spans: Spans) -> np.ndarray:
+    """How much of each of the ``rows`` of ``ranges`` lies inside ``spans``, 1M rows at a time.
+
+    The per-row temporaries of the interval search (~8 arrays per row) for the 4.8M NVTX ranges
+    of 1M kernels were ~250 MB at once, on the thread beside the range summary.
+    """
+    starts, ends = ranges["start"].to_numpy(np.int64), ranges["end"].to_numpy(np.int64)
+    inside = np.empty(len(rows), dtype=np.int64)
+    for low in range(0, len(rows), _ROWS_PER_PASS):
+        part = rows[low : low + _ROWS_PER_PASS]
+        inside[low : low + len(part)] = intervals.overlap_lengths(starts[part], ends[part], spans)
+    return inside
 
 
 def largest_first(values: np.ndarray, first: int = 64) -> Iterator[int]:
@@ -489,26 +510,30 @@ def largest_first(values: np.ndarray, first: int = 64) -> Iterator[int]:
 
 
 def _totals_by_name(
-    name_codes: np.ndarray, source_codes: np.ndarray, ns: np.ndarray
+    names: RangeNames, source_codes: np.ndarray, ns: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact int64 sums of ``ns`` per (name, source) code pair, pairs in order of first occurrence.
+    """Exact int64 sums of ``ns`` per (name, source) pair, pairs in order of first occurrence:
+    (the first row of each pair, its source code, its sum).
 
     That is the order of a pandas ``groupby(sort=False)``, so :func:`largest_first` of the sums
-    ranks them as its stable descending sort would; rows with a missing code (-1) are left out. Done on
-    the codes: a pandas groupby on the categoricals recodes every category and materialises
-    one tuple per pair (~1 s per device with millions of emit_nvtx range names), and a sorted
-    ``np.unique`` of the 4.8M per-range keys of a PyTorch export cost 2-3x the hash pass.
+    ranks them as its stable descending sort would; rows with a missing name or source (-1) are
+    left out. Done on integer keys (:meth:`RangeNames.keys`): a pandas groupby on the
+    categoricals recodes every category and materialises one tuple per pair (~1 s per device
+    with millions of emit_nvtx range names), and a sorted ``np.unique`` of the 4.8M per-range
+    keys of a PyTorch export cost 2-3x the hash pass.
     """
-    name_codes, source_codes = name_codes.astype(np.int64), source_codes.astype(np.int64)
-    valid = (name_codes >= 0) & (source_codes >= 0)
-    name_codes, source_codes, ns = name_codes[valid], source_codes[valid], ns[valid].astype(np.int64)
+    name_keys, span = names.keys()
+    source_codes = source_codes.astype(np.int64)
     width = int(source_codes.max()) + 1 if source_codes.size else 1
+    if span * width >= 2**62:  # numbers too spread to combine by place value: number the names
+        name_keys = names.groups().codes
+    rows = np.flatnonzero((name_keys >= 0) & (source_codes >= 0))
     # factorize numbers the pairs in order of first occurrence (a hash pass, no sort of the rows)
-    pair, keys = pd.factorize(name_codes * width + source_codes)
+    pair, keys = pd.factorize(name_keys[rows] * width + source_codes[rows])
     sums = np.zeros(len(keys), dtype=np.int64)
-    np.add.at(sums, pair, ns)
+    np.add.at(sums, pair, ns[rows].astype(np.int64))
     keys = np.asarray(keys, dtype=np.int64)
-    return keys // width, keys % width, sums
+    return rows[first_rows(pair)], keys % width, sums
 
 
 def outside_kernel_window(trace: Trace, device: int, activity: DeviceActivity) -> OutsideKernelWindow:

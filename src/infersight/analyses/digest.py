@@ -156,10 +156,11 @@ def range_counts(trace: Trace) -> RangeCounts | None:
     rows = range_rows(trace)
     if rows is None:
         return None
+    names = rows.name.groups()
     n_sources = len(rows.source.categories) + 1
     n_pairs = (len(rows.domain.categories) + 1) * n_sources
     key = (
-        (rows.name.codes.astype(np.int64) + 1) * n_pairs
+        (names.codes + 1) * n_pairs
         + (rows.domain.codes.astype(np.int64) + 1) * n_sources
         + (rows.source.codes.astype(np.int64) + 1)
     )
@@ -172,7 +173,7 @@ def range_counts(trace: Trace) -> RangeCounts | None:
     busy_unknown = np.zeros(n_groups, dtype=bool)
     np.logical_or.at(busy_unknown, group, rows.gpu_busy < 0)
     return RangeCounts(
-        name=[str(n) for n in rows.name.take(first)],
+        name=[names.label(code) for code in names.codes[first].tolist()],
         domain=[str(d) for d in rows.domain.take(first)],
         source=[str(s) for s in rows.source.take(first)],
         host=rows.host[first],

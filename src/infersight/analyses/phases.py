@@ -34,6 +34,7 @@ from infersight.analyses import intervals
 from infersight.analyses.category_summary import category_summary
 from infersight.analyses.kernel_summary import label_kernels
 from infersight.analyses.launches import first_match, graph_kernel_mask, kernel_launch_info, launch_calls
+from infersight.analyses.range_names import form_column
 from infersight.analyses.ranges import GPU_SOURCE, SUMMARY_SOURCES
 from infersight.analyses.results import GapBucket, PhaseSplit, PhaseStat, Window
 from infersight.analyses.timeline import (
@@ -212,7 +213,7 @@ def _label_by_annotation(trace: Trace, kernels: pd.DataFrame) -> str | None:
     r = r[r["source"].isin(SUMMARY_SOURCES).to_numpy()].reset_index(drop=True)
     if r.empty:
         return None
-    phase = _per_name(r["name"], classify_range_name)
+    phase = _per_name(form_column(r), classify_range_name)
     is_marked = pd.notna(phase)
     marked = r[is_marked].assign(phase=phase[is_marked])
     if marked.empty:
@@ -248,7 +249,7 @@ def _label_by_annotation(trace: Trace, kernels: pd.DataFrame) -> str | None:
 def _with_step_ids(marked: pd.DataFrame) -> pd.DataFrame:
     """Step id = connected component of overlapping same-phase ranges (nested ranges: one step)."""
     frame = marked.copy()
-    frame["framework"] = _per_name(frame["name"], _framework)
+    frame["framework"] = _per_name(form_column(frame), _framework)
     frame = frame.sort_values(["phase", "start"], kind="stable")
     running = frame.groupby("phase")["end"].cummax().to_numpy(np.int64)
     starts = frame["start"].to_numpy(np.int64)
@@ -471,7 +472,7 @@ def _iterations(trace: Trace, kernels: pd.DataFrame, cfg: dict[str, Any]) -> tup
     """Iteration id per kernel (-1: none) and how the iterations were found."""
     kls = kernels["launch_start"].to_numpy(np.int64)
     r = trace.ranges
-    steps = r[_per_name(r["name"], _is_profiler_step).astype(bool)] if not r.empty else r
+    steps = r[_per_name(form_column(r), _is_profiler_step).astype(bool)] if not r.empty else r
     if len(steps) >= 2 and (kls >= 0).any():
         it = np.full(len(kernels), -1, dtype=np.int64)
         steps = steps.sort_values("start")

@@ -16,6 +16,7 @@ range has its own name (``emit_nvtx``'s ``op_id = N``) cannot blow up the report
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,10 @@ import pandas as pd
 
 from infersight.analyses import intervals
 from infersight.analyses.launches import join_keys
+from infersight.analyses.range_names import RangeNames, as_categorical
 from infersight.analyses.results import RangeStat
 from infersight.model import Trace, union_names
+from infersight.model.emit_nvtx import first_rows
 
 SUMMARY_SOURCES = ("nvtx", "user_annotation", "gpu_user_annotation")  # cpu_op: too many to list
 GPU_SOURCE = "gpu_user_annotation"
@@ -147,8 +150,20 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     return api, rows.astype(np.int64), offsets
 
 
+_MASKED_GROUPS = 32
+
+
 def _sorted_groups(keys: np.ndarray, selected: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """(key, row indices) of the selected rows, grouped by key with one sort (no per-key full masks)."""
+    """(key, row indices) of the selected rows, by key ascending, rows ascending within a key.
+
+    A few keys (host threads, devices): one mask per key, whose rows are all that is kept (a
+    sort of 4.8M NVTX ranges by thread held ~150 MB of orders and sorted copies). Many keys: one
+    stable sort, not one full mask per key.
+    """
+    distinct = pd.unique(keys)
+    if len(distinct) <= _MASKED_GROUPS:
+        found = ((key, np.flatnonzero(selected & (keys == key))) for key in np.sort(distinct).tolist())
+        return [(key, rows) for key, rows in found if len(rows)]
     rows = np.flatnonzero(selected)
     if not len(rows):
         return []
@@ -164,8 +179,9 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
     api, kernel_order, offsets = _launch_table(trace)
     count_cum = offsets
     time_cum = np.concatenate([[0], np.cumsum(api["time"].to_numpy())]).astype(np.int64)
-    lo = np.zeros(len(ranges), dtype=np.int64)
-    hi = np.zeros(len(ranges), dtype=np.int64)
+    # per host range: its first kernel in kernel_order and its number of kernels
+    k_lo = np.zeros(len(ranges), dtype=np.int64)
+    lengths = np.zeros(len(ranges), dtype=np.int64)
     starts = api["start"].to_numpy(np.int64)
     rs, re_ = ranges["start"].to_numpy(np.int64), ranges["end"].to_numpy(np.int64)
     # host thread of every launch and every range as one code (a thread's launches are contiguous)
@@ -186,29 +202,38 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
             continue
         first, end = int(block_first[block]), int(block_end[block])
         block_starts = starts[first:end]
-        lo[rows] = first + np.searchsorted(block_starts, rs[rows], side="left")
-        hi[rows] = first + np.searchsorted(block_starts, re_[rows], side="left")
+        for low in range(0, len(rows), _RANGES_PER_PASS):  # 1M ranges at a time: small temporaries
+            part = rows[low : low + _RANGES_PER_PASS]
+            lo = first + np.searchsorted(block_starts, rs[part], side="left")
+            hi = first + np.searchsorted(block_starts, re_[part], side="left")
+            proj.count[part] = count_cum[hi] - count_cum[lo]
+            proj.time[part] = time_cum[hi] - time_cum[lo]
+            k_lo[part] = offsets[lo]
+            lengths[part] = offsets[hi] - offsets[lo]
     # per-range arrays (4.8M ranges) and the launch table are freed as soon as they are used up
     del range_key, thread_key, api, starts
-    proj.count[host] = (count_cum[hi] - count_cum[lo])[host]
-    proj.time[host] = (time_cum[hi] - time_cum[lo])[host]
-    k_lo, k_hi = offsets[lo], offsets[hi]
-    del lo, hi
-    lengths = np.where(host, k_hi - k_lo, 0)
-    del k_hi
     if lengths.sum() > MAX_BUSY_PAIRS:
         proj.busy = None
         return
-    group = np.repeat(np.arange(len(ranges)), lengths)
-    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    rows = kernel_order[np.repeat(k_lo, lengths) + within]
-    del within, k_lo, lengths
-    ks = trace.kernels["start"].to_numpy(np.int64)[rows]
-    ke = trace.kernels["end"].to_numpy(np.int64)[rows]
-    del rows
-    busy = grouped_union_length(group, ks, ke, len(ranges))
     assert proj.busy is not None
-    proj.busy[host] = busy[host]
+    kernel_starts, kernel_ends = (
+        trace.kernels["start"].to_numpy(np.int64),
+        trace.kernels["end"].to_numpy(np.int64),
+    )
+    # 1M ranges at a time (a range's union needs only its own kernels): the (range, kernel)
+    # pairs of all 4.8M NVTX ranges of 1M kernels and their sort keys were ~480 MB at once
+    for low in range(0, len(ranges), _RANGES_PER_PASS):
+        chunk = slice(low, low + _RANGES_PER_PASS)
+        part_lengths = lengths[chunk]
+        group = np.repeat(np.arange(len(part_lengths)), part_lengths)
+        within = np.arange(len(group)) - np.repeat(np.cumsum(part_lengths) - part_lengths, part_lengths)
+        rows = kernel_order[np.repeat(k_lo[chunk], part_lengths) + within]
+        del within
+        busy = grouped_union_length(group, kernel_starts[rows], kernel_ends[rows], len(part_lengths))
+        proj.busy[chunk] = np.where(host[chunk], busy, proj.busy[chunk])
+
+
+_RANGES_PER_PASS = 1 << 20
 
 
 def grouped_union_length(
@@ -311,9 +336,9 @@ def max_range_names() -> int:
 
 @dataclass(frozen=True)
 class RangeRows:
-    """The summarised ranges of one trace: categorical labels and per-range figures."""
+    """The summarised ranges of one trace: names, categorical labels and per-range figures."""
 
-    name: pd.Categorical
+    name: RangeNames
     domain: pd.Categorical
     source: pd.Categorical
     duration: np.ndarray
@@ -324,17 +349,24 @@ class RangeRows:
     na_reason: str | None  # why host ranges of this trace have no projection
 
 
+# The profile runs its halves on two threads; the passes over every range (the projection and
+# grouping here, the attribution's host ranges) each hold hundreds of MB of per-range temporaries
+# for the millions of NVTX ranges of a big export. One at a time, their peaks do not add up.
+PER_RANGE_PASS = threading.Lock()
+
+
 def range_rows(trace: Trace) -> RangeRows | None:
     r = selected_ranges(trace)
     if r.empty:
         return None
-    proj = project_ranges(trace, r)
+    with PER_RANGE_PASS:
+        proj = project_ranges(trace, r)
     host = ~is_source(r["source"], GPU_SOURCE)
     busy = proj.busy if proj.busy is not None else np.where(host, -1, 0)
     return RangeRows(
-        name=_as_categorical(r["name"]),
-        domain=_as_categorical(r["domain"]),
-        source=_as_categorical(r["source"]),
+        name=RangeNames.of(r),
+        domain=as_categorical(r["domain"]),
+        source=as_categorical(r["source"]),
         duration=(r["end"] - r["start"]).to_numpy(np.int64),
         gpu_count=proj.count,
         gpu_time=proj.time,
@@ -342,16 +374,6 @@ def range_rows(trace: Trace) -> RangeRows | None:
         host=host,
         na_reason=proj.na_reason,
     )
-
-
-def _as_categorical(column: pd.Series) -> pd.Categorical:
-    """The column as a Categorical with string categories (the model's string columns are)."""
-    values = column.array
-    if not isinstance(values, pd.Categorical):
-        return pd.Categorical(column.astype(str).to_numpy())
-    if pd.api.types.is_string_dtype(values.categories.dtype):
-        return values  # already string categories: no copy of (possibly millions of) names
-    return pd.Categorical.from_codes(values.codes, categories=values.categories.astype(str))
 
 
 def _union(parts: list[pd.Categorical]) -> pd.Categorical:
@@ -367,27 +389,40 @@ def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[Ra
     ``emit_nvtx``-style captures give every range its own name (``aten::mm, op_id = 1234``), and
     one row object per name would cost more memory than the trace itself.
 
-    Grouping is on integer codes (name, domain and source categories combined into one int64
-    key), never on strings.
+    Grouping is on integer codes (name groups, domain and source categories combined into one
+    int64 key), never on strings; with compact names only the rows shown get a name string.
     """
     limit = max_range_names() if max_names == -1 else max_names
     parts = [part for part in (range_rows(trace) for trace in traces) if part is not None]
     if not parts:
         return []
-    names = _union([p.name for p in parts])
+    with PER_RANGE_PASS:
+        return _grouped_summary(parts, limit)
+
+
+def _grouped_summary(parts: list[RangeRows], limit: int | None) -> list[RangeStat]:
+    """The summary rows of the traces' ranges (see :func:`range_summary`)."""
+    names = RangeNames.joined([p.name for p in parts])
     domains = _union([p.domain for p in parts])
     sources = _union([p.source for p in parts])
     n_sources = max(len(sources.categories), 1)
     n_pairs = max(len(domains.categories), 1) * n_sources
-    key = names.codes.astype(np.int64) * n_pairs + domains.codes.astype(np.int64) * n_sources + sources.codes
+    name_key, span = names.keys()
+    if span * n_pairs >= 2**62:  # numbers too spread to combine by place value: number the names
+        name_key = names.groups().codes
+    key = name_key * n_pairs + domains.codes.astype(np.int64) * n_sources + sources.codes
+    del name_key
     group, group_keys = pd.factorize(key)
     del key
     duration = _joined([p.duration for p in parts])
-    final, labels = fold_small_groups(group, np.asarray(group_keys, dtype=np.int64), duration, limit, n_pairs)
+    group_keys = np.asarray(group_keys, dtype=np.int64)
+    final, labels = fold_small_groups(group, group_keys, duration, limit, n_pairs)
+    shown_rows = _first_row_of_keys(group, group_keys, [key for key, folded in labels if not folded])
     del group, group_keys
     reasons = sorted({p.na_reason for p in parts if p.na_reason is not None})
-    reason_code = _joined(
-        [np.where(p.host, reasons.index(p.na_reason), -1) if p.na_reason else np.full(len(p.host), -1)
+    reason_code = _joined(  # int8: a handful of reasons (an int64 column was 37 MB for 4.8M ranges)
+        [np.where(p.host, reasons.index(p.na_reason), -1).astype(np.int8) if p.na_reason
+         else np.full(len(p.host), -1, dtype=np.int8)
          for p in parts]
     )  # fmt: skip
     frame = pd.DataFrame(
@@ -404,7 +439,8 @@ def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[Ra
     grouped = frame.groupby("group", sort=True)
     stats = grouped["duration"].agg(["count", "sum", "mean", "median", "min", "max", "std"])
     stats["std"] = stats["std"].fillna(0.0)
-    stats[["gpu_count", "gpu_time", "gpu_busy"]] = grouped[["gpu_count", "gpu_time", "gpu_busy"]].sum()
+    for column in ("gpu_count", "gpu_time", "gpu_busy"):  # one at a time: no 3-column block copy
+        stats[column] = grouped[column].sum()
     stats["busy_unknown"] = grouped["gpu_busy"].min() < 0
     stats["reason"] = grouped["reason"].max()
     stats["folded"] = [labels[g][1] > 0 for g in stats.index.tolist()]
@@ -414,10 +450,22 @@ def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[Ra
         code, folded_names = labels[group_id]
         pair = code % n_pairs
         reason = reasons[int(row["reason"])] if row["reason"] >= 0 else None
-        name = str(names.categories[code // n_pairs])
+        name = names.label_of_row(shown_rows[code]) if not folded_names else ""
         domain, source = str(domains.categories[pair // n_sources]), str(sources.categories[pair % n_sources])
         out.append(range_stat(name, domain, source, folded_names, row, reason))
     return out
+
+
+def _first_row_of_keys(group: np.ndarray, group_keys: np.ndarray, wanted: list[int]) -> dict[int, int]:
+    """The first range of each group whose key is in ``wanted`` (the rows shown), by key.
+
+    ``group`` numbers the groups in order of first appearance, so a group's first range is
+    where its number first exceeds every number before it.
+    """
+    first = first_rows(group)
+    # a hash lookup of the few wanted keys (np.isin sorts all keys: ~220 MB for 4.6M groups)
+    shown = np.flatnonzero(pd.Series(group_keys, copy=False).isin(wanted).to_numpy())
+    return dict(zip(group_keys[shown].tolist(), first[shown].tolist(), strict=True))
 
 
 def _joined(arrays: list[np.ndarray]) -> np.ndarray:
@@ -469,7 +517,7 @@ def fold_small_groups(
     is_kept = np.zeros(n_groups, dtype=bool)
     is_kept[kept] = True
     rest = np.flatnonzero(~is_kept)
-    final_of_group = np.empty(n_groups, dtype=np.int64)
+    final_of_group = np.empty(n_groups, dtype=np.int32)  # at most `limit` + a few rows
     final_of_group[kept] = np.arange(limit)
     pair_codes, pairs = pd.factorize(group_keys[rest] % n_pairs)
     final_of_group[rest] = limit + pair_codes

@@ -47,6 +47,7 @@ def load(
     executor: Executor | str | None = None,
     executor_address: str | None = None,
     progress: Progress = NO_PROGRESS,
+    compact_ranges: bool = False,
 ) -> list[Trace]:
     """Read every path (files or directories of per-rank files) into traces, in argument order.
 
@@ -54,8 +55,11 @@ def load(
     caller owns it), or a name, ``local`` (this process), ``process`` (local worker processes,
     the default), ``dask`` or ``ray`` (a local Dask cluster / Ray runtime, or the cluster at
     ``executor_address``), opened and closed here. ``progress`` hears the stages and bytes of
-    a file read here. Raises :class:`InputError` when no path is given, a path cannot be read,
-    or the executor cannot be opened.
+    a file read here. ``compact_ranges``: an Nsight Systems file's NVTX names are held as
+    emit_nvtx forms and numbers (a table without a ``name`` column; only :func:`analyze` asks,
+    for the analyses that read names through ``infersight.analyses.range_names``). Raises
+    :class:`InputError` when no path is given, a path cannot be read, or the executor cannot be
+    opened.
     """
     from infersight.ingest import load_traces
 
@@ -65,7 +69,13 @@ def load(
     with _executor(executor, executor_address) as runner:
         for path in paths:
             traces.extend(
-                load_traces(path, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=runner, progress=progress)
+                load_traces(
+                    path,
+                    cpu_ops_as_kernels=cpu_ops_as_kernels,
+                    executor=runner,
+                    progress=progress,
+                    compact_ranges=compact_ranges,
+                )
             )
     return traces
 
@@ -158,7 +168,16 @@ def analyze(
                 ranks, executor=runner, window_nvtx=window_nvtx, cpu_ops_as_kernels=cpu_ops_as_kernels
             )
             return report_from_profile(profile)
-        traces = load(paths, cpu_ops_as_kernels=cpu_ops_as_kernels, executor=runner, progress=progress)
+        # the profile and the rules read range names through analyses.range_names; the window
+        # and the theory (scenario inference) read the names themselves
+        compact = window_nvtx is None and theory is None
+        traces = load(
+            paths,
+            cpu_ops_as_kernels=cpu_ops_as_kernels,
+            executor=runner,
+            progress=progress,
+            compact_ranges=compact,
+        )
     progress.stage(ANALYSES)
     return report_from_traces(traces, window_nvtx=window_nvtx, theory=theory)
 

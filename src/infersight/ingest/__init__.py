@@ -41,11 +41,13 @@ def load_traces(
     cpu_ops_as_kernels: bool = False,
     executor: Executor | None = None,
     progress: Progress = NO_PROGRESS,
+    compact_ranges: bool = False,
 ) -> list[Trace]:
     """Read one file or a directory of per-rank files into traces (one per rank/file).
 
     A directory's files are read on ``executor`` (None: local worker processes); one file is read
     here, where shipping it to a worker would only add the transfer (``progress`` hears how far).
+    ``compact_ranges``: see :func:`load_file`.
     """
     p = Path(path)
     files = trace_files(p)
@@ -57,7 +59,9 @@ def load_traces(
         traces = load_files(files, loader, executor)  # one task per rank file
         clock_offset_notes(traces)
         return traces
-    return [load_file(p, cpu_ops_as_kernels=cpu_ops_as_kernels, progress=progress)]
+    return [
+        load_file(p, cpu_ops_as_kernels=cpu_ops_as_kernels, progress=progress, compact_ranges=compact_ranges)
+    ]
 
 
 def trace_files(path: Path) -> list[Path]:
@@ -122,8 +126,19 @@ def _looks_like_trace(path: Path) -> bool:
     return stripped.startswith(b"[") or any(key in head for key in TRACE_JSON_KEYS)
 
 
-def load_file(path: Path, *, cpu_ops_as_kernels: bool = False, progress: Progress = NO_PROGRESS) -> Trace:
-    """Read one trace file (format recognised by content and extension)."""
+def load_file(
+    path: Path,
+    *,
+    cpu_ops_as_kernels: bool = False,
+    progress: Progress = NO_PROGRESS,
+    compact_ranges: bool = False,
+) -> Trace:
+    """Read one trace file (format recognised by content and extension).
+
+    ``compact_ranges``: an Nsight Systems export's NVTX names are read as emit_nvtx forms and
+    numbers (``COMPACT_RANGE_COLUMNS``), not one string per distinct name; only for callers whose
+    analyses read range names through :mod:`infersight.analyses.range_names`.
+    """
     check_regular_file(path, "trace")
     if path.suffix in NSYS_REPORT_SUFFIXES:
         from infersight.ingest.nsys_rep import export_nsys_report
@@ -140,7 +155,7 @@ def load_file(path: Path, *, cpu_ops_as_kernels: bool = False, progress: Progres
         from infersight.ingest.nsys_sqlite import read_nsys_sqlite
 
         progress.stage(READING)
-        return read_nsys_sqlite(path)
+        return read_nsys_sqlite(path, compact_ranges=compact_ranges)
     if head.startswith(GZIP_MAGIC) or head.lstrip()[:1] in (b"{", b"["):
         from infersight.ingest.kineto import read_kineto
 

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_string_dtype
 
-from infersight.model import Trace
+from infersight.model import Trace, emit_nvtx
+from infersight.model.trace import RANGE_FORM_COLUMN, RANGE_NUMBER_COLUMNS
 
 # Overlaps up to this much are timestamp rounding (Kineto writes µs), not real overlap.
 OVERLAP_TOLERANCE_NS = 1_000
@@ -59,7 +60,9 @@ def shorten_long_names(trace: Trace) -> None:
     for table in TRACE_TABLES:
         frame = getattr(trace, table)
         for column in frame.columns:
-            if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            if column == RANGE_FORM_COLUMN:  # compact names: shortened where shown, counted here
+                shortened += _long_compact_names(frame)
+            elif isinstance(frame[column].dtype, pd.CategoricalDtype):
                 values, count = _shortened(frame[column].array)
                 if count:
                     frame[column] = values
@@ -69,6 +72,27 @@ def shorten_long_names(trace: Trace) -> None:
             f"{shortened} name(s) longer than {MAX_NAME_CHARS:,} characters were shortened for display "
             "(head of the name, its length and a hash of the full name, which keeps them apart)"
         )
+
+
+def _long_compact_names(ranges: pd.DataFrame) -> int:
+    """How many distinct names of a compact range table are longer than :data:`MAX_NAME_CHARS`.
+
+    A name is its form with each 0 the split left replaced by its number, so it is at most
+    :data:`emit_nvtx.MAX_EXTRA_CHARS` longer than its form: only forms near the limit are looked at.
+    Long names are counted, not rewritten: their shortened form (:func:`short_name`) is what the
+    range tables show.
+    """
+    forms = ranges[RANGE_FORM_COLUMN].array
+    form_lengths = np.array([len(str(form)) for form in forms.categories], dtype=np.int64)
+    if not len(form_lengths) or int(form_lengths.max()) + emit_nvtx.MAX_EXTRA_CHARS <= MAX_NAME_CHARS:
+        return 0
+    codes = forms.codes.astype(np.int64)
+    numbers = [ranges[key].to_numpy(np.int64) for key in RANGE_NUMBER_COLUMNS]
+    lengths = np.where(codes >= 0, form_lengths[codes], 0) + emit_nvtx.extra_chars(numbers)
+    long = lengths > MAX_NAME_CHARS
+    if not long.any():
+        return 0
+    return len(pd.unique(emit_nvtx.name_keys(codes[long], [values[long] for values in numbers])))
 
 
 def negative_sizes_unknown(trace: Trace) -> None:

@@ -63,12 +63,16 @@ from infersight.ingest.checks import (
     stream_overlap_note,
 )
 from infersight.ingest.sqlite_snapshot import committed_database
+from infersight.model import emit_nvtx
 from infersight.model.trace import (
     API_COLUMNS,
+    COMPACT_RANGE_COLUMNS,
     KERNEL_COLUMNS,
     MEMCPY_COLUMNS,
     MEMSET_COLUMNS,
     RANGE_COLUMNS,
+    RANGE_FORM_COLUMN,
+    RANGE_NUMBER_COLUMNS,
     GpuInfo,
     Trace,
     code_names,
@@ -182,9 +186,11 @@ class Schema:
         return {row[1] for row in self.conn.execute(f"PRAGMA table_info({_quote(table)})")}
 
 
-def read_nsys_sqlite(path: Path) -> Trace:
+def read_nsys_sqlite(path: Path, *, compact_ranges: bool = False) -> Trace:
     """Read one Nsight Systems SQLite export into a :class:`Trace` (never writing to it).
 
+    ``compact_ranges``: NVTX names as emit_nvtx forms and numbers (``COMPACT_RANGE_COLUMNS``),
+    for callers whose analyses read range names through :mod:`infersight.analyses.range_names`.
     Raises :class:`InputError` when the file is not an nsys export, is truncated or corrupt, or
     holds no GPU kernels.
     """
@@ -192,7 +198,7 @@ def read_nsys_sqlite(path: Path) -> Trace:
     check_regular_file(path, "Nsight Systems export")
     try:
         with committed_database(path) as snapshot, closing(_connect(snapshot.path)) as conn:
-            trace = _read(path, snapshot.path, conn)
+            trace = _read(path, snapshot.path, conn, compact_ranges)
             trace.notes[:0] = snapshot.notes
     except sqlite3.DatabaseError as exc:
         raise InputError(path, f"cannot read the SQLite database (truncated or corrupt?): {exc}") from None
@@ -214,7 +220,7 @@ def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _read(path: Path, database: Path, conn: sqlite3.Connection) -> Trace:
+def _read(path: Path, database: Path, conn: sqlite3.Connection, compact_ranges: bool = False) -> Trace:
     """The trace of ``path`` (named in messages), read from ``database`` (its committed state)."""
     tables = frozenset(
         r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")
@@ -223,7 +229,7 @@ def _read(path: Path, database: Path, conn: sqlite3.Connection) -> Trace:
     _check_is_nsys_export(path, schema)
     trace = Trace(source=str(path), format="nsys-sqlite")
     with (
-        _BackgroundRead(database, tables, _nvtx_ranges) as nvtx,
+        _BackgroundRead(database, tables, functools.partial(_nvtx_ranges, compact=compact_ranges)) as nvtx,
         _BackgroundRead(database, tables, functools.partial(_kernel_columns, path)) as kernel_read,
     ):
         trace.metadata = _metadata(schema, trace.notes)
@@ -903,12 +909,13 @@ def _join_key(process_code: np.ndarray, correlation: np.ndarray) -> np.ndarray:
 # NVTX
 
 
-def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
+def _nvtx_ranges(schema: Schema, notes: list[str], compact: bool = False) -> pd.DataFrame:
     """Push/pop (59) and start/end (60) ranges; marks and other event types are not ranges.
 
     Exports with NVTX-annotated frameworks hold several ranges per kernel (4.8M for 1M kernels
     in PyTorch traces), so integer columns take the bulk path (:func:`_fetch_int_columns`) and
-    names are built from codes into the distinct texts (:func:`_nvtx_names`).
+    names are built from codes into the distinct texts (:func:`_nvtx_names`). ``compact``: names
+    as emit_nvtx forms and numbers (``COMPACT_RANGE_COLUMNS``, :func:`_nvtx_forms`) instead.
     """
     if not schema.has(NVTX_TABLE):
         notes.append(f"no {NVTX_TABLE} table: NVTX ranges were not recorded")
@@ -924,7 +931,8 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
         "text_id": _nvtx_text_id_expr(cols),
         "domain_id": _int_expr(cols, "domainId", default=DEFAULT_NVTX_DOMAIN_ID),
     }
-    rows = _nvtx_rows(schema, fields, where, ('"text"', "text_id") if "text" in cols else None)
+    coder = _FormCoder() if compact else _TextCoder()
+    rows = _nvtx_rows(schema, fields, where, ('"text"', "text_id") if "text" in cols else None, coder)
     if rows.dropped:
         notes.append(
             f"{rows.dropped} NVTX ranges with a missing, reversed (end < start) or out-of-range "
@@ -940,7 +948,7 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
         "thread": thread,
         "start": rows.ints["start"],
         "end": rows.ints["end"],
-        "name": _nvtx_names(schema.conn, rows),
+        **coder.columns(schema.conn, rows),
         "domain": _nvtx_domains(schema, cols, process, rows.ints["domain_id"], notes),
         "source": _categorical_constant("nvtx", count),
         "device": np.full(count, -1, dtype=np.int32),
@@ -948,22 +956,101 @@ def _nvtx_ranges(schema: Schema, notes: list[str]) -> pd.DataFrame:
     # the text codes, text ids and domain ids are spent: freed before the table copies its
     # columns into blocks, the read's memory peak (~150 MB less for 4.8M ranges)
     del rows
-    return make_table(RANGE_COLUMNS, data, "ranges")
+    return make_table(COMPACT_RANGE_COLUMNS if compact else RANGE_COLUMNS, data, "ranges")
+
+
+class _TextCoder:
+    """Codes each slice's texts in one dict shared by the reading threads (full names).
+
+    Every slice extends the same dict, so a text repeated across slices is stored and hashed
+    once (with emit_nvtx names, 4.6M of them for 1M kernels, a second pass over per-slice
+    distinct texts cost 1.5-4 s); the lock makes each slice's numbering atomic.
+    """
+
+    def __init__(self) -> None:
+        self.code: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, ...]:
+        return (self.coded(texts),)
+
+    def coded(self, texts: list[str]) -> np.ndarray:
+        """The code of each text in the shared dict (new texts get the next codes)."""
+        with self.lock:
+            return code_names(self.code, texts)
+
+    def columns(self, conn: sqlite3.Connection, rows: NvtxRows) -> dict[str, object]:
+        return {"name": _nvtx_names(conn, rows, self.code)}
+
+
+class _FormCoder(_TextCoder):
+    """Splits each text into its emit_nvtx form and numbers; only the forms are coded.
+
+    The forms are few (98 for the 4.6M distinct names of 1M kernels), so no per-range string
+    outlives its slice: the table holds a code and two numbers per range. Texts are split a
+    chunk at a time: the split's byte buffers and the forms' strings of whole 1M-row slices, on
+    both reading threads at once, put ~0.9 GB on the read's peak for 4.8M names.
+
+    Where texts repeat (an NVTX-dense export: thousands of names), each distinct text is split
+    once and remembered (``known``: text -> its row in ``split``, shared by the threads); where
+    they do not (emit_nvtx's own name per range), that dict would only grow, so after the first
+    chunk of mostly new texts every text is split as it comes. The result is the same either way.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.known: dict[str, int] | None = {}
+        self.split: list[np.ndarray] = [np.empty(0, np.int64) for _ in range(1 + len(emit_nvtx.FIELDS))]
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, ...]:
+        chunks = [self._chunk(chunk) for chunk in _chunks(texts, _SPLIT_CHUNK)]
+        if not chunks:
+            return tuple(np.empty(0, np.int64) for _ in range(1 + len(emit_nvtx.FIELDS)))
+        return tuple(np.concatenate(column) for column in zip(*chunks, strict=True))
+
+    def _chunk(self, texts: list[str]) -> tuple[np.ndarray, ...]:
+        """Form codes and numbers of one chunk of texts."""
+        with self.lock:
+            if self.known is not None:
+                seen = len(self.known)
+                rows = code_names(self.known, texts)
+                first = emit_nvtx.first_rows(rows)  # new codes first appear in code order
+                new = [texts[i] for i in first[rows[first] >= seen].tolist()]
+                if len(new) <= len(texts) // 2:
+                    parts = emit_nvtx.split_list(new)
+                    columns = (code_names(self.code, parts.forms), *parts.numbers)
+                    self.split = [np.concatenate(pair) for pair in zip(self.split, columns, strict=True)]
+                    return tuple(column[rows] for column in self.split)
+                self.known = None  # mostly new texts: names are not repeating, stop remembering
+        parts = emit_nvtx.split_list(texts)
+        return (self.coded(parts.forms), *parts.numbers)
+
+    def columns(self, conn: sqlite3.Connection, rows: NvtxRows) -> dict[str, object]:
+        return _nvtx_forms(conn, rows, self.code)
+
+
+_SPLIT_CHUNK = 1 << 17
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    """``values`` in consecutive pieces of at most ``size``."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 @dataclass(frozen=True)
 class NvtxRows:
-    """The range rows as read: int64 columns, and their inline texts as codes.
+    """The range rows as read: int64 columns, and what the coder made of their inline texts.
 
-    ``inline`` marks rows with an inline ``text``; ``text_codes`` (one per such row, in row
-    order) are the texts' codes in ``text_code``, the one dict that numbered every slice's texts
-    (in whichever order the reading threads got to them; :func:`_nvtx_names` renumbers them).
+    ``inline`` marks rows with an inline ``text``; ``texts`` are the coder's arrays, one value
+    per such row in row order (:class:`_TextCoder`: the texts' codes, numbered in whichever order
+    the reading threads got to them, which the caller renumbers; :class:`_FormCoder`: form codes
+    and the numbers).
     """
 
     ints: dict[str, np.ndarray]
     inline: np.ndarray
-    text_codes: np.ndarray
-    text_code: dict[str, int]
+    texts: tuple[np.ndarray, ...]
     dropped: int = 0
 
 
@@ -977,49 +1064,49 @@ def _nvtx_text_id_expr(cols: set[str]) -> str:
     return f'CASE WHEN "text" IS NOT NULL THEN {_HAS_TEXT} ELSE {text_id} END' if "text" in cols else text_id
 
 
-def _nvtx_rows(schema: Schema, fields: dict[str, str], where: str, text: tuple[str, str] | None) -> NvtxRows:
+def _nvtx_rows(
+    schema: Schema,
+    fields: dict[str, str],
+    where: str,
+    text: tuple[str, str] | None,
+    code: Callable[[list[str]], tuple[np.ndarray, ...]],
+) -> NvtxRows:
     """Read the range rows in rowid slices, coding each slice's inline texts as it is read.
 
     Only a slice's texts are held as Python strings at a time (per reading thread); what is
-    kept is one code per row and one string per distinct text: every slice extends the same
-    dict, so a text repeated across slices is stored and hashed into the dict once (with
-    emit_nvtx names, 4.6M of them for 1M kernels, a second pass over per-slice distinct texts
-    cost 1.5-4 s). Slices are shared with a helper thread (:func:`_map_slices`); the lock
-    makes each slice's numbering atomic (the work holds the GIL anyway).
+    kept is what ``code`` makes of them (per text: a code, or a form code and numbers). Slices
+    are shared with a helper thread (:func:`_map_slices`); ``code`` serialises what it shares.
     """
-    text_code: dict[str, int] = {}
-    numbering = threading.Lock()
 
-    def read(conn: sqlite3.Connection, condition: str) -> tuple[Slice, np.ndarray] | None:
+    def read(conn: sqlite3.Connection, condition: str) -> tuple[Slice, tuple[np.ndarray, ...]] | None:
         piece = _fetch_slice(conn, NVTX_TABLE, fields, condition, text)
         if piece is None:
             return None
-        with numbering:
-            codes = code_names(text_code, piece.texts)
+        coded = code(piece.texts)
         # the per-row strings go now, not when the next slice is read
-        return Slice(piece.ints, piece.has_text, [], piece.dropped), codes
+        return Slice(piece.ints, piece.has_text, [], piece.dropped), coded
 
     ints: dict[str, list[np.ndarray]] = {key: [] for key in fields}
     inline: list[np.ndarray] = []
-    codes: list[np.ndarray] = []
+    coded: list[tuple[np.ndarray, ...]] = []
     dropped = 0
     for found in _map_slices(schema, NVTX_TABLE, where, read):
         if found is None:
             continue
-        piece, slice_codes = found
+        piece, slice_coded = found
         dropped += piece.dropped
         for key, values in piece.ints.items():
             ints[key].append(values)
         inline.append(piece.has_text)
-        codes.append(slice_codes)
+        coded.append(slice_coded)
     if not inline:
         empty = np.empty(0, np.int64)
-        return NvtxRows({key: empty for key in fields}, np.empty(0, bool), empty, text_code, dropped)
+        texts = tuple(empty for _ in code([]))
+        return NvtxRows({key: empty for key in fields}, np.empty(0, bool), texts, dropped)
     return NvtxRows(
         ints=_concatenated(ints),
         inline=np.concatenate(inline),
-        text_codes=np.concatenate(codes),
-        text_code=text_code,
+        texts=tuple(np.concatenate(column) for column in zip(*coded, strict=True)),
         dropped=dropped,
     )
 
@@ -1077,7 +1164,7 @@ def _map_slices(
     return results  # type: ignore[return-value]  # every slice was read
 
 
-def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows) -> pd.Categorical:
+def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows, text_code: dict[str, int]) -> pd.Categorical:
     """COALESCE(text, StringIds.value via textId) per range, as codes into the distinct names.
 
     textIds are resolved for their distinct values only and coded in the same dict as the
@@ -1091,15 +1178,41 @@ def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows) -> pd.Categorical:
     by_id = ~rows.inline
     text_ids = rows.ints["text_id"][by_id]
     registered = _categorical_from_ids(text_ids, _string_lookup(conn, text_ids))
-    registered_codes = code_names(rows.text_code, np.asarray(registered.categories, dtype=object).tolist())
-    names = names_by_code(rows.text_code)
-    rows.text_code.clear()  # its 4.6M-entry hash table is spent (emit_nvtx names)
-    final, first_seen = pd.factorize(np.concatenate([rows.text_codes, registered_codes]))
-    n_inline = len(rows.text_codes)
+    registered_codes = code_names(text_code, np.asarray(registered.categories, dtype=object).tolist())
+    names = names_by_code(text_code)
+    text_code.clear()  # its 4.6M-entry hash table is spent (emit_nvtx names)
+    final, first_seen = pd.factorize(np.concatenate([rows.texts[0], registered_codes]))
+    n_inline = len(rows.texts[0])
     codes = np.empty(len(rows.inline), dtype=np.int64)
     codes[rows.inline] = final[:n_inline]
     codes[by_id] = final[n_inline:][registered.codes.astype(np.int64)]
     return _categorical_of_distinct(codes, pd.Index(names[first_seen], dtype=object))
+
+
+def _nvtx_forms(conn: sqlite3.Connection, rows: NvtxRows, form_code: dict[str, int]) -> dict[str, object]:
+    """The compact name columns: emit_nvtx form (categorical) and numbers per range.
+
+    Registered names (textIds) are split like the inline texts and coded in the same dict, so
+    a name that appears both inline and through a textId has one form and the same numbers.
+    Forms are numbered in order of first appearance (the threads' numbering is not fixed).
+    """
+    by_id = ~rows.inline
+    text_ids = rows.ints["text_id"][by_id]
+    registered = _categorical_from_ids(text_ids, _string_lookup(conn, text_ids))
+    parts = emit_nvtx.split_list(np.asarray(registered.categories, dtype=object).tolist())
+    registered_forms = code_names(form_code, parts.forms)
+    registered_rows = registered.codes.astype(np.int64)
+    per_row = [np.empty(len(rows.inline), dtype=np.int64) for _ in rows.texts]
+    registered_columns = (registered_forms, *parts.numbers)
+    for column, inline, registered_values in zip(per_row, rows.texts, registered_columns, strict=True):
+        column[rows.inline] = inline
+        column[by_id] = registered_values[registered_rows]
+    form_codes, first_seen = pd.factorize(per_row[0])
+    forms = pd.Index(names_by_code(form_code)[first_seen], dtype=object)
+    return {
+        RANGE_FORM_COLUMN: _categorical_of_distinct(form_codes.astype(np.int64), forms),
+        **dict(zip(RANGE_NUMBER_COLUMNS, per_row[1:], strict=True)),
+    }
 
 
 def _categorical_of_distinct(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:

@@ -95,6 +95,19 @@ RANGE_COLUMNS: dict[str, str] = {
     "device": "int32",  # -1 for host ranges; the GPU for gpu_user_annotation
 }
 
+# A range table read with compact names (``analyze`` of an nsys export: emit_nvtx gives every
+# range its own name) holds each name as its emit_nvtx form plus two numbers instead of one
+# string per distinct name (see infersight.model.emit_nvtx). It has no ``name`` column, so code
+# that reads ``name`` fails loudly on it instead of taking forms for names; code that groups or
+# shows range names reads them through infersight.analyses.range_names.
+RANGE_FORM_COLUMN = "name_form"
+RANGE_NUMBER_COLUMNS = ("name_seq", "name_op_id")  # one per emit_nvtx field; -1: none
+COMPACT_RANGE_COLUMNS: dict[str, str] = {
+    **{key: dtype for key, dtype in RANGE_COLUMNS.items() if key != "name"},
+    RANGE_FORM_COLUMN: "category",
+    **dict.fromkeys(RANGE_NUMBER_COLUMNS, "int64"),
+}
+
 TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "kernels": KERNEL_COLUMNS,
     "memcpy": MEMCPY_COLUMNS,
@@ -314,6 +327,8 @@ class Trace:
         """
         for name, declared in TABLE_COLUMNS.items():
             frame = self.table(name)
+            if name == "ranges" and RANGE_FORM_COLUMN in frame.columns:
+                declared = COMPACT_RANGE_COLUMNS
             extra = [str(c) for c in frame.columns[len(declared) :]]
             optional = OPTIONAL_COLUMNS.get(name, {})
             columns = {**declared, **{c: optional[c] for c in extra if c in optional}}
