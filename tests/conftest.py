@@ -189,7 +189,7 @@ def _report(relative: str, cpu_ops_as_kernels: bool, window_nvtx: str | None) ->
     from infersight import api
 
     def analyse() -> AnalysisReport:
-        traces = list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels)))
+        traces = list(copy.deepcopy(_loaded(relative, cpu_ops_as_kernels, False)))
         return api.report_from_traces(traces, window_nvtx=window_nvtx)
 
     return _kept(_run_shared(f"report {relative} {cpu_ops_as_kernels} {window_nvtx}", analyse))
@@ -237,7 +237,12 @@ def _api_reads_shared_files_from_the_cache(
         return [
             t
             for name in relative
-            for t in shared_traces(str(name), cpu_ops_as_kernels=cpu_ops, compact_ranges=compact)
+            for t in shared_traces(
+                str(name),
+                cpu_ops_as_kernels=cpu_ops,
+                # only nsys exports have compact names: one cached read of the others
+                compact_ranges=compact and str(name).endswith((".sqlite", ".nsys-rep")),
+            )
         ]
 
     monkeypatch.setattr(_core, "load", load)

@@ -11,7 +11,6 @@ from infersight.analyses.phases import canonical_range_names
 from infersight.model.emit_nvtx import (
     NO_NUMBER,
     extra_chars,
-    join_names,
     join_one,
     name_keys,
     split_joined,
@@ -81,7 +80,11 @@ def test_keys_are_equal_exactly_where_names_are(names: list[str]) -> None:
     for i, a in enumerate(names):
         for j, b in enumerate(names):
             assert (keys[i] == keys[j]) == (a == b), (a, b)
-    assert join_names(list(forms), form_codes, parts.numbers).tolist() == names
+    joined = [
+        join_one(str(forms[code]), [int(values[row]) for values in parts.numbers])
+        for row, code in enumerate(form_codes.tolist())
+    ]
+    assert joined == names
 
 
 def test_keys_stay_exact_when_numbers_are_too_spread_to_combine() -> None:

@@ -213,30 +213,6 @@ def _split_one(name: str, field: str) -> tuple[str, int]:
     return name[: found[0].start(1)] + "0" + name[found[0].end(1) :], int(digits)
 
 
-def join_names(forms: Sequence[str], form_codes: np.ndarray, numbers: Sequence[np.ndarray]) -> np.ndarray:
-    """The full name of each (form code, numbers) row, as an object array: the inverse of the split.
-
-    Rows are built per (form, fields present) with one template (``{k}`` where a number goes),
-    so a form's millions of names cost one ``str.format`` each.
-    """
-    names = np.empty(len(form_codes), dtype=object)
-    has = [values != NO_NUMBER for values in numbers]
-    pattern = form_codes.astype(np.int64) << len(numbers)
-    for bit, present in enumerate(has):
-        pattern |= present.astype(np.int64) << bit
-    order = np.argsort(pattern, kind="stable")
-    bounds = np.flatnonzero(np.diff(pattern[order])) + 1
-    for group in np.split(order, bounds) if len(order) else []:
-        form = forms[int(form_codes[group[0]])]
-        used = [i for i, present in enumerate(has) if present[group[0]]]
-        if not used:
-            names[group] = form
-            continue
-        template = _template(form, used)
-        names[group] = list(map(template.format, *(numbers[i][group].tolist() for i in used)))
-    return names
-
-
 def join_one(form: str, numbers: Sequence[int]) -> str:
     """The full name of one form and its numbers (one per field, NO_NUMBER where none)."""
     used = [field for field, value in enumerate(numbers) if value != NO_NUMBER]
