@@ -149,24 +149,28 @@ def test_range_summary_of_several_traces_mixes_compact_and_full_tables() -> None
     assert range_summary([full[0], compact[1]], max_names=None) == range_summary(full, max_names=None)
 
 
-def test_form_coder_gives_the_same_columns_for_repeating_and_unique_names() -> None:
+def test_form_coder_gives_the_same_columns_for_repeating_and_unique_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Repeating texts are split once per distinct text, unique ones as they come: same result."""
     import numpy as np
 
-    from infersight.ingest.nsys_sqlite import _SPLIT_CHUNK, _FormCoder
+    from infersight.ingest import nsys_sqlite
     from infersight.model.emit_nvtx import split_names
 
-    repeating = [f"aten::op{i % 7}, seq = {i % 5}, op_id = {i % 11}" for i in range(3 * _SPLIT_CHUNK)]
-    unique = [f"aten::op{i % 7}, op_id = {i}" for i in range(2 * _SPLIT_CHUNK)]
-    for texts in (repeating, unique, repeating[:10] + unique):
-        coder = _FormCoder()
+    monkeypatch.setattr(nsys_sqlite, "_SPLIT_CHUNK", 64)  # several chunks from a few hundred texts
+    repeating = [f"aten::op{i % 5}, seq = {i % 3}, op_id = {i % 5}" for i in range(300)]  # 15 names
+    unique = [f"aten::op{i % 7}, op_id = {i}" for i in range(200)]
+    for texts in (repeating, unique, repeating[:10] + unique, repeating + unique + repeating):
+        coder = nsys_sqlite._FormCoder()
         form_codes, *numbers = coder(texts)
         reference = split_names(texts)
         forms = list(coder.code)
         assert [forms[c] for c in form_codes.tolist()] == reference.forms
         for got, expected in zip(numbers, reference.numbers, strict=True):
             assert np.array_equal(got, expected)
-    assert _FormCoder().known is not None
-    coder = _FormCoder()
+    coder = nsys_sqlite._FormCoder()
+    coder(repeating)
+    assert coder.known is not None  # repeating texts: remembered
     coder(unique)
-    assert coder.known is None  # mostly new texts: it stopped remembering them
+    assert coder.known is None  # a chunk of mostly new texts: it stopped remembering them
