@@ -14,9 +14,10 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from tests.conftest import NSYS_DIR, shared_file
+from tests.conftest import NSYS_DIR, shared_file, shared_report, shared_traces
 
 from infersight import api
+from infersight.errors import InputError
 from infersight.ingest.checks import MAX_NAME_CHARS
 from infersight.ingest.nsys_sqlite import read_nsys_sqlite
 from infersight.model.emit_nvtx import join_one
@@ -64,12 +65,14 @@ def test_compact_names_are_the_full_names_on_every_shared_export(name: str) -> N
 
 @pytest.mark.parametrize("name", [n for n in EXPORTS if "no_kernel" not in n])
 def test_analysis_of_compact_names_is_the_analysis_of_full_names(name: str) -> None:
-    path = shared_file(f"nsys/{name}")
+    relative = f"nsys/{name}"
     try:
-        expected = _report_json(path, compact=False)
-    except Exception as exc:
+        expected = shared_report(relative).model_dump_json()  # computed once per run, full names
+    except InputError as exc:
         pytest.skip(f"not analysable: {exc}")
-    assert _report_json(path, compact=True) == expected
+    compact = shared_traces(relative, compact_ranges=True)
+    assert "name" not in compact[0].ranges.columns or compact[0].ranges.empty
+    assert api.report_from_traces(compact).model_dump_json() == expected
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +99,8 @@ def edited_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         for offset, row in enumerate(rows[10:13]):
             conn.execute(
-                f"UPDATE NVTX_EVENTS SET text = printf('%.{MAX_NAME_CHARS - 5}c', 'x') || ', op_id = ' || ? "
-                "WHERE rowid = ?",
+                f"UPDATE NVTX_EVENTS SET text = printf('%.{MAX_NAME_CHARS - 5}c', 'x') || ', op_id = ' || ?, "
+                '"end" = "end" + 10000000000 WHERE rowid = ?',  # the longest ranges: shown first
                 (1000 + offset, row),
             )
         conn.commit()
@@ -127,13 +130,17 @@ def _unshortened(full: Trace, path: Path) -> Trace:
     return full
 
 
-def test_edited_export_reports_the_same_with_every_name_shown(
-    edited_export: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("INFERSIGHT_MAX_RANGE_NAMES", "1000000")  # every name, the long ones too
-    expected = _report_json(edited_export, compact=False)
-    assert "chars #" in expected  # the long names are shown shortened
-    assert _report_json(edited_export, compact=True) == expected
+def test_edited_export_shows_the_same_names_in_its_range_summary(edited_export: Path) -> None:
+    """The same range summary, the long names shortened as the full read shortens them."""
+    from infersight.analyses.ranges import range_summary
+
+    expected = range_summary([read_nsys_sqlite(edited_export)], max_names=20)
+    assert sum("chars #" in row.name for row in expected[:3]) == 3
+    assert range_summary([read_nsys_sqlite(edited_export, compact_ranges=True)], max_names=20) == expected
+
+
+def test_edited_export_reports_the_same(edited_export: Path) -> None:
+    assert _report_json(edited_export, compact=True) == _report_json(edited_export, compact=False)
 
 
 def test_range_summary_of_several_traces_mixes_compact_and_full_tables() -> None:
@@ -146,7 +153,7 @@ def test_range_summary_of_several_traces_mixes_compact_and_full_tables() -> None
     expected = range_summary(full, max_names=50)
     assert range_summary(compact, max_names=50) == expected
     assert range_summary([compact[0], full[1]], max_names=50) == expected
-    assert range_summary([full[0], compact[1]], max_names=None) == range_summary(full, max_names=None)
+    assert range_summary([full[0], compact[1]], max_names=200) == range_summary(full, max_names=200)
 
 
 def test_form_coder_gives_the_same_columns_for_repeating_and_unique_names(
