@@ -35,7 +35,7 @@ from infersight.analyses.kernel_names import simplify_names
 from infersight.analyses.launches import is_launch_call, trace_launch_calls
 from infersight.analyses.phases import NO_PHASE, Labelled, label_trace
 from infersight.analyses.range_names import RangeNames
-from infersight.analyses.ranges import PER_RANGE_PASS
+from infersight.analyses.ranges import PER_RANGE_PASS, RANGES_PER_PASS
 from infersight.analyses.results import (
     AttributionPart,
     BucketShares,
@@ -477,9 +477,6 @@ def _host_ranges(trace: Trace, idle: Spans, cfg: dict[str, Any]) -> list[RangeTi
     return rows
 
 
-_ROWS_PER_PASS = 1 << 20
-
-
 def _overlap_lengths_of_rows(ranges: pd.DataFrame, rows: np.ndarray, spans: Spans) -> np.ndarray:
     """How much of each of the ``rows`` of ``ranges`` lies inside ``spans``, 1M rows at a time.
 
@@ -488,8 +485,8 @@ def _overlap_lengths_of_rows(ranges: pd.DataFrame, rows: np.ndarray, spans: Span
     """
     starts, ends = ranges["start"].to_numpy(np.int64), ranges["end"].to_numpy(np.int64)
     inside = np.empty(len(rows), dtype=np.int64)
-    for low in range(0, len(rows), _ROWS_PER_PASS):
-        part = rows[low : low + _ROWS_PER_PASS]
+    for low in range(0, len(rows), RANGES_PER_PASS):
+        part = rows[low : low + RANGES_PER_PASS]
         inside[low : low + len(part)] = intervals.overlap_lengths(starts[part], ends[part], spans)
     return inside
 
@@ -522,11 +519,9 @@ def _totals_by_name(
     with millions of emit_nvtx range names), and a sorted ``np.unique`` of the 4.8M per-range
     keys of a PyTorch export cost 2-3x the hash pass.
     """
-    name_keys, span = names.keys()
     source_codes = source_codes.astype(np.int64)
     width = int(source_codes.max()) + 1 if source_codes.size else 1
-    if span * width >= 2**62:  # numbers too spread to combine by place value: number the names
-        name_keys = names.groups().codes
+    name_keys = names.keys(width)
     rows = np.flatnonzero((name_keys >= 0) & (source_codes >= 0))
     # factorize numbers the pairs in order of first occurrence (a hash pass, no sort of the rows)
     pair, keys = pd.factorize(name_keys[rows] * width + source_codes[rows])

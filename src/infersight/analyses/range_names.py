@@ -78,18 +78,21 @@ class RangeNames:
         )
         return RangeNames(names, numbers)
 
-    def keys(self) -> tuple[np.ndarray, int]:
-        """(an int64 per row, equal exactly where the names are equal; the keys' upper bound).
+    def keys(self, width: int = 1) -> np.ndarray:
+        """An int64 per row, equal exactly where the names are equal (-1: no name), that can be
+        multiplied by ``width`` and stay within int64 (callers combine it with other codes).
 
-        With full names the keys are the categories' codes (-1: no name); with forms they are
-        :func:`~infersight.model.emit_nvtx.name_keys` (no hash pass: callers that group by more
-        than the name combine these and factorise once).
+        With full names the keys are the categories' codes; with forms they are
+        :func:`~infersight.model.emit_nvtx.name_keys` (no hash pass), or the name groups' codes
+        when the numbers are too spread to combine by place value.
         """
         form_codes = self.names.codes.astype(np.int64)
         if self.numbers is None:
-            return form_codes, max(len(self.names.categories), 1)
+            return form_codes
         keys = name_keys(form_codes, self.numbers)
-        return np.where(form_codes >= 0, keys, -1), max(int(keys.max(initial=0)) + 1, 1)
+        if (int(keys.max(initial=0)) + 1) * max(width, 1) >= 2**62:
+            return self.groups().codes
+        return np.where(form_codes >= 0, keys, -1)
 
     def label_of_row(self, row: int) -> str:
         """The name of one range, as the range tables show it (long names shortened)."""
@@ -109,15 +112,9 @@ class RangeNames:
         codes = np.full(len(form_codes), -1, dtype=np.int64)
         codes[named] = pd.factorize(name_keys(form_codes[named], [values[named] for values in numbers]))[0]
         first = first_rows(codes)  # -1 never exceeds the codes before it: no row of its own
-
-        def label(code: int) -> str:
-            if code < 0:
-                return str(np.nan)
-            row = int(first[code])
-            form = str(names.categories[form_codes[row]])
-            return short_name(join_one(form, [int(values[row]) for values in numbers]))
-
-        return NameGroups(codes, label)
+        return NameGroups(
+            codes, lambda code: self.label_of_row(int(first[code])) if code >= 0 else str(np.nan)
+        )
 
 
 def _category(names: pd.Categorical, code: int) -> str:

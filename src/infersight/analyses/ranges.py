@@ -202,8 +202,8 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
             continue
         first, end = int(block_first[block]), int(block_end[block])
         block_starts = starts[first:end]
-        for low in range(0, len(rows), _RANGES_PER_PASS):  # 1M ranges at a time: small temporaries
-            part = rows[low : low + _RANGES_PER_PASS]
+        for low in range(0, len(rows), RANGES_PER_PASS):  # 1M ranges at a time: small temporaries
+            part = rows[low : low + RANGES_PER_PASS]
             lo = first + np.searchsorted(block_starts, rs[part], side="left")
             hi = first + np.searchsorted(block_starts, re_[part], side="left")
             proj.count[part] = count_cum[hi] - count_cum[lo]
@@ -222,8 +222,8 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
     )
     # 1M ranges at a time (a range's union needs only its own kernels): the (range, kernel)
     # pairs of all 4.8M NVTX ranges of 1M kernels and their sort keys were ~480 MB at once
-    for low in range(0, len(ranges), _RANGES_PER_PASS):
-        chunk = slice(low, low + _RANGES_PER_PASS)
+    for low in range(0, len(ranges), RANGES_PER_PASS):
+        chunk = slice(low, low + RANGES_PER_PASS)
         part_lengths = lengths[chunk]
         group = np.repeat(np.arange(len(part_lengths)), part_lengths)
         within = np.arange(len(group)) - np.repeat(np.cumsum(part_lengths) - part_lengths, part_lengths)
@@ -233,7 +233,7 @@ def _project_host_ranges(trace: Trace, ranges: pd.DataFrame, host: np.ndarray, p
         proj.busy[chunk] = np.where(host[chunk], busy, proj.busy[chunk])
 
 
-_RANGES_PER_PASS = 1 << 20
+RANGES_PER_PASS = 1 << 20  # per-range passes over millions of ranges go in pieces of this many
 
 
 def grouped_union_length(
@@ -407,9 +407,7 @@ def _grouped_summary(parts: list[RangeRows], limit: int | None) -> list[RangeSta
     sources = _union([p.source for p in parts])
     n_sources = max(len(sources.categories), 1)
     n_pairs = max(len(domains.categories), 1) * n_sources
-    name_key, span = names.keys()
-    if span * n_pairs >= 2**62:  # numbers too spread to combine by place value: number the names
-        name_key = names.groups().codes
+    name_key = names.keys(n_pairs)
     key = name_key * n_pairs + domains.codes.astype(np.int64) * n_sources + sources.codes
     del name_key
     group, group_keys = pd.factorize(key)

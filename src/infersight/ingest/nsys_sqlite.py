@@ -1176,8 +1176,7 @@ def _nvtx_names(conn: sqlite3.Connection, rows: NvtxRows, text_code: dict[str, i
     the order of a name column's categories.
     """
     by_id = ~rows.inline
-    text_ids = rows.ints["text_id"][by_id]
-    registered = _categorical_from_ids(text_ids, _string_lookup(conn, text_ids))
+    registered = _registered_names(conn, rows.ints["text_id"][by_id])
     registered_codes = code_names(text_code, np.asarray(registered.categories, dtype=object).tolist())
     names = names_by_code(text_code)
     text_code.clear()  # its 4.6M-entry hash table is spent (emit_nvtx names)
@@ -1197,8 +1196,7 @@ def _nvtx_forms(conn: sqlite3.Connection, rows: NvtxRows, form_code: dict[str, i
     Forms are numbered in order of first appearance (the threads' numbering is not fixed).
     """
     by_id = ~rows.inline
-    text_ids = rows.ints["text_id"][by_id]
-    registered = _categorical_from_ids(text_ids, _string_lookup(conn, text_ids))
+    registered = _registered_names(conn, rows.ints["text_id"][by_id])
     parts = emit_nvtx.split_list(np.asarray(registered.categories, dtype=object).tolist())
     registered_forms = code_names(form_code, parts.forms)
     registered_rows = registered.codes.astype(np.int64)
@@ -1213,6 +1211,11 @@ def _nvtx_forms(conn: sqlite3.Connection, rows: NvtxRows, form_code: dict[str, i
         RANGE_FORM_COLUMN: _categorical_of_distinct(form_codes.astype(np.int64), forms),
         **dict(zip(RANGE_NUMBER_COLUMNS, per_row[1:], strict=True)),
     }
+
+
+def _registered_names(conn: sqlite3.Connection, text_ids: np.ndarray) -> pd.Categorical:
+    """The StringIds names of the rows without an inline text (resolved per distinct id)."""
+    return _categorical_from_ids(text_ids, _string_lookup(conn, text_ids))
 
 
 def _categorical_of_distinct(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:

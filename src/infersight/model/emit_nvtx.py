@@ -204,7 +204,7 @@ def split_names(names: Sequence[str]) -> SplitNames:
 
 def _split_one(name: str, field: str) -> tuple[str, int]:
     """``name`` with its one exact ``field`` number set to 0, and that number (else -1)."""
-    found = [m for m in re.finditer(re.escape(field) + "([0-9]+)", name)]
+    found = list(re.finditer(re.escape(field) + "([0-9]+)", name))
     if len(found) != 1:
         return name, NO_NUMBER
     digits = found[0].group(1)
@@ -215,20 +215,12 @@ def _split_one(name: str, field: str) -> tuple[str, int]:
 
 def join_one(form: str, numbers: Sequence[int]) -> str:
     """The full name of one form and its numbers (one per field, NO_NUMBER where none)."""
-    used = [field for field, value in enumerate(numbers) if value != NO_NUMBER]
-    if not used:
-        return form
-    return _template(form, used).format(*(numbers[field] for field in used))
-
-
-def _template(form: str, used: list[int]) -> str:
-    """``form`` as a ``str.format`` template with ``{k}`` for the k-th used field's 0."""
-    slots = sorted((_slot(form, field), k) for k, field in enumerate(used))
+    places = sorted((_slot(form, field), value) for field, value in enumerate(numbers) if value != NO_NUMBER)
     pieces, last = [], 0
-    for at, k in slots:
-        pieces += [form[last:at].replace("{", "{{").replace("}", "}}"), "{" + str(k) + "}"]
+    for at, value in places:  # each 0 the split left is replaced by its number
+        pieces += [form[last:at], str(value)]
         last = at + 1
-    pieces.append(form[last:].replace("{", "{{").replace("}", "}}"))
+    pieces.append(form[last:])
     return "".join(pieces)
 
 
