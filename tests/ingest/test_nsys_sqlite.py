@@ -760,6 +760,45 @@ def test_nvtx_domains_are_matched_per_process(saxpy_copy: Path) -> None:
     assert any("[7]" in note for note in trace.notes)
 
 
+def _recording_domain_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that read the domain-creation rows, one entry per read."""
+    threads: list[str] = []
+    read = nsys_sqlite._nvtx_domain_names
+
+    def recording(conn: sqlite3.Connection, cols: set[str]) -> object:
+        threads.append(threading.current_thread().name)
+        return read(conn, cols)
+
+    monkeypatch.setattr(nsys_sqlite, "_nvtx_domain_names", recording)
+    return threads
+
+
+def test_domain_names_are_read_once_beside_the_range_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Named domains in use: their names are read once, on a helper thread, and the ranges
+    equal those of a serial read (one connection, names read after the slices)."""
+    name = "h100x2_llm_train_nsys2026.sqlite"  # 462 of 19,118 ranges in named domains
+    monkeypatch.setattr(nsys_sqlite, "_SLICE_ROWS", 1000)
+    threads = _recording_domain_reads(monkeypatch)
+    beside = read_nsys_sqlite(nsys_path(name)).ranges
+    assert len(threads) == 1 and threads[0].startswith("infersight-read")
+    with closing(nsys_sqlite._connect(nsys_path(name))) as conn:
+        schema = nsys_sqlite.Schema(conn, frozenset({nsys_sqlite.NVTX_TABLE, nsys_sqlite.STRING_TABLE}))
+        serial = nsys_sqlite._time_ordered(nsys_sqlite._nvtx_ranges(schema, []))
+    assert threads[1:] == [threading.current_thread().name]
+    assert_tables_equal(serial, beside)
+    assert set(beside["domain"].astype(str)) > {""}
+
+
+def test_no_domain_scan_when_every_range_is_in_the_default_domain(
+    saxpy_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _modify(saxpy_copy, "UPDATE NVTX_EVENTS SET domainId = 0 WHERE eventType IN (59, 60)")
+    threads = _recording_domain_reads(monkeypatch)
+    trace = read_nsys_sqlite(saxpy_copy)
+    assert threads == []
+    assert len(trace.ranges) == 22 and set(trace.ranges["domain"].astype(str)) == {""}
+
+
 def sql_at(path: Path, query: str) -> list[tuple]:
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
         return conn.execute(query).fetchall()

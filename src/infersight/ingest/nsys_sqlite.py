@@ -44,7 +44,7 @@ import sqlite3
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +158,10 @@ _MEMORY_KIND_BY_ENUM_SUFFIX = {
 }
 # nsys appends the API version (_v3020 ... _v12000); keep API names' own _v2 (cudaStreamGetCaptureInfo_v2).
 _API_VERSION_SUFFIX = re.compile(r"_v\d{4,}$")
-_SLICE_ROWS = 1 << 20
+# rows per rowid slice of a bulk read. The NVTX slices are shared by two threads, and the read
+# ends when the last one is coded: with 1M-row slices the last one was read by one thread alone
+# (~1.3 s of a 13 s read of 1M kernels and 4.8M ranges); 256k rows end it ~0.5 s sooner
+_SLICE_ROWS = 1 << 18
 _IDS_PER_QUERY = 5000
 _TEXT_SEPARATOR = "\x1f"  # ASCII unit separator: joins the texts of a bulk read
 _HAS_TEXT = -2  # in an int field of a bulk read: this row has a (non-NULL) text value
@@ -932,7 +935,10 @@ def _nvtx_ranges(schema: Schema, notes: list[str], compact: bool = False) -> pd.
         "domain_id": _int_expr(cols, "domainId", default=DEFAULT_NVTX_DOMAIN_ID),
     }
     coder = _FormCoder() if compact else _TextCoder()
-    rows = _nvtx_rows(schema, fields, where, ('"text"', "text_id") if "text" in cols else None, coder)
+    text = ('"text"', "text_id") if "text" in cols else None
+    with _DomainNameRead(schema, cols) as domain_names:
+        rows = _nvtx_rows(schema, fields, where, text, coder, domain_names.start_if_used)
+        by_pair, by_id = domain_names.result()
     if rows.dropped:
         notes.append(
             f"{rows.dropped} NVTX ranges with a missing, reversed (end < start) or out-of-range "
@@ -949,7 +955,7 @@ def _nvtx_ranges(schema: Schema, notes: list[str], compact: bool = False) -> pd.
         "start": rows.ints["start"],
         "end": rows.ints["end"],
         **coder.columns(schema.conn, rows),
-        "domain": _nvtx_domains(schema, cols, process, rows.ints["domain_id"], notes),
+        "domain": _nvtx_domains(by_pair, by_id, process, rows.ints["domain_id"], notes),
         "source": _categorical_constant("nvtx", count),
         "device": np.full(count, -1, dtype=np.int32),
     }
@@ -1070,18 +1076,21 @@ def _nvtx_rows(
     where: str,
     text: tuple[str, str] | None,
     code: Callable[[list[str]], tuple[np.ndarray, ...]],
+    seen: Callable[[Slice], None] = lambda piece: None,
 ) -> NvtxRows:
     """Read the range rows in rowid slices, coding each slice's inline texts as it is read.
 
     Only a slice's texts are held as Python strings at a time (per reading thread); what is
     kept is what ``code`` makes of them (per text: a code, or a form code and numbers). Slices
     are shared with a helper thread (:func:`_map_slices`); ``code`` serialises what it shares.
+    ``seen`` is shown every slice as it is read (on the thread that read it).
     """
 
     def read(conn: sqlite3.Connection, condition: str) -> tuple[Slice, tuple[np.ndarray, ...]] | None:
         piece = _fetch_slice(conn, NVTX_TABLE, fields, condition, text)
         if piece is None:
             return None
+        seen(piece)
         coded = code(piece.texts)
         # the per-row strings go now, not when the next slice is read
         return Slice(piece.ints, piece.has_text, [], piece.dropped), coded
@@ -1232,23 +1241,81 @@ def _categorical_of_distinct(codes: np.ndarray, categories: pd.Index) -> pd.Cate
     return pd.Categorical.from_codes(codes, dtype=from_fastpath(categories, False))
 
 
+DomainNames = tuple[dict[tuple[int, int], str], dict[int, str]]  # by (process, domainId), by domainId
+
+
+class _DomainNameRead:
+    """The NVTX domain names (:func:`_nvtx_domain_names`), read beside the range slices.
+
+    They take a scan of the whole NVTX table (~0.5 s for 4.8M ranges), needed only when a range
+    is in a named domain. Read after the ranges, that scan was the last work of the NVTX read,
+    with the other core idle (~0.9 s of a 13 s read of 1M kernels). Instead the first slice that
+    uses a named domain starts it on a helper connection (:attr:`Schema.helper_connection`),
+    while the remaining slices are read; without a helper, or when no slice started it,
+    :meth:`result` reads the names itself when they are needed, as before.
+    """
+
+    def __init__(self, schema: Schema, cols: set[str]) -> None:
+        self._schema, self._cols = schema, cols
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[DomainNames] | None = None
+        self._used = False
+
+    def start_if_used(self, piece: Slice) -> None:
+        """Start the read if ``piece`` has a range in a named domain (once)."""
+        if self._used or not bool((piece.ints["domain_id"] != DEFAULT_NVTX_DOMAIN_ID).any()):
+            return
+        with self._lock:
+            if self._used:
+                return
+            self._used = True
+            open_helper = self._schema.helper_connection
+            if open_helper is not None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infersight-read")
+                self._future = self._pool.submit(self._read_on_helper, open_helper)
+
+    def _read_on_helper(self, open_helper: Callable[[], sqlite3.Connection]) -> DomainNames:
+        with closing(open_helper()) as conn:
+            return _nvtx_domain_names(conn, self._cols)
+
+    def result(self) -> DomainNames:
+        """The names, if a slice used a named domain (else none: no range needs them)."""
+        if self._future is not None:
+            return self._future.result()
+        if self._used:
+            return _nvtx_domain_names(self._schema.conn, self._cols)
+        return {}, {}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
 def _nvtx_domains(
-    schema: Schema, cols: set[str], process: np.ndarray, domain_id: np.ndarray, notes: list[str]
+    by_pair: dict[tuple[int, int], str],
+    by_id: dict[int, str],
+    process: np.ndarray,
+    domain_id: np.ndarray,
+    notes: list[str],
 ) -> pd.Categorical:
     """Domain name per range: the text of the eventType 75 row with that domainId ('' = default).
 
-    Domain ids are handed out per process, so the (process, domainId) pair is matched first,
-    then the domainId alone. A domain whose creation row is missing (trimmed exports) is named
-    ``domain <id>``. Pairs are found by factorising one int64 key per row (process code times
-    the number of distinct domain ids plus the domain code): only the few distinct pairs are
-    looked at in Python. When no domain in use has a per-process name, the domain alone names a
-    range and the process is not looked at (two hash passes fewer over 4.8M ranges).
+    ``by_pair``/``by_id``: those texts (:func:`_nvtx_domain_names`). Domain ids are handed out
+    per process, so the (process, domainId) pair is matched first, then the domainId alone. A
+    domain whose creation row is missing (trimmed exports) is named ``domain <id>``. Pairs are
+    found by factorising one int64 key per row (process code times the number of distinct domain
+    ids plus the domain code): only the few distinct pairs are looked at in Python. When no
+    domain in use has a per-process name, the domain alone names a range and the process is not
+    looked at (two hash passes fewer over 4.8M ranges).
     """
     if not bool((domain_id != DEFAULT_NVTX_DOMAIN_ID).any()):
         # every range in the default domain (PyTorch's emit_nvtx, most exports): no name to look
         # up, so no scan of the whole NVTX table for domain-creation rows (~0.9 s for 4.8M rows)
         return _categorical_constant("", len(domain_id))
-    by_pair, by_id = _nvtx_domain_names(schema, cols)
     domain_codes, domains = pd.factorize(domain_id)
     unnamed: set[int] = set()
 
@@ -1279,7 +1346,7 @@ def _nvtx_domains(
     return _categorical(cat_codes[codes], categories)
 
 
-def _nvtx_domain_names(schema: Schema, cols: set[str]) -> tuple[dict[tuple[int, int], str], dict[int, str]]:
+def _nvtx_domain_names(conn: sqlite3.Connection, cols: set[str]) -> DomainNames:
     """Domain names from the domain-creation rows, by (process, domainId) and by domainId."""
     by_pair: dict[tuple[int, int], str] = {}
     by_id: dict[int, str] = {}
@@ -1290,7 +1357,7 @@ def _nvtx_domain_names(schema: Schema, cols: set[str]) -> tuple[dict[tuple[int, 
         if "textId" in cols
         else '"text"'
     )
-    rows = schema.conn.execute(
+    rows = conn.execute(
         f"SELECT globalTid, domainId, {text} FROM {NVTX_TABLE} n WHERE eventType = {NVTX_DOMAIN_CREATE}"
     ).fetchall()
     for tid, dom, name in rows:  # one row per domain created
