@@ -774,13 +774,14 @@ def _recording_domain_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_domain_names_are_read_once_beside_the_range_slices(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Named domains in use: their names are read once, on a helper thread, and the ranges
-    equal those of a serial read (one connection, names read after the slices)."""
+    """Named domains in use: their names are read once, on a thread of their own (not the NVTX
+    reading threads), and the ranges equal those of a serial read (one connection, names read
+    after the slices)."""
     name = "h100x2_llm_train_nsys2026.sqlite"  # 462 of 19,118 ranges in named domains
     monkeypatch.setattr(nsys_sqlite, "_SLICE_ROWS", 1000)
     threads = _recording_domain_reads(monkeypatch)
     beside = read_nsys_sqlite(nsys_path(name)).ranges
-    assert len(threads) == 1 and threads[0].startswith("infersight-read")
+    assert len(threads) == 1 and threads[0].startswith("infersight-domains")
     with closing(nsys_sqlite._connect(nsys_path(name))) as conn:
         schema = nsys_sqlite.Schema(conn, frozenset({nsys_sqlite.NVTX_TABLE, nsys_sqlite.STRING_TABLE}))
         serial = nsys_sqlite._time_ordered(nsys_sqlite._nvtx_ranges(schema, []))

@@ -1250,9 +1250,9 @@ class _DomainNameRead:
     They take a scan of the whole NVTX table (~0.5 s for 4.8M ranges), needed only when a range
     is in a named domain. Read after the ranges, that scan was the last work of the NVTX read,
     with the other core idle (~0.9 s of a 13 s read of 1M kernels). Instead the first slice that
-    uses a named domain starts it on a helper connection (:attr:`Schema.helper_connection`),
-    while the remaining slices are read; without a helper, or when no slice started it,
-    :meth:`result` reads the names itself when they are needed, as before.
+    uses a named domain starts it on a helper connection (:attr:`Schema.helper_connection`) in
+    a thread of its own, while the remaining slices are read. Without a helper connection,
+    :meth:`result` reads the names after the slices, as before.
     """
 
     def __init__(self, schema: Schema, cols: set[str]) -> None:
@@ -1272,7 +1272,7 @@ class _DomainNameRead:
             self._used = True
             open_helper = self._schema.helper_connection
             if open_helper is not None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infersight-read")
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infersight-domains")
                 self._future = self._pool.submit(self._read_on_helper, open_helper)
 
     def _read_on_helper(self, open_helper: Callable[[], sqlite3.Connection]) -> DomainNames:
