@@ -158,10 +158,12 @@ _MEMORY_KIND_BY_ENUM_SUFFIX = {
 }
 # nsys appends the API version (_v3020 ... _v12000); keep API names' own _v2 (cudaStreamGetCaptureInfo_v2).
 _API_VERSION_SUFFIX = re.compile(r"_v\d{4,}$")
-# rows per rowid slice of a bulk read. The NVTX slices are shared by two threads, and the read
-# ends when the last one is coded: with 1M-row slices the last one was read by one thread alone
-# (~1.3 s of a 13 s read of 1M kernels and 4.8M ranges); 256k rows end it ~0.5 s sooner
-_SLICE_ROWS = 1 << 18
+_SLICE_ROWS = 1 << 20  # rows per rowid slice of a bulk read
+# The NVTX slices are shared by two threads (:func:`_map_slices`), and the read ends when the
+# last one is coded: with 1M-row slices the last one was read by one thread alone (~1.3 s of a
+# 13 s read of 1M kernels and 4.8M ranges); a quarter of that ends it ~0.5 s sooner. (The tables
+# read by one thread keep 1M-row slices: 256k-row ones cost ~80 MB more peak memory.)
+_SHARED_SLICES_PER_SLICE = 4
 _IDS_PER_QUERY = 5000
 _TEXT_SEPARATOR = "\x1f"  # ASCII unit separator: joins the texts of a bulk read
 _HAS_TEXT = -2  # in an int field of a bulk read: this row has a (non-NULL) text value
@@ -508,19 +510,25 @@ def _unused_character(text: str) -> str:
     raise sqlite3.DatabaseError("no free separator character")  # > 6,000 distinct ones in use
 
 
-def _slice_conditions(conn: sqlite3.Connection, table: str, where: str) -> list[str]:
+def _slice_conditions(
+    conn: sqlite3.Connection, table: str, where: str, slice_rows: int | None = None
+) -> list[str]:
     """``where`` restricted to each rowid slice of ``table`` (:func:`_rowid_slices`), in order."""
     return [
         where if bounds is None else f"{where} AND rowid BETWEEN {bounds[0]} AND {bounds[1]}"
-        for bounds in _rowid_slices(conn, table)
+        for bounds in _rowid_slices(conn, table, slice_rows)
     ]
 
 
-def _rowid_slices(conn: sqlite3.Connection, table: str) -> list[tuple[int, int] | None]:
-    """Inclusive rowid ranges of at most _SLICE_ROWS ids ([None]: one slice, no rowid).
+def _rowid_slices(
+    conn: sqlite3.Connection, table: str, slice_rows: int | None = None
+) -> list[tuple[int, int] | None]:
+    """Inclusive rowid ranges of at most ``slice_rows`` (default _SLICE_ROWS) ids ([None]: one
+    slice, no rowid).
 
     A view has no rowid (``MIN(rowid)`` is NULL there, which read as "no rows"): one slice.
     """
+    size = slice_rows or _SLICE_ROWS
     kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (table,)).fetchone()
     if kind is not None and kind[0] == "view":
         return [None]
@@ -531,12 +539,12 @@ def _rowid_slices(conn: sqlite3.Connection, table: str) -> list[tuple[int, int] 
         return [None]
     if low is None or high is None:
         return []
-    slices = -(-(int(high) - int(low) + 1) // _SLICE_ROWS)
+    slices = -(-(int(high) - int(low) + 1) // size)
     if slices > 1:
         rows = conn.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()[0]
-        if slices > 2 * (rows // _SLICE_ROWS + 1):  # sparse rowids: slicing would mostly hit gaps
+        if slices > 2 * (rows // size + 1):  # sparse rowids: slicing would mostly hit gaps
             return [None]
-    return [(lo, min(lo + _SLICE_ROWS - 1, high)) for lo in range(int(low), int(high) + 1, _SLICE_ROWS)]
+    return [(lo, min(lo + size - 1, high)) for lo in range(int(low), int(high) + 1, size)]
 
 
 def _parse_ints(text: object, count: int, table: str, column: str) -> np.ndarray:
@@ -1099,7 +1107,8 @@ def _nvtx_rows(
     inline: list[np.ndarray] = []
     coded: list[tuple[np.ndarray, ...]] = []
     dropped = 0
-    for found in _map_slices(schema, NVTX_TABLE, where, read):
+    shared_slice_rows = max(1, _SLICE_ROWS // _SHARED_SLICES_PER_SLICE)
+    for found in _map_slices(schema, NVTX_TABLE, where, read, shared_slice_rows):
         if found is None:
             continue
         piece, slice_coded = found
@@ -1134,7 +1143,11 @@ def _concatenated(chunks_by_key: dict[str, list[np.ndarray]]) -> dict[str, np.nd
 
 
 def _map_slices(
-    schema: Schema, table: str, where: str, read: Callable[[sqlite3.Connection, str], Read]
+    schema: Schema,
+    table: str,
+    where: str,
+    read: Callable[[sqlite3.Connection, str], Read],
+    slice_rows: int | None = None,
 ) -> list[Read]:
     """``read(connection, condition)`` of every rowid slice of ``table``, in slice order.
 
@@ -1145,7 +1158,7 @@ def _map_slices(
     second core works on it once those are read. The result does not depend on which thread
     read which slice.
     """
-    slices = _slice_conditions(schema.conn, table, where)
+    slices = _slice_conditions(schema.conn, table, where, slice_rows)
     if len(slices) < 2 or schema.helper_connection is None:
         return [read(schema.conn, condition) for condition in slices]
     results: list[Read | None] = [None] * len(slices)
