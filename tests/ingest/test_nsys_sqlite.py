@@ -447,6 +447,25 @@ def test_nvtx_slices_are_shared_with_a_helper_thread(monkeypatch: pytest.MonkeyP
     assert list(sliced.ranges["name"].cat.categories) == list(ranges["name"].cat.categories)
 
 
+def test_shared_nvtx_slices_are_a_quarter_of_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slices two threads share are smaller (both end together); one thread's are not."""
+    monkeypatch.setattr(nsys_sqlite, "_SLICE_ROWS", 1000)
+    sizes: dict[str, set[int]] = {}
+    fetch = nsys_sqlite._fetch_slice
+
+    def recording_fetch(
+        conn: sqlite3.Connection, table: str, fields: object, condition: str, *args: object
+    ) -> object:
+        low, high = (int(v) for v in condition.rsplit("BETWEEN", 1)[1].split("AND"))
+        sizes.setdefault(table, set()).add(high - low + 1)
+        return fetch(conn, table, fields, condition, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nsys_sqlite, "_fetch_slice", recording_fetch)
+    read_nsys_sqlite(nsys_path("h100x2_llm_train_nsys2026.sqlite"))
+    assert max(sizes[nsys_sqlite.NVTX_TABLE]) == 250
+    assert max(sizes[nsys_sqlite.KERNEL_TABLE]) == max(sizes[nsys_sqlite.RUNTIME_TABLE]) == 1000
+
+
 def test_shared_slices_come_back_in_order_and_errors_propagate(tmp_path: Path) -> None:
     path = nsys_path("h100x2_llm_train_nsys2026.sqlite")
     tables = frozenset({nsys_sqlite.NVTX_TABLE})

@@ -158,12 +158,7 @@ _MEMORY_KIND_BY_ENUM_SUFFIX = {
 }
 # nsys appends the API version (_v3020 ... _v12000); keep API names' own _v2 (cudaStreamGetCaptureInfo_v2).
 _API_VERSION_SUFFIX = re.compile(r"_v\d{4,}$")
-_SLICE_ROWS = 1 << 20  # rows per rowid slice of a bulk read
-# The NVTX slices are shared by two threads (:func:`_map_slices`), and the read ends when the
-# last one is coded: with 1M-row slices the last one was read by one thread alone (~1.3 s of a
-# 13 s read of 1M kernels and 4.8M ranges); a quarter of that ends it ~0.5 s sooner. (The tables
-# read by one thread keep 1M-row slices: 256k-row ones cost ~80 MB more peak memory.)
-_SHARED_SLICES_PER_SLICE = 4
+_SLICE_ROWS = 1 << 20  # rows per rowid slice of a bulk read (a quarter of it when shared, below)
 _IDS_PER_QUERY = 5000
 _TEXT_SEPARATOR = "\x1f"  # ASCII unit separator: joins the texts of a bulk read
 _HAS_TEXT = -2  # in an int field of a bulk read: this row has a (non-NULL) text value
@@ -1107,8 +1102,7 @@ def _nvtx_rows(
     inline: list[np.ndarray] = []
     coded: list[tuple[np.ndarray, ...]] = []
     dropped = 0
-    shared_slice_rows = max(1, _SLICE_ROWS // _SHARED_SLICES_PER_SLICE)
-    for found in _map_slices(schema, NVTX_TABLE, where, read, shared_slice_rows):
+    for found in _map_slices(schema, NVTX_TABLE, where, read, _shared_slice_rows()):
         if found is None:
             continue
         piece, slice_coded = found
@@ -1142,6 +1136,18 @@ def _concatenated(chunks_by_key: dict[str, list[np.ndarray]]) -> dict[str, np.nd
     return whole
 
 
+def _shared_slice_rows() -> int:
+    """Rows per slice of a table that two threads share (:func:`_map_slices`): a quarter of
+    :data:`_SLICE_ROWS`.
+
+    The read ends when the last slice is coded: with 1M-row NVTX slices the last one was read by
+    one thread alone (~1.3 s of a 13 s read of 1M kernels and 4.8M ranges); 256k-row slices end
+    it ~0.5 s sooner. The tables read by one thread keep 1M-row slices: 256k-row ones cost them
+    ~80 MB more peak memory and no time.
+    """
+    return max(1, _SLICE_ROWS // 4)
+
+
 def _map_slices(
     schema: Schema,
     table: str,
@@ -1156,7 +1162,7 @@ def _map_slices(
     table is the biggest of the three read side by side (4.8M ranges for 1M kernels) and,
     alone on one thread, finished seconds after the kernel and API tables; shared, the
     second core works on it once those are read. The result does not depend on which thread
-    read which slice.
+    read which slice. ``slice_rows``: rows per slice (default :data:`_SLICE_ROWS`).
     """
     slices = _slice_conditions(schema.conn, table, where, slice_rows)
     if len(slices) < 2 or schema.helper_connection is None:
