@@ -941,7 +941,7 @@ def _nvtx_ranges(schema: Schema, notes: list[str], compact: bool = False) -> pd.
     text = ('"text"', "text_id") if "text" in cols else None
     with _DomainNameRead(schema, cols) as domain_names:
         rows = _nvtx_rows(schema, fields, where, text, coder, domain_names.start_if_used)
-        by_pair, by_id = domain_names.result()
+        named_domains = domain_names.result()
     if rows.dropped:
         notes.append(
             f"{rows.dropped} NVTX ranges with a missing, reversed (end < start) or out-of-range "
@@ -958,7 +958,7 @@ def _nvtx_ranges(schema: Schema, notes: list[str], compact: bool = False) -> pd.
         "start": rows.ints["start"],
         "end": rows.ints["end"],
         **coder.columns(schema.conn, rows),
-        "domain": _nvtx_domains(by_pair, by_id, process, rows.ints["domain_id"], notes),
+        "domain": _nvtx_domains(named_domains, process, rows.ints["domain_id"], notes),
         "source": _categorical_constant("nvtx", count),
         "device": np.full(count, -1, dtype=np.int32),
     }
@@ -1298,13 +1298,13 @@ class _DomainNameRead:
         with closing(open_helper()) as conn:
             return _nvtx_domain_names(conn, self._cols)
 
-    def result(self) -> DomainNames:
-        """The names, if a slice used a named domain (else none: no range needs them)."""
+    def result(self) -> DomainNames | None:
+        """The names, or None when every range is in the default domain (nothing was scanned)."""
         if self._future is not None:
             return self._future.result()
         if self._used:
             return _nvtx_domain_names(self._schema.conn, self._cols)
-        return {}, {}
+        return None
 
     def __enter__(self) -> Self:
         return self
@@ -1315,26 +1315,22 @@ class _DomainNameRead:
 
 
 def _nvtx_domains(
-    by_pair: dict[tuple[int, int], str],
-    by_id: dict[int, str],
-    process: np.ndarray,
-    domain_id: np.ndarray,
-    notes: list[str],
+    named_domains: DomainNames | None, process: np.ndarray, domain_id: np.ndarray, notes: list[str]
 ) -> pd.Categorical:
     """Domain name per range: the text of the eventType 75 row with that domainId ('' = default).
 
-    ``by_pair``/``by_id``: those texts (:func:`_nvtx_domain_names`). Domain ids are handed out
-    per process, so the (process, domainId) pair is matched first, then the domainId alone. A
-    domain whose creation row is missing (trimmed exports) is named ``domain <id>``. Pairs are
-    found by factorising one int64 key per row (process code times the number of distinct domain
-    ids plus the domain code): only the few distinct pairs are looked at in Python. When no
-    domain in use has a per-process name, the domain alone names a range and the process is not
-    looked at (two hash passes fewer over 4.8M ranges).
+    ``named_domains``: those texts (:func:`_nvtx_domain_names`), None when every range is in the
+    default domain (:class:`_DomainNameRead` saw no other and scanned nothing). Domain ids are
+    handed out per process, so the (process, domainId) pair is matched first, then the domainId
+    alone. A domain whose creation row is missing (trimmed exports) is named ``domain <id>``.
+    Pairs are found by factorising one int64 key per row (process code times the number of
+    distinct domain ids plus the domain code): only the few distinct pairs are looked at in
+    Python. When no domain in use has a per-process name, the domain alone names a range and the
+    process is not looked at (two hash passes fewer over 4.8M ranges).
     """
-    if not bool((domain_id != DEFAULT_NVTX_DOMAIN_ID).any()):
-        # every range in the default domain (PyTorch's emit_nvtx, most exports): no name to look
-        # up, so no scan of the whole NVTX table for domain-creation rows (~0.9 s for 4.8M rows)
+    if named_domains is None:  # every range in the default domain (PyTorch's emit_nvtx, most exports)
         return _categorical_constant("", len(domain_id))
+    by_pair, by_id = named_domains
     domain_codes, domains = pd.factorize(domain_id)
     unnamed: set[int] = set()
 
