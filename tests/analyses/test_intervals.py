@@ -98,6 +98,32 @@ def test_intersection_matches_brute_force(a: list[tuple[int, int]], b: list[tupl
     assert (s[1:] > e[:-1]).all()  # disjoint, sorted, non-touching
 
 
+@given(interval_lists, interval_lists)
+def test_subtraction_matches_brute_force(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
+    s, e = intervals.subtract(*_arrays(a), *_arrays(b))
+    expected = _brute_cover(a) & ~_brute_cover(b)
+    got = _brute_cover(list(zip(s.tolist(), e.tolist(), strict=True)))
+    assert (got == expected).all()
+    assert (e > s).all() and (s[1:] > e[:-1]).all()  # non-empty, sorted, disjoint, non-touching
+
+
+@given(interval_lists)
+def test_a_union_is_its_own_union_and_a_copy(pairs: list[tuple[int, int]]) -> None:
+    s, e = intervals.union(*_arrays(pairs))
+    again_s, again_e = intervals.union(s, e)
+    assert again_s.tolist() == s.tolist() and again_e.tolist() == e.tolist()
+    assert not np.shares_memory(again_s, s) and not np.shares_memory(again_e, e)
+
+
+def test_subtraction_at_the_ends_of_the_int64_range() -> None:
+    top = np.iinfo(np.int64).max
+    bottom = np.iinfo(np.int64).min
+    a = (np.array([bottom, top - 10]), np.array([bottom + 10, top]))
+    b = (np.array([bottom, top - 5]), np.array([bottom + 5, top]))
+    s, e = intervals.subtract(*a, *b)
+    assert s.tolist() == [bottom + 5, top - 10] and e.tolist() == [bottom + 10, top - 5]
+
+
 @settings(max_examples=examples(ci=200), deadline=None)
 @given(interval_lists, interval_lists)
 def test_overlap_lengths_match_brute_force(

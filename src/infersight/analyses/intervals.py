@@ -22,9 +22,14 @@ def union(starts: npt.ArrayLike, ends: npt.ArrayLike) -> tuple[IntArray, IntArra
     """Merge intervals into sorted, disjoint intervals (touching intervals merge too).
 
     Sort by start; an interval opens a new merged block when it starts after the running
-    maximum of all previous ends.
+    maximum of all previous ends. A set that is already a union (sorted, each interval
+    non-empty and starting after the previous one ends) comes back as a copy without the sort:
+    :func:`intersect` and :func:`subtract` union both their arguments, which are most often
+    unions already (busy time, idle gaps, windows).
     """
     s, e = _as_int(starts), _as_int(ends)
+    if _is_union(s, e):
+        return s.copy(), e.copy()
     keep = e > s  # empty intervals add nothing to a union
     s, e = s[keep], e[keep]
     if s.size == 0:
@@ -40,6 +45,11 @@ def union(starts: npt.ArrayLike, ends: npt.ArrayLike) -> tuple[IntArray, IntArra
     return s[first], running_end[last]
 
 
+def _is_union(starts: IntArray, ends: IntArray) -> bool:
+    """True when the intervals are already sorted, non-empty, disjoint and non-touching."""
+    return bool((ends > starts).all()) and bool((starts[1:] > ends[:-1]).all())
+
+
 def total_length(starts: npt.ArrayLike, ends: npt.ArrayLike) -> int:
     """Length of the union of the intervals (each instant counted once)."""
     us, ue = union(starts, ends)
@@ -51,23 +61,31 @@ def intersect(
 ) -> tuple[IntArray, IntArray]:
     """Intersection of two interval sets, as sorted disjoint intervals.
 
-    Both sets are unioned first, then a boundary sweep keeps the stretches where both cover.
+    Both sets are unioned first; then each interval of ``a`` meets the run of ``b`` intervals
+    that end after it starts and start before it ends (two binary searches), and every such
+    pair contributes its overlap. Pieces never touch, since neither union has touching
+    intervals, so the result is already a union.
     """
     as_, ae = union(a_starts, a_ends)
     bs, be = union(b_starts, b_ends)
-    if as_.size == 0 or bs.size == 0:
+    return _intersect_unions(as_, ae, bs, be)
+
+
+def _intersect_unions(as_: IntArray, ae: IntArray, bs: IntArray, be: IntArray) -> tuple[IntArray, IntArray]:
+    """:func:`intersect` of two sets that are unions already (sorted, disjoint, non-touching)."""
+    first = np.searchsorted(be, as_, side="right")  # first b ending after each a starts
+    stop = np.searchsorted(bs, ae, side="left")  # first b starting at or after each a ends
+    counts = np.maximum(stop - first, 0)
+    pairs = int(counts.sum())
+    if pairs == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy()
-    points = np.concatenate([as_, ae, bs, be])
-    delta = np.concatenate(
-        [np.ones(as_.size), -np.ones(ae.size), np.ones(bs.size), -np.ones(be.size)]
-    ).astype(np.int64)
-    # at equal times process ends before starts so [a,b) and [b,c) do not count as overlapping
-    order = np.lexsort((delta, points))
-    points, delta = points[order], delta[order]
-    depth = np.cumsum(delta)
-    opens = np.flatnonzero(depth == 2)
-    s, e = points[opens], points[opens + 1]
+    a_index = np.repeat(np.arange(as_.size), counts)
+    # b_index runs first[i], first[i] + 1, ... within each a interval's group of pairs
+    group_start = np.cumsum(counts) - counts
+    b_index = np.arange(pairs) + np.repeat(first - group_start, counts)
+    s = np.maximum(as_[a_index], bs[b_index])
+    e = np.minimum(ae[a_index], be[b_index])
     keep = e > s
     return s[keep], e[keep]
 
@@ -167,21 +185,14 @@ def subtract(
 ) -> tuple[IntArray, IntArray]:
     """The parts of interval set ``a`` not covered by set ``b``, as sorted disjoint intervals.
 
-    Both sets are unioned first; a boundary sweep with weights 1 (a) and 2 (b) keeps the stretches
-    where the depth is exactly 1 (inside a, outside b).
+    Both sets are unioned first; ``a`` is then intersected with the complement of ``b`` (its
+    gaps, and everything before its first and after its last interval).
     """
     as_, ae = union(a_starts, a_ends)
     bs, be = union(b_starts, b_ends)
     if as_.size == 0 or bs.size == 0:
         return as_, ae
-    points = np.concatenate([as_, ae, bs, be])
-    delta = np.concatenate(
-        [np.ones(as_.size), -np.ones(ae.size), 2 * np.ones(bs.size), -2 * np.ones(be.size)]
-    ).astype(np.int64)
-    order = np.lexsort((delta, points))  # ends before starts at equal times
-    points, delta = points[order], delta[order]
-    depth = np.cumsum(delta)
-    opens = np.flatnonzero(depth[:-1] == 1)
-    s, e = points[opens], points[opens + 1]
-    keep = e > s
-    return s[keep], e[keep]
+    lowest, highest = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    outside_starts = np.concatenate([[lowest], be]).astype(np.int64, copy=False)
+    outside_ends = np.concatenate([bs, [highest]]).astype(np.int64, copy=False)
+    return _intersect_unions(as_, ae, outside_starts, outside_ends)
