@@ -72,7 +72,11 @@ def intersect(
 
 
 def _intersect_unions(as_: IntArray, ae: IntArray, bs: IntArray, be: IntArray) -> tuple[IntArray, IntArray]:
-    """:func:`intersect` of two sets that are unions already (sorted, disjoint, non-touching)."""
+    """:func:`intersect` of two sets that are unions already (sorted, disjoint, non-touching).
+
+    An empty interval is allowed in ``b`` (it adds nothing): :func:`subtract` passes the
+    complement of a set starting at the lowest or ending at the highest int64.
+    """
     first = np.searchsorted(be, as_, side="right")  # first b ending after each a starts
     stop = np.searchsorted(bs, ae, side="left")  # first b starting at or after each a ends
     counts = np.maximum(stop - first, 0)
