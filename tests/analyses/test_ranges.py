@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from infersight.analyses.ranges import grouped_union_length, range_summary
+from infersight.analyses.ranges import _first_of_each_key, grouped_union_length, range_summary
 from infersight.model import Trace
 from infersight.model.trace import API_COLUMNS, KERNEL_COLUMNS, RANGE_COLUMNS, make_table
 
@@ -252,3 +255,10 @@ def test_cpu_demo_prefill_projection_matches_plain_json() -> None:
     stats = {s.name: s for s in range_summary(load_traces(demo, cpu_ops_as_kernels=True))}
     busy_us = stats["prefill"].gpu_busy_ns / 1000
     assert 0.9 * union_us <= busy_us <= union_us + 1.0
+
+
+@given(st.lists(st.integers(-3, 40), max_size=60))
+def test_first_of_each_key_is_pandas_first_occurrence(keys: list[int]) -> None:
+    """The launch table keeps the first call of each (process, correlation) key, as pandas would."""
+    values = np.array(keys, dtype=np.int64)
+    assert _first_of_each_key(values).tolist() == (~pd.Series(values).duplicated()).tolist()

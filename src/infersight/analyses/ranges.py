@@ -125,7 +125,7 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         k["process"].to_numpy(np.int64),
         kernel_corr,
     )
-    first_call = ~pd.Series(api_key).duplicated().to_numpy()  # one call per (process, correlation)
+    first_call = _first_of_each_key(api_key)  # one call per (process, correlation)
     api = api[first_call]
     api_key = api_key[first_call]
     order = np.lexsort((api["start"].to_numpy(), api["thread"].to_numpy(), api["process"].to_numpy()))
@@ -148,6 +148,20 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     api["time"] = time
     offsets = np.concatenate([[0], np.cumsum(api["count"].to_numpy())]).astype(np.int64)
     return api, rows.astype(np.int64), offsets
+
+
+def _first_of_each_key(keys: np.ndarray) -> np.ndarray:
+    """Mask of the first row of each distinct key (``~pd.Series(keys).duplicated()``).
+
+    By a stable sort, whose runs of equal keys start at their first row: API keys come nearly
+    sorted (calls in time order, correlation ids rising), so the sort is close to linear, while
+    pandas' hash pass over the 1.9M calls of 1M kernels took ~0.28 s.
+    """
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[order[1:][sorted_keys[1:] == sorted_keys[:-1]]] = False
+    return first
 
 
 _MASKED_GROUPS = 32
