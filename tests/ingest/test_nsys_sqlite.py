@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import assert_tables_equal, shared_file
+from tests.conftest import assert_tables_equal, shared_file, shared_trace
 
 from infersight.errors import InputError
 from infersight.ingest import load_traces, nsys_sqlite
@@ -991,3 +991,23 @@ def test_nvtx_names_are_one_category_per_distinct_text() -> None:
     )
     assert len(texts) > 10_000
     assert Counter(t[0] or "" for t in texts) == Counter(names.astype(str).tolist())
+
+
+@pytest.mark.parametrize("keep_every", [1, 3])
+def test_launch_note_counts_the_kernels_without_a_launching_call(keep_every: int) -> None:
+    """The note's count equals a plain set lookup of each kernel's (process, correlation) among the
+    calls' pairs, on a real two-GPU export whole and with two calls in three removed."""
+    trace = shared_trace("nsys/h100x2_llm_train_nsys2026.sqlite")
+    kernels, api = trace.kernels, trace.api.iloc[::keep_every]
+    pairs = set(zip(api["process"].tolist(), api["correlation"].tolist(), strict=True))
+    expected = sum(
+        pair not in pairs
+        for pair in zip(kernels["process"].tolist(), kernels["correlation"].tolist(), strict=True)
+    )
+    notes = nsys_sqlite._launch_notes(kernels, api)
+    if keep_every > 1:
+        assert expected > len(kernels) // 2
+    if expected:
+        assert notes and notes[0].startswith(f"{expected} of {len(kernels)} kernels have no launching")
+    else:
+        assert notes == []

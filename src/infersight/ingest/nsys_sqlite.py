@@ -894,10 +894,16 @@ def _launch_notes(kernels: pd.DataFrame, api: pd.DataFrame) -> list[str]:
     if not len(api):
         return []
     kernel_process, api_process = kernels["process"].to_numpy(), api["process"].to_numpy()
-    processes = np.unique(np.concatenate([kernel_process, api_process]))
+    # the few distinct processes by a hash pass, then sorted (np.unique sorted all 2.9M rows)
+    processes = np.sort(pd.unique(np.concatenate([kernel_process, api_process])))
     kernel_keys = _join_key(np.searchsorted(processes, kernel_process), kernels["correlation"].to_numpy())
     api_keys = _join_key(np.searchsorted(processes, api_process), api["correlation"].to_numpy())
-    unlaunched = int((~pd.Series(kernel_keys).isin(api_keys)).sum())  # hash join; np.isin sorts
+    # the calls' keys come nearly sorted (time order, rising correlation ids): a stable sort is
+    # close to linear, and a binary search per kernel beats pandas' hash join (~0.12 vs 0.24 s
+    # for 1M kernels and 1.9M calls)
+    sorted_keys = np.sort(api_keys, kind="stable")
+    found = np.searchsorted(sorted_keys, kernel_keys).clip(0, len(sorted_keys) - 1)
+    unlaunched = int((sorted_keys[found] != kernel_keys).sum())
     if not unlaunched:
         return []
     return [
