@@ -36,6 +36,7 @@ from infersight.analyses.results import (
 )
 from infersight.analyses.window import analysis_windows, window_arrays
 from infersight.model import Trace
+from infersight.model.arrays import sorted_contains
 
 # Gap buckets of the methodology §4 kernel-level drill-down, in ns: <5 µs, 5-20, 20-100, 100 µs-1 ms, >1 ms.
 GAP_BUCKET_EDGES_NS: tuple[int, ...] = (0, 5_000, 20_000, 100_000, 1_000_000)
@@ -241,16 +242,7 @@ def next_to_eager(
     outer edges (the gaps are between busy blocks: nothing else runs at their edges).
     """
     es, ee = intervals.union(eager_starts, eager_ends)
-    return _sorted_contains(ee, gap_start) | _sorted_contains(es, gap_end)
-
-
-def _sorted_contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """``np.isin(queries, sorted_values)`` for an already sorted array, by binary search
-    (np.isin re-sorts both sides: seconds for a million gaps)."""
-    if sorted_values.size == 0:
-        return np.zeros(queries.shape, dtype=bool)
-    i = np.minimum(np.searchsorted(sorted_values, queries), sorted_values.size - 1)
-    return sorted_values[i] == queries
+    return sorted_contains(ee, gap_start) | sorted_contains(es, gap_end)
 
 
 def _launch_overhead(
