@@ -27,6 +27,7 @@ FLOORS: dict[str, int] = {
     "output_paths": 0,  # outputs never overwrite inputs: the CLI commands and the MCP tools both check
     "validate": 0,
     "units": 0,
+    "heap": 0,  # giving freed C-heap memory back to the OS, for the readers and the analyses
     "progress": 0,  # the progress-callback protocol ingest and analyses report stages to
     "executors": 0,
     "model": 0,
