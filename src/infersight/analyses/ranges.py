@@ -350,6 +350,50 @@ def max_range_names() -> int:
 
 
 @dataclass(frozen=True)
+class RangeLabels:
+    """What the summary groups one trace's ranges by: names and categorical labels, and durations."""
+
+    name: RangeNames
+    domain: pd.Categorical
+    source: pd.Categorical
+    duration: np.ndarray
+
+    @classmethod
+    def of(cls, ranges: pd.DataFrame) -> RangeLabels:
+        return cls(
+            name=RangeNames.of(ranges),
+            domain=as_categorical(ranges["domain"]),
+            source=as_categorical(ranges["source"]),
+            duration=(ranges["end"] - ranges["start"]).to_numpy(np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class RangeFigures:
+    """The GPU work of one trace's ranges (:func:`project_ranges`), one value per range."""
+
+    gpu_count: np.ndarray
+    gpu_time: np.ndarray
+    gpu_busy: np.ndarray  # -1: busy union skipped for this range (too many pairs)
+    host: np.ndarray
+    na_reason: str | None  # why host ranges of this trace have no projection
+
+    @classmethod
+    def of(cls, trace: Trace, ranges: pd.DataFrame) -> RangeFigures:
+        with PER_RANGE_PASS:
+            proj = project_ranges(trace, ranges)
+        host = ~is_source(ranges["source"], GPU_SOURCE)
+        busy = proj.busy if proj.busy is not None else np.where(host, -1, 0)
+        return cls(
+            gpu_count=proj.count,
+            gpu_time=proj.time,
+            gpu_busy=np.asarray(busy, dtype=np.int64),
+            host=host,
+            na_reason=proj.na_reason,
+        )
+
+
+@dataclass(frozen=True)
 class RangeRows:
     """The summarised ranges of one trace: names, categorical labels and per-range figures."""
 
@@ -392,20 +436,18 @@ def range_rows(trace: Trace) -> RangeRows | None:
     r = selected_ranges(trace)
     if r.empty:
         return None
-    with PER_RANGE_PASS:
-        proj = project_ranges(trace, r)
-    host = ~is_source(r["source"], GPU_SOURCE)
-    busy = proj.busy if proj.busy is not None else np.where(host, -1, 0)
+    figures = RangeFigures.of(trace, r)
+    labels = RangeLabels.of(r)
     return RangeRows(
-        name=RangeNames.of(r),
-        domain=as_categorical(r["domain"]),
-        source=as_categorical(r["source"]),
-        duration=(r["end"] - r["start"]).to_numpy(np.int64),
-        gpu_count=proj.count,
-        gpu_time=proj.time,
-        gpu_busy=np.asarray(busy, dtype=np.int64),
-        host=host,
-        na_reason=proj.na_reason,
+        name=labels.name,
+        domain=labels.domain,
+        source=labels.source,
+        duration=labels.duration,
+        gpu_count=figures.gpu_count,
+        gpu_time=figures.gpu_time,
+        gpu_busy=figures.gpu_busy,
+        host=figures.host,
+        na_reason=figures.na_reason,
     )
 
 
@@ -424,17 +466,36 @@ def range_summary(traces: list[Trace], *, max_names: int | None = -1) -> list[Ra
 
     Grouping is on integer codes (name groups, domain and source categories combined into one
     int64 key), never on strings; with compact names only the rows shown get a name string.
+    The groups are found before the GPU projection, whose per-range figures (~150 MB for 4.8M
+    ranges) then are not held through the grouping's hash pass (~230 MB at once).
     """
     limit = max_range_names() if max_names == -1 else max_names
-    parts = [part for part in (range_rows(trace) for trace in traces) if part is not None]
-    if not parts:
+    picked = [(trace, r) for trace in traces if not (r := selected_ranges(trace)).empty]
+    if not picked:
         return []
+    labels = [RangeLabels.of(r) for _, r in picked]
     with PER_RANGE_PASS:
-        return _grouped_summary(parts, limit)
+        groups = _range_groups(labels, limit)
+    figures = [RangeFigures.of(trace, r) for trace, r in picked]
+    del picked
+    with PER_RANGE_PASS:
+        return _grouped_summary(groups, labels, figures)
 
 
-def _grouped_summary(parts: list[RangeRows], limit: int | None) -> list[RangeStat]:
-    """The summary rows of the traces' ranges (see :func:`range_summary`)."""
+@dataclass(frozen=True)
+class _RangeGroups:
+    """The summary's rows: each range's row, and per row (key, names folded into it; 0: none)."""
+
+    final: np.ndarray
+    labels: list[tuple[int, int]]
+    shown_rows: dict[int, int]  # key of a row shown by name -> its first range
+    names: RangeNames
+    domains: pd.Categorical
+    sources: pd.Categorical
+
+
+def _range_groups(parts: list[RangeLabels], limit: int | None) -> _RangeGroups:
+    """Group the traces' ranges by (name, domain, source) and fold all but the ``limit`` largest."""
     names = RangeNames.joined([p.name for p in parts])
     domains = _union([p.domain for p in parts])
     sources = _union([p.source for p in parts])
@@ -445,24 +506,29 @@ def _grouped_summary(parts: list[RangeRows], limit: int | None) -> list[RangeSta
     del name_key
     group, group_keys = pd.factorize(key)
     del key
-    duration = _joined([p.duration for p in parts])
     group_keys = np.asarray(group_keys, dtype=np.int64)
-    final, labels = fold_small_groups(group, group_keys, duration, limit, n_pairs)
+    final, labels = fold_small_groups(group, group_keys, _joined([p.duration for p in parts]), limit, n_pairs)
     shown_rows = _first_row_of_keys(group, group_keys, [key for key, folded in labels if not folded])
-    del group, group_keys
-    reasons = sorted({p.na_reason for p in parts if p.na_reason is not None})
+    return _RangeGroups(final, labels, shown_rows, names, domains, sources)
+
+
+def _grouped_summary(
+    groups: _RangeGroups, parts: list[RangeLabels], figures: list[RangeFigures]
+) -> list[RangeStat]:
+    """The summary rows of the traces' ranges (see :func:`range_summary`)."""
+    reasons = sorted({f.na_reason for f in figures if f.na_reason is not None})
     reason_code = _joined(  # int8: a handful of reasons (an int64 column was 37 MB for 4.8M ranges)
-        [np.where(p.host, reasons.index(p.na_reason), -1).astype(np.int8) if p.na_reason
-         else np.full(len(p.host), -1, dtype=np.int8)
-         for p in parts]
+        [np.where(f.host, reasons.index(f.na_reason), -1).astype(np.int8) if f.na_reason
+         else np.full(len(f.host), -1, dtype=np.int8)
+         for f in figures]
     )  # fmt: skip
     frame = pd.DataFrame(
         {
-            "group": final,
-            "duration": duration,
-            "gpu_count": _joined([p.gpu_count for p in parts]),
-            "gpu_time": _joined([p.gpu_time for p in parts]),
-            "gpu_busy": _joined([p.gpu_busy for p in parts]),
+            "group": groups.final,
+            "duration": _joined([p.duration for p in parts]),
+            "gpu_count": _joined([f.gpu_count for f in figures]),
+            "gpu_time": _joined([f.gpu_time for f in figures]),
+            "gpu_busy": _joined([f.gpu_busy for f in figures]),
             "reason": reason_code,
         },
         copy=False,  # one column per array, not a copy of all six into one block (~230 MB for 4.8M ranges)
@@ -474,14 +540,18 @@ def _grouped_summary(parts: list[RangeRows], limit: int | None) -> list[RangeSta
         stats[column] = grouped[column].sum()
     stats["busy_unknown"] = grouped["gpu_busy"].min() < 0
     stats["reason"] = grouped["reason"].max()
+    labels = groups.labels
     stats["folded"] = [labels[g][1] > 0 for g in stats.index.tolist()]
     stats = stats.sort_values(["folded", "sum"], ascending=[True, False], kind="stable")
+    domains, sources = groups.domains, groups.sources
+    n_sources = max(len(sources.categories), 1)
+    n_pairs = max(len(domains.categories), 1) * n_sources
     out = []
     for group_id, row in zip(stats.index.tolist(), stats.to_dict("records"), strict=True):
         code, folded_names = labels[group_id]
         pair = code % n_pairs
         reason = reasons[int(row["reason"])] if row["reason"] >= 0 else None
-        name = names.label_of_row(shown_rows[code]) if not folded_names else ""
+        name = groups.names.label_of_row(groups.shown_rows[code]) if not folded_names else ""
         domain, source = str(domains.categories[pair // n_sources]), str(sources.categories[pair % n_sources])
         out.append(range_stat(name, domain, source, folded_names, row, reason))
     return out
