@@ -40,6 +40,7 @@ import orjson
 
 from infersight.errors import InputError
 from infersight.executors.processes import process_context, worker_count
+from infersight.heap import release_freed_memory
 from infersight.ingest import kineto_structs, kineto_text
 from infersight.ingest.kineto_text import Layout
 
@@ -398,9 +399,12 @@ def _chunk_in_worker(
         if events is None:
             return None
     try:
-        return to_chunk(events, ts_in_ns)
+        chunk = to_chunk(events, ts_in_ns)
     except InputError as exc:
         return _WorkerError(exc.source, exc.problem)
+    del events
+    release_freed_memory()
+    return chunk
 
 
 _END = object()

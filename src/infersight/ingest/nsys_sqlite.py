@@ -271,8 +271,9 @@ class _BackgroundRead(Generic[Read]):
     the kernel table are read beside the API table (NVTX alone: 6.1 s -> 3.7 s for 1M kernels
     and 4.8M ranges). The copies and memsets too: read after the API table, they kept one core
     busy alone for ~0.7 s (250k copies and 67k memsets with 1M kernels); beside the others, the
-    operating system shares the two cores among all the reads (read 5.2 -> 5.0 s). ``reader(schema, notes)`` gets its own notes list, which the caller
-    appends where a serial read would have written it, so the trace is the same either way.
+    operating system shares the two cores among all the reads (read 5.2 -> 5.0 s).
+    ``reader(schema, notes)`` gets its own notes list, which the caller appends where a serial
+    read would have written it, so the trace is the same either way.
 
     If the caller fails first, a progress handler aborts the thread's current and later queries,
     so the error is not held up by a read nobody wants.
