@@ -492,6 +492,7 @@ class _RangeGroups:
     names: RangeNames
     domains: pd.Categorical
     sources: pd.Categorical
+    n_pairs: int  # (domain, source) pairs: a row's pair is its key % n_pairs
 
 
 def _range_groups(parts: list[RangeLabels], limit: int | None) -> _RangeGroups:
@@ -509,7 +510,7 @@ def _range_groups(parts: list[RangeLabels], limit: int | None) -> _RangeGroups:
     group_keys = np.asarray(group_keys, dtype=np.int64)
     final, labels = fold_small_groups(group, group_keys, _joined([p.duration for p in parts]), limit, n_pairs)
     shown_rows = _first_row_of_keys(group, group_keys, [key for key, folded in labels if not folded])
-    return _RangeGroups(final, labels, shown_rows, names, domains, sources)
+    return _RangeGroups(final, labels, shown_rows, names, domains, sources, n_pairs)
 
 
 def _grouped_summary(
@@ -543,9 +544,8 @@ def _grouped_summary(
     labels = groups.labels
     stats["folded"] = [labels[g][1] > 0 for g in stats.index.tolist()]
     stats = stats.sort_values(["folded", "sum"], ascending=[True, False], kind="stable")
-    domains, sources = groups.domains, groups.sources
+    domains, sources, n_pairs = groups.domains, groups.sources, groups.n_pairs
     n_sources = max(len(sources.categories), 1)
-    n_pairs = max(len(domains.categories), 1) * n_sources
     out = []
     for group_id, row in zip(stats.index.tolist(), stats.to_dict("records"), strict=True):
         code, folded_names = labels[group_id]

@@ -43,7 +43,7 @@ import re
 import sqlite3
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -240,13 +240,19 @@ def _read(path: Path, database: Path, conn: sqlite3.Connection, compact_ranges: 
         trace.api = _time_ordered(_api_table(schema, trace.notes))
         kernel_columns, kernel_notes = kernel_read.result()
         trace.notes.extend(kernel_notes)
-        trace.kernels = _time_ordered(_kernel_table(kernel_columns, trace.api, trace.notes))
+        trace.kernels = _time_ordered(
+            _activity_table(kernel_columns, KERNEL_TABLE, KERNEL_COLUMNS, "kernels", trace.api, trace.notes)
+        )
         memcpy_columns, memcpy_notes = memcpy_read.result()
         trace.notes.extend(memcpy_notes)
-        trace.memcpy = _time_ordered(_memcpy_table(memcpy_columns, trace.api, trace.notes))
+        trace.memcpy = _time_ordered(
+            _activity_table(memcpy_columns, MEMCPY_TABLE, MEMCPY_COLUMNS, "memcpy", trace.api, trace.notes)
+        )
         memset_columns, memset_notes = memset_read.result()
         trace.notes.extend(memset_notes)
-        trace.memset = _time_ordered(_memset_table(memset_columns, trace.api, trace.notes))
+        trace.memset = _time_ordered(
+            _activity_table(memset_columns, MEMSET_TABLE, MEMSET_COLUMNS, "memset", trace.api, trace.notes)
+        )
         # what needs no NVTX is done while the NVTX read finishes (its notes keep their place)
         gpu_notes: list[str] = []
         trace.gpus = _gpus(schema, trace.kernels, gpu_notes)
@@ -729,12 +735,22 @@ def _usable_devices(arrays: dict[str, np.ndarray], table: str, notes: list[str])
     return {key: values[valid] for key, values in arrays.items()}
 
 
-def _kernel_table(data: dict[str, object], api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    """The kernel table from :func:`_kernel_columns`, processes filled in from the API calls."""
+def _activity_table(
+    data: dict[str, object] | None,
+    table: str,
+    columns: Mapping[str, str],
+    name: str,
+    api: pd.DataFrame,
+    notes: list[str],
+) -> pd.DataFrame:
+    """The model's table ``name`` from the columns read from ``table`` (None: the export has no
+    such table), the processes filled in from the API calls when the export recorded none."""
+    if data is None:
+        return make_table(columns, {}, name)
     process = data["process"]
     assert isinstance(process, np.ndarray)
-    _fill_missing_process(process, KERNEL_TABLE, api, notes)
-    return make_table(KERNEL_COLUMNS, data, "kernels")
+    _fill_missing_process(process, table, api, notes)
+    return make_table(columns, data, name)
 
 
 def _enum_labels(
@@ -802,31 +818,11 @@ def _memcpy_columns(schema: Schema, notes: list[str]) -> dict[str, object] | Non
     return columns
 
 
-def _memcpy_table(data: dict[str, object] | None, api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    """The copy table from :func:`_memcpy_columns`, processes filled in from the API calls."""
-    if data is None:
-        return make_table(MEMCPY_COLUMNS, {}, "memcpy")
-    process = data["process"]
-    assert isinstance(process, np.ndarray)
-    _fill_missing_process(process, MEMCPY_TABLE, api, notes)
-    return make_table(MEMCPY_COLUMNS, data, "memcpy")
-
-
 def _memset_columns(schema: Schema, notes: list[str]) -> dict[str, object] | None:
     """The memset table's columns (the process may still be -1), or None without the table."""
     if not schema.has(MEMSET_TABLE):
         return None
     return dict(_gpu_activity_columns(schema, MEMSET_TABLE, {}, notes, "memset"))
-
-
-def _memset_table(data: dict[str, object] | None, api: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    """The memset table from :func:`_memset_columns`, processes filled in from the API calls."""
-    if data is None:
-        return make_table(MEMSET_COLUMNS, {}, "memset")
-    process = data["process"]
-    assert isinstance(process, np.ndarray)
-    _fill_missing_process(process, MEMSET_TABLE, api, notes)
-    return make_table(MEMSET_COLUMNS, data, "memset")
 
 
 # ---------------------------------------------------------------------------------------------
