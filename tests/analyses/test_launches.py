@@ -11,9 +11,10 @@ import pytest
 from tests.conftest import shared_traces
 
 from infersight.analyses import launches
-from infersight.analyses.launches import LAUNCH_API_NAMES, first_match, join_keys
+from infersight.analyses.launches import LAUNCH_API_NAMES, first_match
 from infersight.analyses.timeline import device_timeline, device_timelines
 from infersight.model import Trace
+from infersight.model.arrays import join_keys
 
 
 def _merge_first(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:

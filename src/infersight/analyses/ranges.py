@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from infersight.analyses import intervals
-from infersight.analyses.launches import join_keys
 from infersight.analyses.range_names import RangeNames, as_categorical
 from infersight.analyses.results import RangeStat
 from infersight.heap import release_freed_memory
 from infersight.model import Trace, union_names
+from infersight.model.arrays import join_keys
 from infersight.model.emit_nvtx import first_rows
 
 SUMMARY_SOURCES = ("nvtx", "user_annotation", "gpu_user_annotation")  # cpu_op: too many to list
@@ -113,7 +113,7 @@ def _launch_table(trace: Trace) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     Returns the launch frame (with ``count``/``time`` per launch), the kernel row indices sorted
     by their launch position, and per-launch offsets into that order (length n_launch + 1).
     The (process, correlation) join is done on one int64 key per row
-    (:func:`~infersight.analyses.launches.join_keys`) with a sort and ``searchsorted``: no pandas
+    (:func:`~infersight.model.arrays.join_keys`) with a sort and ``searchsorted``: no pandas
     merge or MultiIndex on millions of rows.
     """
     k = trace.kernels
